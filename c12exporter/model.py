@@ -98,8 +98,9 @@ class UnitModel:
     channel_rating_a: float = CHANNEL_RATING_A
 
     def with_phases(self, phases: Sequence[str]) -> UnitModel:
-        return UnitModel(self.name, self.layout, self.aux_socket, tuple(phases),
-                         self.channel_rating_a)
+        return UnitModel(
+            self.name, self.layout, self.aux_socket, tuple(phases), self.channel_rating_a
+        )
 
 
 def parse_model_name(

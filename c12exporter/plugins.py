@@ -69,9 +69,7 @@ class Plugins:
     manager: pluggy.PluginManager
     layouts: Registry[Layout] = field(default_factory=lambda: Registry("layout"))
     aux_sockets: Registry[AuxSocket] = field(default_factory=lambda: Registry("aux socket"))
-    transports: Registry[TransportFactory] = field(
-        default_factory=lambda: Registry("transport")
-    )
+    transports: Registry[TransportFactory] = field(default_factory=lambda: Registry("transport"))
 
     def model(self, name: str) -> UnitModel:
         """Resolve a model name (``C12B-12``); raises :class:`c12exporter.model.ModelError`."""

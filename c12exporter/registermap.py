@@ -156,7 +156,11 @@ class Block:
         out = bytearray()
         for f in self.fields:
             given = values[f.name]
-            items = list(given) if f.count > 1 else [given]
+            items: list[Value] = (
+                list(given)
+                if isinstance(given, Sequence) and not isinstance(given, str)
+                else [given]
+            )
             if len(items) != f.count:
                 raise ValueError(f"{f.name}: expected {f.count} values, got {len(items)}")
             for item in items:
@@ -171,7 +175,7 @@ def _decode_one(f: Field, chunk: bytes, index: int, unit: str) -> Value:
             return chunk.rstrip(b"\x00").decode("utf-8")
         except UnicodeDecodeError:
             raise MapError("bad_value", f"{where} is not UTF-8 text") from None
-    (raw,) = struct.unpack(f">{f.kind.struct_code}", chunk)
+    raw: int = struct.unpack(f">{f.kind.struct_code}", chunk)[0]
     if raw == f.kind.not_available:
         if f.nullable:
             return None
@@ -189,7 +193,7 @@ def _decode_one(f: Field, chunk: bytes, index: int, unit: str) -> Value:
     return value
 
 
-def _encode_one(f: Field, value: float | int | str | None) -> bytes:
+def _encode_one(f: Field, value: Value) -> bytes:
     if f.kind is Kind.STRING:
         data = str(value or "").encode("utf-8")[: f.kind.registers * 2]
         return data.ljust(f.kind.registers * 2, b"\x00")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
-from pymodbus.pdu import ExceptionResponse
+from pymodbus.pdu import ExceptionResponse, ModbusPDU
 
+from ..addresses import split_host_port
 from ..plugins import Registry, hookimpl
 from ..registermap import C12B_V1, Table
 from ..transport import Identity, Transport, TransportError, TransportFactory
@@ -20,23 +21,12 @@ READ_DEVICE_ID_EXTENDED = 0x03  # basic + regular + private objects
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # failures surface as TransportError
 
 
-def split_address(address: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
-    """``host:port``, ``[v6]:port`` or ``host`` -> (host, port)."""
-    if address.startswith("["):
-        host, _, rest = address[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else default_port
-    host, sep, port = address.rpartition(":")
-    if not sep or ":" in host:  # bare host, or bare IPv6 address
-        return address, default_port
-    return host, int(port)
-
-
 class ModbusTcpTransport:
     """One persistent pymodbus connection; reconnecting is the poller's job."""
 
     def __init__(self, address: str, timeout: float) -> None:
         self.address = address
-        host, port = split_address(address)
+        host, port = split_host_port(address, DEFAULT_PORT)
         self._client = AsyncModbusTcpClient(
             host, port=port, timeout=timeout, retries=0, reconnect_delay=0
         )
@@ -74,7 +64,8 @@ class ModbusTcpTransport:
                 read_code=READ_DEVICE_ID_EXTENDED, object_id=0, device_id=DEVICE_ID
             )
         )
-        info = {k: _text(v) for k, v in (response.information or {}).items()}
+        information = getattr(response, "information", None) or {}
+        info = {k: _text(v) for k, v in information.items()}
         model = info.get(ids.model_name) or info.get(ids.product_code) or ""
         if not model:
             raise TransportError("identity", f"{self.address}: device identification has no model")
@@ -88,7 +79,7 @@ class ModbusTcpTransport:
     async def close(self) -> None:
         self._client.close()
 
-    async def _call(self, request):  # type: ignore[no-untyped-def]
+    async def _call(self, request: Awaitable[ModbusPDU]) -> ModbusPDU:
         try:
             response = await request
         except ModbusIOException as error:

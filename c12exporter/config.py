@@ -1,0 +1,275 @@
+"""The YAML config file: loading and validation with errors that name file and key.
+
+Example (every key but ``units`` is optional)::
+
+    poll:
+      interval: 5s        # how often every unit is read
+      timeout: 2s         # per unit, connect + all requests of one poll
+      concurrency: 256    # polls in flight at once, fleet-wide
+      staleness: 15s      # a reading older than this is never served (default 3 x interval)
+    web:
+      listen_address: ":10120"
+    units:
+      - name: stage-left
+        address: 10.0.0.21:502
+        model: C12B-12            # optional: overrides what the unit reports
+        phases: [L1, L2, L3, L1, L2, L3, L1, L2, L3, L1, L2, L3]   # optional
+        labels: {rack: A3}        # optional: added to every series of this unit
+        supervision:              # optional: overrides the band stored in the unit
+          3: {min: 0.5, max: 12}
+    units_files: [sim-units.yml]  # optional: more units, e.g. the simulator's list
+
+The simulator writes a file holding only ``units:``; it is a valid config as is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .model import ModelError
+from .plugins import Plugins
+from .reading import SupervisionBand
+from .registermap import CHANNEL_COUNT, PHASES
+
+DEFAULT_LISTEN_ADDRESS = ":10120"
+"""Default HTTP port 10120: the 9100-9999 exporter range is fully allocated."""
+
+_DURATION = re.compile(r"^(?P<value>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+RESERVED_LABELS = frozenset({"pdu", "phase", "channel", "state", "reason", "name"})
+
+
+class ConfigError(ValueError):
+    """The config is wrong; the message names the file, the key and what to do."""
+
+
+@dataclass(frozen=True)
+class UnitConfig:
+    """One unit to poll."""
+
+    name: str
+    address: str
+    transport: str = "modbus-tcp"
+    model: str | None = None
+    phases: tuple[str, ...] | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    supervision: Mapping[int, SupervisionBand] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PollConfig:
+    interval_s: float = 5.0
+    timeout_s: float = 2.0
+    concurrency: int = 256
+    staleness_s: float | None = None
+
+    @property
+    def staleness_limit_s(self) -> float:
+        return self.staleness_s if self.staleness_s is not None else 3 * self.interval_s
+
+
+@dataclass(frozen=True)
+class Config:
+    units: tuple[UnitConfig, ...]
+    poll: PollConfig = PollConfig()
+    listen_address: str = DEFAULT_LISTEN_ADDRESS
+    source: str = "<defaults>"
+
+
+def parse_duration(text: object, where: str) -> float:
+    """``"5s"``, ``"250ms"``, ``"2m"`` or a number of seconds -> seconds."""
+    if isinstance(text, int | float) and not isinstance(text, bool) and text > 0:
+        return float(text)
+    match = _DURATION.match(str(text).strip())
+    if not match or float(match.group("value")) <= 0:
+        raise ConfigError(f"{where}: {text!r} is not a positive duration like 5s, 250ms or 2m")
+    return float(match.group("value")) * _DURATION_UNITS[match.group("unit")]
+
+
+def load_config(path: str | Path, plugins: Plugins) -> Config:
+    """Read and validate a config file.
+
+    :raises ConfigError: naming the file and key of the first problem found.
+    """
+    path = Path(path)
+    data = _read_yaml(path)
+    _only_keys(data, {"poll", "web", "units", "units_files", "snmp"}, str(path))
+    poll = _poll(data.get("poll") or {}, f"{path}: poll")
+    web = data.get("web") or {}
+    _only_keys(web, {"listen_address"}, f"{path}: web")
+    units = list(_units(data.get("units") or [], str(path), plugins))
+    files = data.get("units_files") or []
+    if not isinstance(files, list):
+        raise ConfigError(f"{path}: units_files: must be a list of file paths")
+    for i, name in enumerate(files):
+        include = (path.parent / str(name)).resolve()
+        included = _read_yaml(include, f"{path}: units_files[{i}]")
+        _only_keys(included, {"units"}, str(include))
+        units += _units(included.get("units") or [], str(include), plugins)
+    if not units:
+        raise ConfigError(
+            f"{path}: units: no units configured; add a 'units:' list with name and address"
+        )
+    seen: dict[str, str] = {}
+    for unit in units:
+        if unit.name in seen:
+            raise ConfigError(
+                f"{path}: units: name {unit.name!r} is used twice; names must be unique"
+            )
+        seen[unit.name] = unit.address
+    return Config(
+        units=tuple(units),
+        poll=poll,
+        listen_address=str(web.get("listen_address", DEFAULT_LISTEN_ADDRESS)),
+        source=str(path),
+    )
+
+
+def _read_yaml(path: Path, where: str | None = None) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{where or path}: cannot read {path}: {error.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping with a 'units:' key")
+    return data
+
+
+def _only_keys(data: object, allowed: set[str], where: str) -> None:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: must be a mapping")
+    unknown = sorted(set(map(str, data)) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(allowed))}"
+        )
+
+
+def _poll(data: Mapping[str, Any], where: str) -> PollConfig:
+    _only_keys(data, {"interval", "timeout", "concurrency", "staleness"}, where)
+    defaults = PollConfig()
+    interval = parse_duration(data.get("interval", defaults.interval_s), f"{where}.interval")
+    timeout = parse_duration(data.get("timeout", defaults.timeout_s), f"{where}.timeout")
+    if timeout > interval:
+        raise ConfigError(
+            f"{where}.timeout: {timeout:g}s is longer than the interval {interval:g}s; "
+            "a poll must end before the next one starts"
+        )
+    concurrency = data.get("concurrency", defaults.concurrency)
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+        raise ConfigError(f"{where}.concurrency: {concurrency!r} must be a whole number >= 1")
+    staleness = data.get("staleness")
+    staleness_s = None if staleness is None else parse_duration(staleness, f"{where}.staleness")
+    if staleness_s is not None and staleness_s < interval:
+        raise ConfigError(
+            f"{where}.staleness: {staleness_s:g}s is shorter than the interval {interval:g}s; "
+            "every reading would be stale before the next poll"
+        )
+    return PollConfig(interval, timeout, concurrency, staleness_s)
+
+
+def _units(data: object, source: str, plugins: Plugins) -> list[UnitConfig]:
+    if not isinstance(data, list):
+        raise ConfigError(f"{source}: units: must be a list of units (name, address)")
+    return [_unit(item, f"{source}: units[{i}]", plugins) for i, item in enumerate(data)]
+
+
+def _unit(data: object, where: str, plugins: Plugins) -> UnitConfig:
+    _only_keys(
+        data, {"name", "address", "transport", "model", "phases", "labels", "supervision"}, where
+    )
+    assert isinstance(data, dict)
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{where}.name: missing or empty; every unit needs a unique name")
+    where = f"{where} ({name})"
+    address = data.get("address")
+    if not isinstance(address, str) or not address.strip():
+        raise ConfigError(f"{where}.address: missing; give host:port, e.g. 10.0.0.21:502")
+    transport = str(data.get("transport", "modbus-tcp"))
+    if transport not in plugins.transports:
+        raise ConfigError(
+            f"{where}.transport: {transport!r} is not provided by any plugin "
+            f"(known: {', '.join(sorted(plugins.transports))})"
+        )
+    model = data.get("model")
+    if model is not None:
+        try:
+            plugins.model(str(model))
+        except ModelError as error:
+            raise ConfigError(f"{where}.model: {error}") from None
+    return UnitConfig(
+        name=name.strip(),
+        address=address.strip(),
+        transport=transport,
+        model=None if model is None else str(model),
+        phases=_phases(data.get("phases"), f"{where}.phases"),
+        labels=_labels(data.get("labels") or {}, f"{where}.labels"),
+        supervision=_supervision(data.get("supervision") or {}, f"{where}.supervision"),
+    )
+
+
+def _phases(data: object, where: str) -> tuple[str, ...] | None:
+    if data is None:
+        return None
+    if (
+        not isinstance(data, Sequence)
+        or isinstance(data, str)
+        or len(data) != CHANNEL_COUNT
+        or any(p not in PHASES for p in data)
+    ):
+        raise ConfigError(
+            f"{where}: must list the phase of each of the {CHANNEL_COUNT} channels, "
+            f"each one of {', '.join(PHASES)}; got {data!r}"
+        )
+    return tuple(data)
+
+
+def _labels(data: object, where: str) -> dict[str, str]:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: must be a mapping of label name to value")
+    labels = {}
+    for key, value in data.items():
+        if not _LABEL_NAME.match(str(key)) or str(key).startswith("__"):
+            raise ConfigError(f"{where}.{key}: not a valid Prometheus label name")
+        if key in RESERVED_LABELS:
+            raise ConfigError(f"{where}.{key}: label name is used by the exporter itself")
+        labels[str(key)] = str(value)
+    return labels
+
+
+def _supervision(data: object, where: str) -> dict[int, SupervisionBand]:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: must map channel numbers to {{min: A, max: A}}")
+    bands = {}
+    for key, value in data.items():
+        here = f"{where}.{key}"
+        if not str(key).isdigit() or not 1 <= int(key) <= CHANNEL_COUNT:
+            raise ConfigError(f"{here}: not a channel number 1..{CHANNEL_COUNT}")
+        _only_keys(value, {"min", "max"}, here)
+        low, high = (_amperes(value.get(k), f"{here}.{k}") for k in ("min", "max"))
+        if low is not None and high is not None and low > high:
+            raise ConfigError(f"{here}: min {low:g} A is above max {high:g} A")
+        bands[int(key)] = SupervisionBand(low, high)
+    return bands
+
+
+def _amperes(value: object, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"{where}: {value!r} must be a current in amperes >= 0")
+    return float(value)

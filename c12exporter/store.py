@@ -1,0 +1,106 @@
+"""The latest reading and poll health of every unit, and the events between them.
+
+The poller writes here; every exposer (Prometheus collector, SNMP agent) reads
+here. A reading is served only while the last poll succeeded and it is younger
+than the staleness limit: a unit that cannot be read is never shown with old
+numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from .config import UnitConfig
+from .reading import Reading
+
+
+@dataclass(frozen=True)
+class PollError:
+    reason: str
+    message: str
+    at: float
+
+
+@dataclass
+class UnitState:
+    """What is known about one configured unit."""
+
+    config: UnitConfig
+    reading: Reading | None = None
+    last_success_at: float | None = None
+    last_error: PollError | None = None
+    last_duration_s: float | None = None
+    polls_total: int = 0
+    errors_total: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A poll's outcome for listeners: ``before``/``after`` are the served readings
+    (``None`` while the unit is unreachable)."""
+
+    unit: UnitState
+    before: Reading | None
+    after: Reading | None
+
+
+Listener = Callable[[Change], None]
+
+
+class Store:
+    """Latest state per unit, in config order."""
+
+    def __init__(self, units: tuple[UnitConfig, ...], staleness_s: float) -> None:
+        self.staleness_s = staleness_s
+        self._units = {u.name: UnitState(u) for u in units}
+        self._listeners: list[Listener] = []
+
+    def __iter__(self) -> Iterator[UnitState]:
+        return iter(list(self._units.values()))
+
+    def __len__(self) -> int:
+        return len(self._units)
+
+    def get(self, name: str) -> UnitState | None:
+        return self._units.get(name)
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener`` after every recorded poll (from the poller's event loop)."""
+        self._listeners.append(listener)
+
+    def fresh_reading(self, state: UnitState, now: float | None = None) -> Reading | None:
+        """The unit's reading if its last poll succeeded and is within the staleness limit."""
+        reading = state.reading
+        if reading is None or state.last_error is not None:
+            return None
+        if (now if now is not None else time.time()) - reading.taken_at > self.staleness_s:
+            return None
+        return reading
+
+    def record_success(self, name: str, reading: Reading, duration_s: float) -> None:
+        state = self._units[name]
+        before = self.fresh_reading(state, reading.taken_at)
+        state.reading = reading
+        state.last_success_at = reading.taken_at
+        state.last_error = None
+        state.last_duration_s = duration_s
+        state.polls_total += 1
+        self._notify(Change(state, before, reading))
+
+    def record_failure(self, name: str, reason: str, message: str, duration_s: float) -> None:
+        state = self._units[name]
+        now = time.time()
+        before = self.fresh_reading(state, now)
+        state.reading = None
+        state.last_error = PollError(reason, message, now)
+        state.last_duration_s = duration_s
+        state.polls_total += 1
+        state.errors_total[reason] += 1
+        self._notify(Change(state, before, None))
+
+    def _notify(self, change: Change) -> None:
+        for listener in self._listeners:
+            listener(change)

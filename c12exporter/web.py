@@ -1,0 +1,108 @@
+"""The HTTP side: ``/metrics`` for the fleet, ``/probe?target=`` for one unit, a landing page."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import time
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from . import __version__
+from .collector import ExporterCollector, FleetCollector
+from .poller import Poller
+from .store import Store, UnitState
+
+STORE_KEY = web.AppKey("store", Store)
+POLLER_KEY = web.AppKey("poller", Poller)
+REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
+
+
+def make_app(store: Store, poller: Poller) -> web.Application:
+    app = web.Application()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FleetCollector(store))
+    registry.register(ExporterCollector())
+    app[STORE_KEY] = store
+    app[POLLER_KEY] = poller
+    app[REGISTRY_KEY] = registry
+    app.router.add_get("/", landing_page)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/probe", probe)
+    app.router.add_get("/-/healthy", healthy)
+    app.router.add_get("/-/ready", healthy)
+    return app
+
+
+async def _render(registry: CollectorRegistry) -> web.Response:
+    # Rendering a large fleet takes a while; keep the poll loop running meanwhile.
+    body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return await _render(request.app[REGISTRY_KEY])
+
+
+async def probe(request: web.Request) -> web.Response:
+    """Read one configured unit now (by name or address) and return only its metrics."""
+    store = request.app[STORE_KEY]
+    target = request.query.get("target", "").strip()
+    if not target:
+        raise web.HTTPBadRequest(text="missing ?target=: give a unit's name or address\n")
+    unit = _find(store, target)
+    if unit is None:
+        raise web.HTTPNotFound(
+            text=f"target {target!r} is not a configured unit's name or address; "
+            "see / for the list\n"
+        )
+    await request.app[POLLER_KEY].poll_unit(unit.config.name)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FleetCollector(store, select=lambda u: u is unit))
+    return await _render(registry)
+
+
+def _find(store: Store, target: str) -> UnitState | None:
+    for unit in store:
+        if target in (unit.config.name, unit.config.address):
+            return unit
+    return None
+
+
+async def healthy(request: web.Request) -> web.Response:
+    return web.Response(text="OK\n")
+
+
+async def landing_page(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    now = time.time()
+    rows = []
+    for unit in store:
+        reading = store.fresh_reading(unit, now)
+        name = html.escape(unit.config.name)
+        if reading is not None:
+            status = "up"
+            detail = html.escape(f"{reading.model.name}, serial {reading.identity.serial}")
+        else:
+            status = "down"
+            error = unit.last_error
+            detail = html.escape(f"{error.reason}: {error.message}" if error else "not polled yet")
+        rows.append(
+            f"<tr><td>{name}</td><td>{html.escape(unit.config.address)}</td>"
+            f'<td class="{status}">{status}</td><td>{detail}</td>'
+            f'<td><a href="probe?target={html.escape(unit.config.name)}">probe</a></td></tr>'
+        )
+    page = f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>c12exporter</title>
+<style>body{{font-family:sans-serif}} td,th{{padding:2px 8px;text-align:left}}
+.up{{color:#070}} .down{{color:#b00}}</style></head>
+<body><h1>c12exporter {html.escape(__version__)}</h1>
+<p>Monitoring for StageSmarts C12B power distribution units.
+<a href="metrics">/metrics</a> serves every unit from the latest background poll;
+<code>/probe?target=NAME</code> reads one unit now and serves only it.</p>
+<table><tr><th>unit</th><th>address</th><th>state</th><th>detail</th><th></th></tr>
+{"".join(rows)}
+</table></body></html>
+"""
+    return web.Response(text=page, content_type="text/html")
