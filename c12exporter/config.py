@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from .addresses import split_host_port
 from .model import ModelError
 from .plugins import Plugins
 from .reading import SupervisionBand
@@ -199,6 +200,10 @@ def _unit(data: object, where: str, plugins: Plugins) -> UnitConfig:
     address = data.get("address")
     if not isinstance(address, str) or not address.strip():
         raise ConfigError(f"{where}.address: missing; give host:port, e.g. 10.0.0.21:502")
+    try:
+        split_host_port(address, default_port=0)
+    except ValueError as error:
+        raise ConfigError(f"{where}.address: {error}") from None
     transport = str(data.get("transport", "modbus-tcp"))
     if transport not in plugins.transports:
         raise ConfigError(

@@ -78,10 +78,16 @@ class Plugins:
 
 def _fill(manager: pluggy.PluginManager, hook_name: str, registry: Registry[T]) -> None:
     hook = getattr(manager.hook, hook_name)
-    for impl in reversed(hook.get_hookimpls()):  # registration order
-        registry.current_plugin = manager.get_name(impl.plugin) or repr(impl.plugin)
+    for impl in hook.get_hookimpls():  # registration order: built-ins first
+        registry.current_plugin = _plugin_name(impl.plugin)
         impl.function(registry)
     registry.current_plugin = "?"
+
+
+def _plugin_name(plugin: object) -> str:
+    if isinstance(plugin, ModuleType):
+        return plugin.__name__
+    return f"{type(plugin).__module__}.{type(plugin).__qualname__}"
 
 
 def load_plugins(

@@ -1,0 +1,29 @@
+# Two entry points: `make demo` and `make test`. Both work on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test venv system-tools bench clean
+
+$(BIN)/c12exporter: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,lint,types]' tox
+	touch $@
+
+venv: $(BIN)/c12exporter
+
+system-tools:
+	scripts/install-system-tools
+
+demo: venv
+	$(BIN)/c12exporter demo
+
+test: venv system-tools
+	$(BIN)/tox run -e lint,types,py311
+
+bench: venv system-tools
+	$(BIN)/python bench/poll_fleet.py
+
+clean:
+	rm -rf $(VENV) .tox

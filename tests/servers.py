@@ -1,0 +1,129 @@
+"""Starting and stopping the real servers tests talk to, all on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+LOOPBACK = "127.0.0.1"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def require_tool(name: str, package: str) -> str:
+    path = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None)
+    if path is None:
+        raise RuntimeError(
+            f"{name} is not installed: run scripts/install-system-tools "
+            f"(Debian package {package})"
+        )
+    return path
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str, step: float = 0.1) -> Any:
+    """Poll ``check`` until it returns a truthy value; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as error:  # noqa: BLE001 - retried until the deadline
+            last_error = error
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last error: {last_error}")
+
+
+def http_get(url: str, timeout: float = 5.0) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
+        return str(response.read().decode("utf-8"))
+
+
+@contextmanager
+def process(command: Sequence[str], log: Path, **kwargs: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server process; stop it (and say what it logged) on the way out."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(  # noqa: S603 - our own commands
+            list(command), stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **kwargs
+        )
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+
+
+def c12exporter_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "c12exporter.cli", *args]
+
+
+class Prometheus:
+    """A real Prometheus server (Debian's package) scraping given targets."""
+
+    def __init__(self, port: int) -> None:
+        self.url = f"http://{LOOPBACK}:{port}"
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        body = json.loads(http_get(url))
+        assert body["status"] == "success", body
+        return list(body["data"]["result"])
+
+    def value(self, expr: str) -> float | None:
+        result = self.query(expr)
+        return float(result[0]["value"][1]) if result else None
+
+    def by_label(self, expr: str, label: str) -> dict[str, float]:
+        return {r["metric"][label]: float(r["value"][1]) for r in self.query(expr)}
+
+
+@contextmanager
+def prometheus(
+    tmp: Path, scrape_configs: list[dict[str, Any]], rule_files: Sequence[Path] = (),
+    alertmanager_url: str | None = None, interval: str = "1s",
+) -> Iterator[Prometheus]:
+    binary = require_tool("prometheus", "prometheus")
+    port = free_port()
+    config: dict[str, Any] = {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "scrape_configs": scrape_configs,
+        "rule_files": [str(p) for p in rule_files],
+    }
+    if alertmanager_url:
+        host = urllib.parse.urlparse(alertmanager_url).netloc
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [host]}]}]}
+    config_file = tmp / "prometheus.yml"
+    config_file.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
+    command = [
+        binary, f"--config.file={config_file}", f"--storage.tsdb.path={tmp / 'tsdb'}",
+        f"--web.listen-address={LOOPBACK}:{port}", "--log.level=warn",
+    ]
+    with process(command, tmp / "prometheus.log") as proc:
+        server = Prometheus(port)
+        wait_until(lambda: http_get(f"{server.url}/-/ready").strip(), 30, "Prometheus ready")
+        assert proc.poll() is None
+        yield server

@@ -1,0 +1,144 @@
+"""The register map: layout, encode/decode round trips, and rejection of bad values."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from c12exporter.registermap import (
+    C12B_V1,
+    MEASUREMENTS,
+    SETTINGS,
+    Kind,
+    MapError,
+    markdown_table,
+)
+
+MAX_REGISTERS_PER_READ = 125  # Modbus limit for function 3/4
+
+
+def sample_measurements() -> dict[str, object]:
+    return {
+        "estop": 0, "switch": 1, "neutral": 0, "temperature": 31.4, "uptime": 86400,
+        "voltage": [230.1, None, 229.5], "current": [12.34, 5.0, 0.0],
+        "neutral_current": 7.25, "max_current": [20.0, 6.0, 1.0], "max_neutral_current": 9.0,
+        "current_thd": [0.05, 0.8, 0.0], "voltage_thd": [0.021, None, 0.03],
+        "frequency": 49.98, "active_power": [2700, None, -10],
+        "active_power_total": 2690, "reactive_power": [300, None, 0],
+        "reactive_power_total": 300, "apparent_power": [2840, None, 0],
+        "apparent_power_total": 2840, "power_factor": [0.951, None, -0.5],
+        "power_factor_average": 0.95, "demand_active": 2500, "demand_apparent": 2600,
+        "max_demand_active": 4000, "max_demand_apparent": 4200,
+        "active_energy": 123456789012, "reactive_energy": 42,
+        "channel_current": [1.5 * n for n in range(12)], "channel_breaker": [0] * 11 + [1],
+        "channel_load": [1, 2, 3, 0] * 3,
+    }  # fmt: skip
+
+
+def test_every_block_fits_one_request_and_a_poll_is_at_most_three() -> None:
+    assert len(C12B_V1.blocks) <= 3
+    for block in C12B_V1.blocks:
+        assert 0 < block.count <= MAX_REGISTERS_PER_READ, block.name
+
+
+def test_addresses_are_contiguous_and_unique() -> None:
+    for block in C12B_V1.blocks:
+        next_address = block.start
+        for field in block.fields:
+            assert block.addresses[field.name] == next_address
+            next_address += field.registers
+
+
+def test_measurements_round_trip() -> None:
+    values = sample_measurements()
+    decoded = MEASUREMENTS.decode(MEASUREMENTS.encode(values))
+    assert decoded["voltage"] == [pytest.approx(230.1), None, pytest.approx(229.5)]
+    assert decoded["current"] == [pytest.approx(12.34), pytest.approx(5.0), 0.0]
+    assert decoded["active_power"] == [2700, None, -10]
+    assert decoded["power_factor"] == [pytest.approx(0.951), None, pytest.approx(-0.5)]
+    assert decoded["active_energy"] == 123456789012
+    assert decoded["temperature"] == pytest.approx(31.4)
+    assert decoded["channel_breaker"] == [0] * 11 + [1]
+
+
+def test_big_endian_word_order() -> None:
+    values = sample_measurements()
+    values["uptime"] = 0x0001_0002
+    registers = MEASUREMENTS.encode(values)
+    at = MEASUREMENTS.addresses["uptime"]
+    assert registers[at : at + 2] == [0x0001, 0x0002]
+
+
+def test_settings_round_trip_with_utf8_names_and_unset_bands() -> None:
+    names = ["Bühne links", "", "LED wall 1", *[f"ch {n}" for n in range(4, 13)]]
+    values = {
+        "supervision_min": [None, 0.5] + [None] * 10,
+        "supervision_max": [16.0, 10.0] + [None] * 10,
+        "channel_name": names,
+    }
+    decoded = SETTINGS.decode(SETTINGS.encode(values))
+    assert decoded["channel_name"] == names
+    assert decoded["supervision_min"] == [None, 0.5] + [None] * 10
+    assert decoded["supervision_max"] == [16.0, 10.0] + [None] * 10
+
+
+def test_short_block_is_rejected() -> None:
+    registers = MEASUREMENTS.encode(sample_measurements())
+    with pytest.raises(MapError) as error:
+        MEASUREMENTS.decode(registers[:-1], unit="u7")
+    assert error.value.reason == "short_frame"
+    assert "u7" in str(error.value)
+
+
+def test_out_of_range_voltage_is_rejected_not_reported() -> None:
+    registers = MEASUREMENTS.encode(sample_measurements())
+    registers[MEASUREMENTS.addresses["voltage"]] = 65534  # 6553.4 V
+    with pytest.raises(MapError) as error:
+        MEASUREMENTS.decode(registers, unit="u1")
+    assert error.value.reason == "out_of_range"
+    assert "voltage[1]" in str(error.value)
+
+
+def test_unknown_enum_value_is_rejected() -> None:
+    registers = MEASUREMENTS.encode(sample_measurements())
+    registers[MEASUREMENTS.addresses["channel_load"] + 4] = 9
+    with pytest.raises(MapError, match=r"channel_load\[5\] = 9"):
+        MEASUREMENTS.decode(registers)
+
+
+def test_not_available_on_a_mandatory_field_is_rejected() -> None:
+    registers = MEASUREMENTS.encode(sample_measurements())
+    registers[MEASUREMENTS.addresses["current"]] = Kind.U16.not_available
+    with pytest.raises(MapError) as error:
+        MEASUREMENTS.decode(registers)
+    assert error.value.reason == "bad_value"
+
+
+def test_invalid_utf8_name_is_rejected() -> None:
+    values = {"supervision_min": [None] * 12, "supervision_max": [None] * 12,
+              "channel_name": [""] * 12}  # fmt: skip
+    registers = SETTINGS.encode(values)
+    registers[SETTINGS.addresses["channel_name"]] = 0xFFFE
+    with pytest.raises(MapError, match="not UTF-8"):
+        SETTINGS.decode(registers)
+
+
+@given(st.lists(st.integers(0, 0xFFFF), min_size=MEASUREMENTS.count, max_size=MEASUREMENTS.count))
+def test_garbage_registers_decode_or_fail_cleanly(registers: list[int]) -> None:
+    try:
+        values = MEASUREMENTS.decode(registers)
+    except MapError as error:
+        assert error.reason in {"out_of_range", "bad_value"}
+    else:
+        for voltage in values["voltage"]:  # type: ignore[union-attr]
+            assert voltage is None or 0 <= voltage <= 500
+
+
+def test_documentation_is_generated_from_the_map() -> None:
+    from pathlib import Path
+
+    committed = Path(__file__).parent.parent / "docs" / "register-map.md"
+    assert committed.read_text(encoding="utf-8") == markdown_table() + "\n", (
+        "docs/register-map.md is out of date: run `c12exporter register-map > docs/register-map.md`"
+    )
