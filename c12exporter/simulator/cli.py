@@ -1,0 +1,112 @@
+"""The ``c12exporter simulate`` command: a simulated fleet plus its control interface.
+
+``c12exporter.cli`` adds these arguments to its ``simulate`` sub-command and runs
+:func:`run`; ``python -m c12exporter.simulator`` runs the same thing on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from ..addresses import split_host_port
+from ..lifecycle import until_signalled
+from ..model import ModelError
+from .control import DEFAULT_CONTROL_PORT, ControlServer
+from .scenarios import DEFAULT_SCENARIO, SCENARIOS
+from .server import DEFAULT_HOST, DEFAULT_MODELS, DEFAULT_UNITS, Fleet, SimulatorError
+
+DEFAULT_UNITS_FILE = "sim-units.yml"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``simulate`` options to ``parser``."""
+    parser.add_argument(
+        "--units", type=int, default=DEFAULT_UNITS, help="number of simulated units (%(default)s)"
+    )
+    parser.add_argument(
+        "--models",
+        default=",".join(DEFAULT_MODELS),
+        help="comma-separated model names, cycled over the units (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--scenario",
+        choices=sorted(SCENARIOS),
+        default=DEFAULT_SCENARIO,
+        help="load scenario (%(default)s): "
+        + "; ".join(f"{s.name}: {s.description}" for s in SCENARIOS.values()),
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed: same seed, same fleet (%(default)s)"
+    )
+    parser.add_argument(
+        "--listen-host",
+        default=DEFAULT_HOST,
+        help="loopback address the units listen on (%(default)s)",
+    )
+    parser.add_argument(
+        "--base-port",
+        type=int,
+        default=0,
+        help="unit n listens on base-port + n - 1; 0 = any free ports (%(default)s)",
+    )
+    parser.add_argument(
+        "--units-file",
+        default=DEFAULT_UNITS_FILE,
+        help="where to write the exporter config listing the units (%(default)s)",
+    )
+    parser.add_argument(
+        "--control-address",
+        default=f"{DEFAULT_HOST}:{DEFAULT_CONTROL_PORT}",
+        help="loopback host:port of the HTTP control interface (%(default)s)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="physics seconds per real second; 60 = a minute per second, 0 = frozen (%(default)s)",
+    )
+
+
+async def run(args: argparse.Namespace) -> None:
+    """Run the fleet and its control interface until SIGINT or SIGTERM."""
+    models = [m.strip() for m in str(args.models).split(",") if m.strip()]
+    try:
+        control_host, control_port = split_host_port(args.control_address, DEFAULT_CONTROL_PORT)
+        fleet = await Fleet.start(
+            args.units,
+            models=models,
+            scenario_name=args.scenario,
+            seed=args.seed,
+            host=args.listen_host,
+            base_port=args.base_port,
+            speed=args.speed,
+            units_file=args.units_file,
+        )
+    except (SimulatorError, ModelError, ValueError, OSError) as error:
+        raise SystemExit(f"c12exporter simulate: {error}") from None
+    control = ControlServer(fleet, control_host, control_port)
+    try:
+        try:
+            await control.start()
+        except (SimulatorError, OSError) as error:
+            raise SystemExit(f"c12exporter simulate: {error}") from None
+        print(
+            f"{len(fleet.units)} simulated C12B units ({fleet.scenario.name}, seed {fleet.seed}, "
+            f"speed {fleet.clock.speed:g}) on {args.listen_host}; units listed in "
+            f"{args.units_file}; control interface {control.url}",
+            flush=True,
+        )
+        await until_signalled()
+    finally:
+        await control.stop()
+        await fleet.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m c12exporter.simulator``: the simulate command on its own."""
+    parser = argparse.ArgumentParser(
+        prog="python -m c12exporter.simulator", description="Run a simulated C12B fleet."
+    )
+    add_arguments(parser)
+    asyncio.run(run(parser.parse_args(argv)))
