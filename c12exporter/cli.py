@@ -96,10 +96,11 @@ def _serve(args: argparse.Namespace) -> int:
     from .exporter import start_exporter
 
     plugins = load_plugins()
-    config = load_config(args.config_file, plugins)
+    overrides = {"web": {"listen_address": args.listen_address}} if args.listen_address else {}
+    config = load_config(args.config_file, plugins, overrides)
 
     async def serve() -> None:
-        exporter = await start_exporter(config, plugins, args.listen_address)
+        exporter = await start_exporter(config, plugins)
         try:
             await until_signalled()
         finally:

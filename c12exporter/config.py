@@ -7,7 +7,7 @@ Example (every key but ``units`` is optional)::
       timeout: 2s         # per unit, connect + all requests of one poll
       concurrency: 256    # polls in flight at once, fleet-wide
       staleness: 15s      # a reading older than this is never served (default 3 x interval)
-    web:
+    web:                  # Prometheus exposer (c12exporter.builtin.prometheus_http)
       listen_address: ":10120"
     units:
       - name: stage-left
@@ -37,9 +37,6 @@ from .model import ModelError
 from .plugins import Plugins
 from .reading import SupervisionBand
 from .registermap import CHANNEL_COUNT, PHASES
-
-DEFAULT_LISTEN_ADDRESS = ":10120"
-"""Default HTTP port 10120: the 9100-9999 exporter range is fully allocated."""
 
 _DURATION = re.compile(r"^(?P<value>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -80,7 +77,8 @@ class PollConfig:
 class Config:
     units: tuple[UnitConfig, ...]
     poll: PollConfig = PollConfig()
-    listen_address: str = DEFAULT_LISTEN_ADDRESS
+    exposers: Mapping[str, object] = field(default_factory=dict)
+    """Settings of each enabled exposer, by config section (``web``, ``snmp``)."""
     source: str = "<defaults>"
 
 
@@ -94,17 +92,27 @@ def parse_duration(text: object, where: str) -> float:
     return float(match.group("value")) * _DURATION_UNITS[match.group("unit")]
 
 
-def load_config(path: str | Path, plugins: Plugins) -> Config:
+def load_config(
+    path: str | Path,
+    plugins: Plugins,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Config:
     """Read and validate a config file.
 
+    :param overrides: section -> keys that replace the file's (command-line flags).
     :raises ConfigError: naming the file and key of the first problem found.
     """
     path = Path(path)
     data = _read_yaml(path)
-    _only_keys(data, {"poll", "web", "units", "units_files", "snmp"}, str(path))
+    _only_keys(data, {"poll", "units", "units_files", *plugins.exposers}, str(path))
     poll = _poll(data.get("poll") or {}, f"{path}: poll")
-    web = data.get("web") or {}
-    _only_keys(web, {"listen_address"}, f"{path}: web")
+    exposers = {}
+    for section, exposer in plugins.exposers.items():
+        settings_data = dict(data.get(section) or {})
+        settings_data.update((overrides or {}).get(section, {}))
+        settings = exposer.parse_config(settings_data, f"{path}: {section}")
+        if settings is not None:
+            exposers[section] = settings
     units = list(_units(data.get("units") or [], str(path), plugins))
     files = data.get("units_files") or []
     if not isinstance(files, list):
@@ -128,7 +136,7 @@ def load_config(path: str | Path, plugins: Plugins) -> Config:
     return Config(
         units=tuple(units),
         poll=poll,
-        listen_address=str(web.get("listen_address", DEFAULT_LISTEN_ADDRESS)),
+        exposers=exposers,
         source=str(path),
     )
 

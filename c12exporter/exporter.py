@@ -1,18 +1,15 @@
-"""Wires one running exporter together: config -> store -> poller -> HTTP server."""
+"""Wires one running exporter together: config -> store -> poller -> exposers."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 
-from aiohttp import web
-
-from .addresses import split_host_port
-from .config import Config, ConfigError
+from .config import Config
+from .exposer import ExposerContext, RunningExposer
 from .plugins import Plugins
 from .poller import Poller
 from .store import Store
-from .web import make_app
 
 log = logging.getLogger(__name__)
 
@@ -21,37 +18,27 @@ log = logging.getLogger(__name__)
 class RunningExporter:
     store: Store
     poller: Poller
-    runner: web.AppRunner
-    port: int
+    exposers: dict[str, RunningExposer]
 
     async def stop(self) -> None:
-        await self.runner.cleanup()
+        for exposer in self.exposers.values():
+            await exposer.stop()
         await self.poller.stop()
 
 
-async def start_exporter(
-    config: Config, plugins: Plugins, listen_address: str | None = None
-) -> RunningExporter:
-    """Start polling and serving HTTP; returns once the port is bound."""
+async def start_exporter(config: Config, plugins: Plugins) -> RunningExporter:
+    """Start every enabled exposer, then polling; returns once all ports are bound."""
     store = Store(config.units, config.poll.staleness_limit_s)
     poller = Poller(config.units, plugins, store, config.poll)
-    runner = web.AppRunner(make_app(store, poller), access_log=None)
-    await runner.setup()
-    address = listen_address or config.listen_address
+    context = ExposerContext(store, poller, plugins)
+    running = RunningExporter(store, poller, {})
     try:
-        host, port = split_host_port(address)
-    except ValueError as error:
-        raise ConfigError(f"--web.listen-address / web.listen_address: {error}") from None
-    site = web.TCPSite(runner, host or None, port)
-    try:
-        await site.start()
-    except OSError as error:
-        await runner.cleanup()
-        raise ConfigError(
-            f"--web.listen-address / web.listen_address: cannot listen on {address}: "
-            f"{error.strerror or error}; pick a free port"
-        ) from None
-    bound = runner.addresses[0][1] if runner.addresses else port
+        for section, settings in config.exposers.items():
+            running.exposers[section] = await plugins.exposers[section].start(settings, context)
+    except BaseException:
+        await running.stop()
+        raise
     poller.start()
-    log.info("serving %d units on %s:%d", len(store), host or "*", bound)
-    return RunningExporter(store, poller, runner, int(bound))
+    for section, exposer in running.exposers.items():
+        log.info("%s: serving %d units on %s", section, len(store), ", ".join(exposer.endpoints))
+    return running

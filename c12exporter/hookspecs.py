@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from .exposer import Exposer
     from .model import AuxSocket, Layout
     from .plugins import Registry
     from .transport import TransportFactory
@@ -67,4 +68,22 @@ def c12_add_transports(transports: Registry[TransportFactory]) -> None:
     a :class:`c12exporter.transport.Transport`.
 
     :param transports: add each with ``transports.add("scheme", factory)``.
+    """
+
+
+# -------------------------------------------------------------------------
+# Exposers
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def c12_add_exposers(exposers: Registry[Exposer]) -> None:
+    """Called once at start to register exposers by config section name.
+
+    An exposer serves the store's readings to one platform: the built-ins are
+    ``web`` (Prometheus ``/metrics`` and ``/probe``) and ``snmp`` (the agent).
+    Its section of the config file is validated by
+    :meth:`c12exporter.exposer.Exposer.parse_config` at load time.
+
+    :param exposers: add each with ``exposers.add(exposer.section, exposer)``.
     """

@@ -12,6 +12,7 @@ from typing import Generic, TypeVar
 import pluggy
 
 from . import hookspecs
+from .exposer import Exposer
 from .model import AuxSocket, Layout, UnitModel, parse_model_name
 from .transport import TransportFactory
 
@@ -22,6 +23,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "c12exporter.builtin.layouts",
     "c12exporter.builtin.aux_sockets",
     "c12exporter.builtin.modbus_tcp",
+    "c12exporter.builtin.prometheus_http",
 )
 
 DISABLE_ENTRY_POINTS_ENV = "C12EXPORTER_DISABLE_PLUGIN_AUTOLOAD"
@@ -70,6 +72,7 @@ class Plugins:
     layouts: Registry[Layout] = field(default_factory=lambda: Registry("layout"))
     aux_sockets: Registry[AuxSocket] = field(default_factory=lambda: Registry("aux socket"))
     transports: Registry[TransportFactory] = field(default_factory=lambda: Registry("transport"))
+    exposers: Registry[Exposer] = field(default_factory=lambda: Registry("exposer"))
 
     def model(self, name: str) -> UnitModel:
         """Resolve a model name (``C12B-12``); raises :class:`c12exporter.model.ModelError`."""
@@ -118,4 +121,5 @@ def load_plugins(
     _fill(manager, "c12_add_layouts", plugins.layouts)
     _fill(manager, "c12_add_aux_sockets", plugins.aux_sockets)
     _fill(manager, "c12_add_transports", plugins.transports)
+    _fill(manager, "c12_add_exposers", plugins.exposers)
     return plugins

@@ -42,7 +42,8 @@ units_files: [sim.yml]
     assert unit.phases is not None and unit.phases[3] == "L2"
     assert unit.labels == {"rack": "A3"}
     assert unit.supervision[3].min_a == 0.5 and unit.supervision[4].min_a is None
-    assert config.listen_address == "127.0.0.1:9999"
+    web = config.exposers["web"]
+    assert (web.host, web.port) == ("127.0.0.1", 9999)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
@@ -58,7 +59,7 @@ units_files: [sim.yml]
         ("units:\n  - {name: a, address: 'h:1', phases: [L1, L2]}\n",
          r"units\[0\] \(a\)\.phases: must list the phase of each of the 12 channels"),
         ("units:\n  - {name: a, address: 'h:1', colour: red}\n",
-         r"units\[0\] \(a\): unknown key 'colour'"),
+         r"units\[0\]: unknown key 'colour'"),
         ("units:\n  - {name: a, address: 'h:1'}\n  - {name: a, address: 'h:2'}\n",
          r"name 'a' is used twice"),
         ("poll: {interval: fast}\nunits: [{name: a, address: 'h:1'}]\n",

@@ -1,0 +1,148 @@
+"""The Prometheus alert rules: valid, unit-tested, documented, and generated.
+
+Uses ``promtool`` from Debian's ``prometheus`` package: ``check rules`` (syntax and
+lint) and ``test rules`` (the unit tests in ``alerts/tests/*.yml``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+RULES = REPO / "alerts" / "c12-alerts.yml"
+GENERATOR = REPO / "alerts" / "generate.py"
+RULE_TESTS = sorted((REPO / "alerts" / "tests").glob("*.yml"))
+RUNBOOK = REPO / "docs" / "runbook.md"
+SCOPES = {"exporter", "unit", "channel", "voltage", "supply", "load", "meter"}
+CHANNEL_METRIC = re.compile(r"\bc12_(channel|aux_socket)_\w+")
+
+
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.fail(
+            "promtool not found: install Debian's prometheus package "
+            "(apt-get install -y prometheus)"
+        )
+    return path
+
+
+def load_generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("c12_alert_generator", GENERATOR)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def alerts() -> list[dict[str, Any]]:
+    data = yaml.safe_load(RULES.read_text(encoding="utf-8"))
+    return [rule for group in data["groups"] for rule in group["rules"]]
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading."""
+    slug = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return slug.replace(" ", "-")
+
+
+def test_promtool_check_rules_succeeds_without_warnings() -> None:
+    result = subprocess.run(
+        [promtool(), "check", "rules", str(RULES)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "SUCCESS" in output, output
+    assert "WARNING" not in output.upper(), output
+
+
+def test_promtool_rule_unit_tests_pass() -> None:
+    assert RULE_TESTS, "no promtool test files in alerts/tests/"
+    result = subprocess.run(
+        [promtool(), "test", "rules", *map(str, RULE_TESTS)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAILED" not in result.stdout + result.stderr
+
+
+def test_committed_rules_equal_generated_rules() -> None:
+    generated = load_generator().render()
+    assert RULES.read_text(encoding="utf-8") == generated, (
+        "alerts/c12-alerts.yml is stale: run python alerts/generate.py"
+    )
+
+
+def test_every_alert_follows_the_conventions() -> None:
+    runbook_base = load_generator().CONFIG.runbook_url
+    names = [rule["alert"] for rule in alerts()]
+    assert len(names) == len(set(names)), "duplicate alert names"
+    for rule in alerts():
+        name = rule["alert"]
+        assert re.fullmatch(r"C12[A-Z][A-Za-z0-9]*", name), name
+        labels, annotations = rule["labels"], rule["annotations"]
+        assert labels["severity"] in {"warning", "critical"}, name
+        assert labels["scope"] in SCOPES, name
+        assert annotations["summary"].strip(), name
+        assert "{{" in annotations["description"], f"{name}: description is not templated"
+        assert annotations["runbook_url"] == f"{runbook_base}#{name.lower()}", name
+
+
+def test_channel_alerts_are_scoped_for_inhibition() -> None:
+    """Alertmanager silences a switched-off unit's channel alerts by ``scope="channel"``."""
+    for rule in alerts():
+        per_channel = bool(CHANNEL_METRIC.search(rule["expr"]))
+        assert per_channel == (rule["labels"]["scope"] == "channel"), rule["alert"]
+
+
+def test_every_runbook_anchor_exists() -> None:
+    headings = re.findall(r"^#{1,6}\s+(.+?)\s*$", RUNBOOK.read_text(encoding="utf-8"), re.M)
+    anchors = {github_anchor(h) for h in headings}
+    for rule in alerts():
+        anchor = rule["annotations"]["runbook_url"].rsplit("#", 1)[1]
+        assert anchor in anchors, f"docs/runbook.md has no section for {rule['alert']}"
+
+
+def test_every_alert_is_tested_firing_and_not_firing() -> None:
+    firing: set[str] = set()
+    silent: set[str] = set()
+    for path in RULE_TESTS:
+        for test in yaml.safe_load(path.read_text(encoding="utf-8"))["tests"]:
+            for case in test.get("alert_rule_test", []):
+                (firing if case.get("exp_alerts") else silent).add(case["alertname"])
+    names = {rule["alert"] for rule in alerts()}
+    assert names - firing == set(), "alerts never tested firing"
+    assert names - silent == set(), "alerts never tested silent"
+    assert (firing | silent) - names == set(), "tests name alerts that do not exist"
+
+
+def test_generator_rejects_an_unknown_frequency_band() -> None:
+    generator = load_generator()
+    with pytest.raises(ValueError, match="frequency_band"):
+        generator.render(generator.Config(frequency_band="ship"))
+
+
+def test_generator_applies_the_generator_band_and_selector() -> None:
+    generator = load_generator()
+    text = generator.render(generator.Config(frequency_band="generator", selector='job="pdu"'))
+    assert "c12_frequency_hertz{job=\"pdu\"} < 49\n" in text
+    assert "c12_frequency_hertz{job=\"pdu\"} > 51\n" in text
+    assert 'job="c12"' not in text
