@@ -442,7 +442,7 @@ def _rule(cfg: Config, alert: Alert) -> dict[str, Any]:
 def rule_groups(cfg: Config = CONFIG) -> dict[str, Any]:
     """The rules file as data: ``{"groups": [...]}``."""
     q = _Promql(cfg)
-    groups = [
+    groups: list[dict[str, Any]] = [
         {"name": name, "rules": [_rule(cfg, a) for a in make(cfg, q)]} for name, make in GROUPS
     ]
     names = [r["alert"] for g in groups for r in g["rules"]]

@@ -19,6 +19,7 @@ from .reading import PhaseReading, Reading, SupervisionState
 from .registermap import LOAD_STATES
 from .store import Store, UnitState
 
+SECONDS_PER_HOUR = 3600.0
 UP_HELP = (
     "1 if the unit's last background poll succeeded and is fresher than the staleness "
     "limit, else 0 (then no measurements are served for it)"
@@ -160,9 +161,10 @@ def _unit(f: _Families, unit: UnitState, r: Reading, ext: list[str]) -> None:
         "Import active energy since the unit was last powered up (resets on power loss)",
     ).add_metric([*pdu, *ext], r.active_energy_j)
     f.counter(
-        "c12_reactive_energy_import_var_hours",
-        "Import reactive energy in var hours since last power-up (resets on power loss)",
-    ).add_metric([*pdu, *ext], r.reactive_energy_varh)
+        "c12_reactive_energy_import_var_seconds",
+        "Import reactive energy in var seconds (var h x 3600) since the unit was last "
+        "powered up (resets on power loss)",
+    ).add_metric([*pdu, *ext], r.reactive_energy_varh * SECONDS_PER_HOUR)
 
 
 _PHASE_VALUES: tuple[tuple[str, str, Callable[[PhaseReading], float | None]], ...] = (

@@ -81,6 +81,10 @@ class UnitReader:
         except ModelError as error:
             await self._drop()
             raise PollFailure("model", f"unit {self.unit.name}: {error}") from None
+        except Exception as error:  # a bug or a library surprise must not end the polling
+            log.exception("unit %s: unexpected error while polling", self.unit.name)
+            await self._drop()
+            raise PollFailure("internal", f"unit {self.unit.name}: {error!r}") from None
 
     async def close(self) -> None:
         if self._connection is not None:

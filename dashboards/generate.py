@@ -69,7 +69,7 @@ UNIT = f'{JOB}, pdu="$pdu"'
 ON_UNIT = "job, instance, pdu"
 ON_CHANNEL = f"{ON_UNIT}, channel"
 TAGS = ["c12", "power"]
-JOULES_PER_KWH = 3_600_000
+JOULES_PER_KWH = 3_600_000  # also var-seconds per kvarh
 
 LOAD_STATE_CODES: Mapping[str, tuple[int, str, str]] = {
     "off": (0, "off", "text"),
@@ -251,8 +251,10 @@ def table_panel(
         query(expr, ref=ref, instant=True, as_table=True)
         for ref, (_, _, expr) in zip(refs, columns, strict=True)
     ]
-    rename = {f"Value #{ref}": header for ref, (header, _, _) in zip(refs, columns, strict=True)}
-    order = {name: i for i, name in enumerate([*keys, *rename.values()])}
+    # Grafana names the value column "Value" for one query and "Value #<refId>" for several.
+    value_names = ["Value"] if len(columns) == 1 else [f"Value #{ref}" for ref in refs]
+    rename = {value: header for value, (header, _, _) in zip(value_names, columns, strict=True)}
+    order = {name: i for i, name in enumerate([*keys, *rename])}  # keyed by original names
     p = panel(table.Panel(), title, description, "none", targets, width=width, height=height)
     p = p.with_transformation(models.DataTransformerConfig(id_val="merge", options={}))
     p = p.with_transformation(
@@ -1004,9 +1006,9 @@ def energy() -> models.Dashboard:
                     ("Active energy", "kwatth", kwh("$__range")),
                     (
                         "Reactive energy",
-                        "kvarh",
-                        "sum by(pdu) (increase(c12_reactive_energy_import_var_hours_total"
-                        f"{{{selected}}}[$__range])) / 1000",
+                        "suffix: kvarh",  # Grafana has no reactive energy unit
+                        "sum by(pdu) (increase(c12_reactive_energy_import_var_seconds_total"
+                        f"{{{selected}}}[$__range])) / {JOULES_PER_KWH}",
                     ),
                     (
                         "Peak demand",

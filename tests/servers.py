@@ -29,11 +29,12 @@ def free_port() -> int:
 
 
 def require_tool(name: str, package: str) -> str:
-    path = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None)
+    path = shutil.which(name) or (
+        f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None
+    )
     if path is None:
         raise RuntimeError(
-            f"{name} is not installed: run scripts/install-system-tools "
-            f"(Debian package {package})"
+            f"{name} is not installed: run scripts/install-system-tools (Debian package {package})"
         )
     return path
 
@@ -47,14 +48,14 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, step: float 
             result = check()
             if result:
                 return result
-        except Exception as error:  # noqa: BLE001 - retried until the deadline
+        except Exception as error:
             last_error = error
         time.sleep(step)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last error: {last_error}")
 
 
 def http_get(url: str, timeout: float = 5.0) -> str:
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         return str(response.read().decode("utf-8"))
 
 
@@ -62,7 +63,7 @@ def http_get(url: str, timeout: float = 5.0) -> str:
 def process(command: Sequence[str], log: Path, **kwargs: Any) -> Iterator[subprocess.Popen[bytes]]:
     """Run a server process; stop it (and say what it logged) on the way out."""
     with open(log, "wb") as out:
-        proc = subprocess.Popen(  # noqa: S603 - our own commands
+        proc = subprocess.Popen(
             list(command), stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **kwargs
         )
         try:
@@ -103,8 +104,11 @@ class Prometheus:
 
 @contextmanager
 def prometheus(
-    tmp: Path, scrape_configs: list[dict[str, Any]], rule_files: Sequence[Path] = (),
-    alertmanager_url: str | None = None, interval: str = "1s",
+    tmp: Path,
+    scrape_configs: list[dict[str, Any]],
+    rule_files: Sequence[Path] = (),
+    alertmanager_url: str | None = None,
+    interval: str = "1s",
 ) -> Iterator[Prometheus]:
     binary = require_tool("prometheus", "prometheus")
     port = free_port()
@@ -119,11 +123,75 @@ def prometheus(
     config_file = tmp / "prometheus.yml"
     config_file.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
     command = [
-        binary, f"--config.file={config_file}", f"--storage.tsdb.path={tmp / 'tsdb'}",
-        f"--web.listen-address={LOOPBACK}:{port}", "--log.level=warn",
+        binary,
+        f"--config.file={config_file}",
+        f"--storage.tsdb.path={tmp / 'tsdb'}",
+        f"--web.listen-address={LOOPBACK}:{port}",
+        "--log.level=warn",
     ]
     with process(command, tmp / "prometheus.log") as proc:
         server = Prometheus(port)
         wait_until(lambda: http_get(f"{server.url}/-/ready").strip(), 30, "Prometheus ready")
         assert proc.poll() is None
         yield server
+
+
+class SimulatorControl:
+    """The simulator's HTTP control interface, used the way a user would with curl."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def units(self) -> list[dict[str, Any]]:
+        return list(json.loads(http_get(f"{self.url}/units"))["units"])
+
+    def unit(self, name: str) -> dict[str, Any]:
+        return dict(json.loads(http_get(f"{self.url}/units/{name}")))
+
+    def act(self, name: str, action: str, **params: Any) -> dict[str, Any]:
+        body = json.dumps({"action": action, **params}).encode()
+        request = urllib.request.Request(
+            f"{self.url}/units/{name}/faults",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return dict(json.loads(response.read()))
+
+
+@contextmanager
+def simulator(tmp: Path, units: int, *args: str) -> Iterator[tuple[SimulatorControl, Path]]:
+    """``c12exporter simulate`` as a user runs it; yields its control client and units file."""
+    units_file = tmp / "sim-units.yml"
+    control_port = free_port()
+    command = c12exporter_command(
+        "simulate",
+        "--units",
+        str(units),
+        "--units-file",
+        str(units_file),
+        "--control-address",
+        f"{LOOPBACK}:{control_port}",
+        *args,
+    )
+    with process(command, tmp / "simulator.log"):
+        control = SimulatorControl(f"http://{LOOPBACK}:{control_port}")
+        wait_until(lambda: units_file.exists() and control.units(), 30, "simulator ready")
+        yield control, units_file
+
+
+@contextmanager
+def exporter(tmp: Path, config: str) -> Iterator[str]:
+    """``c12exporter serve`` on a free port; yields its base URL once it answers."""
+    config_file = tmp / "c12exporter.yml"
+    config_file.write_text(config, encoding="utf-8")
+    port = free_port()
+    command = c12exporter_command(
+        "serve", "--config.file", str(config_file), f"--web.listen-address={LOOPBACK}:{port}"
+    )
+    with process(command, tmp / "exporter.log") as proc:
+        url = f"http://{LOOPBACK}:{port}"
+        wait_until(lambda: http_get(f"{url}/-/healthy"), 30, "exporter ready")
+        yield url
+        assert proc.poll() is None, (tmp / "exporter.log").read_text()

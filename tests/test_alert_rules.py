@@ -143,6 +143,6 @@ def test_generator_rejects_an_unknown_frequency_band() -> None:
 def test_generator_applies_the_generator_band_and_selector() -> None:
     generator = load_generator()
     text = generator.render(generator.Config(frequency_band="generator", selector='job="pdu"'))
-    assert "c12_frequency_hertz{job=\"pdu\"} < 49\n" in text
-    assert "c12_frequency_hertz{job=\"pdu\"} > 51\n" in text
+    assert 'c12_frequency_hertz{job="pdu"} < 49\n' in text
+    assert 'c12_frequency_hertz{job="pdu"} > 51\n' in text
     assert 'job="c12"' not in text

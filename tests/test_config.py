@@ -22,7 +22,9 @@ def write(tmp_path: Path, text: str, name: str = "c12.yml") -> Path:
 
 def test_full_config_loads(tmp_path: Path) -> None:
     write(tmp_path, "units:\n  - name: sim-02\n    address: 127.0.0.1:1502\n", "sim.yml")
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 poll: {interval: 10s, timeout: 1500ms, concurrency: 8, staleness: 30s}
 web: {listen_address: "127.0.0.1:9999"}
 units:
@@ -33,7 +35,8 @@ units:
     labels: {rack: A3}
     supervision: {3: {min: 0.5, max: 12}, 4: {max: 10}}
 units_files: [sim.yml]
-""")
+""",
+    )
     config = load_config(path, PLUGINS)
     assert [u.name for u in config.units] == ["stage-left", "sim-02"]
     assert config.poll.interval_s == 10 and config.poll.timeout_s == 1.5
@@ -52,28 +55,50 @@ units_files: [sim.yml]
         ("units: []\n", r"c12\.yml: units: no units configured"),
         ("units:\n  - address: 1.2.3.4:502\n", r"units\[0\]\.name: missing"),
         ("units:\n  - name: a\n", r"units\[0\] \(a\)\.address: missing"),
-        ("units:\n  - {name: a, address: 'h:1', model: C12A-12}\n",
-         r"units\[0\] \(a\)\.model: .*C12A.*no network interface"),
-        ("units:\n  - {name: a, address: 'h:1', model: C12B-99}\n",
-         r"units\[0\] \(a\)\.model: .*no plugin provides output layout '9'"),
-        ("units:\n  - {name: a, address: 'h:1', phases: [L1, L2]}\n",
-         r"units\[0\] \(a\)\.phases: must list the phase of each of the 12 channels"),
-        ("units:\n  - {name: a, address: 'h:1', colour: red}\n",
-         r"units\[0\]: unknown key 'colour'"),
-        ("units:\n  - {name: a, address: 'h:1'}\n  - {name: a, address: 'h:2'}\n",
-         r"name 'a' is used twice"),
-        ("poll: {interval: fast}\nunits: [{name: a, address: 'h:1'}]\n",
-         r"poll\.interval: 'fast' is not a positive duration"),
-        ("poll: {interval: 5s, timeout: 10s}\nunits: [{name: a, address: 'h:1'}]\n",
-         r"poll\.timeout: 10s is longer than the interval"),
-        ("units: [{name: a, address: 'h:1', labels: {pdu: x}}]\n",
-         r"labels\.pdu: label name is used by the exporter"),
-        ("units: [{name: a, address: 'h:1', supervision: {13: {max: 1}}}]\n",
-         r"supervision\.13: not a channel number"),
-        ("units: [{name: a, address: 'h:1', supervision: {2: {min: 5, max: 1}}}]\n",
-         r"supervision\.2: min 5 A is above max 1 A"),
-        ("units: [{name: a, address: 'h:1', transport: carrier-pigeon}]\n",
-         r"transport: 'carrier-pigeon' is not provided by any plugin"),
+        (
+            "units:\n  - {name: a, address: 'h:1', model: C12A-12}\n",
+            r"units\[0\] \(a\)\.model: .*C12A.*no network interface",
+        ),
+        (
+            "units:\n  - {name: a, address: 'h:1', model: C12B-99}\n",
+            r"units\[0\] \(a\)\.model: .*no plugin provides output layout '9'",
+        ),
+        (
+            "units:\n  - {name: a, address: 'h:1', phases: [L1, L2]}\n",
+            r"units\[0\] \(a\)\.phases: must list the phase of each of the 12 channels",
+        ),
+        (
+            "units:\n  - {name: a, address: 'h:1', colour: red}\n",
+            r"units\[0\]: unknown key 'colour'",
+        ),
+        (
+            "units:\n  - {name: a, address: 'h:1'}\n  - {name: a, address: 'h:2'}\n",
+            r"name 'a' is used twice",
+        ),
+        (
+            "poll: {interval: fast}\nunits: [{name: a, address: 'h:1'}]\n",
+            r"poll\.interval: 'fast' is not a positive duration",
+        ),
+        (
+            "poll: {interval: 5s, timeout: 10s}\nunits: [{name: a, address: 'h:1'}]\n",
+            r"poll\.timeout: 10s is longer than the interval",
+        ),
+        (
+            "units: [{name: a, address: 'h:1', labels: {pdu: x}}]\n",
+            r"labels\.pdu: label name is used by the exporter",
+        ),
+        (
+            "units: [{name: a, address: 'h:1', supervision: {13: {max: 1}}}]\n",
+            r"supervision\.13: not a channel number",
+        ),
+        (
+            "units: [{name: a, address: 'h:1', supervision: {2: {min: 5, max: 1}}}]\n",
+            r"supervision\.2: min 5 A is above max 1 A",
+        ),
+        (
+            "units: [{name: a, address: 'h:1', transport: carrier-pigeon}]\n",
+            r"transport: 'carrier-pigeon' is not provided by any plugin",
+        ),
         ("units: [{name: a, address: 'h:port'}]\n", r"address: 'h:port': port 'port'"),
         ("units: [\n", r"c12\.yml: not valid YAML"),
         ("units_files: [missing.yml]\n", r"units_files\[0\]: cannot read .*missing\.yml"),

@@ -104,5 +104,5 @@ def test_misspelt_hook_fails_loudly() -> None:
 
 
 def test_layout_must_wire_every_channel_once() -> None:
-    with pytest.raises(ModelError, match="must wire channels 1..12"):
+    with pytest.raises(ModelError, match=r"must wire channels 1\.\.12"):
         Layout("9", "broken", (Connector("A", "x", 2, {1: ("1", "2")}),))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
@@ -45,7 +45,7 @@ class ModbusTcpTransport:
             if table is Table.INPUT
             else self._client.read_holding_registers
         )
-        response = await self._call(read(address, count=count, device_id=DEVICE_ID))
+        response = await self._call(lambda: read(address, count=count, device_id=DEVICE_ID))
         registers = list(response.registers)
         if len(registers) != count:
             raise TransportError(
@@ -55,12 +55,14 @@ class ModbusTcpTransport:
         return registers
 
     async def write_registers(self, address: int, values: Sequence[int]) -> None:
-        await self._call(self._client.write_registers(address, list(values), device_id=DEVICE_ID))
+        await self._call(
+            lambda: self._client.write_registers(address, list(values), device_id=DEVICE_ID)
+        )
 
     async def read_identity(self) -> Identity:
         ids = C12B_V1.identification
         response = await self._call(
-            self._client.read_device_information(
+            lambda: self._client.read_device_information(
                 read_code=READ_DEVICE_ID_EXTENDED, object_id=0, device_id=DEVICE_ID
             )
         )
@@ -79,9 +81,11 @@ class ModbusTcpTransport:
     async def close(self) -> None:
         self._client.close()
 
-    async def _call(self, request: Awaitable[ModbusPDU]) -> ModbusPDU:
+    async def _call(self, request: Callable[[], Awaitable[ModbusPDU]]) -> ModbusPDU:
+        """Send one request; every failure becomes a :class:`TransportError` with a reason.
+        (pymodbus raises some errors when the request is made, others when awaited.)"""
         try:
-            response = await request
+            response = await request()
         except ModbusIOException as error:
             raise TransportError("timeout", f"{self.address}: no valid answer: {error}") from None
         except ConnectionException as error:

@@ -11,7 +11,8 @@ Device identification (function 43/14) is answered per unit: pymodbus answers it
 a process-wide control block, which a fleet in one process would share, so each
 server swaps the request for one bound to its own unit (``trace_pdu``). The same
 per-server hooks make a unit misbehave on the network without closing its
-connections: ``hang``, ``garbage``, ``short``, ``exception`` and ``out-of-range``.
+connections: ``hang``, ``garbage``, ``short``, ``few-registers``, ``exception`` and
+``out-of-range``.
 ``kill`` and power loss close the port.
 
 The fleet writes the list of units it serves as a YAML file the exporter reads as is
@@ -91,7 +92,8 @@ class NetworkMode(enum.StrEnum):
     KILL = "kill"  # port closed
     HANG = "hang"  # accepts connections and requests, never answers
     GARBAGE = "garbage"  # answers every request with random bytes (never a valid frame)
-    SHORT = "short"  # answers register reads with half the registers asked for
+    SHORT = "short"  # answers with truncated frames: the first half of each frame's bytes
+    FEW_REGISTERS = "few-registers"  # well-formed answers with half the registers asked for
     EXCEPTION = "exception"  # answers every request with Modbus exception 4
     OUT_OF_RANGE = "out-of-range"  # serves L1 = 6553.4 V and an undefined load LED code
 
@@ -154,7 +156,7 @@ def identification_objects(
     A stream read starts at ``object_id`` (at the first object if the unit has no such
     object); a specific read asks for exactly one object.
     """
-    if read_code is DeviceInformation.SPECIFIC:
+    if read_code == DeviceInformation.SPECIFIC:
         return {object_id: objects[object_id]} if object_id in objects else None
     first = object_id if object_id in objects else 0
     last = _LAST_OBJECT.get(read_code, _LAST_PRIVATE_OBJECT)
@@ -348,7 +350,9 @@ class SimulatedUnit:
 
     def _trace_pdu(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
         if sending:
-            if self.network is NetworkMode.SHORT and isinstance(pdu, ReadHoldingRegistersResponse):
+            if self.network is NetworkMode.FEW_REGISTERS and isinstance(
+                pdu, ReadHoldingRegistersResponse
+            ):
                 pdu.registers = pdu.registers[: len(pdu.registers) // 2]
             return pdu
         if self.network is NetworkMode.EXCEPTION:
@@ -367,6 +371,8 @@ class SimulatedUnit:
             junk = bytearray(rng.randbytes(rng.randint(GARBAGE_MIN_BYTES, 2 * len(data))))
             junk[2] = rng.randint(1, 0xFF)  # non-zero protocol id: never a valid Modbus TCP frame
             return bytes(junk)
+        if self.network is NetworkMode.SHORT:
+            return data[: len(data) // 2]
         return data
 
     async def _open(self) -> None:

@@ -1,0 +1,438 @@
+"""The simulator's physics on its own: one unit, no network, time passed in explicitly."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from c12exporter.plugins import load_plugins
+from c12exporter.registermap import MEASUREMENTS, SETTINGS
+from c12exporter.simulator.physics import (
+    CONVENTIONAL_TRIP_MULTIPLE,
+    DEMAND_WINDOW_S,
+    NO_TRIP_MULTIPLE,
+    RESIDUAL_TRIP_MA,
+    ChannelSetup,
+    ConstantLoad,
+    Load,
+    PhysicsError,
+    UnitPhysics,
+    load_state,
+    trip_time_s,
+)
+from c12exporter.simulator.scenarios import SCENARIOS, unit_channels
+
+MODEL = load_plugins(entry_points=False).model("C12B-12")
+RATING_A = MODEL.channel_rating_a
+HOUR_S = 3600.0
+LED = Load(9.0, 0.95, harmonics={3: 0.8, 9: 0.15}, leakage_ma=3.0)
+
+
+def unit(*loads: Load | None, seed: int = 1) -> UnitPhysics:
+    """A unit with ``loads`` on channels 1, 2, ... (None = empty channel)."""
+    return UnitPhysics(
+        MODEL,
+        seed,
+        [ChannelSetup(ConstantLoad(load)) if load else ChannelSetup() for load in loads],
+    )
+
+
+def on_phase_l1(*loads: Load) -> UnitPhysics:
+    """Loads on channels 1, 4, 7, 10: all on L1 with the default rotation."""
+    channels: list[Load | None] = [None] * 12
+    for i, load in enumerate(loads):
+        channels[3 * i] = load
+    return unit(*channels)
+
+
+def m(physics: UnitPhysics) -> dict[str, Any]:
+    return physics.measurements()
+
+
+def l1(values: Any) -> float:
+    return float(values[0])
+
+
+# --- currents, neutral, power ------------------------------------------------------------
+
+
+def test_balanced_linear_load_gives_neutral_near_zero() -> None:
+    physics = unit(*[Load(10.0, 0.9)] * 12)
+    values = m(physics)
+    assert values["current"] == pytest.approx([40.0] * 3)
+    assert values["neutral_current"] < 1e-9
+
+
+def test_single_phase_load_returns_entirely_through_the_neutral() -> None:
+    values = m(unit(Load(7.0, 0.8)))
+    assert values["current"] == pytest.approx([7.0, 0.0, 0.0])
+    assert values["neutral_current"] == pytest.approx(7.0)
+
+
+def test_two_equal_resistive_phases_give_neutral_equal_to_one_phase() -> None:
+    # Two equal phasors 120 degrees apart sum to the same magnitude.
+    values = m(unit(Load(10.0), Load(10.0)))
+    assert values["neutral_current"] == pytest.approx(10.0)
+
+
+def test_led_walls_triplen_harmonics_push_neutral_above_phase_currents() -> None:
+    values = m(unit(*[LED] * 12))
+    fundamental = LED.current_a / math.sqrt(1 + 0.8**2 + 0.15**2)
+    # Fundamentals cancel; 3rd and 9th of all 12 channels add up arithmetically.
+    expected = math.hypot(12 * 0.8 * fundamental, 12 * 0.15 * fundamental)
+    assert values["neutral_current"] == pytest.approx(expected)
+    assert values["neutral_current"] > 1.5 * max(values["current"])
+    assert values["current_thd"] == pytest.approx([math.hypot(0.8, 0.15)] * 3)
+
+
+def test_phase_current_is_the_sum_of_its_channels() -> None:
+    physics = on_phase_l1(*(Load(a, 0.9, harmonics={3: 0.2}) for a in (2.0, 3.0, 4.0, 5.0)))
+    assert l1(m(physics)["current"]) == pytest.approx(14.0)
+    # Loads with different power factors add as phasors: never more than the sum.
+    mixed = on_phase_l1(Load(5.0, 1.0), Load(5.0, 0.5))
+    assert l1(m(mixed)["current"]) == pytest.approx(5.0 * math.sqrt(3))  # 5∠0 + 5∠-60
+
+
+@pytest.mark.parametrize("leading", [False, True])
+def test_power_relations_per_phase(leading: bool) -> None:
+    load = Load(10.0, 0.8, leading=leading, harmonics={3: 0.3})
+    values = m(unit(load))
+    v = l1(values["voltage"])
+    fundamental = 10.0 / math.sqrt(1 + 0.3**2)
+    p, q, s = l1(values["active_power"]), l1(values["reactive_power"]), l1(values["apparent_power"])
+    assert p == pytest.approx(v * fundamental * 0.8)
+    assert q == pytest.approx(v * fundamental * 0.6 * (-1 if leading else 1))
+    assert s == pytest.approx(v * 10.0)
+    assert l1(values["power_factor"]) == pytest.approx(p / s)
+    assert values["active_power_total"] == pytest.approx(p)
+    assert values["power_factor_average"] == pytest.approx(p / s)
+    assert l1(values["current_thd"]) == pytest.approx(0.3)
+
+
+def test_unloaded_phase_reports_unity_power_factor() -> None:
+    values = m(unit())
+    assert values["power_factor"] == [1.0, 1.0, 1.0]
+    assert values["active_power_total"] == 0.0
+
+
+def test_supply_voltage_and_frequency_are_realistic() -> None:
+    physics = unit(Load(10.0))
+    for t in range(1, 300):
+        physics.advance(t)
+        values = m(physics)
+        assert all(207.0 <= v <= 253.0 for v in values["voltage"])
+        assert all(0.0 < thd <= 0.08 for thd in values["voltage_thd"])
+        assert 49.9 < values["frequency"] < 50.1
+    physics.set_frequency(51.5)  # a generator running fast
+    assert m(physics)["frequency"] == pytest.approx(51.5, abs=0.1)
+
+
+# --- counters since power-up --------------------------------------------------------------
+
+
+def test_energy_integrates_active_and_reactive_power() -> None:
+    physics = unit(Load(10.0, 0.8))
+    physics.advance(HOUR_S)
+    values = m(physics)
+    expected_wh = 230.0 * 10.0 * 0.8  # one hour
+    assert values["active_energy"] == pytest.approx(expected_wh, rel=0.03)
+    assert values["reactive_energy"] == pytest.approx(230.0 * 10.0 * 0.6, rel=0.03)
+    assert values["active_energy"] == pytest.approx(values["active_power_total"], rel=0.005)
+    assert values["uptime"] == HOUR_S
+
+
+def test_demand_is_the_average_over_the_window() -> None:
+    physics = unit(Load(10.0))
+    physics.advance(120)
+    early = m(physics)
+    # Less than a window since power-up: the average since power-up.
+    assert early["demand_active"] == pytest.approx(early["active_energy"] * 30, rel=0.01)
+    physics.advance(2 * DEMAND_WINDOW_S)
+    full_w = m(physics)["demand_active"]
+    assert full_w == pytest.approx(m(physics)["active_power_total"], rel=0.01)
+    physics.set_load(1, Load())
+    physics.advance(2 * DEMAND_WINDOW_S + DEMAND_WINDOW_S / 2)
+    half = m(physics)
+    assert half["demand_active"] == pytest.approx(full_w / 2, rel=0.02)
+    assert half["max_demand_active"] >= full_w
+    assert half["max_demand_apparent"] >= half["max_demand_active"]
+
+
+def test_maxima_and_thd_averages_are_kept_since_power_up() -> None:
+    physics = unit(LED, LED, LED)
+    physics.advance(60)
+    peak = m(physics)
+    physics.set_load(1, Load(2.0))
+    physics.advance(120)
+    values = m(physics)
+    assert l1(values["current"]) == pytest.approx(2.0)
+    assert l1(values["max_current"]) == pytest.approx(9.0)
+    assert values["max_neutral_current"] == pytest.approx(peak["neutral_current"])
+    # Half the time at the LED's THD, half at zero: the average lies between.
+    assert 0.3 < l1(values["current_thd"]) < 0.6
+
+
+# --- breakers -----------------------------------------------------------------------------
+
+
+def time_to_trip(multiple: float, limit_s: float) -> float | None:
+    """Physics seconds until channel 1 trips at ``multiple`` x rating, or None."""
+    physics = unit(Load(multiple * RATING_A))
+    if physics.measurements()["channel_breaker"][0] == 1:
+        return 0.0
+    for t in range(1, int(limit_s) + 1):
+        physics.advance(t)
+        if physics.measurements()["channel_breaker"][0] == 1:
+            return float(t)
+    return None
+
+
+def test_trip_curve_shape() -> None:
+    assert trip_time_s(NO_TRIP_MULTIPLE) == math.inf
+    assert 0 < trip_time_s(CONVENTIONAL_TRIP_MULTIPLE) <= HOUR_S
+    assert 1 <= trip_time_s(3.0) <= 20
+    assert trip_time_s(10.0) == 0.0
+    times = [trip_time_s(x / 100) for x in range(114, 1000, 7)]
+    assert times == sorted(times, reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("multiple", "low_s", "high_s"),
+    [
+        (CONVENTIONAL_TRIP_MULTIPLE, 600, HOUR_S),  # within an hour, not within minutes
+        (2.2, 20, 120),
+        (3.0, 2, 20),  # seconds
+    ],
+)
+def test_rcbo_trips_along_the_curve(multiple: float, low_s: float, high_s: float) -> None:
+    trip = time_to_trip(multiple, high_s)
+    assert trip is not None and low_s <= trip <= high_s
+
+
+def test_rcbo_trips_instantly_far_above_rating() -> None:
+    assert time_to_trip(12.0, 1) == 0.0
+    physics = unit(Load(12.0 * RATING_A))
+    assert physics.snapshot()["channels"][0]["trip_cause"] == "short_circuit"
+
+
+def test_no_trip_at_1_13_in() -> None:
+    physics = unit(Load(NO_TRIP_MULTIPLE * RATING_A))
+    physics.advance(4 * HOUR_S)
+    values = m(physics)
+    assert values["channel_breaker"][0] == 0
+    assert values["channel_load"][0] == 2  # slight overload LED
+
+
+def test_open_rcbo_gives_zero_current_and_led_off() -> None:
+    physics = unit(Load(5.0))
+    physics.open_rcbo(1)
+    values = m(physics)
+    assert values["channel_current"][0] == 0.0
+    assert values["channel_breaker"][0] == 1
+    assert values["channel_load"][0] == 0
+    physics.reset_rcbo(1)
+    assert m(physics)["channel_current"][0] == pytest.approx(5.0)
+
+
+def test_earth_leakage_trips_at_30_ma() -> None:
+    physics = unit(Load(5.0), Load(5.0))
+    physics.set_leakage(1, RESIDUAL_TRIP_MA - 1)
+    physics.set_leakage(2, RESIDUAL_TRIP_MA)
+    values = m(physics)
+    assert values["channel_breaker"][:2] == [0, 1]
+    assert physics.snapshot()["channels"][1]["trip_cause"] == "earth_leakage"
+    physics.reset_rcbo(2)  # the fault is still there: it trips again at once
+    assert m(physics)["channel_breaker"][1] == 1
+    physics.set_leakage(2, 1.0)
+    physics.reset_rcbo(2)
+    assert m(physics)["channel_breaker"][1] == 0
+
+
+def test_test_button_trips_only_with_power_on_the_outputs() -> None:
+    physics = unit(Load(5.0))
+    physics.press_test_button(3)  # an empty channel trips too
+    assert m(physics)["channel_breaker"][2] == 1
+    physics.switch(False)
+    with pytest.raises(PhysicsError, match="no supply"):
+        physics.press_test_button(1)
+    assert m(physics)["channel_breaker"][0] == 0
+
+
+@pytest.mark.parametrize(
+    ("current_a", "state"),
+    [
+        (0.0, "off"),
+        (0.049, "off"),
+        (0.05, "normal"),
+        (16.0, "normal"),
+        (16.01, "slight_overload"),
+        (23.2, "slight_overload"),
+        (23.21, "serious_overload"),
+    ],
+)
+def test_load_led_thresholds(current_a: float, state: str) -> None:
+    assert load_state(current_a, RATING_A) == state
+
+
+# --- safety chain, meter fuses, power ---------------------------------------------------
+
+
+def test_estop_trips_the_switch_and_keeps_metering_voltage() -> None:
+    physics = unit(*[Load(5.0)] * 12)
+    physics.press_estop()
+    values = m(physics)
+    assert (values["estop"], values["switch"]) == (1, 0)
+    assert values["channel_current"] == [0.0] * 12
+    assert values["current"] == [0.0] * 3
+    assert all(v is not None and v > 200 for v in values["voltage"])
+    assert values["channel_breaker"] == [0] * 12  # the RCBOs did not trip
+    with pytest.raises(PhysicsError, match="emergency stop"):
+        physics.switch(True)
+    physics.release_estop()
+    assert m(physics)["switch"] == 0  # released, but the switch stays off
+    physics.switch(True)
+    assert m(physics)["channel_current"] == pytest.approx([5.0] * 12)
+
+
+def test_loss_of_neutral_trips_the_switch() -> None:
+    physics = unit(Load(5.0))
+    physics.lose_neutral()
+    values = m(physics)
+    assert (values["neutral"], values["switch"], values["channel_current"][0]) == (1, 0, 0.0)
+    assert values["voltage"][0] is not None
+    with pytest.raises(PhysicsError, match="neutral"):
+        physics.switch(True)
+    physics.restore_neutral()
+    physics.switch(True)
+    assert m(physics)["channel_current"][0] == pytest.approx(5.0)
+
+
+def test_blown_meter_fuse_silences_that_phase_only() -> None:
+    physics = unit(*[Load(5.0, 0.9)] * 12)
+    physics.advance(10)
+    physics.set_fuse("L2", ok=False)
+    values = m(physics)
+    for name in ("voltage", "voltage_thd", "active_power", "reactive_power", "apparent_power"):
+        assert values[name][1] is None, name
+        assert values[name][0] is not None and values[name][2] is not None, name
+    assert values["power_factor"][1] is None
+    assert values["current"][1] == pytest.approx(20.0)  # channels on L2 still carry current
+    assert values["channel_current"][1] == pytest.approx(5.0)
+    assert values["active_power_total"] == pytest.approx(
+        values["active_power"][0] + values["active_power"][2]
+    )
+    assert values["frequency"] is not None
+    physics.set_fuse("L2", ok=True)
+    assert m(physics)["voltage"][1] is not None
+
+
+def test_all_meter_fuses_blown_leaves_no_frequency() -> None:
+    physics = unit(Load(5.0))
+    for phase in ("L1", "L2", "L3"):
+        physics.set_fuse(phase, ok=False)
+    values = m(physics)
+    assert values["frequency"] is None and values["power_factor_average"] is None
+    MEASUREMENTS.decode(MEASUREMENTS.encode(values))  # still a valid block
+
+
+def test_power_loss_resets_the_counters_but_not_settings_or_breakers() -> None:
+    physics = unit(Load(10.0), Load(5.0))
+    physics.set_name(1, "Amp rack")
+    physics.set_supervision(1, 1.0, 12.0)
+    physics.open_rcbo(2)
+    physics.advance(HOUR_S)
+    assert m(physics)["active_energy"] > 1000
+    physics.power_loss()
+    physics.advance(HOUR_S + 600)
+    physics.power_restore()
+    values = m(physics)
+    assert values["uptime"] == 0
+    assert values["active_energy"] == 0.0 and values["reactive_energy"] == 0.0
+    assert values["max_demand_active"] == 0.0 and values["demand_active"] == 0.0
+    assert values["max_current"] == pytest.approx([10.0, 0.0, 0.0])  # only what flows now
+    assert values["channel_current"][0] == pytest.approx(10.0)
+    assert values["channel_breaker"][1] == 1
+    assert physics.settings()["channel_name"][0] == "Amp rack"
+    physics.advance(HOUR_S + 660)
+    assert m(physics)["uptime"] == 60
+
+
+def test_temperature_rises_with_load_and_follows_ambient() -> None:
+    idle, loaded = unit(), unit(*[Load(15.0)] * 12)
+    idle.advance(4 * HOUR_S)
+    loaded.advance(4 * HOUR_S)
+    assert m(loaded)["temperature"] > m(idle)["temperature"] + 5
+    idle.set_ambient(40.0)
+    idle.advance(8 * HOUR_S)
+    assert m(idle)["temperature"] > 40.0
+
+
+# --- settings, determinism, register ranges ----------------------------------------------
+
+
+def test_settings_round_trip_through_the_register_block() -> None:
+    physics = unit()
+    physics.set_name(3, "LED wall SL")
+    physics.set_supervision(3, None, 14.0)
+    block = SETTINGS.decode(SETTINGS.encode(physics.settings()))
+    other = unit()
+    other.apply_settings(block)
+    assert other.settings() == physics.settings()
+    with pytest.raises(ValueError, match="16 bytes"):
+        physics.set_name(1, "x" * 17)
+    with pytest.raises(ValueError, match="outside"):
+        physics.set_supervision(1, None, 70.0)
+
+
+def test_same_seed_same_readings_whatever_the_read_cadence() -> None:
+    stepped, jumped = unit(LED, Load(3.0), seed=7), unit(LED, Load(3.0), seed=7)
+    for t in range(1, 601):
+        stepped.advance(t)
+    jumped.advance(600)
+    assert stepped.measurements() == jumped.measurements()
+    other = unit(LED, Load(3.0), seed=8)
+    other.advance(600)
+    assert other.measurements()["voltage"] != jumped.measurements()["voltage"]
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_every_scenario_stays_inside_the_register_map(name: str) -> None:
+    chosen = SCENARIOS[name]
+    for index in range(len(chosen.roles)):
+        physics = UnitPhysics(MODEL, index, unit_channels(chosen, index, seed=3))
+        for t in (0, 60, 900, 2 * HOUR_S):
+            physics.advance(t)
+            MEASUREMENTS.decode(MEASUREMENTS.encode(physics.measurements()))
+            SETTINGS.decode(SETTINGS.encode(physics.settings()))
+
+
+def test_concert_led_wall_unit_has_neutral_above_its_phases() -> None:
+    physics = UnitPhysics(MODEL, 0, unit_channels(SCENARIOS["concert"], 0, seed=0))
+    physics.advance(600)
+    values = m(physics)
+    assert values["neutral_current"] > max(values["current"])
+
+
+def test_overload_scenario_trips_breakers_over_time() -> None:
+    physics = UnitPhysics(MODEL, 0, unit_channels(SCENARIOS["overload"], 0, seed=0))
+    assert m(physics)["channel_load"][:4] == [3, 3, 2, 2]
+    physics.advance(120)
+    assert m(physics)["channel_breaker"][:4] == [1, 0, 0, 0]
+    physics.advance(HOUR_S)
+    assert m(physics)["channel_breaker"][:4] == [1, 1, 0, 0]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"current_a": -1.0},
+        {"current_a": 5.0, "cos_phi": 0.0},
+        {"current_a": 5.0, "harmonics": {2: 0.1}},
+        {"current_a": 5.0, "leakage_ma": -1.0},
+    ],
+)
+def test_impossible_loads_are_refused(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        Load(**bad)
