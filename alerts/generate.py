@@ -131,7 +131,6 @@ class _Promql:
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        self.on_unit = ", ".join(cfg.unit_labels)
         self.on_channel = ", ".join((*cfg.unit_labels, "channel"))
 
     def m(self, metric: str, *matchers: str) -> str:

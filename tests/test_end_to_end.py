@@ -23,7 +23,7 @@ from tests.servers import (
 
 pytestmark = pytest.mark.integration
 
-UNITS = 8
+UNITS = 9
 POLL = "poll: {interval: 1s, timeout: 500ms}\n"
 
 
@@ -157,6 +157,7 @@ def _wait_down_with_reason(server: Prometheus, name: str, reason: str) -> None:
         (5, "short", "timeout"),
         (6, "exception", "modbus_exception"),
         (7, "out-of-range", "out_of_range"),
+        (8, "hang", "timeout"),
     ],
 )
 def test_misbehaving_unit_goes_down_with_a_reason_others_stay_fresh(  # type: ignore[no-untyped-def]
