@@ -73,7 +73,7 @@ async def run(args: argparse.Namespace) -> None:
     models = [m.strip() for m in str(args.models).split(",") if m.strip()]
     try:
         control_host, control_port = split_host_port(args.control_address, DEFAULT_CONTROL_PORT)
-        fleet = await Fleet.start(
+        fleet = Fleet.build(
             args.units,
             models=models,
             scenario_name=args.scenario,
@@ -81,14 +81,15 @@ async def run(args: argparse.Namespace) -> None:
             host=args.listen_host,
             base_port=args.base_port,
             speed=args.speed,
-            units_file=args.units_file,
         )
-    except (SimulatorError, ModelError, ValueError, OSError) as error:
+        control = ControlServer(fleet, control_host, control_port)
+    except (SimulatorError, ModelError, ValueError) as error:
         raise SystemExit(f"c12exporter simulate: {error}") from None
-    control = ControlServer(fleet, control_host, control_port)
     try:
         try:
+            # The control port first: a unit on "any free port" must not take it.
             await control.start()
+            await fleet.open(args.units_file)
         except (SimulatorError, OSError) as error:
             raise SystemExit(f"c12exporter simulate: {error}") from None
         print(

@@ -470,7 +470,7 @@ class Fleet:
 
     Start one with :meth:`start`, stop it with :meth:`stop` (or ``async with``)::
 
-        async with await Fleet.start(units=4, scenario="concert", speed=60) as fleet:
+        async with await Fleet.start(4, scenario_name="concert", speed=60) as fleet:
             print(fleet.units[0].address)
     """
 
@@ -576,24 +576,31 @@ class Fleet:
             warmup_s=warmup_s,
             plugins=plugins,
         )
-        raise_open_file_limit(units * FILE_DESCRIPTORS_PER_UNIT + FILE_DESCRIPTOR_RESERVE)
+        await fleet.open(units_file)
+        return fleet
+
+    async def open(self, units_file: str | os.PathLike[str] | None = None) -> None:
+        """Open every unit's port, then write ``units_file`` if given.
+
+        :raises SimulatorError: a port cannot be opened (the ports opened are closed again).
+        """
+        raise_open_file_limit(len(self.units) * FILE_DESCRIPTORS_PER_UNIT + FILE_DESCRIPTOR_RESERVE)
         try:
-            for unit in fleet.units:
+            for unit in self.units:
                 await unit.start()
             if units_file is not None:
-                fleet.write_units_file(units_file)
+                self.write_units_file(units_file)
         except BaseException:
-            await fleet.stop()
+            await self.stop()
             raise
         log.info(
             "%d simulated units (%s) on %s, ports %d..%d",
-            len(fleet.units),
-            fleet.scenario.name,
-            host,
-            min(u.port for u in fleet.units),
-            max(u.port for u in fleet.units),
+            len(self.units),
+            self.scenario.name,
+            self.units[0].host,
+            min(u.port for u in self.units),
+            max(u.port for u in self.units),
         )
-        return fleet
 
     async def stop(self) -> None:
         """Close every unit's port."""
