@@ -35,7 +35,10 @@ pytestmark = pytest.mark.integration
 
 PLUGINS = load_plugins(entry_points=False)
 MODELS = ("C12B-12", "C12B-51", "C12B-73", "C12B-24")
-TIMEOUT_S = 0.5
+ANSWER_TIMEOUT_S = 5.0
+"""How long to wait for an answer that must come (generous: CI machines are busy)."""
+SILENCE_S = 0.5
+"""How long to listen to a unit that must not answer."""
 DEVICE_ID = 1
 
 
@@ -50,8 +53,10 @@ async def fleet(units: int = 4, **options: Any) -> AsyncIterator[Fleet]:
 
 
 @asynccontextmanager
-async def client(unit: SimulatedUnit) -> AsyncIterator[AsyncModbusTcpClient]:
-    modbus = AsyncModbusTcpClient(unit.host, port=unit.port, timeout=TIMEOUT_S, retries=0)
+async def client(
+    unit: SimulatedUnit, timeout: float = ANSWER_TIMEOUT_S
+) -> AsyncIterator[AsyncModbusTcpClient]:
+    modbus = AsyncModbusTcpClient(unit.host, port=unit.port, timeout=timeout, retries=0)
     try:
         assert await modbus.connect(), f"cannot connect to {unit.address}"
         yield modbus
@@ -118,7 +123,7 @@ def test_the_exporters_transport_reads_a_consistent_reading() -> None:
     async def test() -> None:
         async with fleet(2) as sim:
             unit = sim.units[1]
-            transport = ModbusTcpTransport(unit.address, TIMEOUT_S)
+            transport = ModbusTcpTransport(unit.address, ANSWER_TIMEOUT_S)
             await transport.connect()
             try:
                 identity = await transport.read_identity()
@@ -245,7 +250,7 @@ def read_request(transaction: int = 1) -> bytes:
     )
 
 
-async def raw_exchange(unit: SimulatedUnit, timeout: float = TIMEOUT_S) -> bytes | None:
+async def raw_exchange(unit: SimulatedUnit, timeout: float = ANSWER_TIMEOUT_S) -> bytes | None:
     """Send one request on a raw socket; the bytes answered, or None if nothing came."""
     reader, writer = await asyncio.open_connection(unit.host, unit.port)
     try:
@@ -268,7 +273,7 @@ def test_each_network_misbehaviour_is_observable() -> None:
             assert normal is not None and normal[7] == 4
 
             await unit.set_network(NetworkMode.HANG)
-            assert await raw_exchange(unit) is None
+            assert await raw_exchange(unit, SILENCE_S) is None
 
             await unit.set_network(NetworkMode.GARBAGE)
             junk = await raw_exchange(unit)
@@ -311,26 +316,25 @@ def test_misbehaviour_hits_an_open_connection_as_the_exporter_sees_it() -> None:
     async def test() -> None:
         async with fleet(1) as sim:
             unit = sim.units[0]
-            transport = ModbusTcpTransport(unit.address, TIMEOUT_S)
-            await transport.connect()
-            try:
-                expected = {
-                    NetworkMode.SHORT: "timeout",
-                    NetworkMode.FEW_REGISTERS: "short_frame",
-                    NetworkMode.EXCEPTION: "modbus_exception",
-                    NetworkMode.HANG: "timeout",
-                }
-                for mode, reason in expected.items():
+            expected = {
+                NetworkMode.SHORT: "timeout",
+                NetworkMode.FEW_REGISTERS: "short_frame",
+                NetworkMode.EXCEPTION: "modbus_exception",
+                NetworkMode.HANG: "timeout",
+            }
+            for mode, reason in expected.items():
+                timeout = SILENCE_S if reason == "timeout" else ANSWER_TIMEOUT_S
+                transport = ModbusTcpTransport(unit.address, timeout)
+                await transport.connect()  # connected before the unit turns bad
+                try:
                     await unit.set_network(mode)
                     with pytest.raises(TransportError) as error:
                         await transport.read_registers(Table.INPUT, 0, MEASUREMENTS.count)
                     assert error.value.reason == reason, mode
+                finally:
                     await transport.close()
-                    await transport.connect()
-            finally:
-                await transport.close()
             with pytest.raises(ModbusException):  # pymodbus itself, on a hung unit
-                async with client(unit) as modbus:
+                async with client(unit, SILENCE_S) as modbus:
                     await modbus.read_input_registers(0, count=10, device_id=DEVICE_ID)
 
     run(test)

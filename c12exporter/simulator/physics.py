@@ -135,7 +135,7 @@ _ROTATION: tuple[tuple[complex, ...], ...] = tuple(
 
 @dataclass(frozen=True)
 class Load:
-    """What is plugged into a channel, at full activity.
+    """What is plugged into a channel, at its nominal level (activity 1).
 
     :param current_a: true rms current at 230 V.
     :param cos_phi: displacement power factor of the fundamental (cos phi), 0 < x <= 1.
@@ -200,15 +200,15 @@ NO_LOAD = Load()
 
 
 class LoadProfile(Protocol):
-    """A channel's load over time: a :class:`Load` scaled by an activity factor."""
+    """A channel's load over time: a :class:`Load` scaled by an activity factor (0 = off)."""
 
     @property
     def load(self) -> Load:
-        """The load at full activity (factor 1)."""
+        """The load at activity 1."""
         ...
 
     def factor_at(self, t_s: float) -> float:
-        """Activity at physics time ``t_s``: 0 = off, 1 = as :attr:`load` says."""
+        """Activity at physics time ``t_s``: 0 = off, 1 = as :attr:`load` says, may exceed 1."""
         ...
 
     def with_load(self, load: Load) -> LoadProfile:
@@ -332,7 +332,7 @@ class _Channel:
     name: str
     supervision_min_a: float | None
     supervision_max_a: float | None
-    factor: float = 0.0  # activity actually flowing now (0 when the channel is dead)
+    factor: float = 0.0  # activity flowing now (0 when the channel is dead)
 
     @property
     def current_a(self) -> float:

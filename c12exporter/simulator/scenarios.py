@@ -14,7 +14,7 @@ import dataclasses
 import hashlib
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..model import CHANNEL_RATING_A
@@ -247,9 +247,14 @@ def scenario(name: str) -> Scenario:
         ) from None
 
 
+def role_of(chosen: Scenario, index: int) -> UnitRole:
+    """The role unit ``index`` (0-based) of a fleet plays: the roles in turn, wrapping round."""
+    return chosen.roles[index % len(chosen.roles)]
+
+
 def unit_channels(chosen: Scenario, index: int, seed: int) -> tuple[ChannelSetup, ...]:
     """How the channels of unit ``index`` (0-based) of a fleet start, in ``chosen``."""
-    role = chosen.roles[index % len(chosen.roles)]
+    role = role_of(chosen, index)
     rng = random.Random(derive_seed(seed, "loads", index))
     counts: dict[str, int] = {}
     setups: list[ChannelSetup] = []
@@ -277,8 +282,3 @@ def unit_channels(chosen: Scenario, index: int, seed: int) -> tuple[ChannelSetup
             name = f"{kind.label} {counts[kind.label]}"
         setups.append(ChannelSetup(profile, name, *kind.supervision))
     return tuple(setups)
-
-
-def role_names(chosen: Scenario, units: int) -> Sequence[str]:
-    """The role each unit of a fleet of ``units`` plays (for logs and docs)."""
-    return [chosen.roles[i % len(chosen.roles)].name for i in range(units)]

@@ -46,7 +46,14 @@ from ..model import UnitModel
 from ..plugins import Plugins, load_plugins
 from ..registermap import C12B_V1, LOAD_STATES, MEASUREMENTS, SETTINGS, MapError, Table
 from .physics import UnitPhysics
-from .scenarios import DEFAULT_SCENARIO, Scenario, derive_seed, scenario, unit_channels
+from .scenarios import (
+    DEFAULT_SCENARIO,
+    Scenario,
+    derive_seed,
+    role_of,
+    scenario,
+    unit_channels,
+)
 
 log = logging.getLogger(__name__)
 
@@ -530,7 +537,7 @@ class Fleet:
                     firmware=FIRMWARE_VERSIONS[
                         derive_seed(seed, "firmware", index) % len(FIRMWARE_VERSIONS)
                     ],
-                    role=chosen.roles[index % len(chosen.roles)].name,
+                    role=role_of(chosen, index).name,
                     physics=UnitPhysics(
                         model,
                         derive_seed(seed, "physics", index),
