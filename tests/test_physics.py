@@ -436,3 +436,18 @@ def test_overload_scenario_trips_breakers_over_time() -> None:
 def test_impossible_loads_are_refused(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         Load(**bad)
+
+
+def test_supply_action_sets_phase_voltage_and_its_distortion() -> None:
+    from c12exporter.plugins import load_plugins
+    from c12exporter.simulator.physics import UnitPhysics
+
+    physics = UnitPhysics(load_plugins(entry_points=False).model("C12B-12"), seed=3)
+    physics.set_supply("L2", voltage_v=200.0, voltage_thd=0.12)
+    values = physics.measurements()
+    voltage = values["voltage"]
+    assert isinstance(voltage, list) and voltage[1] is not None
+    assert 198.0 < voltage[1] < 201.0  # no load on L2: only the noise moves it
+    assert voltage[0] is not None and 220.0 < voltage[0] < 240.0
+    thd = values["voltage_thd"]
+    assert isinstance(thd, list) and thd[1] == pytest.approx(0.12, abs=0.002)

@@ -20,6 +20,9 @@ AMBIENT_RANGE_C = (-20.0, 70.0)
 """Ambient the simulator accepts (the unit is rated 0-45 °C; beyond is misuse)."""
 FREQUENCY_RANGE_HZ = (45.0, 65.0)
 """Supply frequency the simulator accepts (a generator far off 50 Hz)."""
+SUPPLY_VOLTAGE_RANGE_V = (0.0, 450.0)
+"""No-load supply voltage the simulator accepts (a lost neutral floats toward 400 V)."""
+SUPPLY_THD_RANGE = (0.0, 0.5)
 LEAKAGE_RANGE_MA = (0.0, 1000.0)
 POWER_FACTOR_RANGE = (0.05, 1.0)
 HARMONIC_RANGE = (0.0, 2.0)
@@ -205,7 +208,15 @@ async def _power_restore(unit: SimulatedUnit, p: Params) -> None:
 
 
 async def _ambient(unit: SimulatedUnit, p: Params) -> None:
-    unit.physics_now().set_ambient(p.number("celsius", *AMBIENT_RANGE_C))
+    unit.physics_now().set_ambient(p.number("celsius", *AMBIENT_RANGE_C), soaked=p.flag("soaked"))
+
+
+async def _supply(unit: SimulatedUnit, p: Params) -> None:
+    unit.physics_now().set_supply(
+        p.phase(),
+        p.optional_number("voltage_v", *SUPPLY_VOLTAGE_RANGE_V),
+        p.optional_number("voltage_thd", *SUPPLY_THD_RANGE),
+    )
 
 
 async def _frequency(unit: SimulatedUnit, p: Params) -> None:
@@ -284,7 +295,18 @@ ACTIONS: Mapping[str, Action] = {
             "power is back: uptime, energy, maxima and demand restart from 0",
             _power_restore,
         ),
-        Action("ambient", "celsius", "set the ambient temperature", _ambient),
+        Action(
+            "ambient",
+            "celsius, [soaked=false]",
+            "set the ambient temperature; soaked: the unit has already settled to it",
+            _ambient,
+        ),
+        Action(
+            "supply",
+            "phase, [voltage_v], [voltage_thd]",
+            "set a phase's no-load supply voltage and the supply's own voltage THD (0.1 = 10 %)",
+            _supply,
+        ),
         Action(
             "frequency", "frequency_hz", "set the supply frequency (e.g. a generator)", _frequency
         ),

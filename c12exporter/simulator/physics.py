@@ -525,7 +525,7 @@ class UnitPhysics:
         ]
         self._voltage_thd = [
             min(
-                VOLTAGE_THD_LIMIT,
+                max(VOLTAGE_THD_LIMIT, self._base_vthd[p]),
                 self._base_vthd[p] + VOLTAGE_THD_PER_HARMONIC_A * math.sqrt(harmonic_sq[p]),
             )
             for p in range(n_phases)
@@ -578,12 +578,15 @@ class UnitPhysics:
                     since.voltage_thd_time[p] += dt_s
             since.max_neutral_a = max(since.max_neutral_a, self._neutral_a)
             self._update_demand()
-            load_ratio = sum(self._current_a) / (len(PHASES) * INPUT_RATING_A)
-            target_c = self.ambient_c + ELECTRONICS_RISE_C + FULL_LOAD_RISE_C * load_ratio**2
-        else:
-            target_c = self.ambient_c
         alpha = 1.0 - math.exp(-dt_s / THERMAL_TIME_CONSTANT_S)
-        self._temperature_c += (target_c - self._temperature_c) * alpha
+        self._temperature_c += (self._settled_temperature_c() - self._temperature_c) * alpha
+
+    def _settled_temperature_c(self) -> float:
+        """Where the unit's temperature heads: ambient plus electronics and load heating."""
+        if not self.powered:
+            return self.ambient_c
+        load_ratio = sum(self._current_a) / (len(PHASES) * INPUT_RATING_A)
+        return self.ambient_c + ELECTRONICS_RISE_C + FULL_LOAD_RISE_C * load_ratio**2
 
     def _update_demand(self) -> None:
         """Average power over the last DEMAND_WINDOW_S (since power-up while shorter)."""
@@ -745,9 +748,27 @@ class UnitPhysics:
             self._power_up()
         self._settle()
 
-    def set_ambient(self, celsius: float) -> None:
+    def set_ambient(self, celsius: float, soaked: bool = False) -> None:
+        """Ambient temperature; ``soaked``: the unit has stood in it long enough to settle
+        (no thermal lag), e.g. a rack already hot when the monitoring starts."""
         self.ambient_c = celsius
+        if soaked:
+            self._temperature_c = self._settled_temperature_c()
         self.version += 1
+
+    def set_supply(
+        self, phase: str, voltage_v: float | None = None, voltage_thd: float | None = None
+    ) -> None:
+        """The supply itself on one phase (e.g. a weak or distorting generator): its
+        no-load voltage and its own voltage THD. Loads still pull the voltage down and
+        add harmonic distortion; loads drawn cannot push THD past the EN 50160 limit,
+        a supply set above it stays there."""
+        index = PHASES.index(phase)
+        if voltage_v is not None:
+            self._supply_v[index] = voltage_v
+        if voltage_thd is not None:
+            self._base_vthd[index] = voltage_thd
+        self._settle()
 
     def set_frequency(self, hz: float) -> None:
         """Supply frequency setpoint (a generator may sit off 50 Hz)."""

@@ -1,0 +1,14 @@
+"""The SNMP agent: serves C12-PDU-MIB from the store, sends its notifications.
+
+* :mod:`.config` - the ``snmp:`` config section, validated.
+* :mod:`.mibcompile` - C12-PDU-MIB compiled by pysmi into a cache and loaded by name.
+* :mod:`.ber` - the few BER encodings the agent writes itself (pre-encoded cells).
+* :mod:`.cells` - what each readable column holds, from a :class:`~c12exporter.reading.Reading`.
+* :mod:`.mibtree` - the OID table built from store snapshots, with Get/GetNext lookups.
+* :mod:`.responders` - pysnmp command responders answering from that table.
+* :mod:`.writes` - Set: validation and the write-through to the unit over Modbus.
+* :mod:`.notifications` - traps and informs on state changes.
+* :mod:`.agent` - the pysnmp engine: transport, USM users, VACM, and the pieces above.
+
+The exposer plugin that starts it is :mod:`c12exporter.builtin.snmp_agent`.
+"""

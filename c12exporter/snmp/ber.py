@@ -1,0 +1,76 @@
+"""The BER encodings the agent writes itself: variable bindings, encoded once per cell.
+
+pysnmp builds a pyasn1 object per variable binding and encodes it per response, which
+costs tens of microseconds each; a walk of a large fleet answers hundreds of thousands.
+The agent instead encodes each cell's ``VarBind`` (X.690 BER, RFC 3416 section 3) when
+the cell is built, and a response concatenates them. Only the simple types SMIv2 uses
+are needed: INTEGER and the application integer types, OCTET STRING, OBJECT IDENTIFIER.
+"""
+
+from __future__ import annotations
+
+SEQUENCE = 0x30
+INTEGER = 0x02
+OCTET_STRING = 0x04
+OBJECT_IDENTIFIER = 0x06
+NO_SUCH_OBJECT = 0x80
+NO_SUCH_INSTANCE = 0x81
+END_OF_MIB_VIEW = 0x82
+
+Oid = tuple[int, ...]
+
+
+def length(n: int) -> bytes:
+    """A definite length: short form below 128, long form above."""
+    if n < 0x80:
+        return bytes((n,))
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((0x80 | len(body),)) + body
+
+
+def tlv(tag: int, body: bytes) -> bytes:
+    return bytes((tag,)) + length(len(body)) + body
+
+
+def integer_body(value: int) -> bytes:
+    """Two's complement, minimal length (X.690 8.3.2)."""
+    size = ((value if value >= 0 else ~value).bit_length() + 8) // 8
+    return value.to_bytes(size, "big", signed=True)
+
+
+def subidentifiers(arcs: Oid) -> bytes:
+    """Base-128 encoding of arcs (no first-two-arcs folding: for suffixes)."""
+    out = bytearray()
+    for arc in arcs:
+        if arc < 0x80:
+            out.append(arc)
+            continue
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        out += bytes(reversed(chunk))
+    return bytes(out)
+
+
+def oid_body(oid: Oid) -> bytes:
+    """The contents octets of an OBJECT IDENTIFIER (first two arcs folded, X.690 8.19)."""
+    if len(oid) < 2:
+        raise ValueError(f"an OID has at least two arcs, got {oid}")
+    return subidentifiers((oid[0] * 40 + oid[1], *oid[2:]))
+
+
+def varbind(oid_contents: bytes, value: bytes) -> bytes:
+    """``SEQUENCE { name OBJECT IDENTIFIER, value }`` from encoded pieces."""
+    return tlv(SEQUENCE, tlv(OBJECT_IDENTIFIER, oid_contents) + value)
+
+
+def exception_varbind(oid: Oid, tag: int) -> bytes:
+    """A variable binding carrying noSuchObject, noSuchInstance or endOfMibView."""
+    return varbind(oid_body(oid), bytes((tag, 0)))
+
+
+def sequence(items: list[bytes]) -> bytes:
+    body = b"".join(items)
+    return tlv(SEQUENCE, body)

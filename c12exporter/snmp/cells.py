@@ -1,0 +1,235 @@
+"""What each readable column of C12-PDU-MIB holds, computed from a reading.
+
+Keys are the MIB's object names (the compiled MIB supplies OIDs and types). A function
+returns the value on the wire's scale (``round(current_a * 1000)`` for milliamperes,
+see ``docs/mib.md``), an enumeration label of the column's SYNTAX (``"pressed"``),
+text, or ``None`` when the cell has no instance (the unit reports it not available).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ..addresses import split_host_port
+from ..model import AUX_CHANNEL
+from ..reading import ChannelReading, PhaseReading, Reading, SupervisionBand
+from ..registermap import PHASES
+from ..store import Store, UnitState
+
+Value = int | str | bytes | None
+
+SECONDS_TO_TICKS = 100
+TICKS_MODULO = 2**32
+NEVER_UPDATED = bytes(8)
+"""c12UnitLastUpdate before the first good poll: '0000000000000000'H."""
+NOT_SET = -1
+"""A supervision limit that is not set."""
+COUNTER64_MAX = 2**64 - 1
+
+
+@dataclass(frozen=True)
+class UnitFacts:
+    """What the unit table shows for one configured unit.
+
+    :param reading: the fresh reading, ``None`` while the unit is unreachable.
+    :param last_good: the last successful reading (identity and time), however old.
+    """
+
+    index: int
+    name: str
+    address: str
+    reading: Reading | None
+    last_good: Reading | None
+
+    @classmethod
+    def of(
+        cls, index: int, state: UnitState, store: Store, now: float, last_good: Reading | None
+    ) -> UnitFacts:
+        reading = store.fresh_reading(state, now)
+        return cls(index, state.config.name, state.config.address, reading, reading or last_good)
+
+
+def milli(value: float) -> int:
+    return round(value * 1000)
+
+
+def deci(value: float) -> int:
+    return round(value * 10)
+
+
+def centi(value: float) -> int:
+    return round(value * 100)
+
+
+def truth(flag: bool) -> str:
+    return "true" if flag else "false"
+
+
+def camel(label: str) -> str:
+    """``slight_overload`` -> ``slightOverload`` (register map label -> MIB label)."""
+    head, *rest = label.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def phase_label(phase: str) -> str:
+    """``L1`` -> ``l1`` (C12PhaseName)."""
+    return phase.lower()
+
+
+def line_index(phase: str) -> int:
+    """c12LineIndex: L1 is 1 (the position in the register map's phase order)."""
+    return PHASES.index(phase) + 1
+
+
+def date_and_time(unix: float) -> bytes:
+    """SNMPv2-TC DateAndTime, 11 octets, UTC with direction '+' and offset 0."""
+    moment = datetime.datetime.fromtimestamp(unix, tz=datetime.UTC)
+    return (
+        moment.year.to_bytes(2, "big")
+        + bytes(
+            (
+                moment.month,
+                moment.day,
+                moment.hour,
+                moment.minute,
+                moment.second,
+                moment.microsecond // 100_000,
+            )
+        )
+        + b"+\x00\x00"
+    )
+
+
+def ticks(seconds: float) -> int:
+    return int(seconds * SECONDS_TO_TICKS) % TICKS_MODULO
+
+
+def address_text(address: str) -> str:
+    """``host:port``, IPv6 in brackets, as c12UnitAddress shows it."""
+    try:
+        host, port = split_host_port(address)
+    except ValueError:
+        return address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def limit_ma(limit_a: float | None) -> int:
+    return NOT_SET if limit_a is None else milli(limit_a)
+
+
+def band_ma(band: SupervisionBand) -> tuple[int, int]:
+    return limit_ma(band.min_a), limit_ma(band.max_a)
+
+
+def _opt(value: float | None, scale: Callable[[float], int]) -> int | None:
+    return None if value is None else scale(value)
+
+
+def _energy_wh(reading: Reading) -> int:
+    return min(COUNTER64_MAX, max(0, round(reading.active_energy_j / 3600.0)))
+
+
+def _identity(facts: UnitFacts, field: str) -> str | None:
+    good = facts.last_good
+    return None if good is None else str(getattr(good.identity, field))
+
+
+def _state(facts: UnitFacts, value: Callable[[Reading], str | int | None]) -> Value:
+    return None if facts.reading is None else value(facts.reading)
+
+
+UNIT_COLUMNS: Mapping[str, Callable[[UnitFacts], Value]] = {
+    "c12UnitName": lambda u: u.name,
+    "c12UnitAddress": lambda u: address_text(u.address),
+    "c12UnitReachability": lambda u: "reachable" if u.reading is not None else "unreachable",
+    "c12UnitLastUpdate": lambda u: (
+        NEVER_UPDATED if u.last_good is None else date_and_time(u.last_good.taken_at)
+    ),
+    "c12UnitModel": lambda u: _identity(u, "model"),
+    "c12UnitSerial": lambda u: _identity(u, "serial"),
+    "c12UnitFirmware": lambda u: _identity(u, "firmware"),
+    "c12UnitTemperature": lambda u: _state(u, lambda r: _opt(r.temperature_c, deci)),
+    "c12UnitEstopState": lambda u: _state(
+        u, lambda r: "pressed" if r.estop_pressed else "released"
+    ),
+    "c12UnitSwitchState": lambda u: _state(u, lambda r: "on" if r.switch_on else "off"),
+    "c12UnitNeutralState": lambda u: _state(u, lambda r: "lost" if r.neutral_lost else "ok"),
+    "c12UnitSupervisionWarning": lambda u: _state(u, lambda r: truth(r.supervision_warning)),
+}
+"""Every configured unit has a row; state columns only while it is reachable."""
+
+INPUT_COLUMNS: Mapping[str, Callable[[Reading], Value]] = {
+    "c12InputFrequency": lambda r: _opt(r.frequency_hz, centi),
+    "c12InputNeutralCurrent": lambda r: milli(r.neutral_current_a),
+    "c12InputMaxNeutralCurrent": lambda r: milli(r.max_neutral_current_a),
+    "c12InputActivePower": lambda r: round(r.active_power_w),
+    "c12InputReactivePower": lambda r: round(r.reactive_power_var),
+    "c12InputApparentPower": lambda r: round(r.apparent_power_va),
+    "c12InputPowerFactor": lambda r: _opt(r.power_factor, milli),
+    "c12InputActiveEnergy": _energy_wh,
+    "c12InputReactiveEnergy": lambda r: min(COUNTER64_MAX, max(0, round(r.reactive_energy_varh))),
+    "c12InputDemandActivePower": lambda r: round(r.demand_active_w),
+    "c12InputDemandApparentPower": lambda r: round(r.demand_apparent_va),
+    "c12InputMaxDemandActivePower": lambda r: round(r.max_demand_active_w),
+    "c12InputMaxDemandApparentPower": lambda r: round(r.max_demand_apparent_va),
+    "c12InputEnergyResetTime": lambda r: date_and_time(r.taken_at - r.uptime_s),
+    "c12InputUptime": lambda r: ticks(r.uptime_s),
+}
+"""One row per reachable unit."""
+
+LINE_COLUMNS: Mapping[str, Callable[[PhaseReading], Value]] = {
+    "c12LineVoltage": lambda p: _opt(p.voltage_v, deci),
+    "c12LineCurrent": lambda p: milli(p.current_a),
+    "c12LineMaxCurrent": lambda p: milli(p.max_current_a),
+    "c12LineActivePower": lambda p: _opt(p.active_power_w, round),
+    "c12LineReactivePower": lambda p: _opt(p.reactive_power_var, round),
+    "c12LineApparentPower": lambda p: _opt(p.apparent_power_va, round),
+    "c12LinePowerFactor": lambda p: _opt(p.power_factor, milli),
+    "c12LineCurrentThd": lambda p: milli(p.current_thd_ratio),
+    "c12LineVoltageThd": lambda p: _opt(p.voltage_thd_ratio, milli),
+    "c12LineVoltageAvailable": lambda p: truth(p.voltage_v is not None),
+}
+"""One row per reachable unit and line; THD is a ratio in the Reading, 0.1 % here."""
+
+
+def _aux_text(channel: ChannelReading, reading: Reading, attribute: str) -> str:
+    """Zero-length on channels that feed no aux socket."""
+    return (
+        str(getattr(reading.model.aux_socket, attribute)) if channel.number == AUX_CHANNEL else ""
+    )
+
+
+def _aux_rating(channel: ChannelReading, reading: Reading) -> int:
+    """0 on channels that feed no aux socket."""
+    return milli(reading.model.aux_socket.rating_a) if channel.number == AUX_CHANNEL else 0
+
+
+CHANNEL_COLUMNS: Mapping[str, Callable[[ChannelReading, Reading], Value]] = {
+    "c12ChannelName": lambda c, r: c.name,
+    "c12ChannelConnector": lambda c, r: c.connector,
+    "c12ChannelConnectorType": lambda c, r: c.connector_type,
+    "c12ChannelPins": lambda c, r: "/".join(c.pins),
+    "c12ChannelPhase": lambda c, r: phase_label(c.phase),
+    "c12ChannelRating": lambda c, r: milli(c.rating_a),
+    "c12ChannelCurrent": lambda c, r: milli(c.current_a),
+    "c12ChannelBreakerState": lambda c, r: "closed" if c.breaker_closed else "open",
+    "c12ChannelLoadState": lambda c, r: camel(c.load_state),
+    "c12ChannelSupervisionMin": lambda c, r: limit_ma(c.supervision.min_a),
+    "c12ChannelSupervisionMax": lambda c, r: limit_ma(c.supervision.max_a),
+    "c12ChannelSupervisionState": lambda c, r: c.supervision_state.value,
+    "c12ChannelAuxSocket": lambda c, r: truth(c.number == AUX_CHANNEL),
+    "c12ChannelAuxSocketName": lambda c, r: _aux_text(c, r, "name"),
+    "c12ChannelAuxSocketStd": lambda c, r: _aux_text(c, r, "standard"),
+    "c12ChannelAuxSocketRating": _aux_rating,
+}
+"""One row per reachable unit and output channel."""
+
+TABLE_COLUMNS: Mapping[str, Mapping[str, object]] = {
+    "c12UnitTable": UNIT_COLUMNS,
+    "c12InputTable": INPUT_COLUMNS,
+    "c12LineTable": LINE_COLUMNS,
+    "c12ChannelTable": CHANNEL_COLUMNS,
+}
+"""Which table each column set belongs to (checked against the MIB at start)."""
