@@ -46,7 +46,7 @@ def start_simulator(units: int, tmp: Path) -> tuple[subprocess.Popen[bytes], lis
         "--units", str(units), "--units-file", str(units_file),
         "--control-address", "127.0.0.1:0", "--speed", "1",
     ]  # fmt: skip
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)  # noqa: S603
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
     while not units_file.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
