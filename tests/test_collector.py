@@ -58,6 +58,9 @@ def test_state_sets_have_exactly_one_active_state() -> None:
     text = exposition(store)
     for metric in ("c12_channel_load_state", "c12_channel_supervision_state"):
         for channel in range(1, 13):
-            values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                      if line.startswith(metric + "{") and f'channel="{channel}"' in line]  # fmt: skip
+            values = [
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith(metric + "{") and f'channel="{channel}"' in line
+            ]
             assert len(values) == 4 and sum(values) == 1.0, (metric, channel, values)
