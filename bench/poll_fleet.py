@@ -119,9 +119,10 @@ async def exporter_polls(
     return store, cpu, wall, polls, failed
 
 
-def render_times(store: Store, runs: int) -> tuple[float, int]:
+def render_times(store: Store, runs: int, one_unit: bool = False) -> tuple[float, int]:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(FleetCollector(store))
+    first = next(iter(store))
+    registry.register(FleetCollector(store, select=(lambda u: u is first) if one_unit else None))
     times = []
     body = b""
     for _ in range(runs):
@@ -141,6 +142,7 @@ async def main(args: argparse.Namespace) -> None:
                 units, args.interval, args.intervals, args.concurrency
             )
             render, series = render_times(store, runs=5)
+            render_one, series_one = render_times(store, runs=50, one_unit=True)
         finally:
             proc.terminate()
             proc.wait()
@@ -161,6 +163,8 @@ async def main(args: argparse.Namespace) -> None:
     print(f"| CPU share of one core at this interval | {cpu / wall:.0%} |")
     print(f"| `/metrics` render, whole fleet (median of 5) | {render * 1e3:.0f} ms "
           f"for {series} series |")  # fmt: skip
+    print(f"| `/probe` render, one unit (median of 50) | {render_one * 1e3:.1f} ms "
+          f"for {series_one} series |")  # fmt: skip
     print(f"| resident memory of the exporter process | {rss_mib():.0f} MiB |")
 
 

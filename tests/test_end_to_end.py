@@ -23,7 +23,7 @@ from tests.servers import (
 
 pytestmark = pytest.mark.integration
 
-UNITS = 9
+UNITS = 10
 POLL = "poll: {interval: 1s, timeout: 500ms}\n"
 
 
@@ -158,6 +158,7 @@ def _wait_down_with_reason(server: Prometheus, name: str, reason: str) -> None:
         (6, "exception", "modbus_exception"),
         (7, "out-of-range", "out_of_range"),
         (8, "hang", "timeout"),
+        (9, "few-registers", "short_frame"),
     ],
 )
 def test_misbehaving_unit_goes_down_with_a_reason_others_stay_fresh(  # type: ignore[no-untyped-def]
