@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests.servers import require_tool
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "alerts" / "c12-alerts.yml"
@@ -28,13 +29,7 @@ CHANNEL_METRIC = re.compile(r"\bc12_(channel|aux_socket)_\w+")
 
 
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.fail(
-            "promtool not found: install Debian's prometheus package "
-            "(apt-get install -y prometheus)"
-        )
-    return path
+    return require_tool("promtool", "prometheus")
 
 
 def load_generator() -> ModuleType:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 import yaml
 
 from tests.promql_inventory import all_promql_expressions, dashboard_expressions, substitute
+from tests.servers import require_tool
 
 REPO = Path(__file__).resolve().parents[1]
 GENERATOR = REPO / "dashboards" / "generate.py"
@@ -60,13 +60,7 @@ def panels(board: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.fail(
-            "promtool not found: install Debian's prometheus package "
-            "(apt-get install -y prometheus)"
-        )
-    return path
+    return require_tool("promtool", "prometheus")
 
 
 def test_committed_dashboards_equal_generated() -> None:

@@ -63,6 +63,30 @@ class ObjectType:
             return False
         return True
 
+    def raw(self, value: int | str | bytes | tuple[int, ...] | None) -> int | bytes | tuple[int, ...]:
+        """The wire value of a cell value: enumeration labels become their numbers, text
+        becomes UTF-8.
+
+        :raises ValueError: a value of the wrong kind, or an unknown label.
+        """
+        if self.kind == "integer":
+            if isinstance(value, str):
+                if value not in self.labels:
+                    raise ValueError(f"{self.name}: {value!r} is not one of {sorted(self.labels)}")
+                return self.labels[value]
+            if not isinstance(value, int):
+                raise ValueError(f"{self.name}: {value!r} is not an integer")
+            return value
+        if self.kind == "octets":
+            if isinstance(value, str):
+                return value.encode("utf-8")
+            if not isinstance(value, bytes):
+                raise ValueError(f"{self.name}: {value!r} is not text")
+            return value
+        if not isinstance(value, tuple):
+            raise ValueError(f"{self.name}: {value!r} is not an OBJECT IDENTIFIER")
+        return value
+
     def value(self, raw: int | bytes | tuple[int, ...]) -> Any:
         """A pyasn1 value of this object's SYNTAX (checked against its constraints)."""
         return self.syntax.clone(raw)

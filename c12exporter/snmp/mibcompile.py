@@ -117,7 +117,7 @@ def load_mib(builder: Any, compiled: CompiledMib, module: str = MODULE) -> None:
     :raises MibCompileError: the compiled module does not load.
     """
     from pysnmp.smi import builder as pysnmp_builder  # type: ignore[import-untyped]
-    from pysnmp.smi import error as smi_error  # type: ignore[import-untyped]
+    from pysnmp.smi import error as smi_error
 
     builder.add_mib_sources(pysnmp_builder.DirMibSource(str(compiled.directory)))
     try:
