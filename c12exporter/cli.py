@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ADDR",
         help="address to serve HTTP on (default from config, else :10120)",
     )
+    serve.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="FILE",
+        help="TLS and basic auth, exporter-toolkit format (docs/configuration.md)",
+    )
     serve.set_defaults(func=_serve)  # fmt: skip
 
     check = commands.add_parser("check-config", help="validate a config file and exit")
@@ -96,7 +102,8 @@ def _serve(args: argparse.Namespace) -> int:
     from .exporter import start_exporter
 
     plugins = load_plugins()
-    overrides = {"web": {"listen_address": args.listen_address}} if args.listen_address else {}
+    web = {"listen_address": args.listen_address, "config_file": args.web_config_file}
+    overrides = {"web": {k: v for k, v in web.items() if v}}
     config = load_config(args.config_file, plugins, overrides)
 
     async def serve() -> None:

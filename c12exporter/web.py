@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import html
 import time
+from collections.abc import Sequence
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from . import __version__
@@ -19,8 +21,10 @@ POLLER_KEY = web.AppKey("poller", Poller)
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
 
 
-def make_app(store: Store, poller: Poller) -> web.Application:
-    app = web.Application()
+def make_app(
+    store: Store, poller: Poller, middlewares: Sequence[Middleware] = ()
+) -> web.Application:
+    app = web.Application(middlewares=list(middlewares))
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FleetCollector(store))
     registry.register(ExporterCollector())

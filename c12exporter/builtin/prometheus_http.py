@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -13,6 +13,7 @@ from ..config import ConfigError
 from ..exposer import Exposer, ExposerContext
 from ..plugins import Registry, hookimpl
 from ..web import make_app
+from ..webconfig import WebConfig, basic_auth_middleware, load_web_config
 
 DEFAULT_LISTEN_ADDRESS = ":10120"
 """Default HTTP port 10120: the 9100-9999 exporter port range is fully allocated,
@@ -23,6 +24,7 @@ and 10120 is not the default of any exporter we know of."""
 class HttpSettings:
     host: str
     port: int
+    web_config: WebConfig = field(default_factory=WebConfig)
 
 
 @dataclass
@@ -30,12 +32,14 @@ class RunningHttp:
     runner: web.AppRunner
     host: str
     port: int
+    tls: bool
 
     @property
     def endpoints(self) -> list[str]:
         host = self.host or "127.0.0.1"
         host = f"[{host}]" if ":" in host else host
-        return [f"http://{host}:{self.port}/metrics", f"http://{host}:{self.port}/"]
+        base = f"{'https' if self.tls else 'http'}://{host}:{self.port}"
+        return [f"{base}/metrics", f"{base}/"]
 
     async def stop(self) -> None:
         await self.runner.cleanup()
@@ -45,9 +49,11 @@ class PrometheusHttpExposer:
     section = "web"
 
     def parse_config(self, data: Mapping[str, Any], where: str) -> HttpSettings:
-        unknown = sorted(set(data) - {"listen_address"})
+        unknown = sorted(set(data) - {"listen_address", "config_file"})
         if unknown:
-            raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed keys: listen_address")
+            raise ConfigError(
+                f"{where}: unknown key {unknown[0]!r}; allowed keys: listen_address, config_file"
+            )
         address = str(data.get("listen_address", DEFAULT_LISTEN_ADDRESS))
         try:
             host, port = split_host_port(address)
@@ -55,12 +61,19 @@ class PrometheusHttpExposer:
             raise ConfigError(
                 f"{where}.listen_address (or --web.listen-address): {error}"
             ) from None
-        return HttpSettings(host, port)
+        web_config = WebConfig()
+        if data.get("config_file"):
+            web_config = load_web_config(str(data["config_file"]))
+        return HttpSettings(host, port, web_config)
 
     async def start(self, settings: HttpSettings, context: ExposerContext) -> RunningHttp:
-        runner = web.AppRunner(make_app(context.store, context.poller), access_log=None)
+        users = settings.web_config.users
+        middlewares = [basic_auth_middleware(users)] if users else []
+        app = make_app(context.store, context.poller, middlewares)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, settings.host or None, settings.port)
+        tls = settings.web_config.ssl_context
+        site = web.TCPSite(runner, settings.host or None, settings.port, ssl_context=tls)
         try:
             await site.start()
         except OSError as error:
@@ -70,7 +83,7 @@ class PrometheusHttpExposer:
                 f"{settings.host}:{settings.port}: {error.strerror or error}; pick a free port"
             ) from None
         port = runner.addresses[0][1] if runner.addresses else settings.port
-        return RunningHttp(runner, settings.host, int(port))
+        return RunningHttp(runner, settings.host, int(port), tls is not None)
 
 
 @hookimpl

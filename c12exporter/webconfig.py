@@ -1,0 +1,157 @@
+"""``--web.config.file``: TLS and basic auth for the HTTP side, in the Prometheus
+exporter-toolkit format, so one file serves node_exporter and c12exporter alike::
+
+    tls_server_config:
+      cert_file: server.crt
+      key_file: server.key
+    basic_auth_users:
+      prometheus: $2y$10$...   # bcrypt hash, e.g. from `htpasswd -nBC 10 "" | tr -d ':\\n'`
+
+Paths are relative to the web config file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import ssl
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import yaml
+from aiohttp import web
+
+from .config import ConfigError
+
+REALM = "c12exporter"
+TLS_KEYS = {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version"}
+TLS_VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
+CLIENT_AUTH = {
+    "NoClientCert": ssl.CERT_NONE,
+    "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
+    "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
+}
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    ssl_context: ssl.SSLContext | None = None
+    users: Mapping[str, bytes] = field(default_factory=dict)  # user -> bcrypt hash
+
+
+def load_web_config(path: str | Path) -> WebConfig:
+    """Read and check a web config file; errors name the file and key."""
+    path = Path(path)
+    where = str(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as error:
+        raise ConfigError(f"{where}: cannot read the web config: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{where}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: must be a mapping (tls_server_config, basic_auth_users)")
+    unknown = sorted(set(data) - {"tls_server_config", "basic_auth_users", "http_server_config"})
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key {unknown[0]!r}; allowed: tls_server_config, basic_auth_users"
+        )
+    tls = data.get("tls_server_config")
+    context = _ssl_context(tls, path.parent, f"{where}: tls_server_config") if tls else None
+    users = _users(data.get("basic_auth_users") or {}, f"{where}: basic_auth_users")
+    return WebConfig(context, users)
+
+
+def _ssl_context(data: Any, base: Path, where: str) -> ssl.SSLContext:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: must be a mapping with cert_file and key_file")
+    unknown = sorted(set(data) - TLS_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed: {sorted(TLS_KEYS)}")
+    for key in ("cert_file", "key_file"):
+        if not data.get(key):
+            raise ConfigError(f"{where}.{key}: missing; TLS needs a certificate and its key")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    version = str(data.get("min_version", "TLS12"))
+    if version not in TLS_VERSIONS:
+        raise ConfigError(f"{where}.min_version: {version!r} must be one of {sorted(TLS_VERSIONS)}")
+    context.minimum_version = TLS_VERSIONS[version]
+    cert_path = base / str(data["cert_file"])
+    key_path = base / str(data["key_file"])
+    try:
+        context.load_cert_chain(cert_path, key_path)
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigError(
+            f"{where}: cannot load cert_file {cert_path} with key_file {key_path}: {error}"
+        ) from None
+    auth = str(data.get("client_auth_type", "NoClientCert"))
+    if auth not in CLIENT_AUTH:
+        raise ConfigError(
+            f"{where}.client_auth_type: {auth!r} must be one of {sorted(CLIENT_AUTH)}"
+        )
+    context.verify_mode = CLIENT_AUTH[auth]
+    if auth != "NoClientCert":
+        ca = data.get("client_ca_file")
+        if not ca:
+            raise ConfigError(f"{where}.client_ca_file: needed with client_auth_type {auth}")
+        try:
+            context.load_verify_locations(base / str(ca))
+        except (OSError, ssl.SSLError) as error:
+            raise ConfigError(f"{where}.client_ca_file: cannot load {ca}: {error}") from None
+    return context
+
+
+def _users(data: Any, where: str) -> dict[str, bytes]:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: must map user names to bcrypt hashes")
+    users = {}
+    for user, hashed in data.items():
+        text = str(hashed)
+        if not text.startswith(("$2a$", "$2b$", "$2y$")):
+            raise ConfigError(
+                f"{where}.{user}: not a bcrypt hash; store hashes, never passwords "
+                "(e.g. htpasswd -nBC 10 \"\" | tr -d ':\\n')"
+            )
+        users[str(user)] = text.encode()
+    return users
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def basic_auth_middleware(users: Mapping[str, bytes]) -> Any:
+    """Require one of ``users`` on every request. bcrypt is slow by design, so a
+    credential that checked out once is remembered (by its SHA-256, never in clear)."""
+    verified: set[bytes] = set()
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        header = request.headers.get("Authorization", "")
+        digest = hashlib.sha256(header.encode()).digest()
+        if digest not in verified:
+            if not await asyncio.to_thread(_check, header, users):
+                raise web.HTTPUnauthorized(
+                    headers={"WWW-Authenticate": f'Basic realm="{REALM}"'},
+                    text="401 Unauthorized\n",
+                )
+            verified.add(digest)
+        return await handler(request)
+
+    return middleware
+
+
+def _check(header: str, users: Mapping[str, bytes]) -> bool:
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    hashed = users.get(user)
+    return hashed is not None and bcrypt.checkpw(password.encode(), hashed)

@@ -1,0 +1,152 @@
+"""``--web.config.file``: TLS and basic auth, checked with a real client and a real
+Prometheus scraping over HTTPS with credentials."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import ipaddress
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import bcrypt
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from c12exporter.config import ConfigError
+from c12exporter.webconfig import load_web_config
+from tests.servers import (
+    LOOPBACK,
+    c12exporter_command,
+    free_port,
+    process,
+    prometheus,
+    simulator,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+USER, PASSWORD = "prometheus", "correct horse battery staple"
+
+
+def self_signed(tmp: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "c12exporter test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(LOOPBACK))]),
+                       critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_file, key_file = tmp / "server.crt", tmp / "server.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))  # fmt: skip
+    return cert_file, key_file
+
+
+def web_config(tmp: Path) -> Path:
+    self_signed(tmp)
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    path = tmp / "web.yml"
+    path.write_text(
+        "tls_server_config: {cert_file: server.crt, key_file: server.key}\n"
+        f"basic_auth_users: {{{USER}: '{hashed}'}}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    tmp = tmp_path_factory.mktemp("tls")
+    config = web_config(tmp)
+    with simulator(tmp, 1, "--speed", "0") as (_, units_file):
+        port = free_port()
+        command = c12exporter_command(
+            "serve", "--config.file", str(units_file),
+            f"--web.listen-address={LOOPBACK}:{port}", f"--web.config.file={config}",
+        )  # fmt: skip
+        with process(command, tmp / "exporter.log"):
+            url = f"https://{LOOPBACK}:{port}"
+            wait_until(lambda: get(url, tmp, USER, PASSWORD)[0] == 200, 30, "exporter on HTTPS")
+            yield url, tmp
+
+
+def get(url: str, tmp: Path, user: str | None, password: str | None) -> tuple[int, str]:
+    context = ssl.create_default_context(cafile=str(tmp / "server.crt"))
+    request = urllib.request.Request(f"{url}/metrics")
+    if user is not None:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+
+
+def test_right_credentials_over_tls(secured: tuple[str, Path]) -> None:
+    url, tmp = secured
+    status, body = get(url, tmp, USER, PASSWORD)
+    assert status == 200
+    assert "c12_up{" in body
+
+
+@pytest.mark.parametrize(("user", "password"), [(None, None), (USER, "wrong"), ("eve", PASSWORD)])
+def test_wrong_or_missing_credentials_get_401(secured: tuple[str, Path], user: str | None,
+                                              password: str | None) -> None:  # fmt: skip
+    url, tmp = secured
+    assert get(url, tmp, user, password)[0] == 401
+
+
+def test_plain_http_is_not_served(secured: tuple[str, Path]) -> None:
+    url, _ = secured
+    with pytest.raises((urllib.error.URLError, ConnectionError)):
+        urllib.request.urlopen(url.replace("https://", "http://") + "/metrics", timeout=5)
+
+
+def test_prometheus_scrapes_over_tls_with_basic_auth(secured: tuple[str, Path]) -> None:
+    url, tmp = secured
+    scrape = [{
+        "job_name": "c12", "scheme": "https",
+        "tls_config": {"ca_file": str(tmp / "server.crt")},
+        "basic_auth": {"username": USER, "password": PASSWORD},
+        "static_configs": [{"targets": [url.removeprefix("https://")]}],
+    }]  # fmt: skip
+    prom_dir = tmp / "prometheus"
+    prom_dir.mkdir()
+    with prometheus(prom_dir, scrape) as server:
+        wait_until(lambda: server.value('up{job="c12"}') == 1, 30, "HTTPS scrape up")
+        assert server.value("c12_up") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("basic_auth_users: {alice: hunter2}\n", r"basic_auth_users\.alice: not a bcrypt hash"),
+        ("tls_server_config: {cert_file: a.crt}\n", r"tls_server_config\.key_file: missing"),
+        (
+            "tls_server_config: {cert_file: a.crt, key_file: a.key}\n",
+            r"tls_server_config: cannot load cert_file .*a\.crt",
+        ),
+        ("tls: {}\n", r"unknown key 'tls'"),
+    ],
+)
+def test_web_config_errors_name_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "web.yml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_web_config(path)
