@@ -352,7 +352,7 @@ MEASUREMENTS = Block(
         Field(
             "power_factor_average",
             Kind.S16,
-            "Average power factor",
+            "Average power factor (total P / total S)",
             "ratio",
             0.001,
             valid=(-1.0, 1.0),
