@@ -52,14 +52,9 @@ class Kind(enum.Enum):
     def __init__(self, struct_code: str, registers: int) -> None:
         self.struct_code = struct_code
         self.registers = registers
-
-    @property
-    def not_available(self) -> int:
-        """Raw value meaning "not available" for this kind."""
-        bits = 16 * self.registers
-        if self.struct_code.islower():
-            return -(1 << (bits - 1))
-        return (1 << bits) - 1
+        bits = 16 * registers
+        #: Raw value meaning "not available" for this kind.
+        self.not_available = -(1 << (bits - 1)) if struct_code.islower() else (1 << bits) - 1
 
 
 class MapError(ValueError):
