@@ -24,6 +24,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "c12exporter.builtin.aux_sockets",
     "c12exporter.builtin.modbus_tcp",
     "c12exporter.builtin.prometheus_http",
+    "c12exporter.builtin.snmp_agent",
 )
 
 DISABLE_ENTRY_POINTS_ENV = "C12EXPORTER_DISABLE_PLUGIN_AUTOLOAD"

@@ -5,7 +5,9 @@
 * :mod:`.ber` - the few BER encodings the agent writes itself (pre-encoded cells).
 * :mod:`.cells` - what each readable column holds, from a :class:`~c12exporter.reading.Reading`.
 * :mod:`.mibtree` - the OID table built from store snapshots, with Get/GetNext lookups.
-* :mod:`.responders` - pysnmp command responders answering from that table.
+* :mod:`.answers` - Get, GetNext and GetBulk answered from that table.
+* :mod:`.responders` - pysnmp command responders giving those answers.
+* :mod:`.fastpath` - SNMPv2c read requests answered before pysnmp's message processing.
 * :mod:`.writes` - Set: validation and the write-through to the unit over Modbus.
 * :mod:`.notifications` - traps and informs on state changes.
 * :mod:`.agent` - the pysnmp engine: transport, USM users, VACM, and the pieces above.

@@ -74,3 +74,63 @@ def exception_varbind(oid: Oid, tag: int) -> bytes:
 def sequence(items: list[bytes]) -> bytes:
     body = b"".join(items)
     return tlv(SEQUENCE, body)
+
+
+# --- reading (the SNMPv2c fast path's requests) -------------------------------------------
+
+
+class BerError(ValueError):
+    """Not the BER this module reads: the caller leaves the message to pysnmp."""
+
+
+MAX_LENGTH_OCTETS = 4
+MAX_INTEGER_OCTETS = 9
+
+
+def read(data: bytes, position: int) -> tuple[int, int, int]:
+    """One TLV at ``position``: (tag, start of contents, end of contents).
+
+    Single-octet tags and definite lengths only; everything is bounds-checked.
+    """
+    if position + 2 > len(data):
+        raise BerError("truncated")
+    tag, first = data[position], data[position + 1]
+    if tag & 0x1F == 0x1F:
+        raise BerError("multi-octet tag")
+    if first < 0x80:
+        start, size = position + 2, first
+    else:
+        octets = first & 0x7F
+        if octets == 0 or octets > MAX_LENGTH_OCTETS:
+            raise BerError("indefinite or oversized length")
+        start = position + 2 + octets
+        if start > len(data):
+            raise BerError("truncated length")
+        size = int.from_bytes(data[position + 2 : start], "big")
+    end = start + size
+    if end > len(data):
+        raise BerError("truncated contents")
+    return tag, start, end
+
+
+def read_integer(data: bytes, start: int, end: int) -> int:
+    if not 0 < end - start <= MAX_INTEGER_OCTETS:
+        raise BerError("bad INTEGER length")
+    return int.from_bytes(data[start:end], "big", signed=True)
+
+
+def read_oid(data: bytes, start: int, end: int) -> Oid:
+    if start >= end:
+        raise BerError("empty OBJECT IDENTIFIER")
+    arcs: list[int] = []
+    value = 0
+    for octet in data[start:end]:
+        value = (value << 7) | (octet & 0x7F)
+        if not octet & 0x80:
+            arcs.append(value)
+            value = 0
+    if data[end - 1] & 0x80:
+        raise BerError("unterminated subidentifier")
+    first = arcs[0]
+    head = (first // 40, first % 40) if first < 80 else (2, first - 80)
+    return (*head, *arcs[1:])

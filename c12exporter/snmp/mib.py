@@ -22,6 +22,17 @@ READABLE = ("read-only", "read-write", "read-create")
 WRITABLE = ("read-write", "read-create")
 
 
+WIRE_TYPE_MODULES = ("pysnmp.proto.rfc1902", "pyasn1.type.univ")
+
+
+def _wire_class(syntax: Any) -> Any:
+    """The SMI base type under a SYNTAX's textual conventions (``Integer32``, ...)."""
+    for cls in type(syntax).__mro__:
+        if cls.__module__ in WIRE_TYPE_MODULES:
+            return cls
+    raise MibError(f"{type(syntax).__name__} has no SMI base type")
+
+
 class MibError(Exception):
     """The loaded MIB lacks something the agent needs."""
 
@@ -63,7 +74,9 @@ class ObjectType:
             return False
         return True
 
-    def raw(self, value: int | str | bytes | tuple[int, ...] | None) -> int | bytes | tuple[int, ...]:
+    def raw(
+        self, value: int | str | bytes | tuple[int, ...] | None
+    ) -> int | bytes | tuple[int, ...]:
         """The wire value of a cell value: enumeration labels become their numbers, text
         becomes UTF-8.
 
@@ -88,8 +101,12 @@ class ObjectType:
         return value
 
     def value(self, raw: int | bytes | tuple[int, ...]) -> Any:
-        """A pyasn1 value of this object's SYNTAX (checked against its constraints)."""
-        return self.syntax.clone(raw)
+        """A pyasn1 value with this object's wire type and constraints.
+
+        Not ``syntax.clone(raw)``: pysnmp's textual conventions read a value given to
+        them through their DISPLAY-HINT (12340 in a ``d-3`` type would become 12340000).
+        """
+        return _wire_class(self.syntax)(raw, subtypeSpec=self.syntax.subtypeSpec)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,224 @@
+"""Benchmark: full snmpbulkwalks of the SNMP agent, against net-snmp's snmpd in the same run.
+
+Not a test: it prints a Markdown table (for docs/snmp.md).
+
+    .venv/bin/python bench/snmp_walk.py --units 100 1000 --repetitions 10 50
+
+1. A few simulated units (all models) are polled once; their readings are copied to N
+   unit names and recorded in a store, as the poller would (no Modbus during the walks).
+2. The agent serves that store on a free loopback port; ``snmpbulkwalk`` walks all of
+   C12-PDU-MIB (SNMPv2c, and SNMPv3 SHA-256/AES-128), once cold (every unit's cells
+   built on the way, as after a poll of the whole fleet) and then warm (best of a few).
+3. snmpd (Debian's ``snmpd``) on another free loopback port, with a minimal config,
+   walked with the same options and protocol: all of mib-2 (which includes
+   tables it reads from /proc on demand, such as TCP connections) and
+   hrSWInstalledTable (served from a cache: snmpd at its fastest).
+
+The agent and the walking tool share the machine's two cores, as do snmpd and its tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from c12exporter.config import PollConfig, UnitConfig
+from c12exporter.plugins import load_plugins
+from c12exporter.poller import Poller
+from c12exporter.simulator.server import Fleet
+from c12exporter.snmp.agent import RunningAgent, start_agent
+from c12exporter.snmp.config import parse_snmp_config
+from c12exporter.store import Store
+
+COMMUNITY = "bench"
+USER = {"name": "bench", "auth_key": "bench-auth-key", "priv_key": "bench-priv-key"}
+SNMPD_TREES = {"mib-2": "SNMPv2-SMI::mib-2", "hrSWInstalledTable": "SNMPv2-SMI::mib-2.25.6.3"}
+"""By name (Debian's net-snmp lacks HOST-RESOURCES-MIB, hence the arcs under mib-2)."""
+SAMPLE_UNITS = 8
+PLUGINS = load_plugins(entry_points=False)
+
+
+@dataclasses.dataclass
+class Walk:
+    varbinds: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.varbinds / self.seconds
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def bulkwalk(target: str, credentials: list[str], root: str, repetitions: int) -> Walk:
+    command = [
+        "snmpbulkwalk", "-On", "-Oq", "-t", "10", "-r", "0", f"-Cr{repetitions}",
+        *credentials, target, root,
+    ]  # fmt: skip
+    started = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await proc.communicate()
+    seconds = time.perf_counter() - started
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(command)} failed: {err.decode()[-500:]}")
+    lines = [line for line in out.decode().splitlines() if "No more variables" not in line]
+    return Walk(len(lines), seconds)
+
+
+async def best(target: str, credentials: list[str], root: str, repetitions: int, runs: int) -> Walk:
+    walks = [await bulkwalk(target, credentials, root, repetitions) for _ in range(runs)]
+    return min(walks, key=lambda w: w.seconds)
+
+
+async def fleet_readings() -> list[object]:
+    """Readings of a few simulated units (every model), polled once over Modbus."""
+    fleet = await Fleet.start(SAMPLE_UNITS, speed=0.0, warmup_s=3600, plugins=PLUGINS)
+    try:
+        units = tuple(UnitConfig(u.name, u.address) for u in fleet.units)
+        store = Store(units, 3600)
+        poller = Poller(units, PLUGINS, store, PollConfig(interval_s=60, timeout_s=5))
+        for unit in units:
+            await poller.poll_unit(unit.name)
+        await poller.stop()
+        return [state.reading for state in store]
+    finally:
+        await fleet.stop()
+
+
+async def agent_for(units: int, samples: list[object]) -> tuple[RunningAgent, Store]:
+    configs = tuple(UnitConfig(f"pdu-{i:04d}", f"127.0.0.1:{10000 + i}") for i in range(units))
+    store = Store(configs, staleness_s=24 * 3600)
+    for i, config in enumerate(configs):
+        reading = dataclasses.replace(samples[i % len(samples)], unit=config.name)  # type: ignore[type-var]
+        store.record_success(config.name, reading, 0.01)  # type: ignore[arg-type]
+    settings = parse_snmp_config(
+        {"listen_address": "127.0.0.1:0", "community": COMMUNITY, "users": [USER]}, "snmp"
+    )
+    assert settings is not None
+    poller = Poller(configs, PLUGINS, store, PollConfig())
+    return await start_agent(settings, store, poller, PLUGINS), store
+
+
+PROTOCOLS = ("SNMPv2c", "SNMPv3 authPriv")
+V3 = [
+    "-v3", "-l", "authPriv", "-u", USER["name"], "-a", "SHA-256", "-A", USER["auth_key"],
+    "-x", "AES", "-X", USER["priv_key"],
+]  # fmt: skip
+
+
+async def snmpd_walks(
+    tmp: Path, repetitions: list[int], runs: int
+) -> dict[tuple[str, str, int], Walk]:
+    binary = shutil.which("snmpd") or "/usr/sbin/snmpd"
+    port = free_udp_port()
+    conf = tmp / "snmpd.conf"
+    conf.write_text(
+        f"rocommunity {COMMUNITY} 127.0.0.1\n"
+        f"createUser {USER['name']} SHA-256 {USER['auth_key']} AES {USER['priv_key']}\n"
+        f"rouser {USER['name']} priv\n",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "SNMP_PERSISTENT_DIR": str(tmp / "snmpd-state")}
+    proc = await asyncio.create_subprocess_exec(
+        binary, "-f", "-Lo", "-C", "-c", str(conf), "-p", str(tmp / "snmpd.pid"),
+        f"udp:127.0.0.1:{port}",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    target = f"udp:127.0.0.1:{port}"
+    credentials = ["-v2c", "-c", COMMUNITY]
+    try:
+        for _ in range(50):
+            probe = await asyncio.create_subprocess_exec(
+                "snmpget", "-t", "0.2", "-r", "0", *credentials, target, "SNMPv2-MIB::sysUpTime.0",
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            if await probe.wait() == 0:
+                break
+        results = {}
+        for name, root in SNMPD_TREES.items():
+            await bulkwalk(target, credentials, root, 10)  # warm its caches
+            for protocol, options in zip(PROTOCOLS, (credentials, V3), strict=True):
+                for reps in repetitions:
+                    walk = await best(target, options, root, reps, runs)
+                    results[name, protocol, reps] = walk
+        return results
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def main(args: argparse.Namespace) -> None:
+    samples = await fleet_readings()
+    rows = []
+    memory: dict[int, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        snmpd = await snmpd_walks(Path(tmp), args.repetitions, args.runs)
+    for units in args.units:
+        agent, _ = await agent_for(units, samples)
+        try:
+            v2c = agent.credentials(secrets=True)
+            v3 = agent.credentials(USER["name"], secrets=True)
+            root = f".{'.'.join(map(str, agent.tree.mib.root))}"
+            cold = await bulkwalk(agent.target, v2c, root, args.repetitions[-1])
+            memory[units] = rss_mib()
+            for reps in args.repetitions:
+                for label, credentials in zip(PROTOCOLS, (v2c, v3), strict=True):
+                    walk = await best(agent.target, credentials, root, reps, args.runs)
+                    rows.append((units, label, reps, walk, cold))
+        finally:
+            await agent.stop()
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; best of {args.runs} walks.\n")
+    print(
+        "| units | protocol | -Cr | varbinds | agent s | agent varbinds/s "
+        "| snmpd mib-2 varbinds/s | ratio | snmpd hrSWInstalledTable varbinds/s | ratio |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for units, label, reps, walk, _ in rows:
+        mib2, cached = snmpd["mib-2", label, reps], snmpd["hrSWInstalledTable", label, reps]
+        print(
+            f"| {units} | {label} | {reps} | {walk.varbinds} | {walk.seconds:.2f} | "
+            f"{walk.rate:,.0f} | {mib2.rate:,.0f} | {walk.rate / mib2.rate:.2f} | "
+            f"{cached.rate:,.0f} | {walk.rate / cached.rate:.2f} |"
+        )
+    print()
+    for units in args.units:
+        cold = next(r[4] for r in rows if r[0] == units)
+        print(
+            f"- {units} units, first walk after every unit changed (cells built on the way), "
+            f"SNMPv2c -Cr{args.repetitions[-1]}: {cold.varbinds} varbinds in {cold.seconds:.2f} s "
+            f"({cold.rate:,.0f}/s); process RSS then {memory[units]:.0f} MiB"
+        )
+    for name, root in SNMPD_TREES.items():
+        walk = snmpd[name, PROTOCOLS[0], args.repetitions[-1]]
+        print(f"- snmpd {name} ({root}): {walk.varbinds} varbinds per walk")
+    print(f"- median agent rate over all rows: {statistics.median(r[3].rate for r in rows):,.0f}/s")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--repetitions", type=int, nargs="+", default=[10, 50])
+    parser.add_argument("--runs", type=int, default=3, help="walks per figure; the best counts")
+    asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,443 @@
+"""The SNMP agent: a pysnmp engine on the exporter's event loop, serving the store.
+
+Security model (see ``docs/snmp.md``):
+
+* SNMPv2c only when a community is configured; it reads, never writes. SNMPv1 messages
+  are dropped (counted as ``snmpInBadVersions``).
+* SNMPv3 USM users, always authPriv (SHA-2 family, AES). Requests at a lower security
+  level, with an unknown user, a wrong key or a wrong community get no data.
+* VACM: every principal reads the system group and C12-PDU-MIB, nothing else. Only
+  users with ``access: read-write`` have a write view, and only when ``writes_enabled``.
+* Communities configured for SNMPv2c notifications are not accepted on requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import logging
+import shlex
+import socket
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from pysnmp.carrier.asyncio.dgram import udp, udp6  # type: ignore[import-untyped]
+from pysnmp.entity import config as engine_config  # type: ignore[import-untyped]
+from pysnmp.entity import engine as snmp_engine
+from pysnmp.entity.rfc3413 import context as snmp_context  # type: ignore[import-untyped]
+from pysnmp.proto import error as pysnmp_error  # type: ignore[import-untyped]
+from pysnmp.proto import rfc1902
+from pysnmp.smi import builder as mib_builder  # type: ignore[import-untyped]
+
+from ..config import ConfigError
+from ..plugins import Plugins
+from ..poller import Poller
+from ..store import Store
+from .config import ReceiverSettings, SnmpSettings, UserSettings
+from .fastpath import FastPath, FastV2c
+from .mib import SNMPV2_MIB, LoadedMib
+from .mibcompile import MODULE, CompiledMib, compile_mib, load_mib
+from .mibtree import Allowed, Column, MibTree
+from .notifications import Composer, Sender, StateTracker
+from .responders import BulkResponder, GetResponder, NextResponder, StoreInstrumController
+from .writes import SetResponder, WriteThrough
+
+with warnings.catch_warnings():
+    # pysnmp 7.1 imports pysmi 2.0 names that pysmi deprecates (pysnmp.smi.compiler).
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from pysnmp.entity.rfc3413 import ntforg
+
+log = logging.getLogger(__name__)
+
+AUTH = {
+    "SHA-1": engine_config.USM_AUTH_HMAC96_SHA,
+    "SHA-224": engine_config.USM_AUTH_HMAC128_SHA224,
+    "SHA-256": engine_config.USM_AUTH_HMAC192_SHA256,
+    "SHA-384": engine_config.USM_AUTH_HMAC256_SHA384,
+    "SHA-512": engine_config.USM_AUTH_HMAC384_SHA512,
+}
+PRIV = {
+    "AES-128": engine_config.USM_PRIV_CFB128_AES,
+    # AES-192/256 key extension as net-snmp does it (draft-blumenthal-aes-usm-04).
+    "AES-192": engine_config.USM_PRIV_CFB192_AES_BLUMENTHAL,
+    "AES-256": engine_config.USM_PRIV_CFB256_AES_BLUMENTHAL,
+}
+NET_SNMP_AUTH = {"SHA-1": "SHA"}
+NET_SNMP_PRIV = {"AES-128": "AES"}
+"""net-snmp's names for protocols where they differ from the config's."""
+
+SNMPV1 = 0
+V2C_MODEL, USM_MODEL = 2, 3
+VACM_MODEL = 3
+NO_AUTH_NO_PRIV = 1
+READ_COMMUNITY = "c12-read"
+READ_VIEW, WRITE_VIEW, NOTIFY_VIEW = "c12-read", "c12-write", "c12-notify"
+NO_VIEW = "c12-none"
+"""A view that holds nothing. Access entries name it rather than leaving a view empty:
+pysnmp 7.1.30's VACM grants access through a view name that has no view entries."""
+READ_ONLY, READ_WRITE, NOTIFY_ONLY = "c12-read-only", "c12-read-write", "c12-notify-only"
+NOTIFY_ONLY_TAG = "c12-notify-only"
+"""Transport tag of notification communities: no target address carries it, so such a
+community is never accepted on an incoming request."""
+INFORM_TIMEOUT_S = 2.0
+INFORM_RETRIES = 3
+STARTUP_TIMEOUT_S = 5.0
+
+
+class _Guarded:
+    """A UDP transport that drops, and counts, datagrams pysnmp fails on with an error of
+    its own (pyasn1 raises ``TypeError`` on some malformed BER) rather than leaving the
+    traceback to the event loop's exception handler."""
+
+    loop: asyncio.AbstractEventLoop
+    transport: Any
+    _callback_function: Any
+    dropped = 0
+    fast: FastPath | None = None
+    """Answers what it can before pysnmp (SNMPv2c reads, see :mod:`.fastpath`)."""
+
+    def datagram_received(self, datagram: bytes, address: Any) -> None:
+        fast = self.fast
+        if fast is not None:
+            try:
+                response = fast(datagram)
+            except Exception as error:
+                log.debug("SNMPv2c fast path declined a datagram: %r", error)
+                response = None
+            if response is not None and self.transport is not None:
+                self.transport.sendto(response, address)
+                return
+        self.loop.call_soon(self._receive, datagram, address)
+
+    def _receive(self, datagram: bytes, address: Any) -> None:
+        try:
+            self._callback_function(self, address, datagram)
+        except Exception as error:
+            self.dropped += 1
+            log.debug("dropped an SNMP datagram from %s: %r", address, error)
+
+
+class GuardedUdpTransport(_Guarded, udp.UdpTransport):  # type: ignore[misc]
+    pass
+
+
+class GuardedUdp6Transport(_Guarded, udp6.Udp6Transport):  # type: ignore[misc]
+    pass
+
+
+@dataclass
+class RunningAgent:
+    """A started agent: where it listens, and how to stop it."""
+
+    settings: SnmpSettings
+    engine: Any
+    tree: MibTree
+    compiled: CompiledMib
+    host: str
+    port: int
+    engine_id: bytes
+    transport: _Guarded
+    sender: Sender | None = None
+    setter: SetResponder | None = None
+    _closed: bool = field(default=False, repr=False)
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [f"snmp://{_bracket(self.client_host)}:{self.port}"]
+
+    @property
+    def client_host(self) -> str:
+        """The address a local manager uses (loopback when listening on all interfaces)."""
+        if not self.host or self.host in ("0.0.0.0", "::"):
+            return "::1" if self.host == "::" else "127.0.0.1"
+        return self.host
+
+    @property
+    def target(self) -> str:
+        """The agent's address as net-snmp's tools take it (``udp6:[::1]:1161``)."""
+        family = "udp6" if ":" in self.client_host else "udp"
+        return f"{family}:{_bracket(self.client_host)}:{self.port}"
+
+    def walk_command(
+        self, table: str = "c12ChannelTable", *, user: str | None = None, secrets: bool = False
+    ) -> str:
+        """A ready-to-paste ``snmpbulkwalk`` of one table (SNMPv2c if a community is set,
+        else SNMPv3 as ``user`` or the first user); keys shown only with ``secrets``."""
+        mibs = ["-M", f"+{self.compiled.source_dir}", "-m", MODULE]
+        credentials = self.credentials(user, secrets)
+        return shlex.join(["snmpbulkwalk", *mibs, *credentials, self.target, f"{MODULE}::{table}"])
+
+    def credentials(self, user: str | None = None, secrets: bool = False) -> list[str]:
+        """net-snmp command-line options that authenticate to this agent."""
+        settings = self.settings
+        if user is None and settings.community is not None:
+            community = settings.community if secrets else "<community>"
+            return ["-v2c", "-c", community]
+        chosen: UserSettings = settings.user(user) if user else settings.users[0]
+        return [
+            "-v3", "-l", "authPriv", "-u", chosen.name,
+            "-a", NET_SNMP_AUTH.get(chosen.auth_protocol, chosen.auth_protocol),
+            "-A", chosen.auth_key if secrets else "<auth_key>",
+            "-x", NET_SNMP_PRIV.get(chosen.priv_protocol, chosen.priv_protocol),
+            "-X", chosen.priv_key if secrets else "<priv_key>",
+        ]  # fmt: skip
+
+    async def stop(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.sender is not None:
+            await self.sender.stop()
+        if self.setter is not None:
+            await self.setter.drain()
+        self.engine.close_dispatcher()
+        await asyncio.sleep(0)  # let the transports' close callbacks run
+
+
+async def start_agent(
+    settings: SnmpSettings, store: Store, poller: Poller, plugins: Plugins
+) -> RunningAgent:
+    """Compile and load the MIB, bind the port, configure security, start serving.
+
+    :raises ConfigError: the port cannot be bound, or the MIB cannot be compiled.
+    """
+    from .mibcompile import MibCompileError
+
+    try:
+        compiled = await asyncio.to_thread(compile_mib)
+        builder = mib_builder.MibBuilder()
+        load_mib(builder, compiled)
+        builder.load_modules(SNMPV2_MIB)
+    except MibCompileError as error:
+        raise ConfigError(f"snmp: {error}") from None
+    mib = LoadedMib(builder)
+    engine_id = settings.engine_id or default_engine_id(mib, settings)
+    with warnings.catch_warnings():
+        # pysnmp reads its engine-boots file without closing it.
+        warnings.simplefilter("ignore", ResourceWarning)
+        engine = snmp_engine.SnmpEngine(snmpEngineID=rfc1902.OctetString(engine_id))
+    del engine.message_processing_subsystems[SNMPV1]  # SNMPv1 is not served
+    sock = _bind(settings)
+    try:
+        transport = _transport_class(settings.host)().open_server_mode(sock=sock)
+        engine_config.add_transport(engine, _domain(settings.host), transport)
+        await _until_open(transport)
+        _security(engine, settings, mib)
+        tree = MibTree(mib, store, settings.notifications.temperature_limit_c)
+        context = snmp_context.SnmpContext(engine)
+        context.unregister_context_name(b"")
+        context.register_context_name(b"", StoreInstrumController(tree))
+        GetResponder(engine, context)
+        NextResponder(engine, context)
+        BulkResponder(engine, context)
+        writer = WriteThrough(tree, poller, plugins.transports, poller.poll.timeout_s)
+        writers = {u.name for u in settings.users if u.read_write and settings.writes_enabled}
+        setter = SetResponder(engine, context, writer, frozenset(writers))
+        sender = _notifications(engine, settings, store, mib, tree)
+        if settings.community is not None:
+            transport.fast = FastV2c(tree, settings.community, _community_view(engine))
+    except BaseException:
+        if engine.transport_dispatcher is not None:
+            engine.close_dispatcher()
+        else:
+            sock.close()
+        raise
+    host, port = sock.getsockname()[:2]
+    running = RunningAgent(
+        settings, engine, tree, compiled, settings.host, int(port), engine_id, transport, sender,
+        setter,
+    )  # fmt: skip
+    log.info(
+        "SNMP agent on udp %s:%d, engine ID 0x%s, %s",
+        _bracket(host),
+        port,
+        engine_id.hex(),
+        ", ".join(
+            (["SNMPv2c read-only"] if settings.community else [])
+            + [f"SNMPv3 user {u.name} ({u.access})" for u in settings.users]
+        ),
+    )
+    return running
+
+
+def default_engine_id(mib: LoadedMib, settings: SnmpSettings) -> bytes:
+    """RFC 3411 format: the MIB's enterprise number with the high bit set, format 5
+    (octets), then a digest of the host name and listen address: stable across
+    restarts (SNMPv3 trap receivers are configured with it) and distinct per agent."""
+    enterprises = mib.oid("enterprises", "SNMPv2-SMI")
+    root = mib.root
+    if root[: len(enterprises)] != enterprises or len(root) <= len(enterprises):
+        raise ConfigError(
+            f"snmp.engine_id: the MIB root {root} is not under enterprises; set engine_id"
+        )
+    enterprise = root[len(enterprises)]
+    seed = f"{socket.gethostname()} {settings.listen_address}".encode()
+    return (
+        (0x80000000 | enterprise).to_bytes(4, "big") + b"\x05" + hashlib.sha256(seed).digest()[:8]
+    )
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _is_v6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return ":" in host
+
+
+def _transport_class(host: str) -> Any:
+    return GuardedUdp6Transport if _is_v6(host) else GuardedUdpTransport
+
+
+def _domain(host: str) -> Any:
+    return udp6.DOMAIN_NAME if _is_v6(host) else udp.DOMAIN_NAME
+
+
+def _bind(settings: SnmpSettings) -> socket.socket:
+    v6 = _is_v6(settings.host)
+    sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.bind((settings.host or ("::" if v6 else "0.0.0.0"), settings.port))
+    except OSError as error:
+        sock.close()
+        raise ConfigError(
+            f"snmp.listen_address: cannot listen on udp {settings.listen_address}: "
+            f"{error.strerror or error}; pick a free port (ports below 1024 need root)"
+        ) from None
+    return sock
+
+
+async def _until_open(transport: Any) -> None:
+    async with asyncio.timeout(STARTUP_TIMEOUT_S):
+        while transport.transport is None:
+            await asyncio.sleep(0.001)
+
+
+def _security(engine: Any, settings: SnmpSettings, mib: LoadedMib) -> None:
+    """Communities, USM users and VACM (groups, access, views)."""
+    engine_config.add_context(engine, "")
+    root = mib.root
+    system = mib.oid("system", SNMPV2_MIB)
+    for subtree in (system, root):
+        engine_config.add_vacm_view(engine, READ_VIEW, "included", subtree, "")
+    engine_config.add_vacm_view(engine, NOTIFY_VIEW, "included", root, "")
+    engine_config.add_vacm_view(engine, NO_VIEW, "excluded", root, "")
+    if settings.writes_enabled:
+        engine_config.add_vacm_view(engine, WRITE_VIEW, "included", root, "")
+    write_view = WRITE_VIEW if settings.writes_enabled else NO_VIEW
+    for group, model, level, read, write in (
+        (READ_ONLY, V2C_MODEL, "noAuthNoPriv", READ_VIEW, NO_VIEW),
+        (READ_ONLY, USM_MODEL, "authPriv", READ_VIEW, NO_VIEW),
+        (READ_WRITE, USM_MODEL, "authPriv", READ_VIEW, write_view),
+        (NOTIFY_ONLY, V2C_MODEL, "noAuthNoPriv", NO_VIEW, NO_VIEW),
+    ):
+        engine_config.add_vacm_access(
+            engine, group, "", model, level, "exact", read, write, NOTIFY_VIEW
+        )
+    if settings.community is not None:
+        engine_config.add_v1_system(
+            engine, READ_COMMUNITY, settings.community, securityName=READ_COMMUNITY
+        )
+        engine_config.add_vacm_group(engine, READ_ONLY, V2C_MODEL, READ_COMMUNITY)
+    for user in settings.users:
+        engine_config.add_v3_user(
+            engine,
+            user.name,
+            AUTH[user.auth_protocol],
+            user.auth_key,
+            PRIV[user.priv_protocol],
+            user.priv_key,
+        )
+        group = READ_WRITE if user.read_write else READ_ONLY
+        engine_config.add_vacm_group(engine, group, USM_MODEL, user.name)
+
+
+def _community_view(engine: Any) -> Allowed:
+    """The read view of the SNMPv2c community's principal, as pysnmp's VACM has it."""
+    vacm = engine.access_control_model[VACM_MODEL]
+    principal = rfc1902.OctetString(READ_COMMUNITY)
+    decided: dict[int, bool] = {}
+
+    def allowed(column: Column) -> bool:
+        verdict = decided.get(column.position)
+        if verdict is None:
+            try:
+                vacm.is_access_allowed(
+                    engine, V2C_MODEL, principal, NO_AUTH_NO_PRIV, "read", b"", column.oid
+                )
+            except pysnmp_error.StatusInformation:
+                verdict = False
+            else:
+                verdict = True
+            decided[column.position] = verdict
+        return verdict
+
+    return allowed
+
+
+def _notifications(
+    engine: Any, settings: SnmpSettings, store: Store, mib: LoadedMib, tree: MibTree
+) -> Sender | None:
+    receivers = settings.notifications.receivers
+    if not receivers:
+        return None
+    listening_v6 = _is_v6(settings.host)
+    for v6 in {_is_v6(r.host) for r in receivers} - {listening_v6}:
+        client = (GuardedUdp6Transport if v6 else GuardedUdpTransport)().open_client_mode()
+        engine_config.add_transport(engine, udp6.DOMAIN_NAME if v6 else udp.DOMAIN_NAME, client)
+    targets = [_target(engine, i, receiver) for i, receiver in enumerate(receivers, 1)]
+    originator = ntforg.NotificationOriginator()
+    empty_context = rfc1902.OctetString("")
+
+    def done(
+        engine: Any, handle: Any, error: Any, status: Any, index: Any, var_binds: Any, ctx: Any
+    ) -> None:
+        if error or status:
+            log.warning("SNMP notification to %s not acknowledged: %s", ctx, error or status)
+
+    def send(var_binds: Any) -> None:
+        for name, receiver in targets:
+            originator.send_varbinds(
+                engine, name, None, empty_context, var_binds, done, receiver.address
+            )
+
+    limit = settings.notifications.temperature_limit_c
+    tick = max(0.5, min(5.0, store.staleness_s / 4))
+    composer = Composer(mib, limit, tree.uptime)
+    return Sender(store, StateTracker(store, limit), composer, send, tick)
+
+
+def _target(engine: Any, number: int, receiver: ReceiverSettings) -> tuple[str, ReceiverSettings]:
+    params, tag = f"c12-params-{number}", f"c12-notify-{number}"
+    if receiver.version == "v2c":
+        security_name = f"c12-notify-{number}"
+        engine_config.add_v1_system(
+            engine,
+            security_name,
+            receiver.community,
+            securityName=security_name,
+            transportTag=NOTIFY_ONLY_TAG,
+        )
+        engine_config.add_vacm_group(engine, NOTIFY_ONLY, V2C_MODEL, security_name)
+        engine_config.add_target_parameters(engine, params, security_name, "noAuthNoPriv", 1)
+    else:
+        engine_config.add_target_parameters(engine, params, receiver.user, "authPriv", 3)
+    engine_config.add_target_address(
+        engine,
+        f"c12-receiver-{number}",
+        _domain(receiver.host),
+        (receiver.host, receiver.port),
+        params,
+        timeout=INFORM_TIMEOUT_S * 100,  # hundredths of a second
+        retryCount=INFORM_RETRIES,
+        tagList=tag,
+    )
+    name = f"c12-notification-{number}"
+    engine_config.add_notification_target(engine, name, params, tag, receiver.notify_type)
+    return name, receiver

@@ -1,0 +1,373 @@
+"""The agent's OID table: cells built from store snapshots, found by bisection.
+
+Columns (and the few scalars) come from the compiled MIB in OID order. Each configured
+unit has a slot holding its cells for every column, each cell encoded once as a BER
+variable binding; a slot is rebuilt lazily, on the first request after the store
+reported a poll of that unit (or after its reading went stale), so a burst of requests
+costs one rebuild at most. GetNext bisects the column list, then walks units in index
+order (the tables' first index), then bisects the few cells of one unit.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import time
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from .. import __version__
+from ..reading import Reading
+from ..store import Change, Store, UnitState
+from . import ber
+from .cells import (
+    CHANNEL_COLUMNS,
+    INPUT_COLUMNS,
+    LINE_COLUMNS,
+    UNIT_COLUMNS,
+    UnitFacts,
+    line_index,
+    ticks,
+)
+from .cells import Value as CellValue
+from .mib import SNMPV2_MIB, LoadedMib, MibError, ObjectType
+
+Oid = ber.Oid
+Raw = int | bytes | tuple[int, ...]
+Cell = tuple[Oid, Raw, bytes]
+"""(instance suffix, value as on the wire, encoded variable binding)."""
+Allowed = Callable[["Column"], bool]
+ScalarValue = CellValue | tuple[int, ...]
+Extract = Callable[..., CellValue]
+
+SYSTEM_OBJECTS = ("sysDescr", "sysObjectID", "sysUpTime", "sysName")
+"""The SNMPv2-MIB system group objects the agent answers (from the same table)."""
+SCALAR_INSTANCE: Oid = (0,)
+UNIT_TABLE = "c12UnitTable"
+TABLES: Mapping[str, Mapping[str, object]] = {
+    UNIT_TABLE: UNIT_COLUMNS,
+    "c12InputTable": INPUT_COLUMNS,
+    "c12LineTable": LINE_COLUMNS,
+    "c12ChannelTable": CHANNEL_COLUMNS,
+}
+
+
+class CellError(ValueError):
+    """A computed value does not fit its column's SYNTAX."""
+
+
+@dataclass(eq=False)
+class Column:
+    """One readable object: a table column or a scalar (instance ``.0``)."""
+
+    position: int
+    object: ObjectType
+    scalar: Callable[[], ScalarValue] | None = None
+    prefix: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.prefix = ber.oid_body(self.object.oid)
+
+    @property
+    def oid(self) -> Oid:
+        return self.object.oid
+
+    @property
+    def name(self) -> str:
+        return self.object.name
+
+    def raw(self, value: ScalarValue) -> Raw:
+        """The wire value of a cell value (enumeration labels become their numbers)."""
+        try:
+            return self.object.raw(value)
+        except ValueError as error:
+            raise CellError(str(error)) from None
+
+    def encode_value(self, raw: Raw) -> bytes:
+        if isinstance(raw, int):
+            return ber.tlv(self.object.tag, ber.integer_body(raw))
+        if isinstance(raw, bytes):
+            return ber.tlv(self.object.tag, raw)
+        return ber.tlv(self.object.tag, ber.oid_body(raw))
+
+    def cell(self, suffix: Oid, suffix_body: bytes, value: ScalarValue) -> Cell:
+        raw = self.raw(value)
+        if not isinstance(raw, tuple) and not self.object.check(raw):
+            raise CellError(f"{self.name}: {raw!r} is outside what its SYNTAX allows")
+        return suffix, raw, ber.varbind(self.prefix + suffix_body, self.encode_value(raw))
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A cell found by a lookup."""
+
+    column: Column
+    suffix: Oid
+    raw: Raw
+    encoded: bytes
+
+    @property
+    def oid(self) -> Oid:
+        return self.column.oid + self.suffix
+
+    def value(self) -> Any:
+        """The cell as a pyasn1 value of the column's SYNTAX (for pysnmp's APIs)."""
+        return self.column.object.value(self.raw)
+
+
+View = dict[int, tuple[list[Oid], list[Cell]]]
+
+
+@dataclass(eq=False)
+class UnitSlot:
+    """One configured unit's cells, rebuilt when its state changed."""
+
+    index: int
+    state: UnitState
+    body: bytes
+    view: View | None = None
+    dirty: bool = True
+    expires: float = math.inf
+    last_good: Reading | None = None
+
+
+class MibTree:
+    """Readable instances of C12-PDU-MIB (and the system group) from a :class:`Store`.
+
+    :param temperature_limit_c: the value of c12TemperatureLimit.
+    """
+
+    def __init__(self, mib: LoadedMib, store: Store, temperature_limit_c: float) -> None:
+        self.mib = mib
+        self.store = store
+        self.started = time.monotonic()
+        self.errors: dict[str, str] = {}
+        """Column name -> the last value that did not fit (logged by the agent)."""
+        self.slots = [
+            UnitSlot(i, state, ber.subidentifiers((i,)), last_good=state.reading)
+            for i, state in enumerate(store, start=1)
+        ]
+        self._by_name = {slot.state.config.name: slot for slot in self.slots}
+        self.columns = self._columns(mib, temperature_limit_c)
+        self.prefixes = [c.oid for c in self.columns]
+        self._by_table: dict[str, list[Column]] = {table: [] for table in TABLES}
+        for column in self.columns:
+            if column.object.table is not None:
+                self._by_table[column.object.table].append(column)
+        self._extract: dict[int, Extract] = {
+            c.position: cast(Extract, TABLES[str(c.object.table)][c.name])
+            for c in self.columns
+            if c.object.table is not None
+        }
+        store.subscribe(self.on_change)
+
+    # --- building ---------------------------------------------------------------------------
+
+    def _columns(self, mib: LoadedMib, temperature_limit_c: float) -> list[Column]:
+        system_values: dict[str, Callable[[], ScalarValue]] = {
+            "sysDescr": lambda: (
+                f"c12exporter {__version__}: SNMP agent for {len(self.slots)} StageSmarts "
+                "C12B power distribution units"
+            ),
+            "sysObjectID": lambda: mib.root,
+            "sysUpTime": self.uptime,
+            "sysName": socket.gethostname,
+        }
+        scalars: dict[str, Callable[[], ScalarValue]] = {
+            "c12TemperatureLimit": lambda: round(temperature_limit_c * 10),
+        }
+        objects: list[tuple[ObjectType, Callable[[], ScalarValue] | None]] = [
+            (mib.object(name, SNMPV2_MIB), system_values[name]) for name in SYSTEM_OBJECTS
+        ]
+        expected = {name for columns in TABLES.values() for name in columns}
+        for obj in mib.objects():
+            if not obj.readable:
+                continue
+            if obj.table is None:
+                if obj.name not in scalars:
+                    raise MibError(f"the agent has no value for the scalar {obj.name}")
+                objects.append((obj, scalars[obj.name]))
+                continue
+            if obj.table not in TABLES or obj.name not in TABLES[obj.table]:
+                raise MibError(f"the agent has no value for {obj.table}.{obj.name}")
+            expected.discard(obj.name)
+            objects.append((obj, None))
+        if expected:
+            raise MibError(f"the MIB lacks readable columns the agent serves: {sorted(expected)}")
+        objects.sort(key=lambda item: item[0].oid)
+        return [Column(i, obj, scalar) for i, (obj, scalar) in enumerate(objects)]
+
+    def uptime(self) -> int:
+        """sysUpTime: hundredths of a second since the agent started."""
+        return ticks(time.monotonic() - self.started)
+
+    def on_change(self, change: Change) -> None:
+        """Store listener: the unit's cells are rebuilt at the next request."""
+        slot = self._by_name.get(change.unit.config.name)
+        if slot is not None:
+            slot.dirty = True
+            if change.after is not None:
+                slot.last_good = change.after
+
+    def slot(self, index: int) -> UnitSlot | None:
+        return self.slots[index - 1] if 1 <= index <= len(self.slots) else None
+
+    def slot_named(self, name: str) -> UnitSlot | None:
+        return self._by_name.get(name)
+
+    def view(self, slot: UnitSlot, now: float) -> View:
+        view = slot.view
+        if view is None or slot.dirty or now > slot.expires:
+            view = self._build(slot, now)
+        return view
+
+    def _build(self, slot: UnitSlot, now: float) -> View:
+        slot.dirty = False
+        facts = UnitFacts.of(slot.index, slot.state, self.store, now, slot.last_good)
+        reading = facts.reading
+        if reading is not None:
+            slot.last_good = reading
+            slot.expires = reading.taken_at + self.store.staleness_s
+        else:
+            slot.expires = math.inf
+        view: View = {}
+        key = (slot.index,)
+        for column in self._by_table[UNIT_TABLE]:
+            self._put(view, column, key, slot.body, self._extract[column.position](facts))
+        if reading is not None:
+            for column in self._by_table["c12InputTable"]:
+                self._put(view, column, key, slot.body, self._extract[column.position](reading))
+            for phase in reading.phases:
+                number = line_index(phase.phase)
+                suffix, body = (slot.index, number), slot.body + ber.subidentifiers((number,))
+                for column in self._by_table["c12LineTable"]:
+                    self._put(view, column, suffix, body, self._extract[column.position](phase))
+            for channel in reading.channels:
+                suffix = (slot.index, channel.number)
+                body = slot.body + ber.subidentifiers((channel.number,))
+                for column in self._by_table["c12ChannelTable"]:
+                    value = self._extract[column.position](channel, reading)
+                    self._put(view, column, suffix, body, value)
+            for keys, cells in view.values():
+                if len(keys) > 1 and keys != sorted(keys):
+                    cells.sort()
+                    keys[:] = [cell[0] for cell in cells]
+        slot.view = view
+        return view
+
+    def _put(self, view: View, column: Column, suffix: Oid, body: bytes, value: CellValue) -> None:
+        if value is None:
+            return  # not available: no instance
+        try:
+            cell = column.cell(suffix, body, value)
+        except CellError as error:
+            self.errors[column.name] = str(error)
+            return
+        entry = view.get(column.position)
+        if entry is None:
+            view[column.position] = ([suffix], [cell])
+        else:
+            entry[0].append(suffix)
+            entry[1].append(cell)
+
+    def _scalar(self, column: Column) -> Cell | None:
+        assert column.scalar is not None
+        try:
+            return column.cell(SCALAR_INSTANCE, b"\x00", column.scalar())
+        except CellError as error:
+            self.errors[column.name] = str(error)
+            return None
+
+    # --- lookups ------------------------------------------------------------------------
+
+    def column_of(self, oid: Oid) -> tuple[Column, Oid] | None:
+        """The column whose OID prefixes ``oid``, and the rest (the instance suffix)."""
+        i = bisect_right(self.prefixes, oid) - 1
+        if i < 0:
+            return None
+        prefix = self.prefixes[i]
+        if oid[: len(prefix)] != prefix:
+            return None
+        return self.columns[i], oid[len(prefix) :]
+
+    def get(self, oid: Oid, allowed: Allowed, now: float) -> Hit | int:
+        """The instance ``oid``, or ``ber.NO_SUCH_OBJECT`` / ``ber.NO_SUCH_INSTANCE``."""
+        found = self.column_of(oid)
+        if found is None or not allowed(found[0]):
+            return ber.NO_SUCH_OBJECT
+        column, suffix = found
+        if column.scalar is not None:
+            cell = self._scalar(column) if suffix == SCALAR_INSTANCE else None
+        else:
+            cell = self._cell(column, suffix, now)
+        if cell is None:
+            return ber.NO_SUCH_INSTANCE
+        return Hit(column, *cell)
+
+    def _cell(self, column: Column, suffix: Oid, now: float) -> Cell | None:
+        slot = self.slot(suffix[0]) if suffix else None
+        if slot is None:
+            return None
+        entry = self.view(slot, now).get(column.position)
+        if entry is None:
+            return None
+        keys, cells = entry
+        i = bisect_left(keys, suffix)
+        return cells[i] if i < len(keys) and keys[i] == suffix else None
+
+    def next(self, oid: Oid, allowed: Allowed, now: float) -> Hit | None:
+        """The first instance after ``oid`` in the view ``allowed``; ``None`` at the end."""
+        i = bisect_right(self.prefixes, oid) - 1
+        if i >= 0:
+            prefix = self.prefixes[i]
+            if oid[: len(prefix)] == prefix and allowed(self.columns[i]):
+                hit = self._next_in(self.columns[i], oid[len(prefix) :], now)
+                if hit is not None:
+                    return hit
+        for column in self.columns[i + 1 :]:
+            if allowed(column):
+                hit = self._next_in(column, None, now)
+                if hit is not None:
+                    return hit
+        return None
+
+    def _next_in(self, column: Column, after: Oid | None, now: float) -> Hit | None:
+        if column.scalar is not None:
+            if after and after >= SCALAR_INSTANCE:
+                return None
+            cell = self._scalar(column)
+            return None if cell is None else Hit(column, *cell)
+        start, bound = 0, None
+        if after:
+            if after[0] > len(self.slots):
+                return None
+            if after[0] >= 1:
+                start, bound = after[0] - 1, after
+        slots = self.slots
+        position = column.position
+        for i in range(start, len(slots)):
+            entry = self.view(slots[i], now).get(position)
+            if entry is None:
+                continue
+            keys, cells = entry
+            j = 0 if bound is None or i != start else bisect_right(keys, bound)
+            if j < len(keys):
+                return Hit(column, *cells[j])
+        return None
+
+    def walk(self, allowed: Allowed | None = None, now: float | None = None) -> Iterator[Hit]:
+        """Every instance in OID order (for tests and tools)."""
+        oid: Oid = (0, 0)
+        when = time.time() if now is None else now
+        while (hit := self.next(oid, allowed or _everything, when)) is not None:
+            yield hit
+            oid = hit.oid
+
+    def names(self) -> Sequence[str]:
+        return [c.name for c in self.columns]
+
+
+def _everything(column: Column) -> bool:
+    return True

@@ -1,0 +1,233 @@
+"""What the SNMP tests share: a simulated fleet polled into a store, the agent serving it
+on loopback (its own event loop in a thread), and net-snmp's tools run against it.
+
+The fleet's physics is frozen, and the tests poll explicitly (no background polling), so
+what the agent serves only changes when a test changes a unit and polls it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import re
+import subprocess
+import threading
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from c12exporter.config import PollConfig, UnitConfig
+from c12exporter.plugins import load_plugins
+from c12exporter.poller import Poller
+from c12exporter.reading import Reading, SupervisionBand
+from c12exporter.simulator.actions import apply_action
+from c12exporter.simulator.server import Fleet
+from c12exporter.snmp.agent import RunningAgent, start_agent
+from c12exporter.snmp.config import SnmpSettings, parse_snmp_config
+from c12exporter.snmp.mibcompile import REPO_MIB_DIR, compile_mib
+from c12exporter.store import Store
+from tests.servers import require_tool
+
+T = TypeVar("T")
+PLUGINS = load_plugins(entry_points=False)
+LOOPBACK = "127.0.0.1"
+MIB_OPTIONS = ("-M", f"+{REPO_MIB_DIR}", "-m", "+C12-PDU-MIB")
+"""net-snmp loads the MIB by name, as a user would."""
+OUTPUT = ("-OqeUtb",)
+"""Quick print, enumerations and TimeTicks as numbers, no units, numeric indexes."""
+FIXED_BAND_CHANNEL = 5
+ENGINE_ID = "0x80001f8805c12e0001"
+USERS: tuple[dict[str, str], ...] = (
+    {"name": "viewer", "auth_key": "viewer-auth-key", "priv_key": "viewer-priv-key"},
+    {
+        "name": "operator",
+        "auth_protocol": "SHA-512",
+        "auth_key": "operator-auth-key",
+        "priv_protocol": "AES-256",
+        "priv_key": "operator-priv-key",
+        "access": "read-write",
+    },
+)
+COMMUNITY = "c12-public"
+
+
+def snmp_config(**overrides: Any) -> dict[str, Any]:
+    """The ``snmp:`` section the tests use, on a free port."""
+    return {
+        "listen_address": f"{LOOPBACK}:0",
+        "community": COMMUNITY,
+        "users": [dict(u) for u in USERS],
+        "writes_enabled": True,
+        "engine_id": ENGINE_ID,
+    } | overrides
+
+
+class LoopThread:
+    """An asyncio event loop running in a thread of its own."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
+
+
+@dataclasses.dataclass
+class Stack:
+    """A running fleet, store, poller and agent, driven from the test's thread."""
+
+    loop: LoopThread
+    fleet: Fleet
+    store: Store
+    poller: Poller
+    agent: RunningAgent
+    settings: SnmpSettings
+    tmp: Path
+
+    @property
+    def names(self) -> list[str]:
+        return [u.name for u in self.fleet.units]
+
+    def poll(self, *names: str) -> None:
+        async def poll_all() -> None:
+            for name in names or self.names:
+                await self.poller.poll_unit(name)
+
+        self.loop.run(poll_all())
+
+    def reading(self, name: str) -> Reading:
+        state = self.store.get(name)
+        assert state is not None and state.reading is not None, f"{name} has no reading"
+        return state.reading
+
+    def act(self, name: str, **payload: Any) -> None:
+        """A simulator action on one unit, then a poll of it."""
+        self.loop.run(apply_action(self.fleet.unit(name), payload))
+        self.poll(name)
+
+    def call(self, function: Any, *args: Any) -> Any:
+        """Run a plain function on the agent's event loop (for state it owns)."""
+
+        async def call() -> Any:
+            return function(*args)
+
+        return self.loop.run(call())
+
+    def v2c(self, community: str = COMMUNITY) -> list[str]:
+        return ["-v2c", "-c", community]
+
+    def v3(self, user: str = "viewer", **override: str) -> list[str]:
+        """SNMPv3 options for ``user``; ``override`` replaces flags' values
+        (``{"-A": "wrong"}`` is written ``A="wrong"``, ``l="authNoPriv"``)."""
+        args = self.agent.credentials(user, secrets=True)
+        for flag, value in override.items():
+            args[args.index(f"-{flag}") + 1] = value
+        return args
+
+    def snmp(
+        self, tool: str, credentials: Sequence[str], *args: str, timeout: float = 2.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a net-snmp tool against the agent (-t timeout, no retries)."""
+        command = [
+            require_tool(tool, "snmp"), *MIB_OPTIONS, *OUTPUT, "-t", str(timeout), "-r", "0",
+            *credentials, self.agent.target, *args,
+        ]  # fmt: skip
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=60, check=False, env=snmp_env(self.tmp)
+        )
+
+
+def snmp_env(tmp: Path) -> dict[str, str]:
+    """net-snmp's tools with their persistent state in the test's directory."""
+    return {**os.environ, "SNMP_PERSISTENT_DIR": str(tmp / "net-snmp"), "HOME": str(tmp)}
+
+
+@contextmanager
+def snmp_stack(
+    tmp: Path,
+    units: int = 3,
+    snmp: Mapping[str, Any] | None = None,
+    models: Sequence[str] = ("C12B-12", "C12B-51", "C12B-73"),
+) -> Iterator[Stack]:
+    """Fleet + store + poller + agent; every unit polled once. Unit 1 has a configured
+    supervision band on channel ``FIXED_BAND_CHANNEL``."""
+    settings = parse_snmp_config(dict(snmp or snmp_config()), "snmp")
+    assert settings is not None
+    loop = LoopThread()
+    fleet = loop.run(Fleet.start(units, models=models, speed=0.0, warmup_s=600, plugins=PLUGINS))
+    configs = tuple(
+        UnitConfig(
+            u.name,
+            u.address,
+            supervision={FIXED_BAND_CHANNEL: SupervisionBand(0.5, 12.0)} if i == 0 else {},
+        )
+        for i, u in enumerate(fleet.units)
+    )
+    store = Store(configs, staleness_s=600)
+    poller = Poller(configs, PLUGINS, store, PollConfig(interval_s=60, timeout_s=2))
+    agent: RunningAgent | None = None
+    try:
+        agent = loop.run(start_agent(settings, store, poller, PLUGINS))
+        stack = Stack(loop, fleet, store, poller, agent, settings, tmp)
+        stack.poll()
+        yield stack
+    finally:
+        if agent is not None:
+            loop.run(agent.stop())
+        loop.run(poller.stop())
+        loop.run(fleet.stop())
+        loop.close()
+
+
+# --- reading net-snmp's output ------------------------------------------------------------
+
+LINE = re.compile(r"^(?P<name>[A-Za-z][\w-]*::\S+)(\s+(?P<value>.*))?$")
+
+
+def parse(output: str) -> dict[str, str]:
+    """``-Oq`` lines (``MODULE::name.index value``) -> {``name.index``: value}."""
+    values = {}
+    for line in output.splitlines():
+        match = LINE.match(line.strip())
+        if match:
+            value = (match.group("value") or "").strip()
+            if value.startswith("No more variables left"):
+                continue  # the walk ran past the agent's last object
+            values[match.group("name").split("::")[-1]] = value[1:-1] if value[:1] == '"' else value
+    return values
+
+
+def scaled(text: str) -> int:
+    """A value net-snmp printed with a ``d-N`` display hint, back to the integer sent."""
+    text = text.strip()
+    if "." not in text:
+        return int(text)
+    digits = len(text.split(".")[1])
+    return round(float(text) * 10**digits)
+
+
+# --- tests of the harness's own pieces ------------------------------------------------------
+
+
+def test_mib_compiles_into_the_cache_and_is_reused(tmp_path: Path) -> None:
+    first = compile_mib(cache=tmp_path)
+    compiled = first.directory / "C12-PDU-MIB.py"
+    assert compiled.is_file() and (first.directory / "NET-SNMP-MIB.py").is_file()
+    stamp = compiled.stat().st_mtime_ns
+    again = compile_mib(cache=tmp_path)
+    assert again.directory == first.directory and compiled.stat().st_mtime_ns == stamp
+    assert "Produced by pysmi" in compiled.read_text(encoding="utf-8")
+
+
+def test_scaled_undoes_display_hints() -> None:
+    assert scaled("12.340") == 12340 and scaled("-.001") == -1 and scaled("230.1") == 2301
+    assert scaled("7") == 7

@@ -1,0 +1,342 @@
+"""Notifications: snmptrapd receives and decodes by name each one as the simulated units
+change state (SNMPv2c trap, SNMPv3 trap, SNMPv3 inform); the decisions behind them."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from c12exporter.config import UnitConfig
+from c12exporter.reading import Reading, SupervisionBand, build_reading
+from c12exporter.registermap import MEASUREMENTS, SETTINGS
+from c12exporter.simulator.server import Fleet, SimulatedUnit
+from c12exporter.snmp.notifications import StateTracker
+from c12exporter.store import Store
+from c12exporter.transport import Identity
+from tests.servers import free_port, process, require_tool, wait_until
+from tests.test_snmp_harness import (
+    ENGINE_ID,
+    MIB_OPTIONS,
+    PLUGINS,
+    USERS,
+    Stack,
+    snmp_config,
+    snmp_env,
+    snmp_stack,
+)
+
+pytestmark = pytest.mark.integration
+
+TRAP_COMMUNITY = "c12-traps"
+RECEIVERS = ("v2c-trap", "v3-trap", "v3-inform")
+
+
+class TrapLog:
+    """What one snmptrapd logged: each notification's variable bindings by name."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def notifications(self) -> list[dict[str, str]]:
+        found = []
+        text = self.path.read_text(encoding="utf-8", errors="replace") if self.path.exists() else ""
+        for line in text.splitlines():
+            if "snmpTrapOID.0" not in line:
+                continue
+            bindings = {}
+            for binding in line.split("\t"):
+                name, _, value = binding.partition(" = ")
+                bindings[name.split("::")[-1].strip()] = value.strip()
+            found.append(bindings)
+        return found
+
+    def named(self, notification: str, key: str | None = None) -> list[dict[str, str]]:
+        """``notification``s received (only those carrying ``key``, if given)."""
+        return [
+            n
+            for n in self.notifications()
+            if n["snmpTrapOID.0"].endswith(f"::{notification}") and (key is None or key in n)
+        ]
+
+
+@contextmanager
+def snmptrapd(tmp: Path, name: str) -> Iterator[tuple[int, TrapLog]]:
+    """snmptrapd on a free loopback port, logging what it receives, MIBs loaded by name."""
+    port = free_port()
+    operator, viewer = USERS[1], USERS[0]
+    conf = tmp / f"{name}.conf"
+    conf.write_text(
+        "disableAuthorization yes\n"
+        f"authCommunity log {TRAP_COMMUNITY}\n"
+        # SNMPv3 traps are sent by the agent's engine, informs to snmptrapd's own.
+        f"createUser -e {ENGINE_ID} {operator['name']} SHA-512 {operator['auth_key']} "
+        f"AES-256 {operator['priv_key']}\n"
+        f"createUser {viewer['name']} SHA-256 {viewer['auth_key']} AES {viewer['priv_key']}\n",
+        encoding="utf-8",
+    )
+    binary = require_tool("snmptrapd", "snmptrapd")
+    log = tmp / f"{name}.log"
+    command = [
+        binary, "-f", "-Lf", str(log), "-n", "-C", "-c", str(conf), *MIB_OPTIONS,
+        f"udp:127.0.0.1:{port}",
+    ]  # fmt: skip
+    state = tmp / name
+    state.mkdir()
+    with process(command, tmp / f"{name}.out", env=snmp_env(state)) as proc:
+        wait_until(lambda: log.exists() and "NET-SNMP version" in log.read_text(), 10, name)
+        assert proc.poll() is None
+        yield port, TrapLog(log)
+
+
+@dataclasses.dataclass
+class Receivers:
+    stack: Stack
+    logs: dict[str, TrapLog]
+
+    def count(self, notification: str, key: str | None = None) -> int:
+        """How many the SNMPv2c receiver has, once what was queued has been delivered."""
+        sender = self.stack.agent.sender
+        assert sender is not None
+        wait_until(lambda: self.stack.call(lambda: sender.pending) == 0, 5, "notifications sent")
+        time.sleep(0.3)
+        return len(self.logs["v2c-trap"].named(notification, key))
+
+    def wait(
+        self,
+        notification: str,
+        key: str | None = None,
+        count: int = 1,
+        receivers: tuple[str, ...] = ("v2c-trap",),
+    ) -> dict[str, str]:
+        """The newest ``notification`` carrying ``key`` once every receiver has ``count``."""
+        for receiver in receivers:
+            wait_until(
+                lambda r=receiver: len(self.logs[r].named(notification, key)) >= count,  # type: ignore[misc]
+                10,
+                f"{notification} {key or ''} #{count} at {receiver}",
+            )
+        return self.logs[receivers[0]].named(notification, key)[-1]
+
+
+@pytest.fixture(scope="module")
+def receivers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Receivers]:
+    tmp = tmp_path_factory.mktemp("traps")
+    with ExitStack() as stack:
+        ports, logs = {}, {}
+        for name in RECEIVERS:
+            ports[name], logs[name] = stack.enter_context(snmptrapd(tmp, name))
+        config = snmp_config(
+            notifications={
+                "temperature_limit_c": 45,
+                "receivers": [
+                    {"address": f"127.0.0.1:{ports['v2c-trap']}", "community": TRAP_COMMUNITY},
+                    {
+                        "address": f"127.0.0.1:{ports['v3-trap']}",
+                        "version": "v3",
+                        "user": USERS[1]["name"],
+                    },
+                    {
+                        "address": f"127.0.0.1:{ports['v3-inform']}",
+                        "version": "v3",
+                        "user": USERS[0]["name"],
+                        "type": "inform",
+                    },
+                ],
+            }
+        )
+        running = stack.enter_context(snmp_stack(tmp, units=3, snmp=config))
+        yield Receivers(running, logs)
+
+
+def test_first_readings_are_a_baseline(receivers: Receivers) -> None:
+    time.sleep(0.3)
+    assert all(not log.notifications() for log in receivers.logs.values())
+    assert receivers.stack.call(lambda: sum(receivers.stack.agent.sender.sent.values())) == 0  # type: ignore[union-attr]
+
+
+def test_estop_reaches_every_receiver_by_name(receivers: Receivers) -> None:
+    stack = receivers.stack
+    stack.act(stack.names[1], action="estop")
+    pressed = receivers.wait("c12EstopPressed", "c12UnitEstopState.2", receivers=RECEIVERS)
+    assert pressed["c12UnitName.2"] == "STRING: sim-02"
+    assert pressed["c12NotifPrevEstopState.0"] == "INTEGER: released(1)"
+    assert pressed["c12UnitEstopState.2"] == "INTEGER: pressed(2)"
+    assert int(pressed["sysUpTime.0"].split("(")[1].split(")")[0]) > 0
+    off = receivers.wait("c12SwitchOff", "c12UnitSwitchState.2")  # the e-stop trips the switch
+    assert (
+        off["c12NotifPrevSwitchState.0"] == "INTEGER: on(2)"
+        and off["c12UnitSwitchState.2"] == "INTEGER: off(1)"
+    )
+    stack.act(stack.names[1], action="estop_release")
+    released = receivers.wait("c12EstopReleased", "c12UnitEstopState.2", receivers=RECEIVERS)
+    assert released["c12NotifPrevEstopState.0"] == "INTEGER: pressed(2)"
+    stack.act(stack.names[1], action="switch_on")
+    assert (
+        receivers.wait("c12SwitchOn", "c12UnitSwitchState.2")["c12UnitSwitchState.2"]
+        == "INTEGER: on(2)"
+    )
+
+
+def test_rcbo_trip_and_reset(receivers: Receivers) -> None:
+    stack = receivers.stack
+    stack.act(stack.names[2], action="rcbo_test", channel=4)
+    opened = receivers.wait("c12BreakerOpened", "c12ChannelBreakerState.3.4")
+    channel = stack.reading(stack.names[2]).channels[3]
+    assert opened["c12UnitName.3"] == "STRING: sim-03"
+    assert opened["c12ChannelName.3.4"] == f"STRING: {channel.name}".rstrip()
+    assert opened["c12NotifPrevBreakerState.0"] == "INTEGER: closed(1)"
+    assert opened["c12ChannelBreakerState.3.4"] == "INTEGER: open(2)"
+    stack.act(stack.names[2], action="rcbo_reset", channel=4)
+    closed = receivers.wait("c12BreakerClosed", "c12ChannelBreakerState.3.4")
+    assert closed["c12NotifPrevBreakerState.0"] == "INTEGER: open(2)"
+
+
+def test_supervision_band_left_and_regained(receivers: Receivers) -> None:
+    stack = receivers.stack
+    name, key = stack.names[2], "c12ChannelSupervisionState.3.2"
+    stack.act(name, action="set_supervision", channel=2, min_a=None, max_a=None)
+    stack.act(name, action="set_load", channel=2, current_a=5.0)
+    before = (
+        receivers.count("c12ChannelOutsideBand", key),
+        receivers.count("c12ChannelInsideBand", key),
+    )
+    stack.act(name, action="set_supervision", channel=2, min_a=0.5, max_a=1.0)
+    outside = receivers.wait("c12ChannelOutsideBand", key, before[0] + 1)
+    assert outside[key] == "INTEGER: above(4)"
+    assert outside["c12NotifPrevSupervisionState.0"] == "INTEGER: disabled(1)"
+    assert outside["c12ChannelCurrent.3.2"] == "INTEGER: 5.000 A"
+    assert outside["c12ChannelSupervisionMin.3.2"] == "INTEGER: .500 A"
+    assert outside["c12ChannelSupervisionMax.3.2"] == "INTEGER: 1.000 A"
+    stack.act(name, action="set_supervision", channel=2, min_a=None, max_a=None)
+    inside = receivers.wait("c12ChannelInsideBand", key, before[1] + 1)
+    assert inside[key] == "INTEGER: disabled(1)"
+    assert inside["c12NotifPrevSupervisionState.0"] == "INTEGER: above(4)"
+    assert inside["c12ChannelSupervisionMin.3.2"] == "INTEGER: -.001 A"
+
+
+def test_overload_is_notified(receivers: Receivers) -> None:
+    stack = receivers.stack
+    stack.act(stack.names[2], action="set_load", channel=6, current_a=5.0)
+    stack.act(stack.names[2], action="set_load", channel=6, current_a=20.0)
+    changed = receivers.wait("c12ChannelLoadStateChanged", "c12ChannelLoadState.3.6")
+    assert changed["c12NotifPrevLoadState.0"] == "INTEGER: normal(2)"
+    assert changed["c12ChannelLoadState.3.6"] == "INTEGER: slightOverload(3)"
+    assert changed["c12ChannelRating.3.6"] == "INTEGER: 16.000 A"
+
+
+def test_neutral_lost_and_restored(receivers: Receivers) -> None:
+    stack = receivers.stack
+    stack.act(stack.names[0], action="neutral_lose")
+    lost = receivers.wait("c12NeutralLost", "c12UnitNeutralState.1")
+    assert lost["c12UnitNeutralState.1"] == "INTEGER: lost(2)"
+    stack.act(stack.names[0], action="neutral_restore")
+    restored = receivers.wait("c12NeutralRestored", "c12UnitNeutralState.1")
+    assert restored["c12NotifPrevNeutralState.0"] == "INTEGER: lost(2)"
+
+
+def test_unit_unreachable_and_back(receivers: Receivers) -> None:
+    stack = receivers.stack
+    stack.act(stack.names[0], action="power_loss")
+    lost = receivers.wait("c12UnitUnreachable", "c12UnitName.1", receivers=RECEIVERS)
+    assert lost["c12UnitName.1"] == "STRING: sim-01"
+    assert lost["c12UnitAddress.1"] == f"STRING: {stack.fleet.units[0].address}"
+    assert lost["c12NotifPrevReachability.0"] == "INTEGER: reachable(1)"
+    assert lost["c12UnitReachability.1"] == "INTEGER: unreachable(2)"
+    assert lost["c12NotifReason.0"].startswith("STRING: connect")
+    stack.act(stack.names[0], action="power_restore")
+    back = receivers.wait("c12UnitReachable", "c12UnitName.1")
+    assert back["c12UnitReachability.1"] == "INTEGER: reachable(1)"
+    assert back["c12NotifPrevReachability.0"] == "INTEGER: unreachable(2)"
+
+
+def test_temperature_above_the_limit_and_back(receivers: Receivers) -> None:
+    stack = receivers.stack
+    unit = stack.fleet.units[1]
+    stack.call(lambda: unit.physics_now().set_ambient(60.0, soaked=True))
+    stack.poll(unit.name)
+    high = receivers.wait("c12TemperatureHigh", "c12UnitTemperature.2")
+    assert high["c12TemperatureLimit.0"] == "INTEGER: 45.0 degrees Celsius"
+    temperature = stack.reading(unit.name).temperature_c
+    assert temperature is not None and temperature > 45
+    assert high["c12UnitTemperature.2"] == f"INTEGER: {temperature:.1f} degrees Celsius"
+    assert float(high["c12NotifPrevTemperature.0"].split()[1]) <= 45
+    stack.call(lambda: unit.physics_now().set_ambient(20.0, soaked=True))
+    stack.poll(unit.name)
+    normal = receivers.wait("c12TemperatureNormal", "c12UnitTemperature.2")
+    assert float(normal["c12NotifPrevTemperature.0"].split()[1]) > 45
+
+
+# --- decisions, without the network --------------------------------------------------------
+
+
+def reading_of(unit: SimulatedUnit, at: float, **changes: Any) -> Reading:
+    identity = Identity("StageSmarts", unit.model.name, unit.firmware, unit.serial)
+    measurements = MEASUREMENTS.decode(unit.measurement_registers(), unit.name)
+    settings = SETTINGS.decode(unit.settings_registers(), unit.name)
+    reading = build_reading(unit.name, identity, unit.model, at, measurements, settings)
+    return dataclasses.replace(reading, **changes)
+
+
+@dataclasses.dataclass
+class Offline:
+    """A simulated unit's readings through a store and a tracker, no network."""
+
+    unit: SimulatedUnit
+    store: Store
+    tracker: StateTracker
+    events: list[str] = dataclasses.field(default_factory=list)
+
+    def record(self, reading: Reading | None) -> list[str]:
+        """Record a poll result; the notifications it causes."""
+        self.events.clear()
+        if reading is None:
+            self.store.record_failure(self.unit.name, "timeout", "no answer", 1.0)
+        else:
+            self.store.record_success(reading.unit, reading, 0.01)
+        return list(self.events)
+
+
+@pytest.fixture
+def offline() -> Offline:
+    unit = Fleet.build(1, plugins=PLUGINS, speed=0.0, warmup_s=600).units[0]
+    store = Store((UnitConfig(unit.name, unit.address),), staleness_s=10)
+    tracker = StateTracker(store, 45.0)
+    result = Offline(unit, store, tracker)
+    store.subscribe(
+        lambda change: result.events.extend(e.notification for e in tracker.on_change(change))
+    )
+    return result
+
+
+def test_tracker_notifies_changes_not_levels(offline: Offline) -> None:
+    now = time.time()
+    first = reading_of(offline.unit, now, estop_pressed=True, temperature_c=60.0)
+    assert offline.record(first) == []  # a baseline, e-stop pressed or not
+    channels = list(first.channels)
+    channels[0] = dataclasses.replace(channels[0], load_state="off")  # normal -> off: not notified
+    channels[1] = dataclasses.replace(channels[1], supervision=SupervisionBand(None, 0.1))
+    second = dataclasses.replace(
+        first, taken_at=now + 1, estop_pressed=False, channels=tuple(channels)
+    )
+    assert offline.record(second) == ["c12EstopReleased", "c12ChannelOutsideBand"]
+    assert offline.record(dataclasses.replace(second, taken_at=now + 2)) == []
+    assert offline.record(None) == ["c12UnitUnreachable"]
+    assert offline.record(None) == []
+    third = dataclasses.replace(second, taken_at=now + 3, temperature_c=30.0)
+    assert offline.record(third) == ["c12UnitReachable", "c12TemperatureNormal"]
+
+
+def test_tracker_notices_a_reading_going_stale(offline: Offline) -> None:
+    now = time.time()
+    offline.record(reading_of(offline.unit, now))
+    assert offline.tracker.on_tick(now + 5) == []
+    stale = offline.tracker.on_tick(now + 11)
+    assert [e.notification for e in stale] == ["c12UnitUnreachable"]
+    assert stale[0].previous["c12NotifReason"] == "stale"
+    assert offline.tracker.on_tick(now + 12) == []
