@@ -129,7 +129,7 @@ def _banner(fleet: Fleet, exporter: RunningExporter, control: ControlServer,
     snmp = exporter.exposers.get("snmp")
     walk = getattr(snmp, "walk_command", None)
     if callable(walk):
-        lines += ["", "  SNMP walk (MIB loaded by name):", f"    {walk()}"]
+        lines += ["", "  SNMP walk (MIB loaded by name):", f"    {walk(secrets=True)}"]
     lines += ["", "Press Ctrl-C to stop.", ""]
     return "\n".join(lines)
 
