@@ -71,6 +71,10 @@ class Store:
         """Call ``listener`` after every recorded poll (from the poller's event loop)."""
         self._listeners.append(listener)
 
+    def unsubscribe(self, listener: Listener) -> None:
+        """Stop calling ``listener`` (a stopped exposer)."""
+        self._listeners.remove(listener)
+
     def fresh_reading(self, state: UnitState, now: float | None = None) -> Reading | None:
         """The unit's reading if its last poll succeeded and is within the staleness limit."""
         reading = state.reading

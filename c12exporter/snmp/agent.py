@@ -188,6 +188,7 @@ class RunningAgent:
         if self._closed:
             return
         self._closed = True
+        self.tree.store.unsubscribe(self.tree.on_change)
         if self.sender is not None:
             await self.sender.stop()
         if self.setter is not None:

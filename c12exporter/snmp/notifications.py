@@ -352,6 +352,7 @@ class Sender:
             asyncio.create_task(self._run(), name="snmp notifications"),
             asyncio.create_task(self._tick(), name="snmp staleness"),
         ]
+        self._store = store
         store.subscribe(self.on_change)
 
     @property
@@ -401,6 +402,7 @@ class Sender:
 
     async def stop(self) -> None:
         self._stopped = True
+        self._store.unsubscribe(self.on_change)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
