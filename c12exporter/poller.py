@@ -146,6 +146,8 @@ class Poller:
     ) -> None:
         self.poll = poll
         self.store = store
+        self.plugins = plugins
+        self.register_map = register_map
         self.readers = {u.name: UnitReader(u, plugins, poll.timeout_s, register_map) for u in units}
         self._limit = asyncio.Semaphore(poll.concurrency)
         self._tasks: list[asyncio.Task[None]] = []
@@ -162,19 +164,35 @@ class Poller:
         await asyncio.gather(*(r.close() for r in self.readers.values()), return_exceptions=True)
 
     async def poll_unit(self, name: str) -> None:
-        """Poll one unit now and record the result (used by ``/probe``)."""
-        reader = self.readers[name]
+        """Poll one configured unit now and record the result (``/probe`` by name)."""
+        await self._poll_into(self.readers[name], self.store)
+
+    async def probe_address(self, address: str) -> Store:
+        """Read a unit that is not configured, once, over a connection of its own
+        (``/probe?target=host:port``, the pure multi-target pattern). The result goes to
+        a store of its own, named after the address; nothing is kept."""
+        unit = UnitConfig(name=address, address=address)
+        store = Store((unit,), self.poll.staleness_limit_s)
+        reader = UnitReader(unit, self.plugins, self.poll.timeout_s, self.register_map)
+        try:
+            await self._poll_into(reader, store)
+        finally:
+            await reader.close()
+        return store
+
+    async def _poll_into(self, reader: UnitReader, store: Store) -> None:
+        name = reader.unit.name
         async with self._limit:
             started = time.perf_counter()
             try:
                 reading = await reader.read()
             except PollFailure as failure:
                 log.debug("%s", failure)
-                self.store.record_failure(
+                store.record_failure(
                     name, failure.reason, str(failure), time.perf_counter() - started
                 )
             else:
-                self.store.record_success(name, reading, time.perf_counter() - started)
+                store.record_success(name, reading, time.perf_counter() - started)
 
     async def _run(self, name: str) -> None:
         interval = self.poll.interval_s

@@ -12,6 +12,7 @@ from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from . import __version__
+from .addresses import split_host_port
 from .collector import ExporterCollector, FleetCollector
 from .poller import Poller
 from .store import Store, UnitState
@@ -50,20 +51,26 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def probe(request: web.Request) -> web.Response:
-    """Read one configured unit now (by name or address) and return only its metrics."""
+    """Read one unit now and return only its metrics: a configured unit by name or
+    address, or any other ``host:port`` (then ``pdu`` is the address)."""
     store = request.app[STORE_KEY]
+    poller = request.app[POLLER_KEY]
     target = request.query.get("target", "").strip()
     if not target:
-        raise web.HTTPBadRequest(text="missing ?target=: give a unit's name or address\n")
+        raise web.HTTPBadRequest(text="missing ?target=: give a unit's name or host:port\n")
     unit = _find(store, target)
-    if unit is None:
-        raise web.HTTPNotFound(
-            text=f"target {target!r} is not a configured unit's name or address; "
-            "see / for the list\n"
-        )
-    await request.app[POLLER_KEY].poll_unit(unit.config.name)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(FleetCollector(store, select=lambda u: u is unit))
+    if unit is not None:
+        await poller.poll_unit(unit.config.name)
+        registry.register(FleetCollector(store, select=lambda u: u is unit))
+    else:
+        try:
+            split_host_port(target, default_port=0)
+        except ValueError as error:
+            raise web.HTTPBadRequest(
+                text=f"target {target!r} is neither a configured unit nor host:port: {error}\n"
+            ) from None
+        registry.register(FleetCollector(await poller.probe_address(target)))
     return await _render(registry)
 
 

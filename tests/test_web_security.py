@@ -95,6 +95,7 @@ def get(url: str, tmp: Path, user: str | None, password: str | None) -> tuple[in
         with urllib.request.urlopen(request, context=context, timeout=5) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
+        error.close()
         return error.code, ""
 
 
