@@ -11,9 +11,11 @@ from collections.abc import Sequence
 
 from . import __version__
 from .config import ConfigError, load_config
-from .lifecycle import until_signalled
+from .lifecycle import Signals
 from .plugins import PluginError, load_plugins
 from .registermap import markdown_table
+
+log = logging.getLogger(__name__)
 
 LOG_LEVELS = ("debug", "info", "warn", "error")
 
@@ -107,9 +109,32 @@ def _serve(args: argparse.Namespace) -> int:
     config = load_config(args.config_file, plugins, overrides)
 
     async def serve() -> None:
+        signals = Signals()
         exporter = await start_exporter(config, plugins)
+
+        current = config
+
+        async def reload() -> None:
+            # A new config takes effect whole: units added and removed, exposers restarted.
+            # A config that does not load leaves the running exporter untouched.
+            nonlocal exporter, current
+            try:
+                new_config = load_config(args.config_file, plugins, overrides)
+            except ConfigError as error:
+                log.error("reload refused, still serving the previous config: %s", error)
+                return
+            await exporter.stop()
+            try:
+                exporter = await start_exporter(new_config, plugins)
+            except ConfigError as error:  # e.g. a new listen address that is taken
+                log.error("reload failed, back to the previous config: %s", error)
+                exporter = await start_exporter(current, plugins)
+                return
+            current = new_config
+            log.info("reloaded %s: %d units", args.config_file, len(new_config.units))
+
         try:
-            await until_signalled()
+            await signals.serve(reload)
         finally:
             await exporter.stop()
 

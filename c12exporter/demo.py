@@ -16,7 +16,7 @@ from typing import Any
 
 from .config import load_config
 from .exporter import RunningExporter, start_exporter
-from .lifecycle import until_signalled
+from .lifecycle import Signals
 from .plugins import load_plugins
 from .simulator.control import DEFAULT_CONTROL_PORT, ControlServer
 from .simulator.scenarios import DEFAULT_SCENARIO, SCENARIOS
@@ -135,6 +135,7 @@ def _banner(fleet: Fleet, exporter: RunningExporter, control: ControlServer,
 
 
 async def run(args: argparse.Namespace) -> None:
+    signals = Signals()
     data_dir: Path = args.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     plugins = load_plugins()
@@ -156,7 +157,7 @@ async def run(args: argparse.Namespace) -> None:
             prometheus = await start_prometheus(data_dir, args.web_port, args.prometheus_port)
             prometheus_port = args.prometheus_port
         print(_banner(fleet, exporter, control, prometheus_port), flush=True)
-        await until_signalled()
+        await signals.stopped()
     finally:
         if prometheus is not None and prometheus.returncode is None:
             prometheus.terminate()

@@ -10,7 +10,7 @@ import argparse
 import asyncio
 
 from ..addresses import split_host_port
-from ..lifecycle import until_signalled
+from ..lifecycle import Signals
 from ..model import ModelError
 from .control import DEFAULT_CONTROL_PORT, ControlServer
 from .scenarios import DEFAULT_SCENARIO, SCENARIOS
@@ -70,6 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def run(args: argparse.Namespace) -> None:
     """Run the fleet and its control interface until SIGINT or SIGTERM."""
+    signals = Signals()
     models = [m.strip() for m in str(args.models).split(",") if m.strip()]
     try:
         control_host, control_port = split_host_port(args.control_address, DEFAULT_CONTROL_PORT)
@@ -98,7 +99,7 @@ async def run(args: argparse.Namespace) -> None:
             f"{args.units_file}; control interface {control.url}",
             flush=True,
         )
-        await until_signalled()
+        await signals.stopped()
     finally:
         await control.stop()
         await fleet.stop()

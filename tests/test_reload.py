@@ -1,0 +1,80 @@
+"""SIGHUP reloads the config: units appear and disappear on /metrics and over SNMP; a
+broken config is refused and the exporter keeps serving the previous one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.servers import (
+    LOOPBACK,
+    REPO,
+    c12exporter_command,
+    free_port,
+    http_get,
+    process,
+    require_tool,
+    simulator,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def units_on_metrics(url: str) -> set[str]:
+    """Units served and read (``c12_up 1``)."""
+    lines = http_get(f"{url}/metrics").splitlines()
+    return {
+        line.split('pdu="')[1].split('"')[0]
+        for line in lines
+        if line.startswith("c12_up{") and line.endswith(" 1.0")
+    }
+
+
+def snmp_unit_names(port: int) -> set[str]:
+    result = subprocess.run(
+        [require_tool("snmpwalk", "snmp"), "-M", f"+{REPO / 'mibs'}", "-m", "C12-PDU-MIB",
+         "-v2c", "-c", "public", "-Oqv", "-t", "2", "-r", "1",
+         f"udp:{LOOPBACK}:{port}", "C12-PDU-MIB::c12UnitName"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    return {line.strip().strip('"') for line in result.stdout.splitlines() if line.strip()}
+
+
+def test_sighup_reloads_units_and_refuses_a_broken_config(tmp_path: Path) -> None:
+    with simulator(tmp_path, 3, "--speed", "0") as (_, units_file):
+        units = yaml.safe_load(units_file.read_text())["units"]
+        names = [u["name"] for u in units]
+        web_port, snmp_port = free_port(), free_port()
+        config = tmp_path / "c12.yml"
+
+        def write(selected: list[dict[str, str]]) -> None:
+            config.write_text(yaml.safe_dump({
+                "poll": {"interval": "1s", "timeout": "500ms"},
+                "web": {"listen_address": f"{LOOPBACK}:{web_port}"},
+                "snmp": {"listen_address": f"{LOOPBACK}:{snmp_port}", "community": "public"},
+                "units": selected,
+            }))  # fmt: skip
+
+        write(units[:1])
+        with process(c12exporter_command("serve", "--config.file", str(config)),
+                     tmp_path / "exporter.log") as proc:  # fmt: skip
+            url = f"http://{LOOPBACK}:{web_port}"
+            wait_until(lambda: units_on_metrics(url) == {names[0]}, 30, "first config served")
+
+            write(units[1:])
+            os.kill(proc.pid, signal.SIGHUP)
+            wait_until(lambda: units_on_metrics(url) == set(names[1:]), 30, "reloaded units")
+            wait_until(lambda: snmp_unit_names(snmp_port) == set(names[1:]), 30, "SNMP units")
+
+            config.write_text("units: [{name: broken}]\n")
+            os.kill(proc.pid, signal.SIGHUP)
+            wait_until(lambda: "reload refused" in (tmp_path / "exporter.log").read_text(), 30,
+                       "refusal logged")  # fmt: skip
+            assert units_on_metrics(url) == set(names[1:])
+            assert proc.poll() is None
