@@ -16,7 +16,7 @@ venv: $(BIN)/c12exporter
 system-tools:
 	scripts/install-system-tools
 
-demo: venv
+demo: venv system-tools
 	$(BIN)/c12exporter demo
 
 test: venv system-tools
