@@ -24,7 +24,7 @@ from c12exporter.simulator.server import Fleet
 from c12exporter.snmp import ber
 from c12exporter.snmp.agent import RunningAgent
 from tests.servers import wait_until
-from tests.test_snmp_harness import (
+from tests.snmp_harness import (
     COMMUNITY,
     FIXED_BAND_CHANNEL,
     PLUGINS,

@@ -20,7 +20,7 @@ from c12exporter.snmp.notifications import StateTracker
 from c12exporter.store import Store
 from c12exporter.transport import Identity
 from tests.servers import free_port, process, require_tool, wait_until
-from tests.test_snmp_harness import (
+from tests.snmp_harness import (
     ENGINE_ID,
     MIB_OPTIONS,
     PLUGINS,

@@ -26,7 +26,7 @@ from c12exporter.simulator.actions import apply_action
 from c12exporter.simulator.server import Fleet
 from c12exporter.snmp.agent import RunningAgent, start_agent
 from c12exporter.snmp.config import SnmpSettings, parse_snmp_config
-from c12exporter.snmp.mibcompile import REPO_MIB_DIR, compile_mib
+from c12exporter.snmp.mibcompile import REPO_MIB_DIR
 from c12exporter.store import Store
 from tests.servers import require_tool
 
@@ -213,21 +213,3 @@ def scaled(text: str) -> int:
         return int(text)
     digits = len(text.split(".")[1])
     return round(float(text) * 10**digits)
-
-
-# --- tests of the harness's own pieces ------------------------------------------------------
-
-
-def test_mib_compiles_into_the_cache_and_is_reused(tmp_path: Path) -> None:
-    first = compile_mib(cache=tmp_path)
-    compiled = first.directory / "C12-PDU-MIB.py"
-    assert compiled.is_file() and (first.directory / "NET-SNMP-MIB.py").is_file()
-    stamp = compiled.stat().st_mtime_ns
-    again = compile_mib(cache=tmp_path)
-    assert again.directory == first.directory and compiled.stat().st_mtime_ns == stamp
-    assert "Produced by pysmi" in compiled.read_text(encoding="utf-8")
-
-
-def test_scaled_undoes_display_hints() -> None:
-    assert scaled("12.340") == 12340 and scaled("-.001") == -1 and scaled("230.1") == 2301
-    assert scaled("7") == 7
