@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,10 @@ DEFAULT_WEB_PORT = 10120
 DEFAULT_SNMP_PORT = 10161
 DEFAULT_PROMETHEUS_PORT = 10190
 DEMO_COMMUNITY = "public"
-REPO_ALERTS = Path(__file__).resolve().parent.parent / "alerts"
+ALERT_DIRS = (
+    Path(__file__).resolve().parent.parent / "alerts",  # a source checkout
+    Path(sys.prefix) / "share" / "c12exporter" / "alerts",  # an installed wheel
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,7 +89,8 @@ def write_exporter_config(data_dir: Path, units_file: Path, web_port: int,
 
 
 def write_prometheus_config(data_dir: Path, web_port: int) -> Path:
-    rules = sorted(str(p) for p in REPO_ALERTS.glob("*alerts*.yml")) if REPO_ALERTS.is_dir() else []
+    alerts = next((d for d in ALERT_DIRS if d.is_dir()), None)
+    rules = sorted(str(p) for p in alerts.glob("*alerts*.yml")) if alerts else []
     config = {
         "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
         "rule_files": rules,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterable, Sequence
@@ -27,6 +28,8 @@ MODULE = "C12-PDU-MIB"
 IMPORTED = ("SNMPv2-SMI", "SNMPv2-TC", "SNMPv2-CONF", "NET-SNMP-MIB")
 """What C12-PDU-MIB imports; the compiler needs the source of each."""
 REPO_MIB_DIR = Path(__file__).resolve().parents[2] / "mibs"
+INSTALLED_MIB_DIR = Path(sys.prefix) / "share" / "c12exporter" / "mibs"
+"""Where an installed (non-editable) wheel puts ``mibs/`` (pyproject's data-files)."""
 SYSTEM_MIB_DIRS: tuple[Path, ...] = (
     Path.home() / ".snmp" / "mibs",
     Path("/usr/share/snmp/mibs"),
@@ -57,7 +60,7 @@ class CompiledMib:
 
 def mib_dirs(extra: Iterable[Path] = ()) -> list[Path]:
     """The directories searched for MIB sources, first match wins."""
-    dirs = [*extra, REPO_MIB_DIR]
+    dirs = [*extra, REPO_MIB_DIR, INSTALLED_MIB_DIR]
     dirs += [Path(p.lstrip("+")) for p in os.environ.get("MIBDIRS", "").split(":") if p.strip("+")]
     dirs += SYSTEM_MIB_DIRS
     unique: dict[Path, None] = {}
