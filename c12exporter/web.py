@@ -35,6 +35,7 @@ def make_app(
     app.router.add_get("/", landing_page)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/probe", probe)
+    app.router.add_get("/sd", service_discovery)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", healthy)
     return app
@@ -72,6 +73,18 @@ async def probe(request: web.Request) -> web.Response:
             ) from None
         registry.register(FleetCollector(await poller.probe_address(target)))
     return await _render(registry)
+
+
+async def service_discovery(request: web.Request) -> web.Response:
+    """Prometheus ``http_sd_configs``: one target per configured unit, for scraping each
+    unit through ``/probe`` (relabel ``__address__`` to ``__param_target``). The target
+    is the unit's name, so ``/probe`` reads it with its configured model and phases."""
+    groups = [
+        {"targets": [unit.config.name],
+         "labels": {"__meta_c12_address": unit.config.address, **unit.config.labels}}
+        for unit in request.app[STORE_KEY]
+    ]  # fmt: skip
+    return web.json_response(groups)
 
 
 def _find(store: Store, target: str) -> UnitState | None:

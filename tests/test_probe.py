@@ -6,11 +6,20 @@ from __future__ import annotations
 import urllib.error
 import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.servers import LOOPBACK, exporter, free_port, http_get, simulator
+from tests.servers import (
+    LOOPBACK,
+    exporter,
+    free_port,
+    http_get,
+    prometheus,
+    simulator,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -64,3 +73,26 @@ def test_bad_target_is_a_400(setup: tuple[str, list[dict[str, str]]], target: st
         probe(url, target)
     error.value.close()
     assert error.value.code == 400
+
+
+def test_prometheus_scrapes_each_unit_found_through_http_sd(
+    setup: tuple[str, list[dict[str, str]]], tmp_path: Path
+) -> None:
+    url, units = setup
+    host = url.removeprefix("http://")
+    scrape = [{
+        "job_name": "c12-probe",
+        "metrics_path": "/probe",
+        "http_sd_configs": [{"url": f"{url}/sd", "refresh_interval": "5s"}],
+        "relabel_configs": [
+            {"source_labels": ["__address__"], "target_label": "__param_target"},
+            {"source_labels": ["__param_target"], "target_label": "instance"},
+            {"target_label": "__address__", "replacement": host},
+        ],
+    }]  # fmt: skip
+    with prometheus(tmp_path, scrape) as server:
+        name = units[0]["name"]
+        wait_until(lambda: server.value(f'c12_up{{job="c12-probe",instance="{name}"}}') == 1, 30,
+                   "unit scraped through /probe from http_sd")  # fmt: skip
+        assert server.by_label('up{job="c12-probe"}', "instance") == {name: 1.0}
+        assert server.value(f'count(c12_channel_current_amperes{{instance="{name}"}})') == 12
