@@ -124,7 +124,8 @@ async def landing_page(request: web.Request) -> web.Response:
 <body><h1>c12exporter {html.escape(__version__)}</h1>
 <p>Monitoring for StageSmarts C12B power distribution units.
 <a href="metrics">/metrics</a> serves every unit from the latest background poll;
-<code>/probe?target=NAME</code> reads one unit now and serves only it.</p>
+<code>/probe?target=NAME</code> reads one unit now and serves only it;
+<a href="sd">/sd</a> lists the units for Prometheus http_sd.</p>
 <table><tr><th>unit</th><th>address</th><th>state</th><th>detail</th><th></th></tr>
 {"".join(rows)}
 </table></body></html>
