@@ -23,7 +23,7 @@ from .plugins import Plugins
 from .reading import Reading, build_reading
 from .registermap import C12B_V1, MapError, RegisterMap
 from .store import Store
-from .transport import Identity, Transport, TransportError
+from .transport import Identity, Transport, TransportError, stray_message
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class UnitReader:
         self.timeout_s = timeout_s
         self.register_map = register_map
         self._connection: Connection | None = None
+        self._transport: Transport | None = None  # the one being opened or in use
         self._failures = 0
         self._retry_at = 0.0
 
@@ -69,7 +70,12 @@ class UnitReader:
             async with asyncio.timeout(self.timeout_s):
                 return await self._read()
         except TimeoutError:
+            stray = self._transport.stray_bytes if self._transport else 0
             await self._drop()
+            if stray:
+                raise PollFailure(
+                    "protocol", f"unit {self.unit.name}: {stray_message(self.unit.address, stray)}"
+                ) from None
             raise PollFailure(
                 "timeout",
                 f"unit {self.unit.name} ({self.unit.address}): no answer within "
@@ -113,6 +119,7 @@ class UnitReader:
     async def _connect(self) -> Connection:
         factory = self.plugins.transports[self.unit.transport]
         transport = factory(self.unit.address, self.timeout_s)
+        self._transport = transport
         try:
             await transport.connect()
             identity = await transport.read_identity()

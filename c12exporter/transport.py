@@ -32,8 +32,22 @@ class Identity:
     serial: str
 
 
+def stray_message(address: str, count: int) -> str:
+    return (
+        f"{address}: answered {count} bytes that are not a valid response (garbage or "
+        "truncated frames): check that the address is a C12B and not another device"
+    )
+
+
 class Transport(Protocol):
-    """A connection to one unit. Implementations raise :class:`TransportError`."""
+    """A connection to one unit. Implementations raise :class:`TransportError`.
+
+    :attr stray_bytes: bytes received since the last valid response; lets a poll that
+        timed out tell a silent unit (``timeout``) from one answering garbage
+        (``protocol``).
+    """
+
+    stray_bytes: int
 
     async def connect(self) -> None:
         """Open the connection (called again after :meth:`close` to reconnect)."""

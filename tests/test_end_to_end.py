@@ -153,8 +153,8 @@ def _wait_down_with_reason(server: Prometheus, name: str, reason: str) -> None:
     ("index", "mode", "reason"),
     [
         (3, "kill", "connect"),
-        (4, "garbage", "timeout"),
-        (5, "short", "timeout"),
+        (4, "garbage", "protocol"),
+        (5, "short", "protocol"),
         (6, "exception", "modbus_exception"),
         (7, "out-of-range", "out_of_range"),
         (8, "hang", "timeout"),

@@ -317,13 +317,14 @@ def test_misbehaviour_hits_an_open_connection_as_the_exporter_sees_it() -> None:
         async with fleet(1) as sim:
             unit = sim.units[0]
             expected = {
-                NetworkMode.SHORT: "timeout",
+                NetworkMode.SHORT: "protocol",
+                NetworkMode.GARBAGE: "protocol",
                 NetworkMode.FEW_REGISTERS: "short_frame",
                 NetworkMode.EXCEPTION: "modbus_exception",
                 NetworkMode.HANG: "timeout",
             }
             for mode, reason in expected.items():
-                timeout = SILENCE_S if reason == "timeout" else ANSWER_TIMEOUT_S
+                timeout = SILENCE_S if reason in ("timeout", "protocol") else ANSWER_TIMEOUT_S
                 transport = ModbusTcpTransport(unit.address, timeout)
                 await transport.connect()  # connected before the unit turns bad
                 try:

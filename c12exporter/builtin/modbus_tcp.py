@@ -12,7 +12,7 @@ from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from ..addresses import split_host_port
 from ..plugins import Registry, hookimpl
 from ..registermap import C12B_V1, Table
-from ..transport import Identity, Transport, TransportError, TransportFactory
+from ..transport import Identity, Transport, TransportError, TransportFactory, stray_message
 
 DEFAULT_PORT = 502
 DEVICE_ID = 1
@@ -27,9 +27,20 @@ class ModbusTcpTransport:
     def __init__(self, address: str, timeout: float) -> None:
         self.address = address
         host, port = split_host_port(address, DEFAULT_PORT)
+        self.stray_bytes = 0
         self._client = AsyncModbusTcpClient(
-            host, port=port, timeout=timeout, retries=0, reconnect_delay=0
+            host,
+            port=port,
+            timeout=timeout,
+            retries=0,
+            reconnect_delay=0,
+            trace_packet=self._count_received,
         )
+
+    def _count_received(self, sending: bool, data: bytes) -> bytes:
+        if not sending:
+            self.stray_bytes += len(data)
+        return data
 
     async def connect(self) -> None:
         try:
@@ -87,6 +98,10 @@ class ModbusTcpTransport:
         try:
             response = await request()
         except ModbusIOException as error:
+            if self.stray_bytes:
+                raise TransportError(
+                    "protocol", stray_message(self.address, self.stray_bytes)
+                ) from None
             raise TransportError("timeout", f"{self.address}: no valid answer: {error}") from None
         except ConnectionException as error:
             raise TransportError("connect", f"{self.address}: connection lost: {error}") from None
@@ -94,6 +109,7 @@ class ModbusTcpTransport:
             raise TransportError("protocol", f"{self.address}: {error}") from None
         except OSError as error:
             raise TransportError("connect", f"{self.address}: {error}") from None
+        self.stray_bytes = 0
         if isinstance(response, ExceptionResponse) or response.isError():
             code = getattr(response, "exception_code", "?")
             raise TransportError(
