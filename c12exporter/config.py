@@ -104,7 +104,7 @@ def load_config(
     """
     path = Path(path)
     data = _read_yaml(path)
-    _only_keys(data, {"poll", "units", "units_files", *plugins.exposers}, str(path))
+    only_keys(data, {"poll", "units", "units_files", *plugins.exposers}, str(path))
     poll = _poll(data.get("poll") or {}, f"{path}: poll")
     exposers = {}
     for section, exposer in plugins.exposers.items():
@@ -120,7 +120,7 @@ def load_config(
     for i, name in enumerate(files):
         include = (path.parent / str(name)).resolve()
         included = _read_yaml(include, f"{path}: units_files[{i}]")
-        _only_keys(included, {"units"}, str(include))
+        only_keys(included, {"units"}, str(include))
         units += _units(included.get("units") or [], str(include), plugins)
     if not units:
         raise ConfigError(
@@ -157,8 +157,9 @@ def _read_yaml(path: Path, where: str | None = None) -> dict[str, Any]:
     return data
 
 
-def _only_keys(data: object, allowed: set[str], where: str) -> None:
-    if not isinstance(data, dict):
+def only_keys(data: object, allowed: set[str], where: str) -> None:
+    """Raise :class:`ConfigError` unless ``data`` is a mapping with only ``allowed`` keys."""
+    if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: must be a mapping")
     unknown = sorted(set(map(str, data)) - allowed)
     if unknown:
@@ -168,7 +169,7 @@ def _only_keys(data: object, allowed: set[str], where: str) -> None:
 
 
 def _poll(data: Mapping[str, Any], where: str) -> PollConfig:
-    _only_keys(data, {"interval", "timeout", "concurrency", "staleness"}, where)
+    only_keys(data, {"interval", "timeout", "concurrency", "staleness"}, where)
     defaults = PollConfig()
     interval = parse_duration(data.get("interval", defaults.interval_s), f"{where}.interval")
     timeout = parse_duration(data.get("timeout", defaults.timeout_s), f"{where}.timeout")
@@ -197,7 +198,7 @@ def _units(data: object, source: str, plugins: Plugins) -> list[UnitConfig]:
 
 
 def _unit(data: object, where: str, plugins: Plugins) -> UnitConfig:
-    _only_keys(
+    only_keys(
         data, {"name", "address", "transport", "model", "phases", "labels", "supervision"}, where
     )
     assert isinstance(data, dict)
@@ -272,7 +273,7 @@ def _supervision(data: object, where: str) -> dict[int, SupervisionBand]:
         here = f"{where}.{key}"
         if not str(key).isdigit() or not 1 <= int(key) <= CHANNEL_COUNT:
             raise ConfigError(f"{here}: not a channel number 1..{CHANNEL_COUNT}")
-        _only_keys(value, {"min", "max"}, here)
+        only_keys(value, {"min", "max"}, here)
         low, high = (_amperes(value.get(k), f"{here}.{k}") for k in ("min", "max"))
         if low is not None and high is not None and low > high:
             raise ConfigError(f"{here}: min {low:g} A is above max {high:g} A")

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from ..addresses import split_host_port
-from ..config import ConfigError
+from ..config import ConfigError, only_keys
 from ..exposer import Exposer, ExposerContext
 from ..plugins import Registry, hookimpl
 from ..web import make_app
@@ -49,11 +49,7 @@ class PrometheusHttpExposer:
     section = "web"
 
     def parse_config(self, data: Mapping[str, Any], where: str) -> HttpSettings:
-        unknown = sorted(set(data) - {"listen_address", "config_file"})
-        if unknown:
-            raise ConfigError(
-                f"{where}: unknown key {unknown[0]!r}; allowed keys: listen_address, config_file"
-            )
+        only_keys(data, {"listen_address", "config_file"}, where)
         address = str(data.get("listen_address", DEFAULT_LISTEN_ADDRESS))
         try:
             host, port = split_host_port(address)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..addresses import split_host_port
-from ..config import ConfigError
+from ..config import ConfigError, only_keys
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def parse_snmp_config(data: Mapping[str, Any], where: str) -> SnmpSettings | Non
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: must be a mapping of settings (listen_address, users, ...)")
-    _only_keys(data, _TOP_KEYS, where)
+    only_keys(data, _TOP_KEYS, where)
     if not data:
         return None
     enabled = data.get("enabled", True)
@@ -187,16 +187,6 @@ def parse_snmp_config(data: Mapping[str, Any], where: str) -> SnmpSettings | Non
     )
 
 
-def _only_keys(data: object, allowed: set[str], where: str) -> None:
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: must be a mapping")
-    unknown = sorted(set(map(str, data)) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(allowed))}"
-        )
-
-
 def _text(value: object, where: str, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{where}: missing or not a string; give {what}")
@@ -227,7 +217,7 @@ def _users(value: object, where: str) -> tuple[UserSettings, ...]:
 
 
 def _user(data: object, where: str) -> UserSettings:
-    _only_keys(data, _USER_KEYS, where)
+    only_keys(data, _USER_KEYS, where)
     assert isinstance(data, Mapping)
     name = _text(data.get("name"), f"{where}.name", "the SNMPv3 user name")
     if len(name.encode("utf-8")) > MAX_USER_NAME_LENGTH:
@@ -324,7 +314,7 @@ def _engine_id(value: object, where: str) -> bytes | None:
 def _notifications(
     data: object, where: str, community: str | None, users: tuple[UserSettings, ...]
 ) -> NotificationSettings:
-    _only_keys(data, _NOTIFICATION_KEYS, where)
+    only_keys(data, _NOTIFICATION_KEYS, where)
     assert isinstance(data, Mapping)
     limit = data.get("temperature_limit_c", DEFAULT_TEMPERATURE_LIMIT_C)
     low, high = TEMPERATURE_RANGE_C
@@ -347,7 +337,7 @@ def _notifications(
 
 
 def _receiver(data: object, where: str, user_names: set[str]) -> ReceiverSettings:
-    _only_keys(data, _RECEIVER_KEYS, where)
+    only_keys(data, _RECEIVER_KEYS, where)
     assert isinstance(data, Mapping)
     address = _text(data.get("address"), f"{where}.address", "host:port, e.g. 127.0.0.1:162")
     try:
