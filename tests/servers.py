@@ -39,6 +39,14 @@ def require_tool(name: str, package: str) -> str:
     return path
 
 
+def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run Debian's ``promtool`` with ``args`` (and ``stdin``), capturing its output."""
+    return subprocess.run(
+        [require_tool("promtool", "prometheus"), *args],
+        input=stdin, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
 def wait_until(check: Callable[[], Any], timeout: float, what: str, step: float = 0.1) -> Any:
     """Poll ``check`` until it returns a truthy value; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.servers import require_tool
+from tests.servers import promtool
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "alerts" / "c12-alerts.yml"
@@ -26,10 +25,6 @@ RULE_TESTS = sorted((REPO / "alerts" / "tests").glob("*.yml"))
 RUNBOOK = REPO / "docs" / "runbook.md"
 SCOPES = {"exporter", "unit", "channel", "voltage", "supply", "load", "meter"}
 CHANNEL_METRIC = re.compile(r"\bc12_(channel|aux_socket)_\w+")
-
-
-def promtool() -> str:
-    return require_tool("promtool", "prometheus")
 
 
 def load_generator() -> ModuleType:
@@ -53,13 +48,7 @@ def github_anchor(heading: str) -> str:
 
 
 def test_promtool_check_rules_succeeds_without_warnings() -> None:
-    result = subprocess.run(
-        [promtool(), "check", "rules", str(RULES)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = promtool("check", "rules", str(RULES))
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "SUCCESS" in output, output
@@ -68,13 +57,7 @@ def test_promtool_check_rules_succeeds_without_warnings() -> None:
 
 def test_promtool_rule_unit_tests_pass() -> None:
     assert RULE_TESTS, "no promtool test files in alerts/tests/"
-    result = subprocess.run(
-        [promtool(), "test", "rules", *map(str, RULE_TESTS)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = promtool("test", "rules", *map(str, RULE_TESTS))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAILED" not in result.stdout + result.stderr
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -21,7 +20,7 @@ import pytest
 import yaml
 
 from tests.promql_inventory import all_promql_expressions, dashboard_expressions, substitute
-from tests.servers import require_tool
+from tests.servers import promtool
 
 REPO = Path(__file__).resolve().parents[1]
 GENERATOR = REPO / "dashboards" / "generate.py"
@@ -57,10 +56,6 @@ def panels(board: dict[str, Any]) -> list[dict[str, Any]]:
         found.append(panel)
         found.extend(panel.get("panels", []))
     return found
-
-
-def promtool() -> str:
-    return require_tool("promtool", "prometheus")
 
 
 def test_committed_dashboards_equal_generated() -> None:
@@ -140,13 +135,7 @@ def test_every_promql_expression_parses(tmp_path: Path) -> None:
     ]
     path = tmp_path / "inventory.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "inventory", "rules": rules}]}))
-    result = subprocess.run(
-        [promtool(), "check", "rules", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = promtool("check", "rules", str(path))
     output = result.stdout + result.stderr
     failed = [inventory[int(i)][0] for i in re.findall(r'"c12:check_(\d+)"', output)]
     assert result.returncode == 0, f"{failed}\n{output}"
@@ -233,11 +222,5 @@ def test_dashboard_queries_compute_the_right_values(tmp_path: Path) -> None:
     }
     path = tmp_path / "dashboard_queries.yml"
     path.write_text(yaml.safe_dump(tests, sort_keys=False))
-    result = subprocess.run(
-        [promtool(), "test", "rules", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = promtool("test", "rules", str(path))
     assert result.returncode == 0, result.stdout + result.stderr

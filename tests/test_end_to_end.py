@@ -17,6 +17,7 @@ from tests.servers import (
     exporter,
     http_get,
     prometheus,
+    promtool,
     simulator,
     wait_until,
 )
@@ -105,16 +106,9 @@ def test_info_metrics_carry_model_and_channel_layout(stack) -> None:  # type: ig
 
 
 def test_exposition_passes_promtool(stack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    import subprocess
-
-    from tests.servers import require_tool
-
     _, _, url = stack
     body = http_get(f"{url}/metrics")
-    result = subprocess.run(
-        [require_tool("promtool", "prometheus"), "check", "metrics"],
-        input=body, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    result = promtool("check", "metrics", stdin=body)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "" and result.stderr.strip() == ""
 
