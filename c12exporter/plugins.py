@@ -23,7 +23,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "c12exporter.builtin.layouts",
     "c12exporter.builtin.aux_sockets",
     "c12exporter.builtin.modbus_tcp",
-    "c12exporter.builtin.prometheus_http",
+    "c12exporter.web.server",
     "c12exporter.builtin.snmp_agent",
 )
 

@@ -50,6 +50,24 @@ class Change:
 Listener = Callable[[Change], None]
 
 
+@dataclass(frozen=True)
+class FleetChange:
+    """Units that joined, left or were reconfigured (a reload, later discovery).
+
+    ``changed`` units keep their poll counters; their reading is dropped until the next
+    poll, since a new address or model may mean another unit."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+
+FleetListener = Callable[[FleetChange], None]
+
+
 class Store:
     """Latest state per unit, in config order."""
 
@@ -57,6 +75,7 @@ class Store:
         self.staleness_s = staleness_s
         self._units = {u.name: UnitState(u) for u in units}
         self._listeners: list[Listener] = []
+        self._fleet_listeners: list[FleetListener] = []
 
     def __iter__(self) -> Iterator[UnitState]:
         return iter(list(self._units.values()))
@@ -75,6 +94,40 @@ class Store:
         """Stop calling ``listener`` (a stopped exposer)."""
         self._listeners.remove(listener)
 
+    def watch_fleet(self, listener: FleetListener) -> None:
+        """Call ``listener`` after units are added, removed or reconfigured."""
+        self._fleet_listeners.append(listener)
+
+    def unwatch_fleet(self, listener: FleetListener) -> None:
+        self._fleet_listeners.remove(listener)
+
+    def reconcile(self, units: tuple[UnitConfig, ...]) -> FleetChange:
+        """Make the store hold exactly ``units``, in that order.
+
+        Units whose config is unchanged keep everything; units whose config changed keep
+        their counters and lose their reading; new units start empty; the rest go.
+        """
+        old = self._units
+        new: dict[str, UnitState] = {}
+        added, changed = [], []
+        for config in units:
+            state = old.get(config.name)
+            if state is None:
+                state = UnitState(config)
+                added.append(config.name)
+            elif state.config != config:
+                state.config = config
+                state.reading = None
+                changed.append(config.name)
+            new[config.name] = state
+        removed = tuple(name for name in old if name not in new)
+        self._units = new
+        change = FleetChange(tuple(added), removed, tuple(changed))
+        if change:
+            for listener in list(self._fleet_listeners):
+                listener(change)
+        return change
+
     def fresh_reading(self, state: UnitState, now: float | None = None) -> Reading | None:
         """The unit's reading if its last poll succeeded and is within the staleness limit."""
         reading = state.reading
@@ -85,7 +138,9 @@ class Store:
         return reading
 
     def record_success(self, name: str, reading: Reading, duration_s: float) -> None:
-        state = self._units[name]
+        state = self._units.get(name)
+        if state is None:  # removed while its poll was in flight
+            return
         before = self.fresh_reading(state, reading.taken_at)
         state.reading = reading
         state.last_success_at = reading.taken_at
@@ -95,7 +150,9 @@ class Store:
         self._notify(Change(state, before, reading))
 
     def record_failure(self, name: str, reason: str, message: str, duration_s: float) -> None:
-        state = self._units[name]
+        state = self._units.get(name)
+        if state is None:
+            return
         now = time.time()
         before = self.fresh_reading(state, now)
         state.reading = None

@@ -6,8 +6,8 @@ import time
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from c12exporter.collector import FleetCollector
 from c12exporter.config import UnitConfig
+from c12exporter.prometheus.collector import FleetCollector
 from c12exporter.store import Store
 from tests.servers import promtool
 from tests.test_store import reading

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from c12exporter.config import ConfigError
-from c12exporter.webconfig import load_web_config
+from c12exporter.web.webconfig import load_web_config
 from tests.servers import (
     LOOPBACK,
     c12exporter_command,

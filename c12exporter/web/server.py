@@ -12,8 +12,8 @@ from ..addresses import split_host_port
 from ..config import ConfigError, only_keys
 from ..exposer import Exposer, ExposerContext
 from ..plugins import Registry, hookimpl
-from ..web import make_app
-from ..webconfig import WebConfig, basic_auth_middleware, load_web_config
+from ..prometheus.routes import make_app
+from .webconfig import WebConfig, basic_auth_middleware, load_web_config
 
 DEFAULT_LISTEN_ADDRESS = ":10120"
 """Default HTTP port 10120: the 9100-9999 exporter port range is fully allocated,

@@ -11,11 +11,11 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from . import __version__
-from .addresses import split_host_port
+from .. import __version__
+from ..addresses import split_host_port
+from ..poller import Poller
+from ..store import Store, UnitState
 from .collector import ExporterCollector, FleetCollector
-from .poller import Poller
-from .store import Store, UnitState
 
 STORE_KEY = web.AppKey("store", Store)
 POLLER_KEY = web.AppKey("poller", Poller)

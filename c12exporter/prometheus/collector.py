@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from . import __version__
-from .reading import PhaseReading, Reading, SupervisionState
-from .registermap import LOAD_STATES
-from .store import Store, UnitState
+from .. import __version__
+from ..reading import PhaseReading, Reading, SupervisionState
+from ..registermap import LOAD_STATES
+from ..store import Store, UnitState
 
 SECONDS_PER_HOUR = 3600.0
 UP_HELP = (

@@ -1,0 +1,1 @@
+"""The Prometheus exposer: ``/metrics``, ``/probe`` and ``/sd`` on the shared web server."""

@@ -1,0 +1,1 @@
+"""The shared web server: one listen address, TLS and basic auth for every exposer's routes."""
