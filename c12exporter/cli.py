@@ -10,10 +10,12 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .config import ConfigError, load_config
+from .config import load_config
 from .lifecycle import Signals
-from .plugins import PluginError, load_plugins
+from .plugins import Plugins, load_plugins
+from .registry import PluginError
 from .registermap import markdown_table
+from .settings import Config, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +23,14 @@ LOG_LEVELS = ("debug", "info", "warn", "error")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    try:
+        plugins = load_plugins()
+    except PluginError as error:
+        print(f"c12exporter: {error}", file=sys.stderr)
+        return 2
+    parser = _parser(plugins)
     args = parser.parse_args(argv)
+    args.plugins = plugins
     logging.basicConfig(
         level=getattr(logging, {"warn": "WARNING"}.get(args.log_level, args.log_level.upper())),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -37,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(plugins: Plugins) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="c12exporter",
         description="Monitoring for StageSmarts C12B power distribution units.",
@@ -57,19 +65,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="YAML config file (see docs/configuration.md)",
     )
-    serve.add_argument(
-        "--web.listen-address",
-        dest="listen_address",
-        metavar="ADDR",
-        help="address to serve HTTP on (default from config, else :10120)",
-    )
-    serve.add_argument(
-        "--web.config.file",
-        dest="web_config_file",
-        metavar="FILE",
-        help="TLS and basic auth, exporter-toolkit format (docs/configuration.md)",
-    )
-    serve.set_defaults(func=_serve)  # fmt: skip
+    plugins.hook.c12_add_options(parser=serve)
+    serve.set_defaults(func=_serve)
 
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("config_file", metavar="FILE")
@@ -95,46 +92,38 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    config = load_config(args.config_file, load_plugins())
+    config = load_config(args.config_file, args.plugins)
     print(f"{args.config_file}: OK, {len(config.units)} units")
     return 0
+
+
+def option_overrides(args: argparse.Namespace) -> dict[str, dict[str, object]]:
+    """Options whose ``dest`` is ``section.key`` (see the ``c12_add_options`` hook), as
+    config overrides: ``{"web": {"listen_address": ":9999"}}``."""
+    overrides: dict[str, dict[str, object]] = {}
+    for dest, value in vars(args).items():
+        section, dot, key = dest.partition(".")
+        if dot and value is not None:
+            overrides.setdefault(section, {})[key] = value
+    return overrides
 
 
 def _serve(args: argparse.Namespace) -> int:
     from .exporter import start_exporter
 
-    plugins = load_plugins()
-    web = {"listen_address": args.listen_address, "config_file": args.web_config_file}
-    overrides = {"web": {k: v for k, v in web.items() if v}}
-    config = load_config(args.config_file, plugins, overrides)
+    plugins = args.plugins
+    overrides = option_overrides(args)
+
+    def load() -> Config:
+        return load_config(args.config_file, plugins, overrides)
+
+    config = load()
 
     async def serve() -> None:
         signals = Signals()
-        exporter = await start_exporter(config, plugins)
-
-        current = config
-
-        async def reload() -> None:
-            # A new config takes effect whole: units added and removed, exposers restarted.
-            # A config that does not load leaves the running exporter untouched.
-            nonlocal exporter, current
-            try:
-                new_config = load_config(args.config_file, plugins, overrides)
-            except ConfigError as error:
-                log.error("reload refused, still serving the previous config: %s", error)
-                return
-            await exporter.stop()
-            try:
-                exporter = await start_exporter(new_config, plugins)
-            except ConfigError as error:  # e.g. a new listen address that is taken
-                log.error("reload failed, back to the previous config: %s", error)
-                exporter = await start_exporter(current, plugins)
-                return
-            current = new_config
-            log.info("reloaded %s: %d units", args.config_file, len(new_config.units))
-
+        exporter = await start_exporter(config, plugins, load)
         try:
-            await signals.serve(reload)
+            await signals.serve(exporter.reload)
         finally:
             await exporter.stop()
 

@@ -18,6 +18,8 @@ Example (every key but ``units`` is optional)::
         supervision:              # optional: overrides the band stored in the unit
           3: {min: 0.5, max: 12}
     units_files: [sim-units.yml]  # optional: more units, e.g. the simulator's list
+    state_dir: c12exporter-state  # optional: small state files (SNMP unit index), relative
+                                  # to this file's directory
 
 The simulator writes a file holding only ``units:``; it is a valid config as is.
 """
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,59 +38,10 @@ from .model import ModelError
 from .plugins import Plugins
 from .reading import SupervisionBand
 from .registermap import CHANNEL_COUNT, PHASES
+from .settings import Config, ConfigError, PollConfig, UnitConfig, only_keys, parse_duration
 
-_DURATION = re.compile(r"^(?P<value>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 RESERVED_LABELS = frozenset({"pdu", "phase", "channel", "state", "reason", "name"})
-
-
-class ConfigError(ValueError):
-    """The config is wrong; the message names the file, the key and what to do."""
-
-
-@dataclass(frozen=True)
-class UnitConfig:
-    """One unit to poll."""
-
-    name: str
-    address: str
-    transport: str = "modbus-tcp"
-    model: str | None = None
-    phases: tuple[str, ...] | None = None
-    labels: Mapping[str, str] = field(default_factory=dict)
-    supervision: Mapping[int, SupervisionBand] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PollConfig:
-    interval_s: float = 5.0
-    timeout_s: float = 2.0
-    concurrency: int = 256
-    staleness_s: float | None = None
-
-    @property
-    def staleness_limit_s(self) -> float:
-        return self.staleness_s if self.staleness_s is not None else 3 * self.interval_s
-
-
-@dataclass(frozen=True)
-class Config:
-    units: tuple[UnitConfig, ...]
-    poll: PollConfig = PollConfig()
-    exposers: Mapping[str, object] = field(default_factory=dict)
-    """Settings of each enabled exposer, by config section (``web``, ``snmp``)."""
-    source: str = "<defaults>"
-
-
-def parse_duration(text: object, where: str) -> float:
-    """``"5s"``, ``"250ms"``, ``"2m"`` or a number of seconds -> seconds."""
-    if isinstance(text, int | float) and not isinstance(text, bool) and text > 0:
-        return float(text)
-    match = _DURATION.match(str(text).strip())
-    if not match or float(match.group("value")) <= 0:
-        raise ConfigError(f"{where}: {text!r} is not a positive duration like 5s, 250ms or 2m")
-    return float(match.group("value")) * _DURATION_UNITS[match.group("unit")]
 
 
 def load_config(
@@ -104,7 +56,7 @@ def load_config(
     """
     path = Path(path)
     data = _read_yaml(path)
-    only_keys(data, {"poll", "units", "units_files", *plugins.exposers}, str(path))
+    only_keys(data, {"poll", "units", "units_files", "state_dir", *plugins.exposers}, str(path))
     poll = _poll(data.get("poll") or {}, f"{path}: poll")
     exposers = {}
     for section, exposer in plugins.exposers.items():
@@ -133,11 +85,15 @@ def load_config(
                 f"{path}: units: name {unit.name!r} is used twice; names must be unique"
             )
         seen[unit.name] = unit.address
+    state_dir = data.get("state_dir", str(Config.state_dir))
+    if not isinstance(state_dir, str) or not state_dir.strip():
+        raise ConfigError(f"{path}: state_dir: must be a directory path")
     return Config(
         units=tuple(units),
         poll=poll,
         exposers=exposers,
         source=str(path),
+        state_dir=path.parent / state_dir,
     )
 
 
@@ -155,17 +111,6 @@ def _read_yaml(path: Path, where: str | None = None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping with a 'units:' key")
     return data
-
-
-def only_keys(data: object, allowed: set[str], where: str) -> None:
-    """Raise :class:`ConfigError` unless ``data`` is a mapping with only ``allowed`` keys."""
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: must be a mapping")
-    unknown = sorted(set(map(str, data)) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(allowed))}"
-        )
 
 
 def _poll(data: Mapping[str, Any], where: str) -> PollConfig:

@@ -131,10 +131,9 @@ def _banner(fleet: Fleet, exporter: RunningExporter, control: ControlServer,
         lines.append(
             f"  {'prometheus':<11} http://{HOST}:{prometheus_port}/graph?g0.expr={query}&g0.tab=0"
         )
-    snmp = exporter.exposers.get("snmp")
-    walk = getattr(snmp, "walk_command", None)
-    if callable(walk):
-        lines += ["", "  SNMP walk (MIB loaded by name):", f"    {walk(secrets=True)}"]
+    for running in exporter.exposers.values():
+        if running.hints:
+            lines += ["", *(f"  {hint}" for hint in running.hints)]
     lines += ["", "Press Ctrl-C to stop.", ""]
     return "\n".join(lines)
 
@@ -156,7 +155,9 @@ async def run(args: argparse.Namespace) -> None:
         await control.start()
         snmp_port = args.snmp_port if "snmp" in plugins.exposers else None
         config_file = write_exporter_config(data_dir, units_file, args.web_port, snmp_port)
-        exporter = await start_exporter(load_config(config_file, plugins), plugins)
+        exporter = await start_exporter(
+            load_config(config_file, plugins), plugins, lambda: load_config(config_file, plugins)
+        )
         prometheus_port = None
         if not args.no_prometheus and shutil.which("prometheus"):
             prometheus = await start_prometheus(data_dir, args.web_port, args.prometheus_port)

@@ -1,43 +1,141 @@
-"""Wires one running exporter together: config -> store -> poller -> exposers."""
+"""Wires one running exporter together: config -> store -> poller -> exposers, and reloads.
+
+A reload reconciles instead of restarting: units whose config is unchanged keep their
+connection, reading and counters; exposers whose settings are unchanged keep running.
+A config that does not load leaves the running one in place.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from .config import Config
 from .exposer import ExposerContext, RunningExposer
 from .plugins import Plugins
 from .poller import Poller
+from .settings import Config, ConfigError
 from .store import Store
+from .telemetry import Telemetry
 
 log = logging.getLogger(__name__)
+
+ConfigLoader = Callable[[], Config]
 
 
 @dataclass
 class RunningExporter:
-    store: Store
-    poller: Poller
-    exposers: dict[str, RunningExposer]
+    plugins: Plugins
+    context: ExposerContext
+    load: ConfigLoader | None
+    exposers: dict[str, RunningExposer] = field(default_factory=dict)
+    _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def config(self) -> Config:
+        return self.context.config
+
+    @property
+    def store(self) -> Store:
+        return self.context.store
+
+    @property
+    def poller(self) -> Poller:
+        return self.context.poller
+
+    async def reload(self) -> str | None:
+        """Load the config again and follow it; returns ``None`` or why it was refused."""
+        async with self._reloading:
+            telemetry = self.context.telemetry
+            try:
+                if self.load is None:
+                    raise ConfigError("this exporter was started without a config file")
+                new = self.load()
+                await self._apply(new)
+            except ConfigError as error:
+                log.error("reload refused, still serving the previous config: %s", error)
+                _reload_result(telemetry, ok=False)
+                return str(error)
+            _reload_result(telemetry, ok=True)
+            log.info("reloaded %s: %d units", new.source, len(new.units))
+            return None
+
+    async def _apply(self, new: Config) -> None:
+        old = self.context.config
+        await self.poller.reconcile(new.units, new.poll)
+        self.context.config = new
+        for section in [s for s in self.exposers if new.exposers.get(s) != old.exposers.get(s)]:
+            await self.exposers.pop(section).stop()
+        for section, settings in new.exposers.items():
+            if section in self.exposers:
+                continue
+            try:
+                self.exposers[section] = await self.plugins.exposers[section].start(
+                    settings, self.context
+                )
+            except ConfigError:
+                previous = old.exposers.get(section)
+                if previous is not None:  # e.g. a new listen address that is taken
+                    self.exposers[section] = await self.plugins.exposers[section].start(
+                        previous, self.context
+                    )
+                raise
 
     async def stop(self) -> None:
         for exposer in self.exposers.values():
             await exposer.stop()
+        self.exposers.clear()
         await self.poller.stop()
 
 
-async def start_exporter(config: Config, plugins: Plugins) -> RunningExporter:
-    """Start every enabled exposer, then polling; returns once all ports are bound."""
+def _reload_result(telemetry: Telemetry, *, ok: bool) -> None:
+    _load_result(telemetry, ok=ok)
+    telemetry.counter(
+        "c12_config_reloads", "Attempts to reload the config file, by result", ["result"]
+    ).labels("success" if ok else "failure").inc()
+
+
+def _load_result(telemetry: Telemetry, *, ok: bool) -> None:
+    telemetry.gauge(
+        "c12_config_last_reload_successful",
+        "1 if the last attempt to load the config file succeeded, else 0",
+    ).set(1 if ok else 0)
+    if ok:
+        telemetry.gauge(
+            "c12_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful load of the config file",
+        ).set(time.time())
+
+
+async def start_exporter(
+    config: Config, plugins: Plugins, load: ConfigLoader | None = None
+) -> RunningExporter:
+    """Start every enabled exposer, then polling; returns once all ports are bound.
+
+    :param load: reads the config again for :meth:`RunningExporter.reload` (SIGHUP and
+        ``POST /-/reload``).
+    """
+    telemetry = Telemetry()
     store = Store(config.units, config.poll.staleness_limit_s)
-    poller = Poller(config.units, plugins, store, config.poll)
-    context = ExposerContext(store, poller, plugins)
-    running = RunningExporter(store, poller, {})
+    poller = Poller(config.units, plugins, store, config.poll, telemetry)
+    running: RunningExporter
+
+    async def reload() -> str | None:
+        return await running.reload()
+
+    context = ExposerContext(
+        store, poller, telemetry, config.state_dir, plugins.hook, config, reload
+    )
+    running = RunningExporter(plugins, context, load)
     try:
         for section, settings in config.exposers.items():
             running.exposers[section] = await plugins.exposers[section].start(settings, context)
     except BaseException:
         await running.stop()
         raise
+    _load_result(telemetry, ok=True)
     poller.start()
     for section, exposer in running.exposers.items():
         log.info("%s: serving %d units on %s", section, len(store), ", ".join(exposer.endpoints))

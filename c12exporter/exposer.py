@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .plugins import Plugins
-    from .poller import Poller
-    from .store import Store
+import pluggy
+
+from .poller import Poller
+from .settings import Config
+from .store import Store
+from .telemetry import Telemetry
 
 
-@dataclass(frozen=True)
+@dataclass
 class ExposerContext:
-    """What a running exposer may use: the store to serve from, the poller for
-    on-demand reads and write-through, and the plugins."""
+    """What a running exposer may use.
+
+    :param store: the readings to serve, and their changes.
+    :param poller: on-demand reads (``poll_unit``) and the one path for settings writes
+        (``check_settings``, ``write_settings``).
+    :param telemetry: where to count what the exposer does (requests, drops, writes).
+    :param state_dir: a directory for small state files that must outlive a restart.
+    :param hook: the plugins' hooks (the web server calls ``c12_add_routes``).
+    :param config: the config in force; replaced on each successful reload.
+    :param reload: reload the config file now; returns ``None`` or why it was refused.
+    """
 
     store: Store
     poller: Poller
-    plugins: Plugins
+    telemetry: Telemetry
+    state_dir: Path
+    hook: pluggy.HookRelay
+    config: Config
+    reload: Callable[[], Awaitable[str | None]]
 
 
 class RunningExposer(Protocol):
@@ -28,6 +44,10 @@ class RunningExposer(Protocol):
     @property
     def endpoints(self) -> list[str]:
         """Where users reach it, e.g. ``["http://127.0.0.1:10120/metrics"]``."""
+
+    @property
+    def hints(self) -> list[str]:
+        """Ready-to-paste commands that show it working (the demo prints them)."""
 
     async def stop(self) -> None:
         """Stop serving; release ports."""
@@ -43,8 +63,9 @@ class Exposer(Protocol):
 
     def parse_config(self, data: Mapping[str, Any], where: str) -> object | None:
         """Validate the section (``{}`` when absent) and return settings, or ``None``
-        when the exposer is disabled. Raise :class:`c12exporter.config.ConfigError`
-        naming ``where`` and the key."""
+        when the exposer is disabled. Raise :class:`c12exporter.settings.ConfigError`
+        naming ``where`` and the key. Settings must compare equal when unchanged: a
+        reload restarts only exposers whose settings changed."""
 
     async def start(self, settings: Any, context: ExposerContext) -> RunningExposer:
         """Start serving with the settings :meth:`parse_config` returned."""

@@ -1,6 +1,8 @@
 """Hook specifications: everything a plugin can add to c12exporter.
 
-Every hook is prefixed ``c12_``. Built-in layouts, aux sockets, transports and
+Every hook is prefixed ``c12_``. Hooks are grouped as the exporter uses them: unit
+models, transports, exposers, then what an exposer adds to the command line and to the
+shared web server. Built-in layouts, aux sockets, transports and
 exposers are plugins using these same hooks (see :mod:`c12exporter.builtin`).
 A third-party plugin is a module with ``@hookimpl``-decorated functions,
 published under the ``c12exporter`` entry-point group::
@@ -16,10 +18,13 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from .exposer import Exposer
+    import argparse
+
+    from .exposer import Exposer, ExposerContext
     from .model import AuxSocket, Layout
-    from .plugins import Registry
+    from .registry import Registry
     from .transport import TransportFactory
+    from .web.routes import Routes
 
 PROJECT = "c12exporter"
 
@@ -86,4 +91,31 @@ def c12_add_exposers(exposers: Registry[Exposer]) -> None:
     :meth:`c12exporter.exposer.Exposer.parse_config` at load time.
 
     :param exposers: add each with ``exposers.add(exposer.section, exposer)``.
+    """
+
+
+@hookspec
+def c12_add_options(parser: argparse.ArgumentParser) -> None:
+    """Called once when the command line is built, to add options to ``c12exporter serve``.
+
+    An option whose ``dest`` is ``"<section>.<key>"`` overrides that key of that config
+    section when given (``--web.listen-address`` has ``dest="web.listen_address"``), so
+    an exposer reads flags and config file alike in its
+    :meth:`~c12exporter.exposer.Exposer.parse_config`. Give options ``default=None``.
+
+    :param parser: the ``serve`` command's parser; ``parser.add_argument(...)``.
+    """
+
+
+@hookspec
+def c12_add_routes(routes: Routes, context: ExposerContext) -> None:
+    """Called each time the shared web server starts, to add HTTP routes to it.
+
+    Every route is served on the one listen address with the same TLS and basic auth
+    (``--web.config.file``). A route given a ``title`` is linked from the landing page.
+
+    :param routes: add each with ``routes.add_get(path, handler, title=...)`` or
+        ``routes.add_post(path, handler)``; a path added twice is an error naming both
+        plugins.
+    :param context: the store, poller, telemetry and current config the handlers serve.
     """

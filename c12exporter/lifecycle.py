@@ -23,7 +23,7 @@ class Signals:
         """Return on SIGINT or SIGTERM (SIGHUP is ignored)."""
         await self._stop.wait()
 
-    async def serve(self, reload: Callable[[], Awaitable[None]]) -> None:
+    async def serve(self, reload: Callable[[], Awaitable[object]]) -> None:
         """Call ``reload`` on each SIGHUP; return on SIGINT or SIGTERM."""
         while not self._stop.is_set():
             stopping = asyncio.ensure_future(self._stop.wait())

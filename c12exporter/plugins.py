@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 import pluggy
 
 from . import hookspecs
 from .exposer import Exposer
 from .model import AuxSocket, Layout, UnitModel, parse_model_name
+from .registry import PluginError, Registry
 from .transport import TransportFactory
+
+T = TypeVar("T")
 
 hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT)
 """Marker for hook implementations: ``@hookimpl def c12_add_layouts(layouts): ...``."""
@@ -22,47 +25,14 @@ hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT)
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "c12exporter.builtin.layouts",
     "c12exporter.builtin.aux_sockets",
-    "c12exporter.builtin.modbus_tcp",
+    "c12exporter.modbus.transport",
     "c12exporter.web.server",
+    "c12exporter.prometheus.plugin",
     "c12exporter.builtin.snmp_agent",
 )
 
 DISABLE_ENTRY_POINTS_ENV = "C12EXPORTER_DISABLE_PLUGIN_AUTOLOAD"
 """Set to any non-empty value to skip third-party plugins found through entry points."""
-
-T = TypeVar("T")
-
-
-class PluginError(Exception):
-    """A plugin misbehaved: a duplicate registration or an unknown hook."""
-
-
-class Registry(Mapping[str, T], Generic[T]):
-    """A name -> item table that plugins fill through a hook."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self._items: dict[str, T] = {}
-        self._owners: dict[str, str] = {}
-        self.current_plugin = "?"
-
-    def add(self, key: str, item: T) -> None:
-        if key in self._items:
-            raise PluginError(
-                f"{self.what} {key!r} registered twice: by {self._owners[key]} "
-                f"and by {self.current_plugin}"
-            )
-        self._items[key] = item
-        self._owners[key] = self.current_plugin
-
-    def __getitem__(self, key: str) -> T:
-        return self._items[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 @dataclass
@@ -75,17 +45,24 @@ class Plugins:
     transports: Registry[TransportFactory] = field(default_factory=lambda: Registry("transport"))
     exposers: Registry[Exposer] = field(default_factory=lambda: Registry("exposer"))
 
+    @property
+    def hook(self) -> pluggy.HookRelay:
+        return self.manager.hook
+
     def model(self, name: str) -> UnitModel:
         """Resolve a model name (``C12B-12``); raises :class:`c12exporter.model.ModelError`."""
         return parse_model_name(name, self.layouts, self.aux_sockets)
 
 
-def _fill(manager: pluggy.PluginManager, hook_name: str, registry: Registry[T]) -> None:
-    hook = getattr(manager.hook, hook_name)
+def fill(hook: pluggy.HookCaller, registry: Registry[T], **kwargs: object) -> Registry[T]:
+    """Call every implementation of ``hook`` with ``registry`` as its first argument (and
+    ``kwargs`` for the others it names), remembering which plugin added what."""
     for impl in hook.get_hookimpls():  # registration order: built-ins first
         registry.current_plugin = _plugin_name(impl.plugin)
-        impl.function(registry)
+        _registry, *rest = impl.argnames
+        impl.function(registry, **{name: kwargs[name] for name in rest})
     registry.current_plugin = "?"
+    return registry
 
 
 def _plugin_name(plugin: object) -> str:
@@ -119,8 +96,8 @@ def load_plugins(
     except pluggy.PluginValidationError as error:
         raise PluginError(f"a plugin implements an unknown hook: {error}") from error
     plugins = Plugins(manager)
-    _fill(manager, "c12_add_layouts", plugins.layouts)
-    _fill(manager, "c12_add_aux_sockets", plugins.aux_sockets)
-    _fill(manager, "c12_add_transports", plugins.transports)
-    _fill(manager, "c12_add_exposers", plugins.exposers)
+    fill(manager.hook.c12_add_layouts, plugins.layouts)
+    fill(manager.hook.c12_add_aux_sockets, plugins.aux_sockets)
+    fill(manager.hook.c12_add_transports, plugins.transports)
+    fill(manager.hook.c12_add_exposers, plugins.exposers)
     return plugins

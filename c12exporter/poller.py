@@ -1,11 +1,15 @@
 """Background polling: one asyncio task per unit, a fleet-wide concurrency cap.
 
-Each poll opens (or reuses) the unit's connection, reads identification once per
-connection, reads every register block (one request each), decodes and checks
-the values, and records a :class:`~c12exporter.reading.Reading` or a failure with
-its reason in the :class:`~c12exporter.store.Store`. A failure closes the
-connection; reconnects back off exponentially. A slow unit only ever costs its
-own timeout, never another unit's poll.
+Each poll opens (or reuses) the unit's connection, which reads its identity once, asks
+the transport for one poll's decoded values, and records a
+:class:`~c12exporter.reading.Reading` or a failure with its reason in the
+:class:`~c12exporter.store.Store`. A failure closes the connection; reconnects back off
+exponentially. A slow unit only ever costs its own timeout, never another unit's poll.
+
+Settings writes from every exposer take one path (:meth:`Poller.write_settings`): the
+unit's own connection, serialised with its polls, then read back. The fleet can change
+while running (:meth:`Poller.reconcile`): unchanged units keep their connection,
+reading and counters.
 """
 
 from __future__ import annotations
@@ -15,19 +19,30 @@ import contextlib
 import logging
 import time
 import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from .config import PollConfig, UnitConfig
 from .model import ModelError, UnitModel
-from .plugins import Plugins
-from .reading import Reading, build_reading
-from .registermap import C12B_V1, MapError, RegisterMap
+from .reading import ChannelSettings, Identity, Reading, build_reading
+from .settings import PollConfig, UnitConfig
 from .store import Store
-from .transport import Identity, Transport, TransportError, stray_message
+from .telemetry import Telemetry
+from .transport import Transport, TransportError, TransportFactory, WriteError, stray_message
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 60.0
+BAND_TOLERANCE_A = 1e-6
+
+
+class UnitResolver(Protocol):
+    """What the poller needs from the plugins: transports by name, models by name."""
+
+    @property
+    def transports(self) -> Mapping[str, TransportFactory]: ...
+
+    def model(self, name: str) -> UnitModel: ...
 
 
 class PollFailure(Exception):
@@ -46,15 +61,14 @@ class Connection:
 
 
 class UnitReader:
-    """Reads one unit; keeps its connection between polls."""
+    """Reads one unit; keeps its connection between polls. ``lock`` serialises polls
+    and writes on that connection."""
 
-    def __init__(
-        self, unit: UnitConfig, plugins: Plugins, timeout_s: float, register_map: RegisterMap
-    ) -> None:
+    def __init__(self, unit: UnitConfig, resolver: UnitResolver, timeout_s: float) -> None:
         self.unit = unit
-        self.plugins = plugins
+        self.resolver = resolver
         self.timeout_s = timeout_s
-        self.register_map = register_map
+        self.lock = asyncio.Lock()
         self._connection: Connection | None = None
         self._transport: Transport | None = None  # the one being opened or in use
         self._failures = 0
@@ -81,7 +95,7 @@ class UnitReader:
                 f"unit {self.unit.name} ({self.unit.address}): no answer within "
                 f"{self.timeout_s:g}s",
             ) from None
-        except (TransportError, MapError) as error:
+        except TransportError as error:
             await self._drop()
             raise PollFailure(error.reason, f"unit {self.unit.name}: {error}") from None
         except ModelError as error:
@@ -92,6 +106,30 @@ class UnitReader:
             await self._drop()
             raise PollFailure("internal", f"unit {self.unit.name}: {error!r}") from None
 
+    def transport_for_checks(self) -> Transport:
+        """The open transport, or a new unopened one (checks need no connection)."""
+        if self._connection is not None:
+            return self._connection.transport
+        return self.resolver.transports[self.unit.transport](self.unit.address, self.timeout_s)
+
+    async def write(self, changes: Sequence[ChannelSettings]) -> None:
+        """Write on the unit's connection (opening it if needed). Hold :attr:`lock`."""
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                connection = self._connection or await self._connect()
+                await connection.transport.write(changes)
+        except TimeoutError:
+            await self._drop()
+            raise WriteError(
+                "unreachable", f"unit {self.unit.name}: no answer within {self.timeout_s:g}s"
+            ) from None
+        except WriteError:
+            await self._drop()
+            raise
+        except (TransportError, ModelError) as error:
+            await self._drop()
+            raise WriteError("unreachable", f"unit {self.unit.name}: {error}") from None
+
     async def close(self) -> None:
         if self._connection is not None:
             await self._connection.transport.close()
@@ -99,31 +137,24 @@ class UnitReader:
 
     async def _read(self) -> Reading:
         connection = self._connection or await self._connect()
-        blocks = {}
-        for block in self.register_map.blocks:
-            registers = await connection.transport.read_registers(
-                block.table, block.start, block.count
-            )
-            blocks[block.name] = block.decode(registers, unit=self.unit.name)
+        values = await connection.transport.read()
         self._failures = 0
         return build_reading(
             self.unit.name,
             connection.identity,
             connection.model,
             time.time(),
-            blocks["measurements"],
-            blocks["settings"],
+            values,
             self.unit.supervision,
         )
 
     async def _connect(self) -> Connection:
-        factory = self.plugins.transports[self.unit.transport]
+        factory = self.resolver.transports[self.unit.transport]
         transport = factory(self.unit.address, self.timeout_s)
         self._transport = transport
         try:
-            await transport.connect()
-            identity = await transport.read_identity()
-            model = self.plugins.model(self.unit.model or identity.model)
+            identity = await transport.connect()
+            model = self.resolver.model(self.unit.model or identity.model)
         except BaseException:
             await transport.close()
             raise
@@ -141,72 +172,163 @@ class UnitReader:
 
 
 class Poller:
-    """Polls every configured unit on the interval and records results in the store."""
+    """Polls every unit of the fleet on the interval and records results in the store."""
 
     def __init__(
         self,
         units: tuple[UnitConfig, ...],
-        plugins: Plugins,
+        resolver: UnitResolver,
         store: Store,
         poll: PollConfig,
-        register_map: RegisterMap = C12B_V1,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.poll = poll
         self.store = store
-        self.plugins = plugins
-        self.register_map = register_map
-        self.readers = {u.name: UnitReader(u, plugins, poll.timeout_s, register_map) for u in units}
+        self.resolver = resolver
+        self.readers = {u.name: UnitReader(u, resolver, poll.timeout_s) for u in units}
         self._limit = asyncio.Semaphore(poll.concurrency)
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._started = False
+        telemetry = telemetry or Telemetry()
+        self._writes = telemetry.counter(
+            "c12_setting_writes",
+            "Channel settings writes to units, from any exposer, by result "
+            "(written, invalid, unknown_unit, unreachable, failed, not_read_back)",
+            ["result"],
+        )
 
     def start(self) -> None:
+        """Start polling: every unit is read at once (within the concurrency cap), then
+        on the interval, spread over it."""
+        self._started = True
         for name in self.readers:
-            self._tasks.append(asyncio.create_task(self._run(name), name=f"poll {name}"))
+            self._start_task(name)
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        self._started = False
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         await asyncio.gather(*(r.close() for r in self.readers.values()), return_exceptions=True)
 
+    async def reconcile(self, units: tuple[UnitConfig, ...], poll: PollConfig) -> None:
+        """Follow a new unit list and poll settings without stopping: unchanged units keep
+        their connection, reading and counters; changed units reconnect and are read at
+        once; new units are read at once; removed units are closed and forgotten."""
+        if poll != self.poll:
+            self.poll = poll
+            self._limit = asyncio.Semaphore(poll.concurrency)
+            self.store.staleness_s = poll.staleness_limit_s
+            for reader in self.readers.values():
+                reader.timeout_s = poll.timeout_s
+            restart = set(self.readers)  # new timing for every unit
+        else:
+            restart = set()
+        change = self.store.reconcile(units)
+        for name in (*change.removed, *change.changed):
+            await self._stop_task(name)
+            reader = self.readers.pop(name)
+            await reader.close()
+        for unit in units:
+            if unit.name in change.added or unit.name in change.changed:
+                self.readers[unit.name] = UnitReader(unit, self.resolver, poll.timeout_s)
+                restart.add(unit.name)
+        if self._started:
+            for name in restart & set(self.readers):
+                await self._stop_task(name)
+                self._start_task(name)
+
     async def poll_unit(self, name: str) -> None:
-        """Poll one configured unit now and record the result (``/probe`` by name)."""
+        """Poll one unit of the fleet now and record the result (``/probe`` by name)."""
         await self._poll_into(self.readers[name], self.store)
 
     async def probe_address(self, address: str) -> Store:
-        """Read a unit that is not configured, once, over a connection of its own
+        """Read a unit that is not in the fleet, once, over a connection of its own
         (``/probe?target=host:port``, the pure multi-target pattern). The result goes to
         a store of its own, named after the address; nothing is kept."""
         unit = UnitConfig(name=address, address=address)
         store = Store((unit,), self.poll.staleness_limit_s)
-        reader = UnitReader(unit, self.plugins, self.poll.timeout_s, self.register_map)
+        reader = UnitReader(unit, self.resolver, self.poll.timeout_s)
         try:
             await self._poll_into(reader, store)
         finally:
             await reader.close()
         return store
 
-    async def _poll_into(self, reader: UnitReader, store: Store) -> None:
-        name = reader.unit.name
-        async with self._limit:
-            started = time.perf_counter()
-            try:
-                reading = await reader.read()
-            except PollFailure as failure:
-                log.debug("%s", failure)
-                store.record_failure(
-                    name, failure.reason, str(failure), time.perf_counter() - started
+    def check_settings(self, name: str, changes: Sequence[ChannelSettings]) -> None:
+        """Raise :class:`WriteError` if ``changes`` cannot be written exactly; writes nothing."""
+        reader = self.readers.get(name)
+        if reader is None:
+            raise WriteError("unknown_unit", f"unit {name!r} is not in the fleet")
+        for change in changes:
+            if change.band is not None and change.channel in reader.unit.supervision:
+                raise WriteError(
+                    "invalid",
+                    f"unit {name}: channel {change.channel}: the supervision band is fixed "
+                    "by the config file (supervision:); change it there",
                 )
-            else:
-                store.record_success(name, reading, time.perf_counter() - started)
+        reader.transport_for_checks().check(changes)
+
+    async def write_settings(self, name: str, changes: Sequence[ChannelSettings]) -> Reading:
+        """Write channel settings to a unit on its own connection, serialised with its
+        polls; then poll it and check that it reads back what was written.
+
+        :returns: the reading taken after the write (also recorded in the store).
+        :raises WriteError: nothing is written when the reason is ``invalid`` or
+            ``unknown_unit``.
+        """
+        try:
+            self.check_settings(name, changes)
+            reader = self.readers[name]
+            async with self._limit, reader.lock:
+                await reader.write(changes)
+                log.info("unit %s: wrote %s", name, ", ".join(map(_describe, changes)))
+                reading = await self._read_into(reader, self.store)
+            if reading is None:
+                raise WriteError(
+                    "not_read_back", f"unit {name}: written, but the unit could not be read back"
+                )
+            _check_read_back(name, reading, changes)
+        except WriteError as error:
+            self._writes.labels(error.reason).inc()
+            raise
+        self._writes.labels("written").inc()
+        return reading
+
+    async def _poll_into(self, reader: UnitReader, store: Store) -> None:
+        async with self._limit, reader.lock:
+            await self._read_into(reader, store)
+
+    async def _read_into(self, reader: UnitReader, store: Store) -> Reading | None:
+        name = reader.unit.name
+        started = time.perf_counter()
+        try:
+            reading = await reader.read()
+        except PollFailure as failure:
+            log.debug("%s", failure)
+            store.record_failure(name, failure.reason, str(failure), time.perf_counter() - started)
+            return None
+        store.record_success(name, reading, time.perf_counter() - started)
+        return reading
+
+    def _start_task(self, name: str) -> None:
+        self._tasks[name] = asyncio.create_task(self._run(name), name=f"poll {name}")
+
+    async def _stop_task(self, name: str) -> None:
+        task = self._tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def _run(self, name: str) -> None:
         interval = self.poll.interval_s
-        # Spread units over the interval so a large fleet is not read in one burst.
+        reader = self.readers[name]
+        await self.poll_unit(name)  # at once: no reachable unit shows down for an interval
+        # Then spread units over the interval so a large fleet is not read in one burst.
         offset = (zlib.crc32(name.encode()) % 1000) / 1000 * interval
         next_at = time.monotonic() + offset
-        reader = self.readers[name]
         while True:
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
             next_at += interval
@@ -215,3 +337,38 @@ class Poller:
             if reader.backing_off:
                 continue
             await self.poll_unit(name)
+
+
+def _describe(change: ChannelSettings) -> str:
+    parts = []
+    if change.name is not None:
+        parts.append(f"name {change.name!r}")
+    if change.band is not None:
+        parts.append(f"supervision {change.band.min_a}..{change.band.max_a} A")
+    return f"channel {change.channel} " + " and ".join(parts)
+
+
+def _check_read_back(name: str, reading: Reading, changes: Sequence[ChannelSettings]) -> None:
+    channels = {c.number: c for c in reading.channels}
+    for change in changes:
+        channel = channels[change.channel]
+        if change.name is not None and channel.name != change.name:
+            raise WriteError(
+                "not_read_back",
+                f"unit {name}: channel {change.channel}: wrote name {change.name!r}, "
+                f"reads back {channel.name!r}",
+            )
+        if change.band is not None:
+            for wrote, read in (
+                (change.band.min_a, channel.supervision.min_a),
+                (change.band.max_a, channel.supervision.max_a),
+            ):
+                if (wrote is None) != (read is None) or (
+                    wrote is not None and read is not None and abs(wrote - read) > BAND_TOLERANCE_A
+                ):
+                    raise WriteError(
+                        "not_read_back",
+                        f"unit {name}: channel {change.channel}: wrote supervision "
+                        f"{change.band.min_a}..{change.band.max_a} A, reads back "
+                        f"{channel.supervision.min_a}..{channel.supervision.max_a} A",
+                    )

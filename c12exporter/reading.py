@@ -8,9 +8,18 @@ from dataclasses import dataclass
 
 from .model import AUX_CHANNEL, UnitModel
 from .registermap import BREAKER_STATES, LOAD_STATES, PHASES, Value
-from .transport import Identity
 
 WH_TO_J = 3600.0
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What the unit says about itself: vendor, model, firmware and serial number."""
+
+    vendor: str
+    model: str
+    firmware: str
+    serial: str
 
 
 class SupervisionState(enum.Enum):
@@ -41,6 +50,20 @@ class SupervisionBand:
         if self.max_a is not None and current_a > self.max_a:
             return SupervisionState.ABOVE
         return SupervisionState.OK
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """A change to one channel's settings, as written to the unit.
+
+    :param name: the new name; ``None`` leaves the name as it is.
+    :param band: the new supervision band; ``None`` leaves it as it is,
+        ``SupervisionBand()`` clears both limits.
+    """
+
+    channel: int
+    name: str | None = None
+    band: SupervisionBand | None = None
 
 
 @dataclass(frozen=True)
@@ -131,16 +154,15 @@ def build_reading(
     identity: Identity,
     model: UnitModel,
     taken_at: float,
-    measurements: Values,
-    settings: Values,
+    values: Values,
     supervision_overrides: Mapping[int, SupervisionBand] | None = None,
 ) -> Reading:
-    """Combine decoded register blocks and the unit's model into a :class:`Reading`.
+    """Combine one poll's decoded values and the unit's model into a :class:`Reading`.
 
     :param supervision_overrides: channel -> band from config; replaces the band
         stored in the unit for that channel.
     """
-    m, s = measurements, settings
+    m = s = values
 
     def at(values: Values, name: str, index: int) -> Value:
         seq = values[name]

@@ -142,6 +142,18 @@ class Block:
             values[f.name] = items if f.count > 1 else items[0]
         return values
 
+    def field(self, name: str) -> Field:
+        return next(f for f in self.fields if f.name == name)
+
+    def item_address(self, name: str, index: int = 0) -> int:
+        """Address of item ``index`` (0-based) of a repeated field."""
+        return self.addresses[name] + index * self.field(name).kind.registers
+
+    def encode_item(self, name: str, value: Value) -> list[int]:
+        """The registers of one item of field ``name``, rounded and clamped as :meth:`encode`."""
+        data = _encode_one(self.field(name), value)
+        return list(struct.unpack(f">{len(data) // 2}H", data))
+
     def encode(self, values: Mapping[str, Value | Sequence[Value]]) -> list[int]:
         """Turn engineering values into registers (the simulator's side).
 

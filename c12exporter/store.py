@@ -13,8 +13,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from .config import UnitConfig
 from .reading import Reading
+from .settings import UnitConfig
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,21 @@
-"""What the poller needs from a transport plugin: registers and identity from one unit."""
+"""What the poller needs from a transport plugin: one unit's identity, its values, its writes.
+
+A transport speaks one unit's protocol (the built-in one is Modbus TCP, see
+:mod:`c12exporter.modbus`) and hands back decoded values; nothing above it knows about
+registers or frames.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from .registermap import Table
+from .reading import ChannelSettings, Identity
+
+Value = float | int | str | None
+UnitValues = Mapping[str, Value | list[Value]]
+"""One poll's values by measurement name (repeated measurements as lists, in phase or
+channel order), in the units the measurement declares."""
 
 
 class TransportError(Exception):
@@ -14,7 +23,7 @@ class TransportError(Exception):
 
     :param reason: short machine-readable reason, used as the ``reason`` label of
         ``c12_poll_errors_total`` (e.g. ``timeout``, ``connect``, ``protocol``,
-        ``modbus_exception``).
+        ``modbus_exception``, ``bad_value``, ``out_of_range``).
     """
 
     def __init__(self, reason: str, message: str) -> None:
@@ -22,14 +31,17 @@ class TransportError(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class Identity:
-    """What the unit says about itself (Modbus Read Device Identification)."""
+class WriteError(Exception):
+    """A settings write was refused or failed; the message names unit, channel and field.
 
-    vendor: str
-    model: str
-    firmware: str
-    serial: str
+    :param reason: ``invalid`` (refused before anything was written), ``unknown_unit``,
+        ``unreachable``, ``failed`` (the unit did not take it) or ``not_read_back``
+        (written, but the unit reads back something else).
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def stray_message(address: str, count: int) -> str:
@@ -49,17 +61,18 @@ class Transport(Protocol):
 
     stray_bytes: int
 
-    async def connect(self) -> None:
-        """Open the connection (called again after :meth:`close` to reconnect)."""
+    async def connect(self) -> Identity:
+        """Open the connection (again after :meth:`close`) and read the unit's identity."""
 
-    async def read_identity(self) -> Identity:
-        """Read vendor, model, firmware and serial number."""
+    async def read(self) -> UnitValues:
+        """Read and decode every value of one poll, checking each against its declaration."""
 
-    async def read_registers(self, table: Table, address: int, count: int) -> list[int]:
-        """Read ``count`` registers of ``table`` starting at ``address``, in one request."""
+    def check(self, changes: Sequence[ChannelSettings]) -> None:
+        """Raise :class:`WriteError` (``invalid``) if the unit cannot hold ``changes``
+        exactly; writes nothing."""
 
-    async def write_registers(self, address: int, values: Sequence[int]) -> None:
-        """Write holding registers starting at ``address``."""
+    async def write(self, changes: Sequence[ChannelSettings]) -> None:
+        """Write ``changes`` to the unit (after :meth:`check`)."""
 
     async def close(self) -> None:
         """Close the connection; safe to call when not connected."""

@@ -8,7 +8,8 @@ import pytest
 
 from c12exporter import hookimpl
 from c12exporter.model import Connector, Layout, ModelError
-from c12exporter.plugins import PluginError, Registry, load_plugins
+from c12exporter.plugins import load_plugins
+from c12exporter.registry import PluginError, Registry
 
 
 @pytest.fixture(scope="module")

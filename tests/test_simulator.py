@@ -15,7 +15,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ExceptionResponse
 
-from c12exporter.builtin.modbus_tcp import ModbusTcpTransport
+from c12exporter.modbus.transport import ModbusTcpTransport
 from c12exporter.config import load_config
 from c12exporter.plugins import load_plugins
 from c12exporter.reading import build_reading
@@ -124,22 +124,12 @@ def test_the_exporters_transport_reads_a_consistent_reading() -> None:
         async with fleet(2) as sim:
             unit = sim.units[1]
             transport = ModbusTcpTransport(unit.address, ANSWER_TIMEOUT_S)
-            await transport.connect()
             try:
-                identity = await transport.read_identity()
-                measured = MEASUREMENTS.decode(
-                    await transport.read_registers(
-                        Table.INPUT, MEASUREMENTS.start, MEASUREMENTS.count
-                    )
-                )
-                settings = SETTINGS.decode(
-                    await transport.read_registers(Table.HOLDING, SETTINGS.start, SETTINGS.count)
-                )
+                identity = await transport.connect()
+                values = await transport.read()
             finally:
                 await transport.close()
-            reading = build_reading(
-                unit.name, identity, PLUGINS.model(identity.model), 0.0, measured, settings
-            )
+            reading = build_reading(unit.name, identity, PLUGINS.model(identity.model), 0.0, values)
             state = unit.snapshot()["state"]
             assert reading.model.name == "C12B-51"
             assert reading.switch_on and not reading.estop_pressed
@@ -326,11 +316,12 @@ def test_misbehaviour_hits_an_open_connection_as_the_exporter_sees_it() -> None:
             for mode, reason in expected.items():
                 timeout = SILENCE_S if reason in ("timeout", "protocol") else ANSWER_TIMEOUT_S
                 transport = ModbusTcpTransport(unit.address, timeout)
+                await unit.set_network(NetworkMode.NORMAL)
                 await transport.connect()  # connected before the unit turns bad
                 try:
                     await unit.set_network(mode)
                     with pytest.raises(TransportError) as error:
-                        await transport.read_registers(Table.INPUT, 0, MEASUREMENTS.count)
+                        await transport.read()
                     assert error.value.reason == reason, mode
                 finally:
                     await transport.close()

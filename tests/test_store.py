@@ -10,7 +10,7 @@ from c12exporter.plugins import load_plugins
 from c12exporter.reading import Reading, build_reading
 from c12exporter.registermap import MEASUREMENTS, SETTINGS
 from c12exporter.store import Change, Store
-from c12exporter.transport import Identity
+from c12exporter.reading import Identity
 from tests.test_registermap import sample_measurements
 
 UNIT = UnitConfig("stage-left", "127.0.0.1:1502")
@@ -26,8 +26,7 @@ def reading(taken_at: float, unit: str = UNIT.name) -> Reading:
         Identity("StageSmarts", "C12B-12", "1.0", "SN1"),
         load_plugins(entry_points=False).model("C12B-12"),
         taken_at,
-        measurements,
-        settings,
+        {**measurements, **settings},
     )
 
 

@@ -6,7 +6,8 @@ Ratings come from each socket's national standard, not from the manual.
 from __future__ import annotations
 
 from ..model import AuxSocket
-from ..plugins import Registry, hookimpl
+from ..plugins import hookimpl
+from ..registry import Registry
 
 AUX_SOCKETS = (
     AuxSocket("1", "German Schuko", "CEE 7/3", 16.0),

@@ -7,7 +7,8 @@ connector family and are stated as assumptions in ``docs/models.md``.
 from __future__ import annotations
 
 from ..model import Connector, Layout
-from ..plugins import Registry, hookimpl
+from ..plugins import hookimpl
+from ..registry import Registry
 
 
 def _multi(label: str, type_: str, pins: int, channels: range, neutral_offset: int) -> Connector:

@@ -1,44 +1,50 @@
-"""The HTTP side: ``/metrics`` for the fleet, ``/probe?target=`` for one unit, a landing page."""
+"""Prometheus routes: ``/metrics`` for the fleet, ``/probe?target=`` for one unit, ``/sd``."""
 
 from __future__ import annotations
 
 import asyncio
-import html
-import time
-from collections.abc import Sequence
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from .. import __version__
 from ..addresses import split_host_port
+from ..exposer import ExposerContext
 from ..poller import Poller
 from ..store import Store, UnitState
+from ..telemetry import Telemetry
+from ..web.routes import Routes
 from .collector import ExporterCollector, FleetCollector
 
 STORE_KEY = web.AppKey("store", Store)
 POLLER_KEY = web.AppKey("poller", Poller)
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
+TELEMETRY_KEY = web.AppKey("telemetry", Telemetry)
 
 
-def make_app(
-    store: Store, poller: Poller, middlewares: Sequence[Middleware] = ()
-) -> web.Application:
-    app = web.Application(middlewares=list(middlewares))
+def add_routes(routes: Routes, context: ExposerContext) -> None:
+    """``/metrics``, ``/probe`` and ``/sd`` on the shared web server."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(FleetCollector(store))
+    registry.register(FleetCollector(context.store))
     registry.register(ExporterCollector())
-    app[STORE_KEY] = store
-    app[POLLER_KEY] = poller
-    app[REGISTRY_KEY] = registry
-    app.router.add_get("/", landing_page)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/probe", probe)
-    app.router.add_get("/sd", service_discovery)
-    app.router.add_get("/-/healthy", healthy)
-    app.router.add_get("/-/ready", healthy)
-    return app
+    registry.register(context.telemetry.registry)
+    routes.state(STORE_KEY, context.store)
+    routes.state(POLLER_KEY, context.poller)
+    routes.state(REGISTRY_KEY, registry)
+    routes.state(TELEMETRY_KEY, context.telemetry)
+    routes.add_get(
+        "/metrics",
+        metrics,
+        title="/metrics",
+        description="every unit from the latest background poll, and the exporter itself",
+    )
+    routes.add_get(
+        "/probe",
+        probe,
+        description="<code>/probe?target=NAME</code> reads one unit now and serves only it",
+    )
+    routes.add_get(
+        "/sd", service_discovery, title="/sd", description="the units for Prometheus http_sd"
+    )
 
 
 async def _render(registry: CollectorRegistry) -> web.Response:
@@ -92,42 +98,3 @@ def _find(store: Store, target: str) -> UnitState | None:
         if target in (unit.config.name, unit.config.address):
             return unit
     return None
-
-
-async def healthy(request: web.Request) -> web.Response:
-    return web.Response(text="OK\n")
-
-
-async def landing_page(request: web.Request) -> web.Response:
-    store = request.app[STORE_KEY]
-    now = time.time()
-    rows = []
-    for unit in store:
-        reading = store.fresh_reading(unit, now)
-        name = html.escape(unit.config.name)
-        if reading is not None:
-            status = "up"
-            detail = html.escape(f"{reading.model.name}, serial {reading.identity.serial}")
-        else:
-            status = "down"
-            error = unit.last_error
-            detail = html.escape(f"{error.reason}: {error.message}" if error else "not polled yet")
-        rows.append(
-            f"<tr><td>{name}</td><td>{html.escape(unit.config.address)}</td>"
-            f'<td class="{status}">{status}</td><td>{detail}</td>'
-            f'<td><a href="probe?target={html.escape(unit.config.name)}">probe</a></td></tr>'
-        )
-    page = f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>c12exporter</title>
-<style>body{{font-family:sans-serif}} td,th{{padding:2px 8px;text-align:left}}
-.up{{color:#070}} .down{{color:#b00}}</style></head>
-<body><h1>c12exporter {html.escape(__version__)}</h1>
-<p>Monitoring for StageSmarts C12B power distribution units.
-<a href="metrics">/metrics</a> serves every unit from the latest background poll;
-<code>/probe?target=NAME</code> reads one unit now and serves only it;
-<a href="sd">/sd</a> lists the units for Prometheus http_sd.</p>
-<table><tr><th>unit</th><th>address</th><th>state</th><th>detail</th><th></th></tr>
-{"".join(rows)}
-</table></body></html>
-"""
-    return web.Response(text=page, content_type="text/html")

@@ -1,30 +1,50 @@
-"""Built-in exposer ``web``: Prometheus ``/metrics``, ``/probe?target=`` and a landing page."""
+"""Built-in exposer ``web``: the shared web server every exposer adds its routes to.
+
+One listen address, one ``--web.config.file`` (TLS and basic auth) for all routes.
+The server itself serves ``/-/healthy``, ``/-/ready``, ``POST /-/reload`` and, unless
+a plugin claims ``/``, a landing page linking every route that has a title.
+"""
 
 from __future__ import annotations
 
+import argparse
+import hashlib
+import html
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from .. import __version__
 from ..addresses import split_host_port
-from ..config import ConfigError, only_keys
 from ..exposer import Exposer, ExposerContext
-from ..plugins import Registry, hookimpl
-from ..prometheus.routes import make_app
+from ..plugins import fill, hookimpl
+from ..registry import Registry
+from ..settings import ConfigError, only_keys
+from .routes import Routes
 from .webconfig import WebConfig, basic_auth_middleware, load_web_config
 
 DEFAULT_LISTEN_ADDRESS = ":10120"
 """Default HTTP port 10120: the 9100-9999 exporter port range is fully allocated,
 and 10120 is not the default of any exporter we know of."""
 
+CONTEXT_KEY = web.AppKey("context", ExposerContext)
+ROUTES_KEY = web.AppKey("routes", Routes)
+
 
 @dataclass(frozen=True)
 class HttpSettings:
+    """Where to listen and the web config; equal when nothing changed (the file's
+    content is compared through its digest), so a reload keeps the server running."""
+
     host: str
     port: int
-    web_config: WebConfig = field(default_factory=WebConfig)
+    web_config_file: str | None = None
+    web_config_digest: str = ""
+    web_config: WebConfig = field(default_factory=WebConfig, compare=False)
 
 
 @dataclass
@@ -35,17 +55,24 @@ class RunningHttp:
     tls: bool
 
     @property
-    def endpoints(self) -> list[str]:
+    def base_url(self) -> str:
         host = self.host or "127.0.0.1"
         host = f"[{host}]" if ":" in host else host
-        base = f"{'https' if self.tls else 'http'}://{host}:{self.port}"
-        return [f"{base}/metrics", f"{base}/"]
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [f"{self.base_url}/metrics", f"{self.base_url}/"]
+
+    @property
+    def hints(self) -> list[str]:
+        return []
 
     async def stop(self) -> None:
         await self.runner.cleanup()
 
 
-class PrometheusHttpExposer:
+class WebServerExposer:
     section = "web"
 
     def parse_config(self, data: Mapping[str, Any], where: str) -> HttpSettings:
@@ -57,15 +84,27 @@ class PrometheusHttpExposer:
             raise ConfigError(
                 f"{where}.listen_address (or --web.listen-address): {error}"
             ) from None
-        web_config = WebConfig()
-        if data.get("config_file"):
-            web_config = load_web_config(str(data["config_file"]))
-        return HttpSettings(host, port, web_config)
+        config_file = str(data["config_file"]) if data.get("config_file") else None
+        if config_file is None:
+            return HttpSettings(host, port)
+        web_config = load_web_config(config_file)
+        digest = hashlib.sha256(Path(config_file).read_bytes()).hexdigest()
+        return HttpSettings(host, port, config_file, digest, web_config)
 
     async def start(self, settings: HttpSettings, context: ExposerContext) -> RunningHttp:
         users = settings.web_config.users
         middlewares = [basic_auth_middleware(users)] if users else []
-        app = make_app(context.store, context.poller, middlewares)
+        app = web.Application(middlewares=middlewares)
+        routes = server_routes()
+        fill(context.hook.c12_add_routes, routes, context=context)
+        if "GET /" not in routes:
+            routes.add_get("/", landing_page)
+        app[CONTEXT_KEY] = context
+        app[ROUTES_KEY] = routes
+        for key, value in routes.states.items():
+            app[key] = value
+        for route in routes.values():
+            app.router.add_route(route.method, route.path, route.handler)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         tls = settings.web_config.ssl_context
@@ -82,6 +121,86 @@ class PrometheusHttpExposer:
         return RunningHttp(runner, settings.host, int(port), tls is not None)
 
 
+def server_routes() -> Routes:
+    routes = Routes()
+    routes.current_plugin = __name__
+    routes.add_get("/-/healthy", healthy)
+    routes.add_get("/-/ready", healthy)
+    routes.add_post("/-/reload", reload)
+    return routes
+
+
+async def healthy(request: web.Request) -> web.Response:
+    return web.Response(text="OK\n")
+
+
+async def reload(request: web.Request) -> web.Response:
+    """Reload the config file, as SIGHUP does; 500 with the reason if it is refused."""
+    error = await request.app[CONTEXT_KEY].reload()
+    if error is not None:
+        return web.Response(status=500, text=f"failed to reload config: {error}\n")
+    return web.Response(text="OK\n")
+
+
+async def landing_page(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT_KEY]
+    store = context.store
+    now = time.time()
+    links = " ".join(
+        f'<a href="{html.escape(r.path.lstrip("/") or ".")}">{html.escape(r.title or "")}</a> '
+        f"{r.description};"
+        for r in request.app[ROUTES_KEY].links
+    )
+    others = " ".join(
+        f"{r.description};"
+        for r in request.app[ROUTES_KEY].values()
+        if r.description and not r.title
+    )
+    rows = []
+    for unit in store:
+        reading = store.fresh_reading(unit, now)
+        name = html.escape(unit.config.name)
+        if reading is not None:
+            status = "up"
+            detail = html.escape(f"{reading.model.name}, serial {reading.identity.serial}")
+        else:
+            status = "down"
+            error = unit.last_error
+            detail = html.escape(f"{error.reason}: {error.message}" if error else "not polled yet")
+        rows.append(
+            f"<tr><td>{name}</td><td>{html.escape(unit.config.address)}</td>"
+            f'<td class="{status}">{status}</td><td>{detail}</td>'
+            f'<td><a href="probe?target={html.escape(unit.config.name)}">probe</a></td></tr>'
+        )
+    page = f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>c12exporter</title>
+<style>body{{font-family:sans-serif}} td,th{{padding:2px 8px;text-align:left}}
+.up{{color:#070}} .down{{color:#b00}}</style></head>
+<body><h1>c12exporter {html.escape(__version__)}</h1>
+<p>Monitoring for StageSmarts C12B power distribution units. {links} {others}</p>
+<table><tr><th>unit</th><th>address</th><th>state</th><th>detail</th><th></th></tr>
+{"".join(rows)}
+</table></body></html>
+"""
+    return web.Response(text=page, content_type="text/html")
+
+
 @hookimpl
 def c12_add_exposers(exposers: Registry[Exposer]) -> None:
-    exposers.add(PrometheusHttpExposer.section, PrometheusHttpExposer())
+    exposers.add(WebServerExposer.section, WebServerExposer())
+
+
+@hookimpl
+def c12_add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--web.listen-address",
+        dest="web.listen_address",
+        metavar="ADDR",
+        help=f"address to serve HTTP on (default from config, else {DEFAULT_LISTEN_ADDRESS})",
+    )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web.config_file",
+        metavar="FILE",
+        help="TLS and basic auth, exporter-toolkit format (docs/configuration.md)",
+    )

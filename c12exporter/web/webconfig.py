@@ -26,7 +26,7 @@ import bcrypt
 import yaml
 from aiohttp import web
 
-from ..config import ConfigError
+from ..settings import ConfigError
 
 REALM = "c12exporter"
 TLS_KEYS = {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version"}

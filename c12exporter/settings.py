@@ -1,0 +1,77 @@
+"""The exporter's settings as values: units, polling, exposers. A leaf: imports no other
+part of the exporter but the reading's value types, so every module may depend on it.
+Loading and checking a config file is :mod:`c12exporter.config`'s job."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .reading import SupervisionBand
+
+_DURATION = re.compile(r"^(?P<value>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class ConfigError(ValueError):
+    """The config is wrong; the message names the file, the key and what to do."""
+
+
+@dataclass(frozen=True)
+class UnitConfig:
+    """One unit to poll."""
+
+    name: str
+    address: str
+    transport: str = "modbus-tcp"
+    model: str | None = None
+    phases: tuple[str, ...] | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    supervision: Mapping[int, SupervisionBand] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PollConfig:
+    interval_s: float = 5.0
+    timeout_s: float = 2.0
+    concurrency: int = 256
+    staleness_s: float | None = None
+
+    @property
+    def staleness_limit_s(self) -> float:
+        return self.staleness_s if self.staleness_s is not None else 3 * self.interval_s
+
+
+@dataclass(frozen=True)
+class Config:
+    units: tuple[UnitConfig, ...]
+    poll: PollConfig = PollConfig()
+    exposers: Mapping[str, object] = field(default_factory=dict)
+    """Settings of each enabled exposer, by config section (``web``, ``snmp``)."""
+    source: str = "<defaults>"
+    state_dir: Path = Path("c12exporter-state")
+    """Where small state files live (the SNMP unit index); relative paths are resolved
+    against the config file's directory."""
+
+
+def parse_duration(text: object, where: str) -> float:
+    """``"5s"``, ``"250ms"``, ``"2m"`` or a number of seconds -> seconds."""
+    if isinstance(text, int | float) and not isinstance(text, bool) and text > 0:
+        return float(text)
+    match = _DURATION.match(str(text).strip())
+    if not match or float(match.group("value")) <= 0:
+        raise ConfigError(f"{where}: {text!r} is not a positive duration like 5s, 250ms or 2m")
+    return float(match.group("value")) * _DURATION_UNITS[match.group("unit")]
+
+
+def only_keys(data: object, allowed: set[str], where: str) -> None:
+    """Raise :class:`ConfigError` unless ``data`` is a mapping with only ``allowed`` keys."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: must be a mapping")
+    unknown = sorted(set(map(str, data)) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(allowed))}"
+        )

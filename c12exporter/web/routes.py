@@ -1,0 +1,49 @@
+"""The routes plugins add to the shared web server (hook ``c12_add_routes``)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from ..registry import Registry
+
+T = TypeVar("T")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One HTTP route; ``title`` (optional) is its link text on the landing page."""
+
+    method: str
+    path: str
+    handler: Handler
+    title: str | None = None
+    description: str = ""
+
+
+class Routes(Registry[Route]):
+    """Routes by ``"METHOD path"``; the plugin that added each is remembered."""
+
+    def __init__(self) -> None:
+        super().__init__("HTTP route")
+        self.states: dict[web.AppKey[Any], object] = {}
+
+    def state(self, key: web.AppKey[T], value: T) -> None:
+        """Make ``value`` available to handlers as ``request.app[key]``."""
+        self.states[key] = value
+
+    def add_get(
+        self, path: str, handler: Handler, *, title: str | None = None, description: str = ""
+    ) -> None:
+        self.add(f"GET {path}", Route("GET", path, handler, title, description))
+
+    def add_post(self, path: str, handler: Handler, *, description: str = "") -> None:
+        self.add(f"POST {path}", Route("POST", path, handler, None, description))
+
+    @property
+    def links(self) -> list[Route]:
+        return [route for route in self.values() if route.title]
