@@ -240,8 +240,17 @@ def channel_alerts(cfg: Config, q: _Promql) -> list[Alert]:
     current = q.m("c12_channel_current_amperes")
     ratio = f"{current} / {q.m('c12_channel_rating_amperes')}"
     breaker_closed = f"{q.m('c12_channel_breaker_closed')} == 1"
-    supervision_out = q.m("c12_channel_supervision_state", 'state=~"below|above"')
-    serious = q.m("c12_channel_load_state", 'state="serious_overload"')
+    position = q.m("c12_channel_supervision_position")
+
+    def current_where(condition: str) -> str:
+        return f"{current} and on({q.on_channel}) {condition}"
+
+    supervision_out = "\n  or\n  ".join(
+        f"label_replace(\n    {current_where(f'{position} {op} 0')},\n"
+        f'    "state", "{side}", "", ""\n  )'
+        for op, side in (("<", "below"), (">", "above"))
+    )
+    serious = current_where(f"{q.m('c12_channel_load_level')} == 3")
     ch12_current = q.m("c12_channel_current_amperes", 'channel="12"')
     aux_rating = q.m("c12_aux_socket_rating_amperes")
     rating_query = (
@@ -263,9 +272,7 @@ def channel_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "C12ChannelOutsideSupervisionBand",
             "warning",
             "channel",
-            q.with_channel_name(
-                f"({supervision_out} == 1)\n  * on({q.on_channel}) group_left {current}"
-            ),
+            q.with_channel_name(supervision_out),
             "A C12 channel draws a current outside its supervision band.",
             "{{ $labels.pdu }} " + CHANNEL_REF + ' draws {{ $value | printf "%.2f" }} A, '
             "{{ $labels.state }} the supervision band set for it.",
@@ -294,7 +301,7 @@ def channel_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "C12ChannelSeriousOverload",
             "critical",
             "channel",
-            q.with_channel_name(f"({serious} == 1)\n  * on({q.on_channel}) group_left {current}"),
+            q.with_channel_name(serious),
             "A C12 channel is in serious overload: its RCBO is about to trip.",
             "{{ $labels.pdu }} " + CHANNEL_REF + ' draws {{ $value | printf "%.1f" }} A and '
             "its load LED flashes red fast (serious overload): its RCBO is about to trip.",

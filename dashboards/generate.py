@@ -71,21 +71,20 @@ ON_CHANNEL = f"{ON_UNIT}, channel"
 TAGS = ["c12", "power"]
 JOULES_PER_KWH = 3_600_000  # also var-seconds per kvarh
 
-LOAD_STATE_CODES: Mapping[str, tuple[int, str, str]] = {
-    "off": (0, "off", "text"),
-    "normal": (1, "normal", "green"),
-    "slight_overload": (2, "slight overload", "orange"),
-    "serious_overload": (3, "serious overload", "red"),
+LOAD_LEVELS: Mapping[int, tuple[str, str]] = {
+    0: ("off", "text"),
+    1: ("normal", "green"),
+    2: ("slight overload", "orange"),
+    3: ("serious overload", "red"),
 }
-"""Load LED state -> (number shown in panels, text, colour)."""
+"""``c12_channel_load_level`` value -> (text, colour)."""
 
-SUPERVISION_CODES: Mapping[str, tuple[int, str, str]] = {
-    "disabled": (0, "disabled", "text"),
-    "ok": (1, "ok", "green"),
-    "below": (2, "below band", "orange"),
-    "above": (3, "above band", "red"),
+SUPERVISION_POSITIONS: Mapping[int, tuple[str, str]] = {
+    -1: ("below band", "orange"),
+    0: ("ok", "green"),
+    1: ("above band", "red"),
 }
-"""Supervision state -> (number shown in panels, text, colour)."""
+"""``c12_channel_supervision_position`` value -> (text, colour); no series: disabled."""
 
 Color = str
 Mapping01 = Mapping[int, tuple[str, Color]]
@@ -156,10 +155,6 @@ def value_map(states: Mapping[int, tuple[str, Color]]) -> list[models.ValueMappi
             }
         )
     ]
-
-
-def coded(codes: Mapping[str, tuple[int, str, str]]) -> Mapping01:
-    return {code: (text, color) for code, text, color in codes.values()}
 
 
 def timeseries_panel(
@@ -415,9 +410,18 @@ def fleet_table() -> table.Panel:
     return p.sort_by([common.TableSortByFieldState().display_name("Unit")])
 
 
+def outside_band(selector: str) -> str:
+    """Channels outside their supervision band, valued 1, labelled ``state`` below/above."""
+    position = f"c12_channel_supervision_position{{{selector}}}"
+    return (
+        f'abs(\n    label_replace({position} < 0, "state", "below", "", "")\n'
+        f'    or label_replace({position} > 0, "state", "above", "", "")\n  )'
+    )
+
+
 def fleet() -> models.Dashboard:
     any_count = "count({expr}) or vector(0)"
-    supervision = f'c12_channel_supervision_state{{{JOB}, state=~"below|above"}}'
+    outside = outside_band(JOB)
     d = base(
         "c12-fleet",
         "C12 fleet",
@@ -472,7 +476,7 @@ def fleet() -> models.Dashboard:
                 "Channels outside band",
                 "Channels whose current is outside their supervision band.",
                 "none",
-                any_count.format(expr=f"{supervision} == 1"),
+                any_count.format(expr=f"c12_channel_supervision_position{{{JOB}}} != 0"),
                 width=4,
                 limits=steps((None, "green"), (1, "orange")),
             )
@@ -496,7 +500,7 @@ def fleet() -> models.Dashboard:
                     (
                         "Current",
                         "amp",
-                        f"max by(pdu, channel, name, state) (\n  ({supervision} == 1)\n"
+                        f"max by(pdu, channel, name, state) (\n  {outside}\n"
                         f"  * on({ON_CHANNEL}) group_left(name) c12_channel_info{{{JOB}}}\n"
                         f"  * on({ON_CHANNEL}) group_left c12_channel_current_amperes{{{JOB}}}\n)",
                     )
@@ -585,21 +589,11 @@ def channel_expr(expr: str) -> str:
     )
 
 
-def coded_state(metric: str, codes: Mapping[str, tuple[int, str, str]]) -> str:
-    """A state-set metric as one number per channel (see LOAD_STATE_CODES)."""
-    terms = [
-        f'c12_{metric}{{{UNIT}, state="{state}"}} * {code}'
-        for state, (code, _, _) in codes.items()
-        if code > 0
-    ]
-    return "max without(state) (" + " or ".join(terms) + ")"
-
-
 def channel_rows(d: dashboard.Dashboard) -> dashboard.Dashboard:
     current = f"c12_channel_current_amperes{{{UNIT}}}"
     rating = f"c12_channel_rating_amperes{{{UNIT}}}"
-    load_state = coded_state("channel_load_state", LOAD_STATE_CODES)
-    supervision_state = coded_state("channel_supervision_state", SUPERVISION_CODES)
+    load_level = f"c12_channel_load_level{{{UNIT}}}"
+    supervision_position = f"c12_channel_supervision_position{{{UNIT}}}"
     legend = "{{channel}} {{name}}"
     rating_steps = steps(
         (None, "green"), (LIMITS.near_rating_ratio, "orange"), (LIMITS.over_rating_ratio, "red")
@@ -615,15 +609,15 @@ def channel_rows(d: dashboard.Dashboard) -> dashboard.Dashboard:
             ("Band min", "amp", channel_expr(f"c12_channel_supervision_min_amperes{{{UNIT}}}")),
             ("Band max", "amp", channel_expr(f"c12_channel_supervision_max_amperes{{{UNIT}}}")),
             ("RCBO", "none", channel_expr(f"c12_channel_breaker_closed{{{UNIT}}}")),
-            ("Load LED", "none", channel_expr(load_state)),
-            ("Supervision", "none", channel_expr(supervision_state)),
+            ("Load LED", "none", channel_expr(load_level)),
+            ("Supervision", "none", channel_expr(supervision_position)),
         ],
         keys=["channel", "name", "phase"],
         height=8,
     )
     status = colour_column(status, "RCBO", BREAKER)
-    status = colour_column(status, "Load LED", coded(LOAD_STATE_CODES))
-    status = colour_column(status, "Supervision", coded(SUPERVISION_CODES))
+    status = colour_column(status, "Load LED", LOAD_LEVELS)
+    status = colour_column(status, "Supervision", SUPERVISION_POSITIONS)
     status = status.override_by_name(
         "Load",
         [
@@ -677,18 +671,19 @@ def channel_rows(d: dashboard.Dashboard) -> dashboard.Dashboard:
                 "Load LED",
                 "The load LED above each breaker: off, normal (green), slight overload (slow "
                 "red flash), serious overload (fast red flash).",
-                channel_expr(load_state),
+                channel_expr(load_level),
                 legend,
-                coded(LOAD_STATE_CODES),
+                LOAD_LEVELS,
             )
         )
         .with_panel(
             state_timeline(
                 "Supervision",
-                "Channel current against its supervision band: disabled, ok, below, above.",
-                channel_expr(supervision_state),
+                "Channel current against its supervision band: below, ok, above; no line "
+                "while supervision is disabled.",
+                channel_expr(supervision_position),
                 legend,
-                coded(SUPERVISION_CODES),
+                SUPERVISION_POSITIONS,
             ).span(24)
         )
     )

@@ -48,15 +48,22 @@ def test_down_unit_shows_health_and_no_measurements() -> None:
     assert measurements == []
 
 
-def test_state_sets_have_exactly_one_active_state() -> None:
+def test_load_level_and_supervision_position_are_one_series_per_channel() -> None:
     store = Store((PLAIN,), staleness_s=15)
     store.record_success(PLAIN.name, reading(time.time(), PLAIN.name), 0.01)
     text = exposition(store)
-    for metric in ("c12_channel_load_state", "c12_channel_supervision_state"):
+    for metric, allowed in (
+        ("c12_channel_load_level", {0.0, 1.0, 2.0, 3.0}),
+        ("c12_channel_supervision_position", {-1.0, 0.0, 1.0}),
+    ):
         for channel in range(1, 13):
             values = [
                 float(line.rsplit(" ", 1)[1])
                 for line in text.splitlines()
                 if line.startswith(metric + "{") and f'channel="{channel}"' in line
             ]
-            assert len(values) == 4 and sum(values) == 1.0, (metric, channel, values)
+            if metric == "c12_channel_supervision_position" and not values:
+                continue  # supervision disabled on this channel: no series
+            assert len(values) == 1 and values[0] in allowed, (metric, channel, values)
+    assert "c12_channel_load_state" not in text
+    assert "c12_channel_supervision_state" not in text

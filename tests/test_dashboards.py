@@ -152,19 +152,13 @@ def target(board: str, title: str, ref: str = "A") -> str:
 
 UNIT = 'job="c12",instance="127.0.0.1:9864",pdu="stage-left"'
 SYNTHETIC_SERIES = [
-    # channel 3 of connector A: slight overload (load LED code 2), below its band (code 2)
+    # channel 3 of connector A: slight overload (load level 2), below its band (position -1)
     (f'c12_channel_info{{{UNIT},channel="3",name="Dimmers",phase="L3",connector="A"}}', "1x60"),
     (f'c12_channel_info{{{UNIT},channel="7",name="Audio",phase="L1",connector="B"}}', "1x60"),
-    (f'c12_channel_load_state{{{UNIT},channel="3",state="off"}}', "0x60"),
-    (f'c12_channel_load_state{{{UNIT},channel="3",state="normal"}}', "0x60"),
-    (f'c12_channel_load_state{{{UNIT},channel="3",state="slight_overload"}}', "1x60"),
-    (f'c12_channel_load_state{{{UNIT},channel="3",state="serious_overload"}}', "0x60"),
-    (f'c12_channel_load_state{{{UNIT},channel="7",state="normal"}}', "1x60"),
-    (f'c12_channel_load_state{{{UNIT},channel="7",state="slight_overload"}}', "0x60"),
-    (f'c12_channel_load_state{{{UNIT},channel="7",state="serious_overload"}}', "0x60"),
-    (f'c12_channel_supervision_state{{{UNIT},channel="3",state="ok"}}', "0x60"),
-    (f'c12_channel_supervision_state{{{UNIT},channel="3",state="below"}}', "1x60"),
-    (f'c12_channel_supervision_state{{{UNIT},channel="3",state="above"}}', "0x60"),
+    (f'c12_channel_load_level{{{UNIT},channel="3"}}', "2x60"),
+    (f'c12_channel_load_level{{{UNIT},channel="7"}}', "1x60"),
+    (f'c12_channel_supervision_position{{{UNIT},channel="3"}}', "-1x60"),
+    (f'c12_channel_supervision_position{{{UNIT},channel="7"}}', "0x60"),
     (f'c12_channel_current_amperes{{{UNIT},channel="3"}}', "17x60"),
     (f'c12_channel_rating_amperes{{{UNIT},channel="3"}}', "16x60"),
     # energy: 30 kWh, power lost (counter back to 0), then 29 kWh more
@@ -179,7 +173,7 @@ def test_dashboard_queries_compute_the_right_values(tmp_path: Path) -> None:
     """The joins, state codes, fleet table and reset-proof energy on synthetic series."""
     one_unit = {"pdu": "stage-left", "connector": "A"}
     cases: list[tuple[str, list[tuple[str, float]]]] = [
-        # load LED and supervision as numbers, labelled with the channel's name and phase;
+        # load level and supervision position, labelled with the channel's name and phase;
         # channel 7 is on connector B and not in this row
         (
             substitute(target("c12-unit.json", "Channels", "G"), one_unit),
@@ -187,7 +181,7 @@ def test_dashboard_queries_compute_the_right_values(tmp_path: Path) -> None:
         ),
         (
             substitute(target("c12-unit.json", "Channels", "H"), one_unit),
-            [('{channel="3", name="Dimmers", phase="L3"}', 2)],
+            [('{channel="3", name="Dimmers", phase="L3"}', -1)],
         ),
         (
             substitute(target("c12-unit.json", "Channels", "C"), one_unit),
@@ -201,6 +195,12 @@ def test_dashboard_queries_compute_the_right_values(tmp_path: Path) -> None:
         # the fleet table's columns are one value per unit
         (substitute(target("c12-fleet.json", "Units", "I")), [('{pdu="stage-left"}', 3)]),
         (substitute(target("c12-fleet.json", "Units", "A")), [('{pdu="stage-left"}', 1)]),
+        # channels outside their band: counted, and listed with side, name and current
+        (substitute(target("c12-fleet.json", "Channels outside band")), [("{}", 1)]),
+        (
+            substitute(target("c12-fleet.json", "Channels outside their supervision band")),
+            [('{pdu="stage-left", channel="3", name="Dimmers", state="below"}', 17)],
+        ),
     ]
     tests = {
         "rule_files": [],

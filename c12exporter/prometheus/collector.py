@@ -24,8 +24,22 @@ UP_HELP = (
     "1 if the unit's last background poll succeeded and is fresher than the staleness "
     "limit, else 0 (then no measurements are served for it)"
 )
-LOAD_STATE_NAMES = tuple(LOAD_STATES.values())
-SUPERVISION_STATE_NAMES = tuple(s.value for s in SupervisionState)
+LOAD_LEVELS = {name: level for level, name in LOAD_STATES.items()}
+"""Load LED state -> the ordered level served as ``c12_channel_load_level`` (0..3)."""
+SUPERVISION_POSITIONS = {
+    SupervisionState.BELOW: -1.0,
+    SupervisionState.OK: 0.0,
+    SupervisionState.ABOVE: 1.0,
+}
+"""Supervision state -> ``c12_channel_supervision_position``; disabled: no series."""
+LOAD_LEVEL_HELP = (
+    "Channel load LED as an ordered level: 0 off, 1 normal, 2 slight overload "
+    "(slow red flash), 3 serious overload (fast red flash)"
+)
+SUPERVISION_POSITION_HELP = (
+    "Channel current against its supervision band: -1 below, 0 inside, 1 above; "
+    "absent while supervision is disabled"
+)
 
 
 class _Families:
@@ -213,20 +227,10 @@ def _channels(f: _Families, r: Reading, ext: list[str]) -> None:
     closed = f.gauge(
         "c12_channel_breaker_closed", "1 while the channel's RCBO is closed, 0 when open", labels
     )
-    load = f.gauge(
-        "c12_channel_load_state",
-        "Channel load LED state (off, normal, slight_overload, serious_overload); "
-        "1 for the current state",
-        ("pdu", "channel", "state"),
-    )
+    load = f.gauge("c12_channel_load_level", LOAD_LEVEL_HELP, labels)
     band_min = f.gauge("c12_channel_supervision_min_amperes", "Supervision minimum", labels)
     band_max = f.gauge("c12_channel_supervision_max_amperes", "Supervision maximum", labels)
-    supervision = f.gauge(
-        "c12_channel_supervision_state",
-        "Channel current against its supervision band (disabled, ok, below, above); "
-        "1 for the current state",
-        ("pdu", "channel", "state"),
-    )
+    supervision = f.gauge("c12_channel_supervision_position", SUPERVISION_POSITION_HELP, labels)
     for c in r.channels:
         key = [r.unit, str(c.number)]
         info.add_metric(
@@ -235,15 +239,14 @@ def _channels(f: _Families, r: Reading, ext: list[str]) -> None:
         current.add_metric([*key, *ext], c.current_a)
         rating.add_metric([*key, *ext], c.rating_a)
         closed.add_metric([*key, *ext], float(c.breaker_closed))
-        for state in LOAD_STATE_NAMES:
-            load.add_metric([*key, state, *ext], float(c.load_state == state))
+        load.add_metric([*key, *ext], float(LOAD_LEVELS[c.load_state]))
         if c.supervision.min_a is not None:
             band_min.add_metric([*key, *ext], c.supervision.min_a)
         if c.supervision.max_a is not None:
             band_max.add_metric([*key, *ext], c.supervision.max_a)
-        current_state = c.supervision_state.value
-        for state in SUPERVISION_STATE_NAMES:
-            supervision.add_metric([*key, state, *ext], float(current_state == state))
+        position = SUPERVISION_POSITIONS.get(c.supervision_state)
+        if position is not None:
+            supervision.add_metric([*key, *ext], position)
     aux = r.aux_channel
     aux_socket = r.model.aux_socket
     key = [r.unit, str(aux.number)]
