@@ -1,11 +1,13 @@
-"""SIGHUP reloads the config: units appear and disappear on /metrics and over SNMP; a
-broken config is refused and the exporter keeps serving the previous one."""
+"""SIGHUP and POST /-/reload reload the config: units appear and disappear on /metrics and
+over SNMP; a broken config is refused and the exporter keeps serving the previous one."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,24 @@ def test_sighup_reloads_units_and_refuses_a_broken_config(tmp_path: Path) -> Non
                        "refusal logged")  # fmt: skip
             assert units_on_metrics(url) == set(names[1:])
             assert proc.poll() is None
+            assert "c12_config_last_reload_successful 0.0" in http_get(f"{url}/metrics")
+
+            # POST /-/reload does what SIGHUP does, and says why it refused.
+            status, text = http_post(f"{url}/-/reload")
+            assert status == 500 and "units[0] (broken).address" in text
+            write(units)
+            assert http_post(f"{url}/-/reload") == (200, "OK\n")
+            wait_until(lambda: units_on_metrics(url) == set(names), 10, "units read at once")
+            metrics = http_get(f"{url}/metrics")
+            assert "c12_config_last_reload_successful 1.0" in metrics
+            assert 'c12_config_reloads_total{result="failure"} 2.0' in metrics
+            assert 'c12_config_reloads_total{result="success"} 2.0' in metrics
+
+
+def http_post(url: str) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=b"", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
