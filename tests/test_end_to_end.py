@@ -6,6 +6,8 @@ compared exactly with the registers the simulator serves.
 
 from __future__ import annotations
 
+import gzip
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,6 +113,22 @@ def test_exposition_passes_promtool(stack, tmp_path: Path) -> None:  # type: ign
     result = promtool("check", "metrics", stdin=body)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "" and result.stderr.strip() == ""
+
+
+def test_gzip_metrics_are_what_prometheus_scrapes(stack) -> None:  # type: ignore[no-untyped-def]
+    """Prometheus asks for gzip: the body assembled from compressed pieces must decode
+    (CRC and length checked) to the same exposition, and Prometheus must take it all."""
+    _, server, url = stack
+    request = urllib.request.Request(f"{url}/metrics", headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.headers["Content-Encoding"] == "gzip"
+        body = gzip.decompress(response.read()).decode()
+    result = promtool("check", "metrics", stdin=body)
+    assert result.returncode == 0, result.stdout + result.stderr
+    unit_series = sum(1 for line in body.splitlines() if line.startswith("c12_") and "pdu=" in line)
+    assert server.value('up{job="c12"}') == 1
+    stored = server.value('count({job="c12", __name__=~"c12_.+", pdu!=""})')
+    assert stored == unit_series, (stored, unit_series)
 
 
 def test_probe_returns_only_that_unit(stack) -> None:  # type: ignore[no-untyped-def]

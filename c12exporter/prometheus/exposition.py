@@ -79,6 +79,19 @@ def gzip_from_pieces(pieces: Iterable[tuple[bytes, bytes]]) -> bytes:
     return b"".join(body)
 
 
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether ``Accept-Encoding`` allows gzip (``gzip`` or ``*``, not at ``q=0``)."""
+    for item in accept_encoding.split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "x-gzip", "*"):
+            q = params.strip().removeprefix("q=").strip() if "q=" in params else "1"
+            try:
+                return float(q) > 0
+            except ValueError:
+                return False
+    return False
+
+
 @dataclass(frozen=True)
 class _Piece:
     text: bytes

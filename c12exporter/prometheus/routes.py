@@ -14,19 +14,21 @@ from ..store import Store, UnitState
 from ..telemetry import Telemetry
 from ..web.routes import Routes
 from .collector import ExporterCollector, FleetCollector
+from .exposition import CachedExposition, accepts_gzip
 
 STORE_KEY = web.AppKey("store", Store)
 POLLER_KEY = web.AppKey("poller", Poller)
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
 TELEMETRY_KEY = web.AppKey("telemetry", Telemetry)
+EXPOSITION_KEY = web.AppKey("exposition", CachedExposition)
 
 
 def add_routes(routes: Routes, context: ExposerContext) -> None:
     """``/metrics``, ``/probe`` and ``/sd`` on the shared web server."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(FleetCollector(context.store))
+    registry = CollectorRegistry(auto_describe=False)  # the exporter's own metrics
     registry.register(ExporterCollector())
     registry.register(context.telemetry.registry)
+    routes.state(EXPOSITION_KEY, CachedExposition(context.store, [registry]))
     routes.state(STORE_KEY, context.store)
     routes.state(POLLER_KEY, context.poller)
     routes.state(REGISTRY_KEY, registry)
@@ -54,7 +56,18 @@ async def _render(registry: CollectorRegistry) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    return await _render(request.app[REGISTRY_KEY])
+    """The whole fleet from cached pieces; gzip when the scraper accepts it (Prometheus
+    does), assembled from pieces compressed once per reading."""
+    exposition = request.app[EXPOSITION_KEY]
+    headers = {"Content-Type": CONTENT_TYPE_LATEST, "Vary": "Accept-Encoding"}
+    if accepts_gzip(request.headers.get("Accept-Encoding", "")):
+        render = exposition.render_gzip
+        headers["Content-Encoding"] = "gzip"
+    else:
+        render = exposition.render
+    # Pieces of units polled since they were cached are rendered here: off the poll loop.
+    body = await asyncio.get_running_loop().run_in_executor(None, render)
+    return web.Response(body=body, headers=headers)
 
 
 async def probe(request: web.Request) -> web.Response:
