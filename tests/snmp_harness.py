@@ -18,16 +18,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from c12exporter.config import PollConfig, UnitConfig
+from c12exporter.exposer import ExposerContext
 from c12exporter.plugins import load_plugins
 from c12exporter.poller import Poller
 from c12exporter.reading import Reading, SupervisionBand
+from c12exporter.settings import Config, PollConfig, UnitConfig
 from c12exporter.simulator.actions import apply_action
 from c12exporter.simulator.server import Fleet
 from c12exporter.snmp.agent import RunningAgent, start_agent
 from c12exporter.snmp.config import SnmpSettings, parse_snmp_config
 from c12exporter.snmp.mibcompile import REPO_MIB_DIR
 from c12exporter.store import Store
+from c12exporter.telemetry import Telemetry
 from tests.servers import require_tool
 
 T = TypeVar("T")
@@ -38,6 +40,7 @@ MIB_OPTIONS = ("-M", f"+{REPO_MIB_DIR}", "-m", "+C12-PDU-MIB")
 OUTPUT = ("-OqeUtb",)
 """Quick print, enumerations and TimeTicks as numbers, no units, numeric indexes."""
 FIXED_BAND_CHANNEL = 5
+FIXED_BAND = {FIXED_BAND_CHANNEL: SupervisionBand(0.5, 12.0)}
 ENGINE_ID = "0x80001f8805c12e0001"
 USERS: tuple[dict[str, str], ...] = (
     {"name": "viewer", "auth_key": "viewer-auth-key", "priv_key": "viewer-priv-key"},
@@ -92,14 +95,44 @@ class Stack:
     agent: RunningAgent
     settings: SnmpSettings
     tmp: Path
+    context: ExposerContext
 
     @property
     def names(self) -> list[str]:
+        """The fleet's units, in configuration order."""
         return [u.name for u in self.fleet.units]
+
+    @property
+    def telemetry(self) -> Telemetry:
+        return self.context.telemetry
+
+    def count(self, name: str, **labels: str) -> float:
+        """A sample of the exporter's own metrics (0 when not yet counted)."""
+
+        async def read() -> float:
+            return self.telemetry.registry.get_sample_value(name, labels) or 0.0
+
+        return self.loop.run(read())
+
+    def unit_configs(self, *names: str) -> tuple[UnitConfig, ...]:
+        """Configs of fleet units (the first has a fixed band, as :func:`snmp_stack` made it)."""
+        by_name = {u.name: u for u in self.fleet.units}
+        return tuple(
+            UnitConfig(
+                name,
+                by_name[name].address,
+                supervision=FIXED_BAND if name == self.names[0] else {},
+            )
+            for name in names
+        )
+
+    def reconcile(self, units: tuple[UnitConfig, ...]) -> None:
+        """A reload's new unit list, as the exporter applies it (poller and store)."""
+        self.loop.run(self.poller.reconcile(units, self.poller.poll))
 
     def poll(self, *names: str) -> None:
         async def poll_all() -> None:
-            for name in names or self.names:
+            for name in names or [state.config.name for state in self.store]:
                 await self.poller.poll_unit(name)
 
         self.loop.run(poll_all())
@@ -157,27 +190,43 @@ def snmp_stack(
     units: int = 3,
     snmp: Mapping[str, Any] | None = None,
     models: Sequence[str] = ("C12B-12", "C12B-51", "C12B-73"),
+    state_dir: Path | None = None,
+    configured: Sequence[int] | None = None,
 ) -> Iterator[Stack]:
-    """Fleet + store + poller + agent; every unit polled once. Unit 1 has a configured
-    supervision band on channel ``FIXED_BAND_CHANNEL``."""
+    """Fleet + store + poller + agent; every configured unit polled once. Unit 1 has a
+    configured supervision band on channel ``FIXED_BAND_CHANNEL``.
+
+    :param state_dir: the exporter's state directory (``tmp/state`` by default).
+    :param configured: which fleet units (0-based) the config lists, in that order
+        (all of them by default).
+    """
     settings = parse_snmp_config(dict(snmp or snmp_config()), "snmp")
     assert settings is not None
     loop = LoopThread()
     fleet = loop.run(Fleet.start(units, models=models, speed=0.0, warmup_s=600, plugins=PLUGINS))
+    chosen = range(units) if configured is None else configured
     configs = tuple(
         UnitConfig(
-            u.name,
-            u.address,
-            supervision={FIXED_BAND_CHANNEL: SupervisionBand(0.5, 12.0)} if i == 0 else {},
+            fleet.units[i].name, fleet.units[i].address, supervision=FIXED_BAND if i == 0 else {}
         )
-        for i, u in enumerate(fleet.units)
+        for i in chosen
     )
     store = Store(configs, staleness_s=600)
-    poller = Poller(configs, PLUGINS, store, PollConfig(interval_s=60, timeout_s=2))
+    telemetry = Telemetry()
+    poll = PollConfig(interval_s=60, timeout_s=2)
+    poller = Poller(configs, PLUGINS, store, poll, telemetry)
+
+    async def no_reload() -> str | None:
+        return "the SNMP tests do not reload"
+
+    context = ExposerContext(
+        store, poller, telemetry, state_dir or tmp / "state", PLUGINS.hook,
+        Config(configs, poll), no_reload,
+    )  # fmt: skip
     agent: RunningAgent | None = None
     try:
-        agent = loop.run(start_agent(settings, store, poller, PLUGINS))
-        stack = Stack(loop, fleet, store, poller, agent, settings, tmp)
+        agent = loop.run(start_agent(settings, context))
+        stack = Stack(loop, fleet, store, poller, agent, settings, tmp, context)
         stack.poll()
         yield stack
     finally:

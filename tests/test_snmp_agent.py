@@ -173,13 +173,16 @@ def test_snmpwalk_v2c_returns_what_the_store_holds(stack: Stack) -> None:
 
 
 def test_snmpbulkwalk_v3_sha256_aes128_matches_the_v2c_walk(stack: Stack) -> None:
+    answered = stack.count("c12_snmp_requests_total", outcome="answered")
     v2c = walk(stack, "snmpbulkwalk", stack.v2c())
+    after_v2c = stack.count("c12_snmp_requests_total", outcome="answered")
+    assert after_v2c > answered  # the fast path counts its answers too
     assert stack.v3("viewer")[stack.v3("viewer").index("-a") + 1] == "SHA-256"
     v3 = walk(stack, "snmpbulkwalk", stack.v3("viewer"))
     assert v3 == v2c  # SNMPv3 goes through pysnmp's responders, SNMPv2c the fast path
     compare(stack, v3)
-    fast = stack.agent.transport.fast
-    assert fast is not None and stack.call(lambda: fast.answered) > 0
+    assert stack.count("c12_snmp_requests_total", outcome="answered") > after_v2c
+    assert stack.count("c12_snmp_requests_total", outcome="discovery") >= 1
 
 
 def test_snmpbulkwalk_v3_sha512_aes256(stack: Stack) -> None:
@@ -263,29 +266,46 @@ def no_data(result: object) -> None:
     ), stderr[-500:]
 
 
+DROPPED = "c12_snmp_requests_dropped_total"
+
+
 def test_wrong_community_gets_no_answer(stack: Stack) -> None:
+    before = stack.count(DROPPED, reason="bad_community")
     result = stack.snmp(
         "snmpget", stack.v2c("not-the-community"), "SNMPv2-MIB::sysDescr.0", timeout=1
     )
     no_data(result)
     assert "Timeout" in result.stderr
+    assert stack.count(DROPPED, reason="bad_community") == before + 1
 
 
 def test_snmpv1_gets_no_answer(stack: Stack) -> None:
+    before = stack.count(DROPPED, reason="bad_version")
     result = stack.snmp("snmpget", ["-v1", "-c", "c12-public"], "SNMPv2-MIB::sysDescr.0", timeout=1)
     no_data(result)
     assert "Timeout" in result.stderr
+    assert stack.count(DROPPED, reason="bad_version") == before + 1
 
 
 @pytest.mark.parametrize(
-    "override",
-    [{"A": "wrong-auth-key"}, {"X": "wrong-priv-key"}, {"u": "nobody"}, {"l": "authNoPriv"}],
+    ("override", "counted"),
+    [
+        ({"A": "wrong-auth-key"}, (DROPPED, "reason", "wrong_digest")),
+        ({"X": "wrong-priv-key"}, (DROPPED, "reason", "decryption_error")),
+        ({"u": "nobody"}, (DROPPED, "reason", "unknown_user")),
+        ({"l": "authNoPriv"}, (DROPPED, "reason", "unsupported_security_level")),
+    ],
     ids=["auth-key", "priv-key", "user", "authNoPriv"],
 )
-def test_wrong_snmpv3_credentials_get_no_data(stack: Stack, override: dict[str, str]) -> None:
+def test_wrong_snmpv3_credentials_get_no_data(
+    stack: Stack, override: dict[str, str], counted: tuple[str, str, str]
+) -> None:
+    metric, label, value = counted
+    before = stack.count(metric, **{label: value})
     no_data(
         stack.snmp("snmpget", stack.v3("viewer", **override), "SNMPv2-MIB::sysDescr.0", timeout=1)
     )
+    assert stack.count(metric, **{label: value}) > before
 
 
 # --- Set -----------------------------------------------------------------------------------
@@ -301,7 +321,11 @@ def unit_channel(stack: Stack, unit: int, channel: int) -> dict[str, object]:
     }
 
 
+WRITES = "c12_snmp_writes_total"
+
+
 def test_set_writes_name_and_band_through_to_the_unit(stack: Stack) -> None:
+    written = stack.count(WRITES, outcome="written")
     name, low, high = (
         "C12-PDU-MIB::c12ChannelName.2.3",
         "C12-PDU-MIB::c12ChannelSupervisionMin.2.3",
@@ -331,6 +355,7 @@ def test_set_writes_name_and_band_through_to_the_unit(stack: Stack) -> None:
     cleared = stack.snmp("snmpset", stack.v3("operator"), low, "i", "-1", high, "i", "-1")
     assert cleared.returncode == 0, cleared.stderr[-1000:]
     assert unit_channel(stack, 2, 3) == {"name": "Bühne links", "min": None, "max": None}
+    assert stack.count(WRITES, outcome="written") == written + 2
     got = parse(stack.snmp("snmpget", stack.v2c(), low, high).stdout)
     assert (
         scaled(got["c12ChannelSupervisionMin.2.3"])
@@ -346,9 +371,11 @@ def test_set_writes_name_and_band_through_to_the_unit(stack: Stack) -> None:
 def test_set_is_refused_to_read_only_principals(stack: Stack, who: str, error: str) -> None:
     credentials = stack.v2c() if who == "v2c" else stack.v3(who)
     before = unit_channel(stack, 1, 1)
+    refused = stack.count(WRITES, outcome=error)
     result = stack.snmp("snmpset", credentials, "C12-PDU-MIB::c12ChannelName.1.1", "s", "nope")
     assert result.returncode != 0 and error in result.stderr, result.stderr[-500:]
     assert unit_channel(stack, 1, 1) == before
+    assert stack.count(WRITES, outcome=error) == refused + 1
 
 
 @pytest.mark.parametrize(
@@ -397,8 +424,10 @@ def test_set_checks_everything_before_writing(
         unit_channel(stack, 1, 2),
         unit_channel(stack, 1, FIXED_BAND_CHANNEL),
     )
+    refused = stack.count(WRITES, outcome=error)
     result = stack.snmp("snmpset", [*stack.v3("operator"), "-Ir"], *args)  # -Ir: no client checks
     assert result.returncode != 0 and error in result.stderr, result.stderr[-500:]
+    assert stack.count(WRITES, outcome=error) == refused + 1
     assert (
         unit_channel(stack, 1, 1),
         unit_channel(stack, 1, 2),
@@ -450,7 +479,16 @@ def test_malformed_and_unsupported_packets_neither_crash_nor_stall(stack: Stack)
     rng = random.Random(1234)
     sys_descr = (*stack.agent.tree.mib.oid("sysDescr", "SNMPv2-MIB"), 0)
     get = request("get", (sys_descr,))
-    garbage: list[bytes] = [rng.randbytes(rng.randint(0, 300)) for _ in range(300)]
+    unsupported = [  # first, so that a full socket buffer cannot lose them
+        *(
+            request(pdu, (sys_descr,))
+            for pdu in ("response", "v1trap", "trap", "inform", "report", "set")
+        ),
+        request("get", (sys_descr,), version=0),  # SNMPv1
+        request("get", (sys_descr,), version=3),  # not an SNMPv3 message
+        request("get", (sys_descr,), community=b"c12-traps"),  # to pysnmp, then dropped
+    ]
+    garbage: list[bytes] = unsupported + [rng.randbytes(rng.randint(0, 300)) for _ in range(300)]
     garbage += [get[:cut] for cut in range(len(get))]  # truncated BER
     garbage += [
         bytes(b ^ (1 << rng.randrange(8)) if rng.random() < 0.05 else b for b in get)
@@ -460,19 +498,16 @@ def test_malformed_and_unsupported_packets_neither_crash_nor_stall(stack: Stack)
         b"\x30\x84\xff\xff\xff\xff" + os.urandom(64),  # absurd length
         b"\x30" * 2000,  # deep nesting
         b"\x30\x82\xff\xdc" + b"\x00" * 65500,  # oversized datagram
-        *(
-            request(pdu, (sys_descr,))
-            for pdu in ("response", "v1trap", "trap", "inform", "report", "set")
-        ),
-        request("get", (sys_descr,), version=0),  # SNMPv1
-        request("get", (sys_descr,), version=3),  # not an SNMPv3 message
-        request("get", (sys_descr,), community=b"c12-traps"),  # to pysnmp, then dropped
         request("bulk", ((1, 3),) * 40, (-5, 2**31 - 1)),
         request("bulk", (sys_descr,), (10**6, -1)),
         request("bulk", (sys_descr,) * 3000, (0, 2**31 - 1)),
         request("next", ((0, 0), (2, 999999999, 2**32), (1, 3, 6, 2**64))),
         request("get", ((1, 3, *range(200)),)),
     ]
+    dropped = {
+        reason: stack.count(DROPPED, reason=reason)
+        for reason in ("undecodable", "bad_version", "bad_community", "unsupported_pdu")
+    }
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         for packet in garbage:
             sock.sendto(packet, (stack.agent.host, stack.agent.port))
@@ -491,7 +526,8 @@ def test_malformed_and_unsupported_packets_neither_crash_nor_stall(stack: Stack)
     assert answered < len(garbage)
     bulk = stack.snmp("snmpbulkget", stack.v2c(), "-Cn0", "-Cr100000", "C12-PDU-MIB::c12MIB")
     assert bulk.returncode == 0 and len(bulk.stdout.splitlines()) > 500  # as many as fit
-    assert stack.call(lambda: stack.agent.transport.dropped) > 0
+    for reason, before in dropped.items():
+        assert stack.count(DROPPED, reason=reason) > before, reason
 
 
 # --- the exporter ------------------------------------------------------------------------

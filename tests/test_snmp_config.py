@@ -16,7 +16,9 @@ from c12exporter.snmp.mib import LoadedMib
 from c12exporter.snmp.mibcompile import compile_mib, load_mib
 from c12exporter.snmp.mibtree import MibTree
 from c12exporter.snmp.notifications import Composer
+from c12exporter.snmp.unitindex import UnitIndexes
 from c12exporter.store import Store
+from c12exporter.telemetry import Telemetry
 
 PLUGINS = load_plugins(entry_points=False)
 USER = {"name": "monitor", "auth_key": "auth-phrase", "priv_key": "priv-phrase"}
@@ -182,7 +184,7 @@ def test_compiled_names_resolve_to_the_oids_net_snmp_reads(tmp_path: Path) -> No
     load_mib(mib_builder, compiled)
     mib_builder.load_modules("SNMPv2-MIB")
     mib = LoadedMib(mib_builder)
-    tree = MibTree(mib, Store((), 10), 45.0)
+    tree = MibTree(mib, Store((), 10), 45.0, UnitIndexes(None), Telemetry())
     names = [c.name for c in tree.columns if c.object.module == "C12-PDU-MIB"]
     notifications = list(Composer(mib, 45.0, lambda: 0).notifications)
     assert len(notifications) == 15 and len(names) == 1 + 12 + 15 + 10 + 16

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from c12exporter.config import UnitConfig
-from c12exporter.reading import Reading, SupervisionBand, build_reading
+from c12exporter.reading import Identity, Reading, SupervisionBand, build_reading
 from c12exporter.registermap import MEASUREMENTS, SETTINGS
+from c12exporter.settings import UnitConfig
 from c12exporter.simulator.server import Fleet, SimulatedUnit
 from c12exporter.snmp.notifications import StateTracker
+from c12exporter.snmp.unitindex import UnitIndexes
 from c12exporter.store import Store
-from c12exporter.transport import Identity
 from tests.servers import free_port, process, require_tool, wait_until
 from tests.snmp_harness import (
     ENGINE_ID,
@@ -157,13 +157,18 @@ def receivers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Receivers]:
 def test_first_readings_are_a_baseline(receivers: Receivers) -> None:
     time.sleep(0.3)
     assert all(not log.notifications() for log in receivers.logs.values())
-    assert receivers.stack.call(lambda: sum(receivers.stack.agent.sender.sent.values())) == 0  # type: ignore[union-attr]
+    assert (
+        receivers.stack.count("c12_snmp_notifications_sent_total", notification="c12EstopPressed")
+        == 0
+    )
 
 
 def test_estop_reaches_every_receiver_by_name(receivers: Receivers) -> None:
     stack = receivers.stack
     stack.act(stack.names[1], action="estop")
     pressed = receivers.wait("c12EstopPressed", "c12UnitEstopState.2", receivers=RECEIVERS)
+    sent = "c12_snmp_notifications_sent_total"
+    assert stack.count(sent, notification="c12EstopPressed") == 1  # to all three receivers
     assert pressed["c12UnitName.2"] == "STRING: sim-02"
     assert pressed["c12NotifPrevEstopState.0"] == "INTEGER: released(1)"
     assert pressed["c12UnitEstopState.2"] == "INTEGER: pressed(2)"
@@ -279,7 +284,7 @@ def reading_of(unit: SimulatedUnit, at: float, **changes: Any) -> Reading:
     identity = Identity("StageSmarts", unit.model.name, unit.firmware, unit.serial)
     measurements = MEASUREMENTS.decode(unit.measurement_registers(), unit.name)
     settings = SETTINGS.decode(unit.settings_registers(), unit.name)
-    reading = build_reading(unit.name, identity, unit.model, at, measurements, settings)
+    reading = build_reading(unit.name, identity, unit.model, at, {**measurements, **settings})
     return dataclasses.replace(reading, **changes)
 
 
@@ -306,7 +311,7 @@ class Offline:
 def offline() -> Offline:
     unit = Fleet.build(1, plugins=PLUGINS, speed=0.0, warmup_s=600).units[0]
     store = Store((UnitConfig(unit.name, unit.address),), staleness_s=10)
-    tracker = StateTracker(store, 45.0)
+    tracker = StateTracker(store, 45.0, UnitIndexes(None))
     result = Offline(unit, store, tracker)
     store.subscribe(
         lambda change: result.events.extend(e.notification for e in tracker.on_change(change))

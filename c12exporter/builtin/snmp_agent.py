@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..exposer import Exposer, ExposerContext
-from ..plugins import Registry, hookimpl
+from ..plugins import hookimpl
+from ..registry import Registry
 from ..snmp.config import SnmpSettings, parse_snmp_config
 
 
@@ -23,7 +24,7 @@ class SnmpExposer:
     async def start(self, settings: SnmpSettings, context: ExposerContext) -> Any:
         from ..snmp.agent import start_agent  # pysnmp loads only when the agent runs
 
-        return await start_agent(settings, context.store, context.poller, context.plugins)
+        return await start_agent(settings, context)
 
 
 @hookimpl

@@ -31,9 +31,8 @@ from pysnmp.proto import error as pysnmp_error  # type: ignore[import-untyped]
 from pysnmp.proto import rfc1902
 from pysnmp.smi import builder as mib_builder  # type: ignore[import-untyped]
 
-from ..config import ConfigError
-from ..plugins import Plugins
-from ..poller import Poller
+from ..exposer import ExposerContext
+from ..settings import ConfigError
 from ..store import Store
 from .config import ReceiverSettings, SnmpSettings, UserSettings
 from .fastpath import FastPath, FastV2c
@@ -41,7 +40,9 @@ from .mib import SNMPV2_MIB, LoadedMib
 from .mibcompile import MODULE, CompiledMib, compile_mib, load_mib
 from .mibtree import Allowed, Column, MibTree
 from .notifications import Composer, Sender, StateTracker
-from .responders import BulkResponder, GetResponder, NextResponder, StoreInstrumController
+from .responders import BulkResponder, GetResponder, NextResponder
+from .stats import UNDECODABLE, EngineCounters
+from .unitindex import UnitIndexError, UnitIndexes
 from .writes import SetResponder, WriteThrough
 
 with warnings.catch_warnings():
@@ -89,14 +90,15 @@ STARTUP_TIMEOUT_S = 5.0
 class _Guarded:
     """A UDP transport that drops, and counts, datagrams pysnmp fails on with an error of
     its own (pyasn1 raises ``TypeError`` on some malformed BER) rather than leaving the
-    traceback to the event loop's exception handler."""
+    traceback to the event loop's exception handler; after each datagram pysnmp handled,
+    it counts what pysnmp's own counters say it dropped."""
 
     loop: asyncio.AbstractEventLoop
     transport: Any
     _callback_function: Any
-    dropped = 0
     fast: FastPath | None = None
     """Answers what it can before pysnmp (SNMPv2c reads, see :mod:`.fastpath`)."""
+    counters: EngineCounters | None = None
 
     def datagram_received(self, datagram: bytes, address: Any) -> None:
         fast = self.fast
@@ -112,11 +114,15 @@ class _Guarded:
         self.loop.call_soon(self._receive, datagram, address)
 
     def _receive(self, datagram: bytes, address: Any) -> None:
+        counters = self.counters
         try:
             self._callback_function(self, address, datagram)
         except Exception as error:
-            self.dropped += 1
+            if counters is not None:
+                counters.stats.drop(UNDECODABLE)
             log.debug("dropped an SNMP datagram from %s: %r", address, error)
+        if counters is not None:
+            counters.update()
 
 
 class GuardedUdpTransport(_Guarded, udp.UdpTransport):  # type: ignore[misc]
@@ -146,6 +152,10 @@ class RunningAgent:
     @property
     def endpoints(self) -> list[str]:
         return [f"snmp://{_bracket(self.client_host)}:{self.port}"]
+
+    @property
+    def hints(self) -> list[str]:
+        return ["SNMP walk (MIB loaded by name):", f"  {self.walk_command(secrets=True)}"]
 
     @property
     def client_host(self) -> str:
@@ -188,7 +198,7 @@ class RunningAgent:
         if self._closed:
             return
         self._closed = True
-        self.tree.store.unsubscribe(self.tree.on_change)
+        self.tree.close()
         if self.sender is not None:
             await self.sender.stop()
         if self.setter is not None:
@@ -197,14 +207,23 @@ class RunningAgent:
         await asyncio.sleep(0)  # let the transports' close callbacks run
 
 
-async def start_agent(
-    settings: SnmpSettings, store: Store, poller: Poller, plugins: Plugins
-) -> RunningAgent:
+async def start_agent(settings: SnmpSettings, context: ExposerContext) -> RunningAgent:
     """Compile and load the MIB, bind the port, configure security, start serving.
 
-    :raises ConfigError: the port cannot be bound, or the MIB cannot be compiled.
+    Unit indexes are kept in ``context.state_dir`` (:mod:`.unitindex`); what the agent
+    does is counted on ``context.telemetry`` (:mod:`.stats`).
+
+    :raises ConfigError: the port cannot be bound, the MIB cannot be compiled, or the
+        unit index file cannot be written.
     """
     from .mibcompile import MibCompileError
+
+    store = context.store
+    try:
+        indexes = UnitIndexes.in_dir(context.state_dir)
+        indexes.assign(state.config.name for state in store)
+    except UnitIndexError as error:
+        raise ConfigError(f"snmp: {error}") from None
 
     try:
         compiled = await asyncio.to_thread(compile_mib)
@@ -226,20 +245,22 @@ async def start_agent(
         engine_config.add_transport(engine, _domain(settings.host), transport)
         await _until_open(transport)
         _security(engine, settings, mib)
-        tree = MibTree(mib, store, settings.notifications.temperature_limit_c)
-        context = snmp_context.SnmpContext(engine)
-        context.unregister_context_name(b"")
-        context.register_context_name(b"", StoreInstrumController(tree))
-        GetResponder(engine, context)
-        NextResponder(engine, context)
-        BulkResponder(engine, context)
-        writer = WriteThrough(tree, poller, plugins.transports, poller.poll.timeout_s)
+        limit = settings.notifications.temperature_limit_c
+        tree = MibTree(mib, store, limit, indexes, context.telemetry)
+        transport.counters = EngineCounters(engine, tree.stats)
+        snmp = snmp_context.SnmpContext(engine)
+        GetResponder(engine, snmp, tree)
+        NextResponder(engine, snmp, tree)
+        BulkResponder(engine, snmp, tree)
+        writer = WriteThrough(tree, context.poller)
         writers = {u.name for u in settings.users if u.read_write and settings.writes_enabled}
-        setter = SetResponder(engine, context, writer, frozenset(writers))
+        setter = SetResponder(engine, snmp, writer, frozenset(writers))
         sender = _notifications(engine, settings, store, mib, tree)
         if settings.community is not None:
-            transport.fast = FastV2c(tree, settings.community, _community_view(engine))
+            transport.fast = FastV2c(tree, settings.community, _community_view(engine), tree.stats)
     except BaseException:
+        if "tree" in locals():
+            tree.close()
         if engine.transport_dispatcher is not None:
             engine.close_dispatcher()
         else:
@@ -396,22 +417,32 @@ def _notifications(
     originator = ntforg.NotificationOriginator()
     empty_context = rfc1902.OctetString("")
 
+    stats = tree.stats
+
     def done(
         engine: Any, handle: Any, error: Any, status: Any, index: Any, var_binds: Any, ctx: Any
     ) -> None:
         if error or status:
-            log.warning("SNMP notification to %s not acknowledged: %s", ctx, error or status)
+            notification, address = ctx
+            stats.notifications_failed.labels(notification, "unacknowledged").inc()
+            log.warning(
+                "SNMP notification %s to %s not acknowledged: %s",
+                notification,
+                address,
+                error or status,
+            )
 
-    def send(var_binds: Any) -> None:
+    def send(notification: str, var_binds: Any) -> None:
         for name, receiver in targets:
             originator.send_varbinds(
-                engine, name, None, empty_context, var_binds, done, receiver.address
+                engine, name, None, empty_context, var_binds, done, (notification, receiver.address)
             )
 
     limit = settings.notifications.temperature_limit_c
     tick = max(0.5, min(5.0, store.staleness_s / 4))
     composer = Composer(mib, limit, tree.uptime)
-    return Sender(store, StateTracker(store, limit), composer, send, tick)
+    tracker = StateTracker(store, limit, tree.indexes)
+    return Sender(store, tracker, composer, send, tick, stats)
 
 
 def _target(engine: Any, number: int, receiver: ReceiverSettings) -> tuple[str, ReceiverSettings]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..addresses import split_host_port
 from ..model import AUX_CHANNEL
-from ..reading import ChannelReading, PhaseReading, Reading, SupervisionBand
+from ..reading import ChannelReading, PhaseReading, Reading
 from ..registermap import PHASES
 from ..store import Store, UnitState
 
@@ -119,10 +119,6 @@ def limit_ma(limit_a: float | None) -> int:
     return NOT_SET if limit_a is None else milli(limit_a)
 
 
-def band_ma(band: SupervisionBand) -> tuple[int, int]:
-    return limit_ma(band.min_a), limit_ma(band.max_a)
-
-
 def _opt(value: float | None, scale: Callable[[float], int]) -> int | None:
     return None if value is None else scale(value)
 
@@ -225,11 +221,3 @@ CHANNEL_COLUMNS: Mapping[str, Callable[[ChannelReading, Reading], Value]] = {
     "c12ChannelAuxSocketRating": _aux_rating,
 }
 """One row per reachable unit and output channel."""
-
-TABLE_COLUMNS: Mapping[str, Mapping[str, object]] = {
-    "c12UnitTable": UNIT_COLUMNS,
-    "c12InputTable": INPUT_COLUMNS,
-    "c12LineTable": LINE_COLUMNS,
-    "c12ChannelTable": CHANNEL_COLUMNS,
-}
-"""Which table each column set belongs to (checked against the MIB at start)."""

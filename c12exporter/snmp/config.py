@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..addresses import split_host_port
-from ..config import ConfigError, only_keys
+from ..settings import ConfigError, only_keys
 
 log = logging.getLogger(__name__)
 

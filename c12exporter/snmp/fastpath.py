@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from . import answers, ber
 from .mibtree import Allowed, MibTree
+from .stats import SnmpStats
 
 SNMPV2C = 1
 GET, GET_NEXT, RESPONSE, GET_BULK = 0xA0, 0xA1, 0xA2, 0xA5
@@ -32,13 +33,14 @@ class FastV2c:
     """Answers SNMPv2c Get/GetNext/GetBulk with the read community, or declines (``None``).
 
     :param allowed: the community principal's read view, per column.
+    :param stats: counts each answer (``c12_snmp_requests_total{outcome="answered"}``).
     """
 
-    def __init__(self, tree: MibTree, community: str, allowed: Allowed) -> None:
+    def __init__(self, tree: MibTree, community: str, allowed: Allowed, stats: SnmpStats) -> None:
         self.tree = tree
         self.community = community.encode("utf-8")
         self.allowed = allowed
-        self.answered = 0
+        self.stats = stats
         self._header = ber.tlv(ber.INTEGER, bytes((SNMPV2C,))) + ber.tlv(
             ber.OCTET_STRING, self.community
         )
@@ -65,7 +67,7 @@ class FastV2c:
         except answers.TooBig:
             return None  # pysnmp answers tooBig
         body = ber.tlv(ber.INTEGER, ber.integer_body(request_id)) + NO_ERROR + NO_ERROR
-        self.answered += 1
+        self.stats.answered()
         return ber.tlv(ber.SEQUENCE, self._header + ber.tlv(RESPONSE, body + ber.sequence(out)))
 
     def _read(self, data: bytes) -> tuple[int, int, tuple[int, int], list[ber.Oid]] | None:

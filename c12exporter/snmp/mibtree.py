@@ -5,22 +5,30 @@ unit has a slot holding its cells for every column, each cell encoded once as a 
 variable binding; a slot is rebuilt lazily, on the first request after the store
 reported a poll of that unit (or after its reading went stale), so a burst of requests
 costs one rebuild at most. GetNext bisects the column list, then walks units in index
-order (the tables' first index), then bisects the few cells of one unit.
+order (the tables' first index, :mod:`.unitindex`), then bisects the few cells of one
+unit. Slots follow the store's fleet: a unit added by a reload gets a slot, a removed
+one loses it, a reconfigured one keeps its index and starts over.
+
+A computed value outside its column's SYNTAX is left out (no instance), counted
+(``c12_snmp_cells_dropped_total{column}``) and logged once per unit and column until
+the value fits again.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import socket
 import time
-from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from .. import __version__
 from ..reading import Reading
-from ..store import Change, Store, UnitState
+from ..store import Change, FleetChange, Store, UnitState
+from ..telemetry import Telemetry
 from . import ber
 from .cells import (
     CHANNEL_COLUMNS,
@@ -28,11 +36,16 @@ from .cells import (
     LINE_COLUMNS,
     UNIT_COLUMNS,
     UnitFacts,
+    deci,
     line_index,
     ticks,
 )
 from .cells import Value as CellValue
 from .mib import SNMPV2_MIB, LoadedMib, MibError, ObjectType
+from .stats import SnmpStats
+from .unitindex import UnitIndexes
+
+log = logging.getLogger(__name__)
 
 Oid = ber.Oid
 Raw = int | bytes | tuple[int, ...]
@@ -131,25 +144,39 @@ class UnitSlot:
     dirty: bool = True
     expires: float = math.inf
     last_good: Reading | None = None
+    failing: dict[str, str] = field(default_factory=dict)
+    """Columns whose value did not fit when the slot was last built -> the problem."""
 
 
 class MibTree:
     """Readable instances of C12-PDU-MIB (and the system group) from a :class:`Store`.
 
     :param temperature_limit_c: the value of c12TemperatureLimit.
+    :param indexes: each unit's c12UnitIndex.
+    :param telemetry: where dropped cells are counted.
     """
 
-    def __init__(self, mib: LoadedMib, store: Store, temperature_limit_c: float) -> None:
+    def __init__(
+        self,
+        mib: LoadedMib,
+        store: Store,
+        temperature_limit_c: float,
+        indexes: UnitIndexes,
+        telemetry: Telemetry,
+    ) -> None:
         self.mib = mib
         self.store = store
+        self.indexes = indexes
+        self.stats = SnmpStats(telemetry)
         self.started = time.monotonic()
-        self.errors: dict[str, str] = {}
-        """Column name -> the last value that did not fit (logged by the agent)."""
-        self.slots = [
-            UnitSlot(i, state, ber.subidentifiers((i,)), last_good=state.reading)
-            for i, state in enumerate(store, start=1)
-        ]
-        self._by_name = {slot.state.config.name: slot for slot in self.slots}
+        self._slots: dict[int, UnitSlot] = {}
+        self._order: list[int] = []
+        """The slots' indexes, ascending: the walk order."""
+        self._by_name: dict[str, UnitSlot] = {}
+        self._scalar_failing: set[str] = set()
+        indexes.assign(state.config.name for state in store)
+        for state in store:
+            self._add(state)
         self.columns = self._columns(mib, temperature_limit_c)
         self.prefixes = [c.oid for c in self.columns]
         self._by_table: dict[str, list[Column]] = {table: [] for table in TABLES}
@@ -162,13 +189,36 @@ class MibTree:
             if c.object.table is not None
         }
         store.subscribe(self.on_change)
+        store.watch_fleet(self.on_fleet)
+
+    def close(self) -> None:
+        """Stop following the store."""
+        self.store.unsubscribe(self.on_change)
+        self.store.unwatch_fleet(self.on_fleet)
+
+    def __len__(self) -> int:
+        """How many units have a row."""
+        return len(self._slots)
+
+    def _add(self, state: UnitState) -> None:
+        index = self.indexes[state.config.name]
+        slot = UnitSlot(index, state, ber.subidentifiers((index,)), last_good=state.reading)
+        self._slots[index] = slot
+        self._by_name[state.config.name] = slot
+        insort(self._order, index)
+
+    def _remove(self, name: str) -> None:
+        slot = self._by_name.pop(name, None)
+        if slot is not None:
+            del self._slots[slot.index]
+            self._order.remove(slot.index)
 
     # --- building ---------------------------------------------------------------------------
 
     def _columns(self, mib: LoadedMib, temperature_limit_c: float) -> list[Column]:
         system_values: dict[str, Callable[[], ScalarValue]] = {
             "sysDescr": lambda: (
-                f"c12exporter {__version__}: SNMP agent for {len(self.slots)} StageSmarts "
+                f"c12exporter {__version__}: SNMP agent for {len(self._slots)} StageSmarts "
                 "C12B power distribution units"
             ),
             "sysObjectID": lambda: mib.root,
@@ -176,7 +226,7 @@ class MibTree:
             "sysName": socket.gethostname,
         }
         scalars: dict[str, Callable[[], ScalarValue]] = {
-            "c12TemperatureLimit": lambda: round(temperature_limit_c * 10),
+            "c12TemperatureLimit": lambda: deci(temperature_limit_c),
         }
         objects: list[tuple[ObjectType, Callable[[], ScalarValue] | None]] = [
             (mib.object(name, SNMPV2_MIB), system_values[name]) for name in SYSTEM_OBJECTS
@@ -211,11 +261,25 @@ class MibTree:
             if change.after is not None:
                 slot.last_good = change.after
 
-    def slot(self, index: int) -> UnitSlot | None:
-        return self.slots[index - 1] if 1 <= index <= len(self.slots) else None
+    def on_fleet(self, change: FleetChange) -> None:
+        """Store fleet listener: rows for added units, none for removed ones; a
+        reconfigured unit keeps its index and starts over (it may be another device)."""
+        for name in change.removed:
+            self._remove(name)
+        self.indexes.assign(change.added)
+        for name in change.added:
+            state = self.store.get(name)
+            if state is not None:
+                self._remove(name)
+                self._add(state)
+        for name in change.changed:
+            slot = self._by_name.get(name)
+            state = self.store.get(name)
+            if slot is not None and state is not None:
+                slot.state, slot.last_good, slot.dirty, slot.view = state, None, True, None
 
-    def slot_named(self, name: str) -> UnitSlot | None:
-        return self._by_name.get(name)
+    def slot(self, index: int) -> UnitSlot | None:
+        return self._slots.get(index)
 
     def view(self, slot: UnitSlot, now: float) -> View:
         view = slot.view
@@ -225,6 +289,7 @@ class MibTree:
 
     def _build(self, slot: UnitSlot, now: float) -> View:
         slot.dirty = False
+        failing: dict[str, str] = {}
         facts = UnitFacts.of(slot.index, slot.state, self.store, now, slot.last_good)
         reading = facts.reading
         if reading is not None:
@@ -235,35 +300,63 @@ class MibTree:
         view: View = {}
         key = (slot.index,)
         for column in self._by_table[UNIT_TABLE]:
-            self._put(view, column, key, slot.body, self._extract[column.position](facts))
+            value = self._extract[column.position](facts)
+            self._put(view, column, key, slot.body, value, failing)
         if reading is not None:
             for column in self._by_table["c12InputTable"]:
-                self._put(view, column, key, slot.body, self._extract[column.position](reading))
+                value = self._extract[column.position](reading)
+                self._put(view, column, key, slot.body, value, failing)
             for phase in reading.phases:
                 number = line_index(phase.phase)
                 suffix, body = (slot.index, number), slot.body + ber.subidentifiers((number,))
                 for column in self._by_table["c12LineTable"]:
-                    self._put(view, column, suffix, body, self._extract[column.position](phase))
+                    value = self._extract[column.position](phase)
+                    self._put(view, column, suffix, body, value, failing)
             for channel in reading.channels:
                 suffix = (slot.index, channel.number)
                 body = slot.body + ber.subidentifiers((channel.number,))
                 for column in self._by_table["c12ChannelTable"]:
                     value = self._extract[column.position](channel, reading)
-                    self._put(view, column, suffix, body, value)
+                    self._put(view, column, suffix, body, value, failing)
             for keys, cells in view.values():
                 if len(keys) > 1 and keys != sorted(keys):
                     cells.sort()
                     keys[:] = [cell[0] for cell in cells]
+        self._report(slot, failing)
         slot.view = view
         return view
 
-    def _put(self, view: View, column: Column, suffix: Oid, body: bytes, value: CellValue) -> None:
+    def _report(self, slot: UnitSlot, failing: dict[str, str]) -> None:
+        """Count dropped cells; log a column of a unit when it starts and stops failing."""
+        name = slot.state.config.name
+        for column, problem in failing.items():
+            if column not in slot.failing:
+                log.warning(
+                    "SNMP: %s of unit %s left out: %s (reported once until it fits again)",
+                    column,
+                    name,
+                    problem,
+                )
+        for column in slot.failing.keys() - failing.keys():
+            log.info("SNMP: %s of unit %s fits its SYNTAX again", column, name)
+        slot.failing = failing
+
+    def _put(
+        self,
+        view: View,
+        column: Column,
+        suffix: Oid,
+        body: bytes,
+        value: CellValue,
+        failing: dict[str, str],
+    ) -> None:
         if value is None:
             return  # not available: no instance
         try:
             cell = column.cell(suffix, body, value)
         except CellError as error:
-            self.errors[column.name] = str(error)
+            self.stats.cells_dropped.labels(column.name).inc()
+            failing.setdefault(column.name, str(error))
             return
         entry = view.get(column.position)
         if entry is None:
@@ -275,10 +368,15 @@ class MibTree:
     def _scalar(self, column: Column) -> Cell | None:
         assert column.scalar is not None
         try:
-            return column.cell(SCALAR_INSTANCE, b"\x00", column.scalar())
+            cell = column.cell(SCALAR_INSTANCE, b"\x00", column.scalar())
         except CellError as error:
-            self.errors[column.name] = str(error)
+            if column.name not in self._scalar_failing:  # counted once until it fits
+                self._scalar_failing.add(column.name)
+                self.stats.cells_dropped.labels(column.name).inc()
+                log.warning("SNMP: %s left out: %s", column.name, error)
             return None
+        self._scalar_failing.discard(column.name)
+        return cell
 
     # --- lookups ------------------------------------------------------------------------
 
@@ -339,16 +437,13 @@ class MibTree:
                 return None
             cell = self._scalar(column)
             return None if cell is None else Hit(column, *cell)
+        order = self._order
         start, bound = 0, None
         if after:
-            if after[0] > len(self.slots):
-                return None
-            if after[0] >= 1:
-                start, bound = after[0] - 1, after
-        slots = self.slots
+            start, bound = bisect_left(order, after[0]), after
         position = column.position
-        for i in range(start, len(slots)):
-            entry = self.view(slots[i], now).get(position)
+        for i in range(start, len(order)):
+            entry = self.view(self._slots[order[i]], now).get(position)
             if entry is None:
                 continue
             keys, cells = entry
@@ -356,18 +451,3 @@ class MibTree:
             if j < len(keys):
                 return Hit(column, *cells[j])
         return None
-
-    def walk(self, allowed: Allowed | None = None, now: float | None = None) -> Iterator[Hit]:
-        """Every instance in OID order (for tests and tools)."""
-        oid: Oid = (0, 0)
-        when = time.time() if now is None else now
-        while (hit := self.next(oid, allowed or _everything, when)) is not None:
-            yield hit
-            oid = hit.oid
-
-    def names(self) -> Sequence[str]:
-        return [c.name for c in self.columns]
-
-
-def _everything(column: Column) -> bool:
-    return True

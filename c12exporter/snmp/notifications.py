@@ -26,10 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..reading import ChannelReading, Reading, SupervisionState
-from ..store import Change, Store, UnitState
-from .cells import CHANNEL_COLUMNS, UNIT_COLUMNS, UnitFacts, camel
+from ..store import Change, FleetChange, Store, UnitState
+from .cells import CHANNEL_COLUMNS, UNIT_COLUMNS, UnitFacts, camel, deci
 from .cells import Value as CellValue
 from .mib import SNMPV2_MIB, LoadedMib, MibError, Notification, ObjectType
+from .stats import SnmpStats
+from .unitindex import UnitIndexes
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +76,22 @@ class _Known:
 
 
 class StateTracker:
-    """Events from poll results; remembers each unit's last state."""
+    """Events from poll results; remembers each unit's last state.
 
-    def __init__(self, store: Store, temperature_limit_c: float) -> None:
+    :param indexes: each unit's c12UnitIndex (the instance of the objects sent).
+    """
+
+    def __init__(self, store: Store, temperature_limit_c: float, indexes: UnitIndexes) -> None:
         self.store = store
         self.limit_c = temperature_limit_c
-        self.indexes = {state.config.name: i for i, state in enumerate(store, start=1)}
+        self.indexes = indexes
         self._known: dict[str, _Known] = {}
+
+    def on_fleet(self, change: FleetChange) -> None:
+        """Forget removed units; a reconfigured unit's next poll is a new baseline
+        (it may be another device)."""
+        for name in (*change.removed, *change.changed):
+            self._known.pop(name, None)
 
     def on_change(self, change: Change) -> list[Event]:
         state, after = change.unit, change.after
@@ -250,7 +261,7 @@ class StateTracker:
                     state,
                     reading,
                     known,
-                    c12NotifPrevTemperature=None if previous is None else round(previous * 10),
+                    c12NotifPrevTemperature=None if previous is None else deci(previous),
                 )
             )
         known.temperature_high, known.temperature_c = high, now_c
@@ -268,7 +279,7 @@ class Composer:
         self, mib: LoadedMib, temperature_limit_c: float, uptime: Callable[[], int]
     ) -> None:
         self.mib = mib
-        self.limit = round(temperature_limit_c * 10)
+        self.limit = deci(temperature_limit_c)
         self.uptime = uptime
         self.notifications = mib.notifications()
         self.sys_up_time = mib.object("sysUpTime", SNMPV2_MIB)
@@ -324,11 +335,17 @@ class Composer:
         return next((c for c in event.reading.channels if c.number == event.channel), None)
 
 
-Send = Callable[[Sequence[tuple[Any, Any]]], None]
+Send = Callable[[str, Sequence[tuple[Any, Any]]], None]
+"""Sends one notification (its name, its variable bindings) to every receiver."""
 
 
 class Sender:
-    """Queues events from the store's listener and sends them from its own task."""
+    """Queues events from the store's listener and sends them from its own task.
+
+    Counts on ``stats``: ``c12_snmp_notifications_sent_total{notification}``, and
+    ``..._failed_total{notification, reason}`` with reason ``queue_full`` (more than
+    :data:`MAX_QUEUED` waiting) or ``error`` (could not be sent).
+    """
 
     def __init__(
         self,
@@ -337,14 +354,13 @@ class Sender:
         composer: Composer,
         send: Send,
         tick_s: float,
+        stats: SnmpStats,
     ) -> None:
         self.tracker = tracker
         self.composer = composer
         self._send = send
         self.tick_s = tick_s
-        self.sent: collections.Counter[str] = collections.Counter()
-        self.dropped = 0
-        self.failed = 0
+        self.stats = stats
         self._queue: collections.deque[Event] = collections.deque()
         self._wake = asyncio.Event()
         self._stopped = False
@@ -354,6 +370,7 @@ class Sender:
         ]
         self._store = store
         store.subscribe(self.on_change)
+        store.watch_fleet(tracker.on_fleet)
 
     @property
     def pending(self) -> int:
@@ -368,7 +385,7 @@ class Sender:
     def _enqueue(self, events: list[Event]) -> None:
         for event in events:
             if len(self._queue) >= MAX_QUEUED:
-                self.dropped += 1
+                self.stats.notifications_failed.labels(event.notification, "queue_full").inc()
                 continue
             self._queue.append(event)
         if events:
@@ -381,12 +398,12 @@ class Sender:
             while self._queue:
                 event = self._queue.popleft()
                 try:
-                    self._send(self.composer.varbinds(event))
+                    self._send(event.notification, self.composer.varbinds(event))
                 except Exception as error:
-                    self.failed += 1
+                    self.stats.notifications_failed.labels(event.notification, "error").inc()
                     log.warning("SNMP notification %s not sent: %s", event.notification, error)
                 else:
-                    self.sent[event.notification] += 1
+                    self.stats.notifications_sent.labels(event.notification).inc()
                     log.info(
                         "SNMP notification %s for %s%s",
                         event.notification,
@@ -403,6 +420,7 @@ class Sender:
     async def stop(self) -> None:
         self._stopped = True
         self._store.unsubscribe(self.on_change)
+        self._store.unwatch_fleet(self.tracker.on_fleet)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

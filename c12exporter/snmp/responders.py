@@ -4,11 +4,11 @@ They are pysnmp's responders with the management operation replaced: instead of 
 pyasn1 object per variable binding, each response carries the cells' pre-encoded
 variable bindings (one ``Any`` holding the encoded VarBindList). pysnmp still does
 everything else: message processing, USM, VACM (asked once per column and principal,
-then remembered: the agent's views are whole subtrees), counters and sending.
+then remembered: the agent's views are whole subtrees), counters and sending. Only the
+default context (``""``) is served; a request naming another is dropped, as pysnmp
+drops requests to contexts it does not know.
 
-The instrumentation controller registered for the default context keeps pysnmp's
-standard interface (``read_variables`` / ``read_next_variables`` with pyasn1 values) for
-any other user of the context.
+Every response is counted (``c12_snmp_requests_total{outcome}``, see :mod:`.stats`).
 """
 
 from __future__ import annotations
@@ -20,13 +20,12 @@ from typing import Any
 
 from pyasn1.type import univ  # type: ignore[import-untyped]
 from pysnmp.entity.rfc3413 import cmdrsp  # type: ignore[import-untyped]
-from pysnmp.proto import rfc1905  # type: ignore[import-untyped]
 from pysnmp.proto.api import v2c  # type: ignore[import-untyped]
 from pysnmp.smi import error as smi_error  # type: ignore[import-untyped]
-from pysnmp.smi.instrum import AbstractMibInstrumController  # type: ignore[import-untyped]
 
 from . import answers, ber
-from .mibtree import Allowed, Column, Hit, MibTree
+from .mibtree import Allowed, Column, MibTree
+from .stats import SnmpStats
 
 log = logging.getLogger(__name__)
 
@@ -41,65 +40,49 @@ RESPONSE_OVERHEAD = 512
 community or context fields), kept free of the size budget."""
 
 
-class StoreInstrumController(AbstractMibInstrumController):  # type: ignore[misc]
-    """pysnmp's instrumentation interface over the :class:`MibTree`."""
-
-    def __init__(self, tree: MibTree) -> None:
-        self.tree = tree
-
-    def read_variables(self, *var_binds: Any, **context: Any) -> list[tuple[Any, Any]]:
-        allowed = ac_fun_filter(context, "read")
-        now = time.time()
-        out = []
-        for name, _ in var_binds:
-            hit = self.tree.get(tuple(name), allowed, now)
-            if isinstance(hit, Hit):
-                out.append((name, hit.value()))
-            elif hit == ber.NO_SUCH_OBJECT:
-                out.append((name, rfc1905.noSuchObject))
-            else:
-                out.append((name, rfc1905.noSuchInstance))
-        return out
-
-    def read_next_variables(self, *var_binds: Any, **context: Any) -> list[tuple[Any, Any]]:
-        allowed = ac_fun_filter(context, "read")
-        now = time.time()
-        out = []
-        for name, _ in var_binds:
-            hit = self.tree.next(tuple(name), allowed, now)
-            if hit is None:
-                out.append((name, rfc1905.endOfMibView))
-            else:
-                out.append((v2c.ObjectIdentifier(hit.oid), hit.value()))
-        return out
+DEFAULT_CONTEXT = b""
 
 
-def ac_fun_filter(context: dict[str, Any], view_type: str) -> Callable[[Column], bool]:
-    """A column filter from the ``acFun`` pysnmp passes (VACM), asked once per column."""
-    ac_fun = context.get("acFun")
-    if ac_fun is None:
-        return lambda column: True
-    decided: dict[int, bool] = {}
-
-    def allowed(column: Column) -> bool:
-        verdict = decided.get(column.position)
-        if verdict is None:
-            verdict = not ac_fun(view_type, (column.oid, None), **context)
-            decided[column.position] = verdict
-        return verdict
-
-    return allowed
+NO_ACCESS_STATUSES = frozenset({6, 16})
+"""noAccess, authorizationError (RFC 3416)."""
 
 
-class _Fast:
+class UnknownContext(smi_error.PySnmpError):  # type: ignore[misc]
+    """A request names a context other than the default one: pysnmp drops it."""
+
+
+class Counted:
+    """Counts every response a command responder sends, by its error-status:
+    ``answered`` (noError), ``no_access`` (noAccess, authorizationError), ``error``."""
+
+    stats: SnmpStats
+
+    def send_pdu(self, engine: Any, state_reference: Any, pdu: Any) -> None:
+        status = int(v2c.apiPDU.get_error_status(pdu))
+        outcome = (
+            "answered" if status == 0 else "no_access" if status in NO_ACCESS_STATUSES else "error"
+        )
+        self.stats.requests.labels(outcome).inc()
+        super().send_pdu(engine, state_reference, pdu)  # type: ignore[misc]
+
+
+def check_context(context_name: Any, stats: SnmpStats) -> None:
+    """Drop (and count) a request to a context the agent does not serve."""
+    if bytes(context_name) != DEFAULT_CONTEXT:
+        stats.drop("unknown_context")
+        raise UnknownContext(bytes(context_name))
+
+
+class _Fast(Counted):
     """What the three read responders share: access decisions and sending encoded bindings."""
 
-    snmpContext: Any
     _encoded: dict[Any, bytes]
     _budget: dict[Any, int]
     _decisions: dict[tuple[Any, ...], bool]
 
-    def __init__(self, engine: Any, context: Any) -> None:
+    def __init__(self, engine: Any, context: Any, tree: MibTree) -> None:
+        self.tree = tree
+        self.stats = tree.stats
         self._encoded = {}
         self._budget = {}
         self._decisions = {}
@@ -115,13 +98,7 @@ class _Fast:
             self._budget.pop(args[-1], None)
 
     def send_pdu(self, engine: Any, state_reference: Any, pdu: Any) -> None:
-        super().send_pdu(  # type: ignore[misc]
-            engine, state_reference, self._with_encoded(state_reference, pdu)
-        )
-
-    def _tree(self, context_name: Any) -> MibTree | None:
-        instrum = self.snmpContext.get_mib_instrum(context_name)
-        return instrum.tree if isinstance(instrum, StoreInstrumController) else None
+        super().send_pdu(engine, state_reference, self._with_encoded(state_reference, pdu))
 
     def _allowed(self, engine: Any) -> Callable[[Column], bool]:
         """VACM for this request's principal, remembered per column."""
@@ -173,14 +150,9 @@ class _Fast:
     def handle_management_operation(
         self, engine: Any, state_reference: Any, context_name: Any, pdu: Any
     ) -> None:
-        tree = self._tree(context_name)
-        if tree is None:
-            super().handle_management_operation(  # type: ignore[misc]
-                engine, state_reference, context_name, pdu
-            )
-            return
+        check_context(context_name, self.stats)
         try:
-            out = self._answer(tree, pdu, self._allowed(engine), self._space(state_reference))
+            out = self._answer(self.tree, pdu, self._allowed(engine), self._space(state_reference))
         except answers.TooBig:
             raise smi_error.TooBigError(idx=0) from None
         except smi_error.SmiError:

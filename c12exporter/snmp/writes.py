@@ -1,83 +1,89 @@
-"""Set: a channel's name and supervision limits, written through to the unit over Modbus.
+"""Set: a channel's name and supervision limits, written through to the unit.
 
 A Set is checked in full before anything is written (RFC 3416 4.2.5): VACM write access,
 that the object is writable (``notWritable`` otherwise), that the row exists
 (``noCreation`` for an unknown or unreachable unit or channel), the value's type, length
-and range, that the register can hold it exactly (supervision limits in steps of the
-register's resolution, 10 mA), and that the configuration does not fix that channel's
-band (``inconsistentValue``, as for a minimum above the maximum). Then each binding is
-written to the unit's holding registers on a connection of its own, and the unit is
-polled at once so the table shows what the unit now holds. The response waits for both;
-a failed Modbus write answers ``commitFailed``. Writes of several bindings are not
-atomic: the unit has no transactions.
+and range, that the configuration does not fix that channel's band
+(``inconsistentValue``, as for a minimum above the maximum), and that the unit can hold
+the value exactly (the poller's ``check_settings``: supervision limits in steps of the
+register's 10 mA, names that fit; ``wrongValue`` otherwise). Then the bindings of each
+unit are written in one call of the poller's ``write_settings``, which writes on the
+poller's own connection to the unit, polls it and checks what it reads back, so the
+table shows what the unit now holds. The response waits for that; a write that fails
+answers ``commitFailed``. Writes of several units are not atomic: the unit has no
+transactions, and units written before a failure stay written.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pysnmp.entity.rfc3413 import cmdrsp  # type: ignore[import-untyped]
 from pysnmp.proto.api import v2c  # type: ignore[import-untyped]
 from pysnmp.smi import error as smi_error  # type: ignore[import-untyped]
 
-from ..config import UnitConfig
 from ..poller import Poller
-from ..registermap import Block, Value
-from ..transport import TransportError
-from .cells import NOT_SET
+from ..reading import ChannelSettings, SupervisionBand
+from ..transport import WriteError
+from .cells import NOT_SET, limit_ma
 from .mibtree import Column, MibTree
-from .responders import AUTH_PRIV, REQUEST_CONTEXT, USM_MODEL, StoreInstrumController
+from .responders import AUTH_PRIV, REQUEST_CONTEXT, USM_MODEL, Counted, check_context
 
 log = logging.getLogger(__name__)
 
 NAME_COLUMN = "c12ChannelName"
 MIN_COLUMN = "c12ChannelSupervisionMin"
 MAX_COLUMN = "c12ChannelSupervisionMax"
-FIELDS = {
-    NAME_COLUMN: "channel_name",
-    MIN_COLUMN: "supervision_min",
-    MAX_COLUMN: "supervision_max",
-}
-"""Writable column -> field of the register map's settings block."""
+WRITABLE = frozenset({NAME_COLUMN, MIN_COLUMN, MAX_COLUMN})
 MILLI = 1000
+STATUS_OF_WRITE_ERROR = {"invalid": "wrongValue", "unknown_unit": "noCreation"}
+"""A :class:`WriteError` reason -> the error-status answered (else ``commitFailed``)."""
 
 
 class WriteFailed(Exception):
-    """Writing binding ``index`` (0-based) to the unit failed."""
+    """Writing binding ``index`` (0-based) to the unit failed with error-status ``status``."""
 
-    def __init__(self, index: int, message: str) -> None:
+    def __init__(self, index: int, status: str, message: str) -> None:
         super().__init__(message)
         self.index = index
+        self.status = status
 
 
-@dataclass(frozen=True)
+@dataclass
+class _Channel:
+    """What a Set does to one channel: a new name, new limits (mA, -1 = not set)."""
+
+    first: int
+    name: str | None = None
+    band: list[int] | None = None
+    band_index: int = 0
+
+
+@dataclass
 class PlannedWrite:
-    """One checked binding: which registers of which unit get which values."""
+    """The checked changes to one unit; ``first`` is the index of its first binding."""
 
-    index: int
-    unit: UnitConfig
-    channel: int
-    column: str
-    address: int
-    registers: tuple[int, ...]
+    unit: str
+    first: int
+    changes: list[ChannelSettings] = field(default_factory=list)
+
+
+def _amperes(milliamperes: int) -> float | None:
+    return None if milliamperes == NOT_SET else milliamperes / MILLI
 
 
 class WriteThrough:
-    """Checks Sets against the table and the configuration; writes them to the units."""
+    """Checks Sets against the table, the configuration and what the unit can hold;
+    writes them through the poller."""
 
-    def __init__(self, tree: MibTree, poller: Poller, transports: Any, timeout_s: float) -> None:
+    def __init__(self, tree: MibTree, poller: Poller) -> None:
         self.tree = tree
         self.poller = poller
-        self.transports = transports
-        self.timeout_s = timeout_s
-        self._locks: dict[str, asyncio.Lock] = {}
 
     # --- checking ---------------------------------------------------------------------------
 
@@ -91,8 +97,7 @@ class WriteThrough:
 
         :param allowed: VACM write access to an OID.
         """
-        plans: list[PlannedWrite] = []
-        bands: dict[tuple[str, int], list[int]] = {}
+        edits: dict[str, dict[int, _Channel]] = {}
         for index, (name, value) in enumerate(var_binds):
             oid = tuple(name)
             if not allowed(oid):
@@ -101,40 +106,46 @@ class WriteThrough:
             if found is None:
                 raise smi_error.NotWritableError(name=name, idx=index)
             column, suffix = found
-            if not column.object.writable or column.name not in FIELDS:
+            if not column.object.writable or column.name not in WRITABLE:
                 raise smi_error.NotWritableError(name=name, idx=index)
-            plan = self._plan_one(index, name, column, suffix, value, bands, now)
+            self._check_one(index, name, column, suffix, value, edits, now)
+        plans = []
+        for unit, channels in edits.items():
+            plan = PlannedWrite(unit, min(c.first for c in channels.values()))
+            for number, edit in channels.items():
+                band = None
+                if edit.band is not None:
+                    low, high = edit.band
+                    if low != NOT_SET and high != NOT_SET and low > high:
+                        i = edit.band_index
+                        raise smi_error.InconsistentValueError(name=var_binds[i][0], idx=i)
+                    band = SupervisionBand(_amperes(low), _amperes(high))
+                plan.changes.append(ChannelSettings(number, name=edit.name, band=band))
+            self._check_unit(plan, var_binds[plan.first][0])
             plans.append(plan)
-        for (unit, channel), (low, high) in bands.items():
-            if low != NOT_SET and high != NOT_SET and low > high:
-                index = next(p.index for p in plans if (p.unit.name, p.channel) == (unit, channel))
-                raise smi_error.InconsistentValueError(name=var_binds[index][0], idx=index)
         return plans
 
-    def _plan_one(
+    def _check_one(
         self,
         index: int,
         name: Any,
         column: Column,
         suffix: tuple[int, ...],
         value: Any,
-        bands: dict[tuple[str, int], list[int]],
+        edits: dict[str, dict[int, _Channel]],
         now: float,
-    ) -> PlannedWrite:
+    ) -> None:
         slot = self.tree.slot(suffix[0]) if len(suffix) == 2 else None
         reading = None if slot is None else self.tree.store.fresh_reading(slot.state, now)
         channels = {} if reading is None else {c.number: c for c in reading.channels}
         if slot is None or reading is None or suffix[1] not in channels:
             raise smi_error.NoCreationError(name=name, idx=index)
         unit, channel = slot.state.config, channels[suffix[1]]
-        settings = self.poller.readers[unit.name].register_map.block("settings")
-        field = next(f for f in settings.fields if f.name == FIELDS[column.name])
-        kind = column.object.kind
         tag = value.tagSet.superTags[-1]
         if (tag.tagClass | tag.tagFormat | tag.tagId) != column.object.tag:
             raise smi_error.WrongTypeError(name=name, idx=index)
-        encoded: Value
-        if kind == "octets":
+        edit = edits.setdefault(unit.name, {}).setdefault(channel.number, _Channel(index))
+        if column.object.kind == "octets":
             octets = bytes(value.asOctets())
             if not column.object.check(octets):
                 raise smi_error.WrongLengthError(name=name, idx=index)
@@ -142,86 +153,79 @@ class WriteThrough:
                 text = octets.decode("utf-8")
             except UnicodeDecodeError:
                 raise smi_error.WrongValueError(name=name, idx=index) from None
-            if "\x00" in text or len(octets) > field.kind.registers * 2:
-                raise smi_error.WrongValueError(name=name, idx=index)
-            encoded = text
-        else:
-            milliamperes = int(value)
-            step = round(field.scale * MILLI)
-            if not column.object.check(milliamperes) or (
-                milliamperes != NOT_SET and milliamperes % step
-            ):
-                raise smi_error.WrongValueError(name=name, idx=index)
-            if channel.number in unit.supervision:
-                raise smi_error.InconsistentValueError(name=name, idx=index)
-            band = bands.setdefault(
-                (unit.name, channel.number),
-                [_ma(channel.supervision.min_a), _ma(channel.supervision.max_a)],
+            self._check_unit_holds(
+                unit.name, ChannelSettings(channel.number, name=text), name, index
             )
-            band[0 if column.name == MIN_COLUMN else 1] = milliamperes
-            encoded = None if milliamperes == NOT_SET else milliamperes / MILLI
-        return PlannedWrite(
-            index=index,
-            unit=unit,
-            channel=channel.number,
-            column=column.name,
-            address=settings.addresses[field.name] + (channel.number - 1) * field.kind.registers,
-            registers=tuple(_encode_one(settings, field.name, encoded)),
+            edit.name = text
+            return
+        milliamperes = int(value)
+        if not column.object.check(milliamperes):
+            raise smi_error.WrongValueError(name=name, idx=index)
+        if channel.number in unit.supervision:
+            raise smi_error.InconsistentValueError(name=name, idx=index)
+        limit = _amperes(milliamperes)
+        single = (
+            SupervisionBand(min_a=limit)
+            if column.name == MIN_COLUMN
+            else SupervisionBand(max_a=limit)
         )
+        self._check_unit_holds(unit.name, ChannelSettings(channel.number, band=single), name, index)
+        if edit.band is None:
+            held = channel.supervision
+            edit.band, edit.band_index = [limit_ma(held.min_a), limit_ma(held.max_a)], index
+        edit.band[0 if column.name == MIN_COLUMN else 1] = milliamperes
+
+    def _check_unit_holds(self, unit: str, change: ChannelSettings, name: Any, index: int) -> None:
+        try:
+            self.poller.check_settings(unit, [change])
+        except WriteError as error:
+            log.info("SNMP Set refused (wrongValue): %s", error)
+            raise smi_error.WrongValueError(name=name, idx=index) from None
+
+    def _check_unit(self, plan: PlannedWrite, name: Any) -> None:
+        """The unit's changes together (each binding was checked on its own)."""
+        try:
+            self.poller.check_settings(plan.unit, plan.changes)
+        except WriteError as error:
+            log.info("SNMP Set refused (wrongValue): %s", error)
+            raise smi_error.WrongValueError(name=name, idx=plan.first) from None
 
     # --- writing ----------------------------------------------------------------------------
 
-    async def apply(self, plans: Sequence[PlannedWrite]) -> None:
-        """Write each planned binding, then poll each unit written to.
+    async def apply(self, plans: Sequence[PlannedWrite], principal: str) -> None:
+        """Write each unit's changes through the poller, one unit after the other.
 
-        :raises WriteFailed: naming the first binding that could not be written.
+        :raises WriteFailed: naming the first binding of the unit that was not written.
         """
-        units = {p.unit.name: p.unit for p in plans}
-        try:
-            for name, unit in units.items():
-                lock = self._locks.setdefault(name, asyncio.Lock())
-                async with lock:
-                    await self._write_unit(unit, [p for p in plans if p.unit.name == name])
-        finally:
-            for name in units:
-                with contextlib.suppress(Exception):
-                    await self.poller.poll_unit(name)
-
-    async def _write_unit(self, unit: UnitConfig, plans: Sequence[PlannedWrite]) -> None:
-        transport = self.transports[unit.transport](unit.address, self.timeout_s)
-        try:
-            async with asyncio.timeout(self.timeout_s * (1 + len(plans))):
-                await transport.connect()
-                for plan in plans:
-                    try:
-                        await transport.write_registers(plan.address, plan.registers)
-                    except TransportError as error:
-                        raise WriteFailed(plan.index, f"{unit.name}: {error}") from None
-                    log.info(
-                        "SNMP Set: %s channel %d %s written", unit.name, plan.channel, plan.column
-                    )
-        except TransportError as error:
-            raise WriteFailed(plans[0].index, f"{unit.name}: {error}") from None
-        except TimeoutError:
-            raise WriteFailed(plans[0].index, f"{unit.name}: no answer in time") from None
-        finally:
-            with contextlib.suppress(Exception):
-                await transport.close()
+        for plan in plans:
+            try:
+                await self.poller.write_settings(plan.unit, plan.changes)
+            except WriteError as error:
+                status = STATUS_OF_WRITE_ERROR.get(error.reason, "commitFailed")
+                raise WriteFailed(plan.first, status, f"{plan.unit}: {error}") from None
+            log.info(
+                "SNMP Set by %s: %s written (%s)",
+                principal,
+                plan.unit,
+                ", ".join(_describe(change) for change in plan.changes),
+            )
 
 
-def _ma(limit_a: float | None) -> int:
-    return NOT_SET if limit_a is None else round(limit_a * MILLI)
+def _describe(change: ChannelSettings) -> str:
+    parts = []
+    if change.name is not None:
+        parts.append(f"name {change.name!r}")
+    if change.band is not None:
+        parts.append(f"band {change.band.min_a}..{change.band.max_a} A")
+    return f"channel {change.channel} " + " and ".join(parts)
 
 
-def _encode_one(block: Block, field_name: str, value: Value) -> list[int]:
-    """The registers of one item of a repeated field, encoded by the register map."""
-    field = next(f for f in block.fields if f.name == field_name)
-    single = Block(block.name, block.table, 0, (dataclasses.replace(field, count=1),))
-    return single.encode({field_name: value})
+class SetResponder(Counted, cmdrsp.SetCommandResponder):  # type: ignore[misc]
+    """Set: checked at once, answered once the unit has been written and read back.
 
-
-class SetResponder(cmdrsp.SetCommandResponder):  # type: ignore[misc]
-    """Set: checked at once, answered once the unit has been written and read back."""
+    Counts each request on ``c12_snmp_writes_total{outcome}``: ``written``, or the
+    error-status that refused it.
+    """
 
     def __init__(
         self, engine: Any, context: Any, writer: WriteThrough, writers: frozenset[str]
@@ -230,59 +234,68 @@ class SetResponder(cmdrsp.SetCommandResponder):  # type: ignore[misc]
         super().__init__(engine, context)
         self.writer = writer
         self.writers = writers
+        self.stats = writer.tree.stats
         self._deferred: set[Any] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def handle_management_operation(
         self, engine: Any, state_reference: Any, context_name: Any, pdu: Any
     ) -> None:
-        instrum = self.snmpContext.get_mib_instrum(context_name)
+        check_context(context_name, self.stats)
         var_binds = v2c.apiPDU.get_varbinds(pdu)
-        if not isinstance(instrum, StoreInstrumController):
-            raise smi_error.NotWritableError(idx=0)
         request = engine.observer.get_execution_context(REQUEST_CONTEXT)
         principal = str(request["securityName"])
-        if (
-            int(request["securityModel"]) != USM_MODEL
-            or int(request["securityLevel"]) != AUTH_PRIV
-            or principal not in self.writers
-        ):
-            raise smi_error.NoAccessError(name=var_binds[0][0] if var_binds else None, idx=0)
         verify = cmdrsp.CommandResponderBase.verify_access
 
         def allowed(oid: tuple[int, ...]) -> bool:
             return not verify("write", (oid, None), snmpEngine=engine)
 
         try:
+            if (
+                int(request["securityModel"]) != USM_MODEL
+                or int(request["securityLevel"]) != AUTH_PRIV
+                or principal not in self.writers
+            ):
+                raise smi_error.NoAccessError(name=var_binds[0][0] if var_binds else None, idx=0)
             plans = self.writer.plan(var_binds, allowed, time.time())
-        except smi_error.SmiError:
+        except smi_error.SmiError as error:
+            self._count(self.SMI_ERROR_MAP.get(type(error), "genErr"))
             raise
         except Exception as error:
-            log.exception("SNMP Set from %s failed: %s", request.get("securityName"), error)
+            log.exception("SNMP Set from %s failed: %s", principal, error)
+            self._count("genErr")
             raise smi_error.GenError(idx=0) from None
         self._deferred.add(state_reference)
         task = asyncio.get_running_loop().create_task(
-            self._complete(engine, state_reference, plans, var_binds)
+            self._complete(engine, state_reference, plans, var_binds, principal)
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _count(self, outcome: str) -> None:
+        self.stats.writes.labels(outcome).inc()
+
     async def _complete(
-        self, engine: Any, state_reference: Any, plans: list[PlannedWrite], var_binds: Any
+        self,
+        engine: Any,
+        state_reference: Any,
+        plans: list[PlannedWrite],
+        var_binds: Any,
+        principal: str,
     ) -> None:
         status: int | str = 0
         index = 0
         try:
-            assert self.writer is not None
-            await self.writer.apply(plans)
+            await self.writer.apply(plans, principal)
         except WriteFailed as error:
-            log.warning("SNMP Set not written: %s", error)
-            status, index = "commitFailed", error.index + 1
+            log.warning("SNMP Set by %s not written: %s", principal, error)
+            status, index = error.status, error.index + 1
         except Exception as error:
-            log.exception("SNMP Set failed: %s", error)
+            log.exception("SNMP Set by %s failed: %s", principal, error)
             status, index = "genErr", 1
         finally:
             self._deferred.discard(state_reference)
+        self._count("written" if status == 0 else str(status))
         try:
             self.send_varbinds(engine, state_reference, status, index, var_binds)
         except Exception as error:
