@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..addresses import split_host_port
+from ..limits import TEMPERATURE_LIMIT
 from ..settings import ConfigError, only_keys
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,8 @@ DEFAULT_LISTEN_ADDRESS = "127.0.0.1:1161"
 """UDP 1161: the customary unprivileged SNMP port (161 needs root). Loopback by default:
 SNMPv2c sends its community in clear text, so opening the agent to a network is a choice."""
 DEFAULT_TRAP_PORT = 162
-DEFAULT_TEMPERATURE_LIMIT_C = 45.0
-"""The manual's maximum ambient temperature for the unit."""
+DEFAULT_TEMPERATURE_LIMIT_C = TEMPERATURE_LIMIT.value
+"""The manual's maximum ambient temperature for the unit (``c12exporter.limits``)."""
 TEMPERATURE_RANGE_C = (-40.0, 125.0)
 """What the unit's temperature register can report."""
 MIN_KEY_LENGTH = 8
