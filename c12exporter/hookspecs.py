@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from .exposer import Exposer, ExposerContext
     from .model import AuxSocket, Layout
     from .registry import Registry
+    from .routes import Routes
     from .transport import TransportFactory
-    from .web.routes import Routes
 
 PROJECT = "c12exporter"
 

@@ -23,8 +23,8 @@ from c12exporter.exporter import start_exporter
 from c12exporter.exposer import ExposerContext
 from c12exporter.plugins import hookimpl, load_plugins
 from c12exporter.registry import PluginError, Registry
+from c12exporter.routes import Routes
 from c12exporter.settings import only_keys
-from c12exporter.web.routes import Routes
 from tests.servers import LOOPBACK, free_port
 
 PACKAGE = Path(__file__).resolve().parent.parent / "c12exporter"

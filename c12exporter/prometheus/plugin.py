@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..exposer import ExposerContext
 from ..plugins import hookimpl
-from ..web.routes import Routes
+from ..routes import Routes
 from . import routes as prometheus_routes
 
 

@@ -10,9 +10,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from ..addresses import split_host_port
 from ..exposer import ExposerContext
 from ..poller import Poller
+from ..routes import Routes
 from ..store import Store, UnitState
 from ..telemetry import Telemetry
-from ..web.routes import Routes
 from .collector import ExporterCollector, FleetCollector
 from .exposition import CachedExposition, accepts_gzip
 

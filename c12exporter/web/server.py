@@ -23,8 +23,8 @@ from ..addresses import split_host_port
 from ..exposer import Exposer, ExposerContext
 from ..plugins import fill, hookimpl
 from ..registry import Registry
+from ..routes import Routes
 from ..settings import ConfigError, only_keys
-from .routes import Routes
 from .webconfig import WebConfig, basic_auth_middleware, load_web_config
 
 DEFAULT_LISTEN_ADDRESS = ":10120"
