@@ -31,13 +31,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from c12exporter.config import PollConfig, UnitConfig
+from c12exporter.exposer import ExposerContext
 from c12exporter.plugins import load_plugins
 from c12exporter.poller import Poller
+from c12exporter.settings import Config, PollConfig, UnitConfig
 from c12exporter.simulator.server import Fleet
 from c12exporter.snmp.agent import RunningAgent, start_agent
 from c12exporter.snmp.config import parse_snmp_config
 from c12exporter.store import Store
+from c12exporter.telemetry import Telemetry
 
 COMMUNITY = "bench"
 USER = {"name": "bench", "auth_key": "bench-auth-key", "priv_key": "bench-priv-key"}
@@ -107,7 +109,9 @@ async def fleet_readings() -> list[object]:
         await fleet.stop()
 
 
-async def agent_for(units: int, samples: list[object]) -> tuple[RunningAgent, Store]:
+async def agent_for(
+    units: int, samples: list[object], state_dir: Path
+) -> tuple[RunningAgent, Store]:
     configs = tuple(UnitConfig(f"pdu-{i:04d}", f"127.0.0.1:{10000 + i}") for i in range(units))
     store = Store(configs, staleness_s=24 * 3600)
     for i, config in enumerate(configs):
@@ -117,8 +121,17 @@ async def agent_for(units: int, samples: list[object]) -> tuple[RunningAgent, St
         {"listen_address": "127.0.0.1:0", "community": COMMUNITY, "users": [USER]}, "snmp"
     )
     assert settings is not None
-    poller = Poller(configs, PLUGINS, store, PollConfig())
-    return await start_agent(settings, store, poller, PLUGINS), store
+    poll = PollConfig()
+    telemetry = Telemetry()
+    poller = Poller(configs, PLUGINS, store, poll, telemetry)
+
+    async def no_reload() -> str | None:
+        return "the benchmark does not reload"
+
+    context = ExposerContext(
+        store, poller, telemetry, state_dir, PLUGINS.hook, Config(configs, poll), no_reload
+    )
+    return await start_agent(settings, context), store
 
 
 PROTOCOLS = ("SNMPv2c", "SNMPv3 authPriv")
@@ -176,19 +189,20 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         snmpd = await snmpd_walks(Path(tmp), args.repetitions, args.runs)
     for units in args.units:
-        agent, _ = await agent_for(units, samples)
-        try:
-            v2c = agent.credentials(secrets=True)
-            v3 = agent.credentials(USER["name"], secrets=True)
-            root = f".{'.'.join(map(str, agent.tree.mib.root))}"
-            cold = await bulkwalk(agent.target, v2c, root, args.repetitions[-1])
-            memory[units] = rss_mib()
-            for reps in args.repetitions:
-                for label, credentials in zip(PROTOCOLS, (v2c, v3), strict=True):
-                    walk = await best(agent.target, credentials, root, reps, args.runs)
-                    rows.append((units, label, reps, walk, cold))
-        finally:
-            await agent.stop()
+        with tempfile.TemporaryDirectory() as state_dir:
+            agent, _ = await agent_for(units, samples, Path(state_dir))
+            try:
+                v2c = agent.credentials(secrets=True)
+                v3 = agent.credentials(USER["name"], secrets=True)
+                root = f".{'.'.join(map(str, agent.tree.mib.root))}"
+                cold = await bulkwalk(agent.target, v2c, root, args.repetitions[-1])
+                memory[units] = rss_mib()
+                for reps in args.repetitions:
+                    for label, credentials in zip(PROTOCOLS, (v2c, v3), strict=True):
+                        walk = await best(agent.target, credentials, root, reps, args.runs)
+                        rows.append((units, label, reps, walk, cold))
+            finally:
+                await agent.stop()
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; best of {args.runs} walks.\n")
     print(
         "| units | protocol | -Cr | varbinds | agent s | agent varbinds/s "
