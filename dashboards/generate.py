@@ -2,8 +2,8 @@
 
 Built with grafana-foundation-sdk (the build for Grafana 11.6); run::
 
-    python dashboards/generate.py            # rewrite the JSON files
-    python dashboards/generate.py --check    # exit 1 if a committed file is stale
+    python -m dashboards.generate            # from the repository root: rewrite the JSON
+    python -m dashboards.generate --check    # exit 1 if a committed file is stale
 
 Three dashboards, each with a ``datasource`` variable (any Prometheus) and a ``job``
 variable (the scrape job of the exporter):
@@ -16,18 +16,17 @@ variable (the scrape job of the exporter):
   counter, which stays correct when a unit's counter resets at power loss.
 
 Panel thresholds (voltage band, 80 % of rating, 45 °C...) come from the alert
-generator's ``CONFIG`` in ``alerts/generate.py``, so dashboards and alerts agree.
+generator's ``CONFIG`` in ``alerts/generate.py`` (whose defaults are
+:mod:`c12exporter.limits`), so dashboards and alerts agree.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import TypeVar
 
 from grafana_foundation_sdk.builders import (
@@ -45,23 +44,13 @@ from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as models
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
+from alerts.generate import CONFIG, FREQUENCY_BANDS
+
 HERE = Path(__file__).resolve().parent
 
 
-def _load_alert_generator() -> ModuleType:
-    path = HERE.parent / "alerts" / "generate.py"
-    spec = importlib.util.spec_from_file_location("c12_alert_generator", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_ALERTS = _load_alert_generator()
-LIMITS = _ALERTS.CONFIG
-FREQUENCY_TOLERANCE: float = _ALERTS.FREQUENCY_BANDS[LIMITS.frequency_band]
+LIMITS = CONFIG
+FREQUENCY_TOLERANCE: float = FREQUENCY_BANDS[LIMITS.frequency_band]
 
 DATASOURCE = models.DataSourceRef(type_val="prometheus", uid="${datasource}")
 JOB = 'job=~"$job"'
@@ -1065,7 +1054,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             path.write_text(text, encoding="utf-8")
     if stale:
-        print(f"stale: {', '.join(stale)}: run python dashboards/generate.py", file=sys.stderr)
+        print(f"stale: {', '.join(stale)}: run python -m dashboards.generate", file=sys.stderr)
         return 1
     return 0
 

@@ -6,8 +6,9 @@ lint) and ``test rules`` (the unit tests in ``alerts/tests/*.yml``).
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import re
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -20,7 +21,6 @@ from tests.servers import promtool
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "alerts" / "c12-alerts.yml"
-GENERATOR = REPO / "alerts" / "generate.py"
 RULE_TESTS = sorted((REPO / "alerts" / "tests").glob("*.yml"))
 RUNBOOK = REPO / "docs" / "runbook.md"
 SCOPES = {"exporter", "unit", "channel", "voltage", "supply", "load", "meter"}
@@ -28,12 +28,7 @@ CHANNEL_METRIC = re.compile(r"\bc12_(channel|aux_socket)_\w+")
 
 
 def load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("c12_alert_generator", GENERATOR)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("alerts.generate")
 
 
 def alerts() -> list[dict[str, Any]]:
@@ -65,7 +60,7 @@ def test_promtool_rule_unit_tests_pass() -> None:
 def test_committed_rules_equal_generated_rules() -> None:
     generated = load_generator().render()
     assert RULES.read_text(encoding="utf-8") == generated, (
-        "alerts/c12-alerts.yml is stale: run python alerts/generate.py"
+        "alerts/c12-alerts.yml is stale: run python -m alerts.generate"
     )
 
 
@@ -124,3 +119,30 @@ def test_generator_applies_the_generator_band_and_selector() -> None:
     assert 'c12_frequency_hertz{job="pdu"} < 49\n' in text
     assert 'c12_frequency_hertz{job="pdu"} > 51\n' in text
     assert 'job="c12"' not in text
+
+
+def test_check_mode_passes_on_the_committed_rules() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "alerts.generate", "--check"], cwd=REPO, capture_output=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_texts_follow_the_limits() -> None:
+    """Summaries are formatted from the numbers in use, not written beside them."""
+    generator = load_generator()
+    config = generator.Config(temperature_limit_c=50.0, voltage_thd_max=0.05)
+    summaries = {
+        r["alert"]: r["annotations"]["summary"]
+        for g in generator.rule_groups(config)["groups"]
+        for r in g["rules"]
+    }
+    assert "50 °C" in summaries["C12TemperatureOverLimit"]
+    assert "5%" in summaries["C12VoltageTHDHigh"]
+    default = generator.CONFIG
+    from c12exporter import limits
+    from c12exporter.snmp.config import DEFAULT_TEMPERATURE_LIMIT_C
+
+    assert default.temperature_limit_c == limits.TEMPERATURE_LIMIT.value
+    assert limits.TEMPERATURE_LIMIT.value == DEFAULT_TEMPERATURE_LIMIT_C
+    assert default.voltage_thd_max == limits.VOLTAGE_THD_MAX.value

@@ -8,9 +8,11 @@ the trickiest dashboard queries return the right numbers on synthetic data.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -23,7 +25,6 @@ from tests.promql_inventory import all_promql_expressions, dashboard_expressions
 from tests.servers import promtool
 
 REPO = Path(__file__).resolve().parents[1]
-GENERATOR = REPO / "dashboards" / "generate.py"
 UIDS = {"c12-fleet.json": "c12-fleet", "c12-unit.json": "c12-unit", "c12-energy.json": "c12-energy"}
 SDK_HINT = (
     "grafana-foundation-sdk is not installed: "
@@ -36,12 +37,7 @@ DATA_LINK_VARIABLES = {"__value", "__url_time_range"}  # only in data links, not
 def load_generator() -> ModuleType:
     if importlib.util.find_spec("grafana_foundation_sdk") is None:
         pytest.fail(SDK_HINT)
-    spec = importlib.util.spec_from_file_location("c12_dashboard_generator", GENERATOR)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("dashboards.generate")
 
 
 def boards() -> dict[str, dict[str, Any]]:
@@ -63,7 +59,15 @@ def test_committed_dashboards_equal_generated() -> None:
     assert set(generated) == set(UIDS)
     for name, text in generated.items():
         committed = (REPO / "dashboards" / name).read_text(encoding="utf-8")
-        assert committed == text, f"dashboards/{name} is stale: run python dashboards/generate.py"
+        assert committed == text, f"dashboards/{name} is stale: run python -m dashboards.generate"
+
+
+def test_check_mode_passes_on_the_committed_dashboards() -> None:
+    load_generator()
+    result = subprocess.run(
+        [sys.executable, "-m", "dashboards.generate", "--check"], cwd=REPO, capture_output=True
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_dashboards_have_stable_uids_descriptions_and_a_datasource_variable() -> None:

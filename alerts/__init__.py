@@ -1,0 +1,1 @@
+"""Alert rules generator: ``python -m alerts.generate``."""

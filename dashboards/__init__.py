@@ -1,0 +1,1 @@
+"""Grafana dashboards generator: ``python -m dashboards.generate``."""
