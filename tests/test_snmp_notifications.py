@@ -345,3 +345,29 @@ def test_tracker_notices_a_reading_going_stale(offline: Offline) -> None:
     assert [e.notification for e in stale] == ["c12UnitUnreachable"]
     assert stale[0].previous["c12NotifReason"] == "stale"
     assert offline.tracker.on_tick(now + 12) == []
+
+
+def test_unacknowledged_informs_are_counted(tmp_path: Path) -> None:
+    """An inform to a port nobody listens on: sent, then failed once the retries ran out."""
+    silent = free_port()
+    config = snmp_config(
+        notifications={
+            "receivers": [
+                {
+                    "address": f"127.0.0.1:{silent}",
+                    "version": "v3",
+                    "user": USERS[0]["name"],
+                    "type": "inform",
+                }
+            ]
+        }
+    )
+    with snmp_stack(tmp_path, units=1, snmp=config) as stack:
+        stack.act(stack.names[0], action="estop")
+        failed = "c12_snmp_notifications_failed_total"
+        wait_until(
+            lambda: stack.count(failed, notification="c12EstopPressed", reason="unacknowledged"),
+            20,
+            "the inform's retries to run out",
+        )
+        assert stack.count("c12_snmp_notifications_sent_total", notification="c12EstopPressed") == 1

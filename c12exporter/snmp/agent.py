@@ -221,7 +221,7 @@ async def start_agent(settings: SnmpSettings, context: ExposerContext) -> Runnin
     store = context.store
     try:
         indexes = UnitIndexes.in_dir(context.state_dir)
-        indexes.assign(state.config.name for state in store)
+        indexes.assign((state.config.name for state in store), strict=True)
     except UnitIndexError as error:
         raise ConfigError(f"snmp: {error}") from None
 

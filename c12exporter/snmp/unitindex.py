@@ -71,12 +71,14 @@ class UnitIndexes:
         """Every name ever given an index, removed units included."""
         return dict(self._indexes)
 
-    def assign(self, names: Iterable[str]) -> dict[str, int]:
+    def assign(self, names: Iterable[str], strict: bool = False) -> dict[str, int]:
         """The index of each name; names without one get the next unused numbers, in
-        order, and the file is written once.
+        order, and the file is written once. If it cannot be written, the numbers hold
+        until the process ends, and the error is logged.
 
-        :raises UnitIndexError: the file cannot be written.
+        :raises UnitIndexError: ``strict`` and the file cannot be written.
         """
+        names = list(names)
         new = False
         for name in names:
             if name not in self._indexes:
@@ -86,7 +88,14 @@ class UnitIndexes:
                 self._next += 1
                 new = True
         if new:
-            self._save()
+            try:
+                self._save()
+            except UnitIndexError as error:
+                if strict:
+                    raise
+                log.error(
+                    "SNMP unit indexes: %s; new units keep theirs until the exporter stops", error
+                )
         return {name: self._indexes[name] for name in names}
 
     # --- the file ---------------------------------------------------------------------------
