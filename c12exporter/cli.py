@@ -13,8 +13,8 @@ from . import __version__
 from .config import load_config
 from .lifecycle import Signals
 from .plugins import Plugins, load_plugins
-from .registry import PluginError
 from .registermap import markdown_table
+from .registry import PluginError
 from .settings import Config, ConfigError
 
 log = logging.getLogger(__name__)

@@ -15,11 +15,11 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ExceptionResponse
 
-from c12exporter.modbus.transport import ModbusTcpTransport
 from c12exporter.config import load_config
+from c12exporter.modbus.transport import ModbusTcpTransport
 from c12exporter.plugins import load_plugins
 from c12exporter.reading import build_reading
-from c12exporter.registermap import MEASUREMENTS, SETTINGS, MapError, Table
+from c12exporter.registermap import MEASUREMENTS, SETTINGS, MapError
 from c12exporter.simulator.control import ControlClient, ControlError, ControlServer
 from c12exporter.simulator.physics import Load
 from c12exporter.simulator.server import (

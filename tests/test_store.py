@@ -7,10 +7,9 @@ import time
 
 from c12exporter.config import UnitConfig
 from c12exporter.plugins import load_plugins
-from c12exporter.reading import Reading, build_reading
+from c12exporter.reading import Identity, Reading, build_reading
 from c12exporter.registermap import MEASUREMENTS, SETTINGS
 from c12exporter.store import Change, Store
-from c12exporter.reading import Identity
 from tests.test_registermap import sample_measurements
 
 UNIT = UnitConfig("stage-left", "127.0.0.1:1502")
