@@ -50,21 +50,25 @@ def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProces
 def wait_until(check: Callable[[], Any], timeout: float, what: str, step: float = 0.1) -> Any:
     """Poll ``check`` until it returns a truthy value; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
+    last_error = "none"
     while time.monotonic() < deadline:
         try:
             result = check()
             if result:
                 return result
         except Exception as error:
-            last_error = error
+            last_error = repr(error)  # not the error itself: it holds sockets until collected
         time.sleep(step)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last error: {last_error}")
 
 
 def http_get(url: str, timeout: float = 5.0) -> str:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return str(response.read().decode("utf-8"))
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return str(response.read().decode("utf-8"))
+    except urllib.error.HTTPError as error:
+        error.close()  # its response is open; closing now keeps it from leaking
+        raise
 
 
 @contextmanager
