@@ -30,10 +30,10 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, generate_latest
 
 from c12exporter.config import UnitConfig
+from c12exporter.modbus.registermap import MEASUREMENTS, SETTINGS
 from c12exporter.prometheus.collector import FleetCollector
 from c12exporter.prometheus.exposition import CachedExposition
 from c12exporter.reading import Identity, build_reading
-from c12exporter.registermap import MEASUREMENTS, SETTINGS
 from c12exporter.simulator.server import Fleet
 from c12exporter.store import Store
 

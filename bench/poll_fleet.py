@@ -32,10 +32,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from pymodbus.client import AsyncModbusTcpClient
 
 from c12exporter.config import PollConfig, UnitConfig
+from c12exporter.modbus.registermap import C12B_V1, Table
 from c12exporter.plugins import load_plugins
 from c12exporter.poller import Poller
 from c12exporter.prometheus.collector import FleetCollector
-from c12exporter.registermap import C12B_V1, Table
 from c12exporter.store import Store
 
 

@@ -1,4 +1,4 @@
-"""``c12exporter <command>``: serve, check-config, simulate, demo, register-map."""
+"""``c12exporter <command>``: serve, check-config, simulate, demo, register-map, docs."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import contextlib
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__
 from .config import load_config
 from .lifecycle import Signals
+from .modbus.registermap import markdown_table
 from .plugins import Plugins, load_plugins
-from .registermap import markdown_table
 from .registry import PluginError
 from .settings import Config, ConfigError
 
@@ -88,7 +89,23 @@ def _parser(plugins: Plugins) -> argparse.ArgumentParser:
 
     regmap = commands.add_parser("register-map", help="print the register map as Markdown")
     regmap.set_defaults(func=lambda args: print(markdown_table()) or 0)
+
+    docs = commands.add_parser(
+        "docs", help="rewrite the generated parts of docs/ from the measurement declarations"
+    )
+    docs.add_argument("--dir", type=Path, default=Path("docs"), help="(default: %(default)s)")
+    docs.set_defaults(func=_docs)
     return parser
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from .prometheus import reference
+
+    (args.dir / "register-map.md").write_text(markdown_table() + "\n", encoding="utf-8")
+    metrics = args.dir / "metrics.md"
+    metrics.write_text(reference.update(metrics.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"wrote {args.dir / 'register-map.md'} and the tables of {metrics}")
+    return 0
 
 
 def _check_config(args: argparse.Namespace) -> int:

@@ -34,10 +34,10 @@ from typing import Any
 import yaml
 
 from .addresses import split_host_port
+from .measurements import CHANNEL_COUNT, PHASES
 from .model import ModelError
 from .plugins import Plugins
 from .reading import SupervisionBand
-from .registermap import CHANNEL_COUNT, PHASES
 from .settings import Config, ConfigError, PollConfig, UnitConfig, only_keys, parse_duration
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .registermap import CHANNEL_COUNT, PHASES
+from .measurements import CHANNEL_COUNT, PHASES
 
 CHANNEL_RATING_A = 16.0
 """Every main output is behind a 16 A RCBO (manual: 'Each output is rated 16A')."""

@@ -1,15 +1,14 @@
-"""One poll of one unit as immutable values in SI units, and how raw values become one."""
+"""One poll of one unit as immutable values in SI units, and how decoded values become one."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .measurements import MEASUREMENTS, PHASES, Quantity, Scope
 from .model import AUX_CHANNEL, UnitModel
-from .registermap import BREAKER_STATES, LOAD_STATES, PHASES, Value
-
-WH_TO_J = 3600.0
 
 
 @dataclass(frozen=True)
@@ -68,36 +67,53 @@ class ChannelSettings:
 
 @dataclass(frozen=True)
 class PhaseReading:
-    """Main meter values for one phase. ``None`` = the meter reports it not available
-    (the phase's meter fuse is blown: voltage and everything derived from it)."""
+    """Main meter values for one phase, by measurement name (see
+    :mod:`c12exporter.measurements`). ``None`` = the meter reports it not available (the
+    phase's meter fuse is blown: voltage and everything derived from it)."""
 
     phase: str
-    voltage_v: float | None
-    current_a: float
-    max_current_a: float
-    current_thd_ratio: float
-    voltage_thd_ratio: float | None
-    active_power_w: float | None
-    reactive_power_var: float | None
-    apparent_power_va: float | None
-    power_factor: float | None
+    values: Mapping[str, Quantity]
+
+    @property
+    def voltage_v(self) -> float | None:
+        return _optional(self.values["voltage"])
+
+    @property
+    def current_a(self) -> float:
+        return _number(self.values["current"])
 
 
 @dataclass(frozen=True)
 class ChannelReading:
-    """One output channel: measured values plus what the model says about it."""
+    """One output channel: its measurements by name, its settings, and what the model
+    says about it."""
 
     number: int
     name: str
-    current_a: float
-    breaker_closed: bool
-    load_state: str  # one of registermap.LOAD_STATES values
     supervision: SupervisionBand
     phase: str
     rating_a: float
     connector: str  # connector label, e.g. "A"
     connector_type: str
     pins: tuple[str, str]  # (live, neutral)
+    values: Mapping[str, Quantity]
+
+    @property
+    def current_a(self) -> float:
+        return _number(self.values["channel_current"])
+
+    def with_values(self, **values: Quantity) -> ChannelReading:
+        """A copy with some measurements changed."""
+        return dataclasses.replace(self, values={**self.values, **values})
+
+    @property
+    def breaker_closed(self) -> bool:
+        return self.values["channel_breaker"] == "closed"
+
+    @property
+    def load_state(self) -> str:
+        """One of :data:`c12exporter.measurements.LOAD_STATES`."""
+        return str(self.values["channel_load"])
 
     @property
     def supervision_state(self) -> SupervisionState:
@@ -106,32 +122,40 @@ class ChannelReading:
 
 @dataclass(frozen=True)
 class Reading:
-    """Everything read from one unit in one poll."""
+    """Everything read from one unit in one poll: the unit-wide measurements by name (SI
+    units, state names), the phases and the channels."""
 
     unit: str
     identity: Identity
     model: UnitModel
     taken_at: float  # unix time, seconds
-    uptime_s: float
-    estop_pressed: bool
-    switch_on: bool
-    neutral_lost: bool
-    temperature_c: float | None
-    frequency_hz: float | None
-    neutral_current_a: float
-    max_neutral_current_a: float
-    active_power_w: float
-    reactive_power_var: float
-    apparent_power_va: float
-    power_factor: float | None
-    demand_active_w: float
-    demand_apparent_va: float
-    max_demand_active_w: float
-    max_demand_apparent_va: float
-    active_energy_j: float
-    reactive_energy_varh: float
+    values: Mapping[str, Quantity]
     phases: tuple[PhaseReading, ...]
     channels: tuple[ChannelReading, ...]
+
+    def with_values(self, **values: Quantity) -> Reading:
+        """A copy with some unit-wide measurements changed."""
+        return dataclasses.replace(self, values={**self.values, **values})
+
+    @property
+    def uptime_s(self) -> float:
+        return _number(self.values["uptime"])
+
+    @property
+    def estop_pressed(self) -> bool:
+        return self.values["emergency_stop"] == "pressed"
+
+    @property
+    def switch_on(self) -> bool:
+        return self.values["switch_disconnector"] == "on"
+
+    @property
+    def neutral_lost(self) -> bool:
+        return self.values["neutral"] == "lost"
+
+    @property
+    def temperature_c(self) -> float | None:
+        return _optional(self.values["temperature"])
 
     @property
     def supervision_warning(self) -> bool:
@@ -146,7 +170,18 @@ class Reading:
         return self.channels[AUX_CHANNEL - 1]
 
 
-Values = Mapping[str, Value | list[Value]]
+def _number(value: Quantity) -> float:
+    if not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _optional(value: Quantity) -> float | None:
+    return None if value is None else _number(value)
+
+
+Values = Mapping[str, Quantity | list[Quantity]]
+"""Decoded values by measurement or settings field name, repeated ones as lists."""
 
 
 def build_reading(
@@ -159,38 +194,25 @@ def build_reading(
 ) -> Reading:
     """Combine one poll's decoded values and the unit's model into a :class:`Reading`.
 
+    :param values: every declared measurement, and the settings ``supervision_min``,
+        ``supervision_max`` and ``channel_name``, per channel.
     :param supervision_overrides: channel -> band from config; replaces the band
         stored in the unit for that channel.
     """
-    m = s = values
 
-    def at(values: Values, name: str, index: int) -> Value:
-        seq = values[name]
-        assert isinstance(seq, list)
-        return seq[index]
+    def scoped(scope: Scope, index: int) -> dict[str, Quantity]:
+        out: dict[str, Quantity] = {}
+        for m in MEASUREMENTS:
+            if m.scope is scope:
+                value = values[m.name]
+                out[m.name] = value[index] if isinstance(value, list) else value
+        return out
 
-    def num(value: object) -> float:
-        assert isinstance(value, int | float)
-        return float(value)
+    def setting(name: str, index: int) -> Quantity:
+        value = values[name]
+        assert isinstance(value, list)
+        return value[index]
 
-    def opt(value: object) -> float | None:
-        return None if value is None else num(value)
-
-    phases = tuple(
-        PhaseReading(
-            phase=phase,
-            voltage_v=opt(at(m, "voltage", i)),
-            current_a=num(at(m, "current", i)),
-            max_current_a=num(at(m, "max_current", i)),
-            current_thd_ratio=num(at(m, "current_thd", i)),
-            voltage_thd_ratio=opt(at(m, "voltage_thd", i)),
-            active_power_w=opt(at(m, "active_power", i)),
-            reactive_power_var=opt(at(m, "reactive_power", i)),
-            apparent_power_va=opt(at(m, "apparent_power", i)),
-            power_factor=opt(at(m, "power_factor", i)),
-        )
-        for i, phase in enumerate(PHASES)
-    )
     overrides = supervision_overrides or {}
     channels = []
     for i in range(len(model.channel_phases)):
@@ -198,21 +220,21 @@ def build_reading(
         connector = model.layout.connector_of(number)
         band = overrides.get(
             number,
-            SupervisionBand(opt(at(s, "supervision_min", i)), opt(at(s, "supervision_max", i))),
+            SupervisionBand(
+                _optional(setting("supervision_min", i)), _optional(setting("supervision_max", i))
+            ),
         )
         channels.append(
             ChannelReading(
                 number=number,
-                name=str(at(s, "channel_name", i)),
-                current_a=num(at(m, "channel_current", i)),
-                breaker_closed=BREAKER_STATES[int(num(at(m, "channel_breaker", i)))] == "closed",
-                load_state=LOAD_STATES[int(num(at(m, "channel_load", i)))],
+                name=str(setting("channel_name", i)),
                 supervision=band,
                 phase=model.channel_phases[i],
                 rating_a=model.channel_rating_a,
                 connector=connector.label,
                 connector_type=connector.type,
                 pins=connector.channel_pins[number],
+                values=scoped(Scope.CHANNEL, i),
             )
         )
     return Reading(
@@ -220,24 +242,7 @@ def build_reading(
         identity=identity,
         model=model,
         taken_at=taken_at,
-        uptime_s=num(m["uptime"]),
-        estop_pressed=m["estop"] == 1,
-        switch_on=m["switch"] == 1,
-        neutral_lost=m["neutral"] == 1,
-        temperature_c=opt(m["temperature"]),
-        frequency_hz=opt(m["frequency"]),
-        neutral_current_a=num(m["neutral_current"]),
-        max_neutral_current_a=num(m["max_neutral_current"]),
-        active_power_w=num(m["active_power_total"]),
-        reactive_power_var=num(m["reactive_power_total"]),
-        apparent_power_va=num(m["apparent_power_total"]),
-        power_factor=opt(m["power_factor_average"]),
-        demand_active_w=num(m["demand_active"]),
-        demand_apparent_va=num(m["demand_apparent"]),
-        max_demand_active_w=num(m["max_demand_active"]),
-        max_demand_apparent_va=num(m["max_demand_apparent"]),
-        active_energy_j=num(m["active_energy"]) * WH_TO_J,
-        reactive_energy_varh=num(m["reactive_energy"]),
-        phases=phases,
+        values=scoped(Scope.UNIT, 0),
+        phases=tuple(PhaseReading(phase, scoped(Scope.PHASE, i)) for i, phase in enumerate(PHASES)),
         channels=tuple(channels),
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import time
 import zlib
@@ -121,7 +120,7 @@ def test_changed_reading_is_served_even_if_the_event_was_missed() -> None:
     cached = CachedExposition(store)  # subscribed after the first poll
     state = store.get(DOWN.name)
     assert state is not None
-    hot = dataclasses.replace(reading(now, DOWN.name), temperature_c=44.5)
+    hot = reading(now, DOWN.name).with_values(temperature=44.5)
     state.reading = hot  # behind the store's back: no event
     assert 'c12_temperature_celsius{pdu="stage-right"} 44.5' in cached.render(now).decode()
 

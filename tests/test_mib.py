@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from c12exporter import registermap
+from c12exporter import measurements
 from c12exporter.reading import SupervisionState
 
 REPO = Path(__file__).resolve().parents[1]
@@ -179,13 +179,13 @@ def _camel(label: str) -> str:
 @pytest.mark.parametrize(
     ("typedef", "labels"),
     [
-        ("C12EstopState", registermap.ESTOP_STATES),
-        ("C12SwitchState", registermap.SWITCH_STATES),
-        ("C12NeutralState", registermap.NEUTRAL_STATES),
-        ("C12BreakerState", registermap.BREAKER_STATES),
-        ("C12LoadState", registermap.LOAD_STATES),
+        ("C12EstopState", dict(enumerate(measurements.ESTOP_STATES))),
+        ("C12SwitchState", dict(enumerate(measurements.SWITCH_STATES))),
+        ("C12NeutralState", dict(enumerate(measurements.NEUTRAL_STATES))),
+        ("C12BreakerState", dict(enumerate(measurements.BREAKER_STATES))),
+        ("C12LoadState", dict(enumerate(measurements.LOAD_STATES))),
         ("C12SupervisionState", dict(enumerate(s.value for s in SupervisionState))),
-        ("C12PhaseName", dict(enumerate(p.lower() for p in registermap.PHASES))),
+        ("C12PhaseName", dict(enumerate(p.lower() for p in measurements.PHASES))),
     ],
 )
 def test_enumerations_are_the_codes_values_plus_one(typedef: str, labels: dict[int, str]) -> None:

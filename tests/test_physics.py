@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from c12exporter.modbus.registermap import MEASUREMENTS, SETTINGS
 from c12exporter.plugins import load_plugins
-from c12exporter.registermap import MEASUREMENTS, SETTINGS
 from c12exporter.simulator.physics import (
     CONVENTIONAL_TRIP_MULTIPLE,
     DEMAND_WINDOW_S,
@@ -101,20 +101,24 @@ def test_power_relations_per_phase(leading: bool) -> None:
     values = m(unit(load))
     v = l1(values["voltage"])
     fundamental = 10.0 / math.sqrt(1 + 0.3**2)
-    p, q, s = l1(values["active_power"]), l1(values["reactive_power"]), l1(values["apparent_power"])
+    p, q, s = (
+        l1(values["phase_active_power"]),
+        l1(values["phase_reactive_power"]),
+        l1(values["phase_apparent_power"]),
+    )
     assert p == pytest.approx(v * fundamental * 0.8)
     assert q == pytest.approx(v * fundamental * 0.6 * (-1 if leading else 1))
     assert s == pytest.approx(v * 10.0)
-    assert l1(values["power_factor"]) == pytest.approx(p / s)
-    assert values["active_power_total"] == pytest.approx(p)
-    assert values["power_factor_average"] == pytest.approx(p / s)
+    assert l1(values["phase_power_factor"]) == pytest.approx(p / s)
+    assert values["active_power"] == pytest.approx(p)
+    assert values["power_factor"] == pytest.approx(p / s)
     assert l1(values["current_thd"]) == pytest.approx(0.3)
 
 
 def test_unloaded_phase_reports_unity_power_factor() -> None:
     values = m(unit())
-    assert values["power_factor"] == [1.0, 1.0, 1.0]
-    assert values["active_power_total"] == 0.0
+    assert values["phase_power_factor"] == [1.0, 1.0, 1.0]
+    assert values["active_power"] == 0.0
 
 
 def test_supply_voltage_and_frequency_are_realistic() -> None:
@@ -136,10 +140,12 @@ def test_energy_integrates_active_and_reactive_power() -> None:
     physics = unit(Load(10.0, 0.8))
     physics.advance(HOUR_S)
     values = m(physics)
-    expected_wh = 230.0 * 10.0 * 0.8  # one hour
-    assert values["active_energy"] == pytest.approx(expected_wh, rel=0.03)
-    assert values["reactive_energy"] == pytest.approx(230.0 * 10.0 * 0.6, rel=0.03)
-    assert values["active_energy"] == pytest.approx(values["active_power_total"], rel=0.005)
+    expected_j = 230.0 * 10.0 * 0.8 * HOUR_S  # one hour
+    assert values["active_energy_import"] == pytest.approx(expected_j, rel=0.03)
+    assert values["reactive_energy_import"] == pytest.approx(230.0 * 10.0 * 0.6 * HOUR_S, rel=0.03)
+    assert values["active_energy_import"] == pytest.approx(
+        values["active_power"] * HOUR_S, rel=0.005
+    )
     assert values["uptime"] == HOUR_S
 
 
@@ -148,16 +154,18 @@ def test_demand_is_the_average_over_the_window() -> None:
     physics.advance(120)
     early = m(physics)
     # Less than a window since power-up: the average since power-up.
-    assert early["demand_active"] == pytest.approx(early["active_energy"] * 30, rel=0.01)
+    assert early["demand_active_power"] == pytest.approx(
+        early["active_energy_import"] / 120, rel=0.01
+    )
     physics.advance(2 * DEMAND_WINDOW_S)
-    full_w = m(physics)["demand_active"]
-    assert full_w == pytest.approx(m(physics)["active_power_total"], rel=0.01)
+    full_w = m(physics)["demand_active_power"]
+    assert full_w == pytest.approx(m(physics)["active_power"], rel=0.01)
     physics.set_load(1, Load())
     physics.advance(2 * DEMAND_WINDOW_S + DEMAND_WINDOW_S / 2)
     half = m(physics)
-    assert half["demand_active"] == pytest.approx(full_w / 2, rel=0.02)
-    assert half["max_demand_active"] >= full_w
-    assert half["max_demand_apparent"] >= half["max_demand_active"]
+    assert half["demand_active_power"] == pytest.approx(full_w / 2, rel=0.02)
+    assert half["max_demand_active_power"] >= full_w
+    assert half["max_demand_apparent_power"] >= half["max_demand_active_power"]
 
 
 def test_maxima_and_thd_averages_are_kept_since_power_up() -> None:
@@ -180,11 +188,11 @@ def test_maxima_and_thd_averages_are_kept_since_power_up() -> None:
 def time_to_trip(multiple: float, limit_s: float) -> float | None:
     """Physics seconds until channel 1 trips at ``multiple`` x rating, or None."""
     physics = unit(Load(multiple * RATING_A))
-    if physics.measurements()["channel_breaker"][0] == 1:
+    if physics.measurements()["channel_breaker"][0] == "open":
         return 0.0
     for t in range(1, int(limit_s) + 1):
         physics.advance(t)
-        if physics.measurements()["channel_breaker"][0] == 1:
+        if physics.measurements()["channel_breaker"][0] == "open":
             return float(t)
     return None
 
@@ -221,8 +229,8 @@ def test_no_trip_at_1_13_in() -> None:
     physics = unit(Load(NO_TRIP_MULTIPLE * RATING_A))
     physics.advance(4 * HOUR_S)
     values = m(physics)
-    assert values["channel_breaker"][0] == 0
-    assert values["channel_load"][0] == 2  # slight overload LED
+    assert values["channel_breaker"][0] == "closed"
+    assert values["channel_load"][0] == "slight_overload"
 
 
 def test_open_rcbo_gives_zero_current_and_led_off() -> None:
@@ -230,8 +238,8 @@ def test_open_rcbo_gives_zero_current_and_led_off() -> None:
     physics.open_rcbo(1)
     values = m(physics)
     assert values["channel_current"][0] == 0.0
-    assert values["channel_breaker"][0] == 1
-    assert values["channel_load"][0] == 0
+    assert values["channel_breaker"][0] == "open"
+    assert values["channel_load"][0] == "off"
     physics.reset_rcbo(1)
     assert m(physics)["channel_current"][0] == pytest.approx(5.0)
 
@@ -241,23 +249,23 @@ def test_earth_leakage_trips_at_30_ma() -> None:
     physics.set_leakage(1, RESIDUAL_TRIP_MA - 1)
     physics.set_leakage(2, RESIDUAL_TRIP_MA)
     values = m(physics)
-    assert values["channel_breaker"][:2] == [0, 1]
+    assert values["channel_breaker"][:2] == ["closed", "open"]
     assert physics.snapshot()["channels"][1]["trip_cause"] == "earth_leakage"
     physics.reset_rcbo(2)  # the fault is still there: it trips again at once
-    assert m(physics)["channel_breaker"][1] == 1
+    assert m(physics)["channel_breaker"][1] == "open"
     physics.set_leakage(2, 1.0)
     physics.reset_rcbo(2)
-    assert m(physics)["channel_breaker"][1] == 0
+    assert m(physics)["channel_breaker"][1] == "closed"
 
 
 def test_test_button_trips_only_with_power_on_the_outputs() -> None:
     physics = unit(Load(5.0))
     physics.press_test_button(3)  # an empty channel trips too
-    assert m(physics)["channel_breaker"][2] == 1
+    assert m(physics)["channel_breaker"][2] == "open"
     physics.switch(False)
     with pytest.raises(PhysicsError, match="no supply"):
         physics.press_test_button(1)
-    assert m(physics)["channel_breaker"][0] == 0
+    assert m(physics)["channel_breaker"][0] == "closed"
 
 
 @pytest.mark.parametrize(
@@ -283,15 +291,15 @@ def test_estop_trips_the_switch_and_keeps_metering_voltage() -> None:
     physics = unit(*[Load(5.0)] * 12)
     physics.press_estop()
     values = m(physics)
-    assert (values["estop"], values["switch"]) == (1, 0)
+    assert (values["emergency_stop"], values["switch_disconnector"]) == ("pressed", "off")
     assert values["channel_current"] == [0.0] * 12
     assert values["current"] == [0.0] * 3
     assert all(v is not None and v > 200 for v in values["voltage"])
-    assert values["channel_breaker"] == [0] * 12  # the RCBOs did not trip
+    assert values["channel_breaker"] == ["closed"] * 12  # the RCBOs did not trip
     with pytest.raises(PhysicsError, match="emergency stop"):
         physics.switch(True)
     physics.release_estop()
-    assert m(physics)["switch"] == 0  # released, but the switch stays off
+    assert m(physics)["switch_disconnector"] == "off"  # released, but the switch stays off
     physics.switch(True)
     assert m(physics)["channel_current"] == pytest.approx([5.0] * 12)
 
@@ -300,7 +308,11 @@ def test_loss_of_neutral_trips_the_switch() -> None:
     physics = unit(Load(5.0))
     physics.lose_neutral()
     values = m(physics)
-    assert (values["neutral"], values["switch"], values["channel_current"][0]) == (1, 0, 0.0)
+    assert (values["neutral"], values["switch_disconnector"], values["channel_current"][0]) == (
+        "lost",
+        "off",
+        0.0,
+    )
     assert values["voltage"][0] is not None
     with pytest.raises(PhysicsError, match="neutral"):
         physics.switch(True)
@@ -314,14 +326,20 @@ def test_blown_meter_fuse_silences_that_phase_only() -> None:
     physics.advance(10)
     physics.set_fuse("L2", ok=False)
     values = m(physics)
-    for name in ("voltage", "voltage_thd", "active_power", "reactive_power", "apparent_power"):
+    for name in (
+        "voltage",
+        "voltage_thd",
+        "phase_active_power",
+        "phase_reactive_power",
+        "phase_apparent_power",
+    ):
         assert values[name][1] is None, name
         assert values[name][0] is not None and values[name][2] is not None, name
-    assert values["power_factor"][1] is None
+    assert values["phase_power_factor"][1] is None
     assert values["current"][1] == pytest.approx(20.0)  # channels on L2 still carry current
     assert values["channel_current"][1] == pytest.approx(5.0)
-    assert values["active_power_total"] == pytest.approx(
-        values["active_power"][0] + values["active_power"][2]
+    assert values["active_power"] == pytest.approx(
+        values["phase_active_power"][0] + values["phase_active_power"][2]
     )
     assert values["frequency"] is not None
     physics.set_fuse("L2", ok=True)
@@ -333,7 +351,7 @@ def test_all_meter_fuses_blown_leaves_no_frequency() -> None:
     for phase in ("L1", "L2", "L3"):
         physics.set_fuse(phase, ok=False)
     values = m(physics)
-    assert values["frequency"] is None and values["power_factor_average"] is None
+    assert values["frequency"] is None and values["power_factor"] is None
     MEASUREMENTS.decode(MEASUREMENTS.encode(values))  # still a valid block
 
 
@@ -343,17 +361,17 @@ def test_power_loss_resets_the_counters_but_not_settings_or_breakers() -> None:
     physics.set_supervision(1, 1.0, 12.0)
     physics.open_rcbo(2)
     physics.advance(HOUR_S)
-    assert m(physics)["active_energy"] > 1000
+    assert m(physics)["active_energy_import"] > 1000
     physics.power_loss()
     physics.advance(HOUR_S + 600)
     physics.power_restore()
     values = m(physics)
     assert values["uptime"] == 0
-    assert values["active_energy"] == 0.0 and values["reactive_energy"] == 0.0
-    assert values["max_demand_active"] == 0.0 and values["demand_active"] == 0.0
+    assert values["active_energy_import"] == 0.0 and values["reactive_energy_import"] == 0.0
+    assert values["max_demand_active_power"] == 0.0 and values["demand_active_power"] == 0.0
     assert values["max_current"] == pytest.approx([10.0, 0.0, 0.0])  # only what flows now
     assert values["channel_current"][0] == pytest.approx(10.0)
-    assert values["channel_breaker"][1] == 1
+    assert values["channel_breaker"][1] == "open"
     assert physics.settings()["channel_name"][0] == "Amp rack"
     physics.advance(HOUR_S + 660)
     assert m(physics)["uptime"] == 60
@@ -417,11 +435,11 @@ def test_concert_led_wall_unit_has_neutral_above_its_phases() -> None:
 
 def test_overload_scenario_trips_breakers_over_time() -> None:
     physics = UnitPhysics(MODEL, 0, unit_channels(SCENARIOS["overload"], 0, seed=0))
-    assert m(physics)["channel_load"][:4] == [3, 3, 2, 2]
+    assert m(physics)["channel_load"][:4] == ["serious_overload"] * 2 + ["slight_overload"] * 2
     physics.advance(120)
-    assert m(physics)["channel_breaker"][:4] == [1, 0, 0, 0]
+    assert m(physics)["channel_breaker"][:4] == ["open", "closed", "closed", "closed"]
     physics.advance(HOUR_S)
-    assert m(physics)["channel_breaker"][:4] == [1, 1, 0, 0]
+    assert m(physics)["channel_breaker"][:4] == ["open", "open", "closed", "closed"]
 
 
 @pytest.mark.parametrize(

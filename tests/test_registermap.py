@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from c12exporter.registermap import (
+from c12exporter.modbus.registermap import (
     C12B_V1,
     MEASUREMENTS,
     SETTINGS,
@@ -19,20 +19,23 @@ MAX_REGISTERS_PER_READ = 125  # Modbus limit for function 3/4
 
 
 def sample_measurements() -> dict[str, object]:
+    """One poll's measurements in SI units and state names, as the simulator gives them."""
     return {
-        "estop": 0, "switch": 1, "neutral": 0, "temperature": 31.4, "uptime": 86400,
+        "emergency_stop": "released", "switch_disconnector": "on", "neutral": "ok",
+        "temperature": 31.4, "uptime": 86400,
         "voltage": [230.1, None, 229.5], "current": [12.34, 5.0, 0.0],
         "neutral_current": 7.25, "max_current": [20.0, 6.0, 1.0], "max_neutral_current": 9.0,
         "current_thd": [0.05, 0.8, 0.0], "voltage_thd": [0.021, None, 0.03],
-        "frequency": 49.98, "active_power": [2700, None, -10],
-        "active_power_total": 2690, "reactive_power": [300, None, 0],
-        "reactive_power_total": 300, "apparent_power": [2840, None, 0],
-        "apparent_power_total": 2840, "power_factor": [0.951, None, -0.5],
-        "power_factor_average": 0.95, "demand_active": 2500, "demand_apparent": 2600,
-        "max_demand_active": 4000, "max_demand_apparent": 4200,
-        "active_energy": 123456789012, "reactive_energy": 42,
-        "channel_current": [1.5 * n for n in range(12)], "channel_breaker": [0] * 11 + [1],
-        "channel_load": [1, 2, 3, 0] * 3,
+        "frequency": 49.98, "phase_active_power": [2700, None, -10],
+        "active_power": 2690, "phase_reactive_power": [300, None, 0],
+        "reactive_power": 300, "phase_apparent_power": [2840, None, 0],
+        "apparent_power": 2840, "phase_power_factor": [0.951, None, -0.5],
+        "power_factor": 0.95, "demand_active_power": 2500, "demand_apparent_power": 2600,
+        "max_demand_active_power": 4000, "max_demand_apparent_power": 4200,
+        "active_energy_import": 123456789012 * 3600.0, "reactive_energy_import": 42 * 3600.0,
+        "channel_current": [1.5 * n for n in range(12)],
+        "channel_breaker": ["closed"] * 11 + ["open"],
+        "channel_load": ["normal", "slight_overload", "serious_overload", "off"] * 3,
     }  # fmt: skip
 
 
@@ -55,11 +58,22 @@ def test_measurements_round_trip() -> None:
     decoded = MEASUREMENTS.decode(MEASUREMENTS.encode(values))
     assert decoded["voltage"] == [pytest.approx(230.1), None, pytest.approx(229.5)]
     assert decoded["current"] == [pytest.approx(12.34), pytest.approx(5.0), 0.0]
-    assert decoded["active_power"] == [2700, None, -10]
-    assert decoded["power_factor"] == [pytest.approx(0.951), None, pytest.approx(-0.5)]
-    assert decoded["active_energy"] == 123456789012
+    assert decoded["phase_active_power"] == [2700, None, -10]
+    assert decoded["phase_power_factor"] == [pytest.approx(0.951), None, pytest.approx(-0.5)]
     assert decoded["temperature"] == pytest.approx(31.4)
-    assert decoded["channel_breaker"] == [0] * 11 + [1]
+    assert decoded["channel_breaker"] == ["closed"] * 11 + ["open"]
+    assert decoded["channel_load"] == values["channel_load"]
+
+
+def test_energy_is_carried_in_wh_and_decoded_in_joules() -> None:
+    values = sample_measurements()
+    registers = MEASUREMENTS.encode(values)
+    at = MEASUREMENTS.addresses["active_energy_import"]
+    raw = (registers[at] << 48) | (registers[at + 1] << 32) | (registers[at + 2] << 16)
+    assert raw | registers[at + 3] == 123456789012  # Wh on the wire
+    decoded = MEASUREMENTS.decode(registers)
+    assert decoded["active_energy_import"] == 123456789012 * 3600.0  # J in the reading
+    assert decoded["reactive_energy_import"] == 42 * 3600.0
 
 
 def test_big_endian_word_order() -> None:

@@ -16,10 +16,10 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ExceptionResponse
 
 from c12exporter.config import load_config
+from c12exporter.modbus.registermap import MEASUREMENTS, SETTINGS, MapError
 from c12exporter.modbus.transport import ModbusTcpTransport
 from c12exporter.plugins import load_plugins
 from c12exporter.reading import build_reading
-from c12exporter.registermap import MEASUREMENTS, SETTINGS, MapError
 from c12exporter.simulator.control import ControlClient, ControlError, ControlServer
 from c12exporter.simulator.physics import Load
 from c12exporter.simulator.server import (
@@ -107,7 +107,7 @@ def test_registers_decode_to_the_physics_snapshot() -> None:
                     measured["channel_current"], state["channels"], strict=True
                 ):
                     assert got == pytest.approx(channel["current_a"], abs=0.005)
-                assert measured["active_energy"] > 0
+                assert measured["active_energy_import"] > 0
             led_wall = MEASUREMENTS.decode(await _read(sim.units[0]))
             assert led_wall["neutral_current"] > max(led_wall["current"])
 
@@ -337,14 +337,14 @@ def test_power_loss_and_restore_over_modbus() -> None:
         async with fleet(1) as sim:
             unit = sim.units[0]
             before = MEASUREMENTS.decode(await _read(unit))
-            assert before["uptime"] == 600 and before["active_energy"] > 0
+            assert before["uptime"] == 600 and before["active_energy_import"] > 0
             await unit.power_loss()
             with pytest.raises(OSError):
                 await raw_exchange(unit)
             await unit.power_restore()
             after = MEASUREMENTS.decode(await _read(unit))
-            assert after["uptime"] == 0 and after["active_energy"] == 0
-            assert after["max_demand_active"] == 0
+            assert after["uptime"] == 0 and after["active_energy_import"] == 0
+            assert after["max_demand_active_power"] == 0
 
     run(test)
 
@@ -356,13 +356,16 @@ def test_overload_trips_a_breaker_as_physics_time_runs_fast() -> None:
             unit.physics_now().set_load(1, Load(3.0 * 16))  # trips in about 9 s of physics
             async with client(unit) as modbus:
                 first = MEASUREMENTS.decode(await read_measurements(modbus))
-                assert first["channel_load"][0] == 3 and first["channel_breaker"][0] == 0
+                assert (
+                    first["channel_load"][0] == "serious_overload"
+                    and first["channel_breaker"][0] == "closed"
+                )
                 for _ in range(100):
                     values = MEASUREMENTS.decode(await read_measurements(modbus))
-                    if values["channel_breaker"][0] == 1:
+                    if values["channel_breaker"][0] == "open":
                         break
                     await asyncio.sleep(0.02)
-            assert values["channel_breaker"][0] == 1
+            assert values["channel_breaker"][0] == "open"
             assert values["channel_current"][0] == 0.0
             assert unit.snapshot()["state"]["channels"][0]["trip_cause"] == "overcurrent"
 
@@ -415,7 +418,7 @@ def test_control_interface_over_http() -> None:
             after = await http.act("sim-01", "estop")
             assert after["state"]["estop_pressed"] and not after["state"]["switch_on"]
             values = MEASUREMENTS.decode(await _read(sim.units[0]))
-            assert (values["estop"], values["switch"]) == (1, 0)
+            assert (values["emergency_stop"], values["switch_disconnector"]) == ("pressed", "off")
             assert values["channel_current"] == [0.0] * 12
             assert all(v is not None for v in values["voltage"])
 
@@ -434,7 +437,7 @@ def test_control_interface_over_http() -> None:
             assert channel["load"]["harmonics"] == {"3": 0.3}
 
             tested = await http.act("sim-02", "rcbo_test", channel=3)
-            assert tested["meter"]["measurements"]["channel_breaker"][2] == 1
+            assert tested["meter"]["measurements"]["channel_breaker"][2] == "open"
             await http.act("sim-02", "fuse_blow", phase="L3")
             assert (await http.unit("sim-02"))["meter"]["measurements"]["voltage"][2] is None
 

@@ -53,9 +53,15 @@ def date_and_time(unix: float) -> str:
     )
 
 
+def num(value: object) -> float:
+    assert isinstance(value, int | float), value
+    return float(value)
+
+
 def expected(index: int, r: Reading) -> dict[str, int | str]:
     """Every cell of one reachable unit, as docs/mib.md defines it (written out here
     independently of the agent's own table)."""
+    v = r.values
     cells: dict[str, int | str] = {
         f"c12UnitName.{index}": r.unit,
         f"c12UnitReachability.{index}": 1,
@@ -67,45 +73,45 @@ def expected(index: int, r: Reading) -> dict[str, int | str]:
         f"c12UnitSwitchState.{index}": 2 if r.switch_on else 1,
         f"c12UnitNeutralState.{index}": 2 if r.neutral_lost else 1,
         f"c12UnitSupervisionWarning.{index}": 1 if r.supervision_warning else 2,
-        f"c12InputNeutralCurrent.{index}": round(r.neutral_current_a * 1000),
-        f"c12InputMaxNeutralCurrent.{index}": round(r.max_neutral_current_a * 1000),
-        f"c12InputActivePower.{index}": round(r.active_power_w),
-        f"c12InputReactivePower.{index}": round(r.reactive_power_var),
-        f"c12InputApparentPower.{index}": round(r.apparent_power_va),
-        f"c12InputActiveEnergy.{index}": round(r.active_energy_j / 3600),
-        f"c12InputReactiveEnergy.{index}": round(r.reactive_energy_varh),
-        f"c12InputDemandActivePower.{index}": round(r.demand_active_w),
-        f"c12InputDemandApparentPower.{index}": round(r.demand_apparent_va),
-        f"c12InputMaxDemandActivePower.{index}": round(r.max_demand_active_w),
-        f"c12InputMaxDemandApparentPower.{index}": round(r.max_demand_apparent_va),
+        f"c12InputNeutralCurrent.{index}": round(num(v["neutral_current"]) * 1000),
+        f"c12InputMaxNeutralCurrent.{index}": round(num(v["max_neutral_current"]) * 1000),
+        f"c12InputActivePower.{index}": round(num(v["active_power"])),
+        f"c12InputReactivePower.{index}": round(num(v["reactive_power"])),
+        f"c12InputApparentPower.{index}": round(num(v["apparent_power"])),
+        f"c12InputActiveEnergy.{index}": round(num(v["active_energy_import"]) / 3600),
+        f"c12InputReactiveEnergy.{index}": round(num(v["reactive_energy_import"]) / 3600),
+        f"c12InputDemandActivePower.{index}": round(num(v["demand_active_power"])),
+        f"c12InputDemandApparentPower.{index}": round(num(v["demand_apparent_power"])),
+        f"c12InputMaxDemandActivePower.{index}": round(num(v["max_demand_active_power"])),
+        f"c12InputMaxDemandApparentPower.{index}": round(num(v["max_demand_apparent_power"])),
         f"c12InputEnergyResetTime.{index}": date_and_time(r.taken_at - r.uptime_s),
         f"c12InputUptime.{index}": int(r.uptime_s * 100) % 2**32,
     }
     if r.temperature_c is not None:
         cells[f"c12UnitTemperature.{index}"] = round(r.temperature_c * 10)
-    if r.frequency_hz is not None:
-        cells[f"c12InputFrequency.{index}"] = round(r.frequency_hz * 100)
-    if r.power_factor is not None:
-        cells[f"c12InputPowerFactor.{index}"] = round(r.power_factor * 1000)
+    if v["frequency"] is not None:
+        cells[f"c12InputFrequency.{index}"] = round(num(v["frequency"]) * 100)
+    if v["power_factor"] is not None:
+        cells[f"c12InputPowerFactor.{index}"] = round(num(v["power_factor"]) * 1000)
     for line, p in enumerate(r.phases, start=1):
         key = f"{index}.{line}"
         cells |= {
             f"c12LineCurrent.{key}": round(p.current_a * 1000),
-            f"c12LineMaxCurrent.{key}": round(p.max_current_a * 1000),
-            f"c12LineCurrentThd.{key}": round(p.current_thd_ratio * 1000),
+            f"c12LineMaxCurrent.{key}": round(num(p.values["max_current"]) * 1000),
+            f"c12LineCurrentThd.{key}": round(num(p.values["current_thd"]) * 1000),
             f"c12LineVoltageAvailable.{key}": 2 if p.voltage_v is None else 1,
         }
         optional = {
             "c12LineVoltage": (p.voltage_v, 10),
-            "c12LineActivePower": (p.active_power_w, 1),
-            "c12LineReactivePower": (p.reactive_power_var, 1),
-            "c12LineApparentPower": (p.apparent_power_va, 1),
-            "c12LinePowerFactor": (p.power_factor, 1000),
-            "c12LineVoltageThd": (p.voltage_thd_ratio, 1000),
+            "c12LineActivePower": (p.values["phase_active_power"], 1),
+            "c12LineReactivePower": (p.values["phase_reactive_power"], 1),
+            "c12LineApparentPower": (p.values["phase_apparent_power"], 1),
+            "c12LinePowerFactor": (p.values["phase_power_factor"], 1000),
+            "c12LineVoltageThd": (p.values["voltage_thd"], 1000),
         }
         for name, (value, scale) in optional.items():
             if value is not None:
-                cells[f"{name}.{key}"] = round(value * scale)
+                cells[f"{name}.{key}"] = round(num(value) * scale)
     states = {"disabled": 1, "ok": 2, "below": 3, "above": 4}
     loads = {"off": 1, "normal": 2, "slight_overload": 3, "serious_overload": 4}
     aux = r.model.aux_socket

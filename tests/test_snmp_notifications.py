@@ -8,12 +8,12 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from c12exporter.measurements import Quantity
+from c12exporter.modbus.registermap import MEASUREMENTS, SETTINGS
 from c12exporter.reading import Identity, Reading, SupervisionBand, build_reading
-from c12exporter.registermap import MEASUREMENTS, SETTINGS
 from c12exporter.settings import UnitConfig
 from c12exporter.simulator.server import Fleet, SimulatedUnit
 from c12exporter.snmp.notifications import StateTracker
@@ -280,12 +280,12 @@ def test_temperature_above_the_limit_and_back(receivers: Receivers) -> None:
 # --- decisions, without the network --------------------------------------------------------
 
 
-def reading_of(unit: SimulatedUnit, at: float, **changes: Any) -> Reading:
+def reading_of(unit: SimulatedUnit, at: float, **changes: Quantity) -> Reading:
     identity = Identity("StageSmarts", unit.model.name, unit.firmware, unit.serial)
     measurements = MEASUREMENTS.decode(unit.measurement_registers(), unit.name)
     settings = SETTINGS.decode(unit.settings_registers(), unit.name)
     reading = build_reading(unit.name, identity, unit.model, at, {**measurements, **settings})
-    return dataclasses.replace(reading, **changes)
+    return reading.with_values(**changes)
 
 
 @dataclasses.dataclass
@@ -321,19 +321,19 @@ def offline() -> Offline:
 
 def test_tracker_notifies_changes_not_levels(offline: Offline) -> None:
     now = time.time()
-    first = reading_of(offline.unit, now, estop_pressed=True, temperature_c=60.0)
+    first = reading_of(offline.unit, now, emergency_stop="pressed", temperature=60.0)
     assert offline.record(first) == []  # a baseline, e-stop pressed or not
     channels = list(first.channels)
-    channels[0] = dataclasses.replace(channels[0], load_state="off")  # normal -> off: not notified
+    channels[0] = channels[0].with_values(channel_load="off")  # normal -> off: not notified
     channels[1] = dataclasses.replace(channels[1], supervision=SupervisionBand(None, 0.1))
     second = dataclasses.replace(
-        first, taken_at=now + 1, estop_pressed=False, channels=tuple(channels)
+        first.with_values(emergency_stop="released"), taken_at=now + 1, channels=tuple(channels)
     )
     assert offline.record(second) == ["c12EstopReleased", "c12ChannelOutsideBand"]
     assert offline.record(dataclasses.replace(second, taken_at=now + 2)) == []
     assert offline.record(None) == ["c12UnitUnreachable"]
     assert offline.record(None) == []
-    third = dataclasses.replace(second, taken_at=now + 3, temperature_c=30.0)
+    third = dataclasses.replace(second.with_values(temperature=30.0), taken_at=now + 3)
     assert offline.record(third) == ["c12UnitReachable", "c12TemperatureNormal"]
 
 

@@ -6,9 +6,9 @@ import dataclasses
 import time
 
 from c12exporter.config import UnitConfig
+from c12exporter.modbus.registermap import MEASUREMENTS, SETTINGS
 from c12exporter.plugins import load_plugins
 from c12exporter.reading import Identity, Reading, build_reading
-from c12exporter.registermap import MEASUREMENTS, SETTINGS
 from c12exporter.store import Change, Store
 from tests.test_registermap import sample_measurements
 
@@ -64,7 +64,9 @@ def test_listeners_see_before_and_after() -> None:
     store.subscribe(changes.append)
     first = reading(time.time())
     store.record_success(UNIT.name, first, 0.01)
-    second = dataclasses.replace(first, estop_pressed=True, taken_at=first.taken_at + 1)
+    second = dataclasses.replace(
+        first.with_values(emergency_stop="pressed"), taken_at=first.taken_at + 1
+    )
     store.record_success(UNIT.name, second, 0.01)
     store.record_failure(UNIT.name, "connect", "refused", 0.01)
     assert [(c.before, c.after) for c in changes] == [(None, first), (first, second),

@@ -19,7 +19,6 @@ from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from ..addresses import split_host_port
 from ..plugins import hookimpl
 from ..reading import ChannelSettings, Identity
-from ..registermap import C12B_V1, MapError, RegisterMap, Table
 from ..registry import Registry
 from ..transport import (
     Transport,
@@ -30,6 +29,7 @@ from ..transport import (
     WriteError,
     stray_message,
 )
+from .registermap import C12B_V1, MapError, RegisterMap, Table
 
 DEFAULT_PORT = 502
 DEVICE_ID = 1

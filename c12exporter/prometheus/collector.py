@@ -9,33 +9,26 @@ measurements. Names and labels are listed in ``docs/metrics.md``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .. import __version__
-from ..reading import PhaseReading, Reading, SupervisionState
-from ..registermap import LOAD_STATES
+from ..measurements import MEASUREMENTS, Measurement, Quantity, Scope, metric_labels
+from ..reading import Reading, SupervisionState
 from ..store import Store, UnitState
 
-SECONDS_PER_HOUR = 3600.0
 UP_HELP = (
     "1 if the unit's last background poll succeeded and is fresher than the staleness "
     "limit, else 0 (then no measurements are served for it)"
 )
-LOAD_LEVELS = {name: level for level, name in LOAD_STATES.items()}
-"""Load LED state -> the ordered level served as ``c12_channel_load_level`` (0..3)."""
 SUPERVISION_POSITIONS = {
     SupervisionState.BELOW: -1.0,
     SupervisionState.OK: 0.0,
     SupervisionState.ABOVE: 1.0,
 }
 """Supervision state -> ``c12_channel_supervision_position``; disabled: no series."""
-LOAD_LEVEL_HELP = (
-    "Channel load LED as an ordered level: 0 off, 1 normal, 2 slight overload "
-    "(slow red flash), 3 serious overload (fast red flash)"
-)
 SUPERVISION_POSITION_HELP = (
     "Channel current against its supervision band: -1 below, 0 inside, 1 above; "
     "absent while supervision is disabled"
@@ -122,7 +115,6 @@ def _health(f: _Families, unit: UnitState, up: bool, ext: list[str]) -> None:
 
 
 def _unit(f: _Families, unit: UnitState, r: Reading, ext: list[str]) -> None:
-    pdu = [r.unit]
     info = f.gauge(
         "c12_unit_info",
         "Identity of the unit; always 1",
@@ -142,77 +134,48 @@ def _unit(f: _Families, unit: UnitState, r: Reading, ext: list[str]) -> None:
         ],
         1,
     )
-    scalars: list[tuple[str, str, float | None]] = [
-        ("c12_uptime_seconds", "Seconds since the unit was last powered up", r.uptime_s),
-        ("c12_emergency_stop_pressed", "1 while the emergency stop is pressed",
-         float(r.estop_pressed)),
-        ("c12_switch_disconnector_on", "1 while the switch disconnector is ON",
-         float(r.switch_on)),
-        ("c12_neutral_lost", "1 while the loss-of-neutral sensor reports a lost neutral",
-         float(r.neutral_lost)),
-        ("c12_temperature_celsius", "Unit temperature", r.temperature_c),
-        ("c12_frequency_hertz", "Supply frequency", r.frequency_hz),
-        ("c12_active_power_watts", "Total active power", r.active_power_w),
-        ("c12_reactive_power_vars", "Total reactive power", r.reactive_power_var),
-        ("c12_apparent_power_volt_amperes", "Total apparent power", r.apparent_power_va),
-        ("c12_power_factor_ratio", "Average power factor", r.power_factor),
-        ("c12_demand_active_power_watts", "Active power demand over the demand window",
-         r.demand_active_w),
-        ("c12_demand_apparent_power_volt_amperes",
-         "Apparent power demand over the demand window", r.demand_apparent_va),
-        ("c12_max_demand_active_power_watts", "Maximum active power demand since power-up",
-         r.max_demand_active_w),
-        ("c12_max_demand_apparent_power_volt_amperes",
-         "Maximum apparent power demand since power-up", r.max_demand_apparent_va),
-        ("c12_supervision_warning", "1 when any channel is outside its supervision band",
-         float(r.supervision_warning)),
-    ]  # fmt: skip
-    for name, doc, value in scalars:
-        if value is not None:
-            f.gauge(name, doc).add_metric([*pdu, *ext], value)
-    f.counter(
-        "c12_active_energy_import_joules",
-        "Import active energy since the unit was last powered up (resets on power loss)",
-    ).add_metric([*pdu, *ext], r.active_energy_j)
-    f.counter(
-        "c12_reactive_energy_import_var_seconds",
-        "Import reactive energy in var seconds (var h x 3600) since the unit was last "
-        "powered up (resets on power loss)",
-    ).add_metric([*pdu, *ext], r.reactive_energy_varh * SECONDS_PER_HOUR)
+    _measurements(f, Scope.UNIT, [r.unit], r.values, ext)
+    f.gauge(
+        "c12_supervision_warning", "1 when any channel is outside its supervision band"
+    ).add_metric([r.unit, *ext], float(r.supervision_warning))
 
 
-_PHASE_VALUES: tuple[tuple[str, str, Callable[[PhaseReading], float | None]], ...] = (
-    ("c12_voltage_volts", "Line-neutral voltage", lambda p: p.voltage_v),
-    ("c12_current_thd_ratio", "Average current THD since power-up", lambda p: p.current_thd_ratio),
-    ("c12_voltage_thd_ratio", "Average voltage THD since power-up", lambda p: p.voltage_thd_ratio),
-    ("c12_phase_active_power_watts", "Active power per phase", lambda p: p.active_power_w),
-    ("c12_phase_reactive_power_vars", "Reactive power per phase", lambda p: p.reactive_power_var),
-    ("c12_phase_apparent_power_volt_amperes", "Apparent power per phase",
-     lambda p: p.apparent_power_va),
-    ("c12_phase_power_factor_ratio", "True power factor per phase", lambda p: p.power_factor),
-)  # fmt: skip
+def _measurements(
+    f: _Families, scope: Scope, key: list[str], values: Mapping[str, Quantity], ext: list[str]
+) -> None:
+    """One sample per declared measurement of ``scope`` that has a metric and a value."""
+    for m in _DECLARED[scope]:
+        value = values[m.name]
+        if value is None or m.metric is None:
+            continue
+        family = f.counter if m.metric.counter else f.gauge
+        family(m.metric_name, m.metric_help, metric_labels(m)).add_metric(
+            [*key, *m.metric.labels.values(), *ext], _sample(m, value)
+        )
+
+
+def _sample(m: Measurement, value: float | str) -> float:
+    """A number as it is; a state by the metric's ``states``, else its position."""
+    if isinstance(value, str):
+        states = m.metric.states if m.metric else None
+        return float(states[value] if states else m.states.index(value))
+    return float(value)
+
+
+_DECLARED: Mapping[Scope, tuple[Measurement, ...]] = {
+    scope: tuple(m for m in MEASUREMENTS if m.scope is scope) for scope in Scope
+}
 
 
 def _phases(f: _Families, r: Reading, ext: list[str]) -> None:
-    labels = ("pdu", "phase")
-    current = f.gauge("c12_current_amperes", "Line and neutral current", labels)
-    max_current = f.gauge("c12_max_current_amperes", "Maximum current since power-up", labels)
     missing = f.gauge(
         "c12_voltage_missing",
         "1 while the meter reports no voltage for the phase (blown meter fuse)",
-        labels,
+        ("pdu", "phase"),
     )
     for p in r.phases:
-        key = [r.unit, p.phase, *ext]
-        current.add_metric(key, p.current_a)
-        max_current.add_metric(key, p.max_current_a)
-        missing.add_metric(key, float(p.voltage_v is None))
-        for name, doc, get in _PHASE_VALUES:
-            value = get(p)
-            if value is not None:
-                f.gauge(name, doc, labels).add_metric(key, value)
-    current.add_metric([r.unit, "N", *ext], r.neutral_current_a)
-    max_current.add_metric([r.unit, "N", *ext], r.max_neutral_current_a)
+        _measurements(f, Scope.PHASE, [r.unit, p.phase], p.values, ext)
+        missing.add_metric([r.unit, p.phase, *ext], float(p.voltage_v is None))
 
 
 def _channels(f: _Families, r: Reading, ext: list[str]) -> None:
@@ -222,12 +185,7 @@ def _channels(f: _Families, r: Reading, ext: list[str]) -> None:
         "Channel name, phase and connector; always 1",
         ("pdu", "channel", "name", "phase", "connector", "connector_type", "pins"),
     )
-    current = f.gauge("c12_channel_current_amperes", "Channel output current", labels)
     rating = f.gauge("c12_channel_rating_amperes", "Channel RCBO rating", labels)
-    closed = f.gauge(
-        "c12_channel_breaker_closed", "1 while the channel's RCBO is closed, 0 when open", labels
-    )
-    load = f.gauge("c12_channel_load_level", LOAD_LEVEL_HELP, labels)
     band_min = f.gauge("c12_channel_supervision_min_amperes", "Supervision minimum", labels)
     band_max = f.gauge("c12_channel_supervision_max_amperes", "Supervision maximum", labels)
     supervision = f.gauge("c12_channel_supervision_position", SUPERVISION_POSITION_HELP, labels)
@@ -236,10 +194,8 @@ def _channels(f: _Families, r: Reading, ext: list[str]) -> None:
         info.add_metric(
             [*key, c.name, c.phase, c.connector, c.connector_type, "/".join(c.pins), *ext], 1
         )
-        current.add_metric([*key, *ext], c.current_a)
+        _measurements(f, Scope.CHANNEL, key, c.values, ext)
         rating.add_metric([*key, *ext], c.rating_a)
-        closed.add_metric([*key, *ext], float(c.breaker_closed))
-        load.add_metric([*key, *ext], float(LOAD_LEVELS[c.load_state]))
         if c.supervision.min_a is not None:
             band_min.add_metric([*key, *ext], c.supervision.min_a)
         if c.supervision.max_a is not None:

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..registermap import CHANNEL_COUNT, PHASES
+from ..measurements import CHANNEL_COUNT, PHASES
 from .physics import HARMONIC_ORDERS, Load, PhysicsError
 from .server import NetworkMode, SimulatedUnit
 

@@ -24,20 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..measurements import BY_NAME, CHANNEL_COUNT, PHASES, WH
+from ..modbus.registermap import C12B_V1, Kind, Value
 from ..model import UnitModel
-from ..registermap import (
-    BREAKER_STATES,
-    C12B_V1,
-    CHANNEL_COUNT,
-    CURRENT_RANGE_A,
-    ESTOP_STATES,
-    LOAD_STATES,
-    NEUTRAL_STATES,
-    PHASES,
-    SWITCH_STATES,
-    Kind,
-    Value,
-)
 
 STEP_S = 1.0
 """Physics time step. Readings change at most once per step."""
@@ -121,7 +110,7 @@ THERMAL_TIME_CONSTANT_S = 900.0
 _SUPERVISION_FIELD = C12B_V1.field("supervision_min")[1]
 SUPERVISION_RANGE_A: tuple[float, float] = _SUPERVISION_FIELD.valid or (0.0, 0.0)
 CHANNEL_NAME_MAX_BYTES = Kind.STRING.registers * 2
-MAX_LOAD_A = CURRENT_RANGE_A[1]
+MAX_LOAD_A = (BY_NAME["channel_current"].register.valid or (0.0, 0.0))[1]
 
 _ROTATION: tuple[tuple[complex, ...], ...] = tuple(
     tuple(cmath.exp(1j * order * angle) for angle in PHASE_ANGLES_RAD)
@@ -301,19 +290,8 @@ class Rcbo:
         self.cause = None
 
 
-def _codes(states: Mapping[int, str]) -> dict[str, int]:
-    return {name: code for code, name in states.items()}
-
-
-_LOAD = _codes(LOAD_STATES)
-_BREAKER = _codes(BREAKER_STATES)
-_ESTOP = _codes(ESTOP_STATES)
-_SWITCH = _codes(SWITCH_STATES)
-_NEUTRAL = _codes(NEUTRAL_STATES)
-
-
 def load_state(current_a: float, rating_a: float) -> str:
-    """The load LED, one of ``registermap.LOAD_STATES`` (thresholds in docs/metrics.md)."""
+    """The load LED, one of ``measurements.LOAD_STATES`` (thresholds in docs/metrics.md)."""
     if current_a < LOAD_PRESENT_A:
         return "off"
     if current_a <= rating_a:
@@ -783,7 +761,8 @@ class UnitPhysics:
     # --- what the unit reports -----------------------------------------------------------
 
     def measurements(self) -> dict[str, Value | list[Value]]:
-        """The meter's values, as ``registermap.MEASUREMENTS.encode()`` takes them.
+        """The meter's values by measurement name, in SI units and state names, as
+        ``registermap.MEASUREMENTS.encode()`` takes them.
 
         ``None`` = not available (a blown meter fuse silences its phase's voltage and
         everything computed from it).
@@ -807,9 +786,9 @@ class UnitPhysics:
         ]
         channel_current = [ch.current_a for ch in self._channels]
         return {
-            "estop": _ESTOP["pressed" if self.estop_pressed else "released"],
-            "switch": _SWITCH["on" if self.switch_on else "off"],
-            "neutral": _NEUTRAL["lost" if self.neutral_lost else "ok"],
+            "emergency_stop": "pressed" if self.estop_pressed else "released",
+            "switch_disconnector": "on" if self.switch_on else "off",
+            "neutral": "lost" if self.neutral_lost else "ok",
             "temperature": self._temperature_c,
             "uptime": int(self.uptime_s),
             "voltage": phase_values(self._voltage_v),
@@ -826,29 +805,27 @@ class UnitPhysics:
                 average(since.voltage_thd_sum, since.voltage_thd_time, self._voltage_thd)
             ),
             "frequency": self._frequency_hz if any_phase else None,
-            "active_power": phase_values(self._active_w),
-            "active_power_total": p_total,
-            "reactive_power": phase_values(self._reactive_var),
-            "reactive_power_total": q_total,
-            "apparent_power": phase_values(self._apparent_va),
-            "apparent_power_total": s_total,
-            "power_factor": phase_values(power_factor),
-            "power_factor_average": (
+            "phase_active_power": phase_values(self._active_w),
+            "active_power": p_total,
+            "phase_reactive_power": phase_values(self._reactive_var),
+            "reactive_power": q_total,
+            "phase_apparent_power": phase_values(self._apparent_va),
+            "apparent_power": s_total,
+            "phase_power_factor": phase_values(power_factor),
+            "power_factor": (
                 (p_total / s_total if s_total > 0.0 else NO_LOAD_POWER_FACTOR)
                 if any_phase
                 else None
             ),
-            "demand_active": since.demand_w,
-            "demand_apparent": since.demand_va,
-            "max_demand_active": since.max_demand_w,
-            "max_demand_apparent": since.max_demand_va,
-            "active_energy": since.energy_wh,
-            "reactive_energy": since.reactive_varh,
+            "demand_active_power": since.demand_w,
+            "demand_apparent_power": since.demand_va,
+            "max_demand_active_power": since.max_demand_w,
+            "max_demand_apparent_power": since.max_demand_va,
+            "active_energy_import": since.energy_wh * WH,
+            "reactive_energy_import": since.reactive_varh * WH,
             "channel_current": list(channel_current),
-            "channel_breaker": [
-                _BREAKER["closed" if ch.rcbo.closed else "open"] for ch in self._channels
-            ],
-            "channel_load": [_LOAD[load_state(c, self._rating_a)] for c in channel_current],
+            "channel_breaker": ["closed" if ch.rcbo.closed else "open" for ch in self._channels],
+            "channel_load": [load_state(c, self._rating_a) for c in channel_current],
         }
 
     def settings(self) -> dict[str, Value | list[Value]]:

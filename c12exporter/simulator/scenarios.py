@@ -17,8 +17,8 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..measurements import CHANNEL_COUNT
 from ..model import CHANNEL_RATING_A
-from ..registermap import CHANNEL_COUNT
 from .physics import ChannelSetup, Load
 
 DEFAULT_SCENARIO = "mixed"

@@ -42,9 +42,10 @@ from pymodbus.pdu.register_message import ReadHoldingRegistersResponse
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from ..measurements import LOAD_STATES
+from ..modbus.registermap import C12B_V1, MEASUREMENTS, SETTINGS, MapError, Table
 from ..model import UnitModel
 from ..plugins import Plugins, load_plugins
-from ..registermap import C12B_V1, LOAD_STATES, MEASUREMENTS, SETTINGS, MapError, Table
 from .physics import UnitPhysics
 from .scenarios import (
     DEFAULT_SCENARIO,
@@ -76,7 +77,7 @@ VENDOR = "StageSmarts"
 VENDOR_URL = "http://www.stagesmarts.com"
 PRODUCT_NAME = "C12"
 FIRMWARE_VERSIONS: tuple[str, ...] = ("1.0.4", "1.1.2", "1.2.0")
-"""Firmware 1.x serves register map version 1 (the one in registermap.py)."""
+"""Firmware 1.x serves register map version 1 (the one in modbus/registermap.py)."""
 SERIAL_PREFIX = "SS"
 SERIAL_BATCH_RANGE = (1000, 9999)
 
@@ -84,7 +85,7 @@ BIT_FUNCTIONS = frozenset({1, 2, 5, 15})
 """Coil and discrete-input functions: a C12B has neither."""
 OUT_OF_RANGE_VOLTAGE_RAW = 0xFFFE
 """Largest raw U16 that is not "not available": 6553.4 V at 0.1 V per count."""
-OUT_OF_RANGE_LOAD_STATE = max(LOAD_STATES) + 1
+OUT_OF_RANGE_LOAD_STATE = len(LOAD_STATES)
 """A load LED code the register map does not define."""
 GARBAGE_MIN_BYTES = 8
 FILE_DESCRIPTORS_PER_UNIT = 3

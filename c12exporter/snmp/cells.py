@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..addresses import split_host_port
+from ..measurements import MEASUREMENTS, PHASES, Measurement, Quantity, Scope
 from ..model import AUX_CHANNEL
 from ..reading import ChannelReading, PhaseReading, Reading
-from ..registermap import PHASES
 from ..store import Store, UnitState
 
 Value = int | str | bytes | None
@@ -26,7 +26,6 @@ NEVER_UPDATED = bytes(8)
 """c12UnitLastUpdate before the first good poll: '0000000000000000'H."""
 NOT_SET = -1
 """A supervision limit that is not set."""
-COUNTER64_MAX = 2**64 - 1
 
 
 @dataclass(frozen=True)
@@ -57,10 +56,6 @@ def milli(value: float) -> int:
 
 def deci(value: float) -> int:
     return round(value * 10)
-
-
-def centi(value: float) -> int:
-    return round(value * 100)
 
 
 def truth(flag: bool) -> str:
@@ -119,21 +114,55 @@ def limit_ma(limit_a: float | None) -> int:
     return NOT_SET if limit_a is None else milli(limit_a)
 
 
-def _opt(value: float | None, scale: Callable[[float], int]) -> int | None:
-    return None if value is None else scale(value)
-
-
-def _energy_wh(reading: Reading) -> int:
-    return min(COUNTER64_MAX, max(0, round(reading.active_energy_j / 3600.0)))
-
-
 def _identity(facts: UnitFacts, field: str) -> str | None:
     good = facts.last_good
     return None if good is None else str(getattr(good.identity, field))
 
 
-def _state(facts: UnitFacts, value: Callable[[Reading], str | int | None]) -> Value:
+def _state(facts: UnitFacts, value: Callable[[Reading], Value]) -> Value:
     return None if facts.reading is None else value(facts.reading)
+
+
+def _cell(m: Measurement, value: Quantity) -> Value:
+    """A declared measurement's cell: a number in the column's units, a state as the MIB's
+    enumeration label, ``None`` (no instance) while the unit reports it not available."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return camel(value)
+    assert m.column is not None
+    scaled = round(value / m.column.step)
+    return scaled % m.column.wrap if m.column.wrap else scaled
+
+
+def _declared(scope: Scope, table_prefix: str = "") -> dict[str, Measurement]:
+    return {
+        m.column.name: m
+        for m in MEASUREMENTS
+        if m.scope is scope and m.column is not None and m.column.name.startswith(table_prefix)
+    }
+
+
+_UNIT_DECLARED = _declared(Scope.UNIT, "c12Unit")
+_INPUT_DECLARED = _declared(Scope.UNIT, "c12Input")
+_LINE_DECLARED = _declared(Scope.PHASE)
+_CHANNEL_DECLARED = _declared(Scope.CHANNEL)
+
+
+def _unit_state(m: Measurement) -> Callable[[UnitFacts], Value]:
+    return lambda u: _state(u, lambda r: _cell(m, r.values[m.name]))
+
+
+def _input(m: Measurement) -> Callable[[Reading], Value]:
+    return lambda r: _cell(m, r.values[m.name])
+
+
+def _line(m: Measurement) -> Callable[[PhaseReading], Value]:
+    return lambda p: _cell(m, p.values[m.name])
+
+
+def _channel(m: Measurement) -> Callable[[ChannelReading, Reading], Value]:
+    return lambda c, r: _cell(m, c.values[m.name])
 
 
 UNIT_COLUMNS: Mapping[str, Callable[[UnitFacts], Value]] = {
@@ -146,48 +175,22 @@ UNIT_COLUMNS: Mapping[str, Callable[[UnitFacts], Value]] = {
     "c12UnitModel": lambda u: _identity(u, "model"),
     "c12UnitSerial": lambda u: _identity(u, "serial"),
     "c12UnitFirmware": lambda u: _identity(u, "firmware"),
-    "c12UnitTemperature": lambda u: _state(u, lambda r: _opt(r.temperature_c, deci)),
-    "c12UnitEstopState": lambda u: _state(
-        u, lambda r: "pressed" if r.estop_pressed else "released"
-    ),
-    "c12UnitSwitchState": lambda u: _state(u, lambda r: "on" if r.switch_on else "off"),
-    "c12UnitNeutralState": lambda u: _state(u, lambda r: "lost" if r.neutral_lost else "ok"),
+    **{name: _unit_state(m) for name, m in _UNIT_DECLARED.items()},
     "c12UnitSupervisionWarning": lambda u: _state(u, lambda r: truth(r.supervision_warning)),
 }
 """Every configured unit has a row; state columns only while it is reachable."""
 
 INPUT_COLUMNS: Mapping[str, Callable[[Reading], Value]] = {
-    "c12InputFrequency": lambda r: _opt(r.frequency_hz, centi),
-    "c12InputNeutralCurrent": lambda r: milli(r.neutral_current_a),
-    "c12InputMaxNeutralCurrent": lambda r: milli(r.max_neutral_current_a),
-    "c12InputActivePower": lambda r: round(r.active_power_w),
-    "c12InputReactivePower": lambda r: round(r.reactive_power_var),
-    "c12InputApparentPower": lambda r: round(r.apparent_power_va),
-    "c12InputPowerFactor": lambda r: _opt(r.power_factor, milli),
-    "c12InputActiveEnergy": _energy_wh,
-    "c12InputReactiveEnergy": lambda r: min(COUNTER64_MAX, max(0, round(r.reactive_energy_varh))),
-    "c12InputDemandActivePower": lambda r: round(r.demand_active_w),
-    "c12InputDemandApparentPower": lambda r: round(r.demand_apparent_va),
-    "c12InputMaxDemandActivePower": lambda r: round(r.max_demand_active_w),
-    "c12InputMaxDemandApparentPower": lambda r: round(r.max_demand_apparent_va),
+    **{name: _input(m) for name, m in _INPUT_DECLARED.items()},
     "c12InputEnergyResetTime": lambda r: date_and_time(r.taken_at - r.uptime_s),
-    "c12InputUptime": lambda r: ticks(r.uptime_s),
 }
 """One row per reachable unit."""
 
 LINE_COLUMNS: Mapping[str, Callable[[PhaseReading], Value]] = {
-    "c12LineVoltage": lambda p: _opt(p.voltage_v, deci),
-    "c12LineCurrent": lambda p: milli(p.current_a),
-    "c12LineMaxCurrent": lambda p: milli(p.max_current_a),
-    "c12LineActivePower": lambda p: _opt(p.active_power_w, round),
-    "c12LineReactivePower": lambda p: _opt(p.reactive_power_var, round),
-    "c12LineApparentPower": lambda p: _opt(p.apparent_power_va, round),
-    "c12LinePowerFactor": lambda p: _opt(p.power_factor, milli),
-    "c12LineCurrentThd": lambda p: milli(p.current_thd_ratio),
-    "c12LineVoltageThd": lambda p: _opt(p.voltage_thd_ratio, milli),
+    **{name: _line(m) for name, m in _LINE_DECLARED.items()},
     "c12LineVoltageAvailable": lambda p: truth(p.voltage_v is not None),
 }
-"""One row per reachable unit and line; THD is a ratio in the Reading, 0.1 % here."""
+"""One row per reachable unit and line."""
 
 
 def _aux_text(channel: ChannelReading, reading: Reading, attribute: str) -> str:
@@ -209,9 +212,7 @@ CHANNEL_COLUMNS: Mapping[str, Callable[[ChannelReading, Reading], Value]] = {
     "c12ChannelPins": lambda c, r: "/".join(c.pins),
     "c12ChannelPhase": lambda c, r: phase_label(c.phase),
     "c12ChannelRating": lambda c, r: milli(c.rating_a),
-    "c12ChannelCurrent": lambda c, r: milli(c.current_a),
-    "c12ChannelBreakerState": lambda c, r: "closed" if c.breaker_closed else "open",
-    "c12ChannelLoadState": lambda c, r: camel(c.load_state),
+    **{name: _channel(m) for name, m in _CHANNEL_DECLARED.items()},
     "c12ChannelSupervisionMin": lambda c, r: limit_ma(c.supervision.min_a),
     "c12ChannelSupervisionMax": lambda c, r: limit_ma(c.supervision.max_a),
     "c12ChannelSupervisionState": lambda c, r: c.supervision_state.value,

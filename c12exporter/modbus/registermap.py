@@ -1,17 +1,22 @@
-"""The C12B's Modbus TCP register map, kept as data.
+"""The C12B's Modbus TCP register map, kept as data, and its codec.
 
 StageSmarts publishes no protocol, so this project defines the unit's network
-interface. Everything that touches registers derives from the tables here: the
-decoder (:func:`RegisterMap.decode`), the simulator's encoder
-(:func:`RegisterMap.encode`) and the documentation table
-(``docs/register-map.md``, written by :func:`markdown_table`).
+interface. The measurement block is laid out from the declarations in
+:mod:`c12exporter.measurements` (in their order); the settings block is declared here.
+Everything that touches registers derives from the tables here: the decoder
+(:func:`Block.decode`, used by the Modbus transport), the simulator's encoder
+(:func:`Block.encode`) and the documentation table (``docs/register-map.md``, written
+by :func:`markdown_table`). Decoding yields SI values and state names; encoding takes
+them: the conversion from the wire's units (Wh, for one) happens here and nowhere else.
 
 Conventions (also stated in the generated document):
 
 * Registers are 16 bit, big-endian; multi-register values put the most
   significant word first ("big-endian word order").
 * Addresses are Modbus PDU addresses, counted from 0.
-* A field's engineering value is ``raw * scale`` in the unit named by ``unit``.
+* A field's engineering value is ``raw * scale`` in the unit named by ``unit``; its SI
+  value is that times ``to_si``.
+* A state field holds the position of its state in ``states``.
 * "Not available" is the all-ones pattern for unsigned types and the most
   negative value for signed types (SunSpec style). A field that may not be
   available says so (``nullable``); any other field reporting it is an error.
@@ -28,8 +33,8 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-PHASES: tuple[str, ...] = ("L1", "L2", "L3")
-CHANNEL_COUNT = 12
+from ..measurements import CHANNEL_COUNT, CHANNELS, Measurement
+from ..measurements import MEASUREMENTS as DECLARED
 
 
 class Table(enum.IntEnum):
@@ -83,9 +88,19 @@ class Field:
     count: int = 1
     valid: tuple[float, float] | None = None
     nullable: bool = False
-    enum: Mapping[int, str] | None = None
+    states: tuple[str, ...] = ()
     writable: bool = False
     labels: tuple[str, ...] = ()
+    to_si: float = 1.0
+
+    @classmethod
+    def declared(cls, m: Measurement) -> Field:
+        """The register field of a declared measurement (named as the measurement)."""
+        r = m.register
+        return cls(
+            m.name, Kind[r.kind.upper()], m.description, r.unit or m.unit, r.scale,
+            m.scope.count, r.valid, r.nullable, m.states, labels=m.scope.keys, to_si=r.to_si,
+        )  # fmt: skip
 
     @property
     def registers(self) -> int:
@@ -187,17 +202,17 @@ def _decode_one(f: Field, chunk: bytes, index: int, unit: str) -> Value:
         if f.nullable:
             return None
         raise MapError("bad_value", f"{where} reports 'not available', which it never should")
-    if f.enum is not None:
-        if raw not in f.enum:
-            raise MapError("out_of_range", f"{where} = {raw} is not one of {sorted(f.enum)}")
-        return int(raw)
+    if f.states:
+        if not 0 <= raw < len(f.states):
+            raise MapError("out_of_range", f"{where} = {raw} is not one of 0..{len(f.states) - 1}")
+        return f.states[raw]
     value = raw * f.scale if f.scale != 1.0 else raw
     if f.valid is not None and not f.valid[0] <= value <= f.valid[1]:
         raise MapError(
             "out_of_range",
             f"{where} = {value:g} {f.unit} is outside {f.valid[0]:g}..{f.valid[1]:g} {f.unit}",
         )
-    return value
+    return value * f.to_si if f.to_si != 1.0 else value
 
 
 def _encode_one(f: Field, value: Value) -> bytes:
@@ -206,8 +221,10 @@ def _encode_one(f: Field, value: Value) -> bytes:
         return data.ljust(f.kind.registers * 2, b"\x00")
     if value is None:
         raw = f.kind.not_available
+    elif f.states:
+        raw = f.states.index(str(value))
     else:
-        raw = round(float(value) / f.scale)
+        raw = round(float(value) / f.scale / f.to_si)
         bits = 16 * f.kind.registers
         if f.kind.struct_code.islower():
             low, high = -(1 << (bits - 1)) + 1, (1 << (bits - 1)) - 1
@@ -219,209 +236,11 @@ def _encode_one(f: Field, value: Value) -> bytes:
 
 # --- The C12B register map, version 1 ------------------------------------------------
 
-ESTOP_STATES = {0: "released", 1: "pressed"}
-SWITCH_STATES = {0: "off", 1: "on"}
-NEUTRAL_STATES = {0: "ok", 1: "lost"}
-BREAKER_STATES = {0: "closed", 1: "open"}
-LOAD_STATES = {0: "off", 1: "normal", 2: "slight_overload", 3: "serious_overload"}
-
-CHANNELS: tuple[str, ...] = tuple(str(n) for n in range(1, CHANNEL_COUNT + 1))
-CURRENT_RANGE_A = (0.0, 650.0)
-
 MEASUREMENTS = Block(
     name="measurements",
     table=Table.INPUT,
     start=0,
-    fields=(
-        Field("estop", Kind.U16, "Emergency stop button", enum=ESTOP_STATES),
-        Field("switch", Kind.U16, "Switch disconnector", enum=SWITCH_STATES),
-        Field("neutral", Kind.U16, "Loss-of-neutral sensor", enum=NEUTRAL_STATES),
-        Field(
-            "temperature",
-            Kind.S16,
-            "Unit temperature",
-            "°C",
-            0.1,
-            valid=(-40.0, 125.0),
-            nullable=True,
-        ),
-        Field("uptime", Kind.U32, "Seconds since the unit was last powered up", "s"),
-        Field(
-            "voltage",
-            Kind.U16,
-            "Line-neutral voltage; not available when the phase's meter fuse is blown",
-            "V",
-            0.1,
-            valid=(0.0, 500.0),
-            nullable=True,
-            count=3,
-            labels=PHASES,
-        ),
-        Field(
-            "current",
-            Kind.U16,
-            "Line current",
-            "A",
-            0.01,
-            valid=CURRENT_RANGE_A,
-            count=3,
-            labels=PHASES,
-        ),
-        Field("neutral_current", Kind.U16, "Neutral current", "A", 0.01, valid=CURRENT_RANGE_A),
-        Field(
-            "max_current",
-            Kind.U16,
-            "Maximum line current since power-up",
-            "A",
-            0.01,
-            valid=CURRENT_RANGE_A,
-            count=3,
-            labels=PHASES,
-        ),
-        Field(
-            "max_neutral_current",
-            Kind.U16,
-            "Maximum neutral current since power-up",
-            "A",
-            0.01,
-            valid=CURRENT_RANGE_A,
-        ),
-        Field(
-            "current_thd",
-            Kind.U16,
-            "Average current THD since power-up",
-            "ratio",
-            0.001,
-            valid=(0.0, 10.0),
-            count=3,
-            labels=PHASES,
-        ),
-        Field(
-            "voltage_thd",
-            Kind.U16,
-            "Average voltage THD since power-up",
-            "ratio",
-            0.001,
-            valid=(0.0, 1.0),
-            nullable=True,
-            count=3,
-            labels=PHASES,
-        ),
-        Field(
-            "frequency", Kind.U16, "Supply frequency", "Hz", 0.01, valid=(40.0, 70.0), nullable=True
-        ),
-        Field(
-            "active_power",
-            Kind.S32,
-            "Active power per phase",
-            "W",
-            valid=(-50e3, 50e3),
-            nullable=True,
-            count=3,
-            labels=PHASES,
-        ),
-        Field("active_power_total", Kind.S32, "Total active power", "W", valid=(-150e3, 150e3)),
-        Field(
-            "reactive_power",
-            Kind.S32,
-            "Reactive power per phase",
-            "var",
-            valid=(-50e3, 50e3),
-            nullable=True,
-            count=3,
-            labels=PHASES,
-        ),
-        Field(
-            "reactive_power_total", Kind.S32, "Total reactive power", "var", valid=(-150e3, 150e3)
-        ),
-        Field(
-            "apparent_power",
-            Kind.U32,
-            "Apparent power per phase",
-            "VA",
-            valid=(0.0, 50e3),
-            nullable=True,
-            count=3,
-            labels=PHASES,
-        ),
-        Field("apparent_power_total", Kind.U32, "Total apparent power", "VA", valid=(0.0, 150e3)),
-        Field(
-            "power_factor",
-            Kind.S16,
-            "Power factor per phase",
-            "ratio",
-            0.001,
-            valid=(-1.0, 1.0),
-            nullable=True,
-            count=3,
-            labels=PHASES,
-        ),
-        Field(
-            "power_factor_average",
-            Kind.S16,
-            "Average power factor (total P / total S)",
-            "ratio",
-            0.001,
-            valid=(-1.0, 1.0),
-            nullable=True,
-        ),
-        Field(
-            "demand_active",
-            Kind.U32,
-            "Active power demand (15 min window)",
-            "W",
-            valid=(0.0, 150e3),
-        ),
-        Field(
-            "demand_apparent",
-            Kind.U32,
-            "Apparent power demand (15 min window)",
-            "VA",
-            valid=(0.0, 150e3),
-        ),
-        Field(
-            "max_demand_active",
-            Kind.U32,
-            "Maximum active power demand since power-up",
-            "W",
-            valid=(0.0, 150e3),
-        ),
-        Field(
-            "max_demand_apparent",
-            Kind.U32,
-            "Maximum apparent power demand since power-up",
-            "VA",
-            valid=(0.0, 150e3),
-        ),
-        Field("active_energy", Kind.U64, "Import active energy since power-up", "Wh"),
-        Field("reactive_energy", Kind.U64, "Import reactive energy since power-up", "varh"),
-        Field(
-            "channel_current",
-            Kind.U16,
-            "Channel output current",
-            "A",
-            0.01,
-            valid=CURRENT_RANGE_A,
-            count=CHANNEL_COUNT,
-            labels=CHANNELS,
-        ),
-        Field(
-            "channel_breaker",
-            Kind.U16,
-            "Channel RCBO",
-            enum=BREAKER_STATES,
-            count=CHANNEL_COUNT,
-            labels=CHANNELS,
-        ),
-        Field(
-            "channel_load",
-            Kind.U16,
-            "Channel load LED",
-            enum=LOAD_STATES,
-            count=CHANNEL_COUNT,
-            labels=CHANNELS,
-        ),
-    ),
+    fields=tuple(Field.declared(m) for m in DECLARED),
 )
 
 SETTINGS = Block(
@@ -510,7 +329,8 @@ def markdown_table(register_map: RegisterMap = C12B_V1) -> str:
     lines = [
         "# C12B Modbus TCP register map",
         "",
-        "Generated from `c12exporter/registermap.py` by `c12exporter register-map`; do not edit.",
+        "Generated from `c12exporter/measurements.py` and `c12exporter/modbus/registermap.py` "
+        "by `c12exporter register-map`; do not edit.",
         "",
         f"Register map version {register_map.version}. Modbus TCP, port 502 on hardware, "
         "unit id 1 (any id is answered). Every poll reads each block below with one request "
@@ -562,8 +382,10 @@ def markdown_table(register_map: RegisterMap = C12B_V1) -> str:
             count = f"{f.count} ({', '.join(f.labels)})" if f.count > 1 else "1"
             valid = f"{f.valid[0]:g}..{f.valid[1]:g}" if f.valid else ""
             desc = f.description
-            if f.enum:
-                desc += ": " + ", ".join(f"{k} = {v}" for k, v in f.enum.items())
+            if f.states:
+                desc += ": " + ", ".join(f"{k} = {v}" for k, v in enumerate(f.states))
+            if f.to_si != 1.0:
+                desc += f" (decoded x {f.to_si:g} to SI)"
             lines.append(
                 f"| {span} | `{f.name}` | {f.kind.name.lower()} | {count} | {f.scale:g} | "
                 f"{f.unit} | {valid} | {'yes' if f.nullable else ''} | "

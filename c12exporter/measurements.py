@@ -1,0 +1,378 @@
+"""Every quantity a C12B reports, declared once.
+
+A :class:`Measurement` says what the quantity is (name, SI unit, description), where the
+unit's register map carries it (:class:`Register`: type, scale, the wire's unit),
+its Prometheus metric (:class:`Metric`) and its column in C12-PDU-MIB with that
+column's scale (:class:`Column`). Everything else derives from :data:`MEASUREMENTS`:
+
+* the register map's measurement block, its decoder and the simulator's encoder
+  (:mod:`c12exporter.modbus.registermap`), which convert between the wire's units and
+  SI, so a :class:`~c12exporter.reading.Reading` holds SI values only;
+* the Prometheus collector (:mod:`c12exporter.prometheus.collector`);
+* the SNMP cells (:mod:`c12exporter.snmp.cells`);
+* ``docs/register-map.md`` and the measurement tables of ``docs/metrics.md``.
+
+To add a measurement: declare it here (its place in the tuple is its place in the
+register map, so add it at the end), produce it in the simulator's physics
+(``Physics.measurements``), and, for SNMP, define its column in ``mibs/C12-PDU-MIB.txt``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import KW_ONLY, dataclass, field
+
+PHASES: tuple[str, ...] = ("L1", "L2", "L3")
+CHANNEL_COUNT = 12
+CHANNELS: tuple[str, ...] = tuple(str(n) for n in range(1, CHANNEL_COUNT + 1))
+
+ESTOP_STATES = ("released", "pressed")
+SWITCH_STATES = ("off", "on")
+NEUTRAL_STATES = ("ok", "lost")
+BREAKER_STATES = ("closed", "open")
+LOAD_STATES = ("off", "normal", "slight_overload", "serious_overload")
+"""State measurements: the register holds the position of the state in its tuple."""
+
+Quantity = float | str | None
+"""A measurement's value on a reading: SI number, state name, or ``None`` (not available)."""
+
+METRIC_SUFFIXES: Mapping[str, str] = {
+    "A": "amperes",
+    "V": "volts",
+    "W": "watts",
+    "var": "vars",
+    "VA": "volt_amperes",
+    "Hz": "hertz",
+    "°C": "celsius",
+    "s": "seconds",
+    "J": "joules",
+    "var·s": "var_seconds",
+    "ratio": "ratio",
+    "": "",
+}
+"""SI unit -> the base-unit suffix of a Prometheus metric name."""
+
+
+class Scope(enum.Enum):
+    """How many values a measurement has per unit, and what tells them apart."""
+
+    UNIT = "unit"
+    PHASE = "phase"
+    CHANNEL = "channel"
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Label values in register order: ``()`` for the unit, phases, channel numbers."""
+        return {"unit": (), "phase": PHASES, "channel": CHANNELS}[self.value]
+
+    @property
+    def count(self) -> int:
+        return max(1, len(self.keys))
+
+
+@dataclass(frozen=True)
+class Register:
+    """Where the register map carries a measurement.
+
+    :param kind: ``u16``, ``s16``, ``u32``, ``s32`` or ``u64``.
+    :param scale: one count, in ``unit``.
+    :param unit: the wire's unit (``Wh`` for energy; the SI unit when empty).
+    :param to_si: ``unit`` -> the measurement's SI unit (Wh -> J: 3600).
+    :param valid: plausible range in ``unit``; a value outside is a fault of the unit.
+    :param nullable: the unit may report it "not available".
+    """
+
+    kind: str
+    scale: float = 1.0
+    unit: str = ""
+    to_si: float = 1.0
+    valid: tuple[float, float] | None = None
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class Metric:
+    """The Prometheus metric of a measurement.
+
+    :param name: default ``c12_<measurement name>_<unit suffix>``.
+    :param counter: a counter (served with ``_total``) rather than a gauge.
+    :param help: default: the measurement's description.
+    :param labels: constant labels (the neutral is ``phase="N"`` of the line currents).
+    :param states: a state measurement's value per state; default its position.
+    """
+
+    name: str = ""
+    counter: bool = False
+    help: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    states: Mapping[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class Column:
+    """The C12-PDU-MIB column of a measurement.
+
+    :param name: the object name; a unit-scope measurement's column is in c12UnitTable
+        when it starts with ``c12Unit``, else in c12InputTable; phases are c12LineTable,
+        channels c12ChannelTable.
+    :param step: the SI value of one MIB unit (0.001 for milliamperes).
+    :param wrap: the value is taken modulo this (TimeTicks wrap at 2^32).
+    """
+
+    name: str
+    step: float = 1.0
+    wrap: int | None = None
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One quantity a unit reports. See the module docstring."""
+
+    name: str
+    scope: Scope
+    description: str
+    unit: str
+    register: Register
+    _: KW_ONLY
+    states: tuple[str, ...] = ()
+    metric: Metric | None = field(default_factory=Metric)
+    column: Column | None = None
+    note: str = ""
+    """More for the docs than fits the description."""
+
+    @property
+    def metric_name(self) -> str:
+        if self.metric is None:
+            raise ValueError(f"{self.name} has no metric")
+        if self.metric.name:
+            return self.metric.name
+        suffix = METRIC_SUFFIXES[self.unit]
+        return f"c12_{self.name}_{suffix}" if suffix else f"c12_{self.name}"
+
+    @property
+    def metric_help(self) -> str:
+        return (self.metric.help if self.metric else "") or self.description
+
+
+def _current(name: str, description: str, scope: Scope, **options: object) -> Measurement:
+    return Measurement(
+        name, scope, description, "A",
+        Register("u16", 0.01, "A", valid=(0.0, 650.0)),
+        **options,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+MILLI = 0.001
+DECI = 0.1
+CENTI = 0.01
+WH = 3600.0
+"""One Wh (or var h) in J (var s)."""
+
+MEASUREMENTS: tuple[Measurement, ...] = (
+    Measurement(
+        "emergency_stop", Scope.UNIT, "Emergency stop button", "",
+        Register("u16"), states=ESTOP_STATES,
+        metric=Metric("c12_emergency_stop_pressed", help="1 while the emergency stop is pressed"),
+        column=Column("c12UnitEstopState"),
+    ),
+    Measurement(
+        "switch_disconnector", Scope.UNIT, "Switch disconnector", "",
+        Register("u16"), states=SWITCH_STATES,
+        metric=Metric("c12_switch_disconnector_on", help="1 while the switch disconnector is ON"),
+        column=Column("c12UnitSwitchState"),
+    ),
+    Measurement(
+        "neutral", Scope.UNIT, "Loss-of-neutral sensor", "",
+        Register("u16"), states=NEUTRAL_STATES,
+        metric=Metric("c12_neutral_lost",
+               help="1 while the loss-of-neutral sensor reports a lost neutral"),
+        column=Column("c12UnitNeutralState"),
+    ),
+    Measurement(
+        "temperature", Scope.UNIT, "Unit temperature", "°C",
+        Register("s16", DECI, "°C", valid=(-40.0, 125.0), nullable=True),
+        column=Column("c12UnitTemperature", DECI),
+        note="taken as the ambient reading the manual's 0-45 °C limit applies to (an "
+        "assumption: the manual leaves the meter's °C readouts blank)",
+    ),
+    Measurement(
+        "uptime", Scope.UNIT, "Seconds since the unit was last powered up", "s",
+        Register("u32", 1.0, "s"),
+        column=Column("c12InputUptime", CENTI, wrap=2**32),
+        note="restarts at 0 after a power loss, with the energy counters",
+    ),
+    Measurement(
+        "voltage", Scope.PHASE,
+        "Line-neutral voltage; not available when the phase's meter fuse is blown", "V",
+        Register("u16", DECI, "V", valid=(0.0, 500.0), nullable=True),
+        metric=Metric(help="Line-neutral voltage"),
+        column=Column("c12LineVoltage", DECI),
+    ),
+    _current(
+        "current", "Line current", Scope.PHASE,
+        metric=Metric(help="Line and neutral current"), column=Column("c12LineCurrent", MILLI),
+    ),
+    _current(
+        "neutral_current", "Neutral current", Scope.UNIT,
+        metric=Metric("c12_current_amperes", help="Line and neutral current",
+                      labels={"phase": "N"}),
+        column=Column("c12InputNeutralCurrent", MILLI),
+    ),
+    _current(
+        "max_current", "Maximum line current since power-up", Scope.PHASE,
+        metric=Metric(help="Maximum current since power-up"),
+        column=Column("c12LineMaxCurrent", MILLI),
+    ),
+    _current(
+        "max_neutral_current", "Maximum neutral current since power-up", Scope.UNIT,
+        metric=Metric("c12_max_current_amperes", help="Maximum current since power-up",
+                      labels={"phase": "N"}),
+        column=Column("c12InputMaxNeutralCurrent", MILLI),
+    ),
+    Measurement(
+        "current_thd", Scope.PHASE, "Average current THD since power-up", "ratio",
+        Register("u16", MILLI, "ratio", valid=(0.0, 10.0)),
+        column=Column("c12LineCurrentThd", MILLI),
+    ),
+    Measurement(
+        "voltage_thd", Scope.PHASE, "Average voltage THD since power-up", "ratio",
+        Register("u16", MILLI, "ratio", valid=(0.0, 1.0), nullable=True),
+        column=Column("c12LineVoltageThd", MILLI),
+    ),
+    Measurement(
+        "frequency", Scope.UNIT, "Supply frequency", "Hz",
+        Register("u16", CENTI, "Hz", valid=(40.0, 70.0), nullable=True),
+        column=Column("c12InputFrequency", CENTI),
+    ),
+    Measurement(
+        "phase_active_power", Scope.PHASE, "Active power per phase", "W",
+        Register("s32", 1.0, "W", valid=(-50e3, 50e3), nullable=True),
+        column=Column("c12LineActivePower"),
+    ),
+    Measurement(
+        "active_power", Scope.UNIT, "Total active power", "W",
+        Register("s32", 1.0, "W", valid=(-150e3, 150e3)),
+        column=Column("c12InputActivePower"),
+    ),
+    Measurement(
+        "phase_reactive_power", Scope.PHASE, "Reactive power per phase", "var",
+        Register("s32", 1.0, "var", valid=(-50e3, 50e3), nullable=True),
+        column=Column("c12LineReactivePower"),
+    ),
+    Measurement(
+        "reactive_power", Scope.UNIT, "Total reactive power", "var",
+        Register("s32", 1.0, "var", valid=(-150e3, 150e3)),
+        column=Column("c12InputReactivePower"),
+    ),
+    Measurement(
+        "phase_apparent_power", Scope.PHASE, "Apparent power per phase", "VA",
+        Register("u32", 1.0, "VA", valid=(0.0, 50e3), nullable=True),
+        column=Column("c12LineApparentPower"),
+    ),
+    Measurement(
+        "apparent_power", Scope.UNIT, "Total apparent power", "VA",
+        Register("u32", 1.0, "VA", valid=(0.0, 150e3)),
+        column=Column("c12InputApparentPower"),
+    ),
+    Measurement(
+        "phase_power_factor", Scope.PHASE, "True power factor per phase", "ratio",
+        Register("s16", MILLI, "ratio", valid=(-1.0, 1.0), nullable=True),
+        column=Column("c12LinePowerFactor", MILLI),
+    ),
+    Measurement(
+        "power_factor", Scope.UNIT, "Average power factor (total P / total S)", "ratio",
+        Register("s16", MILLI, "ratio", valid=(-1.0, 1.0), nullable=True),
+        column=Column("c12InputPowerFactor", MILLI),
+    ),
+    Measurement(
+        "demand_active_power", Scope.UNIT, "Active power demand (15 min window)", "W",
+        Register("u32", 1.0, "W", valid=(0.0, 150e3)),
+        column=Column("c12InputDemandActivePower"),
+    ),
+    Measurement(
+        "demand_apparent_power", Scope.UNIT, "Apparent power demand (15 min window)", "VA",
+        Register("u32", 1.0, "VA", valid=(0.0, 150e3)),
+        column=Column("c12InputDemandApparentPower"),
+    ),
+    Measurement(
+        "max_demand_active_power", Scope.UNIT,
+        "Maximum active power demand since power-up", "W",
+        Register("u32", 1.0, "W", valid=(0.0, 150e3)),
+        column=Column("c12InputMaxDemandActivePower"),
+    ),
+    Measurement(
+        "max_demand_apparent_power", Scope.UNIT,
+        "Maximum apparent power demand since power-up", "VA",
+        Register("u32", 1.0, "VA", valid=(0.0, 150e3)),
+        column=Column("c12InputMaxDemandApparentPower"),
+    ),
+    Measurement(
+        "active_energy_import", Scope.UNIT, "Import active energy since power-up", "J",
+        Register("u64", 1.0, "Wh", to_si=WH),
+        metric=Metric(counter=True, help="Import active energy since the unit was last powered up "
+               "(resets on power loss)"),
+        column=Column("c12InputActiveEnergy", WH),
+    ),
+    Measurement(
+        "reactive_energy_import", Scope.UNIT, "Import reactive energy since power-up", "var·s",
+        Register("u64", 1.0, "varh", to_si=WH),
+        metric=Metric(counter=True, help="Import reactive energy in var seconds (var h x 3600) "
+               "since the unit was last powered up (resets on power loss)"),
+        column=Column("c12InputReactiveEnergy", WH),
+    ),
+    _current(
+        "channel_current", "Channel output current", Scope.CHANNEL,
+        column=Column("c12ChannelCurrent", MILLI),
+    ),
+    Measurement(
+        "channel_breaker", Scope.CHANNEL, "Channel RCBO", "",
+        Register("u16"), states=BREAKER_STATES,
+        metric=Metric("c12_channel_breaker_closed",
+               help="1 while the channel's RCBO is closed, 0 when open",
+               states={"closed": 1.0, "open": 0.0}),
+        column=Column("c12ChannelBreakerState"),
+        note="open: tripped, tested or switched off",
+    ),
+    Measurement(
+        "channel_load", Scope.CHANNEL, "Channel load LED", "",
+        Register("u16"), states=LOAD_STATES,
+        metric=Metric("c12_channel_load_level",
+               help="Channel load LED as an ordered level: 0 off, 1 normal, 2 slight "
+               "overload (slow red flash), 3 serious overload (fast red flash)"),
+        column=Column("c12ChannelLoadState"),
+    ),
+)  # fmt: skip
+"""Every measurement, in register-map order."""
+
+BY_NAME: Mapping[str, Measurement] = {m.name: m for m in MEASUREMENTS}
+
+
+def check(measurements: tuple[Measurement, ...] = MEASUREMENTS) -> None:
+    """Raise ``ValueError`` if declarations contradict each other: a name used twice, an
+    unknown unit, or two measurements sharing a metric with another type, help or labels."""
+    families: dict[str, tuple[bool, str, tuple[str, ...]]] = {}
+    names: set[str] = set()
+    for m in measurements:
+        if m.name in names:
+            raise ValueError(f"measurement {m.name!r} is declared twice")
+        names.add(m.name)
+        if m.unit not in METRIC_SUFFIXES:
+            raise ValueError(f"{m.name}: unit {m.unit!r} is not one of {sorted(METRIC_SUFFIXES)}")
+        if m.metric is None:
+            continue
+        shape = (m.metric.counter, m.metric_help, metric_labels(m))
+        if families.setdefault(m.metric_name, shape) != shape:
+            raise ValueError(
+                f"{m.name}: metric {m.metric_name} is declared elsewhere with another type, "
+                "help or labels"
+            )
+
+
+def metric_labels(m: Measurement) -> tuple[str, ...]:
+    """The label names of a measurement's metric, ``pdu`` first."""
+    scope_label = () if m.scope is Scope.UNIT else (m.scope.value,)
+    return ("pdu", *scope_label, *(m.metric.labels if m.metric else {}))
+
+
+check()
