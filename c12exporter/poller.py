@@ -263,7 +263,7 @@ class Poller:
         if reader is None:
             raise WriteError("unknown_unit", f"unit {name!r} is not in the fleet")
         for change in changes:
-            if change.band is not None and change.channel in reader.unit.supervision:
+            if change.limits and change.channel in reader.unit.supervision:
                 raise WriteError(
                     "invalid",
                     f"unit {name}: channel {change.channel}: the supervision band is fixed "
@@ -284,7 +284,7 @@ class Poller:
             reader = self.readers[name]
             async with self._limit, reader.lock:
                 await reader.write(changes)
-                log.info("unit %s: wrote %s", name, ", ".join(map(_describe, changes)))
+                log.info("unit %s: wrote %s", name, "; ".join(c.describe() for c in changes))
                 reading = await self._read_into(reader, self.store)
             if reading is None:
                 raise WriteError(
@@ -339,15 +339,6 @@ class Poller:
             await self.poll_unit(name)
 
 
-def _describe(change: ChannelSettings) -> str:
-    parts = []
-    if change.name is not None:
-        parts.append(f"name {change.name!r}")
-    if change.band is not None:
-        parts.append(f"supervision {change.band.min_a}..{change.band.max_a} A")
-    return f"channel {change.channel} " + " and ".join(parts)
-
-
 def _check_read_back(name: str, reading: Reading, changes: Sequence[ChannelSettings]) -> None:
     channels = {c.number: c for c in reading.channels}
     for change in changes:
@@ -358,17 +349,15 @@ def _check_read_back(name: str, reading: Reading, changes: Sequence[ChannelSetti
                 f"unit {name}: channel {change.channel}: wrote name {change.name!r}, "
                 f"reads back {channel.name!r}",
             )
-        if change.band is not None:
-            for wrote, read in (
-                (change.band.min_a, channel.supervision.min_a),
-                (change.band.max_a, channel.supervision.max_a),
+        held = {"supervision_min": channel.supervision.min_a,
+                "supervision_max": channel.supervision.max_a}  # fmt: skip
+        for field, wrote in change.limits.items():
+            read = held[field]
+            if (wrote is None) != (read is None) or (
+                wrote is not None and read is not None and abs(wrote - read) > BAND_TOLERANCE_A
             ):
-                if (wrote is None) != (read is None) or (
-                    wrote is not None and read is not None and abs(wrote - read) > BAND_TOLERANCE_A
-                ):
-                    raise WriteError(
-                        "not_read_back",
-                        f"unit {name}: channel {change.channel}: wrote supervision "
-                        f"{change.band.min_a}..{change.band.max_a} A, reads back "
-                        f"{channel.supervision.min_a}..{channel.supervision.max_a} A",
-                    )
+                raise WriteError(
+                    "not_read_back",
+                    f"unit {name}: channel {change.channel}: wrote {field.replace('_', ' ')} "
+                    f"{wrote} A, reads back {read} A",
+                )

@@ -51,18 +51,48 @@ class SupervisionBand:
         return SupervisionState.OK
 
 
+class Keep(enum.Enum):
+    """A setting a write leaves as the unit holds it."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+Limit = float | None | Keep
+"""A supervision limit to write: amperes, ``None`` to clear it, :data:`KEEP` to leave it."""
+
+
 @dataclass(frozen=True)
 class ChannelSettings:
-    """A change to one channel's settings, as written to the unit.
+    """A change to one channel's settings, as written to the unit: only what is given
+    is written, so a concurrent change of another setting on the unit is not undone.
 
     :param name: the new name; ``None`` leaves the name as it is.
-    :param band: the new supervision band; ``None`` leaves it as it is,
-        ``SupervisionBand()`` clears both limits.
+    :param min_a: the new supervision minimum, ``None`` to clear it, :data:`KEEP`.
+    :param max_a: the new supervision maximum, likewise.
     """
 
     channel: int
     name: str | None = None
-    band: SupervisionBand | None = None
+    min_a: Limit = KEEP
+    max_a: Limit = KEEP
+
+    @classmethod
+    def band(cls, channel: int, band: SupervisionBand) -> ChannelSettings:
+        """Both limits of ``band`` (``SupervisionBand()`` clears supervision)."""
+        return cls(channel, min_a=band.min_a, max_a=band.max_a)
+
+    @property
+    def limits(self) -> dict[str, float | None]:
+        """The limits to write, by settings field (``supervision_min``, ``supervision_max``)."""
+        given = {"supervision_min": self.min_a, "supervision_max": self.max_a}
+        return {k: v for k, v in given.items() if not isinstance(v, Keep)}
+
+    def describe(self) -> str:
+        parts = [] if self.name is None else [f"name {self.name!r}"]
+        parts += [f"{k.replace('_', ' ')} {'not set' if v is None else f'{v:g} A'}"
+                  for k, v in self.limits.items()]  # fmt: skip
+        return f"channel {self.channel} " + ", ".join(parts)
 
 
 @dataclass(frozen=True)

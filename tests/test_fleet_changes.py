@@ -154,7 +154,7 @@ def test_settings_are_written_on_the_polling_connection_and_read_back(tmp_path: 
                     free.name,
                     [
                         ChannelSettings(1, name="Moving lights"),
-                        ChannelSettings(2, band=SupervisionBand(0.25, 10.5)),
+                        ChannelSettings.band(2, SupervisionBand(0.25, 10.5)),
                     ],
                 )
                 assert poller.readers[free.name]._connection is connection
@@ -166,20 +166,26 @@ def test_settings_are_written_on_the_polling_connection_and_read_back(tmp_path: 
                 assert held["channel_name"][0] == "Moving lights"
                 assert held["supervision_min"][1] == 0.25
 
+                # Only what is given is written: a maximum changed on the unit since the
+                # last poll survives a write of the minimum.
+                fleet.units[0].physics_now().set_supervision(2, 0.25, 12.0)
+                reading = await poller.write_settings(free.name, [ChannelSettings(2, min_a=0.5)])
+                assert reading.channels[1].supervision == SupervisionBand(0.5, 12.0)
+
                 # Cleared band reads back as not set.
                 reading = await poller.write_settings(
-                    free.name, [ChannelSettings(2, band=SupervisionBand())]
+                    free.name, [ChannelSettings.band(2, SupervisionBand())]
                 )
                 assert reading.channels[1].supervision == SupervisionBand()
 
                 held_before = fleet.units[0].snapshot()["meter"]["settings"]
                 refused = [
-                    (free.name, ChannelSettings(1, band=SupervisionBand(0.005, None)), "0.01 A"),
-                    (free.name, ChannelSettings(1, band=SupervisionBand(5, 1)), "above maximum"),
-                    (free.name, ChannelSettings(1, band=SupervisionBand(None, 99)), "0..63 A"),
+                    (free.name, ChannelSettings(1, min_a=0.005), "0.01 A"),
+                    (free.name, ChannelSettings(1, min_a=5, max_a=1), "above maximum"),
+                    (free.name, ChannelSettings(1, max_a=99), "0..63 A"),
                     (free.name, ChannelSettings(1, name="x" * 17), "16 bytes"),
                     (free.name, ChannelSettings(13, name="x"), "no such channel"),
-                    (fixed.name, ChannelSettings(3, band=SupervisionBand()), "config file"),
+                    (fixed.name, ChannelSettings.band(3, SupervisionBand()), "config file"),
                     ("nowhere", ChannelSettings(1, name="x"), "not in the fleet"),
                 ]
                 for unit_name, change, says in refused:
@@ -190,7 +196,7 @@ def test_settings_are_written_on_the_polling_connection_and_read_back(tmp_path: 
                     assert says in str(error.value), str(error.value)
                     assert before.reading is not None
                     assert before.reading.channels[0].name == "Moving lights"
-                assert gauge(running, "c12_setting_writes_total", result="written") == 2
+                assert gauge(running, "c12_setting_writes_total", result="written") == 3
                 assert gauge(running, "c12_setting_writes_total", result="invalid") == 6
                 assert gauge(running, "c12_setting_writes_total", result="unknown_unit") == 1
 

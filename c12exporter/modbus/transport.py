@@ -116,16 +116,16 @@ class ModbusTcpTransport:
                 )
             name_registers = self.settings.encode_item("channel_name", change.name)
             writes.append((self.settings.item_address("channel_name", index), name_registers))
-        if change.band is not None:
-            low, high = change.band.min_a, change.band.max_a
-            if low is not None and high is not None and low > high:
-                raise WriteError(
-                    "invalid", f"{where}: supervision minimum {low:g} A is above maximum {high:g} A"
-                )
-            for name, limit in (("supervision_min", low), ("supervision_max", high)):
-                writes.append(
-                    (self.settings.item_address(name, index), self._limit(name, limit, where))
-                )
+        limits = change.limits
+        low, high = limits.get("supervision_min"), limits.get("supervision_max")
+        if low is not None and high is not None and low > high:
+            raise WriteError(
+                "invalid", f"{where}: supervision minimum {low:g} A is above maximum {high:g} A"
+            )
+        for name, limit in limits.items():
+            writes.append(
+                (self.settings.item_address(name, index), self._limit(name, limit, where))
+            )
         return writes
 
     def _limit(self, name: str, limit_a: float | None, where: str) -> list[int]:

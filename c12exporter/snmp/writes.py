@@ -28,7 +28,7 @@ from pysnmp.proto.api import v2c  # type: ignore[import-untyped]
 from pysnmp.smi import error as smi_error  # type: ignore[import-untyped]
 
 from ..poller import Poller
-from ..reading import ChannelSettings, SupervisionBand
+from ..reading import KEEP, ChannelSettings, Limit
 from ..transport import WriteError
 from .cells import NOT_SET, limit_ma
 from .mibtree import Column, MibTree
@@ -62,6 +62,8 @@ class _Channel:
     name: str | None = None
     band: list[int] | None = None
     band_index: int = 0
+    given: set[int] = field(default_factory=set)
+    """Which limits the Set names (0 minimum, 1 maximum): only those are written."""
 
 
 @dataclass
@@ -113,14 +115,15 @@ class WriteThrough:
         for unit, channels in edits.items():
             plan = PlannedWrite(unit, min(c.first for c in channels.values()))
             for number, edit in channels.items():
-                band = None
+                limits: list[Limit] = [KEEP, KEEP]
                 if edit.band is not None:
                     low, high = edit.band
                     if low != NOT_SET and high != NOT_SET and low > high:
                         i = edit.band_index
                         raise smi_error.InconsistentValueError(name=var_binds[i][0], idx=i)
-                    band = SupervisionBand(_amperes(low), _amperes(high))
-                plan.changes.append(ChannelSettings(number, name=edit.name, band=band))
+                    for side in edit.given:
+                        limits[side] = _amperes(edit.band[side])
+                plan.changes.append(ChannelSettings(number, edit.name, limits[0], limits[1]))
             self._check_unit(plan, var_binds[plan.first][0])
             plans.append(plan)
         return plans
@@ -164,16 +167,18 @@ class WriteThrough:
         if channel.number in unit.supervision:
             raise smi_error.InconsistentValueError(name=name, idx=index)
         limit = _amperes(milliamperes)
+        side = 0 if column.name == MIN_COLUMN else 1
         single = (
-            SupervisionBand(min_a=limit)
-            if column.name == MIN_COLUMN
-            else SupervisionBand(max_a=limit)
+            ChannelSettings(channel.number, min_a=limit)
+            if side == 0
+            else ChannelSettings(channel.number, max_a=limit)
         )
-        self._check_unit_holds(unit.name, ChannelSettings(channel.number, band=single), name, index)
+        self._check_unit_holds(unit.name, single, name, index)
         if edit.band is None:
             held = channel.supervision
             edit.band, edit.band_index = [limit_ma(held.min_a), limit_ma(held.max_a)], index
-        edit.band[0 if column.name == MIN_COLUMN else 1] = milliamperes
+        edit.band[side] = milliamperes
+        edit.given.add(side)
 
     def _check_unit_holds(self, unit: str, change: ChannelSettings, name: Any, index: int) -> None:
         try:
@@ -207,17 +212,8 @@ class WriteThrough:
                 "SNMP Set by %s: %s written (%s)",
                 principal,
                 plan.unit,
-                ", ".join(_describe(change) for change in plan.changes),
+                "; ".join(change.describe() for change in plan.changes),
             )
-
-
-def _describe(change: ChannelSettings) -> str:
-    parts = []
-    if change.name is not None:
-        parts.append(f"name {change.name!r}")
-    if change.band is not None:
-        parts.append(f"band {change.band.min_a}..{change.band.max_a} A")
-    return f"channel {change.channel} " + " and ".join(parts)
 
 
 class SetResponder(Counted, cmdrsp.SetCommandResponder):  # type: ignore[misc]
