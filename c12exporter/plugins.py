@@ -28,7 +28,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "c12exporter.modbus.transport",
     "c12exporter.web.server",
     "c12exporter.prometheus.plugin",
-    "c12exporter.builtin.snmp_agent",
+    "c12exporter.snmp.plugin",
 )
 
 DISABLE_ENTRY_POINTS_ENV = "C12EXPORTER_DISABLE_PLUGIN_AUTOLOAD"

@@ -15,5 +15,5 @@
 * :mod:`.stats` - what the agent counts about itself on the exporter's telemetry.
 * :mod:`.agent` - the pysnmp engine: transport, USM users, VACM, and the pieces above.
 
-The exposer plugin that starts it is :mod:`c12exporter.builtin.snmp_agent`.
+The exposer plugin that starts it is :mod:`c12exporter.snmp.plugin`.
 """

@@ -12,7 +12,7 @@ from typing import Any
 from ..exposer import Exposer, ExposerContext
 from ..plugins import hookimpl
 from ..registry import Registry
-from ..snmp.config import SnmpSettings, parse_snmp_config
+from .config import SnmpSettings, parse_snmp_config
 
 
 class SnmpExposer:
@@ -22,7 +22,7 @@ class SnmpExposer:
         return parse_snmp_config(data, where)
 
     async def start(self, settings: SnmpSettings, context: ExposerContext) -> Any:
-        from ..snmp.agent import start_agent  # pysnmp loads only when the agent runs
+        from .agent import start_agent  # pysnmp loads only when the agent runs
 
         return await start_agent(settings, context)
 
