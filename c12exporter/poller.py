@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .model import ModelError, UnitModel
-from .reading import ChannelSettings, Identity, Reading, build_reading
+from .reading import ChannelSettings, Identity, Reading, Settings, UnitSettings, build_reading
 from .settings import PollConfig, UnitConfig
 from .store import Store
 from .telemetry import Telemetry
@@ -112,7 +112,7 @@ class UnitReader:
             return self._connection.transport
         return self.resolver.transports[self.unit.transport](self.unit.address, self.timeout_s)
 
-    async def write(self, changes: Sequence[ChannelSettings]) -> None:
+    async def write(self, changes: Sequence[Settings]) -> None:
         """Write on the unit's connection (opening it if needed). Hold :attr:`lock`."""
         try:
             async with asyncio.timeout(self.timeout_s):
@@ -257,12 +257,14 @@ class Poller:
             await reader.close()
         return store
 
-    def check_settings(self, name: str, changes: Sequence[ChannelSettings]) -> None:
+    def check_settings(self, name: str, changes: Sequence[Settings]) -> None:
         """Raise :class:`WriteError` if ``changes`` cannot be written exactly; writes nothing."""
         reader = self.readers.get(name)
         if reader is None:
             raise WriteError("unknown_unit", f"unit {name!r} is not in the fleet")
         for change in changes:
+            if not isinstance(change, ChannelSettings):
+                continue
             if change.limits and change.channel in reader.unit.supervision:
                 raise WriteError(
                     "invalid",
@@ -271,8 +273,8 @@ class Poller:
                 )
         reader.transport_for_checks().check(changes)
 
-    async def write_settings(self, name: str, changes: Sequence[ChannelSettings]) -> Reading:
-        """Write channel settings to a unit on its own connection, serialised with its
+    async def write_settings(self, name: str, changes: Sequence[Settings]) -> Reading:
+        """Write channel and unit settings to a unit on its own connection, serialised with its
         polls; then poll it and check that it reads back what was written.
 
         :returns: the reading taken after the write (also recorded in the store).
@@ -339,9 +341,17 @@ class Poller:
             await self.poll_unit(name)
 
 
-def _check_read_back(name: str, reading: Reading, changes: Sequence[ChannelSettings]) -> None:
+def _check_read_back(name: str, reading: Reading, changes: Sequence[Settings]) -> None:
     channels = {c.number: c for c in reading.channels}
     for change in changes:
+        if isinstance(change, UnitSettings):
+            if reading.stored_name != change.name:
+                raise WriteError(
+                    "not_read_back",
+                    f"unit {name}: wrote unit name {change.name!r}, "
+                    f"reads back {reading.stored_name!r}",
+                )
+            continue
         channel = channels[change.channel]
         if change.name is not None and channel.name != change.name:
             raise WriteError(

@@ -96,6 +96,25 @@ class ChannelSettings:
 
 
 @dataclass(frozen=True)
+class UnitSettings:
+    """A change to the unit's own settings: the name stored in the unit (the one its web
+    page shows and lets the user change), written through the same path as
+    :class:`ChannelSettings`.
+
+    :param name: the new name (``""`` clears it).
+    """
+
+    name: str
+
+    def describe(self) -> str:
+        return f"unit name {self.name!r}"
+
+
+Settings = ChannelSettings | UnitSettings
+"""One change on the settings write path (:meth:`c12exporter.poller.Poller.write_settings`)."""
+
+
+@dataclass(frozen=True)
 class PhaseReading:
     """Main meter values for one phase, by measurement name (see
     :mod:`c12exporter.measurements`). ``None`` = the meter reports it not available (the
@@ -162,6 +181,8 @@ class Reading:
     values: Mapping[str, Quantity]
     phases: tuple[PhaseReading, ...]
     channels: tuple[ChannelReading, ...]
+    stored_name: str = ""
+    """The name stored in the unit itself (settings ``unit_name``); ``""`` when unset."""
 
     def with_values(self, **values: Quantity) -> Reading:
         """A copy with some unit-wide measurements changed."""
@@ -224,8 +245,9 @@ def build_reading(
 ) -> Reading:
     """Combine one poll's decoded values and the unit's model into a :class:`Reading`.
 
-    :param values: every declared measurement, and the settings ``supervision_min``,
-        ``supervision_max`` and ``channel_name``, per channel.
+    :param values: every declared measurement, the settings ``supervision_min``,
+        ``supervision_max`` and ``channel_name``, per channel, and ``unit_name`` (a
+        transport that has no stored unit name may leave it out).
     :param supervision_overrides: channel -> band from config; replaces the band
         stored in the unit for that channel.
     """
@@ -275,4 +297,5 @@ def build_reading(
         values=scoped(Scope.UNIT, 0),
         phases=tuple(PhaseReading(phase, scoped(Scope.PHASE, i)) for i, phase in enumerate(PHASES)),
         channels=tuple(channels),
+        stored_name=str(values.get("unit_name") or ""),
     )

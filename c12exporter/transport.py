@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from .reading import ChannelSettings, Identity
+from .reading import Identity, Settings
 
 Value = float | int | str | None
 UnitValues = Mapping[str, Value | list[Value]]
@@ -67,11 +67,11 @@ class Transport(Protocol):
     async def read(self) -> UnitValues:
         """Read and decode every value of one poll, checking each against its declaration."""
 
-    def check(self, changes: Sequence[ChannelSettings]) -> None:
+    def check(self, changes: Sequence[Settings]) -> None:
         """Raise :class:`WriteError` (``invalid``) if the unit cannot hold ``changes``
         exactly; writes nothing."""
 
-    async def write(self, changes: Sequence[ChannelSettings]) -> None:
+    async def write(self, changes: Sequence[Settings]) -> None:
         """Write ``changes`` to the unit (after :meth:`check`)."""
 
     async def close(self) -> None:

@@ -16,7 +16,7 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ExceptionResponse
 
 from c12exporter.config import load_config
-from c12exporter.modbus.registermap import MEASUREMENTS, SETTINGS, MapError
+from c12exporter.modbus.registermap import MEASUREMENTS, SETTINGS, UNIT_SETTINGS, MapError
 from c12exporter.modbus.transport import ModbusTcpTransport
 from c12exporter.plugins import load_plugins
 from c12exporter.reading import build_reading
@@ -95,6 +95,10 @@ def test_registers_decode_to_the_physics_snapshot() -> None:
                 async with client(unit) as modbus:
                     measured = MEASUREMENTS.decode(await read_measurements(modbus))
                     settings = SETTINGS.decode(await read_settings(modbus))
+                    response = await modbus.read_holding_registers(
+                        UNIT_SETTINGS.start, count=UNIT_SETTINGS.count, device_id=DEVICE_ID
+                    )
+                    settings |= UNIT_SETTINGS.decode(list(response.registers))
                 snapshot = unit.snapshot()
                 assert measured == snapshot["meter"]["measurements"]
                 assert settings == snapshot["meter"]["settings"]

@@ -283,6 +283,22 @@ SETTINGS = Block(
     ),
 )
 
+UNIT_SETTINGS = Block(
+    name="unit_settings",
+    table=Table.HOLDING,
+    start=SETTINGS.start + SETTINGS.count,  # right after the channel settings
+    fields=(
+        Field(
+            "unit_name",
+            Kind.STRING,
+            "Unit name, as set on the unit's web page (UTF-8, up to 16 bytes)",
+            writable=True,
+        ),
+    ),
+)
+"""The unit's own settings: a block of its own because the channel settings already
+fill 120 of the 125 registers one read may return."""
+
 
 @dataclass(frozen=True)
 class DeviceIdentification:
@@ -319,7 +335,7 @@ class RegisterMap:
         raise KeyError(name)
 
 
-C12B_V1 = RegisterMap(version="1", blocks=(MEASUREMENTS, SETTINGS))
+C12B_V1 = RegisterMap(version="1", blocks=(MEASUREMENTS, SETTINGS, UNIT_SETTINGS))
 """The register map served by C12B firmware 1.x (and by the simulator)."""
 
 

@@ -18,7 +18,7 @@ from pymodbus.pdu import ExceptionResponse, ModbusPDU
 
 from ..addresses import split_host_port
 from ..plugins import hookimpl
-from ..reading import ChannelSettings, Identity
+from ..reading import Identity, Settings, UnitSettings
 from ..registry import Registry
 from ..transport import (
     Transport,
@@ -29,7 +29,7 @@ from ..transport import (
     WriteError,
     stray_message,
 )
-from .registermap import C12B_V1, MapError, RegisterMap, Table
+from .registermap import C12B_V1, Block, MapError, RegisterMap, Table
 
 DEFAULT_PORT = 502
 DEVICE_ID = 1
@@ -45,6 +45,7 @@ class ModbusTcpTransport:
         self.address = address
         self.register_map = register_map
         self.settings = register_map.block("settings")
+        self.unit_settings = register_map.block("unit_settings")
         host, port = split_host_port(address, DEFAULT_PORT)
         self.stray_bytes = 0
         self._client = AsyncModbusTcpClient(
@@ -80,11 +81,11 @@ class ModbusTcpTransport:
                 raise TransportError(error.reason, str(error)) from None
         return values
 
-    def check(self, changes: Sequence[ChannelSettings]) -> None:
+    def check(self, changes: Sequence[Settings]) -> None:
         for change in changes:
             self._registers_for(change)
 
-    async def write(self, changes: Sequence[ChannelSettings]) -> None:
+    async def write(self, changes: Sequence[Settings]) -> None:
         planned = [(c, self._registers_for(c)) for c in changes]
         for change, writes in planned:
             for address, registers in writes:
@@ -94,13 +95,19 @@ class ModbusTcpTransport:
                 try:
                     await self._call(request)
                 except TransportError as error:
-                    raise WriteError(
-                        "failed", f"{self.address}: channel {change.channel}: {error}"
-                    ) from None
+                    what = (
+                        "unit name"
+                        if isinstance(change, UnitSettings)
+                        else f"channel {change.channel}"
+                    )
+                    raise WriteError("failed", f"{self.address}: {what}: {error}") from None
 
-    def _registers_for(self, change: ChannelSettings) -> list[tuple[int, list[int]]]:
+    def _registers_for(self, change: Settings) -> list[tuple[int, list[int]]]:
         """(address, registers) to write for ``change``; :class:`WriteError` if the settings
         block cannot hold it exactly."""
+        if isinstance(change, UnitSettings):
+            where = f"{self.address}: unit name"
+            return [self._text(self.unit_settings, "unit_name", 0, change.name, where)]
         where = f"{self.address}: channel {change.channel}"
         count = self.settings.field("channel_name").count
         if not 1 <= change.channel <= count:
@@ -108,14 +115,7 @@ class ModbusTcpTransport:
         index = change.channel - 1
         writes: list[tuple[int, list[int]]] = []
         if change.name is not None:
-            size = self.settings.field("channel_name").kind.registers * 2
-            encoded = change.name.encode("utf-8")
-            if "\x00" in change.name or len(encoded) > size:
-                raise WriteError(
-                    "invalid", f"{where}: name must be UTF-8 text of at most {size} bytes"
-                )
-            name_registers = self.settings.encode_item("channel_name", change.name)
-            writes.append((self.settings.item_address("channel_name", index), name_registers))
+            writes.append(self._text(self.settings, "channel_name", index, change.name, where))
         limits = change.limits
         low, high = limits.get("supervision_min"), limits.get("supervision_max")
         if low is not None and high is not None and low > high:
@@ -127,6 +127,13 @@ class ModbusTcpTransport:
                 (self.settings.item_address(name, index), self._limit(name, limit, where))
             )
         return writes
+
+    @staticmethod
+    def _text(block: Block, name: str, index: int, text: str, where: str) -> tuple[int, list[int]]:
+        size = block.field(name).kind.registers * 2
+        if "\x00" in text or len(text.encode("utf-8")) > size:
+            raise WriteError("invalid", f"{where}: name must be UTF-8 text of at most {size} bytes")
+        return block.item_address(name, index), block.encode_item(name, text)
 
     def _limit(self, name: str, limit_a: float | None, where: str) -> list[int]:
         field = self.settings.field(name)

@@ -118,8 +118,9 @@ def _unit(f: _Families, unit: UnitState, r: Reading, ext: list[str]) -> None:
     info = f.gauge(
         "c12_unit_info",
         "Identity of the unit; always 1",
-        ("pdu", "vendor", "model", "serial", "firmware", "layout", "aux_socket", "address"),
-    )
+        ("pdu", "vendor", "model", "serial", "firmware", "layout", "aux_socket", "address",
+         "name"),
+    )  # fmt: skip
     info.add_metric(
         [
             r.unit,
@@ -130,6 +131,7 @@ def _unit(f: _Families, unit: UnitState, r: Reading, ext: list[str]) -> None:
             r.model.layout.description,
             r.model.aux_socket.name,
             unit.config.address,
+            r.stored_name,
             *ext,
         ],
         1,

@@ -401,7 +401,9 @@ class UnitPhysics:
         self.version = 0
         """Incremented whenever a measurement may have changed."""
         self.settings_version = 0
-        """Incremented whenever a setting (channel name, supervision) changes."""
+        """Incremented whenever a setting (unit or channel name, supervision) changes."""
+        self.unit_name = ""
+        """The name stored in the unit (set on its web page or over the network)."""
         self._power_up()
         self._settle()
 
@@ -694,8 +696,15 @@ class UnitPhysics:
         ch.supervision_min_a, ch.supervision_max_a = min_a, max_a
         self.settings_version += 1
 
+    def set_unit_name(self, name: str) -> None:
+        if len(name.encode("utf-8")) > CHANNEL_NAME_MAX_BYTES:
+            raise ValueError(f"unit name {name!r} is longer than {CHANNEL_NAME_MAX_BYTES} bytes")
+        self.unit_name = name
+        self.settings_version += 1
+
     def apply_settings(self, values: Mapping[str, Value | list[Value]]) -> None:
         """Store a decoded ``registermap.SETTINGS`` block (a Modbus write)."""
+        self.set_unit_name(str(values["unit_name"] or ""))
         names, lows, highs = (
             values["channel_name"],
             values["supervision_min"],
@@ -834,6 +843,7 @@ class UnitPhysics:
             "supervision_min": [ch.supervision_min_a for ch in self._channels],
             "supervision_max": [ch.supervision_max_a for ch in self._channels],
             "channel_name": [ch.name for ch in self._channels],
+            "unit_name": self.unit_name,
         }
 
     def snapshot(self) -> dict[str, Any]:

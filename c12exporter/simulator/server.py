@@ -43,7 +43,14 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from ..measurements import LOAD_STATES
-from ..modbus.registermap import C12B_V1, MEASUREMENTS, SETTINGS, MapError, Table
+from ..modbus.registermap import (
+    C12B_V1,
+    MEASUREMENTS,
+    SETTINGS,
+    UNIT_SETTINGS,
+    MapError,
+    Table,
+)
 from ..model import UnitModel
 from ..plugins import Plugins, load_plugins
 from .physics import UnitPhysics
@@ -218,6 +225,15 @@ async def _shutdown(server: ModbusTcpServer) -> None:
 # --- One unit ----------------------------------------------------------------------------
 
 
+def _decode_holding(registers: Sequence[int], unit: str) -> dict[str, Any]:
+    """The settings and unit settings blocks, decoded, from the holding registers."""
+    split = UNIT_SETTINGS.start - SETTINGS.start
+    return {
+        **SETTINGS.decode(registers[:split], unit),
+        **UNIT_SETTINGS.decode(registers[split:], unit),
+    }
+
+
 class SimulatedUnit:
     """One simulated C12B: its physics, its identity and its Modbus TCP server."""
 
@@ -286,10 +302,12 @@ class SimulatedUnit:
         return registers
 
     def settings_registers(self) -> list[int]:
-        """The settings block as served now (cached until a setting changes)."""
+        """The holding registers as served now: the settings and unit settings blocks,
+        which follow each other (cached until a setting changes)."""
         version, registers = self._settings
         if version != self.physics.settings_version:
-            registers = SETTINGS.encode(self.physics.settings())
+            settings = self.physics.settings()
+            registers = SETTINGS.encode(settings) + UNIT_SETTINGS.encode(settings)
             self._settings = (self.physics.settings_version, registers)
         return registers
 
@@ -307,7 +325,7 @@ class SimulatedUnit:
         offset = address - SETTINGS.start
         registers[offset : offset + len(values)] = values
         try:
-            self.physics.apply_settings(SETTINGS.decode(registers, self.name))
+            self.physics.apply_settings(_decode_holding(registers, self.name))
         except (MapError, ValueError) as error:
             log.info("%s: refused a settings write at %d: %s", self.name, address, error)
             return ExcCodes.ILLEGAL_VALUE
@@ -344,7 +362,13 @@ class SimulatedUnit:
             simdata=(
                 bits(),
                 bits(),
-                [SimData(SETTINGS.start, count=SETTINGS.count, datatype=DataType.REGISTERS)],
+                [
+                    SimData(
+                        SETTINGS.start,
+                        count=SETTINGS.count + UNIT_SETTINGS.count,
+                        datatype=DataType.REGISTERS,
+                    )
+                ],
                 [
                     SimData(
                         MEASUREMENTS.start, count=MEASUREMENTS.count, datatype=DataType.REGISTERS
@@ -459,7 +483,7 @@ class SimulatedUnit:
         try:
             meter: dict[str, Any] = {
                 "measurements": MEASUREMENTS.decode(self.measurement_registers(), self.name),
-                "settings": SETTINGS.decode(self.settings_registers(), self.name),
+                "settings": _decode_holding(self.settings_registers(), self.name),
             }
         except MapError as error:
             meter = {"error": str(error)}

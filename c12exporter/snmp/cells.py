@@ -177,6 +177,7 @@ UNIT_COLUMNS: Mapping[str, Callable[[UnitFacts], Value]] = {
     "c12UnitFirmware": lambda u: _identity(u, "firmware"),
     **{name: _unit_state(m) for name, m in _UNIT_DECLARED.items()},
     "c12UnitSupervisionWarning": lambda u: _state(u, lambda r: truth(r.supervision_warning)),
+    "c12UnitStoredName": lambda u: _state(u, lambda r: r.stored_name),
 }
 """Every configured unit has a row; state columns only while it is reachable."""
 

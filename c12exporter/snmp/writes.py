@@ -1,4 +1,5 @@
-"""Set: a channel's name and supervision limits, written through to the unit.
+"""Set: a channel's name and supervision limits, and the unit's stored name, written
+through to the unit.
 
 A Set is checked in full before anything is written (RFC 3416 4.2.5): VACM write access,
 that the object is writable (``notWritable`` otherwise), that the row exists
@@ -28,7 +29,7 @@ from pysnmp.proto.api import v2c  # type: ignore[import-untyped]
 from pysnmp.smi import error as smi_error  # type: ignore[import-untyped]
 
 from ..poller import Poller
-from ..reading import KEEP, ChannelSettings, Limit
+from ..reading import KEEP, ChannelSettings, Limit, Settings, UnitSettings
 from ..transport import WriteError
 from .cells import NOT_SET, limit_ma
 from .mibtree import Column, MibTree
@@ -39,7 +40,8 @@ log = logging.getLogger(__name__)
 NAME_COLUMN = "c12ChannelName"
 MIN_COLUMN = "c12ChannelSupervisionMin"
 MAX_COLUMN = "c12ChannelSupervisionMax"
-WRITABLE = frozenset({NAME_COLUMN, MIN_COLUMN, MAX_COLUMN})
+UNIT_NAME_COLUMN = "c12UnitStoredName"
+WRITABLE = frozenset({NAME_COLUMN, MIN_COLUMN, MAX_COLUMN, UNIT_NAME_COLUMN})
 MILLI = 1000
 STATUS_OF_WRITE_ERROR = {"invalid": "wrongValue", "unknown_unit": "noCreation"}
 """A :class:`WriteError` reason -> the error-status answered (else ``commitFailed``)."""
@@ -72,7 +74,7 @@ class PlannedWrite:
 
     unit: str
     first: int
-    changes: list[ChannelSettings] = field(default_factory=list)
+    changes: list[Settings] = field(default_factory=list)
 
 
 def _amperes(milliamperes: int) -> float | None:
@@ -100,6 +102,7 @@ class WriteThrough:
         :param allowed: VACM write access to an OID.
         """
         edits: dict[str, dict[int, _Channel]] = {}
+        names: dict[str, tuple[int, str]] = {}
         for index, (name, value) in enumerate(var_binds):
             oid = tuple(name)
             if not allowed(oid):
@@ -110,10 +113,19 @@ class WriteThrough:
             column, suffix = found
             if not column.object.writable or column.name not in WRITABLE:
                 raise smi_error.NotWritableError(name=name, idx=index)
-            self._check_one(index, name, column, suffix, value, edits, now)
+            if column.name == UNIT_NAME_COLUMN:
+                self._check_unit_name(index, name, column, suffix, value, names, now)
+            else:
+                self._check_one(index, name, column, suffix, value, edits, now)
         plans = []
-        for unit, channels in edits.items():
-            plan = PlannedWrite(unit, min(c.first for c in channels.values()))
+        for unit in dict.fromkeys([*names, *edits]):
+            channels = edits.get(unit, {})
+            firsts = [c.first for c in channels.values()]
+            if unit in names:
+                firsts.append(names[unit][0])
+            plan = PlannedWrite(unit, min(firsts))
+            if unit in names:
+                plan.changes.append(UnitSettings(names[unit][1]))
             for number, edit in channels.items():
                 limits: list[Limit] = [KEEP, KEEP]
                 if edit.band is not None:
@@ -127,6 +139,34 @@ class WriteThrough:
             self._check_unit(plan, var_binds[plan.first][0])
             plans.append(plan)
         return plans
+
+    def _check_unit_name(
+        self,
+        index: int,
+        name: Any,
+        column: Column,
+        suffix: tuple[int, ...],
+        value: Any,
+        names: dict[str, tuple[int, str]],
+        now: float,
+    ) -> None:
+        slot = self.tree.slot(suffix[0]) if len(suffix) == 1 else None
+        reading = None if slot is None else self.tree.store.fresh_reading(slot.state, now)
+        if slot is None or reading is None:
+            raise smi_error.NoCreationError(name=name, idx=index)
+        tag = value.tagSet.superTags[-1]
+        if (tag.tagClass | tag.tagFormat | tag.tagId) != column.object.tag:
+            raise smi_error.WrongTypeError(name=name, idx=index)
+        octets = bytes(value.asOctets())
+        if not column.object.check(octets):
+            raise smi_error.WrongLengthError(name=name, idx=index)
+        try:
+            text = octets.decode("utf-8")
+        except UnicodeDecodeError:
+            raise smi_error.WrongValueError(name=name, idx=index) from None
+        unit = slot.state.config.name
+        self._check_unit_holds(unit, UnitSettings(text), name, index)
+        names[unit] = (names.get(unit, (index, ""))[0], text)
 
     def _check_one(
         self,
@@ -180,7 +220,7 @@ class WriteThrough:
         edit.band[side] = milliamperes
         edit.given.add(side)
 
-    def _check_unit_holds(self, unit: str, change: ChannelSettings, name: Any, index: int) -> None:
+    def _check_unit_holds(self, unit: str, change: Settings, name: Any, index: int) -> None:
         try:
             self.poller.check_settings(unit, [change])
         except WriteError as error:
