@@ -87,6 +87,12 @@ def _parser(plugins: Plugins) -> argparse.ArgumentParser:
     demo.add_arguments(demo_parser)
     demo_parser.set_defaults(func=lambda args: _run(demo.run(args)))
 
+    from .discovery import cli as discovery_cli
+
+    discover = commands.add_parser("discover", help="find C12B units on a network")
+    discovery_cli.add_arguments(discover)
+    discover.set_defaults(func=discovery_cli.run)
+
     regmap = commands.add_parser("register-map", help="print the register map as Markdown")
     regmap.set_defaults(func=lambda args: print(markdown_table()) or 0)
 

@@ -15,6 +15,7 @@ Example (every key but ``units`` is optional)::
         model: C12B-12            # optional: overrides what the unit reports
         phases: [L1, L2, L3, L1, L2, L3, L1, L2, L3, L1, L2, L3]   # optional
         labels: {rack: A3}        # optional: added to every series of this unit
+        serial: SS123400001       # optional: the serial expected there (discover writes it)
         supervision:              # optional: overrides the band stored in the unit
           3: {min: 0.5, max: 12}
     units_files: [sim-units.yml]  # optional: more units, e.g. the simulator's list
@@ -144,7 +145,9 @@ def _units(data: object, source: str, plugins: Plugins) -> list[UnitConfig]:
 
 def _unit(data: object, where: str, plugins: Plugins) -> UnitConfig:
     only_keys(
-        data, {"name", "address", "transport", "model", "phases", "labels", "supervision"}, where
+        data,
+        {"name", "address", "transport", "model", "phases", "labels", "supervision", "serial"},
+        where,
     )
     assert isinstance(data, dict)
     name = data.get("name")
@@ -178,6 +181,7 @@ def _unit(data: object, where: str, plugins: Plugins) -> UnitConfig:
         phases=_phases(data.get("phases"), f"{where}.phases"),
         labels=_labels(data.get("labels") or {}, f"{where}.labels"),
         supervision=_supervision(data.get("supervision") or {}, f"{where}.supervision"),
+        serial=None if data.get("serial") is None else str(data["serial"]),
     )
 
 

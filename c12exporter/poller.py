@@ -154,6 +154,13 @@ class UnitReader:
         self._transport = transport
         try:
             identity = await transport.connect()
+            if self.unit.serial and identity.serial != self.unit.serial:
+                raise TransportError(
+                    "identity",
+                    f"{self.unit.address} answers as serial {identity.serial!r}, not "
+                    f"{self.unit.serial!r}: another unit took the address; run "
+                    "`c12exporter discover` again or correct serial:",
+                )
             model = self.resolver.model(self.unit.model or identity.model)
         except BaseException:
             await transport.close()

@@ -30,6 +30,9 @@ class UnitConfig:
     phases: tuple[str, ...] | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     supervision: Mapping[int, SupervisionBand] = field(default_factory=dict)
+    serial: str | None = None
+    """The serial number expected at the address (written by discovery); a unit that
+    answers with another one is not read."""
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
+import itertools
 
 from ..addresses import split_host_port
 from ..lifecycle import Signals
 from ..model import ModelError
 from .control import DEFAULT_CONTROL_PORT, ControlServer
+from .decoys import parse_decoy
 from .scenarios import DEFAULT_SCENARIO, SCENARIOS
-from .server import DEFAULT_HOST, DEFAULT_MODELS, DEFAULT_UNITS, Fleet, SimulatorError
+from .server import (
+    DEFAULT_HOST,
+    DEFAULT_MODELS,
+    DEFAULT_UNITS,
+    Fleet,
+    SimulatorError,
+    check_loopback,
+)
 
 DEFAULT_UNITS_FILE = "sim-units.yml"
 
@@ -51,6 +61,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="unit n listens on base-port + n - 1; 0 = any free ports (%(default)s)",
     )
     parser.add_argument(
+        "--addresses",
+        metavar="CIDR",
+        help="put unit n on the n-th host address of this loopback network, all on --port "
+        "(127.0.3.0/24: 127.0.3.1, 127.0.3.2, ...)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=0, help="the units' port with --addresses (e.g. 502)"
+    )
+    parser.add_argument(
+        "--decoy",
+        action="append",
+        default=[],
+        metavar="KIND:HOST",
+        help="also run a device that is not a C12B on HOST:--port, for discovery to skip: "
+        "other (another vendor's Modbus device), c12a, silent (accepts, never answers); "
+        "repeatable",
+    )
+    parser.add_argument(
         "--units-file",
         default=DEFAULT_UNITS_FILE,
         help="where to write the exporter config listing the units (%(default)s)",
@@ -83,6 +111,9 @@ async def run(args: argparse.Namespace) -> None:
             base_port=args.base_port,
             speed=args.speed,
         )
+        if args.addresses:
+            place_on_addresses(fleet, args.addresses, args.port)
+        decoys = [parse_decoy(spec, args.port) for spec in args.decoy]
         control = ControlServer(fleet, control_host, control_port)
     except (SimulatorError, ModelError, ValueError) as error:
         raise SystemExit(f"c12exporter simulate: {error}") from None
@@ -91,6 +122,8 @@ async def run(args: argparse.Namespace) -> None:
             # The control port first: a unit on "any free port" must not take it.
             await control.start()
             await fleet.open(args.units_file)
+            for decoy in decoys:
+                await decoy.start()
         except (SimulatorError, OSError) as error:
             raise SystemExit(f"c12exporter simulate: {error}") from None
         print(
@@ -99,10 +132,37 @@ async def run(args: argparse.Namespace) -> None:
             f"{args.units_file}; control interface {control.url}",
             flush=True,
         )
+        for decoy in decoys:
+            print(f"decoy {decoy.kind} on {decoy.address}", flush=True)
         await signals.stopped()
     finally:
+        for decoy in decoys:
+            await decoy.stop()
         await control.stop()
         await fleet.stop()
+
+
+def place_on_addresses(fleet: Fleet, cidr: str, port: int) -> None:
+    """Unit n on the n-th host address of ``cidr``, all on ``port``.
+
+    :raises SimulatorError: not loopback, too few addresses, or no port.
+    """
+    try:
+        network = ipaddress.ip_network(cidr, strict=False)
+    except ValueError as error:
+        raise SimulatorError(f"--addresses {cidr!r}: {error}") from None
+    if not 0 < port < 65536:
+        raise SimulatorError("--addresses needs --port (1..65535): every unit listens on it")
+    hosts = itertools.islice(network.hosts(), len(fleet.units))
+    placed = 0
+    for unit, host in zip(fleet.units, hosts, strict=False):
+        check_loopback(str(host))
+        unit.host, unit.port = str(host), port
+        placed += 1
+    if placed < len(fleet.units):
+        raise SimulatorError(
+            f"--addresses {cidr}: {placed} host addresses for {len(fleet.units)} units"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

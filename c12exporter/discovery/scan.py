@@ -1,0 +1,130 @@
+"""Scanning addresses for C12B units: Read Device Identification (Modbus 43/14) through
+the transport plugin, at a bounded rate and concurrency.
+
+Each address ends as one :class:`Finding`: a C12B (to monitor), or skipped with the
+reason: a C12A (no network interface), another Modbus device, a port that accepts and
+says nothing, a refused connection, or bytes that are not Modbus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import ipaddress
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..model import ModelError, UnitModel
+from ..poller import UnitResolver
+from ..reading import Identity
+from ..transport import TransportError
+
+DEFAULT_PORT = 502
+DEFAULT_CONCURRENCY = 256
+DEFAULT_RATE = 500.0
+"""New connections per second: a /24 in about half a second, gentle on any switch."""
+DEFAULT_TIMEOUT_S = 1.0
+TRANSPORT = "modbus-tcp"
+
+
+class Outcome(enum.Enum):
+    C12B = "C12B"
+    C12A = "C12A"
+    OTHER = "other device"
+    SILENT = "silent"
+    REFUSED = "refused"
+    ERROR = "not Modbus"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one address turned out to be."""
+
+    address: str  # host:port
+    outcome: Outcome
+    reason: str = ""
+    identity: Identity | None = None
+    model: UnitModel | None = None
+
+    @property
+    def is_unit(self) -> bool:
+        return self.outcome is Outcome.C12B
+
+
+def endpoint(host: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> str:
+    return f"[{host}]:{port}" if host.version == 6 else f"{host}:{port}"
+
+
+class RateLimit:
+    """At most ``rate`` starts per second, spaced evenly."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            delay = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+async def identify(resolver: UnitResolver, address: str, timeout_s: float) -> Finding:
+    """Ask ``address`` who it is (one connection, closed again)."""
+    transport = resolver.transports[TRANSPORT](address, timeout_s)
+    try:
+        async with asyncio.timeout(timeout_s * 2):
+            identity = await transport.connect()
+    except TimeoutError:
+        return Finding(address, Outcome.SILENT, "accepts connections but answers nothing")
+    except TransportError as error:
+        return Finding(address, *_classify(error))
+    finally:
+        await transport.close()
+    try:
+        model = resolver.model(identity.model)
+    except ModelError as error:
+        outcome = Outcome.C12A if identity.model.upper().startswith("C12A") else Outcome.OTHER
+        who = f"{identity.vendor} {identity.model}".strip()
+        return Finding(address, outcome, f"{who}: {error}", identity)
+    return Finding(address, Outcome.C12B, "", identity, model)
+
+
+def _classify(error: TransportError) -> tuple[Outcome, str]:
+    if error.reason == "connect":
+        return Outcome.REFUSED, "nothing listens (connection refused or unreachable)"
+    if error.reason == "timeout":
+        return Outcome.SILENT, "accepts connections but answers nothing"
+    if error.reason in ("modbus_exception", "identity"):
+        return Outcome.OTHER, f"a Modbus device without C12 identification: {error}"
+    return Outcome.ERROR, f"answers, but not valid Modbus TCP: {error}"
+
+
+async def scan(
+    resolver: UnitResolver,
+    addresses: Sequence[str],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    rate: float = DEFAULT_RATE,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    on_finding: Callable[[Finding], None] | None = None,
+) -> list[Finding]:
+    """Identify every address; findings in the order of ``addresses``."""
+    limit = asyncio.Semaphore(concurrency)
+    pace = RateLimit(rate)
+
+    async def one(address: str) -> Finding:
+        async with limit:
+            await pace.wait()
+            finding = await identify(resolver, address, timeout_s)
+        if on_finding is not None:
+            on_finding(finding)
+        return finding
+
+    return list(await asyncio.gather(*(one(a) for a in addresses)))
