@@ -66,6 +66,12 @@ def _parser(plugins: Plugins) -> argparse.ArgumentParser:
         metavar="FILE",
         help="YAML config file (see docs/configuration.md)",
     )
+    serve.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="poll only shard I of N of the fleet (by unit name), so N exporters with one "
+        "config split it exactly; overrides the config's shard:",
+    )
     plugins.hook.c12_add_options(parser=serve)
     serve.set_defaults(func=_serve)
 
@@ -138,7 +144,7 @@ def _serve(args: argparse.Namespace) -> int:
     overrides = option_overrides(args)
 
     def load() -> Config:
-        return load_config(args.config_file, plugins, overrides)
+        return load_config(args.config_file, plugins, overrides, shard=args.shard)
 
     config = load()
 

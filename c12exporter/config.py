@@ -35,11 +35,21 @@ from typing import Any
 import yaml
 
 from .addresses import split_host_port
+from .discovery.targets import TargetError, parse_targets
 from .measurements import CHANNEL_COUNT, PHASES
 from .model import ModelError
 from .plugins import Plugins
 from .reading import SupervisionBand
-from .settings import Config, ConfigError, PollConfig, UnitConfig, only_keys, parse_duration
+from .settings import (
+    Config,
+    ConfigError,
+    DiscoveryConfig,
+    PollConfig,
+    Shard,
+    UnitConfig,
+    only_keys,
+    parse_duration,
+)
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 RESERVED_LABELS = frozenset({"pdu", "phase", "channel", "state", "reason", "name"})
@@ -49,15 +59,21 @@ def load_config(
     path: str | Path,
     plugins: Plugins,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    shard: str | None = None,
 ) -> Config:
     """Read and validate a config file.
 
     :param overrides: section -> keys that replace the file's (command-line flags).
+    :param shard: ``--shard``, replacing the file's ``shard:``.
     :raises ConfigError: naming the file and key of the first problem found.
     """
     path = Path(path)
     data = _read_yaml(path)
-    only_keys(data, {"poll", "units", "units_files", "state_dir", *plugins.exposers}, str(path))
+    only_keys(
+        data,
+        {"poll", "units", "units_files", "state_dir", "discovery", "shard", *plugins.exposers},
+        str(path),
+    )
     poll = _poll(data.get("poll") or {}, f"{path}: poll")
     exposers = {}
     for section, exposer in plugins.exposers.items():
@@ -75,9 +91,11 @@ def load_config(
         included = _read_yaml(include, f"{path}: units_files[{i}]")
         only_keys(included, {"units"}, str(include))
         units += _units(included.get("units") or [], str(include), plugins)
-    if not units:
+    discovery = _discovery(data["discovery"], f"{path}: discovery") if "discovery" in data else None
+    if not units and discovery is None:
         raise ConfigError(
-            f"{path}: units: no units configured; add a 'units:' list with name and address"
+            f"{path}: units: no units configured; add a 'units:' list with name and address, "
+            "or a 'discovery:' section"
         )
     seen: dict[str, str] = {}
     for unit in units:
@@ -94,6 +112,8 @@ def load_config(
         poll=poll,
         exposers=exposers,
         source=str(path),
+        discovery=discovery,
+        shard=Shard.parse(shard or data.get("shard", "1/1"), f"{path}: shard (or --shard)"),
         state_dir=path.parent / state_dir,
     )
 
@@ -135,6 +155,48 @@ def _poll(data: Mapping[str, Any], where: str) -> PollConfig:
             "every reading would be stale before the next poll"
         )
     return PollConfig(interval, timeout, concurrency, staleness_s)
+
+
+def _discovery(data: object, where: str) -> DiscoveryConfig:
+    only_keys(
+        data,
+        {"networks", "port", "interval", "gone_after", "forget_after", "concurrency", "rate",
+         "timeout"},
+        where,
+    )  # fmt: skip
+    assert isinstance(data, Mapping)
+    networks = data.get("networks")
+    if not isinstance(networks, list) or not networks:
+        raise ConfigError(f"{where}.networks: list the networks to scan, e.g. [10.0.3.0/24]")
+    try:
+        parse_targets([str(n) for n in networks])
+    except TargetError as error:
+        raise ConfigError(f"{where}.networks: {error}") from None
+    defaults = DiscoveryConfig(())
+    port = data.get("port", defaults.port)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ConfigError(f"{where}.port: {port!r} must be a port number 1..65535")
+    concurrency = data.get("concurrency", defaults.concurrency)
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigError(f"{where}.concurrency: {concurrency!r} must be a whole number >= 1")
+    rate = data.get("rate", defaults.rate)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
+        raise ConfigError(f"{where}.rate: {rate!r} must be connections per second > 0")
+    durations = {
+        key: parse_duration(data.get(key, default), f"{where}.{key}")
+        for key, default in (
+            ("interval", defaults.interval_s),
+            ("gone_after", defaults.gone_after_s),
+            ("forget_after", defaults.forget_after_s),
+            ("timeout", defaults.timeout_s),
+        )
+    }
+    if durations["forget_after"] < durations["gone_after"]:
+        raise ConfigError(f"{where}.forget_after: must not be shorter than gone_after")
+    return DiscoveryConfig(
+        tuple(str(n) for n in networks), port, durations["interval"], durations["gone_after"],
+        durations["forget_after"], concurrency, float(rate), durations["timeout"],
+    )  # fmt: skip
 
 
 def _units(data: object, source: str, plugins: Plugins) -> list[UnitConfig]:

@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .discovery.service import Discovery
 from .exposer import ExposerContext, RunningExposer
 from .plugins import Plugins
 from .poller import Poller
-from .settings import Config, ConfigError
+from .settings import Config, ConfigError, UnitConfig
 from .store import Store
 from .telemetry import Telemetry
 
@@ -31,7 +32,38 @@ class RunningExporter:
     context: ExposerContext
     load: ConfigLoader | None
     exposers: dict[str, RunningExposer] = field(default_factory=dict)
+    discovery: Discovery | None = None
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _discovering: asyncio.Task[None] | None = None
+
+    def fleet(self, config: Config) -> tuple[UnitConfig, ...]:
+        return fleet_units(config, self.discovery)
+
+    def start_discovery(self) -> None:
+        """Scan now and on the interval (when the config has a discovery section)."""
+        config = self.config.discovery
+        if config is None:
+            self.discovery = None
+            return
+        if self.discovery is None:
+            self.discovery = Discovery(
+                config, self.plugins, self.config.state_dir, self.context.telemetry
+            )
+        self.discovery.config = config
+
+        async def publish() -> None:
+            async with self._reloading:
+                await self.poller.reconcile(self.fleet(self.config), self.config.poll)
+
+        self._discovering = asyncio.create_task(
+            self.discovery.run(lambda: self.config.units, publish), name="discovery"
+        )
+
+    async def stop_discovery(self) -> None:
+        task, self._discovering = self._discovering, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     @property
     def config(self) -> Config:
@@ -64,8 +96,12 @@ class RunningExporter:
 
     async def _apply(self, new: Config) -> None:
         old = self.context.config
-        await self.poller.reconcile(new.units, new.poll)
+        if new.discovery != old.discovery:
+            await self.stop_discovery()
+        await self.poller.reconcile(self.fleet(new), new.poll)
         self.context.config = new
+        if new.discovery != old.discovery:
+            self.start_discovery()
         for section in [s for s in self.exposers if new.exposers.get(s) != old.exposers.get(s)]:
             await self.exposers.pop(section).stop()
         for section, settings in new.exposers.items():
@@ -84,10 +120,21 @@ class RunningExporter:
                 raise
 
     async def stop(self) -> None:
+        await self.stop_discovery()
         for exposer in self.exposers.values():
             await exposer.stop()
         self.exposers.clear()
         await self.poller.stop()
+
+
+def fleet_units(config: Config, discovery: Discovery | None) -> tuple[UnitConfig, ...]:
+    """The units to poll: the configured ones, then the discovered ones whose names the
+    config does not use, kept to this exporter's shard."""
+    units = list(config.units)
+    if discovery is not None:
+        names = {u.name for u in units}
+        units += [u for u in discovery.units() if u.name not in names]
+    return tuple(u for u in units if config.shard.holds(u.name))
 
 
 def _reload_result(telemetry: Telemetry, *, ok: bool) -> None:
@@ -118,9 +165,13 @@ async def start_exporter(
         ``POST /-/reload``).
     """
     telemetry = Telemetry()
-    store = Store(config.units, config.poll.staleness_limit_s)
-    poller = Poller(config.units, plugins, store, config.poll, telemetry)
+    discovery = None
+    if config.discovery is not None:
+        discovery = Discovery(config.discovery, plugins, config.state_dir, telemetry)
     running: RunningExporter
+    units = fleet_units(config, discovery)
+    store = Store(units, config.poll.staleness_limit_s)
+    poller = Poller(units, plugins, store, config.poll, telemetry)
 
     async def reload() -> str | None:
         return await running.reload()
@@ -128,7 +179,7 @@ async def start_exporter(
     context = ExposerContext(
         store, poller, telemetry, config.state_dir, plugins.hook, config, reload
     )
-    running = RunningExporter(plugins, context, load)
+    running = RunningExporter(plugins, context, load, discovery=discovery)
     try:
         for section, settings in config.exposers.items():
             running.exposers[section] = await plugins.exposers[section].start(settings, context)
@@ -137,6 +188,7 @@ async def start_exporter(
         raise
     _load_result(telemetry, ok=True)
     poller.start()
+    running.start_discovery()
     for section, exposer in running.exposers.items():
         log.info("%s: serving %d units on %s", section, len(store), ", ".join(exposer.endpoints))
     return running

@@ -5,6 +5,7 @@ Loading and checking a config file is :mod:`c12exporter.config`'s job."""
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,12 +49,52 @@ class PollConfig:
 
 
 @dataclass(frozen=True)
+class DiscoveryConfig:
+    """Scan these networks while serving; units found join the fleet."""
+
+    networks: tuple[str, ...]
+    port: int = 502
+    interval_s: float = 300.0
+    gone_after_s: float = 900.0
+    """A unit unseen this long is reported gone (it stays, shown down)."""
+    forget_after_s: float = 86400.0
+    """A unit unseen this long leaves the fleet (its name is kept for its return)."""
+    concurrency: int = 256
+    rate: float = 500.0
+    timeout_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This exporter polls shard ``index`` of ``count`` (1-based): the units whose name
+    hashes there, so several exporters with one config split a fleet exactly."""
+
+    index: int = 1
+    count: int = 1
+
+    def holds(self, name: str) -> bool:
+        return self.count == 1 or zlib.crc32(name.encode("utf-8")) % self.count == self.index - 1
+
+    @classmethod
+    def parse(cls, text: object, where: str) -> Shard:
+        """``"2/3"`` -> ``Shard(2, 3)``."""
+        index_text, slash, count_text = str(text).partition("/")
+        if slash and index_text.strip().isdigit() and count_text.strip().isdigit():
+            index, count = int(index_text), int(count_text)
+            if 1 <= index <= count:
+                return cls(index, count)
+        raise ConfigError(f"{where}: {text!r} is not a shard like 1/2 (this one of how many)")
+
+
+@dataclass(frozen=True)
 class Config:
     units: tuple[UnitConfig, ...]
     poll: PollConfig = PollConfig()
     exposers: Mapping[str, object] = field(default_factory=dict)
     """Settings of each enabled exposer, by config section (``web``, ``snmp``)."""
     source: str = "<defaults>"
+    discovery: DiscoveryConfig | None = None
+    shard: Shard = Shard()
     state_dir: Path = Path("c12exporter-state")
     """Where small state files live (the SNMP unit index); relative paths are resolved
     against the config file's directory."""
