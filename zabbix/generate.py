@@ -1,0 +1,1670 @@
+"""Generate the Zabbix 6.0 templates for C12 units (``zabbix/*.yaml``).
+
+Two templates, each with a unit template its discovered hosts link:
+
+* ``StageSmarts C12B by SNMP`` (on a host with the exporter's SNMP agent as SNMP
+  interface) discovers units from C12-PDU-MIB's ``c12UnitTable`` and creates one host per
+  unit linked to ``StageSmarts C12B unit by SNMP``, which reads that unit's columns
+  (by its ``c12UnitIndex``) and discovers its 12 channels.
+* ``StageSmarts C12B by HTTP`` (on a host for the exporter) reads ``/metrics`` and does
+  the same from ``c12_up`` and ``c12_channel_info``, with ``StageSmarts C12B unit by
+  HTTP``: one HTTP agent master item (history 0) per unit host and dependent items
+  with "Prometheus pattern" preprocessing.
+
+A unit is a host of its own so that its unit triggers (unreachable, e-stop, switch) are
+ordinary triggers that its channel trigger prototypes can depend on: Zabbix allows no
+dependency on a trigger prototype of another discovery rule.
+
+Every threshold is a user macro whose default comes from :data:`alerts.generate.CONFIG`
+(and so from :mod:`c12exporter.limits`), and every Prometheus alert of
+``alerts/c12-alerts.yml`` has its trigger, at the mapped severity, with the alert's name
+in the ``alert`` tag. Run::
+
+    python -m zabbix.generate            # from the repository root: rewrite the files
+    python -m zabbix.generate --check    # exit 1 if a committed file is stale
+
+UUIDs are UUIDv4-shaped (version and variant bits forced) digests of the object's
+template and name, so they stay the same from one generation to the next.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from alerts import generate as alerts
+from c12exporter import measurements as m
+
+HERE = Path(__file__).resolve().parent
+MIB = HERE.parent / "mibs" / "C12-PDU-MIB.txt"
+
+SNMP_FILE = HERE / "template_c12_snmp.yaml"
+HTTP_FILE = HERE / "template_c12_http.yaml"
+
+SNMP = "StageSmarts C12B by SNMP"
+SNMP_UNIT = "StageSmarts C12B unit by SNMP"
+HTTP = "StageSmarts C12B by HTTP"
+HTTP_UNIT = "StageSmarts C12B unit by HTTP"
+
+TEMPLATE_GROUP = "Templates/Power"
+TEMPLATE_GROUP_UUID = "3dcd5bbe90534f9e8eb5c2d53756af63"  # Zabbix 6.0's own uuid for it
+UNIT_GROUP = "C12 units"
+"""Host group of the discovered unit hosts (created by the import)."""
+
+SEVERITIES: Mapping[str, str] = {"critical": "HIGH", "warning": "WARNING"}
+"""Prometheus ``severity`` -> Zabbix severity (README: "Severities")."""
+
+_NAMESPACE = uuid.UUID("0b6b3c1e-6f7a-4c35-9d2e-c12c12c12c12")
+
+
+def stable_uuid(*names: str) -> str:
+    """A UUIDv4-shaped, 32-hex-digit id derived from ``names`` (stable across runs)."""
+    raw = bytearray(uuid.uuid5(_NAMESPACE, "\x1f".join(names)).bytes)
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return bytes(raw).hex()
+
+
+# ---------------------------------------------------------------------------- the MIB
+
+
+class MibError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Mib:
+    oids: Mapping[str, str]
+    enums: Mapping[str, Mapping[int, str]]
+
+    def oid(self, name: str) -> str:
+        try:
+            return self.oids[name]
+        except KeyError:
+            raise MibError(f"{MIB}: no object {name!r}") from None
+
+
+_DEF = re.compile(
+    r"^(\w+)\s+(?:OBJECT-TYPE|OBJECT IDENTIFIER|MODULE-IDENTITY|NOTIFICATION-TYPE)\b"
+    r"(?:(?!^\w+\s+(?:OBJECT-TYPE|MODULE-IDENTITY|NOTIFICATION-TYPE)\b).)*?"
+    r"::=\s*\{\s*(\w+)\s+(\d+)\s*\}",
+    re.DOTALL | re.MULTILINE,
+)
+_TC = re.compile(
+    r"^(\w+)\s+::=\s+TEXTUAL-CONVENTION\b.*?SYNTAX\s+(\w+)(?:\s*\{([^}]*)\})?",
+    re.DOTALL | re.MULTILINE,
+)
+_KNOWN_ROOTS = {"netSnmpPlaypen": "1.3.6.1.4.1.8072.9999.9999"}
+TRUTH_VALUE = {1: "true", 2: "false"}  # SNMPv2-TC
+
+
+def load_mib(path: Path = MIB) -> Mib:
+    """OIDs by object name and the enumerations of the textual conventions."""
+    text = re.sub(r"--[^\n]*", "", path.read_text(encoding="utf-8"))
+    parents = {name: (parent, arc) for name, parent, arc in _DEF.findall(text)}
+    oids: dict[str, str] = {}
+
+    def resolve(name: str, seen: tuple[str, ...] = ()) -> str:
+        if name in _KNOWN_ROOTS:
+            return _KNOWN_ROOTS[name]
+        if name in oids:
+            return oids[name]
+        if name not in parents or name in seen:
+            raise MibError(f"{path}: cannot resolve the OID of {name!r}")
+        parent, arc = parents[name]
+        oids[name] = f"{resolve(parent, (*seen, name))}.{arc}"
+        return oids[name]
+
+    for name in parents:
+        resolve(name)
+    enums: dict[str, dict[int, str]] = {"TruthValue": dict(TRUTH_VALUE)}
+    for name, syntax, body in _TC.findall(text):
+        if syntax == "INTEGER" and body:
+            enums[name] = {
+                int(number): label
+                for label, number in re.findall(r"([A-Za-z][\w-]*)\s*\(\s*(\d+)\s*\)", body)
+            }
+    return Mib(oids, enums)
+
+
+# ------------------------------------------------------------------------ the model
+
+
+@dataclass(frozen=True)
+class Snmp:
+    """How the SNMP template reads an item: a column, its instance and scale."""
+
+    column: str
+    instance: str = ""  # appended after the unit index: ".1" (L1), ".{#CHANNEL}"
+    multiplier: float | None = None
+    valuemap: str = ""  # a MIB textual convention
+    script: str = ""  # JavaScript instead of a multiplier
+
+
+@dataclass(frozen=True)
+class Http:
+    """How the HTTP template reads an item from ``/metrics``."""
+
+    metric: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    label: str = ""  # take this label's value instead of the sample value
+    multiplier: float | None = None
+    on_fail: str | None = None  # value when the series is absent
+    valuemap: str = ""
+
+
+@dataclass(frozen=True)
+class Item:
+    key: str
+    name: str
+    description: str
+    component: str
+    snmp: Snmp | None
+    http: Http | None
+    units: str = ""
+    value_type: str = "FLOAT"
+    calculated: str = ""  # formula: a calculated item on both templates
+    history: str = "7d"
+
+
+def _enum_of(measurement: str) -> tuple[str, ...]:
+    return next(x.states for x in m.MEASUREMENTS if x.name == measurement)
+
+
+def _metric_states(measurement: str) -> dict[str, int]:
+    """A state measurement's value on /metrics per state (docs/metrics.md)."""
+    decl = next(x for x in m.MEASUREMENTS if x.name == measurement)
+    states = decl.metric.states if decl.metric and decl.metric.states else None
+    if states:
+        return {s: int(v) for s, v in states.items()}
+    return {s: i for i, s in enumerate(decl.states)}
+
+
+HTTP_VALUEMAPS: Mapping[str, Mapping[int, str]] = {
+    "C12 up": {0: "down", 1: "up"},
+    "C12 emergency stop pressed": {v: s for s, v in _metric_states("emergency_stop").items()},
+    "C12 switch disconnector on": {v: s for s, v in _metric_states("switch_disconnector").items()},
+    "C12 neutral lost": {v: s for s, v in _metric_states("neutral").items()},
+    "C12 breaker closed": {v: s for s, v in _metric_states("channel_breaker").items()},
+    "C12 load level": {v: s for s, v in _metric_states("channel_load").items()},
+    "C12 supervision position": {-1: "below", 0: "inside", 1: "above", 2: "disabled"},
+    "C12 flag": {0: "no", 1: "yes"},
+}
+"""Value maps of the HTTP template: the numbers /metrics serves."""
+
+PHASE_ARC = {phase: str(n) for n, phase in enumerate(m.PHASES, start=1)}
+CH = "{#CHANNEL}"
+CHANNEL_LABEL = "Channel {#CHANNEL} [{#CHANNEL.NAME}]"
+UNIT_SEL = {"pdu": "{$C12.UNIT}"}
+
+MILLI, DECI, CENTI = 0.001, 0.1, 0.01
+SUPERVISION_LIMIT_JS = "return value == -1 ? -1 : value / 1000;"
+"""A supervision limit: mA, or -1 when not set (kept as -1)."""
+
+
+def unit_items() -> list[Item]:
+    """Items of one unit (the unit templates)."""
+    items = [
+        Item(
+            "c12.unit.status",
+            "Unit status",
+            "Whether the exporter holds a fresh reading of the unit (SNMP: "
+            "c12UnitReachability, reachable(1)/unreachable(2); HTTP: c12_up, 1/0).",
+            "health",
+            Snmp("c12UnitReachability", valuemap="C12Reachability"),
+            Http("c12_up", UNIT_SEL, valuemap="C12 up"),
+            value_type="UNSIGNED",
+        ),
+        Item(
+            "c12.unit.estop",
+            "Emergency stop",
+            "The emergency stop button.",
+            "safety",
+            Snmp("c12UnitEstopState", valuemap="C12EstopState"),
+            Http("c12_emergency_stop_pressed", UNIT_SEL, valuemap="C12 emergency stop pressed"),
+            value_type="UNSIGNED",
+        ),
+        Item(
+            "c12.unit.switch",
+            "Switch disconnector",
+            "The 4-pole switch disconnector.",
+            "safety",
+            Snmp("c12UnitSwitchState", valuemap="C12SwitchState"),
+            Http("c12_switch_disconnector_on", UNIT_SEL, valuemap="C12 switch disconnector on"),
+            value_type="UNSIGNED",
+        ),
+        Item(
+            "c12.unit.neutral",
+            "Neutral",
+            "The loss-of-neutral sensor.",
+            "safety",
+            Snmp("c12UnitNeutralState", valuemap="C12NeutralState"),
+            Http("c12_neutral_lost", UNIT_SEL, valuemap="C12 neutral lost"),
+            value_type="UNSIGNED",
+        ),
+        Item(
+            "c12.unit.supervision_warning",
+            "Supervision warning",
+            "A channel is outside its supervision band (the web interface's warning triangle).",
+            "channels",
+            Snmp("c12UnitSupervisionWarning", valuemap="TruthValue"),
+            Http("c12_supervision_warning", UNIT_SEL, valuemap="C12 flag"),
+            value_type="UNSIGNED",
+        ),
+        Item(
+            "c12.unit.temperature",
+            "Temperature",
+            "Unit temperature, taken as the ambient reading the manual's 0-45 °C applies to.",
+            "environment",
+            Snmp("c12UnitTemperature", multiplier=DECI),
+            Http("c12_temperature_celsius", UNIT_SEL),
+            units="°C",
+        ),
+        Item(
+            "c12.unit.model",
+            "Model",
+            "Model name from the device identification.",
+            "inventory",
+            Snmp("c12UnitModel"),
+            Http("c12_unit_info", UNIT_SEL, label="model"),
+            value_type="CHAR",
+            history="7d",
+        ),
+        Item(
+            "c12.unit.serial",
+            "Serial number",
+            "Serial number of the unit.",
+            "inventory",
+            Snmp("c12UnitSerial"),
+            Http("c12_unit_info", UNIT_SEL, label="serial"),
+            value_type="CHAR",
+        ),
+        Item(
+            "c12.unit.firmware",
+            "Firmware version",
+            "Firmware version of the unit.",
+            "inventory",
+            Snmp("c12UnitFirmware"),
+            Http("c12_unit_info", UNIT_SEL, label="firmware"),
+            value_type="CHAR",
+        ),
+        Item(
+            "c12.unit.uptime",
+            "Uptime",
+            "Time since the unit was last powered up; its energy counters restart then.",
+            "health",
+            Snmp("c12InputUptime", multiplier=CENTI),
+            Http("c12_uptime_seconds", UNIT_SEL),
+            units="uptime",
+            value_type="UNSIGNED",
+        ),
+        Item(
+            "c12.input.frequency",
+            "Frequency",
+            "Supply frequency.",
+            "supply",
+            Snmp("c12InputFrequency", multiplier=CENTI),
+            Http("c12_frequency_hertz", UNIT_SEL),
+            units="Hz",
+        ),
+        Item(
+            "c12.input.current[N]",
+            "Neutral current",
+            "Current in the neutral conductor.",
+            "load",
+            Snmp("c12InputNeutralCurrent", multiplier=MILLI),
+            Http("c12_current_amperes", {**UNIT_SEL, "phase": "N"}),
+            units="A",
+        ),
+        Item(
+            "c12.input.power.active",
+            "Active power",
+            "Total active power.",
+            "load",
+            Snmp("c12InputActivePower"),
+            Http("c12_active_power_watts", UNIT_SEL),
+            units="W",
+        ),
+        Item(
+            "c12.input.power.reactive",
+            "Reactive power",
+            "Total reactive power.",
+            "load",
+            Snmp("c12InputReactivePower"),
+            Http("c12_reactive_power_vars", UNIT_SEL),
+            units="var",
+        ),
+        Item(
+            "c12.input.power.apparent",
+            "Apparent power",
+            "Total apparent power.",
+            "load",
+            Snmp("c12InputApparentPower"),
+            Http("c12_apparent_power_volt_amperes", UNIT_SEL),
+            units="VA",
+        ),
+        Item(
+            "c12.input.power_factor",
+            "Power factor",
+            "Total P / total S.",
+            "load",
+            Snmp("c12InputPowerFactor", multiplier=MILLI),
+            Http("c12_power_factor_ratio", UNIT_SEL),
+        ),
+        Item(
+            "c12.input.demand.active",
+            "Active power demand",
+            "Active power demand (15 min window).",
+            "load",
+            Snmp("c12InputDemandActivePower"),
+            Http("c12_demand_active_power_watts", UNIT_SEL),
+            units="W",
+        ),
+        Item(
+            "c12.input.energy.active",
+            "Active energy",
+            "Import active energy since the unit was last powered up.",
+            "energy",
+            Snmp("c12InputActiveEnergy"),
+            Http("c12_active_energy_import_joules_total", UNIT_SEL, multiplier=1 / 3600),
+            units="Wh",
+        ),
+    ]
+    for phase, arc in PHASE_ARC.items():
+        sel = {**UNIT_SEL, "phase": phase}
+        items += [
+            Item(
+                f"c12.line.voltage[{phase}]",
+                f"{phase}: Voltage",
+                f"Line-neutral voltage of {phase} (absent with a blown meter fuse).",
+                "supply",
+                Snmp("c12LineVoltage", f".{arc}", DECI),
+                Http("c12_voltage_volts", sel),
+                units="V",
+            ),
+            Item(
+                f"c12.line.current[{phase}]",
+                f"{phase}: Current",
+                f"Current of {phase}.",
+                "load",
+                Snmp("c12LineCurrent", f".{arc}", MILLI),
+                Http("c12_current_amperes", sel),
+                units="A",
+            ),
+            Item(
+                f"c12.line.power.active[{phase}]",
+                f"{phase}: Active power",
+                f"Active power of {phase}.",
+                "load",
+                Snmp("c12LineActivePower", f".{arc}"),
+                Http("c12_phase_active_power_watts", sel),
+                units="W",
+            ),
+            Item(
+                f"c12.line.current_thd[{phase}]",
+                f"{phase}: Current THD",
+                f"Average current THD of {phase} since power-up, as a ratio.",
+                "load",
+                Snmp("c12LineCurrentThd", f".{arc}", MILLI),
+                Http("c12_current_thd_ratio", sel),
+            ),
+            Item(
+                f"c12.line.voltage_thd[{phase}]",
+                f"{phase}: Voltage THD",
+                f"Average voltage THD of {phase} since power-up, as a ratio.",
+                "supply",
+                Snmp("c12LineVoltageThd", f".{arc}", MILLI),
+                Http("c12_voltage_thd_ratio", sel),
+            ),
+            Item(
+                f"c12.line.voltage_missing[{phase}]",
+                f"{phase}: Voltage missing",
+                f"The meter reads no voltage on {phase} (its meter fuse has blown). SNMP "
+                "c12LineVoltageAvailable true(1)/false(2); HTTP c12_voltage_missing 0/1.",
+                "meter",
+                Snmp("c12LineVoltageAvailable", f".{arc}", valuemap="TruthValue"),
+                Http("c12_voltage_missing", sel, valuemap="C12 flag"),
+                value_type="UNSIGNED",
+            ),
+        ]
+    volts = [f"last(//c12.line.voltage[{p}])" for p in m.PHASES]
+    amps = [f"last(//c12.line.current[{p}])" for p in m.PHASES]
+    avg_v = f"avg({','.join(volts)})"
+    items += [
+        Item(
+            "c12.voltage.unbalance",
+            "Voltage unbalance",
+            "Largest deviation of a phase voltage from their average, over the average.",
+            "supply",
+            None,
+            None,
+            calculated=f"max({','.join(f'abs({v}-{avg_v})' for v in volts)})/{avg_v}",
+        ),
+        Item(
+            "c12.current.average",
+            "Average phase current",
+            "Average of L1-L3 currents.",
+            "load",
+            None,
+            None,
+            units="A",
+            calculated=f"avg({','.join(amps)})",
+        ),
+        Item(
+            "c12.current.imbalance",
+            "Phase current imbalance",
+            "(max - min) / average of the phase currents.",
+            "load",
+            None,
+            None,
+            calculated=f"(max({','.join(amps)})-min({','.join(amps)}))"
+            f"/max(avg({','.join(amps)}),0.001)",
+        ),
+        Item(
+            "c12.neutral.excess",
+            "Neutral current above the largest phase current",
+            "Neutral current minus the largest phase current (positive: N carries more).",
+            "load",
+            None,
+            None,
+            units="A",
+            calculated=f"last(//c12.input.current[N])-max({','.join(amps)})",
+        ),
+    ]
+    return items
+
+
+def channel_items() -> list[Item]:
+    """Item prototypes of the channel discovery."""
+    sel = {**UNIT_SEL, "channel": CH}
+    return [
+        Item(
+            f"c12.channel.current[{CH}]",
+            f"{CHANNEL_LABEL}: Current",
+            "Channel output current.",
+            "channel",
+            Snmp("c12ChannelCurrent", f".{CH}", MILLI),
+            Http("c12_channel_current_amperes", sel),
+            units="A",
+        ),
+        Item(
+            f"c12.channel.rating[{CH}]",
+            f"{CHANNEL_LABEL}: RCBO rating",
+            "The channel's RCBO rating.",
+            "channel",
+            Snmp("c12ChannelRating", f".{CH}", MILLI),
+            Http("c12_channel_rating_amperes", sel),
+            units="A",
+        ),
+        Item(
+            f"c12.channel.breaker[{CH}]",
+            f"{CHANNEL_LABEL}: RCBO",
+            "The channel's RCBO; open: tripped, tested or switched off.",
+            "channel",
+            Snmp("c12ChannelBreakerState", f".{CH}", valuemap="C12BreakerState"),
+            Http("c12_channel_breaker_closed", sel, valuemap="C12 breaker closed"),
+            value_type="UNSIGNED",
+        ),
+        Item(
+            f"c12.channel.load[{CH}]",
+            f"{CHANNEL_LABEL}: Load state",
+            "The channel's load LED.",
+            "channel",
+            Snmp("c12ChannelLoadState", f".{CH}", valuemap="C12LoadState"),
+            Http("c12_channel_load_level", sel, valuemap="C12 load level"),
+            value_type="UNSIGNED",
+        ),
+        Item(
+            f"c12.channel.supervision[{CH}]",
+            f"{CHANNEL_LABEL}: Supervision",
+            "Current against the supervision band (SNMP c12ChannelSupervisionState; HTTP "
+            "c12_channel_supervision_position, 2 = no band set).",
+            "channel",
+            Snmp("c12ChannelSupervisionState", f".{CH}", valuemap="C12SupervisionState"),
+            Http(
+                "c12_channel_supervision_position",
+                sel,
+                on_fail="2",
+                valuemap="C12 supervision position",
+            ),
+            value_type="FLOAT",
+        ),
+        Item(
+            f"c12.channel.supervision.min[{CH}]",
+            f"{CHANNEL_LABEL}: Supervision minimum",
+            "Supervision minimum; -1 when not set.",
+            "channel",
+            Snmp("c12ChannelSupervisionMin", f".{CH}", script=SUPERVISION_LIMIT_JS),
+            Http("c12_channel_supervision_min_amperes", sel, on_fail="-1"),
+            units="A",
+        ),
+        Item(
+            f"c12.channel.supervision.max[{CH}]",
+            f"{CHANNEL_LABEL}: Supervision maximum",
+            "Supervision maximum; -1 when not set.",
+            "channel",
+            Snmp("c12ChannelSupervisionMax", f".{CH}", script=SUPERVISION_LIMIT_JS),
+            Http("c12_channel_supervision_max_amperes", sel, on_fail="-1"),
+            units="A",
+        ),
+        Item(
+            f"c12.channel.aux_rating[{CH}]",
+            f"{CHANNEL_LABEL}: Aux socket rating",
+            "Rating of the domestic socket on this channel (0: none).",
+            "channel",
+            Snmp("c12ChannelAuxSocketRating", f".{CH}", MILLI),
+            Http("c12_aux_socket_rating_amperes", sel, on_fail="0"),
+            units="A",
+        ),
+    ]
+
+
+# ------------------------------------------------------------------------ thresholds
+
+
+def _num(value: float) -> str:
+    return f"{round(value, 6):g}"
+
+
+def _words(camel: str) -> str:
+    return ".".join(w.upper() for w in re.findall(r"[A-Z][a-z]*|[0-9]+", camel))
+
+
+def for_macro(alert: str) -> str:
+    """``C12ChannelNearRating`` -> ``{$C12.CHANNEL.NEAR.RATING.FOR}``."""
+    return "{$" + _words(alert) + ".FOR}"
+
+
+@dataclass(frozen=True)
+class Macro:
+    macro: str
+    value: str
+    description: str
+
+
+def threshold_macros(cfg: alerts.Config) -> list[Macro]:
+    """Every threshold of the Prometheus rules, as a user macro with the same default."""
+    band = alerts.FREQUENCY_BANDS[cfg.frequency_band]
+    v = cfg.nominal_voltage_v
+    f = cfg.nominal_frequency_hz
+    return [
+        Macro(
+            "{$C12.VOLTAGE.MIN}",
+            _num(v * (1 - cfg.voltage_tolerance)),
+            f"Lowest phase voltage, V ({_num(v)} V -{_num(cfg.voltage_tolerance * 100)} %).",
+        ),
+        Macro(
+            "{$C12.VOLTAGE.MAX}",
+            _num(v * (1 + cfg.voltage_tolerance)),
+            f"Highest phase voltage, V ({_num(v)} V +{_num(cfg.voltage_tolerance * 100)} %).",
+        ),
+        Macro(
+            "{$C12.VOLTAGE.UNBALANCE.MAX}",
+            _num(cfg.voltage_unbalance_max),
+            "Largest voltage unbalance, as a ratio.",
+        ),
+        Macro(
+            "{$C12.VOLTAGE.THD.MAX}",
+            _num(cfg.voltage_thd_max),
+            "Largest average voltage THD, as a ratio.",
+        ),
+        Macro(
+            "{$C12.FREQUENCY.MIN}",
+            _num(f * (1 - band)),
+            f"Lowest supply frequency, Hz (the {cfg.frequency_band} band).",
+        ),
+        Macro(
+            "{$C12.FREQUENCY.MAX}",
+            _num(f * (1 + band)),
+            f"Highest supply frequency, Hz (the {cfg.frequency_band} band).",
+        ),
+        Macro(
+            "{$C12.CHANNEL.NEAR.RATIO}",
+            _num(cfg.near_rating_ratio),
+            "Channel current over its RCBO rating above which it is near its rating.",
+        ),
+        Macro(
+            "{$C12.CHANNEL.OVER.RATIO}",
+            _num(cfg.over_rating_ratio),
+            "Channel current over its RCBO rating above which it is over its rating.",
+        ),
+        Macro(
+            "{$C12.NEUTRAL.CURRENT.MIN}",
+            _num(cfg.neutral_min_current_a),
+            "Neutral current, A, below which the neutral comparison is noise.",
+        ),
+        Macro(
+            "{$C12.IMBALANCE.MAX}",
+            _num(cfg.imbalance_max_ratio),
+            "Largest (max - min) / average of the phase currents.",
+        ),
+        Macro(
+            "{$C12.IMBALANCE.AVERAGE.MIN}",
+            _num(cfg.imbalance_min_average_a),
+            "Average phase current, A, below which imbalance is not judged.",
+        ),
+        Macro(
+            "{$C12.TEMP.WARN}",
+            _num(cfg.temperature_warning_c),
+            "Temperature, °C, above which the unit is near its limit.",
+        ),
+        Macro(
+            "{$C12.TEMP.CRIT}",
+            _num(cfg.temperature_limit_c),
+            "Temperature, °C, above which the unit must not be used (the manual).",
+        ),
+        Macro(
+            "{$C12.POWERUP.RECENT}",
+            _num(cfg.recent_power_up_s),
+            "Uptime, s, below which the unit has just been powered up.",
+        ),
+    ]
+
+
+def duration_macros(cfg: alerts.Config) -> list[Macro]:
+    return [
+        Macro(
+            for_macro(name),
+            duration,
+            f"How long the condition of {name} holds before the trigger fires.",
+        )
+        for name, duration in cfg.for_durations.items()
+        if duration not in ("0", "0s", "0m") and name != "C12ExporterDown"
+    ]
+
+
+# --------------------------------------------------------------------------- triggers
+
+
+@dataclass(frozen=True)
+class Trigger:
+    alert: str  # the Prometheus alert it stands for ("" for none)
+    name: str
+    expression: str
+    severity: str
+    scope: str
+    description: str
+    depends_on: tuple[str, ...] = ()  # names of triggers of the same template or rule
+    opdata: str = ""
+
+
+class Dialect:
+    """What differs between the SNMP and the HTTP template: state values."""
+
+    def __init__(self, kind: str, mib: Mib) -> None:
+        self.kind = kind
+        self.mib = mib
+
+    def state(self, item: str, state: str) -> int:
+        if self.kind == "snmp":
+            tc, label = {
+                ("status", "down"): ("C12Reachability", "unreachable"),
+                ("estop", "pressed"): ("C12EstopState", "pressed"),
+                ("switch", "off"): ("C12SwitchState", "off"),
+                ("neutral", "lost"): ("C12NeutralState", "lost"),
+                ("breaker", "open"): ("C12BreakerState", "open"),
+                ("breaker", "closed"): ("C12BreakerState", "closed"),
+                ("load", "serious_overload"): ("C12LoadState", "seriousOverload"),
+                ("voltage_missing", "yes"): ("TruthValue", "false"),
+                ("supervision", "below"): ("C12SupervisionState", "below"),
+                ("supervision", "above"): ("C12SupervisionState", "above"),
+            }[(item, state)]
+            return next(n for n, name in self.mib.enums[tc].items() if name == label)
+        return {
+            ("status", "down"): 0,
+            ("estop", "pressed"): _metric_states("emergency_stop")["pressed"],
+            ("switch", "off"): _metric_states("switch_disconnector")["off"],
+            ("neutral", "lost"): _metric_states("neutral")["lost"],
+            ("breaker", "open"): _metric_states("channel_breaker")["open"],
+            ("breaker", "closed"): _metric_states("channel_breaker")["closed"],
+            ("load", "serious_overload"): _metric_states("channel_load")["serious_overload"],
+            ("voltage_missing", "yes"): 1,
+            ("supervision", "below"): -1,
+            ("supervision", "above"): 1,
+        }[(item, state)]
+
+
+NODATA = "No data from the exporter for this unit"
+UNIT_DOWN = "Unit is not answering its polls"
+ESTOP = "Emergency stop is pressed: all outputs are dead"
+NEUTRAL = "Neutral lost: switch disconnector tripped"
+SWITCH_OFF = "Switch disconnector is OFF: all outputs are dead"
+TEMP_NEAR = "Temperature is near its limit"
+TEMP_OVER = "Temperature is above its limit"
+SERIOUS = "{#CHANNEL} [{#CHANNEL.NAME}]: Serious overload, RCBO about to trip"
+OVER = "{#CHANNEL} [{#CHANNEL.NAME}]: Current above RCBO rating"
+NEAR = "{#CHANNEL} [{#CHANNEL.NAME}]: Current near RCBO rating"
+CHANNEL_PREFIX = "Channel "
+
+
+def _held(ref: str, value: int, alert: str) -> str:
+    """The item held ``value`` for the whole ``for`` of ``alert``."""
+    period = for_macro(alert)
+    return f"min({ref},{period})={value} and max({ref},{period})={value}"
+
+
+def unit_triggers(t: str, d: Dialect) -> list[Trigger]:
+    def r(key: str) -> str:
+        return f"/{t}/{key}"
+
+    down = d.state("status", "down")
+    triggers = [
+        Trigger(
+            "",
+            NODATA,
+            f"nodata({r('c12.unit.status')},{{$C12.NODATA.TIMEOUT}})=1",
+            "WARNING",
+            "unit",
+            "No value of the unit's status has arrived for {$C12.NODATA.TIMEOUT}: "
+            "the exporter (or its SNMP agent) is not answering Zabbix.",
+        ),
+        Trigger(
+            "C12UnitDown",
+            UNIT_DOWN,
+            _held(r("c12.unit.status"), down, "C12UnitDown"),
+            "",
+            "unit",
+            "The exporter has had no fresh successful poll of {$C12.UNIT} "
+            "for {$C12.UNIT.DOWN.FOR}: it lost power, its electronics fuse blew, or the "
+            "network path to it is broken.",
+            (NODATA,),
+        ),
+        Trigger(
+            "C12EmergencyStopPressed",
+            ESTOP,
+            f"last({r('c12.unit.estop')})={d.state('estop', 'pressed')}",
+            "",
+            "unit",
+            "The emergency stop of {$C12.UNIT} is pressed: the switch disconnector has "
+            "tripped and all 12 outputs are dead.",
+            (UNIT_DOWN,),
+        ),
+        Trigger(
+            "C12NeutralLost",
+            NEUTRAL,
+            f"last({r('c12.unit.neutral')})={d.state('neutral', 'lost')}",
+            "",
+            "unit",
+            "{$C12.UNIT} reports a lost neutral at its input and has tripped its switch "
+            "disconnector: an electrician must inspect the supply before it goes back ON.",
+            (UNIT_DOWN,),
+        ),
+        Trigger(
+            "C12SwitchDisconnectorOff",
+            SWITCH_OFF,
+            _held(r("c12.unit.switch"), d.state("switch", "off"), "C12SwitchDisconnectorOff"),
+            "",
+            "unit",
+            "The switch disconnector of {$C12.UNIT} is OFF: all 12 outputs are dead. The "
+            "meter sits before the switch, so voltages are still read.",
+            (UNIT_DOWN, ESTOP, NEUTRAL),
+        ),
+        Trigger(
+            "C12TemperatureOverLimit",
+            TEMP_OVER,
+            f"min({r('c12.unit.temperature')},{for_macro('C12TemperatureOverLimit')})"
+            ">{$C12.TEMP.CRIT}",
+            "",
+            "unit",
+            "{$C12.UNIT} is above {$C12.TEMP.CRIT} °C: the manual forbids using it there.",
+            (UNIT_DOWN,),
+            "Temperature: {ITEM.LASTVALUE1}",
+        ),
+        Trigger(
+            "C12TemperatureNearLimit",
+            TEMP_NEAR,
+            f"min({r('c12.unit.temperature')},{for_macro('C12TemperatureNearLimit')})"
+            ">{$C12.TEMP.WARN}",
+            "",
+            "unit",
+            "{$C12.UNIT} is above {$C12.TEMP.WARN} °C, close to its {$C12.TEMP.CRIT} °C limit.",
+            (UNIT_DOWN, TEMP_OVER),
+            "Temperature: {ITEM.LASTVALUE1}",
+        ),
+        Trigger(
+            "C12EnergyCounterReset",
+            "Powered up recently: energy counter restarted",
+            f"last({r('c12.unit.uptime')})<{{$C12.POWERUP.RECENT}} or "
+            f"change({r('c12.input.energy.active')})<0",
+            "",
+            "unit",
+            "{$C12.UNIT} was powered up less than {$C12.POWERUP.RECENT} s ago: it lost "
+            "power (or was just connected) and its kWh counter restarted from zero.",
+            (UNIT_DOWN,),
+            "Uptime: {ITEM.LASTVALUE1}",
+        ),
+    ]
+    for phase in m.PHASES:
+        v = r(f"c12.line.voltage[{phase}]")
+        period = for_macro("C12PhaseVoltageOutOfRange")
+        thd_period = for_macro("C12VoltageTHDHigh")
+        triggers += [
+            Trigger(
+                "C12PhaseVoltageOutOfRange",
+                f"{phase}: Voltage out of range",
+                f"max({v},{period})<{{$C12.VOLTAGE.MIN}} or min({v},{period})>{{$C12.VOLTAGE.MAX}}",
+                "",
+                "voltage",
+                f"The voltage of {phase} is outside {{$C12.VOLTAGE.MIN}}-{{$C12.VOLTAGE.MAX}} V.",
+                (UNIT_DOWN, NEUTRAL),
+                "Voltage: {ITEM.LASTVALUE1}",
+            ),
+            Trigger(
+                "C12VoltageTHDHigh",
+                f"{phase}: Voltage THD high",
+                f"min({r(f'c12.line.voltage_thd[{phase}]')},{thd_period})>{{$C12.VOLTAGE.THD.MAX}}",
+                "",
+                "voltage",
+                f"The average voltage THD of {phase} is above {{$C12.VOLTAGE.THD.MAX}}.",
+                (UNIT_DOWN, NEUTRAL),
+                "THD: {ITEM.LASTVALUE1}",
+            ),
+            Trigger(
+                "C12MeterPhaseSilent",
+                f"{phase}: Meter reads no voltage (meter fuse?)",
+                _held(
+                    r(f"c12.line.voltage_missing[{phase}]"),
+                    d.state("voltage_missing", "yes"),
+                    "C12MeterPhaseSilent",
+                ),
+                "",
+                "meter",
+                f"The meter reports no voltage on {phase} while the unit "
+                "answers: its 1 AT meter fuse has probably blown.",
+                (UNIT_DOWN,),
+            ),
+        ]
+    triggers += [
+        Trigger(
+            "C12PhaseVoltageUnbalance",
+            "Phase voltages unbalanced",
+            f"min({r('c12.voltage.unbalance')},{for_macro('C12PhaseVoltageUnbalance')})"
+            ">{$C12.VOLTAGE.UNBALANCE.MAX}",
+            "",
+            "voltage",
+            "A phase voltage deviates from their average by more than "
+            "{$C12.VOLTAGE.UNBALANCE.MAX} of it.",
+            (UNIT_DOWN, NEUTRAL),
+            "Unbalance: {ITEM.LASTVALUE1}",
+        ),
+        Trigger(
+            "C12FrequencyOutOfRange",
+            "Supply frequency out of range",
+            f"max({r('c12.input.frequency')},{for_macro('C12FrequencyOutOfRange')})"
+            "<{$C12.FREQUENCY.MIN} or "
+            f"min({r('c12.input.frequency')},{for_macro('C12FrequencyOutOfRange')})"
+            ">{$C12.FREQUENCY.MAX}",
+            "",
+            "supply",
+            "The supply frequency is outside {$C12.FREQUENCY.MIN}-{$C12.FREQUENCY.MAX} Hz.",
+            (UNIT_DOWN,),
+            "Frequency: {ITEM.LASTVALUE1}",
+        ),
+        Trigger(
+            "C12NeutralCurrentAbovePhases",
+            "Neutral carries more current than any phase",
+            f"min({r('c12.neutral.excess')},{for_macro('C12NeutralCurrentAbovePhases')})>0"
+            f" and min({r('c12.input.current[N]')},"
+            f"{for_macro('C12NeutralCurrentAbovePhases')})>{{$C12.NEUTRAL.CURRENT.MIN}}",
+            "",
+            "load",
+            "Triplen harmonics from LED walls and switch-mode supplies add up in the neutral.",
+            (UNIT_DOWN,),
+            "Excess: {ITEM.LASTVALUE1}",
+        ),
+        Trigger(
+            "C12PhaseCurrentImbalance",
+            "Phase currents imbalanced",
+            f"min({r('c12.current.imbalance')},{for_macro('C12PhaseCurrentImbalance')})"
+            f">{{$C12.IMBALANCE.MAX}} and min({r('c12.current.average')},"
+            f"{for_macro('C12PhaseCurrentImbalance')})>{{$C12.IMBALANCE.AVERAGE.MIN}}",
+            "",
+            "load",
+            "(max - min) / average of the phase currents is above {$C12.IMBALANCE.MAX}.",
+            (UNIT_DOWN,),
+            "Imbalance: {ITEM.LASTVALUE1}",
+        ),
+    ]
+    return triggers
+
+
+UNIT_GUARDS = (UNIT_DOWN, ESTOP, SWITCH_OFF)
+"""The unit triggers every channel trigger depends on (Alertmanager's inhibitions)."""
+
+
+def channel_triggers(t: str, d: Dialect) -> list[Trigger]:
+    def r(key: str) -> str:
+        return f"/{t}/{key}[{CH}]"
+
+    closed = d.state("breaker", "closed")
+    cur, rating = r("c12.channel.current"), r("c12.channel.rating")
+    sup = r("c12.channel.supervision")
+    band_for = for_macro("C12ChannelOutsideSupervisionBand")
+    if d.kind == "snmp":
+        outside = f"min({sup},{band_for})>={d.state('supervision', 'below')}"  # below(3), above(4)
+    else:
+        outside = (
+            f"max({sup},{band_for})<0 or (min({sup},{band_for})>0 and max({sup},{band_for})<2)"
+        )
+    prefix = CHANNEL_PREFIX
+    return [
+        Trigger(
+            "C12ChannelSeriousOverload",
+            prefix + SERIOUS,
+            f"last({r('c12.channel.load')})={d.state('load', 'serious_overload')}",
+            "",
+            "channel",
+            "The load LED flashes red fast (serious overload): the RCBO is about to trip.",
+            UNIT_GUARDS,
+            "Current: {ITEM.LASTVALUE1}",
+        ),
+        Trigger(
+            "C12ChannelOverRating",
+            prefix + OVER,
+            f"min({cur},{for_macro('C12ChannelOverRating')})>{{$C12.CHANNEL.OVER.RATIO}}"
+            f"*last({rating}) and last({r('c12.channel.breaker')})={closed}",
+            "",
+            "channel",
+            "Above its rating an RCBO trips after a delay that shrinks as the overload grows.",
+            (*UNIT_GUARDS, prefix + SERIOUS),
+            "Current: {ITEM.LASTVALUE1}",
+        ),
+        Trigger(
+            "C12ChannelNearRating",
+            prefix + NEAR,
+            f"min({cur},{for_macro('C12ChannelNearRating')})>{{$C12.CHANNEL.NEAR.RATIO}}"
+            f"*last({rating}) and last({r('c12.channel.breaker')})={closed}",
+            "",
+            "channel",
+            "Little headroom is left on this channel.",
+            (*UNIT_GUARDS, prefix + SERIOUS, prefix + OVER),
+            "Current: {ITEM.LASTVALUE1}",
+        ),
+        Trigger(
+            "C12ChannelBreakerOpen",
+            prefix + "{#CHANNEL} [{#CHANNEL.NAME}]: RCBO open",
+            _held(r("c12.channel.breaker"), d.state("breaker", "open"), "C12ChannelBreakerOpen"),
+            "",
+            "channel",
+            "The RCBO tripped on overcurrent or earth leakage, was tested with its T "
+            "button, or was switched off: the output is dead.",
+            UNIT_GUARDS,
+        ),
+        Trigger(
+            "C12ChannelOutsideSupervisionBand",
+            prefix + "{#CHANNEL} [{#CHANNEL.NAME}]: Current outside supervision band",
+            outside,
+            "",
+            "channel",
+            "The channel draws a current outside the supervision band set for it.",
+            UNIT_GUARDS,
+            "Supervision: {ITEM.LASTVALUE1}",
+        ),
+        Trigger(
+            "C12AuxSocketMayBeOverloaded",
+            prefix + "{#CHANNEL} [{#CHANNEL.NAME}]: Aux socket may be overloaded",
+            f"min({cur},{for_macro('C12AuxSocketMayBeOverloaded')})"
+            f">last({r('c12.channel.aux_rating')}) and last({r('c12.channel.aux_rating')})"
+            f">0 and last({r('c12.channel.aux_rating')})<last({rating})",
+            "",
+            "channel",
+            "The channel draws more than its aux socket is rated for. The unit measures "
+            "the main connector and the aux socket together: check what is plugged in.",
+            UNIT_GUARDS,
+            "Current: {ITEM.LASTVALUE1}",
+        ),
+    ]
+
+
+# -------------------------------------------------------------------- rendering
+
+
+def _severity(trigger: Trigger, rules: Mapping[str, Mapping[str, Any]]) -> str:
+    if trigger.severity:
+        return trigger.severity
+    return SEVERITIES[rules[trigger.alert]["labels"]["severity"]]
+
+
+def _prometheus_rules(cfg: alerts.Config) -> dict[str, dict[str, Any]]:
+    return {r["alert"]: r for g in alerts.rule_groups(cfg)["groups"] for r in g["rules"]}
+
+
+def _tags(**tags: str) -> list[dict[str, str]]:
+    return [{"tag": k, "value": v} for k, v in tags.items() if v]
+
+
+def _valuemap_ref(name: str) -> dict[str, str]:
+    return {"name": name}
+
+
+def _snmp_item(item: Item, mib: Mib, index: str) -> dict[str, Any]:
+    assert item.snmp is not None
+    out: dict[str, Any] = {
+        "type": "SNMP_AGENT",
+        "snmp_oid": f"{mib.oid(item.snmp.column)}.{index}{item.snmp.instance}",
+    }
+    steps: list[dict[str, Any]] = []
+    if item.snmp.multiplier is not None:
+        steps.append({"type": "MULTIPLIER", "parameters": [_num(item.snmp.multiplier)]})
+    if item.snmp.script:
+        steps.append({"type": "JAVASCRIPT", "parameters": [item.snmp.script]})
+    if item.units == "uptime":
+        steps.append({"type": "JAVASCRIPT", "parameters": ["return Math.floor(value);"]})
+    return {**out, "_steps": steps, "_valuemap": item.snmp.valuemap}
+
+
+def _pattern(http: Http) -> str:
+    labels = ",".join(f'{k}="{v}"' for k, v in http.labels.items())
+    return f"{http.metric}{{{labels}}}"
+
+
+def _http_item(item: Item, master: str) -> dict[str, Any]:
+    assert item.http is not None
+    h = item.http
+    step: dict[str, Any] = {
+        "type": "PROMETHEUS_PATTERN",
+        "parameters": [_pattern(h), "label" if h.label else "value", h.label],
+    }
+    if h.on_fail is not None:
+        step["error_handler"] = "CUSTOM_VALUE"
+        step["error_handler_params"] = h.on_fail
+    steps = [step]
+    if h.multiplier is not None:
+        steps.append({"type": "MULTIPLIER", "parameters": [repr(h.multiplier)]})
+    if item.units == "uptime":
+        steps.append({"type": "JAVASCRIPT", "parameters": ["return Math.floor(value);"]})
+    return {
+        "type": "DEPENDENT",
+        "delay": "0",
+        "_steps": steps,
+        "_valuemap": h.valuemap,
+        "master_item": {"key": master},
+    }
+
+
+class Builder:
+    """Builds one template of one kind (``snmp`` or ``http``)."""
+
+    def __init__(self, kind: str, cfg: alerts.Config, mib: Mib) -> None:
+        self.kind = kind
+        self.cfg = cfg
+        self.mib = mib
+        self.d = Dialect(kind, mib)
+        self.rules = _prometheus_rules(cfg)
+        self.unit_template = SNMP_UNIT if kind == "snmp" else HTTP_UNIT
+        self.fleet_template = SNMP if kind == "snmp" else HTTP
+
+    def uid(self, *names: str) -> str:
+        return stable_uuid(*names)
+
+    # items
+    def item(self, item: Item, template: str, prototype: bool = False) -> dict[str, Any]:
+        body: dict[str, Any] = {"uuid": self.uid(template, "item", item.key), "name": item.name}
+        if item.calculated:
+            body.update({"type": "CALCULATED", "key": item.key, "delay": "{$C12.INTERVAL}",
+                         "params": item.calculated})  # fmt: skip
+            extra: dict[str, Any] = {"_steps": [], "_valuemap": ""}
+        elif self.kind == "snmp":
+            extra = _snmp_item(item, self.mib, "{$C12.UNIT.INDEX}")
+            body.update({"type": extra.pop("type"), "snmp_oid": extra.pop("snmp_oid"),
+                         "key": item.key, "delay": "{$C12.INTERVAL}"})  # fmt: skip
+        else:
+            extra = _http_item(item, "c12.unit.metrics")
+            body.update({"type": "DEPENDENT", "key": item.key, "delay": "0"})
+            body["master_item"] = extra.pop("master_item")
+            extra.pop("type"), extra.pop("delay")
+        body["history"] = item.history
+        if item.value_type != "FLOAT":
+            body["value_type"] = "CHAR" if item.value_type == "CHAR" else item.value_type
+        if item.value_type == "CHAR":
+            body["trends"] = "0"
+        if item.units and item.units != "uptime":
+            body["units"] = item.units
+        elif item.units == "uptime":
+            body["units"] = "uptime"
+        body["description"] = item.description
+        if extra["_valuemap"]:
+            body["valuemap"] = _valuemap_ref(extra["_valuemap"])
+        if extra["_steps"]:
+            body["preprocessing"] = extra["_steps"]
+        if self.kind == "http" and not item.calculated:
+            body["master_item"] = body.pop("master_item")
+        tags = {"component": item.component}
+        if prototype:
+            tags["channel"] = CH
+        body["tags"] = _tags(**tags)
+        return body
+
+    # triggers
+    def trigger(self, trig: Trigger, template: str, deps_expr: Mapping[str, str]) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "uuid": self.uid(template, "trigger", trig.name),
+            "expression": trig.expression,
+            "name": trig.name,
+        }
+        if trig.opdata:
+            body["opdata"] = trig.opdata
+        body["priority"] = _severity(trig, self.rules)
+        description = trig.description
+        if trig.alert:
+            rule = self.rules[trig.alert]
+            description += f" (Prometheus alert {trig.alert}: {rule['annotations']['summary']})"
+            body["url"] = rule["annotations"]["runbook_url"]
+        body["description"] = description
+        body["manual_close"] = "NO"
+        if trig.depends_on:
+            body["dependencies"] = [
+                {"name": dep, "expression": deps_expr[dep]} for dep in trig.depends_on
+            ]
+        component = "channel" if trig.scope == "channel" else "unit"
+        body["tags"] = _tags(alert=trig.alert, scope=trig.scope, component=component)
+        return body
+
+    # templates
+    def unit_template_body(self) -> dict[str, Any]:
+        t = self.unit_template
+        items: list[dict[str, Any]] = []
+        if self.kind == "http":
+            items.append({
+                "uuid": self.uid(t, "item", "c12.unit.metrics"),
+                "name": "Exporter metrics",
+                "type": "HTTP_AGENT",
+                "key": "c12.unit.metrics",
+                "delay": "{$C12.INTERVAL}",
+                "history": "0",
+                "trends": "0",
+                "value_type": "TEXT",
+                "authtype": "BASIC",
+                "username": "{$C12.EXPORTER.USER}",
+                "password": "{$C12.EXPORTER.PASSWORD}",
+                "description": "The exporter's /metrics, read once per interval; every item "
+                "of the unit is a dependent item of this one. Kept with history 0.",
+                "timeout": "{$C12.EXPORTER.TIMEOUT}",
+                "url": "{$C12.EXPORTER.URL}/metrics",
+                "tags": _tags(component="raw"),
+            })  # fmt: skip
+        items += [self.item(i, t) for i in unit_items()]
+        triggers = unit_triggers(t, self.d)
+        exprs = {tr.name: tr.expression for tr in triggers}
+        # Triggers whose expression has more than one item go to the top-level list, as
+        # Zabbix exports them; those of one item stay with it, also in the top-level list
+        # here: the import accepts both and one place is simpler to read.
+        trig_bodies = [self.trigger(tr, t, exprs) for tr in triggers]
+        discovery = self.channel_discovery(t, exprs)
+        macros = [
+            *self.unit_macros(),
+            *[self._macro(x) for x in threshold_macros(self.cfg)],
+            *[self._macro(x) for x in duration_macros(self.cfg)],
+        ]
+        return {
+            "uuid": self.uid(t),
+            "template": t,
+            "name": t,
+            "description": self._description(unit=True),
+            "groups": [{"name": TEMPLATE_GROUP}],
+            "items": items,
+            "discovery_rules": [discovery],
+            "tags": _tags(class_="power", target="stagesmarts-c12b"),
+            "macros": sorted(macros, key=lambda x: x["macro"]),
+            "valuemaps": self.valuemaps(t),
+            "_triggers": trig_bodies,
+        }
+
+    def _macro(self, macro: Macro) -> dict[str, str]:
+        return {"macro": macro.macro, "value": macro.value, "description": macro.description}
+
+    def unit_macros(self) -> list[dict[str, str]]:
+        common = [
+            Macro("{$C12.INTERVAL}", "1m", "How often the unit's items are read."),
+            Macro(
+                "{$C12.NODATA.TIMEOUT}",
+                self.cfg.for_durations["C12ExporterDown"],
+                "No value of the unit's status for this long fires the no-data trigger.",
+            ),
+            Macro(
+                "{$C12.UNIT}",
+                "",
+                "The unit's name in the exporter's config (set by the "
+                "discovery on each unit host).",
+            ),
+            Macro(
+                "{$C12.CHANNEL.LLD.INTERVAL}",
+                "1h",
+                "How often the channels are discovered (names change rarely).",
+            ),
+        ]
+        if self.kind == "snmp":
+            common.append(
+                Macro(
+                    "{$C12.UNIT.INDEX}",
+                    "",
+                    "The unit's c12UnitIndex (set by the discovery on each unit host).",
+                )
+            )
+        else:
+            common += [
+                Macro(
+                    "{$C12.EXPORTER.URL}",
+                    "http://127.0.0.1:10120",
+                    "Base URL of the exporter (set by the discovery from the fleet host's macro).",
+                ),
+                Macro(
+                    "{$C12.EXPORTER.USER}",
+                    "",
+                    "Basic auth user, if the exporter asks "
+                    "for one (set by the discovery from the fleet host's macro).",
+                ),
+                Macro(
+                    "{$C12.EXPORTER.PASSWORD}",
+                    "",
+                    "Basic auth password: set it on this "
+                    "template or as a global macro (secret text).",
+                ),
+                Macro("{$C12.EXPORTER.TIMEOUT}", "10s", "HTTP timeout of /metrics."),
+            ]
+        return [self._macro(x) for x in common]
+
+    def channel_discovery(self, t: str, unit_exprs: Mapping[str, str]) -> dict[str, Any]:
+        protos = [self.item(i, t, prototype=True) for i in channel_items()]
+        ctriggers = channel_triggers(t, self.d)
+        exprs = {**unit_exprs, **{tr.name: tr.expression for tr in ctriggers}}
+        rule: dict[str, Any] = {
+            "uuid": self.uid(t, "discovery", "channels"),
+            "name": "Channel discovery",
+        }
+        paths = [
+            {"lld_macro": "{#CHANNEL.NAME}", "path": "$['{#CHANNEL.NAME}']"},
+            {"lld_macro": "{#CHANNEL.PHASE}", "path": "$['{#CHANNEL.PHASE}']"},
+            {"lld_macro": "{#CHANNEL.CONNECTOR}", "path": "$['{#CHANNEL.CONNECTOR}']"},
+        ]
+        if self.kind == "snmp":
+            idx = "{$C12.UNIT.INDEX}"
+            oid = ",".join(
+                f"{macro},{self.mib.oid(col)}.{idx}"
+                for macro, col in (
+                    ("{#CHANNEL.NAME}", "c12ChannelName"),
+                    ("{#CHANNEL.CONNECTOR}", "c12ChannelConnector"),
+                    ("{#CHANNEL.PHASE}", "c12ChannelPhase"),
+                )
+            )
+            phases = {str(n): name.upper() for n, name in self.mib.enums["C12PhaseName"].items()}
+            rule.update({
+                "type": "SNMP_AGENT",
+                "snmp_oid": f"discovery[{oid}]",
+                "key": "c12.channel.discovery",
+                "delay": "{$C12.CHANNEL.LLD.INTERVAL}",
+                "lifetime": "7d",
+                "description": "The unit's 12 channels from c12ChannelTable (rows exist "
+                "while the unit is reachable): number, name, phase and connector.",
+                "item_prototypes": protos,
+                "trigger_prototypes": [self.trigger(tr, t, exprs) for tr in ctriggers],
+                "lld_macro_paths": [
+                    {"lld_macro": "{#CHANNEL}", "path": "$['{#SNMPINDEX}']"}, *paths
+                ],
+                "preprocessing": [{
+                    "type": "JAVASCRIPT",
+                    "parameters": [
+                        f"var phases = {_js_object(phases)};\n"
+                        "var rows = JSON.parse(value);\n"
+                        "rows.forEach(function (row) {\n"
+                        "  row['{#CHANNEL.PHASE}'] = phases[row['{#CHANNEL.PHASE}']] "
+                        "|| row['{#CHANNEL.PHASE}'];\n"
+                        "});\n"
+                        "return JSON.stringify(rows);"
+                    ],
+                }],
+            })  # fmt: skip
+        else:
+            rule.update({
+                "type": "DEPENDENT",
+                "key": "c12.channel.discovery",
+                "delay": "0",
+                "lifetime": "7d",
+                "description": "The unit's 12 channels from c12_channel_info (present while "
+                "the unit is up): number, name, phase and connector.",
+                "item_prototypes": protos,
+                "trigger_prototypes": [self.trigger(tr, t, exprs) for tr in ctriggers],
+                "master_item": {"key": "c12.unit.metrics"},
+                "lld_macro_paths": [
+                    {"lld_macro": "{#CHANNEL}", "path": "$.labels.channel"},
+                    {"lld_macro": "{#CHANNEL.NAME}", "path": "$.labels.name"},
+                    {"lld_macro": "{#CHANNEL.PHASE}", "path": "$.labels.phase"},
+                    {"lld_macro": "{#CHANNEL.CONNECTOR}", "path": "$.labels.connector"},
+                ],
+                "preprocessing": [
+                    {"type": "PROMETHEUS_TO_JSON",
+                     "parameters": ['c12_channel_info{pdu="{$C12.UNIT}"}']},
+                    {"type": "DISCARD_UNCHANGED_HEARTBEAT",
+                     "parameters": ["{$C12.CHANNEL.LLD.INTERVAL}"]},
+                ],
+            })  # fmt: skip
+        rule["overrides"] = [{
+            "name": "Aux socket only on its channel",
+            "step": "1",
+            "filter": {"conditions": [{
+                "macro": "{#CHANNEL}", "value": f"^{m.CHANNEL_COUNT}$",
+                "operator": "NOT_MATCHES_REGEX", "formulaid": "A",
+            }]},
+            "operations": [
+                {"operationobject": "ITEM_PROTOTYPE", "operator": "LIKE",
+                 "value": "Aux socket", "discover": "NO_DISCOVER"},
+                {"operationobject": "TRIGGER_PROTOTYPE", "operator": "LIKE",
+                 "value": "Aux socket", "discover": "NO_DISCOVER"},
+            ],
+        }]  # fmt: skip
+        return rule
+
+    def valuemaps(self, t: str) -> list[dict[str, Any]]:
+        if self.kind == "snmp":
+            wanted = sorted(
+                {
+                    i.snmp.valuemap
+                    for i in (*unit_items(), *channel_items())
+                    if i.snmp and i.snmp.valuemap
+                }
+            )
+            maps = {name: self.mib.enums[name] for name in wanted}
+        else:
+            maps = {k: dict(v) for k, v in HTTP_VALUEMAPS.items()}
+        return [
+            {
+                "uuid": self.uid(t, "valuemap", name),
+                "name": name,
+                "mappings": [{"value": str(k), "newvalue": v} for k, v in sorted(mp.items())],
+            }
+            for name, mp in sorted(maps.items())
+        ]
+
+    def _description(self, unit: bool) -> str:
+        kind = "SNMP (C12-PDU-MIB)" if self.kind == "snmp" else "HTTP (/metrics)"
+        what = (
+            "One C12B unit, on a host made by the fleet template's unit discovery."
+            if unit
+            else "A c12exporter's fleet: discovers its units and makes one host per unit."
+        )
+        return (
+            f"StageSmarts C12B power distribution units through c12exporter, by {kind}. "
+            f"{what} See zabbix/README_{self.kind}.md. Generated by zabbix/generate.py."
+        )
+
+    def fleet_template_body(self) -> dict[str, Any]:
+        t = self.fleet_template
+        items: list[dict[str, Any]] = []
+        triggers: list[dict[str, Any]] = []
+        exporter_down = self.rules["C12ExporterDown"]
+        if self.kind == "snmp":
+            key = "c12.agent.temperature_limit"
+            items.append({
+                "uuid": self.uid(t, "item", key),
+                "name": "Temperature limit",
+                "type": "SNMP_AGENT",
+                "snmp_oid": f"{self.mib.oid('c12TemperatureLimit')}.0",
+                "key": key,
+                "delay": "{$C12.INTERVAL}",
+                "history": "7d",
+                "units": "°C",
+                "description": "c12TemperatureLimit: always served, so it tells whether the "
+                "agent answers.",
+                "preprocessing": [{"type": "MULTIPLIER", "parameters": ["0.1"]}],
+                "tags": _tags(component="health"),
+            })  # fmt: skip
+            units_discovery: dict[str, Any] = {
+                "uuid": self.uid(t, "discovery", "units"),
+                "name": "Unit discovery",
+                "type": "SNMP_AGENT",
+                "snmp_oid": "discovery[{#UNIT},"
+                f"{self.mib.oid('c12UnitName')},{{#UNIT.ADDRESS}},{self.mib.oid('c12UnitAddress')}]",
+                "key": "c12.unit.discovery",
+                "delay": "{$C12.LLD.INTERVAL}",
+                "lifetime": "{$C12.LLD.LIFETIME}",
+                "description": "Every unit of the exporter's config from c12UnitTable (rows "
+                "exist whether or not the unit answers).",
+            }
+        else:
+            key = "c12.exporter.build"
+            items += [
+                {
+                    "uuid": self.uid(t, "item", "c12.metrics"),
+                    "name": "Exporter metrics",
+                    "type": "HTTP_AGENT",
+                    "key": "c12.metrics",
+                    "delay": "{$C12.INTERVAL}",
+                    "history": "0",
+                    "trends": "0",
+                    "value_type": "TEXT",
+                    "authtype": "BASIC",
+                    "username": "{$C12.EXPORTER.USER}",
+                    "password": "{$C12.EXPORTER.PASSWORD}",
+                    "description": "The exporter's /metrics, kept with history 0.",
+                    "timeout": "{$C12.EXPORTER.TIMEOUT}",
+                    "url": "{$C12.EXPORTER.URL}/metrics",
+                    "tags": _tags(component="raw"),
+                },
+                {
+                    "uuid": self.uid(t, "item", key),
+                    "name": "Exporter version",
+                    "type": "DEPENDENT",
+                    "key": key,
+                    "delay": "0",
+                    "history": "7d",
+                    "trends": "0",
+                    "value_type": "CHAR",
+                    "description": "c12_exporter_build_info's version label.",
+                    "preprocessing": [{"type": "PROMETHEUS_PATTERN",
+                                       "parameters": ["c12_exporter_build_info", "label",
+                                                      "version"]}],
+                    "master_item": {"key": "c12.metrics"},
+                    "tags": _tags(component="health"),
+                },
+            ]  # fmt: skip
+            units_discovery = {
+                "uuid": self.uid(t, "discovery", "units"),
+                "name": "Unit discovery",
+                "type": "DEPENDENT",
+                "key": "c12.unit.discovery",
+                "delay": "0",
+                "lifetime": "{$C12.LLD.LIFETIME}",
+                "description": "Every unit of the exporter's config from c12_up (present "
+                "whether or not the unit answers).",
+                "master_item": {"key": "c12.metrics"},
+                "lld_macro_paths": [
+                    {"lld_macro": "{#UNIT}", "path": "$.labels.pdu"},
+                    {"lld_macro": "{#EXPORTER.URL}", "path": "$.url"},
+                    {"lld_macro": "{#EXPORTER.USER}", "path": "$.user"},
+                ],
+                "preprocessing": [
+                    {"type": "PROMETHEUS_TO_JSON", "parameters": ["c12_up"]},
+                    {"type": "JAVASCRIPT", "parameters": [
+                        "var rows = JSON.parse(value);\n"
+                        "rows.forEach(function (row) {\n"
+                        "  row.url = '{$C12.EXPORTER.URL}';\n"
+                        "  row.user = '{$C12.EXPORTER.USER}';\n"
+                        "});\n"
+                        "return JSON.stringify(rows);"
+                    ]},
+                    {"type": "DISCARD_UNCHANGED_HEARTBEAT", "parameters": ["{$C12.LLD.INTERVAL}"]},
+                ],
+            }  # fmt: skip
+        expr = f"nodata(/{t}/{key},{{$C12.NODATA.TIMEOUT}})=1"
+        triggers.append({
+            "uuid": self.uid(t, "trigger", "nodata"),
+            "expression": expr,
+            "name": "No data from the exporter" + (" SNMP agent" if self.kind == "snmp" else ""),
+            "priority": SEVERITIES[exporter_down["labels"]["severity"]],
+            "description": "Zabbix has had no answer from the exporter for "
+            "{$C12.NODATA.TIMEOUT}: the units behind it are not watched. (Prometheus alert "
+            f"C12ExporterDown: {exporter_down['annotations']['summary']})",
+            "url": exporter_down["annotations"]["runbook_url"],
+            "manual_close": "NO",
+            "tags": _tags(alert="C12ExporterDown", scope="exporter", component="exporter"),
+        })  # fmt: skip
+        host_macros = [{"macro": "{$C12.UNIT}", "value": "{#UNIT}"}]
+        if self.kind == "snmp":
+            host_macros.append({"macro": "{$C12.UNIT.INDEX}", "value": "{#SNMPINDEX}"})
+        else:
+            host_macros += [
+                {"macro": "{$C12.EXPORTER.URL}", "value": "{#EXPORTER.URL}"},
+                {"macro": "{$C12.EXPORTER.USER}", "value": "{#EXPORTER.USER}"},
+            ]
+        suffix = "" if self.kind == "snmp" else "-http"
+        units_discovery["host_prototypes"] = [{
+            "uuid": self.uid(t, "host_prototype", "unit"),
+            "host": f"c12-{{#UNIT}}{suffix}",
+            "name": "{#UNIT}" + ("" if self.kind == "snmp" else " (HTTP)"),
+            "group_links": [{"group": {"name": UNIT_GROUP}}],
+            "templates": [{"name": self.unit_template}],
+            "macros": host_macros,
+            "tags": _tags(component="pdu", unit="{#UNIT}"),
+        }]  # fmt: skip
+        macros = [
+            Macro("{$C12.INTERVAL}", "1m", "How often the fleet is read."),
+            Macro("{$C12.LLD.INTERVAL}", "1h", "How often units are discovered."),
+            Macro(
+                "{$C12.LLD.LIFETIME}",
+                "7d",
+                "How long a unit gone from the exporter's config keeps its host.",
+            ),
+            Macro(
+                "{$C12.NODATA.TIMEOUT}",
+                exporter_down.get("for", "5m"),
+                "No answer for this long fires the no-data trigger (C12ExporterDown).",
+            ),
+        ]
+        if self.kind == "http":
+            macros += [
+                Macro(
+                    "{$C12.EXPORTER.URL}",
+                    "http://127.0.0.1:10120",
+                    "Base URL of the exporter, without /metrics; passed on to the unit hosts.",
+                ),
+                Macro(
+                    "{$C12.EXPORTER.USER}",
+                    "",
+                    "Basic auth user, if the exporter asks for one; passed on to the unit hosts.",
+                ),
+                Macro(
+                    "{$C12.EXPORTER.PASSWORD}",
+                    "",
+                    "Basic auth password (secret text); "
+                    "set it as a global macro so the unit hosts have it too.",
+                ),
+                Macro("{$C12.EXPORTER.TIMEOUT}", "10s", "HTTP timeout of /metrics."),
+            ]
+        return {
+            "uuid": self.uid(t),
+            "template": t,
+            "name": t,
+            "description": self._description(unit=False),
+            "groups": [{"name": TEMPLATE_GROUP}],
+            "items": items,
+            "discovery_rules": [units_discovery],
+            "tags": _tags(class_="power", target="stagesmarts-c12b"),
+            "macros": sorted((self._macro(x) for x in macros), key=lambda x: x["macro"]),
+            "_triggers": triggers,
+        }
+
+    def export(self) -> dict[str, Any]:
+        templates = [self.unit_template_body(), self.fleet_template_body()]
+        triggers = [tr for body in templates for tr in body.pop("_triggers")]
+        for body in templates:
+            body["tags"] = [
+                {"tag": x["tag"].rstrip("_"), "value": x["value"]} for x in body["tags"]
+            ]
+        return {
+            "zabbix_export": {
+                "version": "6.0",
+                "groups": [
+                    {"uuid": TEMPLATE_GROUP_UUID, "name": TEMPLATE_GROUP},
+                    {"uuid": self.uid("group", UNIT_GROUP), "name": UNIT_GROUP},
+                ],
+                "templates": sorted(templates, key=lambda x: str(x["template"])),
+                "triggers": triggers,
+            }
+        }
+
+
+def _js_object(mapping: Mapping[str, str]) -> str:
+    return "{" + ", ".join(f"'{k}': '{v}'" for k, v in sorted(mapping.items())) + "}"
+
+
+# ------------------------------------------------------------------------- output
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+HEADER = (
+    "# Generated by zabbix/generate.py (thresholds from alerts/generate.py's CONFIG and\n"
+    "# c12exporter/limits.py): edit those, not this file, then run python -m zabbix.generate\n"
+)
+
+
+def render(kind: str, cfg: alerts.Config = alerts.CONFIG, mib_path: Path = MIB) -> str:
+    body = Builder(kind, cfg, load_mib(mib_path)).export()
+    return HEADER + yaml.dump(
+        body, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1 << 16, indent=2
+    )
+
+
+OUTPUTS: Mapping[str, Path] = {"snmp": SNMP_FILE, "http": HTTP_FILE}
+
+
+def outputs(directory: Path | None = None) -> dict[Path, str]:
+    """Every generated file and its text."""
+    from zabbix import readme
+
+    texts: dict[Path, str] = {}
+    for kind, path in OUTPUTS.items():
+        target = path if directory is None else directory / path.name
+        texts[target] = render(kind)
+        name = f"README_{kind}.md"
+        texts[target.with_name(name)] = readme.render(kind)
+    return texts
+
+
+def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--dir", type=Path, default=None, help="write here (default: zabbix/)")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if a file differs from the generated one"
+    )
+    args = parser.parse_args(argv)
+    try:
+        texts = outputs(args.dir)
+    except MibError as error:
+        print(f"zabbix.generate: {error}", file=sys.stderr)
+        return 2
+    stale = []
+    for path, text in texts.items():
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        if current != text:
+            if args.check:
+                stale.append(path)
+            else:
+                path.write_text(text, encoding="utf-8")
+                out(f"wrote {path}")
+    if stale:
+        for path in stale:
+            print(f"{path} is stale: run python -m zabbix.generate", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
