@@ -29,6 +29,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "c12exporter.web.server",
     "c12exporter.prometheus.plugin",
     "c12exporter.snmp.plugin",
+    "c12exporter.console.plugin",
 )
 
 DISABLE_ENTRY_POINTS_ENV = "C12EXPORTER_DISABLE_PLUGIN_AUTOLOAD"

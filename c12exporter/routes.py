@@ -31,10 +31,16 @@ class Routes(Registry[Route]):
     def __init__(self) -> None:
         super().__init__("HTTP route")
         self.states: dict[web.AppKey[Any], object] = {}
+        self.shutdown_callbacks: list[Callable[[web.Application], Awaitable[None]]] = []
 
     def state(self, key: web.AppKey[T], value: T) -> None:
         """Make ``value`` available to handlers as ``request.app[key]``."""
         self.states[key] = value
+
+    def on_shutdown(self, callback: Callable[[web.Application], Awaitable[None]]) -> None:
+        """Call ``callback`` when the server shuts down, before it waits for requests in
+        progress (end long-lived responses such as event streams here)."""
+        self.shutdown_callbacks.append(callback)
 
     def add_get(
         self, path: str, handler: Handler, *, title: str | None = None, description: str = ""

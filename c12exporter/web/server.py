@@ -105,6 +105,7 @@ class WebServerExposer:
             app[key] = value
         for route in routes.values():
             app.router.add_route(route.method, route.path, route.handler)
+        app.on_shutdown.extend(routes.shutdown_callbacks)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         tls = settings.web_config.ssl_context
