@@ -122,6 +122,10 @@ def _banner(fleet: Fleet, exporter: RunningExporter, control: ControlServer,
         f"(scenario {fleet.scenario.name}), polled every 5 s",
         "",
     ]
+    web = exporter.exposers.get("web")
+    consoles = [u for u in (web.endpoints if web else []) if u.endswith("/")]
+    if "console" in exporter.exposers and consoles:
+        lines.append(f"  {'console':<11} {consoles[0]}   (open this in a browser)")
     for section, running in exporter.exposers.items():
         for endpoint in running.endpoints:
             lines.append(f"  {section:<11} {endpoint}")

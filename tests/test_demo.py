@@ -40,6 +40,9 @@ def test_demo_shows_a_mixed_fleet_in_prometheus_and_over_snmp(tmp_path: Path) ->
         banner = wait_until(lambda: "Press Ctrl-C" in log.read_text() and log.read_text(), 60,
                             "demo banner")  # fmt: skip
         assert f"http://{LOOPBACK}:{ports['web']}/metrics" in banner
+        urls = [w for line in banner.splitlines() for w in line.split()[1:2] if "://" in w]
+        assert urls[0] == f"http://{LOOPBACK}:{ports['web']}/"  # the console first
+        assert "C12 fleet console" in http_get(urls[0])
         assert f"http://{LOOPBACK}:{ports['prometheus']}/" in banner
 
         server = Prometheus(ports["prometheus"])

@@ -1,0 +1,261 @@
+"""The fleet console without a browser: its config, edit checks, CSRF and access rules over
+HTTP against the simulator, the breaker curve and phase balance."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import logging
+import math
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import pytest
+
+from c12exporter.config import load_config
+from c12exporter.console.handlers import EditRefused, check_name, parse_edit
+from c12exporter.console.plugin import ConsoleExposer
+from c12exporter.console.tripcurve import TYPE_C
+from c12exporter.console.view import phase_balance
+from c12exporter.exporter import start_exporter
+from c12exporter.plugins import load_plugins
+from c12exporter.reading import ChannelSettings, PhaseReading, Reading, UnitSettings
+from c12exporter.settings import ConfigError
+from c12exporter.simulator.server import Fleet
+from tests.servers import LOOPBACK, free_port
+
+PLUGINS = load_plugins(entry_points=False)
+PASSWORD = "secret"
+
+
+# --- config ---------------------------------------------------------------------------------
+
+
+def test_the_console_section_is_read_only_by_default_and_checked() -> None:
+    exposer = ConsoleExposer()
+    settings = exposer.parse_config({}, "c12.yml: console")
+    assert not settings.writes_enabled and settings.editors is None
+    with pytest.raises(ConfigError, match=r"console\.writes_enabled: 'yes' must be true or false"):
+        exposer.parse_config({"writes_enabled": "yes"}, "c12.yml: console")
+    with pytest.raises(ConfigError, match=r"console\.editors: must be a list"):
+        exposer.parse_config({"editors": "alice"}, "c12.yml: console")
+    with pytest.raises(ConfigError, match="unknown key"):
+        exposer.parse_config({"writes": True}, "c12.yml: console")
+
+
+# --- edits, checked before anything is written ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reading() -> Iterator[Reading]:
+    async def read() -> Reading:
+        from c12exporter.modbus.transport import ModbusTcpTransport
+        from c12exporter.reading import build_reading
+
+        async with await Fleet.start(1, plugins=PLUGINS, models=("C12B-13",)) as fleet:
+            transport = ModbusTcpTransport(fleet.units[0].address, 2.0)
+            identity = await transport.connect()
+            values = await transport.read()
+            await transport.close()
+        return build_reading("u", identity, PLUGINS.model(identity.model), 0.0, values)
+
+    yield asyncio.run(read())
+
+
+def refused(body: dict[str, Any], reading: Reading) -> str:
+    with pytest.raises(EditRefused) as caught:
+        parse_edit(body, reading)
+    return str(caught.value)
+
+
+def test_edits_are_checked_with_a_message_naming_the_field(reading: Reading) -> None:
+    assert parse_edit({"field": "unit_name", "value": " Stage left "}, reading)[0] == (
+        UnitSettings("Stage left")
+    )
+    change = parse_edit({"field": "band", "channel": 2, "min": "0,5", "max": "10"}, reading)[0]
+    assert change == ChannelSettings(2, min_a=0.5, max_a=10.0)
+    cleared = parse_edit({"field": "band", "channel": 2, "min": "", "max": ""}, reading)[0]
+    assert cleared == ChannelSettings(2, min_a=None, max_a=None)
+    assert "17 bytes" in refused({"field": "unit_name", "value": "x" * 17}, reading)
+    assert "control characters" in refused(
+        {"field": "channel_name", "channel": 1, "value": "a\tb"}, reading
+    )
+    assert "must be below maximum" in refused(
+        {"field": "band", "channel": 1, "min": "4", "max": "4"}, reading
+    )
+    assert "above the channel's 16 A rating" in refused(
+        {"field": "band", "channel": 1, "min": "", "max": "17"}, reading
+    )
+    assert "must be 0 A or more" in refused(
+        {"field": "band", "channel": 1, "min": "-1", "max": ""}, reading
+    )
+    assert "not a number" in refused(
+        {"field": "band", "channel": 1, "min": "a", "max": ""}, reading
+    )
+    assert "not a channel" in refused(
+        {"field": "channel_name", "channel": 13, "value": "x"}, reading
+    )
+    assert "must be unit_name" in refused({"field": "colour"}, reading)
+
+
+def test_names_count_bytes_not_characters() -> None:
+    assert check_name("ÜÜÜÜÜÜÜÜ", "name") == "ÜÜÜÜÜÜÜÜ"  # 8 characters, 16 bytes
+    with pytest.raises(EditRefused, match="9 characters take 18 bytes"):
+        check_name("ÜÜÜÜÜÜÜÜÜ", "name")
+
+
+# --- breaker curve and balance ------------------------------------------------------------------
+
+
+def test_the_breaker_curve_meets_the_standards_limit_points() -> None:
+    assert TYPE_C.time_to_trip_s(16.0 * 1.13, 16.0) is None  # conventional non-tripping
+    assert TYPE_C.time_to_trip_s(16.0, 16.0) is None
+    at_145 = TYPE_C.time_to_trip_s(16.0 * 1.45, 16.0)
+    assert at_145 is not None and at_145 < 3600  # conventional tripping: within 1 h
+    at_255 = TYPE_C.time_to_trip_s(16.0 * 2.55, 16.0)
+    assert at_255 is not None and 1 < at_255 < 60
+    assert TYPE_C.time_to_trip_s(16.0 * 10, 16.0) == pytest.approx(0.01)
+    times = [TYPE_C.time_to_trip_s(16.0 * m / 100, 16.0) for m in range(114, 1000, 7)]
+    assert all(t is not None and not math.isinf(t) for t in times)
+    assert all(a >= b for a, b in itertools.pairwise(times))  # type: ignore[operator]
+
+
+def test_phase_balance_is_the_nema_definition(reading: Reading) -> None:
+    def with_currents(*amperes: float) -> Reading:
+        phases = tuple(
+            PhaseReading(p.phase, {**p.values, "current": a})
+            for p, a in zip(reading.phases, amperes, strict=True)
+        )
+        return Reading(reading.unit, reading.identity, reading.model, 0.0, reading.values,
+                       phases, reading.channels)  # fmt: skip
+
+    assert phase_balance(with_currents(10.0, 10.0, 10.0)) == 0.0
+    assert phase_balance(with_currents(12.0, 9.0, 9.0)) == pytest.approx(2.0 / 10.0)
+    assert phase_balance(with_currents(0.2, 0.1, 0.0)) is None  # too little to tell
+
+
+# --- over HTTP: access and CSRF -------------------------------------------------------------------
+
+
+def request(url: str, user: str | None, body: dict[str, Any] | None = None,
+            headers: dict[str, str] | None = None) -> tuple[int, str]:  # fmt: skip
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
+    if user is not None:
+        token = base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+    for key, value in (headers or {}).items():
+        req.add_header(key, value)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read().decode()
+
+
+def token_of(page: str) -> str:
+    return page.split('data-token="', 1)[1].split('"', 1)[0]
+
+
+@pytest.mark.integration
+def test_writes_need_an_editor_and_a_same_origin_request(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    (tmp_path / "web.yml").write_text(f"basic_auth_users:\n  ed: '{hashed}'\n  vi: '{hashed}'\n")
+    port = free_port()
+    base = f"http://{LOOPBACK}:{port}"
+
+    async def test() -> None:
+        async with await Fleet.start(1, plugins=PLUGINS, models=("C12B-12",)) as fleet:
+            config_file = tmp_path / "c12.yml"
+            config_file.write_text(
+                f"units: [{{name: u1, address: '{fleet.units[0].address}'}}]\n"
+                f"web: {{listen_address: '{LOOPBACK}:{port}', config_file: {tmp_path}/web.yml}}\n"
+                "console: {writes_enabled: true, editors: [ed]}\n"
+            )
+            running = await start_exporter(load_config(config_file, PLUGINS), PLUGINS)
+            loop = asyncio.get_running_loop()
+            try:
+                status, page = await loop.run_in_executor(None, request, base + "/", "ed")
+                assert status == 200 and "Editing as ed" in page
+                assert 'href="metrics"' in page and 'href="-/healthy"' in page
+                good = {"Content-Type": "application/json", "X-C12-Console": "1"}
+                body = {"field": "channel_name", "channel": 2, "value": "Sub L",
+                        "token": token_of(page)}  # fmt: skip
+                url = base + "/console/units/u1/settings"
+
+                async def post(user: str, headers: dict[str, str], **extra: Any) -> tuple[int, str]:
+                    return await loop.run_in_executor(
+                        None, request, url, user, {**body, **extra}, headers
+                    )
+
+                status, text = await post("ed", {**good, "Origin": "http://evil.example"})
+                assert status == 403 and "another origin" in text
+                status, text = await post("ed", {**good, "Sec-Fetch-Site": "cross-site"})
+                assert status == 403 and "cross-site" in text
+                status, text = await post("ed", {"Content-Type": "application/json"})
+                assert status == 403 and "X-C12-Console" in text
+                status, text = await post("ed", good, token="0" * 32)
+                assert status == 403 and "reload the page" in text
+                status, viewer_page = await loop.run_in_executor(None, request, base + "/", "vi")
+                assert "Read-only: user vi is not one of the editors" in viewer_page
+                assert "data-edit=" not in viewer_page
+                status, text = await post("vi", good, token=token_of(viewer_page))
+                assert status == 403 and "not one of the editors" in text
+                assert fleet.units[0].physics.settings()["channel_name"][1] != "Sub L"
+                with caplog.at_level(logging.INFO, logger="c12exporter.console.handlers"):
+                    status, text = await post("ed", {**good, "Origin": base,
+                                                      "Sec-Fetch-Site": "same-origin"})  # fmt: skip
+                assert status == 200, text
+                assert fleet.units[0].physics.settings()["channel_name"][1] == "Sub L"
+                assert any(
+                    "console edit by ed: unit u1, channel 2 name:" in r.getMessage()
+                    and "'Sub L'" in r.getMessage()
+                    for r in caplog.records
+                )
+            finally:
+                await running.stop()
+
+    asyncio.run(test())
+
+
+@pytest.mark.integration
+def test_without_writes_enabled_the_page_is_read_only_and_says_why(tmp_path: Path) -> None:
+    port = free_port()
+
+    async def test() -> None:
+        async with await Fleet.start(1, plugins=PLUGINS) as fleet:
+            config_file = tmp_path / "c12.yml"
+            config_file.write_text(
+                f"units: [{{name: u1, address: '{fleet.units[0].address}'}}]\n"
+                f"web: {{listen_address: '{LOOPBACK}:{port}'}}\n"
+            )
+            running = await start_exporter(load_config(config_file, PLUGINS), PLUGINS)
+            loop = asyncio.get_running_loop()
+            try:
+                base = f"http://{LOOPBACK}:{port}"
+                _, page = await loop.run_in_executor(None, request, base + "/", None)
+                assert "Read-only: edits are off (console: writes_enabled: false)" in page
+                status, text = await loop.run_in_executor(
+                    None, request, base + "/console/units/u1/settings", None,
+                    {"field": "unit_name", "value": "x", "token": token_of(page)},
+                    {"Content-Type": "application/json", "X-C12-Console": "1"},
+                )  # fmt: skip
+                assert status == 403 and "edits are off" in text
+                for asset in ("console.css", "console.js"):
+                    status, _ = await loop.run_in_executor(
+                        None, request, f"{base}/console/{asset}", None
+                    )
+                    assert status == 200
+            finally:
+                await running.stop()
+
+    asyncio.run(test())
