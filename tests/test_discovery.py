@@ -28,6 +28,7 @@ from tests.servers import (
     http_get,
     process,
     prometheus,
+    require_tool,
     wait_until,
 )
 
@@ -220,3 +221,52 @@ def test_shards_serve_every_unit_exactly_once_to_one_prometheus(tmp_path: Path) 
                 wait_until(lambda: server.value("count(c12_up == 1)") == len(units), 60,
                            "every unit scraped")  # fmt: skip
                 assert server.value("max(count by (pdu) (c12_up))") == 1
+
+
+def test_vmagent_cluster_scrapes_every_unit_exactly_once_through_probe(tmp_path: Path) -> None:
+    """Two vmagent members in cluster mode share the exporter's /sd targets, scraped
+    through /probe, and write to one VictoriaMetrics: each unit lands there once."""
+    vmagent = require_tool("vmagent", "victoria-metrics")
+    victoria = require_tool("victoria-metrics", "victoria-metrics")
+    with simulator(tmp_path, "sim", "--units", "6") as sim:
+        units = [{"name": u["name"], "address": u["address"]} for u in sim.units()]
+        config = tmp_path / "c12.yml"
+        config.write_text(yaml.safe_dump({"units": units}))
+        web_port, vm_port = free_port(), free_port()
+        exporter_url = f"http://{LOOPBACK}:{web_port}"
+        scrape = {"scrape_configs": [{
+            "job_name": "c12-probe", "scrape_interval": "1s", "metrics_path": "/probe",
+            "http_sd_configs": [{"url": f"{exporter_url}/sd"}],
+            "relabel_configs": [
+                {"source_labels": ["__address__"], "target_label": "__param_target"},
+                {"source_labels": ["__param_target"], "target_label": "instance"},
+                {"target_label": "__address__", "replacement": f"{LOOPBACK}:{web_port}"},
+            ],
+        }]}  # fmt: skip
+        (tmp_path / "scrape.yml").write_text(yaml.safe_dump(scrape))
+        servers = [
+            process(c12exporter_command("serve", "--config.file", str(config),
+                                        f"--web.listen-address={LOOPBACK}:{web_port}"),
+                    tmp_path / "exporter.log"),
+            process([victoria, f"-httpListenAddr={LOOPBACK}:{vm_port}",
+                     f"-storageDataPath={tmp_path / 'vm'}", "-search.latencyOffset=0s"],
+                    tmp_path / "victoria.log"),
+        ] + [
+            process([vmagent, f"-promscrape.config={tmp_path / 'scrape.yml'}",
+                     "-promscrape.cluster.membersCount=2", f"-promscrape.cluster.memberNum={i}",
+                     "-promscrape.httpSDCheckInterval=1s", f"-remoteWrite.label=member={i}",
+                     f"-remoteWrite.url=http://{LOOPBACK}:{vm_port}/api/v1/write",
+                     f"-remoteWrite.tmpDataPath={tmp_path / f'vmagent{i}'}",
+                     f"-httpListenAddr={LOOPBACK}:{free_port()}", "-remoteWrite.flushInterval=1s"],
+                    tmp_path / f"vmagent{i}.log")
+            for i in range(2)
+        ]  # fmt: skip
+        with servers[0], servers[1], servers[2], servers[3]:
+            query = f"http://{LOOPBACK}:{vm_port}/api/v1/query?query="
+
+            def per_unit() -> dict[str, float]:
+                body = json.loads(http_get(query + "count%20by%20(pdu)%20(c12_up)"))
+                return {r["metric"]["pdu"]: float(r["value"][1]) for r in body["data"]["result"]}
+
+            wait_until(lambda: len(per_unit()) == len(units), 90, "every unit in VictoriaMetrics")
+            assert per_unit() == {u["name"]: 1.0 for u in units}
