@@ -22,6 +22,7 @@ from c12exporter.reading import Identity
 from c12exporter.settings import Shard
 from tests.servers import (
     LOOPBACK,
+    REPO,
     SimulatorControl,
     c12exporter_command,
     free_port,
@@ -171,12 +172,25 @@ def test_serve_adds_units_that_appear_and_reports_those_that_vanish(tmp_path: Pa
         assert set(up_units(url)) == {"pdu-01", "pdu-02"}
 
 
-def test_a_unit_that_moves_while_serving_keeps_its_name(tmp_path: Path) -> None:
-    port, web_port = free_port(), free_port()
+def snmp_names(port: int) -> dict[str, str]:
+    """c12UnitIndex -> c12UnitName, walked with net-snmp."""
+    walk = subprocess.run(
+        [require_tool("snmpwalk", "snmp"), "-M", f"+{REPO / 'mibs'}", "-m", "C12-PDU-MIB",
+         "-v2c", "-c", "public", "-Oqs", "-t", "2", "-r", "1", f"udp:{LOOPBACK}:{port}",
+         "C12-PDU-MIB::c12UnitName"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    rows = [line.split(None, 1) for line in walk.stdout.splitlines() if line.strip()]
+    return {oid.rsplit(".", 1)[1]: name.strip('"') for oid, name in rows}
+
+
+def test_a_unit_that_moves_while_serving_keeps_its_name_and_snmp_index(tmp_path: Path) -> None:
+    port, web_port, snmp_port = free_port(), free_port(), free_port()
     config = tmp_path / "c12.yml"
     config.write_text(yaml.safe_dump({
         "poll": {"interval": "1s", "timeout": "500ms"},
         "web": {"listen_address": f"{LOOPBACK}:{web_port}"},
+        "snmp": {"listen_address": f"{LOOPBACK}:{snmp_port}", "community": "public"},
         "discovery": {"networks": ["127.0.8.0/28", "127.0.8.16/28"], "port": port,
                       "interval": "1s", "timeout": "300ms"},
     }))  # fmt: skip
@@ -187,11 +201,14 @@ def test_a_unit_that_moves_while_serving_keeps_its_name(tmp_path: Path) -> None:
         with simulator(tmp_path, "before", *fleet, "--addresses", "127.0.8.0/28"):
             wait_until(lambda: len(up_units(url)) == 2, 30, "units found")
             first = up_units(url)
+            indexes = wait_until(lambda: snmp_names(snmp_port), 30, "SNMP rows")
         with simulator(tmp_path, "after", *fleet, "--addresses", "127.0.8.16/28"):
             wait_until(lambda: set(up_units(url).values()) != set(first.values())
                        and len(up_units(url)) == 2, 30, "units found at new addresses")  # fmt: skip
             moved = up_units(url)
+            assert snmp_names(snmp_port) == indexes
     assert set(moved) == set(first) == {"pdu-01", "pdu-02"}
+    assert sorted(indexes.values()) == ["pdu-01", "pdu-02"]
     assert all(moved[name].startswith("127.0.8.1") for name in moved), moved
 
 
