@@ -99,6 +99,15 @@ def _parser(plugins: Plugins) -> argparse.ArgumentParser:
     discovery_cli.add_arguments(discover)
     discover.set_defaults(func=discovery_cli.run)
 
+    from . import check as check_plugin
+
+    check_parser = commands.add_parser(
+        "check", help="check plugin (Nagios, Icinga): one unit or the fleet, exit 0-3"
+    )
+    check_plugin.add_arguments(check_parser)
+    check_plugin.make_error(check_parser)
+    check_parser.set_defaults(func=check_plugin.run)
+
     regmap = commands.add_parser("register-map", help="print the register map as Markdown")
     regmap.set_defaults(func=lambda args: print(markdown_table()) or 0)
 

@@ -1,0 +1,461 @@
+"""``c12exporter check``: a check plugin for Nagios, Icinga and their kin.
+
+Follows the monitoring-plugins guidelines: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN;
+one status line, then perfdata ``'label'=value[UOM];warn;crit;min;max``. It reads one
+unit (``--unit``) or the whole fleet through a running exporter's ``/metrics``
+(``--exporter URL``, TLS and basic auth supported), or one unit directly over its
+transport (``--address host:port``). See docs/check.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import ssl
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+from . import limits
+from .measurements import PHASES
+from .reading import Reading, SupervisionState
+
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+STATE_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
+PASSWORD_ENV = "C12_CHECK_PASSWORD"
+
+INPUT_RATING_A = 63.0
+"""The C12's input rating (63 A Harting HAN K4/4, StageSmarts C12B user manual)."""
+
+
+class CheckError(Exception):
+    """Something that makes the check's answer UNKNOWN."""
+
+
+@dataclass
+class Channel:
+    number: int
+    name: str
+    current_a: float
+    rating_a: float
+    breaker_closed: bool
+    load_level: int  # 0 off, 1 normal, 2 slight overload, 3 serious overload
+    supervision: int | None  # -1 below, 0 inside, 1 above, None: no band
+
+
+@dataclass
+class Unit:
+    """What the check judges of one unit, from /metrics or from a reading."""
+
+    name: str
+    up: bool
+    estop_pressed: bool = False
+    switch_on: bool = True
+    neutral_lost: bool = False
+    temperature_c: float | None = None
+    currents_a: dict[str, float] = field(default_factory=dict)  # L1, L2, L3, N
+    channels: list[Channel] = field(default_factory=list)
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    temperature_warn: float
+    temperature_crit: float
+    phase_warn_a: float
+    phase_crit_a: float
+    channel_warn_ratio: float
+    channel_crit_ratio: float
+
+
+@dataclass
+class Verdict:
+    state: int = OK
+    problems: list[str] = field(default_factory=list)
+    perfdata: list[str] = field(default_factory=list)
+
+    def add(self, state: int, problem: str) -> None:
+        self.state = max(self.state, state)
+        self.problems.append(f"{problem} ({STATE_NAMES[state]})" if state != OK else problem)
+
+
+# ------------------------------------------------------------------------ options
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--exporter", metavar="URL", help="base URL of a running exporter")
+    source.add_argument(
+        "--address", metavar="HOST:PORT", help="read one unit directly (Modbus TCP)"
+    )
+    parser.add_argument(
+        "--unit", metavar="NAME", help="with --exporter: check this unit (default: the fleet)"
+    )
+    parser.add_argument("--ca-file", type=Path, metavar="FILE", help="CA bundle for https")
+    parser.add_argument("--user", metavar="NAME", help="basic auth user")
+    parser.add_argument(
+        "--password-file",
+        type=Path,
+        metavar="FILE",
+        help=f"basic auth password, first line of FILE (or the {PASSWORD_ENV} env var)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, metavar="SECONDS", help="(default: %(default)s)"
+    )
+    near, over = limits.NEAR_RATING_RATIO.value, limits.OVER_RATING_RATIO.value
+    parser.add_argument(
+        "--temperature-warning",
+        type=float,
+        metavar="C",
+        default=limits.TEMPERATURE_WARNING.value,
+        help="(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--temperature-critical",
+        type=float,
+        metavar="C",
+        default=limits.TEMPERATURE_LIMIT.value,
+        help="(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--phase-warning",
+        type=float,
+        metavar="A",
+        default=round(near * INPUT_RATING_A, 3),
+        help="phase current (default: %(default)s, 80%% of the 63 A input)",
+    )
+    parser.add_argument(
+        "--phase-critical",
+        type=float,
+        metavar="A",
+        default=round(over * INPUT_RATING_A, 3),
+        help="phase current (default: %(default)s, the 63 A input)",
+    )
+    parser.add_argument(
+        "--channel-warning",
+        type=float,
+        metavar="RATIO",
+        default=near,
+        help="channel current / RCBO rating (default: %(default)s)",
+    )
+    parser.add_argument("--channel-critical", type=float, metavar="RATIO", default=over,
+                        help="channel current / RCBO rating (default: %(default)s)")  # fmt: skip
+
+
+def make_error(parser: argparse.ArgumentParser) -> None:
+    """Usage errors of a plugin are UNKNOWN (3), not argparse's 2 (CRITICAL)."""
+
+    def error(message: str) -> NoReturn:
+        print(f"C12 UNKNOWN - {parser.prog}: {message}")
+        sys.exit(UNKNOWN)
+
+    parser.error = error  # type: ignore[method-assign]
+
+
+# ----------------------------------------------------------------- /metrics source
+
+
+def _password(args: argparse.Namespace) -> str | None:
+    if args.password_file is not None:
+        try:
+            lines = args.password_file.read_text(encoding="utf-8").splitlines()
+        except OSError as error:
+            raise CheckError(f"--password-file {args.password_file}: {error.strerror}") from None
+        if not lines or not lines[0]:
+            raise CheckError(f"--password-file {args.password_file}: the file is empty")
+        return lines[0]
+    env = os.environ.get(PASSWORD_ENV)
+    return None if env is None else str(env)
+
+
+def fetch_metrics(args: argparse.Namespace) -> str:
+    url = args.exporter.rstrip("/") + "/metrics"
+    if not url.startswith(("http://", "https://")):
+        raise CheckError(f"--exporter {args.exporter}: not an http:// or https:// URL")
+    request = urllib.request.Request(url)
+    password = _password(args)
+    if args.user is not None:
+        if password is None:
+            raise CheckError(f"--user {args.user}: give --password-file or ${PASSWORD_ENV}")
+        token = base64.b64encode(f"{args.user}:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    context = None
+    if url.startswith("https://"):
+        if args.ca_file is not None and not args.ca_file.is_file():
+            raise CheckError(f"--ca-file {args.ca_file}: no such file")
+        context = ssl.create_default_context(
+            cafile=str(args.ca_file) if args.ca_file is not None else None
+        )
+    try:
+        with urllib.request.urlopen(request, timeout=args.timeout, context=context) as response:
+            return str(response.read().decode("utf-8"))
+    except urllib.error.HTTPError as error:
+        error.close()
+        raise CheckError(f"{url}: HTTP {error.code} {error.reason}") from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise CheckError(f"{url}: {reason}") from None
+
+
+def parse_units(text: str) -> dict[str, Unit]:
+    """Every unit of a /metrics page, by name."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    units: dict[str, Unit] = {}
+    channels: dict[tuple[str, int], dict[str, Any]] = {}
+    try:
+        samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+    except ValueError as error:
+        raise CheckError(f"/metrics is not the Prometheus text format: {error}") from None
+    for sample in samples:
+        labels, value = sample.labels, sample.value
+        pdu = labels.get("pdu")
+        if pdu is None:
+            continue
+        if sample.name == "c12_up":
+            units.setdefault(pdu, Unit(pdu, up=False)).up = value == 1
+    for sample in samples:
+        labels, value, name = sample.labels, sample.value, sample.name
+        unit = units.get(labels.get("pdu", ""))
+        if unit is None:
+            continue
+        if name == "c12_emergency_stop_pressed":
+            unit.estop_pressed = value == 1
+        elif name == "c12_switch_disconnector_on":
+            unit.switch_on = value == 1
+        elif name == "c12_neutral_lost":
+            unit.neutral_lost = value == 1
+        elif name == "c12_temperature_celsius":
+            unit.temperature_c = value
+        elif name == "c12_current_amperes":
+            unit.currents_a[labels["phase"]] = value
+        elif name.startswith("c12_channel_") and "channel" in labels:
+            row = channels.setdefault((unit.name, int(labels["channel"])), {})
+            row[name] = value
+            if name == "c12_channel_info":
+                row["name"] = labels.get("name", "")
+    for (pdu, number), row in sorted(channels.items()):
+        if "c12_channel_current_amperes" not in row:
+            continue
+        position = row.get("c12_channel_supervision_position")
+        units[pdu].channels.append(
+            Channel(
+                number=number,
+                name=str(row.get("name", "")),
+                current_a=float(row["c12_channel_current_amperes"]),
+                rating_a=float(row.get("c12_channel_rating_amperes", 16.0)),
+                breaker_closed=row.get("c12_channel_breaker_closed", 1) == 1,
+                load_level=int(row.get("c12_channel_load_level", 1)),
+                supervision=None if position is None else int(position),
+            )
+        )
+    return units
+
+
+# ----------------------------------------------------------------- direct source
+
+
+_POSITIONS = {SupervisionState.BELOW: -1, SupervisionState.OK: 0, SupervisionState.ABOVE: 1}
+_LOAD_LEVELS = {"off": 0, "normal": 1, "slight_overload": 2, "serious_overload": 3}
+
+
+def unit_from_reading(name: str, reading: Reading) -> Unit:
+    currents = {p.phase: float(p.values["current"] or 0.0) for p in reading.phases}
+    currents["N"] = float(reading.values["neutral_current"] or 0.0)
+    return Unit(
+        name=name,
+        up=True,
+        estop_pressed=reading.estop_pressed,
+        switch_on=reading.switch_on,
+        neutral_lost=reading.neutral_lost,
+        temperature_c=reading.temperature_c,
+        currents_a=currents,
+        channels=[
+            Channel(
+                number=c.number,
+                name=c.name,
+                current_a=c.current_a,
+                rating_a=c.rating_a,
+                breaker_closed=c.breaker_closed,
+                load_level=_LOAD_LEVELS[c.load_state],
+                supervision=_POSITIONS.get(c.supervision_state),
+            )
+            for c in reading.channels
+        ],
+    )
+
+
+def read_address(args: argparse.Namespace) -> Unit:
+    """Read the unit at ``args.address`` once, through the poller and its transport."""
+    from .poller import Poller
+    from .settings import ConfigError, PollConfig
+    from .store import Store
+
+    async def probe() -> Unit:
+        poll = PollConfig(timeout_s=args.timeout)
+        poller = Poller((), args.plugins, Store((), poll.staleness_limit_s), poll)
+        try:
+            store = await poller.probe_address(args.address)
+        except (ValueError, ConfigError) as error:
+            raise CheckError(f"--address {args.address}: {error}") from None
+        state = store.get(args.address)
+        if state is not None and state.reading is not None:
+            return unit_from_reading(args.address, state.reading)
+        failure = state.last_error if state is not None else None
+        reason = f"{failure.reason}: {failure.message}" if failure else "no answer"
+        return Unit(args.address, up=False, error=reason)
+
+    return asyncio.run(probe())
+
+
+# ---------------------------------------------------------------------- judging
+
+
+def _fmt(value: float) -> str:
+    return f"{round(value, 3):g}"
+
+
+def judge(unit: Unit, t: Thresholds, verdict: Verdict, prefix: str = "") -> None:
+    """Adds ``unit``'s problems (and, without ``prefix``, its perfdata) to ``verdict``."""
+    if not unit.up:
+        verdict.add(CRITICAL, f"{prefix}unreachable" + (f": {unit.error}" if unit.error else ""))
+        return
+    if unit.estop_pressed:
+        verdict.add(CRITICAL, f"{prefix}emergency stop pressed")
+    if unit.neutral_lost:
+        verdict.add(CRITICAL, f"{prefix}neutral lost")
+    if not unit.switch_on:
+        verdict.add(WARNING, f"{prefix}switch disconnector off")
+    temp = unit.temperature_c
+    if temp is not None:
+        if temp > t.temperature_crit:
+            verdict.add(
+                CRITICAL, f"{prefix}temperature {_fmt(temp)} °C > {_fmt(t.temperature_crit)}"
+            )
+        elif temp > t.temperature_warn:
+            verdict.add(
+                WARNING, f"{prefix}temperature {_fmt(temp)} °C > {_fmt(t.temperature_warn)}"
+            )
+    for phase in PHASES:
+        amps = unit.currents_a.get(phase)
+        if amps is None:
+            continue
+        if amps > t.phase_crit_a:
+            verdict.add(CRITICAL, f"{prefix}{phase} {_fmt(amps)} A > {_fmt(t.phase_crit_a)}")
+        elif amps > t.phase_warn_a:
+            verdict.add(WARNING, f"{prefix}{phase} {_fmt(amps)} A > {_fmt(t.phase_warn_a)}")
+    for ch in unit.channels:
+        label = f"{prefix}channel {ch.number}" + (f" ({ch.name})" if ch.name else "")
+        ratio = ch.current_a / ch.rating_a if ch.rating_a else 0.0
+        if ch.load_level >= 3:
+            verdict.add(CRITICAL, f"{label} serious overload, {_fmt(ch.current_a)} A")
+        elif ch.breaker_closed and ratio > t.channel_crit_ratio:
+            verdict.add(CRITICAL, f"{label} {_fmt(ch.current_a)} A over its rating")
+        elif ch.breaker_closed and ratio > t.channel_warn_ratio:
+            verdict.add(WARNING, f"{label} {_fmt(ch.current_a)} A near its rating")
+        if not ch.breaker_closed and unit.switch_on:
+            verdict.add(WARNING, f"{label} RCBO open")
+        if ch.supervision in (-1, 1):
+            side = "below" if ch.supervision < 0 else "above"
+            verdict.add(WARNING, f"{label} {_fmt(ch.current_a)} A {side} its supervision band")
+    if prefix:
+        return
+    if temp is not None:
+        verdict.perfdata.append(
+            f"'temperature'={_fmt(temp)}C;{_fmt(t.temperature_warn)};{_fmt(t.temperature_crit)};;"
+        )
+    for phase in (*PHASES, "N"):
+        if phase in unit.currents_a:
+            limits_ = (
+                f"{_fmt(t.phase_warn_a)};{_fmt(t.phase_crit_a)};0;{_fmt(INPUT_RATING_A)}"
+                if phase != "N"
+                else ";;0;"
+            )
+            verdict.perfdata.append(f"'{phase}'={_fmt(unit.currents_a[phase])}A;{limits_}")
+    for ch in unit.channels:
+        warn, crit = ch.rating_a * t.channel_warn_ratio, ch.rating_a * t.channel_crit_ratio
+        verdict.perfdata.append(
+            f"'ch{ch.number}'={_fmt(ch.current_a)}A;{_fmt(warn)};{_fmt(crit)};0;{_fmt(ch.rating_a)}"
+        )
+
+
+def _status_line(subject: str, verdict: Verdict, summary: str) -> str:
+    shown = [p for p in verdict.problems if p]
+    text = ", ".join(shown) if shown else summary
+    line = f"C12 {STATE_NAMES[verdict.state]} - {subject}: {text}"
+    if verdict.perfdata:
+        line += " | " + " ".join(verdict.perfdata)
+    return line
+
+
+def check_unit(unit: Unit, t: Thresholds) -> tuple[int, str]:
+    verdict = Verdict()
+    judge(unit, t, verdict)
+    summary = "all OK"
+    if unit.up:
+        amps = "/".join(_fmt(unit.currents_a.get(p, 0.0)) for p in PHASES)
+        summary = f"e-stop released, switch on, {len(unit.channels)} channels OK, L1/L2/L3 {amps} A"
+    return verdict.state, _status_line(f"unit {unit.name}", verdict, summary)
+
+
+def check_fleet(units: Iterable[Unit], t: Thresholds) -> tuple[int, str]:
+    verdict = Verdict()
+    units = list(units)
+    if not units:
+        return UNKNOWN, "C12 UNKNOWN - the exporter serves no units"
+    up = 0
+    for unit in units:
+        up += unit.up
+        judge(unit, t, verdict, prefix=f"{unit.name}: ")
+    verdict.perfdata = [f"'units'={len(units)};;;0;", f"'units_up'={up};;;0;{len(units)}"]
+    return verdict.state, _status_line(
+        f"{len(units)} units", verdict, f"{up} of {len(units)} units up, all OK"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """The ``check`` subcommand: prints one status line, returns the plugin exit code."""
+    thresholds = Thresholds(
+        args.temperature_warning,
+        args.temperature_critical,
+        args.phase_warning,
+        args.phase_critical,
+        args.channel_warning,
+        args.channel_critical,
+    )
+    try:
+        for name, warn, crit in (
+            ("temperature", thresholds.temperature_warn, thresholds.temperature_crit),
+            ("phase", thresholds.phase_warn_a, thresholds.phase_crit_a),
+            ("channel", thresholds.channel_warn_ratio, thresholds.channel_crit_ratio),
+        ):
+            if warn > crit:
+                raise CheckError(f"--{name}-warning {warn} is above --{name}-critical {crit}")
+        if args.address is not None:
+            if args.unit is not None:
+                raise CheckError("--unit goes with --exporter, not with --address")
+            state, line = check_unit(read_address(args), thresholds)
+        else:
+            units = parse_units(fetch_metrics(args))
+            if args.unit is None:
+                state, line = check_fleet(units.values(), thresholds)
+            elif args.unit not in units:
+                raise CheckError(f"the exporter at {args.exporter} has no unit {args.unit!r}")
+            else:
+                state, line = check_unit(units[args.unit], thresholds)
+    except CheckError as error:
+        state, line = UNKNOWN, f"C12 UNKNOWN - {error}"
+    print(line)
+    return state
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .cli import main as cli_main
+
+    return cli_main(["check", *(argv or sys.argv[1:])])
