@@ -169,7 +169,7 @@ def _password(args: argparse.Namespace) -> str | None:
             raise CheckError(f"--password-file {args.password_file}: {error.strerror}") from None
         if not lines or not lines[0]:
             raise CheckError(f"--password-file {args.password_file}: the file is empty")
-        return lines[0]
+        return str(lines[0])
     env = os.environ.get(PASSWORD_ENV)
     return None if env is None else str(env)
 
