@@ -102,7 +102,9 @@ def _parser(plugins: Plugins) -> argparse.ArgumentParser:
     from . import check as check_plugin
 
     check_parser = commands.add_parser(
-        "check", help="check plugin (Nagios, Icinga): one unit or the fleet, exit 0-3"
+        "check",
+        help="check plugin (Nagios, Icinga): one unit or the fleet, exit 0-3",
+        allow_abbrev=False,
     )
     check_plugin.add_arguments(check_parser)
     check_plugin.make_error(check_parser)

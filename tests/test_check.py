@@ -1,0 +1,147 @@
+"""``c12exporter check`` against the simulator: exit codes, status line and perfdata for
+each state, through the exporter and directly over Modbus."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.servers import LOOPBACK, SimulatorControl, c12exporter_command, exporter, simulator
+
+pytestmark = pytest.mark.integration
+
+Fleet = tuple[SimulatorControl, str, dict[str, str]]
+"""The simulator's control, the exporter's URL, unit addresses by name."""
+
+PERF = re.compile(r"^'([^']+)'=(-?[\d.]+)([A-Za-z%]*);([\d.]*);([\d.]*);([\d.]*);([\d.]*)$")
+
+
+def run_check(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = subprocess.run(
+        c12exporter_command("check", *args), capture_output=True, text=True, timeout=60,
+        check=False, env=env,
+    )  # fmt: skip
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1, (result.stdout, result.stderr)
+    return result.returncode, lines[0]
+
+
+def perfdata(line: str) -> dict[str, tuple[float, str, str, str, str, str]]:
+    assert " | " in line, line
+    out = {}
+    for item in line.split(" | ", 1)[1].split():
+        match = PERF.match(item)
+        assert match, f"bad perfdata {item!r} in {line!r}"
+        label, value, uom, *rest = match.groups()
+        out[label] = (float(value), uom, *rest)
+    return out
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    tmp = tmp_path_factory.mktemp("check")
+    with simulator(tmp, 3, "--speed", "0") as (control, units_file):
+        units = yaml.safe_load(units_file.read_text())["units"]
+        config = yaml.safe_dump({"poll": {"interval": "1s", "timeout": "500ms"}, "units": units})
+        with exporter(tmp, config) as url:
+            yield control, url, {u["name"]: u["address"] for u in units}
+
+
+def wait_state(args: tuple[str, ...], code: int) -> str:
+    """The status line once the check exits with ``code`` (the exporter polls every 1 s)."""
+    import time
+
+    deadline = time.monotonic() + 20
+    while True:
+        rc, line = run_check(*args)
+        if rc == code or time.monotonic() > deadline:
+            assert rc == code, line
+            return line
+        time.sleep(0.5)
+
+
+def test_ok_unit_has_perfdata_with_units_and_thresholds(fleet: Fleet) -> None:
+    _, url, _ = fleet
+    line = wait_state(("--exporter", url, "--unit", "sim-01"), 0)
+    assert line.startswith("C12 OK - unit sim-01:"), line
+    perf = perfdata(line)
+    assert perf["temperature"][1:4] == ("C", "40", "45")
+    assert perf["L1"][1:] == ("A", "50.4", "63", "0", "63")
+    assert perf["N"][1] == "A"
+    assert {f"ch{n}" for n in range(1, 13)} <= set(perf)
+    assert perf["ch1"][1:] == ("A", "12.8", "16", "0", "16")
+
+
+def test_direct_address_reads_the_same_unit(fleet: Fleet) -> None:
+    _, url, addresses = fleet
+    rc, line = run_check("--address", addresses["sim-03"])
+    assert rc == 0, line
+    via_exporter = perfdata(wait_state(("--exporter", url, "--unit", "sim-03"), 0))
+    direct = perfdata(line)
+    # The physics are frozen: one reading equals the other, channel by channel.
+    assert {k: v[0] for k, v in direct.items()} == {k: v[0] for k, v in via_exporter.items()}
+
+
+def test_unknown_unit_and_dead_exporter_are_unknown(fleet: Fleet) -> None:
+    _, url, _ = fleet
+    rc, line = run_check("--exporter", url, "--unit", "no-such-unit")
+    assert (rc, line) == (3, f"C12 UNKNOWN - the exporter at {url} has no unit 'no-such-unit'")
+    rc, line = run_check("--exporter", f"http://{LOOPBACK}:1")
+    assert rc == 3 and line.startswith("C12 UNKNOWN - "), line
+    rc, line = run_check("--exporter", url, "--user", "nagios", "--password-file", "/nonexistent")
+    assert rc == 3 and "--password-file /nonexistent" in line, line
+    rc, line = run_check("--exporter", url, "--channel-warning", "2")
+    assert rc == 3 and "--channel-warning 2.0 is above --channel-critical 1.0" in line, line
+    rc, line = run_check("--no-such-option")
+    assert rc == 3 and line.startswith("C12 UNKNOWN - "), line
+
+
+def test_faults_give_warning_and_critical(fleet: Fleet) -> None:
+    control, url, addresses = fleet
+    unit = ("--exporter", url, "--unit", "sim-02")
+    wait_state(unit, 0)
+    # A band violation alone is a WARNING.
+    control.act("sim-02", "set_supervision", channel=4, min_a=0.0, max_a=1.0)
+    line = wait_state(unit, 1)
+    assert "channel 4" in line and "above its supervision band (WARNING)" in line, line
+    control.act("sim-02", "set_supervision", channel=4, min_a=None, max_a=None)
+    wait_state(unit, 0)
+    # 17 A on a 16 A RCBO: over its rating, CRITICAL, and its perfdata says so.
+    control.act("sim-02", "set_load", channel=5, current_a=17.0)
+    line = wait_state(unit, 2)
+    assert "channel 5" in line and "17 A over its rating (CRITICAL)" in line, line
+    assert perfdata(line)["ch5"][:4] == (17.0, "A", "12.8", "16")
+    control.act("sim-02", "set_load", channel=5, current_a=2.0)
+    wait_state(unit, 0)
+    # The e-stop: CRITICAL through the exporter, the fleet, and directly.
+    control.act("sim-02", "estop")
+    line = wait_state(unit, 2)
+    assert "emergency stop pressed (CRITICAL)" in line, line
+    rc, fleet_line = run_check("--exporter", url)
+    assert rc == 2 and "sim-02: emergency stop pressed" in fleet_line, fleet_line
+    assert perfdata(fleet_line)["units_up"][0] == 3
+    rc, direct = run_check("--address", addresses["sim-02"])
+    assert rc == 2 and "emergency stop pressed" in direct, direct
+    control.act("sim-02", "estop_release")
+    control.act("sim-02", "switch_on")
+    wait_state(unit, 0)
+    # A dead unit: CRITICAL, through the exporter and directly.
+    control.act("sim-02", "network", mode="kill")
+    line = wait_state(unit, 2)
+    assert "unreachable" in line, line
+    rc, direct = run_check("--address", addresses["sim-02"], "--timeout", "2")
+    assert rc == 2 and "unreachable" in direct, direct
+    control.act("sim-02", "network", mode="normal")
+    wait_state(unit, 0)
+
+
+def test_no_password_on_the_command_line(tmp_path: Path) -> None:
+    rc, line = run_check("--exporter", f"http://{LOOPBACK}:1", "--password", "x")
+    assert rc == 3 and "unrecognized arguments: --password" in line, line
+    rc, line = run_check("--exporter", f"http://{LOOPBACK}:1", "--user", "nagios")
+    assert rc == 3 and "give --password-file or $C12_CHECK_PASSWORD" in line, line
