@@ -105,6 +105,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help=f"basic auth password, first line of FILE (or the {PASSWORD_ENV} env var)",
     )
+    parser.add_argument("--password", action=_RefusePassword, help=argparse.SUPPRESS)
     parser.add_argument(
         "--timeout", type=float, default=10.0, metavar="SECONDS", help="(default: %(default)s)"
     )
@@ -146,6 +147,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--channel-critical", type=float, metavar="RATIO", default=over,
                         help="channel current / RCBO rating (default: %(default)s)")  # fmt: skip
+
+
+class _RefusePassword(argparse.Action):
+    """A password on the command line is visible to every user of the machine."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any, **__: Any) -> None:
+        parser.error(
+            f"--password: give the password with --password-file or ${PASSWORD_ENV}, "
+            "never on the command line"
+        )
 
 
 def make_error(parser: argparse.ArgumentParser) -> None:
