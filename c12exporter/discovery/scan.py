@@ -115,16 +115,22 @@ async def scan(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     on_finding: Callable[[Finding], None] | None = None,
 ) -> list[Finding]:
-    """Identify every address; findings in the order of ``addresses``."""
-    limit = asyncio.Semaphore(concurrency)
-    pace = RateLimit(rate)
+    """Identify every address; findings in the order of ``addresses``.
 
-    async def one(address: str) -> Finding:
-        async with limit:
+    ``concurrency`` workers take the addresses in turn, so a /16 costs no more tasks or
+    memory at once than a /24.
+    """
+    pace = RateLimit(rate)
+    findings: list[Finding | None] = [None] * len(addresses)
+    queue = iter(enumerate(addresses))
+
+    async def worker() -> None:
+        for index, address in queue:
             await pace.wait()
             finding = await identify(resolver, address, timeout_s)
-        if on_finding is not None:
-            on_finding(finding)
-        return finding
+            findings[index] = finding
+            if on_finding is not None:
+                on_finding(finding)
 
-    return list(await asyncio.gather(*(one(a) for a in addresses)))
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, len(addresses)))))
+    return [f for f in findings if f is not None]
