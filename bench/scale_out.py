@@ -85,7 +85,7 @@ def run(count: int, config: Path, units: int, window: float) -> dict[str, float]
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
-        )  # fmt: skip
+        )
         for i, port in enumerate(ports)
     ]
     try:
@@ -134,8 +134,9 @@ def main(args: argparse.Namespace) -> None:
             sim.wait()
     base = results[1]
     print(f"## {args.units} units on 1, 2 and 4 exporters (`bench/scale_out.py`)\n")
-    print(f"Command: `python bench/scale_out.py --units {args.units} --window {args.window:g}`"
-          f" on {os.cpu_count()} cores; poll interval 5 s; the simulator runs beside them.\n")  # fmt: skip
+    command = f"python bench/scale_out.py --units {args.units} --window {args.window:g}"
+    print(f"Command: `{command}` on {os.cpu_count()} cores; poll interval 5 s; "
+          "the simulator runs beside them.\n")  # fmt: skip
     print("| exporters | all units up after | polls/s | exporter CPU (cores, all) | "
           "busiest exporter (cores) | CPU per poll | CPU per poll vs 1 exporter |")  # fmt: skip
     print("|---:|---:|---:|---:|---:|---:|---:|")
