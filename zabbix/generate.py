@@ -575,7 +575,8 @@ def _num(value: float) -> str:
 
 
 def _words(camel: str) -> str:
-    return ".".join(w.upper() for w in re.findall(r"[A-Z][a-z]*|[0-9]+", camel))
+    words = re.findall(r"C12|[A-Z]+(?=[A-Z][a-z]|$)|[A-Z][a-z]*|[0-9]+", camel)
+    return ".".join(w.upper() for w in words)
 
 
 def for_macro(alert: str) -> str:
@@ -1122,8 +1123,8 @@ class Builder:
             body["master_item"] = extra.pop("master_item")
             extra.pop("type"), extra.pop("delay")
         body["history"] = item.history
-        if item.value_type != "FLOAT":
-            body["value_type"] = "CHAR" if item.value_type == "CHAR" else item.value_type
+        if item.value_type != "UNSIGNED":  # the export format's default
+            body["value_type"] = item.value_type
         if item.value_type == "CHAR":
             body["trends"] = "0"
         if item.units and item.units != "uptime":

@@ -1,7 +1,202 @@
-"""The READMEs of the Zabbix templates."""
+"""The READMEs of the Zabbix templates, generated from the same model as the templates."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import yaml
+
+SETUP_SNMP = """\
+1. Enable the exporter's SNMP agent (docs/snmp.md), for example:
+
+   ```yaml
+   snmp:
+     listen_address: ":1161"
+     community: public                 # SNMPv2c
+     users:                            # SNMPv3, authPriv (docs/snmp.md: users[])
+       - {name: zabbix, auth_protocol: SHA-256, auth_key: "...", priv_protocol: AES-128,
+          priv_key: "..."}
+   ```
+
+2. Import `zabbix/template_c12_snmp.yaml` (Data collection > Templates > Import, or the API's
+   `configuration.import`). It holds two templates: `StageSmarts C12B by SNMP` and
+   `StageSmarts C12B unit by SNMP`.
+3. Create a host for the exporter's SNMP agent with an SNMP interface (its address and
+   port) and link `StageSmarts C12B by SNMP`.
+   * SNMPv2c: SNMP version `SNMPv2`, community `{$SNMP_COMMUNITY}` or the community itself.
+   * SNMPv3: SNMP version `SNMPv3`, security name the agent's user, security level
+     `authPriv`, authentication protocol `SHA256` and privacy protocol `AES128` (Zabbix 6.0
+     offers both), with the user's pass phrases.
+4. The unit discovery makes one host per unit (group `C12 units`) linked to
+   `StageSmarts C12B unit by SNMP`; the discovered hosts inherit the SNMP interface. Each
+   unit host discovers its 12 channels.
+"""
+
+SETUP_HTTP = """\
+1. Import `zabbix/template_c12_http.yaml` (Data collection > Templates > Import, or the API's
+   `configuration.import`). It holds two templates: `StageSmarts C12B by HTTP` and
+   `StageSmarts C12B unit by HTTP`.
+2. Create a host for the exporter (no interface is needed), link `StageSmarts C12B by HTTP`
+   and set `{$C12.EXPORTER.URL}` (e.g. `https://c12.example.net:10120`, without `/metrics`).
+   With basic auth (docs/configuration.md, `--web.config.file`), set `{$C12.EXPORTER.USER}`
+   on the host and `{$C12.EXPORTER.PASSWORD}` as a secret global macro (the unit hosts read
+   it too). For TLS with a private CA, add the CA to the Zabbix server's trust store.
+3. The unit discovery makes one host per unit (group `C12 units`) linked to
+   `StageSmarts C12B unit by HTTP`, with the exporter's URL and user; each unit host reads
+   `/metrics` once per `{$C12.INTERVAL}` into a master item (history 0) and discovers its
+   12 channels from `c12_channel_info`.
+"""
+
+SEVERITY_TEXT = """\
+Prometheus `critical` is Zabbix **High**; `warning` is **Warning**. The fleet host's no-data
+trigger stands for `C12ExporterDown` (High); each unit host's own no-data trigger is a
+Warning that every other trigger of the unit depends on."""
+
+DEPENDENCY_TEXT = """\
+The Alertmanager inhibitions (alerts/alertmanager.yml) are trigger dependencies here:
+
+* every trigger of a unit depends on *Unit is not answering its polls*, which depends on
+  the unit's no-data trigger;
+* every channel trigger depends on *Unit is not answering its polls*, *Emergency stop is
+  pressed* and *Switch disconnector is OFF*;
+* *Switch disconnector is OFF* depends on the e-stop and on *Neutral lost*; the voltage
+  triggers depend on *Neutral lost*;
+* the rating ladder of a channel (serious overload > over rating > near rating) and the
+  temperature ladder (over > near) report only the worst step.
+
+A unit is a host of its own because Zabbix 6.0 allows a trigger prototype to depend only on
+ordinary triggers or on prototypes of its own discovery rule: the unit's triggers are
+ordinary triggers on the unit host, so its channel trigger prototypes can depend on them."""
+
+TRAPS_TEXT = """\
+## Notifications (SNMP traps)
+
+The exporter's SNMP agent sends C12-PDU-MIB notifications (docs/snmp.md). Zabbix reads traps
+from a file written by a trap receiver, into `snmptrap[regexp]` items of the host whose SNMP
+interface address sent them. Debian's zabbix-server-pgsql 6.0.14 ships no trap receiver:
+neither `zabbix_trap_receiver.pl` (Zabbix's Perl receiver for snmptrapd) nor
+`zabbix_trap_handler.sh` is in the package (`dpkg -L zabbix-server-pgsql`). These templates
+therefore have no trap items, and the polled items and triggers above carry every state.
+A NOC that wants traps:
+
+1. takes `zabbix_trap_receiver.pl` from Zabbix's source tarball of the same version
+   (`misc/snmptrap/`), installs Debian's `snmptrapd` and `libsnmp-perl`, and adds
+   `perl do "/usr/local/bin/zabbix_trap_receiver.pl";` and `authCommunity execute public`
+   to `/etc/snmp/snmptrapd.conf`, with the MIB loaded (`-M +/path/to/mibs -m +C12-PDU-MIB`);
+2. sets `StartSNMPTrapper=1` and `SNMPTrapperFile=` to the receiver's output file in
+   `zabbix_server.conf`;
+3. points the exporter's `snmp.notifications.receivers` at snmptrapd;
+4. adds an item of type *SNMP trap* with key `snmptrap["c12EstopPressed|c12EstopReleased"]`
+   (or `snmptrap.fallback`) to the host of the SNMP agent."""
+
+
+def _export(kind: str) -> dict[str, Any]:
+    from zabbix import generate
+
+    text = generate.render(kind)
+    export: dict[str, Any] = yaml.safe_load(text)["zabbix_export"]
+    return export
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
 
 def render(kind: str) -> str:
-    return f"# {kind}\n"
+    from zabbix import generate
+
+    export = _export(kind)
+    title = generate.SNMP if kind == "snmp" else generate.HTTP
+    unit = generate.SNMP_UNIT if kind == "snmp" else generate.HTTP_UNIT
+    templates = {t["template"]: t for t in export["templates"]}
+    lines = [
+        f"# {title}",
+        "",
+        "<!-- Generated by zabbix/generate.py: edit that, then run python -m zabbix.generate -->",
+        "",
+        "## Overview",
+        "",
+        "For Zabbix 6.0 and later. StageSmarts C12B power distribution units, read through "
+        "c12exporter "
+        + (
+            "over SNMP: its agent serves C12-PDU-MIB (mibs/C12-PDU-MIB.txt)."
+            if kind == "snmp"
+            else "over HTTP: its `/metrics` page (docs/metrics.md)."
+        )
+        + f" `{title}` goes on the exporter's host and discovers the units; each unit "
+        f"becomes a host linked to `{unit}`, which discovers the unit's 12 channels (macros "
+        "`{#CHANNEL}`, `{#CHANNEL.NAME}`, `{#CHANNEL.PHASE}`, `{#CHANNEL.CONNECTOR}`; the "
+        "unit's name is `{$C12.UNIT}`).",
+        "",
+        "Every Prometheus alert of alerts/c12-alerts.yml has a trigger here, with the alert's "
+        "name in its `alert` tag, and every threshold is a macro whose default is the "
+        "Prometheus rules' (alerts/generate.py's CONFIG, from c12exporter/limits.py).",
+        "",
+        "## Setup",
+        "",
+        SETUP_SNMP if kind == "snmp" else SETUP_HTTP,
+        "## Severities",
+        "",
+        SEVERITY_TEXT,
+        "",
+        "## Dependencies",
+        "",
+        DEPENDENCY_TEXT,
+        "",
+    ]
+    for name in (title, unit):
+        t = templates[name]
+        lines += [
+            f"## Macros of {name}",
+            "",
+            "|Name|Description|Default|",
+            "|----|-----------|-------|",
+        ]
+        lines += [
+            f"|{m['macro']}|{_cell(m.get('description', ''))}|`{m.get('value', '')}`|"
+            for m in t.get("macros", [])
+        ]
+        lines += [
+            "",
+            f"## Items of {name}",
+            "",
+            "|Name|Description|Type|Key|",
+            "|----|-----------|----|---|",
+        ]
+        for item in t.get("items", []):
+            lines.append(
+                f"|{item['name']}|{_cell(item.get('description', ''))}|{item['type']}|"
+                f"{item['key']}|"
+            )
+        for rule in t.get("discovery_rules", []):
+            lines += ["", f"### Discovery: {rule['name']}", "", _cell(rule["description"]), ""]
+            if rule.get("item_prototypes"):
+                lines += ["|Item prototype|Description|Type|Key|", "|----|----|----|----|"]
+                lines += [
+                    f"|{p['name']}|{_cell(p.get('description', ''))}|{p['type']}|{p['key']}|"
+                    for p in rule["item_prototypes"]
+                ]
+            if rule.get("trigger_prototypes"):
+                lines += ["", "|Trigger prototype|Severity|Prometheus alert|Expression|",
+                          "|----|----|----|----|"]  # fmt: skip
+                lines += [_trigger_row(x) for x in rule["trigger_prototypes"]]
+            for host in rule.get("host_prototypes", []):
+                lines += [f"Host prototype `{host['host']}` ({host['name']}), linked to "
+                          f"`{host['templates'][0]['name']}`."]  # fmt: skip
+        prefix = f"/{name}/"
+        own = [x for x in export["triggers"] if prefix in x["expression"]]
+        if own:
+            lines += ["", f"## Triggers of {name}", ""]
+            lines += ["|Name|Severity|Prometheus alert|Expression|", "|----|----|----|----|"]
+            lines += [_trigger_row(x) for x in own]
+        lines.append("")
+    lines += [TRAPS_TEXT, ""]
+    return "\n".join(lines)
+
+
+def _trigger_row(trigger: dict[str, Any]) -> str:
+    tags = {t["tag"]: t.get("value", "") for t in trigger.get("tags", [])}
+    return (
+        f"|{_cell(trigger['name'])}|{trigger['priority']}|{tags.get('alert', '')}|"
+        f"`{_cell(trigger['expression'])}`|"
+    )

@@ -1,0 +1,318 @@
+"""The Zabbix templates in a real Zabbix 6.0 server: import, discovery, values, triggers.
+
+One Zabbix stack (PostgreSQL, zabbix_server, the frontend's API) for the module, with a
+simulated fleet (physics frozen) and the exporter with its SNMP agent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.servers import (
+    LOOPBACK,
+    SimulatorControl,
+    exporter,
+    free_port,
+    http_get,
+    simulator,
+    wait_until,
+)
+from tests.zabbix_server import ZabbixStack, zabbix_stack
+from zabbix import generate
+
+pytestmark = pytest.mark.integration
+
+UNITS = ("sim-01", "sim-02", "sim-03")
+FAST = {
+    "{$C12.INTERVAL}": "2s",
+    "{$C12.UNIT.DOWN.FOR}": "#1",
+    "{$C12.CHANNEL.OVER.RATING.FOR}": "#1",
+    "{$C12.CHANNEL.OUTSIDE.SUPERVISION.BAND.FOR}": "#1",
+}
+"""Template macros the tests shorten, so that a trigger fires on the next value."""
+
+IMPORT_RULES = {
+    "groups": {"createMissing": True},
+    "templates": {"createMissing": True, "updateExisting": True},
+    "items": {"createMissing": True, "updateExisting": True, "deleteMissing": True},
+    "triggers": {"createMissing": True, "updateExisting": True, "deleteMissing": True},
+    "discoveryRules": {"createMissing": True, "updateExisting": True, "deleteMissing": True},
+    "valueMaps": {"createMissing": True, "updateExisting": True, "deleteMissing": True},
+    "templateLinkage": {"createMissing": True},
+}
+
+
+@dataclass
+class Setup:
+    zbx: ZabbixStack
+    control: SimulatorControl
+    exporter_url: str
+
+    def api(self, method: str, params: Any) -> Any:
+        return self.zbx.api.call(method, params)
+
+    def hosts(self) -> dict[str, str]:
+        return {h["host"]: h["hostid"] for h in self.api("host.get", {"output": ["host"]})}
+
+    def items(self, host: str) -> dict[str, dict[str, Any]]:
+        hostid = self.hosts()[host]
+        items = self.api("item.get", {"output": ["key_", "lastvalue", "lastclock", "error",
+                                                 "itemid"], "hostids": [hostid]})  # fmt: skip
+        return {i["key_"]: i for i in items}
+
+    def poke(self, host: str, keys: tuple[str, ...] = ()) -> None:
+        """Check now: the unit host's master item or SNMP items and its discovery."""
+        hostid = self.hosts()[host]
+        ids = [r["itemid"] for r in self.api("discoveryrule.get", {
+            "output": ["itemid", "type"], "hostids": [hostid]}) if r["type"] != "18"]  # fmt: skip
+        items = self.api("item.get", {"output": ["itemid", "key_", "type"], "hostids": [hostid]})
+        ids += [i["itemid"] for i in items if i["type"] in ("19", "20") and
+                (not keys or i["key_"] in keys or i["type"] == "19")]  # fmt: skip
+        self.zbx.check_now(ids)
+
+    def problems(self, host: str) -> dict[str, str]:
+        """Trigger name -> alert tag, for triggers in PROBLEM state (dependencies applied:
+        a trigger whose dependency is in problem is not listed)."""
+        hostid = self.hosts()[host]
+        triggers = self.api("trigger.get", {
+            "output": ["description", "value"], "hostids": [hostid], "selectTags": "extend",
+            "only_true": False, "skipDependent": True, "expandDescription": True,
+            "filter": {"value": 1}})  # fmt: skip
+        return {t["description"]: next((x["value"] for x in t["tags"] if x["tag"] == "alert"),
+                                       "") for t in triggers}  # fmt: skip
+
+    def trigger_value(self, host: str, alert: str, channel: str = "") -> int:
+        hostid = self.hosts()[host]
+        triggers = self.api("trigger.get", {
+            "output": ["description", "value"], "hostids": [hostid], "selectTags": "extend",
+            "expandDescription": True, "tags": [{"tag": "alert", "value": alert,
+                                                  "operator": 1}]})  # fmt: skip
+        if channel:
+            triggers = [t for t in triggers if t["description"].startswith(f"Channel {channel} ")]
+        assert triggers, f"{host}: no trigger for {alert} {channel}"
+        return max(int(t["value"]) for t in triggers)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    tmp = tmp_path_factory.mktemp("zabbix")
+    with zabbix_stack(tmp) as zbx, simulator(tmp, len(UNITS), "--speed", "0") as (control, uf):
+        units = yaml.safe_load(uf.read_text())["units"]
+        snmp_port = free_port()
+        config = yaml.safe_dump({
+            "poll": {"interval": "1s", "timeout": "500ms"},
+            "snmp": {"listen_address": f"{LOOPBACK}:{snmp_port}", "community": "public"},
+            "units": units,
+        })  # fmt: skip
+        with exporter(tmp, config) as url:
+            s = Setup(zbx, control, url)
+            for path in (generate.SNMP_FILE, generate.HTTP_FILE):
+                assert s.api(
+                    "configuration.import",
+                    {"format": "yaml", "source": path.read_text(), "rules": IMPORT_RULES},
+                )
+            templates = {t["host"]: t["templateid"] for t in s.api("template.get", {
+                "output": ["host"], "search": {"host": "StageSmarts"}})}  # fmt: skip
+            for name in (generate.SNMP_UNIT, generate.HTTP_UNIT, generate.SNMP,
+                         generate.HTTP):  # fmt: skip
+                macros = s.api(
+                    "usermacro.get",
+                    {"hostids": [templates[name]], "output": ["macro", "hostmacroid"]},
+                )
+                for macro in macros:
+                    if macro["macro"] in FAST:
+                        s.api("usermacro.update", {"hostmacroid": macro["hostmacroid"],
+                                                   "value": FAST[macro["macro"]]})  # fmt: skip
+            group = s.api("hostgroup.get", {"filter": {"name": [generate.UNIT_GROUP]}})[0]
+            s.api("host.create", {
+                "host": "c12-agent", "groups": [{"groupid": group["groupid"]}],
+                "templates": [{"templateid": templates[generate.SNMP]}],
+                "interfaces": [{"type": 2, "main": 1, "useip": 1, "ip": LOOPBACK, "dns": "",
+                                "port": str(snmp_port),
+                                "details": {"version": 2, "community": "public"}}],
+            })  # fmt: skip
+            s.api("host.create", {
+                "host": "c12-exporter", "groups": [{"groupid": group["groupid"]}],
+                "templates": [{"templateid": templates[generate.HTTP]}],
+                "macros": [{"macro": "{$C12.EXPORTER.URL}", "value": url}],
+            })  # fmt: skip
+            wanted = {f"c12-{u}" for u in UNITS} | {f"c12-{u}-http" for u in UNITS}
+
+            def discovered() -> bool:
+                zbx.reload_config()
+                s.poke("c12-agent")
+                s.poke("c12-exporter")
+                return wanted <= set(s.hosts())
+
+            wait_until(discovered, 90, "unit hosts discovered", step=3)
+
+            def channels() -> bool:
+                zbx.reload_config()
+                missing = []
+                for host in wanted:
+                    n = sum(k.startswith("c12.channel.current[") for k in s.items(host))
+                    if n != 12:
+                        missing.append(host)
+                        s.poke(host)
+                return not missing
+
+            wait_until(channels, 90, "12 channels discovered on every unit host", step=3)
+            yield s
+
+
+def test_templates_are_uuid4_and_stable() -> None:
+    import re
+
+    for path in (generate.SNMP_FILE, generate.HTTP_FILE):
+        text = path.read_text()
+        uuids = re.findall(r"uuid: ([0-9a-f]+)", text)
+        assert uuids and len(uuids) == len(set(uuids)), path
+        for u in uuids:
+            assert re.fullmatch(r"[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}", u), (path, u)
+    assert generate.main(["--check"]) == 0, "zabbix/ is stale: run python -m zabbix.generate"
+
+
+def test_every_prometheus_alert_has_a_trigger_at_its_severity() -> None:
+    from alerts import generate as alerts
+
+    rules = {r["alert"]: r for g in alerts.rule_groups()["groups"] for r in g["rules"]}
+    for path in (generate.SNMP_FILE, generate.HTTP_FILE):
+        export = yaml.safe_load(path.read_text())["zabbix_export"]
+        found: dict[str, set[str]] = {}
+        triggers = list(export["triggers"])
+        for template in export["templates"]:
+            for rule in template.get("discovery_rules", []):
+                triggers += rule.get("trigger_prototypes", [])
+        for trigger in triggers:
+            tags = {t["tag"]: t.get("value", "") for t in trigger["tags"]}
+            if tags.get("alert"):
+                found.setdefault(tags["alert"], set()).add(trigger["priority"])
+        assert set(found) == set(rules), path
+        for alert, priorities in found.items():
+            assert priorities == {generate.SEVERITIES[rules[alert]["labels"]["severity"]]}
+
+
+def test_discovery_finds_every_unit_and_its_12_channels(setup: Setup) -> None:
+    hosts = setup.hosts()
+    for unit in UNITS:
+        for host in (f"c12-{unit}", f"c12-{unit}-http"):
+            assert host in hosts
+            keys = setup.items(host)
+            assert {f"c12.channel.current[{n}]" for n in range(1, 13)} <= set(keys)
+            assert "c12.channel.aux_rating[12]" in keys and "c12.channel.aux_rating[1]" not in keys
+
+
+def _metric(page: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in page.splitlines():
+        if line.startswith(f"{name}{{{want}}} "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name}{{{want}}} not on /metrics")
+
+
+def test_item_values_equal_metrics(setup: Setup) -> None:
+    page = http_get(f"{setup.exporter_url}/metrics")  # frozen physics: one value per series
+    for unit in UNITS:
+        expected = {
+            "c12.unit.temperature": _metric(page, "c12_temperature_celsius", pdu=unit),
+            "c12.line.current[L1]": _metric(page, "c12_current_amperes", pdu=unit, phase="L1"),
+            "c12.line.voltage[L2]": _metric(page, "c12_voltage_volts", pdu=unit, phase="L2"),
+            "c12.input.power.active": _metric(page, "c12_active_power_watts", pdu=unit),
+        }
+        for n in (1, 7, 12):
+            expected[f"c12.channel.current[{n}]"] = _metric(
+                page, "c12_channel_current_amperes", pdu=unit, channel=str(n)
+            )
+        for host in (f"c12-{unit}", f"c12-{unit}-http"):
+
+            def values_match(host: str = host, expected: dict[str, float] = expected) -> bool:
+                items = setup.items(host)
+                got = {k: items[k]["lastvalue"] for k in expected}
+                bad = {k: (v, expected[k]) for k, v in got.items()
+                       if abs(float(v or "nan") - expected[k]) > 0.051}  # fmt: skip
+                if bad:
+                    setup.poke(host)
+                assert not bad, bad
+                return True
+
+            wait_until(values_match, 45, f"{host}: items equal /metrics", step=2)
+
+
+def _until(setup: Setup, host: str, alert: str, value: int, channel: str = "") -> None:
+    def reached() -> bool:
+        if setup.trigger_value(host, alert, channel) == value:
+            return True
+        setup.poke(host)
+        return False
+
+    wait_until(reached, 45, f"{host}: {alert} {channel} = {value}", step=2)
+
+
+def test_faults_fire_and_resolve_their_triggers(setup: Setup) -> None:
+    hosts = ("c12-sim-02", "c12-sim-02-http")
+    setup.control.act("sim-02", "estop")
+    for host in hosts:
+        _until(setup, host, "C12EmergencyStopPressed", 1)
+    setup.control.act("sim-02", "estop_release")
+    setup.control.act("sim-02", "switch_on")
+    for host in hosts:
+        _until(setup, host, "C12EmergencyStopPressed", 0)
+
+    setup.control.act("sim-02", "set_load", channel=5, current_a=17.0)
+    for host in hosts:
+        _until(setup, host, "C12ChannelOverRating", 1, channel="5")
+    setup.control.act("sim-02", "set_load", channel=5, current_a=2.0)
+    for host in hosts:
+        _until(setup, host, "C12ChannelOverRating", 0, channel="5")
+
+    setup.control.act("sim-02", "set_supervision", channel=3, min_a=0.0, max_a=0.5)
+    for host in hosts:
+        _until(setup, host, "C12ChannelOutsideSupervisionBand", 1, channel="3")
+    setup.control.act("sim-02", "set_supervision", channel=3, min_a=None, max_a=None)
+    for host in hosts:
+        _until(setup, host, "C12ChannelOutsideSupervisionBand", 0, channel="3")
+
+
+def test_killed_unit_fires_unreachable_and_its_channel_triggers_stay_suppressed(
+    setup: Setup,
+) -> None:
+    hosts = ("c12-sim-03", "c12-sim-03-http")
+    # A channel in problem first: 17 A on channel 2.
+    setup.control.act("sim-03", "set_load", channel=2, current_a=17.0)
+    for host in hosts:
+        _until(setup, host, "C12ChannelOverRating", 1, channel="2")
+        assert any(a == "C12ChannelOverRating" for a in setup.problems(host).values())
+    setup.control.act("sim-03", "network", mode="kill")
+    try:
+        for host in hosts:
+            _until(setup, host, "C12UnitDown", 1)
+            problems = setup.problems(host)
+            assert "C12UnitDown" in problems.values(), problems
+            # The channel trigger depends on the unit's: it is not shown as a problem.
+            assert not any(a.startswith("C12Channel") for a in problems.values()), problems
+    finally:
+        setup.control.act("sim-03", "network", mode="normal")
+        setup.control.act("sim-03", "set_load", channel=2, current_a=2.0)
+    for host in hosts:
+        _until(setup, host, "C12UnitDown", 0)
+
+
+def test_generated_files_are_in_the_repository() -> None:
+    for path in generate.outputs():
+        assert Path(path).exists(), path
+
+
+def test_every_macro_a_trigger_uses_is_defined() -> None:
+    import re
+
+    for path in (generate.SNMP_FILE, generate.HTTP_FILE):
+        export = yaml.safe_load(path.read_text())["zabbix_export"]
+        defined = {m["macro"] for t in export["templates"] for m in t.get("macros", [])}
+        used = set(re.findall(r"\{\$[A-Z0-9.]+\}", path.read_text()))
+        assert used <= defined, (path, sorted(used - defined))
