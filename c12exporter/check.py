@@ -17,7 +17,7 @@ import ssl
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -464,9 +464,3 @@ def run(args: argparse.Namespace) -> int:
         state, line = UNKNOWN, f"C12 UNKNOWN - {error}"
     print(line)
     return state
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from .cli import main as cli_main
-
-    return cli_main(["check", *(argv or sys.argv[1:])])
