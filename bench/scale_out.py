@@ -69,24 +69,24 @@ def start_simulator(units: int, tmp: Path) -> tuple[subprocess.Popen[bytes], Pat
 
 def run(count: int, config: Path, units: int, window: float) -> dict[str, float]:
     ports = [free_port() for _ in range(count)]
+    logs = [config.with_name(f"exporter-{count}-{i}.log").open("wb") for i in range(count)]
     procs = [
         subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "c12exporter.cli",
-                "--log.level=warn",
                 "serve",
                 "--config.file",
                 str(config),
                 f"--shard={i + 1}/{count}",
                 f"--web.listen-address=127.0.0.1:{port}",
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
             start_new_session=True,
         )
-        for i, port in enumerate(ports)
+        for i, (port, log) in enumerate(zip(ports, logs, strict=True))
     ]
     try:
         started = time.monotonic()
@@ -98,7 +98,8 @@ def run(count: int, config: Path, units: int, window: float) -> dict[str, float]
             except OSError:
                 pass
             if time.monotonic() - started > 300:
-                raise SystemExit(f"{count} exporters: not every unit came up")
+                tails = [log.name + ":\n" + Path(log.name).read_text()[-2000:] for log in logs]
+                raise SystemExit(f"{count} exporters: not every unit came up\n" + "\n".join(tails))
         all_up = time.monotonic() - started
         cpu0 = [cpu_seconds(p.pid) for p in procs]
         polls0 = sum(scrape(p)[1] for p in ports)
@@ -117,6 +118,8 @@ def run(count: int, config: Path, units: int, window: float) -> dict[str, float]
             proc.terminate()
         for proc in procs:
             proc.wait()
+        for log in logs:
+            log.close()
 
 
 def main(args: argparse.Namespace) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from c12exporter.modbus.registermap import MEASUREMENTS, SETTINGS
+from c12exporter.modbus.registermap import MEASUREMENTS, SETTINGS, UNIT_SETTINGS
 from c12exporter.plugins import load_plugins
 from c12exporter.simulator.physics import (
     CONVENTIONAL_TRIP_MULTIPLE,
@@ -394,7 +394,12 @@ def test_settings_round_trip_through_the_register_block() -> None:
     physics = unit()
     physics.set_name(3, "LED wall SL")
     physics.set_supervision(3, None, 14.0)
-    block = SETTINGS.decode(SETTINGS.encode(physics.settings()))
+    physics.set_unit_name("Stage left")
+    values = physics.settings()
+    block = {
+        **SETTINGS.decode(SETTINGS.encode(values)),
+        **UNIT_SETTINGS.decode(UNIT_SETTINGS.encode(values)),
+    }
     other = unit()
     other.apply_settings(block)
     assert other.settings() == physics.settings()

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from c12exporter.measurements import Quantity
-from c12exporter.modbus.registermap import MEASUREMENTS, SETTINGS
+from c12exporter.modbus.registermap import MEASUREMENTS
 from c12exporter.reading import Identity, Reading, SupervisionBand, build_reading
 from c12exporter.settings import UnitConfig
-from c12exporter.simulator.server import Fleet, SimulatedUnit
+from c12exporter.simulator.server import Fleet, SimulatedUnit, decode_holding
 from c12exporter.snmp.notifications import StateTracker
 from c12exporter.snmp.unitindex import UnitIndexes
 from c12exporter.store import Store
@@ -283,7 +283,7 @@ def test_temperature_above_the_limit_and_back(receivers: Receivers) -> None:
 def reading_of(unit: SimulatedUnit, at: float, **changes: Quantity) -> Reading:
     identity = Identity("StageSmarts", unit.model.name, unit.firmware, unit.serial)
     measurements = MEASUREMENTS.decode(unit.measurement_registers(), unit.name)
-    settings = SETTINGS.decode(unit.settings_registers(), unit.name)
+    settings = decode_holding(unit.settings_registers(), unit.name)
     reading = build_reading(unit.name, identity, unit.model, at, {**measurements, **settings})
     return reading.with_values(**changes)
 

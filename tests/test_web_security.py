@@ -7,6 +7,7 @@ import base64
 import datetime
 import ipaddress
 import ssl
+import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -151,3 +152,29 @@ def test_web_config_errors_name_file_and_key(tmp_path: Path, text: str, message:
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         load_web_config(path)
+
+
+def test_check_plugin_over_tls_with_basic_auth(secured: tuple[str, Path]) -> None:
+    """`c12exporter check` through the secured exporter: CA file, user, password file."""
+    url, tmp = secured
+    password_file = tmp / "check-password"
+    password_file.write_text(PASSWORD + "\n", encoding="utf-8")
+    base = ["check", "--exporter", url, "--ca-file", str(tmp / "server.crt"), "--user", USER]
+
+    def check(*args: str) -> tuple[int, str]:
+        done = subprocess.run(c12exporter_command(*base, *args), capture_output=True,
+                              text=True, timeout=60, check=False)  # fmt: skip
+        return done.returncode, done.stdout.strip()
+
+    code, line = check("--password-file", str(password_file))
+    assert code in (0, 1, 2) and line.startswith("C12 ") and "|" in line, line  # read the fleet
+    wrong = tmp / "wrong-password"
+    wrong.write_text("not it\n", encoding="utf-8")
+    code, line = check("--password-file", str(wrong))
+    assert code == 3 and "401" in line, line
+    untrusted = subprocess.run(
+        c12exporter_command("check", "--exporter", url, "--password-file", str(password_file),
+                            "--user", USER),
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert untrusted.returncode == 3, untrusted.stdout  # no --ca-file: not trusted

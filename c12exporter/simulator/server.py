@@ -225,7 +225,7 @@ async def _shutdown(server: ModbusTcpServer) -> None:
 # --- One unit ----------------------------------------------------------------------------
 
 
-def _decode_holding(registers: Sequence[int], unit: str) -> dict[str, Any]:
+def decode_holding(registers: Sequence[int], unit: str) -> dict[str, Any]:
     """The settings and unit settings blocks, decoded, from the holding registers."""
     split = UNIT_SETTINGS.start - SETTINGS.start
     return {
@@ -325,7 +325,7 @@ class SimulatedUnit:
         offset = address - SETTINGS.start
         registers[offset : offset + len(values)] = values
         try:
-            self.physics.apply_settings(_decode_holding(registers, self.name))
+            self.physics.apply_settings(decode_holding(registers, self.name))
         except (MapError, ValueError) as error:
             log.info("%s: refused a settings write at %d: %s", self.name, address, error)
             return ExcCodes.ILLEGAL_VALUE
@@ -483,7 +483,7 @@ class SimulatedUnit:
         try:
             meter: dict[str, Any] = {
                 "measurements": MEASUREMENTS.decode(self.measurement_registers(), self.name),
-                "settings": _decode_holding(self.settings_registers(), self.name),
+                "settings": decode_holding(self.settings_registers(), self.name),
             }
         except MapError as error:
             meter = {"error": str(error)}
