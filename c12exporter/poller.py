@@ -33,6 +33,7 @@ from .transport import Transport, TransportError, TransportFactory, WriteError, 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 60.0
+CANCEL_RETRY_S = 0.1
 BAND_TOLERANCE_A = 1e-6
 
 
@@ -214,10 +215,8 @@ class Poller:
     async def stop(self) -> None:
         self._started = False
         tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        await _cancel(tasks)
         await asyncio.gather(*(r.close() for r in self.readers.values()), return_exceptions=True)
 
     async def reconcile(self, units: tuple[UnitConfig, ...], poll: PollConfig) -> None:
@@ -328,8 +327,7 @@ class Poller:
     async def _stop_task(self, name: str) -> None:
         task = self._tasks.pop(name, None)
         if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await _cancel([task])
 
     async def _run(self, name: str) -> None:
         interval = self.poll.interval_s
@@ -346,6 +344,17 @@ class Poller:
             if reader.backing_off:
                 continue
             await self.poll_unit(name)
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` and wait for them. A cancellation that lands while a Modbus reply
+    arrives can be lost inside the client library (``asyncio.wait_for`` before Python
+    3.12), so the request is repeated until each task has ended."""
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=CANCEL_RETRY_S)
 
 
 def _check_read_back(name: str, reading: Reading, changes: Sequence[Settings]) -> None:

@@ -222,3 +222,29 @@ def test_a_write_to_an_unreachable_unit_fails_with_its_reason(tmp_path: Path) ->
                 assert unit.name in str(error.value)
 
     run(test)
+
+
+def test_stopping_survives_a_cancellation_lost_inside_a_poll() -> None:
+    """A cancellation that lands as a Modbus reply arrives can be swallowed by the client
+    library; stopping (and removing a unit on reload) must still end the unit's task."""
+    from c12exporter.poller import _cancel
+
+    async def test() -> None:
+        swallowed = 0
+
+        async def poll_loop() -> None:
+            nonlocal swallowed
+            while True:
+                try:
+                    await asyncio.sleep(0.05)
+                except asyncio.CancelledError:
+                    if swallowed:  # the second request is honoured
+                        raise
+                    swallowed += 1  # the first is lost, as inside asyncio.wait_for
+
+        task = asyncio.create_task(poll_loop())
+        await asyncio.sleep(0.01)
+        await asyncio.wait_for(_cancel([task]), 5)
+        assert task.cancelled() and swallowed == 1
+
+    run(test)
