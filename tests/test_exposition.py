@@ -148,3 +148,19 @@ def test_close_stops_following_the_store() -> None:
     cached.close()
     store.record_success(UP.name, reading(time.time(), UP.name), 0.01)  # no listener left
     assert 'c12_up{pdu="stage-left",rack="A3"} 1.0' in cached.render().decode()
+
+
+def test_polls_render_only_while_someone_scrapes() -> None:
+    now = time.time()
+    store = Store((UP,), staleness_s=15)
+    cached = CachedExposition(store)
+    store.record_success(UP.name, reading(now, UP.name), 0.01)
+    assert not cached._units  # nobody scraped yet: nothing rendered at the poll
+    first = cached.render(now).decode()
+    assert 'c12_up{pdu="stage-left",rack="A3"} 1.0' in first  # rendered by the scrape
+    store.record_success(UP.name, reading(now + 1, UP.name).with_values(temperature=41.5), 0.01)
+    assert UP.name in cached._units  # being scraped: the poll renders its pieces
+    assert (
+        'c12_temperature_celsius{pdu="stage-left",rack="A3"} 41.5'
+        in cached.render(now + 1).decode()
+    )

@@ -16,6 +16,10 @@ byte-aligns it. Such pieces concatenate into one valid deflate stream; a scrape 
 the gzip header, a final empty block, and the CRC-32 and length of the text (CRC-32
 computed over the pieces' text in order, which is much cheaper than deflate).
 
+Only while scraped: a poll renders its unit's pieces only if ``/metrics`` was scraped
+within :data:`IDLE_AFTER_S`; otherwise it drops them, and the first scrape after a quiet
+spell renders what it needs (as slow as the baseline, once).
+
 Never stale: at each scrape a unit whose reading is not fresh
 (:meth:`Store.fresh_reading`) gets its down form (``c12_up 0`` and its poll health,
 no measurements), whatever is cached. Every cached piece is checked against the
@@ -27,6 +31,7 @@ the order of families may differ.
 from __future__ import annotations
 
 import functools
+import math
 import struct
 import threading
 import time
@@ -45,6 +50,9 @@ from ..reading import Reading
 from ..store import Change, FleetChange, Store, UnitState
 from .collector import _channels, _Families, _health, _phases, _unit
 
+IDLE_AFTER_S = 300.0
+"""Pieces are rendered at each poll only while someone scraped within this time; an
+exporter nobody scrapes (SNMP or the console only) spends nothing on the exposition."""
 GZIP_LEVEL = 6
 """zlib's default level, as ``gzip`` and aiohttp use."""
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, mtime 0, OS unknown
@@ -183,6 +191,7 @@ class CachedExposition:
         self._headers: dict[str, _Piece] = {}
         self._order: list[str] = []  # families in the order first seen
         self._extra: tuple[str, ...] = self._label_union()
+        self._last_scrape = -math.inf
         # The store keeps these listeners; they hold this object weakly, so a dropped
         # exposition (an exposer restarted by a reload) does not live on through them.
         ref = weakref.ref(self)
@@ -213,6 +222,12 @@ class CachedExposition:
         return tuple(sorted({k for u in self.store for k in u.config.labels}))
 
     def _on_change(self, change: Change) -> None:
+        if time.monotonic() - self._last_scrape > IDLE_AFTER_S:
+            # Nobody scrapes: forget the unit's pieces rather than render them; the next
+            # scrape renders what it needs.
+            with self._lock:
+                self._units.pop(change.unit.config.name, None)
+            return
         self._refresh(change.unit, self._extra)
 
     def _on_fleet(self, change: FleetChange) -> None:
@@ -272,6 +287,7 @@ class CachedExposition:
     def _pieces(self, now: float | None = None) -> list[_Piece]:
         """Every piece of the fleet's part, in exposition order."""
         now = time.time() if now is None else now
+        self._last_scrape = time.monotonic()
         with self._lock:
             extra = self._extra
             cached = dict(self._units)
