@@ -259,3 +259,19 @@ def test_without_writes_enabled_the_page_is_read_only_and_says_why(tmp_path: Pat
                 await running.stop()
 
     asyncio.run(test())
+
+
+def test_a_band_fixed_by_the_config_file_offers_no_edit(reading: Reading) -> None:
+    from c12exporter.console.page import unit_panes
+    from c12exporter.reading import SupervisionBand
+    from c12exporter.settings import UnitConfig
+    from c12exporter.store import UnitState
+
+    state = UnitState(
+        UnitConfig("u", "127.0.0.1:1502", supervision={3: SupervisionBand(0.5, 12.0)}),
+        reading=reading,
+    )
+    html = unit_panes(state, reading, editable=True)
+    rows = {n: html.split(f'<tr data-channel="{n}">')[1].split("</tr>")[0] for n in (2, 3)}
+    assert "(set in the config file)" in rows[3] and 'data-edit="band"' not in rows[3]
+    assert "(set in the config file)" not in rows[2] and 'data-edit="band"' in rows[2]

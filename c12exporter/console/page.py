@@ -116,6 +116,7 @@ def _pen(label: str, action: str, unit: str, channel: int | None, current: str) 
 def unit_panes(unit: UnitState, reading: Reading | None, editable: bool) -> str:
     cells = view.detail_cells(unit, reading)
     name = unit.config.name
+    fixed = frozenset(unit.config.supervision)
     up = reading is not None
     pen = (
         _pen(f"Rename unit {name}", "unit_name", name, None, reading.stored_name)
@@ -156,7 +157,7 @@ def unit_panes(unit: UnitState, reading: Reading | None, editable: bool) -> str:
     assert reading is not None
     return (
         f'<div id="unit" data-detail="{e(name)}" data-up="up">{b}{c}'
-        f"{_meter(cells)}{_channels(cells, reading, name, editable)}</div>"
+        f"{_meter(cells)}{_channels(cells, reading, name, editable, fixed)}</div>"
     )
 
 
@@ -200,7 +201,16 @@ def _meter(cells: Cells) -> str:
     )
 
 
-def _channels(cells: Cells, reading: Reading, unit: str, editable: bool) -> str:
+def _band_edit(eye: str, editable: bool, fixed: bool) -> str:
+    if fixed:
+        return '<span class="hint">(set in the config file)</span>'
+    return eye if editable else ""
+
+
+def _channels(
+    cells: Cells, reading: Reading, unit: str, editable: bool, fixed: frozenset[int] = frozenset()
+) -> str:
+    """:param fixed: channels whose band the config file sets (not editable here)."""
     current = BY_NAME["channel_current"]
     load = BY_NAME["channel_load"]
     breaker = BY_NAME["channel_breaker"]
@@ -239,7 +249,7 @@ def _channels(cells: Cells, reading: Reading, unit: str, editable: bool) -> str:
                 "</td>"
                 f'<td title="c12_channel_supervision_min_amperes / _max_amperes · SNMP '
                 f'c12ChannelSupervisionMin / Max">{_k(cells, k + "band")} '
-                f"{eye if editable else ''}</td>"
+                f"{_band_edit(eye, editable, number in fixed)}</td>"
                 f'<td title="c12_channel_supervision_position · SNMP c12ChannelSupervisionState">'
                 f"{_k(cells, k + 'sup')}</td>"
                 f"<td>{e(c.phase)}</td>"
