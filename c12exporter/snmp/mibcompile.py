@@ -7,8 +7,9 @@ loads it into a pysnmp MIB builder. Nothing compiled is committed or edited by h
 
 pysmi needs the source of every module the MIB imports: SNMPv2-SMI, -TC and -CONF (the
 IETF base modules, which net-snmp and smilint need as well; see ``docs/mib.md``) and
-NET-SNMP-MIB (Debian's ``libsnmp-base``). They are searched in the repository's
-``mibs/``, then ``$MIBDIRS`` and net-snmp's default directories.
+NET-SNMP-MIB. They are searched in the repository's ``mibs/``, then ``$MIBDIRS`` and
+net-snmp's default directories, and last in the copies the package carries
+(``c12exporter/snmp/mibs/``), so an install from PyPI needs no system MIB files.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ SYSTEM_MIB_DIRS: tuple[Path, ...] = (
     Path("/usr/share/mibs/netsnmp"),
 )
 """net-snmp's default search path on Debian, plus where snmp-mibs-downloader puts modules."""
+BUNDLED_MIB_DIR = Path(__file__).resolve().parent / "mibs"
+"""The imported modules shipped inside the package (package data): the fallback, so an
+install without net-snmp's MIB directories still compiles the MIB."""
 _SOURCE_SUFFIXES = ("", ".txt", ".mib", ".my")
 
 
@@ -62,7 +66,7 @@ def mib_dirs(extra: Iterable[Path] = ()) -> list[Path]:
     """The directories searched for MIB sources, first match wins."""
     dirs = [*extra, REPO_MIB_DIR, INSTALLED_MIB_DIR]
     dirs += [Path(p.lstrip("+")) for p in os.environ.get("MIBDIRS", "").split(":") if p.strip("+")]
-    dirs += SYSTEM_MIB_DIRS
+    dirs += [*SYSTEM_MIB_DIRS, BUNDLED_MIB_DIR]
     unique: dict[Path, None] = {}
     for directory in dirs:
         if directory.is_dir():
