@@ -37,6 +37,7 @@ import yaml
 from .addresses import split_host_port
 from .discovery.targets import TargetError, parse_targets
 from .measurements import CHANNEL_COUNT, PHASES
+from .modbus.registermap import C12B_V1
 from .model import ModelError
 from .plugins import Plugins
 from .reading import SupervisionBand
@@ -49,8 +50,12 @@ from .settings import (
     UnitConfig,
     only_keys,
     parse_duration,
+    yaml_problem,
 )
 
+DEFAULT_MODBUS_PORT = 502
+BAND_MAX_A = (C12B_V1.field("supervision_max")[1].valid or (0.0, 0.0))[1]
+"""The largest supervision limit the unit's register holds."""
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 RESERVED_LABELS = frozenset({"pdu", "phase", "channel", "state", "reason", "name"})
 
@@ -77,7 +82,7 @@ def load_config(
     poll = _poll(data.get("poll") or {}, f"{path}: poll")
     exposers = {}
     for section, exposer in plugins.exposers.items():
-        settings_data = dict(data.get(section) or {})
+        settings_data = _relative_files(data.get(section) or {}, path.parent)
         settings_data.update((overrides or {}).get(section, {}))
         settings = exposer.parse_config(settings_data, f"{path}: {section}")
         if settings is not None:
@@ -98,12 +103,20 @@ def load_config(
             "or a 'discovery:' section"
         )
     seen: dict[str, str] = {}
+    addresses: dict[tuple[str, int], str] = {}
     for unit in units:
         if unit.name in seen:
             raise ConfigError(
                 f"{path}: units: name {unit.name!r} is used twice; names must be unique"
             )
         seen[unit.name] = unit.address
+        host, port = split_host_port(unit.address, DEFAULT_MODBUS_PORT)
+        other = addresses.setdefault((host.lower(), port), unit.name)
+        if other != unit.name:
+            raise ConfigError(
+                f"{path}: units: {unit.name!r} and {other!r} have the same address "
+                f"{unit.address}; it would be polled twice: remove one of them"
+            )
     state_dir = data.get("state_dir", str(Config.state_dir))
     if not isinstance(state_dir, str) or not state_dir.strip():
         raise ConfigError(f"{path}: state_dir: must be a directory path")
@@ -118,6 +131,18 @@ def load_config(
     )
 
 
+def _relative_files(section: object, base: Path) -> dict[str, Any]:
+    """The section with every ``*_file`` path relative to the config file's directory, as
+    Prometheus reads paths in its config (command-line flags stay relative to the working
+    directory)."""
+    if not isinstance(section, Mapping):
+        return section  # type: ignore[return-value]  # the exposer names the error
+    return {
+        key: str(base / value) if str(key).endswith("_file") and isinstance(value, str) else value
+        for key, value in section.items()
+    }
+
+
 def _read_yaml(path: Path, where: str | None = None) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -126,7 +151,7 @@ def _read_yaml(path: Path, where: str | None = None) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(error)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -220,9 +245,11 @@ def _unit(data: object, where: str, plugins: Plugins) -> UnitConfig:
     if not isinstance(address, str) or not address.strip():
         raise ConfigError(f"{where}.address: missing; give host:port, e.g. 10.0.0.21:502")
     try:
-        split_host_port(address, default_port=0)
+        host, _ = split_host_port(address, default_port=0)
     except ValueError as error:
         raise ConfigError(f"{where}.address: {error}") from None
+    if not host:
+        raise ConfigError(f"{where}.address: {address!r} has no host; write host:port")
     transport = str(data.get("transport", "modbus-tcp"))
     if transport not in plugins.transports:
         raise ConfigError(
@@ -286,6 +313,12 @@ def _supervision(data: object, where: str) -> dict[int, SupervisionBand]:
             raise ConfigError(f"{here}: not a channel number 1..{CHANNEL_COUNT}")
         only_keys(value, {"min", "max"}, here)
         low, high = (_amperes(value.get(k), f"{here}.{k}") for k in ("min", "max"))
+        for limit, side in ((low, "min"), (high, "max")):
+            if limit is not None and limit > BAND_MAX_A:
+                raise ConfigError(
+                    f"{here}.{side}: {limit:g} A is beyond what the unit holds "
+                    f"(0..{BAND_MAX_A:g} A)"
+                )
         if low is not None and high is not None and low > high:
             raise ConfigError(f"{here}: min {low:g} A is above max {high:g} A")
         bands[int(key)] = SupervisionBand(low, high)

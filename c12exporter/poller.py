@@ -33,6 +33,9 @@ from .transport import Transport, TransportError, TransportFactory, WriteError, 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 60.0
+BACKOFF_INTERVALS = 2.0
+"""Reconnect attempts back off 1 s, 2 s, 4 s, ... up to two poll intervals (at most a
+minute), so a unit that comes back is read again within two intervals."""
 CANCEL_RETRY_S = 0.1
 BAND_TOLERANCE_A = 1e-6
 
@@ -65,10 +68,17 @@ class UnitReader:
     """Reads one unit; keeps its connection between polls. ``lock`` serialises polls
     and writes on that connection."""
 
-    def __init__(self, unit: UnitConfig, resolver: UnitResolver, timeout_s: float) -> None:
+    def __init__(
+        self,
+        unit: UnitConfig,
+        resolver: UnitResolver,
+        timeout_s: float,
+        max_backoff_s: float = MAX_BACKOFF_S,
+    ) -> None:
         self.unit = unit
         self.resolver = resolver
         self.timeout_s = timeout_s
+        self.max_backoff_s = max_backoff_s
         self.lock = asyncio.Lock()
         self._connection: Connection | None = None
         self._transport: Transport | None = None  # the one being opened or in use
@@ -175,7 +185,7 @@ class UnitReader:
         with contextlib.suppress(Exception):
             await self.close()
         self._failures += 1
-        backoff = min(MAX_BACKOFF_S, 2 ** (self._failures - 1))
+        backoff = min(self.max_backoff_s, 2 ** (self._failures - 1))
         self._retry_at = time.monotonic() + backoff
 
 
@@ -193,7 +203,7 @@ class Poller:
         self.poll = poll
         self.store = store
         self.resolver = resolver
-        self.readers = {u.name: UnitReader(u, resolver, poll.timeout_s) for u in units}
+        self.readers = {u.name: self._reader(u) for u in units}
         self._limit = asyncio.Semaphore(poll.concurrency)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._started = False
@@ -204,6 +214,9 @@ class Poller:
             "(written, invalid, unknown_unit, unreachable, failed, not_read_back)",
             ["result"],
         )
+
+    def _reader(self, unit: UnitConfig) -> UnitReader:
+        return UnitReader(unit, self.resolver, self.poll.timeout_s, _max_backoff(self.poll))
 
     def start(self) -> None:
         """Start polling: every unit is read at once (within the concurrency cap), then
@@ -229,6 +242,7 @@ class Poller:
             self.store.staleness_s = poll.staleness_limit_s
             for reader in self.readers.values():
                 reader.timeout_s = poll.timeout_s
+                reader.max_backoff_s = _max_backoff(poll)
             restart = set(self.readers)  # new timing for every unit
         else:
             restart = set()
@@ -239,7 +253,7 @@ class Poller:
             await reader.close()
         for unit in units:
             if unit.name in change.added or unit.name in change.changed:
-                self.readers[unit.name] = UnitReader(unit, self.resolver, poll.timeout_s)
+                self.readers[unit.name] = self._reader(unit)
                 restart.add(unit.name)
         if self._started:
             for name in restart & set(self.readers):
@@ -256,7 +270,7 @@ class Poller:
         a store of its own, named after the address; nothing is kept."""
         unit = UnitConfig(name=address, address=address)
         store = Store((unit,), self.poll.staleness_limit_s)
-        reader = UnitReader(unit, self.resolver, self.poll.timeout_s)
+        reader = self._reader(unit)
         try:
             await self._poll_into(reader, store)
         finally:
@@ -344,6 +358,10 @@ class Poller:
             if reader.backing_off:
                 continue
             await self.poll_unit(name)
+
+
+def _max_backoff(poll: PollConfig) -> float:
+    return min(MAX_BACKOFF_S, BACKOFF_INTERVALS * poll.interval_s)
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -100,6 +100,14 @@ class Config:
     against the config file's directory."""
 
 
+def yaml_problem(error: Exception) -> str:
+    """Where and what a YAML error is, without the text around it (it may hold a secret)."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    problem = getattr(error, "problem", None) or getattr(error, "context", None) or "invalid"
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
+
+
 def parse_duration(text: object, where: str) -> float:
     """``"5s"``, ``"250ms"``, ``"2m"`` or a number of seconds -> seconds."""
     if isinstance(text, int | float) and not isinstance(text, bool) and text > 0:

@@ -101,6 +101,15 @@ units_files: [sim.yml]
         ),
         ("units: [{name: a, address: 'h:port'}]\n", r"address: 'h:port': port 'port'"),
         ("units: [\n", r"c12\.yml: not valid YAML"),
+        (
+            "units: [{name: a, address: 'h:502'}, {name: b, address: 'H'}]\n",
+            r"units: 'b' and 'a' have the same address H; it would be polled twice",
+        ),
+        ("units: [{name: a, address: ':502'}]\n", r"units\[0\] \(a\)\.address: ':502' has no host"),
+        (
+            "units: [{name: a, address: 'h:1', supervision: {2: {max: 70}}}]\n",
+            r"supervision\.2\.max: 70 A is beyond what the unit holds \(0\.\.63 A\)",
+        ),
         ("units_files: [missing.yml]\n", r"units_files\[0\]: cannot read .*missing\.yml"),
     ],
 )
@@ -124,3 +133,23 @@ def test_check_config_command(tmp_path: Path) -> None:
     failed = subprocess.run([*command, str(bad)], capture_output=True, text=True, check=False)
     assert failed.returncode == 2
     assert "bad.yml: units[0] (a).address: missing" in failed.stderr
+
+
+def test_a_yaml_error_names_line_and_column_and_never_echoes_the_text(tmp_path: Path) -> None:
+    secret = "hunter2-very-secret"
+    text = f"snmp:\n  users:\n    - {{name: ops, auth_key: {secret}\n  community: [\n"
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, text), PLUGINS)
+    message = str(error.value)
+    assert str(tmp_path / "c12.yml") in message and "line " in message, message
+    assert secret not in message
+
+
+def test_file_paths_in_the_config_are_relative_to_it(tmp_path: Path) -> None:
+    config_dir = tmp_path / "etc"
+    config_dir.mkdir()
+    (config_dir / "web.yml").write_text("basic_auth_users: {}\n", encoding="utf-8")
+    path = write(config_dir, "web: {config_file: web.yml}\nunits: [{name: a, address: 'h:1'}]\n")
+    config = load_config(path, PLUGINS)  # read from etc/, whatever the working directory
+    web = config.exposers["web"]
+    assert web.web_config_file == str(config_dir / "web.yml")  # type: ignore[attr-defined]

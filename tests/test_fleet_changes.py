@@ -248,3 +248,22 @@ def test_stopping_survives_a_cancellation_lost_inside_a_poll() -> None:
         assert task.cancelled() and swallowed == 1
 
     run(test)
+
+
+def test_reconnect_backoff_is_capped_by_the_poll_interval() -> None:
+    """A unit that comes back is read again within two poll intervals, not after a minute."""
+    import time
+
+    from c12exporter.poller import Poller
+    from c12exporter.store import Store
+
+    async def test() -> None:
+        unit = UnitConfig("gone", "127.0.0.1:9")
+        for interval, cap in ((2.0, 4.0), (5.0, 10.0), (60.0, 60.0)):
+            poll = PollConfig(interval_s=interval, timeout_s=1.0)
+            reader = Poller((unit,), PLUGINS, Store((unit,), 60), poll).readers["gone"]
+            for _ in range(12):  # 1 s, 2 s, 4 s, ... would pass a minute
+                await reader._drop()
+            assert reader._retry_at - time.monotonic() == pytest.approx(cap, abs=0.5)
+
+    run(test)

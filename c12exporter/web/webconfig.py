@@ -26,7 +26,7 @@ import bcrypt
 import yaml
 from aiohttp import web
 
-from ..settings import ConfigError
+from ..settings import ConfigError, yaml_problem
 
 REALM = "c12exporter"
 TLS_KEYS = {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version"}
@@ -53,7 +53,7 @@ def load_web_config(path: str | Path) -> WebConfig:
     except OSError as error:
         raise ConfigError(f"{where}: cannot read the web config: {error.strerror}") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"{where}: not valid YAML: {error}") from None
+        raise ConfigError(f"{where}: not valid YAML: {yaml_problem(error)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: must be a mapping (tls_server_config, basic_auth_users)")
     unknown = sorted(set(data) - {"tls_server_config", "basic_auth_users", "http_server_config"})
