@@ -11,14 +11,14 @@ import html
 from collections.abc import Iterable
 
 from .. import __version__
-from ..measurements import PHASES
+from ..measurements import BY_NAME, PHASES
 from ..model import AUX_CHANNEL
 from ..reading import Reading
 from ..routes import Route
 from ..store import UnitState
 from . import view
 from .tripcurve import TYPE_C
-from .view import BY_NAME, Cells
+from .view import Cells
 
 
 def e(text: object) -> str:

@@ -136,7 +136,7 @@ class LineRow:
     neutral: Measurement | None
 
 
-def _layout() -> tuple[tuple[LineRow, ...], tuple[Measurement, ...], tuple[Measurement, ...]]:
+def _layout() -> tuple[tuple[LineRow, ...], tuple[Measurement, ...]]:
     neutral = {
         m.metric_name: m
         for m in MEASUREMENTS
@@ -151,14 +151,12 @@ def _layout() -> tuple[tuple[LineRow, ...], tuple[Measurement, ...], tuple[Measu
     unit = tuple(
         m for m in MEASUREMENTS if m.scope is Scope.UNIT and not m.states and m.name not in paired
     )
-    channel = tuple(m for m in MEASUREMENTS if m.scope is Scope.CHANNEL)
-    return lines, unit, channel
+    return lines, unit
 
 
-LINE_ROWS, UNIT_ROWS, CHANNEL_MEASUREMENTS = _layout()
+LINE_ROWS, UNIT_ROWS = _layout()
 STATE_MEASUREMENTS = tuple(m for m in MEASUREMENTS if m.scope is Scope.UNIT and m.states)
 """E-stop, switch disconnector, neutral: the status pane."""
-BY_NAME = {m.name: m for m in MEASUREMENTS}
 
 
 # --- derived values ------------------------------------------------------------------------
