@@ -178,3 +178,26 @@ def test_check_plugin_over_tls_with_basic_auth(secured: tuple[str, Path]) -> Non
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert untrusted.returncode == 3, untrusted.stdout  # no --ca-file: not trusted
+
+
+def test_an_unknown_user_costs_a_bcrypt_check_like_a_wrong_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No timing oracle for user names: every refusal runs one bcrypt check."""
+    from c12exporter.web import webconfig
+
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4))
+    users = {USER: hashed}
+    dummy = webconfig._dummy_hash(users)
+    assert dummy.startswith(b"$2b$04$")  # the configured cost
+    checked: list[bytes] = []
+    real = bcrypt.checkpw
+    monkeypatch.setattr(bcrypt, "checkpw", lambda pw, h: checked.append(h) or real(pw, h))
+
+    def header(user: str, password: str) -> str:
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    assert webconfig._check(header(USER, PASSWORD), users, dummy)
+    assert not webconfig._check(header(USER, "wrong"), users, dummy)
+    assert not webconfig._check(header("mallory", PASSWORD), users, dummy)
+    assert checked == [hashed, hashed, dummy]
