@@ -22,7 +22,8 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from subprocess import DEVNULL, Popen
+
+from simulated import start_simulator  # bench/simulated.py, beside this script
 
 from c12exporter.discovery.scan import endpoint, scan
 from c12exporter.discovery.targets import parse_targets
@@ -59,27 +60,23 @@ async def measure(run: Callable[[], Awaitable[int]]) -> tuple[float, float, int,
     return wall, cpu, peak - base, found
 
 
-def start_simulator(network: str, units: int, port: int, seed: int, tmp: Path) -> Popen[bytes]:
-    units_file = tmp / f"units-{seed}.yml"
-    command = [
-        sys.executable, "-m", "c12exporter.cli", "--log.level=warn", "simulate",
-        "--units", str(units), "--addresses", network, "--port", str(port), "--seed", str(seed),
-        "--units-file", str(units_file), "--control-address", "127.0.0.1:0", "--speed", "0",
-    ]  # fmt: skip
-    proc = Popen(command, stdout=DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while not units_file.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("the simulator did not start")
-        time.sleep(0.2)
-    return proc
-
-
 async def main(args: argparse.Namespace) -> None:
     plugins = load_plugins()
     with tempfile.TemporaryDirectory() as tmp:
         simulators = [
-            start_simulator(network, args.units, args.port, seed, Path(tmp))
+            start_simulator(
+                Path(tmp) / f"units-{seed}.yml",
+                "--units",
+                str(args.units),
+                "--addresses",
+                network,
+                "--port",
+                str(args.port),
+                "--seed",
+                str(seed),
+                "--speed",
+                "0",
+            )
             for seed, network in enumerate(("127.0.10.0/24", "127.11.0.0/16"), start=1)
         ]
         try:

@@ -21,7 +21,6 @@ import asyncio
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from pymodbus.client import AsyncModbusTcpClient
+from simulated import start_simulator  # bench/simulated.py, beside this script
 
 from c12exporter.config import PollConfig, UnitConfig
 from c12exporter.modbus.registermap import C12B_V1, Table
@@ -37,23 +37,6 @@ from c12exporter.plugins import load_plugins
 from c12exporter.poller import Poller
 from c12exporter.prometheus.collector import FleetCollector
 from c12exporter.store import Store
-
-
-def start_simulator(units: int, tmp: Path) -> tuple[subprocess.Popen[bytes], list[UnitConfig]]:
-    units_file = tmp / "sim-units.yml"
-    command = [
-        sys.executable, "-m", "c12exporter.cli", "--log.level=warn", "simulate",
-        "--units", str(units), "--units-file", str(units_file),
-        "--control-address", "127.0.0.1:0", "--speed", "1",
-    ]  # fmt: skip
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 300
-    while not units_file.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("the simulator did not start")
-        time.sleep(0.5)
-    data = yaml.safe_load(units_file.read_text())
-    return proc, [UnitConfig(u["name"], u["address"]) for u in data["units"]]
 
 
 def cpu_seconds() -> float:
@@ -135,7 +118,10 @@ def render_times(store: Store, runs: int, one_unit: bool = False) -> tuple[float
 
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        proc, units = start_simulator(args.units, Path(tmp))
+        units_file = Path(tmp) / "sim-units.yml"
+        proc = start_simulator(units_file, "--units", str(args.units), "--speed", "1")
+        data = yaml.safe_load(units_file.read_text())
+        units = [UnitConfig(u["name"], u["address"]) for u in data["units"]]
         try:
             baseline = await bare_pymodbus(units, args.concurrency, rounds=3)
             store, cpu, wall, polls, failed = await exporter_polls(

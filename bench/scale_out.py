@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 import yaml
+from simulated import start_simulator  # bench/simulated.py, beside this script
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -49,22 +50,6 @@ def scrape(port: int) -> tuple[int, float]:
         elif line.startswith("c12_polls_total{"):
             polls += float(line.rsplit(" ", 1)[1])
     return int(up), polls
-
-
-def start_simulator(units: int, tmp: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    units_file = tmp / "sim-units.yml"
-    command = [
-        sys.executable, "-m", "c12exporter.cli", "--log.level=warn", "simulate",
-        "--units", str(units), "--units-file", str(units_file),
-        "--control-address", "127.0.0.1:0", "--speed", "1",
-    ]  # fmt: skip
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 300
-    while not units_file.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("the simulator did not start")
-        time.sleep(0.5)
-    return proc, units_file
 
 
 def run(count: int, config: Path, units: int, window: float) -> dict[str, float]:
@@ -124,7 +109,8 @@ def run(count: int, config: Path, units: int, window: float) -> dict[str, float]
 
 def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        sim, units_file = start_simulator(args.units, Path(tmp))
+        units_file = Path(tmp) / "sim-units.yml"
+        sim = start_simulator(units_file, "--units", str(args.units), "--speed", "1")
         try:
             config = Path(tmp) / "c12.yml"
             config.write_text(yaml.safe_dump({

@@ -169,9 +169,7 @@ def _poll(data: Mapping[str, Any], where: str) -> PollConfig:
             f"{where}.timeout: {timeout:g}s is longer than the interval {interval:g}s; "
             "a poll must end before the next one starts"
         )
-    concurrency = data.get("concurrency", defaults.concurrency)
-    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-        raise ConfigError(f"{where}.concurrency: {concurrency!r} must be a whole number >= 1")
+    concurrency = _whole(data.get("concurrency", defaults.concurrency), f"{where}.concurrency")
     staleness = data.get("staleness")
     staleness_s = None if staleness is None else parse_duration(staleness, f"{where}.staleness")
     if staleness_s is not None and staleness_s < interval:
@@ -180,6 +178,19 @@ def _poll(data: Mapping[str, Any], where: str) -> PollConfig:
             "every reading would be stale before the next poll"
         )
     return PollConfig(interval, timeout, concurrency, staleness_s)
+
+
+def _whole(value: object, where: str, low: int = 1, high: int | None = None) -> int:
+    """A whole number in ``low..high``, or :class:`ConfigError` saying so."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        bounds = f"{low}..{high}" if high is not None else f">= {low}"
+        raise ConfigError(f"{where}: {value!r} must be a whole number {bounds}")
+    return value
 
 
 def _discovery(data: object, where: str) -> DiscoveryConfig:
@@ -198,12 +209,8 @@ def _discovery(data: object, where: str) -> DiscoveryConfig:
     except TargetError as error:
         raise ConfigError(f"{where}.networks: {error}") from None
     defaults = DiscoveryConfig(())
-    port = data.get("port", defaults.port)
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise ConfigError(f"{where}.port: {port!r} must be a port number 1..65535")
-    concurrency = data.get("concurrency", defaults.concurrency)
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ConfigError(f"{where}.concurrency: {concurrency!r} must be a whole number >= 1")
+    port = _whole(data.get("port", defaults.port), f"{where}.port", 1, 65535)
+    concurrency = _whole(data.get("concurrency", defaults.concurrency), f"{where}.concurrency")
     rate = data.get("rate", defaults.rate)
     if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
         raise ConfigError(f"{where}.rate: {rate!r} must be connections per second > 0")

@@ -190,5 +190,8 @@ async def start_exporter(
     poller.start()
     running.start_discovery()
     for section, exposer in running.exposers.items():
-        log.info("%s: serving %d units on %s", section, len(store), ", ".join(exposer.endpoints))
+        if exposer.endpoints:
+            log.info(
+                "%s: serving %d units on %s", section, len(store), ", ".join(exposer.endpoints)
+            )
     return running

@@ -346,6 +346,10 @@ MEASUREMENTS: tuple[Measurement, ...] = (
 """Every measurement, in register-map order."""
 
 BY_NAME: Mapping[str, Measurement] = {m.name: m for m in MEASUREMENTS}
+OF_SCOPE: Mapping[Scope, tuple[Measurement, ...]] = {
+    scope: tuple(m for m in MEASUREMENTS if m.scope is scope) for scope in Scope
+}
+"""The measurements of each scope, in register order."""
 
 
 def check(measurements: tuple[Measurement, ...] = MEASUREMENTS) -> None:

@@ -7,7 +7,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .measurements import MEASUREMENTS, PHASES, Quantity, Scope
+from .measurements import OF_SCOPE, PHASES, Quantity, Scope
 from .model import AUX_CHANNEL, UnitModel
 
 
@@ -254,10 +254,9 @@ def build_reading(
 
     def scoped(scope: Scope, index: int) -> dict[str, Quantity]:
         out: dict[str, Quantity] = {}
-        for m in MEASUREMENTS:
-            if m.scope is scope:
-                value = values[m.name]
-                out[m.name] = value[index] if isinstance(value, list) else value
+        for m in OF_SCOPE[scope]:
+            value = values[m.name]
+            out[m.name] = value[index] if isinstance(value, list) else value
         return out
 
     def setting(name: str, index: int) -> Quantity:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..measurements import MEASUREMENTS, PHASES, Measurement, Quantity, Scope
+from ..measurements import OF_SCOPE, PHASES, Measurement, Quantity, Scope
 from ..model import AUX_CHANNEL
 from ..reading import ChannelReading, Reading, SupervisionState
 from ..store import Store, UnitState
@@ -139,23 +139,19 @@ class LineRow:
 def _layout() -> tuple[tuple[LineRow, ...], tuple[Measurement, ...]]:
     neutral = {
         m.metric_name: m
-        for m in MEASUREMENTS
-        if m.scope is Scope.UNIT and m.metric is not None and m.metric.labels.get("phase") == "N"
+        for m in OF_SCOPE[Scope.UNIT]
+        if m.metric is not None and m.metric.labels.get("phase") == "N"
     }
     lines = tuple(
-        LineRow(m, neutral.get(m.metric_name) if m.metric else None)
-        for m in MEASUREMENTS
-        if m.scope is Scope.PHASE
+        LineRow(m, neutral.get(m.metric_name) if m.metric else None) for m in OF_SCOPE[Scope.PHASE]
     )
     paired = {n.name for n in neutral.values()}
-    unit = tuple(
-        m for m in MEASUREMENTS if m.scope is Scope.UNIT and not m.states and m.name not in paired
-    )
+    unit = tuple(m for m in OF_SCOPE[Scope.UNIT] if not m.states and m.name not in paired)
     return lines, unit
 
 
 LINE_ROWS, UNIT_ROWS = _layout()
-STATE_MEASUREMENTS = tuple(m for m in MEASUREMENTS if m.scope is Scope.UNIT and m.states)
+STATE_MEASUREMENTS = tuple(m for m in OF_SCOPE[Scope.UNIT] if m.states)
 """E-stop, switch disconnector, neutral: the status pane."""
 
 

@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from .. import __version__
-from ..measurements import MEASUREMENTS, Measurement, Quantity, Scope, metric_labels
+from ..measurements import OF_SCOPE, Measurement, Quantity, Scope, metric_labels
 from ..reading import Reading, SupervisionState
 from ..store import Store, UnitState
 
@@ -146,7 +146,7 @@ def _measurements(
     f: _Families, scope: Scope, key: list[str], values: Mapping[str, Quantity], ext: list[str]
 ) -> None:
     """One sample per declared measurement of ``scope`` that has a metric and a value."""
-    for m in _DECLARED[scope]:
+    for m in OF_SCOPE[scope]:
         value = values[m.name]
         if value is None or m.metric is None:
             continue
@@ -162,11 +162,6 @@ def _sample(m: Measurement, value: float | str) -> float:
         states = m.metric.states if m.metric else None
         return float(states[value] if states else m.states.index(value))
     return float(value)
-
-
-_DECLARED: Mapping[Scope, tuple[Measurement, ...]] = {
-    scope: tuple(m for m in MEASUREMENTS if m.scope is scope) for scope in Scope
-}
 
 
 def _phases(f: _Families, r: Reading, ext: list[str]) -> None:

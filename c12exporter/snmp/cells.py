@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..addresses import split_host_port
-from ..measurements import MEASUREMENTS, PHASES, Measurement, Quantity, Scope
+from ..measurements import OF_SCOPE, PHASES, Measurement, Quantity, Scope
 from ..model import AUX_CHANNEL
 from ..reading import ChannelReading, PhaseReading, Reading
 from ..store import Store, UnitState
@@ -138,8 +138,8 @@ def _cell(m: Measurement, value: Quantity) -> Value:
 def _declared(scope: Scope, table_prefix: str = "") -> dict[str, Measurement]:
     return {
         m.column.name: m
-        for m in MEASUREMENTS
-        if m.scope is scope and m.column is not None and m.column.name.startswith(table_prefix)
+        for m in OF_SCOPE[scope]
+        if m.column is not None and m.column.name.startswith(table_prefix)
     }
 
 

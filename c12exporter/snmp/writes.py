@@ -77,6 +77,25 @@ class PlannedWrite:
     changes: list[Settings] = field(default_factory=list)
 
 
+def _check_type(column: Column, value: Any, name: Any, index: int) -> None:
+    """``wrongType`` unless the value has the column's SYNTAX."""
+    tag = value.tagSet.superTags[-1]
+    if (tag.tagClass | tag.tagFormat | tag.tagId) != column.object.tag:
+        raise smi_error.WrongTypeError(name=name, idx=index)
+
+
+def _text(column: Column, value: Any, name: Any, index: int) -> str:
+    """An OCTET STRING value as text: ``wrongLength`` beyond the column's size,
+    ``wrongValue`` if it is not UTF-8."""
+    octets = bytes(value.asOctets())
+    if not column.object.check(octets):
+        raise smi_error.WrongLengthError(name=name, idx=index)
+    try:
+        return octets.decode("utf-8")
+    except UnicodeDecodeError:
+        raise smi_error.WrongValueError(name=name, idx=index) from None
+
+
 def _amperes(milliamperes: int) -> float | None:
     return None if milliamperes == NOT_SET else milliamperes / MILLI
 
@@ -154,16 +173,8 @@ class WriteThrough:
         reading = None if slot is None else self.tree.store.fresh_reading(slot.state, now)
         if slot is None or reading is None:
             raise smi_error.NoCreationError(name=name, idx=index)
-        tag = value.tagSet.superTags[-1]
-        if (tag.tagClass | tag.tagFormat | tag.tagId) != column.object.tag:
-            raise smi_error.WrongTypeError(name=name, idx=index)
-        octets = bytes(value.asOctets())
-        if not column.object.check(octets):
-            raise smi_error.WrongLengthError(name=name, idx=index)
-        try:
-            text = octets.decode("utf-8")
-        except UnicodeDecodeError:
-            raise smi_error.WrongValueError(name=name, idx=index) from None
+        _check_type(column, value, name, index)
+        text = _text(column, value, name, index)
         unit = slot.state.config.name
         self._check_unit_holds(unit, UnitSettings(text), name, index)
         names[unit] = (names.get(unit, (index, ""))[0], text)
@@ -184,18 +195,10 @@ class WriteThrough:
         if slot is None or reading is None or suffix[1] not in channels:
             raise smi_error.NoCreationError(name=name, idx=index)
         unit, channel = slot.state.config, channels[suffix[1]]
-        tag = value.tagSet.superTags[-1]
-        if (tag.tagClass | tag.tagFormat | tag.tagId) != column.object.tag:
-            raise smi_error.WrongTypeError(name=name, idx=index)
+        _check_type(column, value, name, index)
         edit = edits.setdefault(unit.name, {}).setdefault(channel.number, _Channel(index))
         if column.object.kind == "octets":
-            octets = bytes(value.asOctets())
-            if not column.object.check(octets):
-                raise smi_error.WrongLengthError(name=name, idx=index)
-            try:
-                text = octets.decode("utf-8")
-            except UnicodeDecodeError:
-                raise smi_error.WrongValueError(name=name, idx=index) from None
+            text = _text(column, value, name, index)
             self._check_unit_holds(
                 unit.name, ChannelSettings(channel.number, name=text), name, index
             )
