@@ -110,6 +110,14 @@ def _parser(plugins: Plugins) -> argparse.ArgumentParser:
     check_plugin.make_error(check_parser)
     check_parser.set_defaults(func=check_plugin.run)
 
+    from . import advise
+
+    advise_parser = commands.add_parser(
+        "advise", help="read a unit and say which load to move to balance its phases"
+    )
+    advise.add_arguments(advise_parser)
+    advise_parser.set_defaults(func=advise.run)
+
     regmap = commands.add_parser("register-map", help="print the register map as Markdown")
     regmap.set_defaults(func=lambda args: print(markdown_table()) or 0)
 

@@ -146,7 +146,8 @@ def unit_panes(unit: UnitState, reading: Reading | None, editable: bool) -> str:
         '<h2 id="status-h">Status</h2>'
         f'<p class="status" role="status">{_k(cells, "d.status", "strong")}</p>'
         f"<dl>{states}<dt>Phase balance (NEMA: max deviation from the mean, over the mean)"
-        f"</dt><dd>{_k(cells, 'd.balance')}</dd></dl></section>"
+        f"</dt><dd>{_k(cells, 'd.balance')}</dd>"
+        f"<dt>To balance the phases</dt><dd>{_k(cells, 'd.advice')}</dd></dl></section>"
     )
     if not up:
         return (

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import balance
 from ..measurements import OF_SCOPE, PHASES, Measurement, Quantity, Scope
 from ..model import AUX_CHANNEL
 from ..reading import ChannelReading, Reading, SupervisionState
@@ -26,8 +27,6 @@ from .tripcurve import TYPE_C, TripCurve
 
 INPUT_RATING_A = 63.0
 """The unit's three-phase input (63 A CEE): the scale of the line current bars."""
-BALANCE_MIN_MEAN_A = 1.0
-"""Below this mean line current the phase balance is not meaningful and not shown."""
 
 
 @dataclass
@@ -159,14 +158,16 @@ STATE_MEASUREMENTS = tuple(m for m in OF_SCOPE[Scope.UNIT] if m.states)
 
 
 def phase_balance(reading: Reading) -> float | None:
-    """Current unbalance of the three lines as NEMA MG-1 defines it: the largest deviation
-    from the mean line current, over that mean (0 = balanced; 0.1 = 10 %). ``None`` while
-    the mean is below :data:`BALANCE_MIN_MEAN_A`."""
-    currents = [p.current_a for p in reading.phases]
-    mean = sum(currents) / len(currents)
-    if mean < BALANCE_MIN_MEAN_A:
-        return None
-    return max(abs(c - mean) for c in currents) / mean
+    """The NEMA line current unbalance (see :mod:`c12exporter.balance`)."""
+    return balance.reading_unbalance(reading)
+
+
+def balance_advice(reading: Reading) -> str:
+    """The one move of a load that evens the phases most, in words."""
+    if balance.reading_unbalance(reading) is None:
+        return "none (under 1 A)"
+    move = balance.best_move(reading)
+    return "none: no single move reduces the unbalance" if move is None else move.describe()
 
 
 def bar_rating_a(channel: ChannelReading, reading: Reading) -> float:
@@ -254,8 +255,8 @@ def row_cells(unit: UnitState, reading: Reading | None) -> Cells:
     t["warn"] = "⚠" if reading.supervision_warning else ""
     s["warn"] = "on" if reading.supervision_warning else "off"
     t["power"] = kilo(float(reading.values["active_power"] or 0.0), "W")
-    balance = phase_balance(reading)
-    t["balance"] = "" if balance is None else f"{balance * 100:.0f} %"
+    unbalance = phase_balance(reading)
+    t["balance"] = "" if unbalance is None else f"{unbalance * 100:.0f} %"
     return cells
 
 
@@ -281,8 +282,9 @@ def detail_cells(unit: UnitState, reading: Reading | None) -> Cells:
     t["d.firmware"] = identity.firmware
     for m in STATE_MEASUREMENTS:
         t[f"d.{m.name}"] = quantity(m, reading.values[m.name])
-    balance = phase_balance(reading)
-    t["d.balance"] = "n/a (under 1 A)" if balance is None else f"{balance * 100:.1f} %"
+    unbalance = phase_balance(reading)
+    t["d.balance"] = "n/a (under 1 A)" if unbalance is None else f"{unbalance * 100:.1f} %"
+    t["d.advice"] = balance_advice(reading)
     for row in LINE_ROWS:
         for p in reading.phases:
             t[f"m.{row.phase.name}.{p.phase}"] = quantity(row.phase, p.values[row.phase.name])

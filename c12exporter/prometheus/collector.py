@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .. import __version__
+from .. import __version__, balance
 from ..measurements import OF_SCOPE, Measurement, Quantity, Scope, metric_labels
 from ..reading import Reading, SupervisionState
 from ..store import Store, UnitState
@@ -79,9 +79,7 @@ class FleetCollector(Collector):
             reading = self.store.fresh_reading(unit, now)
             _health(f, unit, reading is not None, ext)
             if reading is not None:
-                _unit(f, unit, reading, ext)
-                _phases(f, reading, ext)
-                _channels(f, reading, ext)
+                measured(f, unit, reading, ext)
         yield from f.families.values()
 
 
@@ -112,6 +110,14 @@ def _health(f: _Families, unit: UnitState, up: bool, ext: list[str]) -> None:
             "c12_last_poll_success_timestamp_seconds",
             "Unix time of the unit's last successful poll",
         ).add_metric([pdu, *ext], unit.last_success_at)
+
+
+def measured(f: _Families, unit: UnitState, r: Reading, ext: list[str]) -> None:
+    """Every series of a unit that has a fresh reading, after its health."""
+    _unit(f, unit, r, ext)
+    _phases(f, r, ext)
+    _channels(f, r, ext)
+    _balance(f, r, ext)
 
 
 def _unit(f: _Families, unit: UnitState, r: Reading, ext: list[str]) -> None:
@@ -213,3 +219,30 @@ def _channels(f: _Families, r: Reading, ext: list[str]) -> None:
         "The aux socket's own rating (it shares channel 12's RCBO)",
         labels,
     ).add_metric([*key, *ext], aux_socket.rating_a)
+
+
+def _balance(f: _Families, r: Reading, ext: list[str]) -> None:
+    """The phase unbalance and the one move that evens it most (see balance.py)."""
+    now = balance.reading_unbalance(r)
+    if now is None:
+        return
+    f.gauge(
+        "c12_phase_unbalance_ratio",
+        "Line current unbalance as NEMA MG-1 defines it: the largest deviation from the mean "
+        "of the three line currents, over that mean (0 = balanced); absent while the mean is "
+        f"under {balance.MEAN_CURRENT_MIN_A:g} A",
+    ).add_metric([r.unit, *ext], now)
+    move = balance.best_move(r)
+    if move is None:
+        return
+    f.gauge(
+        "c12_phase_unbalance_best_move_ratio",
+        "The unbalance after the single move that reduces it most: the load of channel "
+        "(on phase) replugged into the free to_channel (on to_phase); absent when no move "
+        "reduces it",
+        ("pdu", "channel", "phase", "to_channel", "to_phase"),
+    ).add_metric(
+        [r.unit, str(move.channel.number), move.phase, str(move.to_channel.number),
+         move.to_phase, *ext],
+        move.unbalance_after,
+    )  # fmt: skip

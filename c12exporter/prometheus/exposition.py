@@ -48,7 +48,7 @@ from prometheus_client.utils import floatToGoString as _untyped_float_to_go_stri
 
 from ..reading import Reading
 from ..store import Change, FleetChange, Store, UnitState
-from .collector import _channels, _Families, _health, _phases, _unit
+from .collector import _Families, _health, measured
 
 IDLE_AFTER_S = 300.0
 """Pieces are rendered at each poll only while someone scraped within this time; an
@@ -260,9 +260,7 @@ class CachedExposition:
         f = _Families(extra)
         _health(f, state, True, ext)
         up_flag = f.families.pop("c12_up")
-        _unit(f, state, reading, ext)
-        _phases(f, reading, ext)
-        _channels(f, reading, ext)
+        measured(f, state, reading, ext)
         up = {**down, **self._render([up_flag])}
         for name, metric in f.families.items():
             if name not in _HEALTH_FAMILIES:
@@ -331,7 +329,5 @@ def _families(
     f = _Families(extra)
     _health(f, state, reading is not None, ext)
     if reading is not None:
-        _unit(f, state, reading, ext)
-        _phases(f, reading, ext)
-        _channels(f, reading, ext)
+        measured(f, state, reading, ext)
     return f

@@ -1,0 +1,146 @@
+"""Phase balance: how unequal a unit's three line currents are, and the one move of a
+channel's load to a free channel on another phase that evens them most.
+
+Unbalance is NEMA MG-1's definition (the one IEEE Std 1159 calls line current unbalance):
+the largest deviation of a line current from the mean of the three, over that mean.
+0 is balanced, 0.1 is 10 %, 2.0 is all current on one line. Below
+:data:`MEAN_CURRENT_MIN_A` it is not judged: a few stray amperes say nothing.
+
+A move unplugs the load of one channel that draws current and plugs it into a *free*
+channel on another phase: breaker closed, drawing under :data:`FREE_CHANNEL_MAX_A`, able
+to carry the load (channel 12's aux socket has a lower rating than its RCBO). Its effect
+is estimated arithmetically: the channel's current leaves its line and joins the other.
+That treats the loads' currents as in phase with each other, which holds closely for the
+resistive and power-factor-corrected loads of a stage and overstates the change when
+power factors differ a lot. A free channel may be a load switched off at its own switch:
+the advice is to check, not to follow blindly. See docs/console.md, "Phase balance".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from .model import AUX_CHANNEL
+from .reading import ChannelReading, Reading
+
+MEAN_CURRENT_MIN_A = 1.0
+"""Below this mean line current the unbalance is not judged and no move is advised."""
+FREE_CHANNEL_MAX_A = 0.1
+"""A channel drawing less than this (and with its breaker closed) counts as free."""
+MOVABLE_MIN_A = 0.5
+"""A channel drawing less than this has no load worth moving."""
+
+
+def unbalance(currents: Sequence[float]) -> float | None:
+    """NEMA unbalance of line currents; ``None`` while their mean is below
+    :data:`MEAN_CURRENT_MIN_A`.
+
+    >>> unbalance([10.0, 10.0, 10.0])
+    0.0
+    >>> round(unbalance([20.0, 10.0, 0.0]), 3)
+    1.0
+    """
+    mean = sum(currents) / len(currents)
+    if mean < MEAN_CURRENT_MIN_A:
+        return None
+    return max(abs(c - mean) for c in currents) / mean
+
+
+@dataclass(frozen=True)
+class Move:
+    """Move the load of channel ``channel`` (on ``phase``) to channel ``to_channel``
+    (on ``to_phase``): the line currents become ``currents_after``."""
+
+    channel: ChannelReading
+    to_channel: ChannelReading
+    current_a: float
+    unbalance_before: float
+    unbalance_after: float
+    currents_after: dict[str, float]
+
+    @property
+    def phase(self) -> str:
+        return self.channel.phase
+
+    @property
+    def to_phase(self) -> str:
+        return self.to_channel.phase
+
+    def describe(self) -> str:
+        def named(c: ChannelReading) -> str:
+            return f"channel {c.number}" + (f" ({c.name})" if c.name else "")
+
+        return (
+            f"move the {self.current_a:.1f} A load of {named(self.channel)} on {self.phase} "
+            f"to {named(self.to_channel)} on {self.to_phase}: unbalance "
+            f"{self.unbalance_before:.0%} -> {self.unbalance_after:.0%}"
+        )
+
+
+def line_currents(reading: Reading) -> dict[str, float] | None:
+    """Line current by phase name (``L1``...) as the meter measured it; ``None`` when the
+    meter did not measure every line."""
+    currents = {p.phase: p.values["current"] for p in reading.phases}
+    if any(not isinstance(c, int | float) for c in currents.values()):
+        return None
+    return {phase: float(c) for phase, c in currents.items()}  # type: ignore[arg-type]
+
+
+def reading_unbalance(reading: Reading) -> float | None:
+    """The unit's present unbalance (see :func:`unbalance`)."""
+    currents = line_currents(reading)
+    return None if currents is None else unbalance(list(currents.values()))
+
+
+def carrying_capacity_a(channel: ChannelReading, reading: Reading) -> float:
+    """What a channel can carry: its RCBO's rating, and the aux socket's on channel 12."""
+    if channel.number == AUX_CHANNEL:
+        return min(channel.rating_a, reading.model.aux_socket.rating_a)
+    return channel.rating_a
+
+
+def moves(reading: Reading) -> Iterator[Move]:
+    """Every possible move that lowers the unbalance, in no particular order."""
+    currents = line_currents(reading)
+    before = reading_unbalance(reading)
+    if currents is None or before is None:
+        return
+    loaded = [c for c in reading.channels if c.breaker_closed and c.current_a >= MOVABLE_MIN_A]
+    free = [c for c in reading.channels if c.breaker_closed and c.current_a < FREE_CHANNEL_MAX_A]
+    for source in loaded:
+        for target in free:
+            if target.phase == source.phase or target.phase not in currents:
+                continue
+            if source.current_a > carrying_capacity_a(target, reading):
+                continue
+            after = dict(currents)
+            after[source.phase] = max(0.0, after[source.phase] - source.current_a)
+            after[target.phase] += source.current_a
+            result = unbalance(list(after.values()))
+            if result is not None and result < before:
+                yield Move(source, target, source.current_a, before, result, after)
+
+
+def ranked_moves(reading: Reading) -> list[Move]:
+    """Moves that lower the unbalance, best first, one per load and phase it goes to (the
+    lowest-numbered free channel there). On a tie the smaller load moved comes first (less
+    to replug), then the lower channel numbers."""
+    ordered = sorted(
+        moves(reading),
+        key=lambda m: (round(m.unbalance_after, 6), m.current_a, m.channel.number,
+                       m.to_channel.number),
+    )  # fmt: skip
+    seen: set[tuple[int, str]] = set()
+    ranked = []
+    for move in ordered:
+        if (move.channel.number, move.to_phase) not in seen:
+            seen.add((move.channel.number, move.to_phase))
+            ranked.append(move)
+    return ranked
+
+
+def best_move(reading: Reading) -> Move | None:
+    """The single move that reduces the unbalance most; ``None`` when none reduces it."""
+    ranked = ranked_moves(reading)
+    return ranked[0] if ranked else None
