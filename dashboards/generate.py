@@ -812,6 +812,24 @@ def unit() -> models.Dashboard:
         )
         .with_panel(
             timeseries_panel(
+                "Phase unbalance",
+                "Line current unbalance (NEMA: largest deviation from the mean, over the mean), "
+                "and what it would be after the best single move of a load to a free channel on "
+                "another phase (the legend names it; `c12exporter advise` lists the moves).",
+                "percentunit",
+                [
+                    query(f"c12_phase_unbalance_ratio{{{UNIT}}}", "unbalance"),
+                    query(
+                        f"c12_phase_unbalance_best_move_ratio{{{UNIT}}}",
+                        "after moving channel {{channel}} ({{phase}}) to {{to_channel}} "
+                        "({{to_phase}})",
+                        ref="B",
+                    ),
+                ],
+            ).min(0)
+        )
+        .with_panel(
+            timeseries_panel(
                 "Frequency",
                 f"Supply frequency; band {f_low:g}-{f_high:g} Hz ({LIMITS.frequency_band}).",
                 "hertz",
