@@ -36,6 +36,7 @@ def sample_measurements() -> dict[str, object]:
         "channel_current": [1.5 * n for n in range(12)],
         "channel_breaker": ["closed"] * 11 + ["open"],
         "channel_load": ["normal", "slight_overload", "serious_overload", "off"] * 3,
+        "metered_phases": 2,
     }  # fmt: skip
 
 
@@ -123,7 +124,7 @@ def test_unknown_enum_value_is_rejected() -> None:
 
 def test_not_available_on_a_mandatory_field_is_rejected() -> None:
     registers = MEASUREMENTS.encode(sample_measurements())
-    registers[MEASUREMENTS.addresses["current"]] = Kind.U16.not_available
+    registers[MEASUREMENTS.addresses["channel_current"]] = Kind.U16.not_available
     with pytest.raises(MapError) as error:
         MEASUREMENTS.decode(registers)
     assert error.value.reason == "bad_value"

@@ -162,7 +162,9 @@ def phase_balance(reading: Reading) -> float | None:
     """Current unbalance of the three lines as NEMA MG-1 defines it: the largest deviation
     from the mean line current, over that mean (0 = balanced; 0.1 = 10 %). ``None`` while
     the mean is below :data:`BALANCE_MIN_MEAN_A`."""
-    currents = [p.current_a for p in reading.phases]
+    currents = [p.current_a for p in reading.phases if p.current_a is not None]
+    if len(currents) < len(reading.phases):
+        return None  # the meter is stopped
     mean = sum(currents) / len(currents)
     if mean < BALANCE_MIN_MEAN_A:
         return None
@@ -241,7 +243,7 @@ def row_cells(unit: UnitState, reading: Reading | None) -> Cells:
     t["stored"] = reading.stored_name
     for p in reading.phases:
         t[p.phase] = amperes(p.current_a)
-        w[p.phase] = pct(p.current_a, INPUT_RATING_A)
+        w[p.phase] = pct(p.current_a or 0.0, INPUT_RATING_A)
     neutral = float(reading.values["neutral_current"] or 0.0)
     t["N"] = amperes(neutral)
     w["N"] = pct(neutral, INPUT_RATING_A)
@@ -289,7 +291,7 @@ def detail_cells(unit: UnitState, reading: Reading | None) -> Cells:
         if row.neutral is not None:
             t[f"m.{row.phase.name}.N"] = quantity(row.neutral, reading.values[row.neutral.name])
     for p in reading.phases:
-        w[f"m.current.{p.phase}"] = pct(p.current_a, INPUT_RATING_A)
+        w[f"m.current.{p.phase}"] = pct(p.current_a or 0.0, INPUT_RATING_A)
     for m in UNIT_ROWS:
         t[f"m.{m.name}"] = quantity(m, reading.values[m.name])
     for c in reading.channels:
@@ -337,7 +339,7 @@ def totals_cells(store: Store, now: float) -> Cells:
         up += 1
         warnings += reading.supervision_warning
         for p in reading.phases:
-            sums[p.phase] += p.current_a
+            sums[p.phase] += p.current_a or 0.0
         sums["N"] += float(reading.values["neutral_current"] or 0.0)
         power += float(reading.values["active_power"] or 0.0)
     for key, value in sums.items():
