@@ -89,6 +89,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="loopback host:port of the HTTP control interface (%(default)s)",
     )
     parser.add_argument(
+        "--phases",
+        metavar="LIST",
+        help="the channels' phases of every unit, when wired otherwise than the model: "
+        "3 as a rotation (L2,L3,L1: ch1 L2, ch2 L3, ch3 L1, ch4 L2 ...) or 12, one per "
+        "channel; the units file lists them as each unit's phases:",
+    )
+    parser.add_argument(
         "--speed",
         type=float,
         default=1.0,
@@ -110,6 +117,7 @@ async def run(args: argparse.Namespace) -> None:
             host=args.listen_host,
             base_port=args.base_port,
             speed=args.speed,
+            phases=None if args.phases is None else str(args.phases).split(","),
         )
         if args.addresses:
             place_on_addresses(fleet, args.addresses, args.port)
