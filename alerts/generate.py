@@ -395,7 +395,8 @@ def supply_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             f"{q.m('c12_voltage_missing')} == 1",
             "The meter of a C12 unit reads no voltage on one phase (meter fuse blown?).",
             "The meter of {{ $labels.pdu }} reports no voltage on {{ $labels.phase }} while "
-            "the unit answers: that phase's 1 AT meter fuse has probably blown.",
+            "the unit answers: that phase's 1 AT meter fuse has probably blown. The L1 fuse "
+            "also feeds the meter: blown, it stops the meter and every phase reads silent.",
         ),
     ]
 
