@@ -520,8 +520,11 @@ class UnitPhysics:
             else 0.0
             for p in range(n_phases)
         ]
-        self._voltage_v = [
-            self._supply_v[p] + self._noise_v[p] - SOURCE_RESISTANCE_OHM * self._current_a[p]
+        self._voltage_v = [  # a source pulled down to nothing gives 0 V, never less
+            max(
+                0.0,
+                self._supply_v[p] + self._noise_v[p] - SOURCE_RESISTANCE_OHM * self._current_a[p],
+            )
             for p in range(n_phases)
         ]
         self._voltage_thd = [
