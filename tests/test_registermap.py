@@ -157,3 +157,10 @@ def test_documentation_is_generated_from_the_map() -> None:
     assert committed.read_text(encoding="utf-8") == markdown_table() + "\n", (
         "docs/register-map.md is out of date: run `c12exporter register-map > docs/register-map.md`"
     )
+
+
+def test_a_value_beyond_the_valid_range_is_served_as_not_available_not_clamped() -> None:
+    values = sample_measurements() | {"current_thd": [50.0, 0.2, 0.0], "voltage": [230, 501, 0]}
+    decoded = MEASUREMENTS.decode(MEASUREMENTS.encode(values))
+    assert decoded["current_thd"] == [None, pytest.approx(0.2), 0.0]
+    assert decoded["voltage"] == [pytest.approx(230), None, 0.0]
