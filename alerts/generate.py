@@ -211,8 +211,8 @@ def unit_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "warning",
             "unit",
             f"{q.m('c12_temperature_celsius')} > {_num(cfg.temperature_warning_c)}",
-            f"A C12 unit is close to its {_num(cfg.temperature_limit_c)} °C temperature limit.",
-            '{{ $labels.pdu }} is at {{ $value | printf "%.1f" }} °C, above '
+            f"A C12 unit is close to its {_num(cfg.temperature_limit_c)} °C ambient limit.",
+            'The ambient at {{ $labels.pdu }} is {{ $value | printf "%.1f" }} °C, above '
             f"{_num(cfg.temperature_warning_c)} °C and close to the "
             f"{_num(cfg.temperature_limit_c)} °C limit.",
         ),
@@ -221,8 +221,8 @@ def unit_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "critical",
             "unit",
             f"{q.m('c12_temperature_celsius')} > {_num(cfg.temperature_limit_c)}",
-            f"A C12 unit is above its {_num(cfg.temperature_limit_c)} °C temperature limit.",
-            '{{ $labels.pdu }} is at {{ $value | printf "%.1f" }} °C, above '
+            f"A C12 unit is above its {_num(cfg.temperature_limit_c)} °C ambient limit.",
+            'The ambient at {{ $labels.pdu }} is {{ $value | printf "%.1f" }} °C, above '
             f"{_num(cfg.temperature_limit_c)} °C: the manual forbids using the unit there.",
         ),
         Alert(
@@ -395,7 +395,8 @@ def supply_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             f"{q.m('c12_voltage_missing')} == 1",
             "The meter of a C12 unit reads no voltage on one phase (meter fuse blown?).",
             "The meter of {{ $labels.pdu }} reports no voltage on {{ $labels.phase }} while "
-            "the unit answers: that phase's 1 AT meter fuse has probably blown.",
+            "the unit answers: that phase's 1 AT meter fuse has probably blown. The L1 fuse "
+            "also feeds the meter: blown, it stops the meter and every phase reads silent.",
         ),
     ]
 

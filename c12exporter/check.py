@@ -277,8 +277,10 @@ _LOAD_LEVELS = {"off": 0, "normal": 1, "slight_overload": 2, "serious_overload":
 
 
 def unit_from_reading(name: str, reading: Reading) -> Unit:
-    currents = {p.phase: float(p.values["current"] or 0.0) for p in reading.phases}
-    currents["N"] = float(reading.values["neutral_current"] or 0.0)
+    currents = {p.phase: p.current_a for p in reading.phases if p.current_a is not None}
+    neutral = reading.values["neutral_current"]
+    if isinstance(neutral, float | int):  # absent while the meter is stopped, as on /metrics
+        currents["N"] = float(neutral)
     return Unit(
         name=name,
         up=True,

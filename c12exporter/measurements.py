@@ -155,10 +155,24 @@ class Measurement:
         return (self.metric.help if self.metric else "") or self.description
 
 
-def _current(name: str, description: str, scope: Scope, **options: object) -> Measurement:
+CHANNEL_MAX_A = 650.0
+"""The most a channel's current register holds (and the most a simulated load draws)."""
+LINE_MAX_A = CHANNEL_COUNT * CHANNEL_MAX_A
+"""The most a line (or the neutral) can carry: every channel at its maximum on one phase."""
+VOLTAGE_MAX_V = 500.0
+POWER_MAX = LINE_MAX_A * VOLTAGE_MAX_V
+"""Bound of a phase's and the unit's power (W, var, VA): the power registers hold any
+product of a current and a voltage the current and voltage registers hold, so an overload
+is read as what it is, never as a fault of the unit."""
+
+
+def _current(
+    name: str, description: str, scope: Scope, bound: float = LINE_MAX_A, **options: object
+) -> Measurement:
     return Measurement(
         name, scope, description, "A",
-        Register("u16", 0.01, "A", valid=(0.0, 650.0)),
+        Register("u16" if bound <= CHANNEL_MAX_A else "u32", 0.01, "A", valid=(0.0, bound),
+                 nullable=bool(options.pop("nullable", False))),
         **options,  # type: ignore[arg-type]
     )  # fmt: skip
 
@@ -190,11 +204,14 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         column=Column("c12UnitNeutralState"),
     ),
     Measurement(
-        "temperature", Scope.UNIT, "Unit temperature", "°C",
+        "temperature", Scope.UNIT,
+        "Ambient (inlet air) temperature at the unit, the one the manual's 0-45 °C "
+        "operating range is about", "°C",
         Register("s16", DECI, "°C", valid=(-40.0, 125.0), nullable=True),
         column=Column("c12UnitTemperature", DECI),
-        note="taken as the ambient reading the manual's 0-45 °C limit applies to (an "
-        "assumption: the manual leaves the meter's °C readouts blank)",
+        note="the manual gives only an ambient range (0-45 °C) and leaves the meter's °C "
+        "readouts blank; we take the sensor to read the inlet air, so the limit applies to "
+        "the reading as is (docs/simulator.md)",
     ),
     Measurement(
         "uptime", Scope.UNIT, "Seconds since the unit was last powered up", "s",
@@ -205,34 +222,35 @@ MEASUREMENTS: tuple[Measurement, ...] = (
     Measurement(
         "voltage", Scope.PHASE,
         "Line-neutral voltage; not available when the phase's meter fuse is blown", "V",
-        Register("u16", DECI, "V", valid=(0.0, 500.0), nullable=True),
+        Register("u16", DECI, "V", valid=(0.0, VOLTAGE_MAX_V), nullable=True),
         metric=Metric(help="Line-neutral voltage"),
         column=Column("c12LineVoltage", DECI),
     ),
     _current(
-        "current", "Line current", Scope.PHASE,
+        "current", "Line current", Scope.PHASE, nullable=True,
         metric=Metric(help="Line and neutral current"), column=Column("c12LineCurrent", MILLI),
     ),
     _current(
-        "neutral_current", "Neutral current", Scope.UNIT,
+        "neutral_current", "Neutral current", Scope.UNIT, nullable=True,
         metric=Metric("c12_current_amperes", help="Line and neutral current",
                       labels={"phase": "N"}),
         column=Column("c12InputNeutralCurrent", MILLI),
     ),
     _current(
-        "max_current", "Maximum line current since power-up", Scope.PHASE,
+        "max_current", "Maximum line current since power-up", Scope.PHASE, nullable=True,
         metric=Metric(help="Maximum current since power-up"),
         column=Column("c12LineMaxCurrent", MILLI),
     ),
     _current(
         "max_neutral_current", "Maximum neutral current since power-up", Scope.UNIT,
+        nullable=True,
         metric=Metric("c12_max_current_amperes", help="Maximum current since power-up",
                       labels={"phase": "N"}),
         column=Column("c12InputMaxNeutralCurrent", MILLI),
     ),
     Measurement(
         "current_thd", Scope.PHASE, "Average current THD since power-up", "ratio",
-        Register("u16", MILLI, "ratio", valid=(0.0, 10.0)),
+        Register("u16", MILLI, "ratio", valid=(0.0, 10.0), nullable=True),
         column=Column("c12LineCurrentThd", MILLI),
     ),
     Measurement(
@@ -247,32 +265,38 @@ MEASUREMENTS: tuple[Measurement, ...] = (
     ),
     Measurement(
         "phase_active_power", Scope.PHASE, "Active power per phase", "W",
-        Register("s32", 1.0, "W", valid=(-50e3, 50e3), nullable=True),
+        Register("s32", 1.0, "W", valid=(-POWER_MAX, POWER_MAX), nullable=True),
         column=Column("c12LineActivePower"),
     ),
     Measurement(
-        "active_power", Scope.UNIT, "Total active power", "W",
-        Register("s32", 1.0, "W", valid=(-150e3, 150e3)),
+        "active_power", Scope.UNIT,
+        "Total active power over the phases the meter measures (c12_metered_phases): "
+        "a phase whose meter fuse is blown is left out", "W",
+        Register("s32", 1.0, "W", valid=(-POWER_MAX, POWER_MAX), nullable=True),
         column=Column("c12InputActivePower"),
     ),
     Measurement(
         "phase_reactive_power", Scope.PHASE, "Reactive power per phase", "var",
-        Register("s32", 1.0, "var", valid=(-50e3, 50e3), nullable=True),
+        Register("s32", 1.0, "var", valid=(-POWER_MAX, POWER_MAX), nullable=True),
         column=Column("c12LineReactivePower"),
     ),
     Measurement(
-        "reactive_power", Scope.UNIT, "Total reactive power", "var",
-        Register("s32", 1.0, "var", valid=(-150e3, 150e3)),
+        "reactive_power", Scope.UNIT,
+        "Total reactive power over the phases the meter measures (c12_metered_phases): "
+        "a phase whose meter fuse is blown is left out", "var",
+        Register("s32", 1.0, "var", valid=(-POWER_MAX, POWER_MAX), nullable=True),
         column=Column("c12InputReactivePower"),
     ),
     Measurement(
         "phase_apparent_power", Scope.PHASE, "Apparent power per phase", "VA",
-        Register("u32", 1.0, "VA", valid=(0.0, 50e3), nullable=True),
+        Register("u32", 1.0, "VA", valid=(0.0, POWER_MAX), nullable=True),
         column=Column("c12LineApparentPower"),
     ),
     Measurement(
-        "apparent_power", Scope.UNIT, "Total apparent power", "VA",
-        Register("u32", 1.0, "VA", valid=(0.0, 150e3)),
+        "apparent_power", Scope.UNIT,
+        "Total apparent power over the phases the meter measures (c12_metered_phases): "
+        "a phase whose meter fuse is blown is left out", "VA",
+        Register("u32", 1.0, "VA", valid=(0.0, POWER_MAX), nullable=True),
         column=Column("c12InputApparentPower"),
     ),
     Measurement(
@@ -286,43 +310,49 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         column=Column("c12InputPowerFactor", MILLI),
     ),
     Measurement(
-        "demand_active_power", Scope.UNIT, "Active power demand (15 min window)", "W",
-        Register("u32", 1.0, "W", valid=(0.0, 150e3)),
+        "demand_active_power", Scope.UNIT,
+        "Active power demand: the average over the last complete 15 min window, sliding "
+        "every minute; not available until the first window since power-up completes", "W",
+        Register("u32", 1.0, "W", valid=(0.0, POWER_MAX), nullable=True),
         column=Column("c12InputDemandActivePower"),
     ),
     Measurement(
-        "demand_apparent_power", Scope.UNIT, "Apparent power demand (15 min window)", "VA",
-        Register("u32", 1.0, "VA", valid=(0.0, 150e3)),
+        "demand_apparent_power", Scope.UNIT,
+        "Apparent power demand: the average over the last complete 15 min window, sliding "
+        "every minute; not available until the first window since power-up completes", "VA",
+        Register("u32", 1.0, "VA", valid=(0.0, POWER_MAX), nullable=True),
         column=Column("c12InputDemandApparentPower"),
     ),
     Measurement(
         "max_demand_active_power", Scope.UNIT,
-        "Maximum active power demand since power-up", "W",
-        Register("u32", 1.0, "W", valid=(0.0, 150e3)),
+        "Maximum active power demand since power-up, over complete 15 min windows only; "
+        "not available until the first window completes", "W",
+        Register("u32", 1.0, "W", valid=(0.0, POWER_MAX), nullable=True),
         column=Column("c12InputMaxDemandActivePower"),
     ),
     Measurement(
         "max_demand_apparent_power", Scope.UNIT,
-        "Maximum apparent power demand since power-up", "VA",
-        Register("u32", 1.0, "VA", valid=(0.0, 150e3)),
+        "Maximum apparent power demand since power-up, over complete 15 min windows only; "
+        "not available until the first window completes", "VA",
+        Register("u32", 1.0, "VA", valid=(0.0, POWER_MAX), nullable=True),
         column=Column("c12InputMaxDemandApparentPower"),
     ),
     Measurement(
         "active_energy_import", Scope.UNIT, "Import active energy since power-up", "J",
-        Register("u64", 1.0, "Wh", to_si=WH),
+        Register("u64", 1.0, "Wh", to_si=WH, nullable=True),
         metric=Metric(counter=True, help="Import active energy since the unit was last powered up "
                "(resets on power loss)"),
         column=Column("c12InputActiveEnergy", WH),
     ),
     Measurement(
         "reactive_energy_import", Scope.UNIT, "Import reactive energy since power-up", "var·s",
-        Register("u64", 1.0, "varh", to_si=WH),
+        Register("u64", 1.0, "varh", to_si=WH, nullable=True),
         metric=Metric(counter=True, help="Import reactive energy in var seconds (var h x 3600) "
                "since the unit was last powered up (resets on power loss)"),
         column=Column("c12InputReactiveEnergy", WH),
     ),
     _current(
-        "channel_current", "Channel output current", Scope.CHANNEL,
+        "channel_current", "Channel output current", Scope.CHANNEL, CHANNEL_MAX_A,
         column=Column("c12ChannelCurrent", MILLI),
     ),
     Measurement(
@@ -341,6 +371,13 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                help="Channel load LED as an ordered level: 0 off, 1 normal, 2 slight "
                "overload (slow red flash), 3 serious overload (fast red flash)"),
         column=Column("c12ChannelLoadState"),
+    ),
+    Measurement(
+        "metered_phases", Scope.UNIT,
+        "Phases the main meter measures: those whose meter fuse is intact, none while "
+        "the L1 fuse is blown (the meter is powered from L1)", "",
+        Register("u16", valid=(0.0, 3.0)),
+        column=Column("c12InputMeteredPhases"),
     ),
 )  # fmt: skip
 """Every measurement, in register-map order."""

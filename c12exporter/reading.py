@@ -118,7 +118,8 @@ Settings = ChannelSettings | UnitSettings
 class PhaseReading:
     """Main meter values for one phase, by measurement name (see
     :mod:`c12exporter.measurements`). ``None`` = the meter reports it not available (the
-    phase's meter fuse is blown: voltage and everything derived from it)."""
+    phase's meter fuse is blown: voltage and everything derived from it; the L1 fuse
+    blown: the meter is stopped and reads nothing)."""
 
     phase: str
     values: Mapping[str, Quantity]
@@ -128,8 +129,9 @@ class PhaseReading:
         return _optional(self.values["voltage"])
 
     @property
-    def current_a(self) -> float:
-        return _number(self.values["current"])
+    def current_a(self) -> float | None:
+        """``None`` while the meter is stopped (its L1 supply fuse blown)."""
+        return _optional(self.values["current"])
 
 
 @dataclass(frozen=True)

@@ -519,8 +519,8 @@ def fleet() -> models.Dashboard:
         .with_panel(
             timeseries_panel(
                 "Temperature",
-                f"Unit temperature; the manual's limit is {LIMITS.temperature_limit_c:g} °C "
-                "ambient.",
+                "Ambient (inlet air) temperature at each unit; the manual's limit is "
+                f"{LIMITS.temperature_limit_c:g} °C ambient.",
                 "celsius",
                 [query(f"c12_temperature_celsius{{{JOB}}}", "{{pdu}}")],
                 limits=steps(
@@ -741,7 +741,8 @@ def unit() -> models.Dashboard:
         .with_panel(
             number_stat(
                 "Temperature",
-                f"Unit temperature; do not use above {LIMITS.temperature_limit_c:g} °C.",
+                "Ambient temperature at the unit; do not use above "
+                f"{LIMITS.temperature_limit_c:g} °C.",
                 "celsius",
                 f"c12_temperature_celsius{{{UNIT}}}",
                 limits=steps(
@@ -866,8 +867,9 @@ def unit() -> models.Dashboard:
         .with_panel(
             timeseries_panel(
                 "Active power",
-                "Active power per phase and in total, demand over the demand window and "
-                "maximum demand since power-up.",
+                "Active power per phase and in total, demand over the last complete 15 min "
+                "window and maximum demand since power-up (both absent until a first window "
+                "completes).",
                 "watt",
                 [
                     query(f"c12_phase_active_power_watts{{{UNIT}}}", phase_legend),
@@ -893,7 +895,8 @@ def unit() -> models.Dashboard:
         .with_panel(
             timeseries_panel(
                 "Temperature",
-                f"Unit temperature; do not use above {LIMITS.temperature_limit_c:g} °C.",
+                "Ambient temperature at the unit; do not use above "
+                f"{LIMITS.temperature_limit_c:g} °C.",
                 "celsius",
                 [query(f"c12_temperature_celsius{{{UNIT}}}", "temperature")],
                 limits=steps(

@@ -145,3 +145,21 @@ def test_no_password_on_the_command_line(tmp_path: Path) -> None:
     assert rc == 3 and "never on the command line" in line, line
     rc, line = run_check("--exporter", f"http://{LOOPBACK}:1", "--user", "nagios")
     assert rc == 3 and "give --password-file or $C12_CHECK_PASSWORD" in line, line
+
+
+def test_a_stopped_meter_gives_no_line_currents_rather_than_zeros() -> None:
+    import dataclasses
+    import time
+
+    from c12exporter.check import unit_from_reading
+    from tests.test_store import reading
+
+    metered = reading(time.time(), "rack")
+    stopped = dataclasses.replace(
+        metered.with_values(neutral_current=None),
+        phases=tuple(
+            dataclasses.replace(p, values={**p.values, "current": None}) for p in metered.phases
+        ),
+    )
+    assert set(unit_from_reading("rack", metered).currents_a) == {"L1", "L2", "L3", "N"}
+    assert unit_from_reading("rack", stopped).currents_a == {}

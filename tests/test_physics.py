@@ -11,6 +11,7 @@ from c12exporter.modbus.registermap import MEASUREMENTS, SETTINGS, UNIT_SETTINGS
 from c12exporter.plugins import load_plugins
 from c12exporter.simulator.physics import (
     CONVENTIONAL_TRIP_MULTIPLE,
+    DEMAND_SUBINTERVAL_S,
     DEMAND_WINDOW_S,
     NO_TRIP_MULTIPLE,
     RESIDUAL_TRIP_MA,
@@ -153,19 +154,20 @@ def test_demand_is_the_average_over_the_window() -> None:
     physics = unit(Load(10.0))
     physics.advance(120)
     early = m(physics)
-    # Less than a window since power-up: the average since power-up.
-    assert early["demand_active_power"] == pytest.approx(
-        early["active_energy_import"] / 120, rel=0.01
-    )
+    # Before the first complete window there is no demand and no maximum demand.
+    assert early["demand_active_power"] is None and early["max_demand_active_power"] is None
     physics.advance(2 * DEMAND_WINDOW_S)
     full_w = m(physics)["demand_active_power"]
     assert full_w == pytest.approx(m(physics)["active_power"], rel=0.01)
     physics.set_load(1, Load())
-    physics.advance(2 * DEMAND_WINDOW_S + DEMAND_WINDOW_S / 2)
-    half = m(physics)
-    assert half["demand_active_power"] == pytest.approx(full_w / 2, rel=0.02)
-    assert half["max_demand_active_power"] >= full_w
-    assert half["max_demand_apparent_power"] >= half["max_demand_active_power"]
+    # Load off at 1800 s; at 2280 s the window is 1380..2280 s, loaded for 420 s of 900.
+    physics.advance(2 * DEMAND_WINDOW_S + 480)
+    partly = m(physics)
+    assert partly["demand_active_power"] == pytest.approx(full_w * 420 / 900, rel=0.02)
+    assert partly["max_demand_active_power"] >= full_w
+    assert partly["max_demand_apparent_power"] >= partly["max_demand_active_power"]
+    physics.advance(2 * DEMAND_WINDOW_S + 480 + DEMAND_SUBINTERVAL_S - 1)
+    assert m(physics)["demand_active_power"] == partly["demand_active_power"]  # slides by 1 min
 
 
 def test_maxima_and_thd_averages_are_kept_since_power_up() -> None:
@@ -368,7 +370,7 @@ def test_power_loss_resets_the_counters_but_not_settings_or_breakers() -> None:
     values = m(physics)
     assert values["uptime"] == 0
     assert values["active_energy_import"] == 0.0 and values["reactive_energy_import"] == 0.0
-    assert values["max_demand_active_power"] == 0.0 and values["demand_active_power"] == 0.0
+    assert values["max_demand_active_power"] is None and values["demand_active_power"] is None
     assert values["max_current"] == pytest.approx([10.0, 0.0, 0.0])  # only what flows now
     assert values["channel_current"][0] == pytest.approx(10.0)
     assert values["channel_breaker"][1] == "open"
@@ -377,14 +379,18 @@ def test_power_loss_resets_the_counters_but_not_settings_or_breakers() -> None:
     assert m(physics)["uptime"] == 60
 
 
-def test_temperature_rises_with_load_and_follows_ambient() -> None:
-    idle, loaded = unit(), unit(*[Load(15.0)] * 12)
-    idle.advance(4 * HOUR_S)
-    loaded.advance(4 * HOUR_S)
-    assert m(loaded)["temperature"] > m(idle)["temperature"] + 5
+def test_temperature_is_the_ambient_whatever_the_load_and_follows_it() -> None:
+    idle, loaded = unit(), unit(*[Load(RATING_A)] * 12)
+    for physics in (idle, loaded):
+        physics.set_ambient(24.0, soaked=True)
+        physics.advance(4 * HOUR_S)
+        assert m(physics)["temperature"] == pytest.approx(24.0)
+    assert sum(m(loaded)["current"]) == pytest.approx(12 * RATING_A, rel=0.01)
     idle.set_ambient(40.0)
+    idle.advance(4 * HOUR_S + 60)
+    assert 24.0 < m(idle)["temperature"] < 40.0  # the sensor lags
     idle.advance(8 * HOUR_S)
-    assert m(idle)["temperature"] > 40.0
+    assert m(idle)["temperature"] == pytest.approx(40.0)
 
 
 # --- settings, determinism, register ranges ----------------------------------------------

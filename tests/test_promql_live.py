@@ -48,6 +48,10 @@ def inject_every_alert_condition(control: SimulatorControl) -> None:
     control.act(hot, "fuse_blow", phase="L2")  # silent meter phase
     control.act(hot, "ambient", celsius=60, soaked=True)  # above 40 and 45 °C
     control.act(hot, "frequency", frequency_hz=51.5)  # outside the grid band
+    # Power-cycled after the warm-up: its energy counter restarted, and its averages
+    # since power-up (voltage THD) are what the supply gives now.
+    control.act(supply, "power_loss")
+    control.act(supply, "power_restore")
     control.act(supply, "supply", phase="L1", voltage_v=262)  # out of range, unbalanced
     control.act(supply, "supply", phase="L2", voltage_thd=0.12)  # voltage THD over 8 %
     control.act(dead, "network", mode="kill")  # unit down
@@ -67,7 +71,11 @@ def inject_every_alert_condition(control: SimulatorControl) -> None:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     tmp = tmp_path_factory.mktemp("promql")
     with (
-        simulator(tmp, UNITS, "--speed", "0", "--seed", "3") as (control, units_file),
+        # warmed up past the first 15 min demand window
+        simulator(tmp, UNITS, "--speed", "0", "--seed", "3", "--warmup", "1200") as (
+            control,
+            units_file,
+        ),
         exporter(
             tmp, f"poll: {{interval: 1s, timeout: 500ms}}\nunits_files: [{units_file}]\n"
         ) as url,

@@ -36,6 +36,7 @@ def sample_measurements() -> dict[str, object]:
         "channel_current": [1.5 * n for n in range(12)],
         "channel_breaker": ["closed"] * 11 + ["open"],
         "channel_load": ["normal", "slight_overload", "serious_overload", "off"] * 3,
+        "metered_phases": 2,
     }  # fmt: skip
 
 
@@ -123,7 +124,7 @@ def test_unknown_enum_value_is_rejected() -> None:
 
 def test_not_available_on_a_mandatory_field_is_rejected() -> None:
     registers = MEASUREMENTS.encode(sample_measurements())
-    registers[MEASUREMENTS.addresses["current"]] = Kind.U16.not_available
+    registers[MEASUREMENTS.addresses["channel_current"]] = Kind.U16.not_available
     with pytest.raises(MapError) as error:
         MEASUREMENTS.decode(registers)
     assert error.value.reason == "bad_value"
@@ -156,3 +157,10 @@ def test_documentation_is_generated_from_the_map() -> None:
     assert committed.read_text(encoding="utf-8") == markdown_table() + "\n", (
         "docs/register-map.md is out of date: run `c12exporter register-map > docs/register-map.md`"
     )
+
+
+def test_a_value_beyond_the_valid_range_is_served_as_not_available_not_clamped() -> None:
+    values = sample_measurements() | {"current_thd": [50.0, 0.2, 0.0], "voltage": [230, 501, 0]}
+    decoded = MEASUREMENTS.decode(MEASUREMENTS.encode(values))
+    assert decoded["current_thd"] == [None, pytest.approx(0.2), 0.0]
+    assert decoded["voltage"] == [pytest.approx(230), None, 0.0]

@@ -80,15 +80,20 @@ def expected(index: int, r: Reading) -> dict[str, int | str]:
         f"c12InputApparentPower.{index}": round(num(v["apparent_power"])),
         f"c12InputActiveEnergy.{index}": round(num(v["active_energy_import"]) / 3600),
         f"c12InputReactiveEnergy.{index}": round(num(v["reactive_energy_import"]) / 3600),
-        f"c12InputDemandActivePower.{index}": round(num(v["demand_active_power"])),
-        f"c12InputDemandApparentPower.{index}": round(num(v["demand_apparent_power"])),
-        f"c12InputMaxDemandActivePower.{index}": round(num(v["max_demand_active_power"])),
-        f"c12InputMaxDemandApparentPower.{index}": round(num(v["max_demand_apparent_power"])),
+        f"c12InputMeteredPhases.{index}": round(num(v["metered_phases"])),
         f"c12InputEnergyResetTime.{index}": date_and_time(r.taken_at - r.uptime_s),
         f"c12InputUptime.{index}": int(r.uptime_s * 100) % 2**32,
     }
     if r.temperature_c is not None:
         cells[f"c12UnitTemperature.{index}"] = round(r.temperature_c * 10)
+    for column, name in (
+        ("c12InputDemandActivePower", "demand_active_power"),
+        ("c12InputDemandApparentPower", "demand_apparent_power"),
+        ("c12InputMaxDemandActivePower", "max_demand_active_power"),
+        ("c12InputMaxDemandApparentPower", "max_demand_apparent_power"),
+    ):
+        if v[name] is not None:  # absent until the first demand window completes
+            cells[f"{column}.{index}"] = round(num(v[name]))
     if v["frequency"] is not None:
         cells[f"c12InputFrequency.{index}"] = round(num(v["frequency"]) * 100)
     if v["power_factor"] is not None:
@@ -96,7 +101,7 @@ def expected(index: int, r: Reading) -> dict[str, int | str]:
     for line, p in enumerate(r.phases, start=1):
         key = f"{index}.{line}"
         cells |= {
-            f"c12LineCurrent.{key}": round(p.current_a * 1000),
+            f"c12LineCurrent.{key}": round(num(p.current_a) * 1000),
             f"c12LineMaxCurrent.{key}": round(num(p.values["max_current"]) * 1000),
             f"c12LineCurrentThd.{key}": round(num(p.values["current_thd"]) * 1000),
             f"c12LineVoltageAvailable.{key}": 2 if p.voltage_v is None else 1,

@@ -327,7 +327,7 @@ def unit_items() -> list[Item]:
         Item(
             "c12.input.power.active",
             "Active power",
-            "Total active power.",
+            "Total active power of the phases the meter measures.",
             "load",
             Snmp("c12InputActivePower"),
             Http("c12_active_power_watts", UNIT_SEL),
@@ -336,7 +336,7 @@ def unit_items() -> list[Item]:
         Item(
             "c12.input.power.reactive",
             "Reactive power",
-            "Total reactive power.",
+            "Total reactive power of the phases the meter measures.",
             "load",
             Snmp("c12InputReactivePower"),
             Http("c12_reactive_power_vars", UNIT_SEL),
@@ -345,7 +345,7 @@ def unit_items() -> list[Item]:
         Item(
             "c12.input.power.apparent",
             "Apparent power",
-            "Total apparent power.",
+            "Total apparent power of the phases the meter measures.",
             "load",
             Snmp("c12InputApparentPower"),
             Http("c12_apparent_power_volt_amperes", UNIT_SEL),
@@ -362,7 +362,7 @@ def unit_items() -> list[Item]:
         Item(
             "c12.input.demand.active",
             "Active power demand",
-            "Active power demand (15 min window).",
+            "Active power demand over the last complete 15 min window (none before the first).",
             "load",
             Snmp("c12InputDemandActivePower"),
             Http("c12_demand_active_power_watts", UNIT_SEL),

@@ -242,7 +242,7 @@ def row_cells(unit: UnitState, reading: Reading | None) -> Cells:
     t["stored"] = reading.stored_name
     for p in reading.phases:
         t[p.phase] = amperes(p.current_a)
-        w[p.phase] = pct(p.current_a, INPUT_RATING_A)
+        w[p.phase] = pct(p.current_a or 0.0, INPUT_RATING_A)
     neutral = float(reading.values["neutral_current"] or 0.0)
     t["N"] = amperes(neutral)
     w["N"] = pct(neutral, INPUT_RATING_A)
@@ -291,7 +291,7 @@ def detail_cells(unit: UnitState, reading: Reading | None) -> Cells:
         if row.neutral is not None:
             t[f"m.{row.phase.name}.N"] = quantity(row.neutral, reading.values[row.neutral.name])
     for p in reading.phases:
-        w[f"m.current.{p.phase}"] = pct(p.current_a, INPUT_RATING_A)
+        w[f"m.current.{p.phase}"] = pct(p.current_a or 0.0, INPUT_RATING_A)
     for m in UNIT_ROWS:
         t[f"m.{m.name}"] = quantity(m, reading.values[m.name])
     for c in reading.channels:
@@ -339,7 +339,7 @@ def totals_cells(store: Store, now: float) -> Cells:
         up += 1
         warnings += reading.supervision_warning
         for p in reading.phases:
-            sums[p.phase] += p.current_a
+            sums[p.phase] += p.current_a or 0.0
         sums["N"] += float(reading.values["neutral_current"] or 0.0)
         power += float(reading.values["active_power"] or 0.0)
     for key, value in sums.items():

@@ -173,7 +173,9 @@ class Block:
         """Turn engineering values into registers (the simulator's side).
 
         ``None`` encodes as "not available". Values are rounded to the field's
-        resolution and clamped to what the register can hold.
+        resolution and clamped to what the register can hold. A value outside the valid
+        range of a field that may be not available is served as not available (over
+        range): never as a number the unit did not measure.
         """
         out = bytearray()
         for f in self.fields:
@@ -219,7 +221,7 @@ def _encode_one(f: Field, value: Value) -> bytes:
     if f.kind is Kind.STRING:
         data = str(value or "").encode("utf-8")[: f.kind.registers * 2]
         return data.ljust(f.kind.registers * 2, b"\x00")
-    if value is None:
+    if value is None or (f.nullable and not f.states and _over_range(f, float(value))):
         raw = f.kind.not_available
     elif f.states:
         raw = f.states.index(str(value))
@@ -232,6 +234,13 @@ def _encode_one(f: Field, value: Value) -> bytes:
             low, high = 0, (1 << bits) - 2
         raw = min(max(raw, low), high)
     return struct.pack(f">{f.kind.struct_code}", raw)
+
+
+def _over_range(f: Field, value: float) -> bool:
+    if f.valid is None:
+        return False
+    wire = value / f.to_si
+    return not f.valid[0] <= wire <= f.valid[1]
 
 
 # --- The C12B register map, version 1 ------------------------------------------------
@@ -360,7 +369,9 @@ def markdown_table(register_map: RegisterMap = C12B_V1) -> str:
         "* Engineering value = raw x scale, in the unit given.",
         "* *Not available* is all ones for unsigned types (0xFFFF, 0xFFFFFFFF, ...) and the "
         "most negative value for signed types (0x8000, 0x80000000). Only fields marked "
-        "nullable may report it; on any other field it is a fault.",
+        "nullable may report it; on any other field it is a fault. A nullable field whose "
+        "value is beyond its valid range (over range) reports it too, rather than a clamped "
+        "number.",
         "* Strings are UTF-8, NUL padded, 16 bytes in 8 registers, first byte in the high half.",
         "* Repeated fields (per phase L1-L3, per channel 1-12) occupy consecutive addresses "
         "in that order.",

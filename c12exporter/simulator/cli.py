@@ -89,6 +89,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="loopback host:port of the HTTP control interface (%(default)s)",
     )
     parser.add_argument(
+        "--warmup",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="start the physics this far in: the units have been on this long, so even a "
+        "frozen fleet has uptime, energy and, from 900 s, demand (%(default)s)",
+    )
+    parser.add_argument(
+        "--phases",
+        metavar="LIST",
+        help="the channels' phases of every unit, when wired otherwise than the model: "
+        "3 as a rotation (L2,L3,L1: ch1 L2, ch2 L3, ch3 L1, ch4 L2 ...) or 12, one per "
+        "channel; the units file lists them as each unit's phases:",
+    )
+    parser.add_argument(
         "--speed",
         type=float,
         default=1.0,
@@ -110,6 +125,8 @@ async def run(args: argparse.Namespace) -> None:
             host=args.listen_host,
             base_port=args.base_port,
             speed=args.speed,
+            warmup_s=args.warmup,
+            phases=None if args.phases is None else str(args.phases).split(","),
         )
         if args.addresses:
             place_on_addresses(fleet, args.addresses, args.port)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import cmath
 import enum
-import itertools
 import math
 import random
 from collections import deque
@@ -24,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..measurements import BY_NAME, CHANNEL_COUNT, PHASES, WH
+from ..measurements import BY_NAME, CHANNEL_COUNT, MEASUREMENTS, PHASES, WH, Scope
 from ..modbus.registermap import C12B_V1, Kind, Value
 from ..model import UnitModel
 
@@ -87,23 +86,33 @@ SERIOUS_OVERLOAD_MULTIPLE = CONVENTIONAL_TRIP_MULTIPLE
 # --- Meter -------------------------------------------------------------------------------
 
 DEMAND_WINDOW_S = 900.0
-"""Demand is the average power over this sliding window (15 min)."""
+"""Demand is the average power over the last complete window of this length (15 min)."""
 DEMAND_SUBINTERVAL_S = 60.0
-"""Cumulative energy is sampled at this interval to slide the demand window."""
+"""The window slides by this much: demand is updated at the end of every subinterval."""
+METER_SUPPLY_PHASE = PHASES.index("L1")
+"""The meter is powered from L1 (manual, "Main meter"): a blown L1 meter fuse stops it."""
+METER_MEASUREMENTS = frozenset({
+    "voltage", "current", "neutral_current", "max_current", "max_neutral_current",
+    "current_thd", "voltage_thd", "frequency", "phase_active_power", "active_power",
+    "phase_reactive_power", "reactive_power", "phase_apparent_power", "apparent_power",
+    "phase_power_factor", "power_factor", "demand_active_power", "demand_apparent_power",
+    "max_demand_active_power", "max_demand_apparent_power", "active_energy_import",
+    "reactive_energy_import",
+})  # fmt: skip
+"""What the main meter measures; the rest (channels, safety chain, temperature, uptime)
+the unit's electronics read on their own fuse."""
 NO_LOAD_POWER_FACTOR = 1.0
 """Power factor reported for a phase (or the unit) that carries no current."""
 
 # --- Temperature ---------------------------------------------------------------------------
+# The unit's sensor reads the ambient (inlet) air, the temperature the manual's 0-45 °C
+# operating range is about; docs/simulator.md says why.
 
 DEFAULT_AMBIENT_C = 24.0
 AMBIENT_SPREAD_C = 3.0
 """Each unit's ambient sits within +/- this of the default (seeded)."""
-ELECTRONICS_RISE_C = 6.0
-"""Temperature rise of a powered unit with no load (meter, electronics)."""
-FULL_LOAD_RISE_C = 20.0
-"""Further rise with all three phases at the 63 A input rating."""
-INPUT_RATING_A = 63.0
-THERMAL_TIME_CONSTANT_S = 900.0
+SENSOR_TIME_CONSTANT_S = 300.0
+"""The ambient sensor (and the panel it sits on) follows a change of ambient this slowly."""
 
 # --- Settings limits, from the register map ---------------------------------------------
 
@@ -326,6 +335,8 @@ class _SincePowerUp:
     """What the meter counts since the unit was last powered up (all reset by a power loss)."""
 
     power_up_s: float
+    meter_from_s: float = 0.0
+    """Uptime at which the meter last started (0, or when its L1 supply fuse was replaced)."""
     energy_wh: float = 0.0
     reactive_varh: float = 0.0
     apparent_vah: float = 0.0
@@ -341,10 +352,20 @@ class _SincePowerUp:
         )
     )
     """(uptime, Wh, VAh) every DEMAND_SUBINTERVAL_S, enough to slide the demand window."""
-    demand_w: float = 0.0
-    demand_va: float = 0.0
-    max_demand_w: float = 0.0
-    max_demand_va: float = 0.0
+    demand_w: float | None = None
+    demand_va: float | None = None
+    max_demand_w: float | None = None
+    max_demand_va: float | None = None
+    """Demand values are ``None`` (not available) until the first window completes."""
+
+
+def _meter_silent() -> dict[str, Value | list[Value]]:
+    """The meter's measurements while it is stopped: every one not available."""
+    return {
+        m.name: [None] * len(PHASES) if m.scope is Scope.PHASE else None
+        for m in MEASUREMENTS
+        if m.name in METER_MEASUREMENTS
+    }
 
 
 class PhysicsError(ValueError):
@@ -397,7 +418,7 @@ class UnitPhysics:
         self.fuse_ok = [True] * len(PHASES)
         self._noise_v = [0.0] * len(PHASES)
         self._noise_hz = 0.0
-        self._temperature_c = self.ambient_c + ELECTRONICS_RISE_C
+        self._temperature_c = self.ambient_c
         self.version = 0
         """Incremented whenever a measurement may have changed."""
         self.settings_version = 0
@@ -499,8 +520,11 @@ class UnitPhysics:
             else 0.0
             for p in range(n_phases)
         ]
-        self._voltage_v = [
-            self._supply_v[p] + self._noise_v[p] - SOURCE_RESISTANCE_OHM * self._current_a[p]
+        self._voltage_v = [  # a source pulled down to nothing gives 0 V, never less
+            max(
+                0.0,
+                self._supply_v[p] + self._noise_v[p] - SOURCE_RESISTANCE_OHM * self._current_a[p],
+            )
             for p in range(n_phases)
         ]
         self._voltage_thd = [
@@ -530,9 +554,20 @@ class UnitPhysics:
             )
         self._neutral_a = math.sqrt(neutral_sq)
 
+    @property
+    def meter_running(self) -> bool:
+        """The main meter is powered from L1 (manual): its L1 fuse blown, it stops."""
+        return self.powered and self.fuse_ok[METER_SUPPLY_PHASE]
+
+    @property
+    def metered(self) -> list[bool]:
+        """Per phase: the meter measures it (running, and the phase's fuse intact)."""
+        running = self.meter_running
+        return [running and good for good in self.fuse_ok]
+
     def _metered_totals(self) -> tuple[float, float, float]:
-        """(P, Q, S) summed over the phases whose meter fuse is intact."""
-        ok = self.fuse_ok
+        """(P, Q, S) summed over the phases the meter measures."""
+        ok = self.metered
         return (
             sum(x for x, good in zip(self._active_w, ok, strict=True) if good),
             sum(x for x, good in zip(self._reactive_var, ok, strict=True) if good),
@@ -541,7 +576,7 @@ class UnitPhysics:
 
     def _integrate(self, dt_s: float) -> None:
         """Counters since power-up: energy, maxima, THD averages, demand; and temperature."""
-        if self.powered:
+        if self.meter_running:
             since = self._since
             p_total, q_total, s_total = self._metered_totals()
             hours = dt_s / SECONDS_PER_HOUR
@@ -558,45 +593,31 @@ class UnitPhysics:
                     since.voltage_thd_time[p] += dt_s
             since.max_neutral_a = max(since.max_neutral_a, self._neutral_a)
             self._update_demand()
-        alpha = 1.0 - math.exp(-dt_s / THERMAL_TIME_CONSTANT_S)
+        alpha = 1.0 - math.exp(-dt_s / SENSOR_TIME_CONSTANT_S)
         self._temperature_c += (self._settled_temperature_c() - self._temperature_c) * alpha
 
     def _settled_temperature_c(self) -> float:
-        """Where the unit's temperature heads: ambient plus electronics and load heating."""
-        if not self.powered:
-            return self.ambient_c
-        load_ratio = sum(self._current_a) / (len(PHASES) * INPUT_RATING_A)
-        return self.ambient_c + ELECTRONICS_RISE_C + FULL_LOAD_RISE_C * load_ratio**2
+        """Where the ambient sensor's reading heads: the ambient air, whatever the load."""
+        return self.ambient_c
 
     def _update_demand(self) -> None:
-        """Average power over the last DEMAND_WINDOW_S (since power-up while shorter)."""
+        """Rolling demand: at the end of every subinterval, the average power over the
+        window that has just completed. Nothing before the first complete window."""
         since = self._since
-        uptime = self.uptime_s
-        if uptime <= 0.0:
-            return
+        uptime = self.uptime_s - since.meter_from_s  # the meter's own time since it started
         marks = since.demand_marks
-        if uptime - marks[-1][0] >= DEMAND_SUBINTERVAL_S:
-            marks.append((uptime, since.energy_wh, since.apparent_vah))
+        if uptime - marks[-1][0] < DEMAND_SUBINTERVAL_S:
+            return
+        marks.append((uptime, since.energy_wh, since.apparent_vah))
         if uptime < DEMAND_WINDOW_S:
-            window = uptime
-            start_wh = start_vah = 0.0
-        else:
-            window = DEMAND_WINDOW_S
-            start_wh, start_vah = self._energy_at(uptime - DEMAND_WINDOW_S)
-        since.demand_w = (since.energy_wh - start_wh) * SECONDS_PER_HOUR / window
-        since.demand_va = (since.apparent_vah - start_vah) * SECONDS_PER_HOUR / window
-        since.max_demand_w = max(since.max_demand_w, since.demand_w)
-        since.max_demand_va = max(since.max_demand_va, since.demand_va)
-
-    def _energy_at(self, uptime_s: float) -> tuple[float, float]:
-        """Cumulative (Wh, VAh) at an earlier uptime, interpolated between samples."""
-        since = self._since
-        points = [*since.demand_marks, (self.uptime_s, since.energy_wh, since.apparent_vah)]
-        for (t0, e0, s0), (t1, e1, s1) in itertools.pairwise(points):
-            if t0 <= uptime_s <= t1:
-                w = (uptime_s - t0) / (t1 - t0) if t1 > t0 else 0.0
-                return e0 + (e1 - e0) * w, s0 + (s1 - s0) * w
-        return points[0][1], points[0][2]
+            return
+        start = next(m for m in marks if m[0] >= uptime - DEMAND_WINDOW_S)
+        window_h = (uptime - start[0]) / SECONDS_PER_HOUR
+        demand_w = (since.energy_wh - start[1]) / window_h
+        demand_va = (since.apparent_vah - start[2]) / window_h
+        since.demand_w, since.demand_va = demand_w, demand_va
+        since.max_demand_w = max(since.max_demand_w or 0.0, demand_w)
+        since.max_demand_va = max(since.max_demand_va or 0.0, demand_va)
 
     def _power_up(self) -> None:
         """Reset everything the meter counts since power-up."""
@@ -640,7 +661,11 @@ class UnitPhysics:
 
     def set_fuse(self, phase: str, ok: bool) -> None:
         """Blow (``ok=False``) or replace a meter fuse: the meter loses that phase's voltage."""
-        self.fuse_ok[PHASES.index(phase)] = ok
+        index = PHASES.index(phase)
+        restarts = ok and index == METER_SUPPLY_PHASE and not self.fuse_ok[index]
+        self.fuse_ok[index] = ok
+        if restarts:  # the meter starts again and counts from 0; the unit's uptime goes on
+            self._since = _SincePowerUp(self._since.power_up_s, meter_from_s=self.uptime_s)
         self._settle()
 
     def press_test_button(self, channel: int) -> None:
@@ -773,10 +798,28 @@ class UnitPhysics:
         """The meter's values by measurement name, in SI units and state names, as
         ``registermap.MEASUREMENTS.encode()`` takes them.
 
-        ``None`` = not available (a blown meter fuse silences its phase's voltage and
-        everything computed from it).
+        ``None`` = not available: a blown meter fuse silences its phase's voltage and
+        everything computed from it; with its L1 supply fuse blown the meter reads nothing.
         """
-        ok = self.fuse_ok
+        channel_current = [ch.current_a for ch in self._channels]
+        metered = self.metered
+        meter = self._meter_values() if self.meter_running else _meter_silent()
+        return {
+            "emergency_stop": "pressed" if self.estop_pressed else "released",
+            "switch_disconnector": "on" if self.switch_on else "off",
+            "neutral": "lost" if self.neutral_lost else "ok",
+            "temperature": self._temperature_c,
+            "uptime": int(self.uptime_s),
+            **meter,
+            "metered_phases": sum(metered),
+            "channel_current": list(channel_current),
+            "channel_breaker": ["closed" if ch.rcbo.closed else "open" for ch in self._channels],
+            "channel_load": [load_state(c, self._rating_a) for c in channel_current],
+        }
+
+    def _meter_values(self) -> dict[str, Value | list[Value]]:
+        """What the running meter reads, by measurement name."""
+        ok = self.metered
         since = self._since
         p_total, q_total, s_total = self._metered_totals()
         any_phase = any(ok)
@@ -793,13 +836,7 @@ class UnitPhysics:
             w / va if va > 0.0 else NO_LOAD_POWER_FACTOR
             for w, va in zip(self._active_w, self._apparent_va, strict=True)
         ]
-        channel_current = [ch.current_a for ch in self._channels]
         return {
-            "emergency_stop": "pressed" if self.estop_pressed else "released",
-            "switch_disconnector": "on" if self.switch_on else "off",
-            "neutral": "lost" if self.neutral_lost else "ok",
-            "temperature": self._temperature_c,
-            "uptime": int(self.uptime_s),
             "voltage": phase_values(self._voltage_v),
             "current": list(self._current_a),
             "neutral_current": self._neutral_a,
@@ -832,9 +869,6 @@ class UnitPhysics:
             "max_demand_apparent_power": since.max_demand_va,
             "active_energy_import": since.energy_wh * WH,
             "reactive_energy_import": since.reactive_varh * WH,
-            "channel_current": list(channel_current),
-            "channel_breaker": ["closed" if ch.rcbo.closed else "open" for ch in self._channels],
-            "channel_load": [load_state(c, self._rating_a) for c in channel_current],
         }
 
     def settings(self) -> dict[str, Value | list[Value]]:

@@ -42,7 +42,7 @@ from pymodbus.pdu.register_message import ReadHoldingRegistersResponse
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from ..measurements import LOAD_STATES
+from ..measurements import CHANNEL_COUNT, LOAD_STATES, PHASES
 from ..modbus.registermap import (
     C12B_V1,
     MEASUREMENTS,
@@ -115,6 +115,21 @@ class NetworkMode(enum.StrEnum):
 
 class SimulatorError(Exception):
     """The simulator cannot do what was asked (a port in use, a non-loopback address)."""
+
+
+def channel_phases(phases: Sequence[str]) -> tuple[str, ...]:
+    """The phase of each channel: 12 phases as given, or 3 as a rotation repeated over
+    the channels (``L2, L3, L1``: ch1 L2, ch2 L3, ch3 L1, ch4 L2 ...).
+
+    :raises SimulatorError: another count, or a name that is not a phase.
+    """
+    given = tuple(p.strip().upper() for p in phases)
+    if len(given) not in (len(PHASES), CHANNEL_COUNT) or any(p not in PHASES for p in given):
+        raise SimulatorError(
+            f"phases {','.join(phases)!r}: give {len(PHASES)} (a rotation) or {CHANNEL_COUNT} "
+            f"(one per channel), each one of {', '.join(PHASES)}"
+        )
+    return tuple(given[(n - 1) % len(given)] for n in range(1, CHANNEL_COUNT + 1))
 
 
 def check_loopback(host: str) -> None:
@@ -512,8 +527,11 @@ class Fleet:
         clock: FleetClock,
         chosen: Scenario,
         seed: int,
+        rewired: bool = False,
     ) -> None:
         self.units: tuple[SimulatedUnit, ...] = tuple(units)
+        self.rewired = rewired
+        """The channels' phases differ from the models': the units file lists them."""
         self.clock = clock
         self.scenario = chosen
         self.seed = seed
@@ -532,8 +550,13 @@ class Fleet:
         speed: float = 1.0,
         warmup_s: float = 0.0,
         plugins: Plugins | None = None,
+        phases: Sequence[str] | None = None,
     ) -> Fleet:
         """Make the units without opening any port (see :meth:`start`).
+
+        :param phases: the channels' phases of every unit (see :func:`channel_phases`),
+            when they are wired otherwise than the model says; the units file then lists
+            them for the exporter (``phases:``).
 
         :raises SimulatorError: non-loopback host, or no units or models.
         :raises c12exporter.model.ModelError: a model name no plugin provides.
@@ -546,6 +569,9 @@ class Fleet:
         chosen = scenario(scenario_name)
         plugins = plugins or load_plugins()
         resolved = {name: plugins.model(name) for name in dict.fromkeys(models)}
+        if phases is not None:
+            wiring = channel_phases(phases)
+            resolved = {name: model.with_phases(wiring) for name, model in resolved.items()}
         clock = FleetClock(speed, warmup_s)
         width = max(2, len(str(units)))
         batch = SERIAL_BATCH_RANGE[0] + derive_seed(seed, "batch") % (
@@ -574,7 +600,7 @@ class Fleet:
                     seed=derive_seed(seed, "network", index),
                 )
             )
-        return cls(fleet_units, clock, chosen, seed)
+        return cls(fleet_units, clock, chosen, seed, rewired=phases is not None)
 
     @classmethod
     async def start(
@@ -590,6 +616,7 @@ class Fleet:
         warmup_s: float = 0.0,
         units_file: str | os.PathLike[str] | None = None,
         plugins: Plugins | None = None,
+        phases: Sequence[str] | None = None,
     ) -> Fleet:
         """Build the fleet, open every unit's port, and write ``units_file`` if given.
 
@@ -607,6 +634,7 @@ class Fleet:
             speed=speed,
             warmup_s=warmup_s,
             plugins=plugins,
+            phases=phases,
         )
         await fleet.open(units_file)
         return fleet
@@ -667,6 +695,8 @@ class Fleet:
         ]
         for unit in self.units:
             lines += [f"  - name: {unit.name}", f"    address: {unit.address}"]
+            if self.rewired:
+                lines.append(f"    phases: [{', '.join(unit.model.channel_phases)}]")
         return "\n".join(lines) + "\n"
 
     def write_units_file(self, path: str | os.PathLike[str]) -> Path:
