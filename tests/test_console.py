@@ -275,3 +275,27 @@ def test_a_band_fixed_by_the_config_file_offers_no_edit(reading: Reading) -> Non
     rows = {n: html.split(f'<tr data-channel="{n}">')[1].split("</tr>")[0] for n in (2, 3)}
     assert "(set in the config file)" in rows[3] and 'data-edit="band"' not in rows[3]
     assert "(set in the config file)" not in rows[2] and 'data-edit="band"' in rows[2]
+
+
+def test_fleet_totals_leave_out_a_stopped_meter_instead_of_adding_zeros(reading: Reading) -> None:
+    from c12exporter.console.view import row_cells, totals_cells
+    from c12exporter.settings import UnitConfig
+    from c12exporter.store import Store
+
+    units = (UnitConfig("a", "127.0.0.1:1"), UnitConfig("b", "127.0.0.1:2"))
+    store = Store(units, staleness_s=60.0)
+    stopped = Reading(
+        "b", reading.identity, reading.model, 0.0,
+        {**reading.values, "neutral_current": None, "active_power": None},
+        tuple(PhaseReading(p.phase, dict.fromkeys(p.values)) for p in reading.phases),
+        reading.channels,
+    )  # fmt: skip
+    store.record_success("a", reading, 0.1)
+    store.record_success("b", stopped, 0.1)
+    totals = totals_cells(store, now=1.0).t
+    assert totals["f.count"] == "2 up, 0 down, 0 with a warning, 1 with the meter stopped " + (
+        "(not in the totals)"
+    )
+    assert totals["f.L1"] == f"{reading.phases[0].current_a:.1f} A"  # unit a's alone
+    row = row_cells(store.get("b"), stopped).t  # type: ignore[arg-type]
+    assert row["L1"] == row["N"] == row["power"] == ""

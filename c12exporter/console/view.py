@@ -44,6 +44,11 @@ class Cells:
 # --- formatting ---------------------------------------------------------------------------
 
 
+def _optional(value: Quantity) -> float | None:
+    """A measurement the unit may report not available, as a number or ``None``."""
+    return None if value is None else float(value)
+
+
 def amperes(value: float | None) -> str:
     return "" if value is None else f"{value:.1f} A"
 
@@ -243,9 +248,9 @@ def row_cells(unit: UnitState, reading: Reading | None) -> Cells:
     for p in reading.phases:
         t[p.phase] = amperes(p.current_a)
         w[p.phase] = pct(p.current_a or 0.0, INPUT_RATING_A)
-    neutral = float(reading.values["neutral_current"] or 0.0)
+    neutral = _optional(reading.values["neutral_current"])
     t["N"] = amperes(neutral)
-    w["N"] = pct(neutral, INPUT_RATING_A)
+    w["N"] = pct(neutral or 0.0, INPUT_RATING_A)
     t["estop"] = "pressed" if reading.estop_pressed else "released"
     s["estop"] = "alarm" if reading.estop_pressed else "ok"
     t["switch"] = "on" if reading.switch_on else "off"
@@ -254,7 +259,8 @@ def row_cells(unit: UnitState, reading: Reading | None) -> Cells:
     s["neutral"] = "alarm" if reading.neutral_lost else "ok"
     t["warn"] = "⚠" if reading.supervision_warning else ""
     s["warn"] = "on" if reading.supervision_warning else "off"
-    t["power"] = kilo(float(reading.values["active_power"] or 0.0), "W")
+    power = _optional(reading.values["active_power"])
+    t["power"] = "" if power is None else kilo(power, "W")
     unbalance = phase_balance(reading)
     t["balance"] = "" if unbalance is None else f"{unbalance * 100:.0f} %"
     return cells
@@ -330,7 +336,7 @@ def totals_cells(store: Store, now: float) -> Cells:
     cells = Cells()
     sums = dict.fromkeys((*PHASES, "N"), 0.0)
     power = 0.0
-    up = down = warnings = 0
+    up = down = warnings = unmetered = 0
     for unit in store:
         reading = store.fresh_reading(unit, now)
         if reading is None:
@@ -338,12 +344,20 @@ def totals_cells(store: Store, now: float) -> Cells:
             continue
         up += 1
         warnings += reading.supervision_warning
-        for p in reading.phases:
-            sums[p.phase] += p.current_a or 0.0
-        sums["N"] += float(reading.values["neutral_current"] or 0.0)
-        power += float(reading.values["active_power"] or 0.0)
+        currents = [p.current_a for p in reading.phases]
+        neutral = _optional(reading.values["neutral_current"])
+        active = _optional(reading.values["active_power"])
+        if None in currents or neutral is None or active is None:
+            unmetered += 1  # its meter is stopped: counted, not added as zeros
+            continue
+        for p, current in zip(reading.phases, currents, strict=True):
+            sums[p.phase] += current or 0.0
+        sums["N"] += neutral
+        power += active
     for key, value in sums.items():
         cells.t[f"f.{key}"] = amperes(value)
     cells.t["f.power"] = kilo(power, "W")
-    cells.t["f.count"] = f"{up} up, {down} down, {warnings} with a warning"
+    cells.t["f.count"] = f"{up} up, {down} down, {warnings} with a warning" + (
+        f", {unmetered} with the meter stopped (not in the totals)" if unmetered else ""
+    )
     return cells
