@@ -110,6 +110,10 @@ def _parser(plugins: Plugins) -> argparse.ArgumentParser:
     check_plugin.make_error(check_parser)
     check_parser.set_defaults(func=check_plugin.run)
 
+    from .history import cli as history_cli
+
+    history_cli.add_commands(commands)
+
     regmap = commands.add_parser("register-map", help="print the register map as Markdown")
     regmap.set_defaults(func=lambda args: print(markdown_table()) or 0)
 
