@@ -77,8 +77,16 @@ def load_config(
     data = _read_yaml(path)
     only_keys(
         data,
-        {"poll", "units", "units_files", "state_dir", "discovery", "shard", "history",
-         *plugins.exposers},
+        {
+            "poll",
+            "units",
+            "units_files",
+            "state_dir",
+            "discovery",
+            "shard",
+            "history",
+            *plugins.exposers,
+        },
         str(path),
     )
     poll = _poll(data.get("poll") or {}, f"{path}: poll")
