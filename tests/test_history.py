@@ -186,9 +186,15 @@ def test_state_changes_and_rcbo_cycles_outlast_a_restart(tmp_path: Path) -> None
                 sim.physics_now().press_estop()
                 await until(lambda: has(history, name, None, "emergency_stop", "pressed"), "e-stop")
                 await history.flush()
-                body = await asyncio.get_running_loop().run_in_executor(
-                    None, fetch, f"http://{LOOPBACK}:{port}/metrics"
-                )
+                loop = asyncio.get_running_loop()
+                body = await loop.run_in_executor(None, fetch, f"http://{LOOPBACK}:{port}/metrics")
+                status, answer = await loop.run_in_executor(
+                    None, post, f"http://{LOOPBACK}:{port}/history/jobs", None,
+                    {"action": "start", "name": "X", "units": [name]},
+                    {"Content-Type": "application/json", "X-C12-History": "1"},
+                )  # fmt: skip
+                assert status == 403 and "needs basic auth" in answer["message"]
+                assert history.jobs == {}
             finally:
                 await running.stop()
             cycle = history.last_cycle[(name, 3)]
@@ -386,3 +392,88 @@ def job_cli(*argv: str) -> tuple[int, str, str]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("C12_PASSWORD", PASSWORD)
         return run_cli("job", *argv)
+
+
+def post(
+    url: str, user: str | None, body: dict[str, Any], headers: dict[str, str]
+) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    if user:
+        token = base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    for key, value in headers.items():
+        request.add_header(key, value)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(json.loads(response.read()))
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, dict(json.loads(error.read()))
+
+
+@pytest.mark.integration
+def test_console_jobs_need_an_editor_and_pass_the_csrf_checks(tmp_path: Path) -> None:
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    web_config = tmp_path / "web.yml"
+    web_config.write_text(f"basic_auth_users:\n  ed: '{hashed}'\n  vi: '{hashed}'\n")
+    port = free_port()
+    base = f"http://{LOOPBACK}:{port}"
+
+    async def test() -> None:
+        loop = asyncio.get_running_loop()
+        async with await Fleet.start(1, plugins=PLUGINS, models=("C12B-12",)) as fleet:
+            name = fleet.units[0].name
+            config = write_config(tmp_path, fleet, port, web_config)
+            with config.open("a") as out:
+                out.write("console: {writes_enabled: true, editors: [ed]}\n")
+            running = await start_exporter(load_config(config, PLUGINS), PLUGINS)
+            history = history_of(running)
+            try:
+                page = await loop.run_in_executor(None, fetch, base + "/", "ed")
+                assert 'id="jobs"' in page and 'id="job-start"' in page
+                token = page.split('data-token="', 1)[1].split('"', 1)[0]
+                viewer_page = await loop.run_in_executor(None, fetch, base + "/", "vi")
+                assert 'id="jobs"' in viewer_page and 'id="job-start"' not in viewer_page
+                viewer_token = viewer_page.split('data-token="', 1)[1].split('"', 1)[0]
+                good = {"Content-Type": "application/json", "X-C12-Console": "1"}
+                start = {"action": "start", "name": "Gala", "units": [name], "token": token}
+                url = base + "/console/jobs"
+
+                async def send(user: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+                    return await loop.run_in_executor(None, post, url, user, body, headers)
+
+                status, answer = await send("ed", start, {"Content-Type": "application/json"})
+                assert status == 403 and "X-C12-Console" in answer["message"]
+                status, answer = await send("ed", start, {**good, "Origin": "http://evil.example"})
+                assert status == 403 and "another origin" in answer["message"]
+                status, answer = await send("ed", {**start, "token": "0" * 32}, good)
+                assert status == 403 and answer["field"] == "token"
+                status, answer = await send("vi", {**start, "token": viewer_token}, good)
+                assert status == 403 and "not one of the editors" in answer["message"]
+                status, answer = await send("ed", {**start, "units": ["nowhere"]}, good)
+                assert status == 400 and answer["field"] == "units"
+                assert history.jobs == {}  # every refusal changed nothing
+                status, answer = await send("ed", start, good)
+                assert (status, answer["message"]) == (200, "job Gala started")
+                assert list(history.jobs) == ["Gala"]
+                page = await loop.run_in_executor(None, fetch, base + "/", "ed")
+                assert 'data-job-stop="Gala"' in page
+                status, answer = await send("ed", {"action": "stop", "name": "Gala",
+                                                   "token": token}, good)  # fmt: skip
+                assert (status, answer["message"]) == (200, "job Gala stopped")
+                assert history.jobs == {}
+                status, answer = await send("ed", {"action": "stop", "name": "Gala",
+                                                   "token": token}, good)  # fmt: skip
+                assert status == 409 and "is not running" in answer["message"]
+                # the API for the command line: its own header, basic auth
+                api = base + "/history/jobs"
+                status, answer = await loop.run_in_executor(
+                    None, post, api, "ed", {"action": "start", "name": "X", "units": [name]},
+                    {"Content-Type": "application/json"},
+                )  # fmt: skip
+                assert status == 403 and "X-C12-History" in answer["message"]
+                assert history.jobs == {}
+            finally:
+                await running.stop()
+
+    asyncio.run(test())
