@@ -163,7 +163,7 @@ def history_of(running: RunningExporter) -> History:
 
 def has(history: History, unit: str, channel: int | None, kind: str, state: str) -> bool:
     key = (channel or 0, kind)
-    return history.states.get(unit, {}).get(key, ("", 0.0))[0] == state
+    return history.states.get(unit, {}).get(key) == state
 
 
 @pytest.mark.integration

@@ -26,12 +26,13 @@ REACHABLE = "reachable"
 BREAKER = "breaker"
 SUPERVISION = "supervision"
 KINDS = (REACHABLE, *UNIT_KINDS, BREAKER, SUPERVISION)
-SUPERVISION_NAMES: Mapping[SupervisionState, str] = {
-    SupervisionState.BELOW: "below",
-    SupervisionState.OK: "within",
-    SupervisionState.ABOVE: "above",
-    SupervisionState.DISABLED: "disabled",
+SUPERVISION_NAMES: Mapping[str, str] = {
+    SupervisionState.BELOW.value: "below",
+    SupervisionState.OK.value: "within",
+    SupervisionState.ABOVE.value: "above",
+    SupervisionState.DISABLED.value: "disabled",
 }
+"""A supervision state's value -> its name in the history."""
 
 Key = tuple[int, str]
 """``(channel, kind)``; channel 0 for the unit."""
@@ -57,12 +58,14 @@ class Event:
 
 def states_of(reading: Reading) -> dict[Key, str]:
     """Every recorded state a successful poll shows."""
+    values = reading.values
     states: dict[Key, str] = {(UNIT_CHANNEL, REACHABLE): "up"}
     for kind in UNIT_KINDS:
-        states[(UNIT_CHANNEL, kind)] = str(reading.values[kind])
+        states[(UNIT_CHANNEL, kind)] = str(values[kind])
     for channel in reading.channels:
-        states[(channel.number, BREAKER)] = str(channel.values["channel_breaker"])
-        states[(channel.number, SUPERVISION)] = SUPERVISION_NAMES[channel.supervision_state]
+        number = channel.number
+        states[(number, BREAKER)] = str(channel.values["channel_breaker"])
+        states[(number, SUPERVISION)] = SUPERVISION_NAMES[channel.supervision_state.value]
     return states
 
 

@@ -16,6 +16,8 @@ class HistoryCollector(Collector):
         self.history = history
 
     def collect(self) -> Iterator[Metric]:
+        """Units in the fleet only: a unit removed from the config raises no alerts."""
+        fleet = {state.config.name for state in self.history.store}
         last = GaugeMetricFamily(
             "c12_channel_rcbo_last_cycle_timestamp_seconds",
             "Unix time the channel's RCBO last closed after being open (a T-button test, "
@@ -23,14 +25,16 @@ class HistoryCollector(Collector):
             labels=["pdu", "channel"],
         )
         for (unit, channel), at in sorted(dict(self.history.last_cycle).items()):
-            last.add_metric([unit, str(channel)], at)
+            if unit in fleet:
+                last.add_metric([unit, str(channel)], at)
         since = GaugeMetricFamily(
             "c12_channel_rcbo_watched_since_timestamp_seconds",
             "Unix time the history first recorded the channel's RCBO (the test log's start)",
             labels=["pdu", "channel"],
         )
         for (unit, channel), at in sorted(dict(self.history.watched_since).items()):
-            since.add_metric([unit, str(channel)], at)
+            if unit in fleet:
+                since.add_metric([unit, str(channel)], at)
         period = GaugeMetricFamily(
             "c12_rcbo_test_period_seconds",
             "Every RCBO should be cycled at least this often (history: rcbo_test_period)",

@@ -53,13 +53,16 @@ class History:
         self.rcbo_test_period_s = rcbo_test_period_s
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="history")
         self._conn: sqlite3.Connection | None = None
-        self.states: dict[str, dict[Key, tuple[str, float]]] = {}
-        """unit -> (channel, kind) -> (state, since)."""
+        self.states: dict[str, dict[Key, str]] = {}
+        """unit -> (channel, kind) -> the last recorded state."""
+        self.since: dict[str, dict[Key, float]] = {}
+        """unit -> (channel, kind) -> when that state was recorded."""
         self.last_cycle: dict[tuple[str, int], float] = {}
         self.watched_since: dict[tuple[str, int], float] = {}
         self.jobs: dict[str, jobs_db.Job] = {}
         """Running jobs by name."""
         self.write_errors = 0
+        self._pending: list[Write] = []
 
     @classmethod
     async def open(cls, path: Path, store: Store, rcbo_test_period_s: float) -> History:
@@ -79,7 +82,8 @@ class History:
     def _load(self) -> None:
         conn = self._conn = connect(self.path)
         for unit, channel, kind, state, since in conn.execute("SELECT * FROM states"):
-            self.states.setdefault(unit, {})[(channel, kind)] = (state, since)
+            self.states.setdefault(unit, {})[(channel, kind)] = state
+            self.since.setdefault(unit, {})[(channel, kind)] = since
         self.last_cycle = rcbo.last_cycles(conn)
         self.watched_since = rcbo.watched_since(conn)
         self.jobs = {job.name: job for job in jobs_db.load_jobs(conn, running_only=True)}
@@ -88,6 +92,7 @@ class History:
         """Stop listening, write what is queued, close the file."""
         with contextlib.suppress(ValueError):
             self.store.unsubscribe(self.on_change)
+        self._submit()
         await self._run(self._close)
         self._writer.shutdown(wait=True)
 
@@ -120,10 +125,9 @@ class History:
             seen = states_of(change.after)
             details = {}
         known = self.states.setdefault(unit, {})
-        events = changes(unit, at, {k: s for k, (s, _) in known.items()}, seen, details)
         writes: list[Write] = []
-        for event in events:
-            writes += self._record(event, known)
+        for event in changes(unit, at, known, seen, details):
+            writes += self._record(event, known, self.since.setdefault(unit, {}))
         if change.after is not None:
             for job in self.jobs.values():
                 totals = job.units.get(unit)
@@ -131,20 +135,38 @@ class History:
                     totals.add(change.after)
                     writes.append((jobs_db.UPDATE_UNIT, totals.row(job.id)))
         if writes:
-            self._writer.submit(self._write, writes)
+            self._queue(writes)
 
-    def _record(self, event: Event, known: dict[Key, tuple[str, float]]) -> list[Write]:
+    def _queue(self, writes: list[Write]) -> None:
+        """Gather the rows of the polls recorded in this turn of the event loop into one
+        transaction (a poll round's polls often end together)."""
+        if not self._pending:
+            try:
+                asyncio.get_running_loop().call_soon(self._submit)
+            except RuntimeError:  # no loop: called directly
+                self._pending += writes
+                self._submit()
+                return
+        self._pending += writes
+
+    def _submit(self) -> None:
+        pending, self._pending = self._pending, []
+        if pending:
+            self._writer.submit(self._write, pending)
+
+    def _record(self, event: Event, known: dict[Key, str], since: dict[Key, float]) -> list[Write]:
         channel, kind = event.key
-        opened = known.get(event.key)
+        opened = since.get(event.key)
         writes: list[Write] = [
             (INSERT_EVENT, (event.at, event.unit, event.channel, event.kind, event.state,
                             event.previous, event.detail)),
             (UPSERT_STATE, (event.unit, channel, kind, event.state, event.at)),
         ]  # fmt: skip
-        known[event.key] = (event.state, event.at)
+        known[event.key] = event.state
+        since[event.key] = event.at
         if kind == BREAKER:
             self.watched_since.setdefault((event.unit, channel), event.at)
-            cycle = rcbo.cycle_of(event, opened[1] if opened else None)
+            cycle = rcbo.cycle_of(event, opened)
             if cycle is not None:
                 self.last_cycle[(cycle.unit, cycle.channel)] = cycle.closed_at
                 writes.append((INSERT_CYCLE, (cycle.unit, cycle.channel, cycle.opened_at,
@@ -168,6 +190,7 @@ class History:
 
     async def flush(self) -> None:
         """Wait until everything queued so far is written."""
+        self._submit()
         await self._run(lambda: None)
 
     # --- jobs -----------------------------------------------------------------------------
