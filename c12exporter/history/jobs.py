@@ -185,12 +185,17 @@ def mark_stopped(conn: sqlite3.Connection, job: Job, at: float | None = None) ->
     return stopped
 
 
-def load_jobs(conn: sqlite3.Connection, *, running_only: bool = False) -> list[Job]:
-    where = "WHERE stopped_at IS NULL" if running_only else ""
+def load_jobs(
+    conn: sqlite3.Connection, *, running_only: bool = False, name: str | None = None
+) -> list[Job]:
+    """Jobs in the order they started, with their units' totals."""
+    clauses = (["stopped_at IS NULL"] if running_only else []) + (["name = ?"] if name else [])
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     jobs = [
-        Job(job_id, name, started, stopped, {})
-        for job_id, name, started, stopped in conn.execute(
-            f"SELECT id, name, started_at, stopped_at FROM jobs {where} ORDER BY started_at"
+        Job(job_id, job_name, started, stopped, {})
+        for job_id, job_name, started, stopped in conn.execute(
+            f"SELECT id, name, started_at, stopped_at FROM jobs {where} ORDER BY started_at",
+            (name,) if name else (),
         )
     ]
     for job in jobs:
@@ -206,7 +211,7 @@ def load_jobs(conn: sqlite3.Connection, *, running_only: bool = False) -> list[J
 
 
 def load_job(conn: sqlite3.Connection, name: str) -> Job:
-    for job in load_jobs(conn):
-        if job.name == name:
-            return job
-    raise HistoryError(f"no job named {name!r}; see 'c12exporter job list'", "name", 404)
+    found = load_jobs(conn, name=name)
+    if not found:
+        raise HistoryError(f"no job named {name!r}; see 'c12exporter job list'", "name", 404)
+    return found[0]

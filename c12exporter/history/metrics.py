@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .recorder import History
@@ -40,4 +40,9 @@ class HistoryCollector(Collector):
             "Every RCBO should be cycled at least this often (history: rcbo_test_period)",
         )
         period.add_metric([], self.history.rcbo_test_period_s)
-        yield from (last, since, period)
+        errors = CounterMetricFamily(
+            "c12_history_write_errors",
+            "Batches of history rows the database refused (logged with the reason)",
+        )
+        errors.add_metric([], self.history.write_errors)
+        yield from (last, since, period, errors)
