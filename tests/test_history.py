@@ -183,6 +183,9 @@ def test_state_changes_and_rcbo_cycles_outlast_a_restart(tmp_path: Path) -> None
                 await until(lambda: has(history, name, 3, "breaker", "open"), "RCBO 3 open")
                 sim.physics_now().reset_rcbo(3)
                 await until(lambda: (name, 3) in history.last_cycle, "RCBO 3 cycled")
+                sim.physics_now().set_load(5, Load(current_a=6.0))
+                sim.physics.set_supervision(5, 1.0, 4.0)
+                await until(lambda: has(history, name, 5, "supervision", "above"), "band")
                 sim.physics_now().press_estop()
                 await until(lambda: has(history, name, None, "emergency_stop", "pressed"), "e-stop")
                 await history.flush()
@@ -243,6 +246,18 @@ def test_state_changes_and_rcbo_cycles_outlast_a_restart(tmp_path: Path) -> None
         assert (None, "emergency_stop", "released", "pressed") in events
         assert (None, "emergency_stop", "pressed", "released") in events
         assert (None, "switch_disconnector", "on", "off") in events  # the e-stop trips it
+        supervision = {(e[0], e[3]) for e in events if e[1] == "supervision"}
+        assert (5, "above") in supervision  # 6 A against a band of 1-4 A
+
+        code, out, err = await loop.run_in_executor(
+            None, run_cli, "rcbo-log", "--config", str(config), "--due", "--format", "json"
+        )
+        assert code == 0, err
+        due = {row["channel"]: row for row in json.loads(out)}
+        assert set(due) == set(range(1, 13))
+        assert due[3]["last_cycle_at"] == pytest.approx(cycle)
+        assert due[3]["due_at"] == pytest.approx(cycle + 28 * 86400)  # the config's period
+        assert due[4]["last_cycle_at"] is None and due[4]["overdue"] is False
 
         code, out, err = await loop.run_in_executor(
             None, run_cli, "rcbo-log", "--db", str(db), "--since", "1h"
@@ -379,6 +394,17 @@ def test_a_jobs_energy_spans_a_power_loss(tmp_path: Path) -> None:
         assert report["total"]["energy_kwh"] == pytest.approx(
             sum(u["energy_kwh"] for u in report["units"])
         )
+        code, out, err = await loop.run_in_executor(
+            None, run_cli, "events", "--db", str(db), "--unit", sim.name, "--changes-only",
+            "--format", "csv",
+        )  # fmt: skip
+        assert code == 0, err
+        rows = [line.split(",") for line in out.splitlines()[1:]]
+        down = [r for r in rows if r[3:6] == ["reachable", "down", "up"]]
+        assert len(down) == 1 and down[0][6]  # with the poll error's reason
+        assert any(r[3:6] == ["reachable", "up", "down"] for r in rows)
+        code, out, err = await loop.run_in_executor(None, run_cli, "job", "list", "--db", str(db))
+        assert code == 0 and out.splitlines()[1].startswith("Hamlet ")
         code, out, err = await loop.run_in_executor(
             None, run_cli, "job", "report", "Hamlet", "--db", str(db), "--format", "csv"
         )
