@@ -452,7 +452,9 @@ def test_console_jobs_need_an_editor_and_pass_the_csrf_checks(tmp_path: Path) ->
             config = write_config(tmp_path, fleet, port, web_config)
             with config.open("a") as out:
                 out.write("console: {writes_enabled: true, editors: [ed]}\n")
-            running = await start_exporter(load_config(config, PLUGINS), PLUGINS)
+            running = await start_exporter(
+                load_config(config, PLUGINS), PLUGINS, lambda: load_config(config, PLUGINS)
+            )
             history = history_of(running)
             try:
                 page = await loop.run_in_executor(None, fetch, base + "/", "ed")
@@ -499,6 +501,10 @@ def test_console_jobs_need_an_editor_and_pass_the_csrf_checks(tmp_path: Path) ->
                 )  # fmt: skip
                 assert status == 403 and "X-C12-History" in answer["message"]
                 assert history.jobs == {}
+                # a reload takes a new test period at once
+                config.write_text(config.read_text().replace("28d", "14d"))
+                assert await running.reload() is None
+                assert history.rcbo_test_period_s == 14 * 86400
             finally:
                 await running.stop()
 
