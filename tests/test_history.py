@@ -509,3 +509,20 @@ def test_console_jobs_need_an_editor_and_pass_the_csrf_checks(tmp_path: Path) ->
                 await running.stop()
 
     asyncio.run(test())
+
+
+def test_the_simulators_clock_changes_speed_without_a_jump() -> None:
+    """The job test freezes the physics this way around every reading it compares."""
+    from c12exporter.simulator.server import FleetClock
+
+    clock = FleetClock(speed=1000.0)
+    time.sleep(0.01)
+    clock.set_speed(0.0)
+    frozen = clock.now()
+    assert frozen >= 10.0  # 10 ms at 1000x
+    time.sleep(0.01)
+    assert clock.now() == frozen
+    clock.set_speed(1000.0)
+    assert clock.now() >= frozen  # goes on from there, never back
+    with pytest.raises(ValueError, match="must not be negative"):
+        clock.set_speed(-1.0)
