@@ -86,6 +86,8 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
     :param create: ``False`` for readers (the commands): a missing file is an error.
     :raises HistoryError: the file is missing, unreadable, or of a newer schema.
     """
+    if path.is_dir():
+        raise HistoryError(f"{path} is a directory: give the history database file")
     if not create and not path.exists():
         raise HistoryError(
             f"no history database at {path}: start the exporter with this config first, "
