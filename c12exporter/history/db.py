@@ -97,11 +97,17 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
         conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+    except sqlite3.DatabaseError as error:
+        raise HistoryError(f"{path}: cannot open the history database: {error}") from None
+    try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         migrate(conn)
-    except sqlite3.DatabaseError as error:
+    except (sqlite3.DatabaseError, HistoryError) as error:
+        conn.close()
+        if isinstance(error, HistoryError):
+            raise
         raise HistoryError(f"{path}: cannot use the history database: {error}") from None
     return conn
 
@@ -114,7 +120,7 @@ def migrate(conn: sqlite3.Connection) -> int:
             f"the history database has schema version {found}, newer than this "
             f"c12exporter's {SCHEMA_VERSION}: upgrade c12exporter"
         )
-    while True:
+    while found < SCHEMA_VERSION:
         conn.execute("BEGIN IMMEDIATE")  # another process may be migrating: re-read inside
         try:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
@@ -128,3 +134,4 @@ def migrate(conn: sqlite3.Connection) -> int:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+    return found
