@@ -24,6 +24,7 @@ from c12exporter import cli, limits
 from c12exporter.config import load_config
 from c12exporter.exporter import RunningExporter, start_exporter
 from c12exporter.history import db as history_db
+from c12exporter.history import jobs as jobs_db
 from c12exporter.history.config import parse_history
 from c12exporter.history.db import HistoryError
 from c12exporter.history.events import changes
@@ -101,6 +102,24 @@ def test_a_database_of_a_newer_schema_is_refused_and_left_alone(tmp_path: Path) 
         history_db.connect(path)
     with pytest.raises(HistoryError, match="no history database at"):
         history_db.connect(tmp_path / "missing.sqlite3", create=False)
+
+
+def test_the_console_lists_running_jobs_and_the_last_stopped_ones(tmp_path: Path) -> None:
+    conn = history_db.connect(tmp_path / "h.sqlite3")
+    for i in range(8):
+        job = jobs_db.insert_job(conn, f"j{i}", ["u"], at=float(i))
+        if i not in (3, 7):
+            jobs_db.mark_stopped(conn, job, at=100.0 + i)
+    shown = jobs_db.load_jobs(conn, stopped_limit=2)
+    assert [(j.name, j.running) for j in shown] == [
+        ("j3", True), ("j5", False), ("j6", False), ("j7", True)
+    ]  # fmt: skip
+    assert len(jobs_db.load_jobs(conn)) == 8
+    with pytest.raises(HistoryError, match="a job of that name exists") as refused:
+        jobs_db.insert_job(conn, "j1", ["u"])
+    assert (refused.value.field, refused.value.status) == ("name", 409)
+    assert len(jobs_db.load_jobs(conn)) == 8  # nothing written
+    conn.close()
 
 
 @pytest.fixture(scope="module")

@@ -288,7 +288,9 @@ class Console:
         jobs_html = (
             ""
             if history is None
-            else jobs.jobs_pane(await history.all_jobs(), (u.config.name for u in units), editable)
+            else jobs.jobs_pane(
+                await history.all_jobs(jobs.RECENT), (u.config.name for u in units), editable
+            )
         )
         body = page.page(
             title=self.settings.title,

@@ -19,11 +19,9 @@ RECENT = 5
 
 
 def jobs_pane(jobs: Iterable[Job], units: Iterable[str], editable: bool) -> str:
-    """The pane; empty when the exporter keeps no history."""
-    listed = list(jobs)
-    shown = [j for j in listed if j.running] + [j for j in listed if not j.running][-RECENT:]
+    """The pane: ``jobs`` as :meth:`History.all_jobs` gives them (running and recent)."""
     rows = []
-    for job in shown:
+    for job in jobs:
         energy = sum(t.energy_j for t in job.units.values()) / JOULES_PER_KWH
         state = "running" if job.running else f"stopped {iso(job.stopped_at)}"
         stop = (

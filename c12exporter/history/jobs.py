@@ -186,16 +186,30 @@ def mark_stopped(conn: sqlite3.Connection, job: Job, at: float | None = None) ->
 
 
 def load_jobs(
-    conn: sqlite3.Connection, *, running_only: bool = False, name: str | None = None
+    conn: sqlite3.Connection,
+    *,
+    running_only: bool = False,
+    name: str | None = None,
+    stopped_limit: int | None = None,
 ) -> list[Job]:
-    """Jobs in the order they started, with their units' totals."""
+    """Jobs in the order they started, with their units' totals.
+
+    :param stopped_limit: only the running jobs and this many of the last stopped ones.
+    """
     clauses = (["stopped_at IS NULL"] if running_only else []) + (["name = ?"] if name else [])
+    params: tuple[object, ...] = (name,) if name else ()
+    if stopped_limit is not None:
+        clauses.append(
+            "(stopped_at IS NULL OR id IN (SELECT id FROM jobs WHERE stopped_at IS NOT NULL "
+            "ORDER BY stopped_at DESC LIMIT ?))"
+        )
+        params += (stopped_limit,)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     jobs = [
         Job(job_id, job_name, started, stopped, {})
         for job_id, job_name, started, stopped in conn.execute(
             f"SELECT id, name, started_at, stopped_at FROM jobs {where} ORDER BY started_at",
-            (name,) if name else (),
+            params,
         )
     ]
     for job in jobs:

@@ -220,5 +220,6 @@ class History:
         """A job's totals as written (running ones up to the last poll written)."""
         return await self._run(lambda: jobs_db.load_job(self.conn, name.strip()))
 
-    async def all_jobs(self) -> list[jobs_db.Job]:
-        return await self._run(lambda: jobs_db.load_jobs(self.conn))
+    async def all_jobs(self, stopped_limit: int | None = None) -> list[jobs_db.Job]:
+        """Every job, or the running ones and the last ``stopped_limit`` stopped ones."""
+        return await self._run(lambda: jobs_db.load_jobs(self.conn, stopped_limit=stopped_limit))
