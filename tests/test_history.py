@@ -143,6 +143,36 @@ def reading_factory() -> Callable[..., Any]:
     return make
 
 
+def test_a_reading_the_history_cannot_use_is_counted_and_the_poll_goes_on(
+    tmp_path: Path, reading_factory: Callable[..., Any]
+) -> None:
+    import dataclasses
+
+    from c12exporter.settings import UnitConfig
+    from c12exporter.store import Store
+
+    good = reading_factory(1000 * WH, 10.0)
+    broken = dataclasses.replace(
+        good, values={k: v for k, v in good.values.items() if k != "emergency_stop"}
+    )
+    store = Store((UnitConfig("u", "127.0.0.1:9"),), staleness_s=3600)
+    seen: list[object] = []
+
+    async def test() -> None:
+        history = await History.open(tmp_path / "h.sqlite3", store, 86400.0)
+        store.subscribe(lambda change: seen.append(change.after))
+        try:
+            store.record_success("u", broken, 0.01)
+            assert history.write_errors == 1 and seen == [broken]  # the next listener ran
+            store.record_success("u", good, 0.01)
+            await history.flush()
+            assert history.states["u"][(0, "emergency_stop")] == "released"
+        finally:
+            await history.close()
+
+    asyncio.run(test())
+
+
 # --- against the simulator --------------------------------------------------------------------
 
 

@@ -42,7 +42,8 @@ class HistoryCollector(Collector):
         period.add_metric([], self.history.rcbo_test_period_s)
         errors = CounterMetricFamily(
             "c12_history_write_errors",
-            "Batches of history rows the database refused (logged with the reason)",
+            "Batches of history rows the database refused, or polls the history could not "
+            "record (each logged with the reason)",
         )
         errors.add_metric([], self.history.write_errors)
         yield from (last, since, period, errors)

@@ -113,7 +113,15 @@ class History:
     # --- every poll -----------------------------------------------------------------------
 
     def on_change(self, change: Change) -> None:
-        """One poll: find its events, cycles and job updates here, write them on the writer."""
+        """One poll: find its events, cycles and job updates here, write them on the writer.
+        A reading this cannot use is logged and skipped: the other listeners still run."""
+        try:
+            self._on_change(change)
+        except Exception:
+            self.write_errors += 1
+            log.exception("history: poll of %s not recorded", change.unit.config.name)
+
+    def _on_change(self, change: Change) -> None:
         unit = change.unit.config.name
         if change.after is None:
             error = change.unit.last_error
