@@ -119,6 +119,10 @@ def test_the_console_lists_running_jobs_and_the_last_stopped_ones(tmp_path: Path
         jobs_db.insert_job(conn, "j1", ["u"])
     assert (refused.value.field, refused.value.status) == ("name", 409)
     assert len(jobs_db.load_jobs(conn)) == 8  # nothing written
+    for bad in ("", " ", "a/b", "x" * 65, "tab\there"):
+        with pytest.raises(HistoryError, match=r"job name .*: give 1 to 64 printable"):
+            jobs_db.check_name(bad)
+    assert jobs_db.check_name(" Hamlet 12 May ") == "Hamlet 12 May"
     conn.close()
 
 

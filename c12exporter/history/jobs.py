@@ -122,9 +122,10 @@ def _unit_report(t: UnitTotals) -> dict[str, object]:
 
 def check_name(name: str) -> str:
     name = name.strip()
-    if not name or len(name) > NAME_MAX or any(not ch.isprintable() for ch in name):
+    if not name or len(name) > NAME_MAX or any(not ch.isprintable() or ch == "/" for ch in name):
         raise HistoryError(
-            f"job name {name!r}: give 1 to {NAME_MAX} printable characters, e.g. 'Hamlet 12 May'",
+            f"job name {name!r}: give 1 to {NAME_MAX} printable characters other than '/', "
+            "e.g. 'Hamlet 12 May'",
             "name",
         )
     return name
