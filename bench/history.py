@@ -72,6 +72,12 @@ async def run(args: argparse.Namespace) -> None:
                 await poll_round(store, history, n) for n in range(1, args.rounds + 1)
             ]
             size = (Path(tmp) / "history.sqlite3").stat().st_size
+            counts = await history._run(
+                lambda: {
+                    table: history.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                    for table in ("events", "states", "rcbo_cycles", "job_units")
+                }
+            )
         finally:
             await history.close()
     print(f"{args.units} units, median of {args.rounds} rounds (baseline: 1)\n")
@@ -82,7 +88,7 @@ async def run(args: argparse.Namespace) -> None:
         total_s = statistics.median(r[1] for r in runs)
         print(f"| {name} | {loop_s * 1e3:.1f} ms | {loop_s / args.units * 1e6:.0f} µs "
               f"| {total_s * 1e3:.0f} ms |")  # fmt: skip
-    print(f"\ndatabase file after the runs: {size / 1e6:.1f} MB (WAL not counted)")
+    print(f"\ndatabase file after the runs: {size / 1e6:.1f} MB (WAL not counted), rows: {counts}")
 
 
 def main() -> None:
