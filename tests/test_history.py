@@ -412,6 +412,10 @@ def test_a_jobs_energy_spans_a_power_loss(tmp_path: Path) -> None:
                     "--user", "ops",
                 )  # fmt: skip
                 assert code == 1 and "units: nowhere not in the fleet" in err
+                code, _, err = await loop.run_in_executor(
+                    None, run_cli, "job", "start", "Lear", "--units", sim.name, "--url", url
+                )
+                assert code == 1 and "give --user and $C12_PASSWORD" in err
                 assert set(history.jobs) == {"Hamlet"}  # the refused ones changed nothing
 
                 start_j = await seen_frozen()

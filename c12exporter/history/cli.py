@@ -202,6 +202,8 @@ def _job_change(args: argparse.Namespace) -> int:
             message = json.loads(text)["message"]
         except (ValueError, KeyError, TypeError):
             message = f"HTTP {error.code}: {text.strip()[:200]}"
+        if error.code == 401:
+            message = f"wrong or no basic auth: give --user and ${PASSWORD_ENV} ({message})"
         print(f"c12exporter: job {args.action} refused: {message}", file=sys.stderr)
         return 1
     except (urllib.error.URLError, OSError) as error:
