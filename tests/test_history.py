@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import io
 import json
 import sqlite3
@@ -150,8 +151,6 @@ def reading_factory() -> Callable[..., Any]:
 def test_a_reading_the_history_cannot_use_is_counted_and_the_poll_goes_on(
     tmp_path: Path, reading_factory: Callable[..., Any]
 ) -> None:
-    import dataclasses
-
     from c12exporter.settings import UnitConfig
     from c12exporter.store import Store
 
@@ -171,6 +170,39 @@ def test_a_reading_the_history_cannot_use_is_counted_and_the_poll_goes_on(
             store.record_success("u", good, 0.01)
             await history.flush()
             assert history.states["u"][(0, "emergency_stop")] == "released"
+        finally:
+            await history.close()
+
+    asyncio.run(test())
+
+
+def test_a_database_that_refuses_writes_is_counted_and_refuses_jobs(
+    tmp_path: Path, reading_factory: Callable[..., Any]
+) -> None:
+    from c12exporter.settings import UnitConfig
+    from c12exporter.store import Store
+
+    reading = reading_factory(1000 * WH, 10.0)
+    opened = dataclasses.replace(
+        reading,
+        channels=(reading.channels[0].with_values(channel_breaker="open"), *reading.channels[1:]),
+    )
+    store = Store((UnitConfig("u", "127.0.0.1:9"),), staleness_s=3600)
+    path = tmp_path / "h.sqlite3"
+
+    async def test() -> None:
+        history = await History.open(path, store, 86400.0)
+        try:
+            store.record_success("u", reading, 0.01)
+            await history.flush()
+            with sqlite3.connect(path) as other:  # the file is damaged behind its back
+                other.executescript("DROP TABLE job_units; DROP TABLE jobs; DROP TABLE events;")
+            with pytest.raises(HistoryError, match="the history database refused it") as refused:
+                await history.start_job("Gala", ["u"])
+            assert refused.value.status == 503 and history.jobs == {}
+            store.record_success("u", opened, 0.01)
+            await history.flush()
+            assert history.write_errors == 1
         finally:
             await history.close()
 

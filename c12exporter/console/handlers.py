@@ -284,14 +284,7 @@ class Console:
             else '<div id="unit"><p>No units are configured.</p></div>'
         )
         links = [r for r in request.app[ROUTES_KEY].links if r.path != "/"]
-        history = self.context.history
-        jobs_html = (
-            ""
-            if history is None
-            else jobs.jobs_pane(
-                await history.all_jobs(jobs.RECENT), (u.config.name for u in units), editable
-            )
-        )
+        jobs_html = await jobs.pane(self.context.history, [u.config.name for u in units], editable)
         body = page.page(
             title=self.settings.title,
             rows=rows,

@@ -18,6 +18,20 @@ RECENT = 5
 """Stopped jobs shown besides the running ones."""
 
 
+async def pane(history: History | None, units: Iterable[str], editable: bool) -> str:
+    """The jobs pane, or nothing when the exporter keeps no history."""
+    if history is None:
+        return ""
+    try:
+        listed = await history.all_jobs(RECENT)
+    except HistoryError as error:
+        return (
+            '<section class="pane" id="jobs" aria-labelledby="jobs-h"><h2 id="jobs-h">Jobs</h2>'
+            f"<p>The jobs cannot be shown: {e(error)}</p></section>"
+        )
+    return jobs_pane(listed, units, editable)
+
+
 def jobs_pane(jobs: Iterable[Job], units: Iterable[str], editable: bool) -> str:
     """The pane: ``jobs`` as :meth:`History.all_jobs` gives them (running and recent)."""
     rows = []

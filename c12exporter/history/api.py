@@ -48,7 +48,10 @@ def refused(status: int, field: str, message: str) -> web.Response:
 
 
 async def list_jobs(request: web.Request) -> web.Response:
-    jobs = await request.app[HISTORY_KEY].all_jobs()
+    try:
+        jobs = await request.app[HISTORY_KEY].all_jobs()
+    except HistoryError as error:
+        return refused(error.status, error.field, str(error))
     return web.json_response({"jobs": [job.report() for job in jobs]})
 
 

@@ -104,10 +104,17 @@ class History:
     async def _run(self, work: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._writer, work)
 
+    async def _ask(self, work: Callable[[], T]) -> T:
+        """Run a request on the writer; a database error refuses it (503)."""
+        try:
+            return await self._run(work)
+        except sqlite3.Error as error:
+            raise HistoryError(f"the history database refused it: {error}", "", 503) from None
+
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            raise HistoryError("the history database is closed")
+            raise HistoryError("the history database is closed", "", 503)
         return self._conn
 
     # --- every poll -----------------------------------------------------------------------
@@ -208,7 +215,7 @@ class History:
         is taken or a unit is not in the fleet."""
         name = jobs_db.check_name(name)
         chosen = jobs_db.check_units(units, (u.config.name for u in self.store))
-        job = await self._run(lambda: jobs_db.insert_job(self.conn, name, chosen))
+        job = await self._ask(lambda: jobs_db.insert_job(self.conn, name, chosen))
         self.jobs[job.name] = job
         log.info("history: job %r started on %s", job.name, ", ".join(chosen))
         return job
@@ -219,15 +226,15 @@ class History:
             raise HistoryError(
                 f"job {name.strip()!r} is not running; see 'c12exporter job list'", "name", 409
             )
-        job.stopped_at = await self._run(lambda: jobs_db.mark_stopped(self.conn, job))
+        job.stopped_at = await self._ask(lambda: jobs_db.mark_stopped(self.conn, job))
         del self.jobs[job.name]
         log.info("history: job %r stopped", job.name)
         return job
 
     async def job(self, name: str) -> jobs_db.Job:
         """A job's totals as written (running ones up to the last poll written)."""
-        return await self._run(lambda: jobs_db.load_job(self.conn, name.strip()))
+        return await self._ask(lambda: jobs_db.load_job(self.conn, name.strip()))
 
     async def all_jobs(self, stopped_limit: int | None = None) -> list[jobs_db.Job]:
         """Every job, or the running ones and the last ``stopped_limit`` stopped ones."""
-        return await self._run(lambda: jobs_db.load_jobs(self.conn, stopped_limit=stopped_limit))
+        return await self._ask(lambda: jobs_db.load_jobs(self.conn, stopped_limit=stopped_limit))
