@@ -209,6 +209,38 @@ def test_a_database_that_refuses_writes_is_counted_and_refuses_jobs(
     asyncio.run(test())
 
 
+def test_a_running_job_goes_on_after_a_restart(
+    tmp_path: Path, reading_factory: Callable[..., Any]
+) -> None:
+    from c12exporter.settings import UnitConfig
+    from c12exporter.store import Store
+
+    path = tmp_path / "h.sqlite3"
+
+    def store() -> Store:
+        return Store((UnitConfig("u", "127.0.0.1:9"),), staleness_s=3600)
+
+    async def test() -> None:
+        first = store()
+        history = await History.open(path, first, 86400.0)
+        await history.start_job("Tour", ["u"])
+        for wh in (100, 150):
+            first.record_success("u", reading_factory(wh * WH, 10.0), 0.01)
+        await history.close()
+        # drawn while the exporter was stopped: counted at the next reading
+        second = store()
+        history = await History.open(path, second, 86400.0)
+        assert list(history.jobs) == ["Tour"]
+        second.record_success("u", reading_factory(170 * WH, 10.0), 0.01)
+        await history.flush()
+        job = await history.job("Tour")
+        await history.close()
+        assert job.running and job.units["u"].energy_j == pytest.approx(70 * WH)
+        assert job.units["u"].readings == 3
+
+    asyncio.run(test())
+
+
 # --- against the simulator --------------------------------------------------------------------
 
 
