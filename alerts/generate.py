@@ -70,6 +70,9 @@ class Config:
     temperature_limit_c: float = limits.TEMPERATURE_LIMIT.value
 
     recent_power_up_s: float = limits.RECENT_POWER_UP.value
+    rcbo_test_period_s: float = limits.RCBO_TEST_PERIOD.value
+    """Only for the description: the period in force is the exporter's (``history:
+    rcbo_test_period``, default this), served as ``c12_rcbo_test_period_seconds``."""
     energy_reset_window: str = "30m"  # look-back for resets() of the energy counter
 
     for_durations: Mapping[str, str] = field(
@@ -88,6 +91,7 @@ class Config:
             "C12ChannelOverRating": "1m",
             "C12ChannelSeriousOverload": "0s",
             "C12AuxSocketMayBeOverloaded": "5m",
+            "C12RcboTestOverdue": "10m",
             "C12PhaseVoltageOutOfRange": "2m",
             "C12PhaseVoltageUnbalance": "10m",
             "C12VoltageTHDHigh": "5m",
@@ -101,6 +105,10 @@ class Config:
 
 
 CONFIG = Config()
+
+EXPORTER_HISTORY_ALERTS = frozenset({"C12RcboTestOverdue"})
+"""Alerts on what only the exporter's history database knows (``docs/history.md``): the
+units themselves report no such thing, so the Zabbix templates have no trigger for them."""
 
 OUTPUT = Path(__file__).with_name("c12-alerts.yml")
 HEADER = (
@@ -256,6 +264,7 @@ def channel_alerts(cfg: Config, q: _Promql) -> list[Alert]:
         for op, side in (("<", "below"), (">", "above"))
     )
     serious = current_where(f"{q.m('c12_channel_load_level')} == 3")
+    exporter_labels = ", ".join(label for label in cfg.unit_labels if label != "pdu")
     ch12_current = q.m("c12_channel_current_amperes", 'channel="12"')
     aux_rating = q.m("c12_aux_socket_rating_amperes")
     rating_query = (
@@ -325,6 +334,23 @@ def channel_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             f"than the {rating_query} A its aux socket is rated for. The unit measures the "
             "main connector and the aux socket of channel 12 together, so the socket may or "
             "may not be overloaded: check what is plugged into it.",
+        ),
+        Alert(
+            "C12RcboTestOverdue",
+            "warning",
+            "channel",
+            q.with_channel_name(
+                f"time() - (\n    {q.m('c12_channel_rcbo_last_cycle_timestamp_seconds')}\n"
+                f"    or {q.m('c12_channel_rcbo_watched_since_timestamp_seconds')}\n  )\n"
+                f"  > on({exporter_labels}) group_left()\n"
+                f"  {q.m('c12_rcbo_test_period_seconds')}"
+            ),
+            "An RCBO of a C12 unit has not been tested for longer than the test period.",
+            "The RCBO of {{ $labels.pdu }} " + CHANNEL_REF + " has not gone open and closed "
+            "again for {{ $value | humanizeDuration }} (never, since its history started, "
+            "if it has no last cycle): the manual asks for a test with its T button at least "
+            f"monthly (the exporter's history: rcbo_test_period, default "
+            f"{_num(cfg.rcbo_test_period_s / 86400)} days).",
         ),
     ]
 

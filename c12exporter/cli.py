@@ -118,6 +118,10 @@ def _parser(plugins: Plugins) -> argparse.ArgumentParser:
     advise.add_arguments(advise_parser)
     advise_parser.set_defaults(func=advise.run)
 
+    from .history import cli as history_cli
+
+    history_cli.add_commands(commands)
+
     regmap = commands.add_parser("register-map", help="print the register map as Markdown")
     regmap.set_defaults(func=lambda args: print(markdown_table()) or 0)
 

@@ -36,6 +36,7 @@ import yaml
 
 from .addresses import split_host_port
 from .discovery.targets import TargetError, parse_targets
+from .history.config import parse_history
 from .measurements import CHANNEL_COUNT, PHASES
 from .modbus.registermap import C12B_V1
 from .model import ModelError
@@ -76,7 +77,16 @@ def load_config(
     data = _read_yaml(path)
     only_keys(
         data,
-        {"poll", "units", "units_files", "state_dir", "discovery", "shard", *plugins.exposers},
+        {
+            "poll",
+            "units",
+            "units_files",
+            "state_dir",
+            "discovery",
+            "shard",
+            "history",
+            *plugins.exposers,
+        },
         str(path),
     )
     poll = _poll(data.get("poll") or {}, f"{path}: poll")
@@ -128,6 +138,7 @@ def load_config(
         discovery=discovery,
         shard=Shard.parse(shard or data.get("shard", "1/1"), f"{path}: shard (or --shard)"),
         state_dir=path.parent / state_dir,
+        history=parse_history(data.get("history"), f"{path}: history", path.parent),
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from .discovery.service import Discovery
 from .exposer import ExposerContext, RunningExposer
+from .history.recorder import History
 from .plugins import Plugins
 from .poller import Poller
 from .settings import Config, ConfigError, UnitConfig
@@ -100,6 +101,10 @@ class RunningExporter:
             await self.stop_discovery()
         await self.poller.reconcile(self.fleet(new), new.poll)
         self.context.config = new
+        if self.context.history is not None:
+            self.context.history.rcbo_test_period_s = new.history.rcbo_test_period_s
+            if new.history_path != old.history_path:
+                log.warning("history: a new database path takes effect at the next start")
         if new.discovery != old.discovery:
             self.start_discovery()
         for section in [s for s in self.exposers if new.exposers.get(s) != old.exposers.get(s)]:
@@ -125,6 +130,8 @@ class RunningExporter:
             await exposer.stop()
         self.exposers.clear()
         await self.poller.stop()
+        if self.context.history is not None:
+            await self.context.history.close()
 
 
 def fleet_units(config: Config, discovery: Discovery | None) -> tuple[UnitConfig, ...]:
@@ -176,8 +183,9 @@ async def start_exporter(
     async def reload() -> str | None:
         return await running.reload()
 
+    history = await History.open(config.history_path, store, config.history.rcbo_test_period_s)
     context = ExposerContext(
-        store, poller, telemetry, config.state_dir, plugins.hook, config, reload
+        store, poller, telemetry, config.state_dir, plugins.hook, config, reload, history
     )
     running = RunningExporter(plugins, context, load, discovery=discovery)
     try:

@@ -45,3 +45,6 @@ NEUTRAL_MIN_CURRENT = Limit(2.0, "A", f"{OURS}: below this the neutral compariso
 IMBALANCE_MAX_RATIO = Limit(0.5, "ratio", f"{OURS}: (max - min) / average of the phase currents")
 IMBALANCE_MIN_AVERAGE = Limit(4.0, "A", f"{OURS}: no imbalance alert on an almost idle unit")
 RECENT_POWER_UP = Limit(600.0, "s", f"{OURS}: uptime below this means just powered up")
+RCBO_TEST_PERIOD = Limit(
+    31 * 86400.0, "s", f"{MANUAL}: test every RCBO with its T button monthly (31 days)"
+)

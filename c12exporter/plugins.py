@@ -30,6 +30,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "c12exporter.prometheus.plugin",
     "c12exporter.snmp.plugin",
     "c12exporter.console.plugin",
+    "c12exporter.history.plugin",
 )
 
 DISABLE_ENTRY_POINTS_ENV = "C12EXPORTER_DISABLE_PLUGIN_AUTOLOAD"

@@ -87,6 +87,18 @@ class Shard:
 
 
 @dataclass(frozen=True)
+class HistoryConfig:
+    """The ``history:`` section: the event, RCBO-test and job database (``docs/history.md``).
+
+    :param path: the SQLite file; ``None`` = ``<state_dir>/history.sqlite3``.
+    :param rcbo_test_period_s: a channel whose RCBO has not been cycled this long is due.
+    """
+
+    path: Path | None = None
+    rcbo_test_period_s: float = 31 * 86400.0
+
+
+@dataclass(frozen=True)
 class Config:
     units: tuple[UnitConfig, ...]
     poll: PollConfig = PollConfig()
@@ -98,6 +110,11 @@ class Config:
     state_dir: Path = Path("c12exporter-state")
     """Where small state files live (the SNMP unit index); relative paths are resolved
     against the config file's directory."""
+    history: HistoryConfig = HistoryConfig()
+
+    @property
+    def history_path(self) -> Path:
+        return self.history.path or self.state_dir / "history.sqlite3"
 
 
 def yaml_problem(error: Exception) -> str:

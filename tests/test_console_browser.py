@@ -9,6 +9,7 @@ fetches and event stream included) through the DevTools protocol.
 from __future__ import annotations
 
 import base64
+import json
 import re
 import subprocess
 import tempfile
@@ -365,6 +366,28 @@ def test_a_refused_write_says_why_and_changes_nothing(stack: Stack) -> None:
     assert "15 characters take 17 bytes" in message and "at most 16 bytes" in message
     assert settings_of(stack, "sim-03") == before
     assert stack.text('[data-k="c.4.band"]') == "off"
+
+
+def test_a_job_is_started_and_stopped_in_the_jobs_pane(stack: Stack) -> None:
+    stack.open("sim-02", VIEWER)
+    assert stack.text("#jobs") and not stack.driver.find_elements(By.ID, "job-start")
+    stack.open("sim-02")
+    driver = stack.driver
+    driver.find_element(By.CSS_SELECTOR, '#job-start input[name="name"]').send_keys("Load-in")
+    driver.find_element(By.CSS_SELECTOR, '#job-start input[value="sim-02"]').click()
+    driver.find_element(By.CSS_SELECTOR, '#job-start button[type="submit"]').click()
+    wait_until(lambda: "running" in stack.text("#jobs-table"), 10, "the job running")
+    assert "Load-in" in stack.text("#jobs-table") and "sim-02" in stack.text("#jobs-table")
+    driver.find_element(By.CSS_SELECTOR, '[data-job-stop="Load-in"]').click()
+    wait_until(lambda: "stopped" in stack.text("#jobs-table"), 10, "the job stopped")
+    job = json.loads(stack.get("/history/jobs/Load-in"))
+    assert [u["unit"] for u in job["units"]] == ["sim-02"] and job["stopped_at"] is not None
+    driver.find_element(By.CSS_SELECTOR, '#job-start input[name="name"]').send_keys("Load-in")
+    driver.find_element(By.CSS_SELECTOR, '#job-start button[type="submit"]').click()
+    wait_until(lambda: "units: give at least one unit" in stack.text("#msg"), 10, "no units")
+    driver.find_element(By.CSS_SELECTOR, '#job-start input[value="sim-02"]').click()
+    driver.find_element(By.CSS_SELECTOR, '#job-start button[type="submit"]').click()
+    wait_until(lambda: "a job of that name exists" in stack.text("#msg"), 10, "the name taken")
 
 
 def test_the_page_recovers_by_itself_after_the_exporter_restarts(stack: Stack) -> None:

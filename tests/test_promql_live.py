@@ -77,7 +77,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
             units_file,
         ),
         exporter(
-            tmp, f"poll: {{interval: 1s, timeout: 500ms}}\nunits_files: [{units_file}]\n"
+            tmp,
+            f"poll: {{interval: 1s, timeout: 500ms}}\nunits_files: [{units_file}]\n"
+            "history: {rcbo_test_period: 1s}\n",  # every RCBO's test is overdue at once
         ) as url,
     ):
         inject_every_alert_condition(control)

@@ -678,7 +678,9 @@ def duration_macros(cfg: alerts.Config) -> list[Macro]:
             f"How long the condition of {name} holds before the trigger fires.",
         )
         for name, duration in cfg.for_durations.items()
-        if duration not in ("0", "0s", "0m") and name != "C12ExporterDown"
+        if duration not in ("0", "0s", "0m")
+        and name != "C12ExporterDown"
+        and name not in alerts.EXPORTER_HISTORY_ALERTS
     ]
 
 

@@ -35,11 +35,12 @@ from typing import Any
 from aiohttp import web
 
 from ..exposer import ExposerContext
+from ..history.db import HistoryError
 from ..reading import ChannelReading, ChannelSettings, Reading, Settings, UnitSettings
 from ..routes import Routes
 from ..store import Change, FleetChange, Store
 from ..transport import WriteError
-from . import page, view
+from . import jobs, page, view
 from .config import ConsoleSettings
 
 log = logging.getLogger(__name__)
@@ -283,6 +284,7 @@ class Console:
             else '<div id="unit"><p>No units are configured.</p></div>'
         )
         links = [r for r in request.app[ROUTES_KEY].links if r.path != "/"]
+        jobs_html = await jobs.pane(self.context.history, [u.config.name for u in units], editable)
         body = page.page(
             title=self.settings.title,
             rows=rows,
@@ -293,6 +295,7 @@ class Console:
             mode=mode,
             editable=editable,
             token=self.token(user),
+            jobs_html=jobs_html,
         )
         return web.Response(
             text=body,
@@ -393,6 +396,35 @@ class Console:
                 "detail": view.detail_cells(state, new).as_json(),
             }
         )
+
+    async def job(self, request: web.Request) -> web.Response:
+        """Start or stop a job (the jobs pane), under the same checks as an edit."""
+        try:
+            user, body = await self._checked_body(request)
+            try:
+                message = await jobs.apply(self.context.history, body, user)
+            except HistoryError as error:
+                raise EditRefused(error.status, error.field, str(error)) from None
+        except EditRefused as refused:
+            return web.json_response(
+                {"ok": False, "field": refused.field, "message": str(refused)},
+                status=refused.status,
+            )
+        return web.json_response({"ok": True, "message": message})
+
+    async def _checked_body(self, request: web.Request) -> tuple[str | None, dict[str, Any]]:
+        """The user and JSON body of a write that passed the access and CSRF checks."""
+        editable, mode, user = self.access(request)
+        self._check_request(request, editable, mode)
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise EditRefused(400, "body", "the request body is not JSON") from None
+        if not isinstance(body, dict):
+            raise EditRefused(400, "body", "the request body must be a JSON object")
+        if not hmac.compare_digest(str(body.get("token", "")), self.token(user)):
+            raise EditRefused(403, "token", "the page's edit token is out of date: reload the page")
+        return user, body
 
     @staticmethod
     def _check_request(request: web.Request, editable: bool, mode: str) -> None:
@@ -510,4 +542,5 @@ def add_routes(routes: Routes, context: ExposerContext) -> None:
     routes.add_get("/console/events", console.events)  # before the assets' pattern
     routes.add_get("/console/{asset}", console.asset)
     routes.add_post("/console/units/{name}/settings", console.edit)
+    routes.add_post("/console/jobs", console.job)
     routes.on_shutdown(console.hub.close)

@@ -287,6 +287,7 @@ def page(
     mode: str,
     editable: bool,
     token: str,
+    jobs_html: str = "",
 ) -> str:
     nav = "".join(
         f'<li><a href="{e(r.path.lstrip("/") or ".")}">{e(r.title or r.path)}</a></li>'
@@ -321,6 +322,7 @@ def page(
 {fleet_table(rows, totals)}
 </section>
 {unit_html}
+{jobs_html}
 </main>
 <div id="msg" role="alert"></div>
 <dialog id="edit" aria-labelledby="edit-h">

@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from ..addresses import split_host_port
 from ..exposer import ExposerContext
+from ..history.metrics import HistoryCollector
 from ..poller import Poller
 from ..routes import Routes
 from ..store import Store, UnitState
@@ -28,6 +29,8 @@ def add_routes(routes: Routes, context: ExposerContext) -> None:
     registry = CollectorRegistry(auto_describe=False)  # the exporter's own metrics
     registry.register(ExporterCollector())
     registry.register(context.telemetry.registry)
+    if context.history is not None:
+        registry.register(HistoryCollector(context.history))
     routes.state(EXPOSITION_KEY, CachedExposition(context.store, [registry]))
     routes.state(STORE_KEY, context.store)
     routes.state(POLLER_KEY, context.poller)

@@ -169,6 +169,12 @@ class FleetClock:
     def now(self) -> float:
         return self.start_s + (time.monotonic() - self._t0) * self.speed
 
+    def set_speed(self, speed: float) -> None:
+        """Go on at ``speed`` from the present physics time (0 freezes it)."""
+        if speed < 0:
+            raise ValueError(f"speed must not be negative, got {speed}")
+        self.start_s, self._t0, self.speed = self.now(), time.monotonic(), speed
+
 
 # --- Modbus requests answered differently from pymodbus' defaults -----------------------
 

@@ -202,3 +202,40 @@
     });
   });
 })();
+// --- jobs (docs/history.md): start and stop, then reload the pane with the page ---------
+(function () {
+  const token = function () { return document.body.dataset.token || ""; };
+  const msg = document.getElementById("msg");
+  function post(request) {
+    request.token = token();
+    return fetch("console/jobs", {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-C12-Console": "1"},
+      body: JSON.stringify(request)
+    }).then(function (response) {
+      return response.json().catch(function () {
+        return {ok: false, message: "the exporter answered " + response.status};
+      });
+    }).then(function (answer) {
+      if (answer.ok) { location.reload(); return; }
+      msg.dataset.state = "error";
+      msg.textContent = answer.message;
+    }).catch(function () {
+      msg.dataset.state = "error";
+      msg.textContent = "The exporter did not answer.";
+    });
+  }
+  const form = document.getElementById("job-start");
+  if (form) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      const units = Array.from(form.querySelectorAll('input[name="unit"]:checked'))
+        .map(function (box) { return box.value; });
+      post({action: "start", name: form.elements.name.value, units: units});
+    });
+  }
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("button[data-job-stop]");
+    if (button) post({action: "stop", name: button.dataset.jobStop});
+  });
+})();

@@ -1,0 +1,137 @@
+"""The history database: opening it (WAL), and its schema by version.
+
+The schema version is SQLite's ``user_version``; :data:`MIGRATIONS` holds the statements
+that take version ``n`` to ``n + 1``, applied in order in one transaction each. A file
+written by a newer version is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            unit TEXT NOT NULL,
+            channel INTEGER,
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL,
+            previous TEXT,
+            detail TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX events_at ON events (at)",
+        "CREATE INDEX events_unit_at ON events (unit, at)",
+        """CREATE TABLE states (
+            unit TEXT NOT NULL,
+            channel INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL,
+            since REAL NOT NULL,
+            PRIMARY KEY (unit, channel, kind)
+        )""",
+        """CREATE TABLE rcbo_cycles (
+            id INTEGER PRIMARY KEY,
+            unit TEXT NOT NULL,
+            channel INTEGER NOT NULL,
+            opened_at REAL NOT NULL,
+            closed_at REAL NOT NULL
+        )""",
+        "CREATE INDEX rcbo_cycles_unit ON rcbo_cycles (unit, channel, closed_at)",
+        """CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            started_at REAL NOT NULL,
+            stopped_at REAL
+        )""",
+        """CREATE TABLE job_units (
+            job INTEGER NOT NULL REFERENCES jobs (id),
+            unit TEXT NOT NULL,
+            energy_j REAL NOT NULL DEFAULT 0,
+            last_counter_j REAL,
+            counter_resets INTEGER NOT NULL DEFAULT 0,
+            peak_demand_w REAL,
+            max_current_l1_a REAL,
+            max_current_l2_a REAL,
+            max_current_l3_a REAL,
+            readings INTEGER NOT NULL DEFAULT 0,
+            first_reading_at REAL,
+            last_reading_at REAL,
+            PRIMARY KEY (job, unit)
+        )""",
+    ),
+)
+"""Schema version ``i + 1`` is reached by ``MIGRATIONS[i]``."""
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class HistoryError(Exception):
+    """The database cannot be used, or a request on it is refused; the message says why.
+
+    :param field: what the request got wrong (``name``, ``units``, ``action``), if any.
+    :param status: the HTTP status that refuses it (400 bad input, 404, 409 conflict).
+    """
+
+    def __init__(self, message: str, field: str = "", status: int = 400) -> None:
+        super().__init__(message)
+        self.field = field
+        self.status = status
+
+
+def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
+    """Open (and create or migrate) the database; WAL so readers never wait for the writer.
+
+    :param create: ``False`` for readers (the commands): a missing file is an error.
+    :raises HistoryError: the file is missing, unreadable, or of a newer schema.
+    """
+    if path.is_dir():
+        raise HistoryError(f"{path} is a directory: give the history database file")
+    if not create and not path.exists():
+        raise HistoryError(
+            f"no history database at {path}: start the exporter with this config first, "
+            "or give --db PATH"
+        )
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+    except sqlite3.DatabaseError as error:
+        raise HistoryError(f"{path}: cannot open the history database: {error}") from None
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        migrate(conn)
+    except (sqlite3.DatabaseError, HistoryError) as error:
+        conn.close()
+        if isinstance(error, HistoryError):
+            raise
+        raise HistoryError(f"{path}: cannot use the history database: {error}") from None
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to :data:`SCHEMA_VERSION`; returns the version found."""
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if found > SCHEMA_VERSION:
+        raise HistoryError(
+            f"the history database has schema version {found}, newer than this "
+            f"c12exporter's {SCHEMA_VERSION}: upgrade c12exporter"
+        )
+    while found < SCHEMA_VERSION:
+        conn.execute("BEGIN IMMEDIATE")  # another process may be migrating: re-read inside
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version >= SCHEMA_VERSION:
+                conn.execute("COMMIT")
+                return found
+            for statement in MIGRATIONS[version]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return found

@@ -1,0 +1,649 @@
+"""The history database: state changes with a baseline rule, the RCBO test log and its
+metric, energy per job across a power loss, and the commands; against the simulator
+over loopback sockets, with the exporter restarted in between."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import io
+import json
+import sqlite3
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import pytest
+
+from c12exporter import cli, limits
+from c12exporter.config import load_config
+from c12exporter.exporter import RunningExporter, start_exporter
+from c12exporter.history import db as history_db
+from c12exporter.history import jobs as jobs_db
+from c12exporter.history.config import parse_history
+from c12exporter.history.db import HistoryError
+from c12exporter.history.events import changes
+from c12exporter.history.jobs import UnitTotals
+from c12exporter.history.query import parse_time
+from c12exporter.history.recorder import History
+from c12exporter.plugins import load_plugins
+from c12exporter.settings import ConfigError, HistoryConfig
+from c12exporter.simulator.physics import Load
+from c12exporter.simulator.server import Fleet
+from c12exporter.store import Change
+from tests.servers import LOOPBACK, free_port
+
+PLUGINS = load_plugins(entry_points=False)
+PASSWORD = "secret"
+WH = 3600.0
+
+
+# --- pure parts -------------------------------------------------------------------------------
+
+
+def test_a_state_is_a_baseline_the_first_time_and_a_change_after() -> None:
+    first = changes("u", 1.0, {}, {(0, "neutral"): "ok", (3, "breaker"): "closed"})
+    assert [(e.kind, e.state, e.previous) for e in first] == [
+        ("neutral", "ok", None),
+        ("breaker", "closed", None),
+    ]
+    assert first[1].channel == 3 and first[0].channel is None
+    known = {(0, "neutral"): "ok", (3, "breaker"): "closed"}
+    assert changes("u", 2.0, known, dict(known)) == []
+    later = changes("u", 3.0, known, {(0, "neutral"): "ok", (3, "breaker"): "open"})
+    assert [(e.channel, e.state, e.previous, e.at) for e in later] == [(3, "open", "closed", 3.0)]
+
+
+def test_job_energy_counts_the_new_value_after_the_counter_restarts(
+    reading_factory: Callable[..., Any],
+) -> None:
+    totals = UnitTotals("u")
+    for counter_wh, demand in ((100, 500.0), (130, 900.0), (150, 700.0), (20, 100.0), (45, 50.0)):
+        totals.add(reading_factory(counter_wh * WH, demand))
+    # 100 -> 150: 50 Wh; the meter restarted at 0 and read 20: +20; then +25.
+    assert totals.energy_j == pytest.approx(95 * WH)
+    assert totals.counter_resets == 1
+    assert totals.peak_demand_w == 900.0
+    assert totals.readings == 5
+
+
+def test_times_are_iso_or_ages_and_bad_ones_name_the_option() -> None:
+    now = 1_800_000_000.0
+    assert parse_time("2h", "--since", now) == now - 7200
+    assert parse_time("7d", "--since", now) == now - 7 * 86400
+    assert parse_time("2026-05-12T18:00:00+00:00", "--since", now) == 1778608800.0
+    with pytest.raises(HistoryError, match=r"--until: 'yesterday' is neither a time"):
+        parse_time("yesterday", "--until", now)
+
+
+def test_the_history_section_is_checked(tmp_path: Path) -> None:
+    default = parse_history(None, "c.yml: history", tmp_path)
+    assert default == HistoryConfig()
+    assert default.rcbo_test_period_s == limits.RCBO_TEST_PERIOD.value == 31 * 86400
+    chosen = parse_history({"path": "h.db", "rcbo_test_period": "28d"}, "c.yml: history", tmp_path)
+    assert chosen == HistoryConfig(tmp_path / "h.db", 28 * 86400.0)
+    with pytest.raises(ConfigError, match=r"history\.rcbo_test_period: 'monthly' is not"):
+        parse_history({"rcbo_test_period": "monthly"}, "c.yml: history", tmp_path)
+    with pytest.raises(ConfigError, match=r"history: unknown key 'file'"):
+        parse_history({"file": "x"}, "c.yml: history", tmp_path)
+
+
+def test_a_database_of_a_newer_schema_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    history_db.connect(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {history_db.SCHEMA_VERSION + 1}")
+    with pytest.raises(HistoryError, match="newer than this c12exporter's"):
+        history_db.connect(path)
+    with pytest.raises(HistoryError, match="no history database at"):
+        history_db.connect(tmp_path / "missing.sqlite3", create=False)
+
+
+def test_the_console_lists_running_jobs_and_the_last_stopped_ones(tmp_path: Path) -> None:
+    conn = history_db.connect(tmp_path / "h.sqlite3")
+    for i in range(8):
+        job = jobs_db.insert_job(conn, f"j{i}", ["u"], at=float(i))
+        if i not in (3, 7):
+            jobs_db.mark_stopped(conn, job, at=100.0 + i)
+    shown = jobs_db.load_jobs(conn, stopped_limit=2)
+    assert [(j.name, j.running) for j in shown] == [
+        ("j3", True), ("j5", False), ("j6", False), ("j7", True)
+    ]  # fmt: skip
+    assert len(jobs_db.load_jobs(conn)) == 8
+    with pytest.raises(HistoryError, match="a job of that name exists") as refused:
+        jobs_db.insert_job(conn, "j1", ["u"])
+    assert (refused.value.field, refused.value.status) == ("name", 409)
+    assert len(jobs_db.load_jobs(conn)) == 8  # nothing written
+    for bad in ("", " ", "a/b", "x" * 65, "tab\there"):
+        with pytest.raises(HistoryError, match=r"job name .*: give 1 to 64 printable"):
+            jobs_db.check_name(bad)
+    assert jobs_db.check_name(" Hamlet 12 May ") == "Hamlet 12 May"
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def reading_factory() -> Callable[..., Any]:
+    async def read() -> Any:
+        from c12exporter.modbus.transport import ModbusTcpTransport
+        from c12exporter.reading import build_reading
+
+        async with await Fleet.start(1, plugins=PLUGINS, models=("C12B-12",)) as fleet:
+            transport = ModbusTcpTransport(fleet.units[0].address, 2.0)
+            identity = await transport.connect()
+            values = await transport.read()
+            await transport.close()
+        return build_reading("u", identity, PLUGINS.model(identity.model), 0.0, values)
+
+    reading = asyncio.run(read())
+
+    def make(counter_j: float, demand_w: float) -> Any:
+        return reading.with_values(active_energy_import=counter_j, demand_active_power=demand_w)
+
+    return make
+
+
+def test_a_reading_the_history_cannot_use_is_counted_and_the_poll_goes_on(
+    tmp_path: Path, reading_factory: Callable[..., Any]
+) -> None:
+    from c12exporter.settings import UnitConfig
+    from c12exporter.store import Store
+
+    good = reading_factory(1000 * WH, 10.0)
+    broken = dataclasses.replace(
+        good, values={k: v for k, v in good.values.items() if k != "emergency_stop"}
+    )
+    store = Store((UnitConfig("u", "127.0.0.1:9"),), staleness_s=3600)
+    seen: list[object] = []
+
+    async def test() -> None:
+        history = await History.open(tmp_path / "h.sqlite3", store, 86400.0)
+        store.subscribe(lambda change: seen.append(change.after))
+        try:
+            store.record_success("u", broken, 0.01)
+            assert history.write_errors == 1 and seen == [broken]  # the next listener ran
+            store.record_success("u", good, 0.01)
+            await history.flush()
+            assert history.states["u"][(0, "emergency_stop")] == "released"
+        finally:
+            await history.close()
+
+    asyncio.run(test())
+
+
+def test_a_database_that_refuses_writes_is_counted_and_refuses_jobs(
+    tmp_path: Path, reading_factory: Callable[..., Any]
+) -> None:
+    from c12exporter.settings import UnitConfig
+    from c12exporter.store import Store
+
+    reading = reading_factory(1000 * WH, 10.0)
+    opened = dataclasses.replace(
+        reading,
+        channels=(reading.channels[0].with_values(channel_breaker="open"), *reading.channels[1:]),
+    )
+    store = Store((UnitConfig("u", "127.0.0.1:9"),), staleness_s=3600)
+    path = tmp_path / "h.sqlite3"
+
+    async def test() -> None:
+        history = await History.open(path, store, 86400.0)
+        try:
+            store.record_success("u", reading, 0.01)
+            await history.flush()
+            with sqlite3.connect(path) as other:  # the file is damaged behind its back
+                other.executescript("DROP TABLE job_units; DROP TABLE jobs; DROP TABLE events;")
+            with pytest.raises(HistoryError, match="the history database refused it") as refused:
+                await history.start_job("Gala", ["u"])
+            assert refused.value.status == 503 and history.jobs == {}
+            store.record_success("u", opened, 0.01)
+            await history.flush()
+            assert history.write_errors == 1
+        finally:
+            await history.close()
+
+    asyncio.run(test())
+
+
+def test_a_running_job_goes_on_after_a_restart(
+    tmp_path: Path, reading_factory: Callable[..., Any]
+) -> None:
+    from c12exporter.settings import UnitConfig
+    from c12exporter.store import Store
+
+    path = tmp_path / "h.sqlite3"
+
+    def store() -> Store:
+        return Store((UnitConfig("u", "127.0.0.1:9"),), staleness_s=3600)
+
+    async def test() -> None:
+        first = store()
+        history = await History.open(path, first, 86400.0)
+        await history.start_job("Tour", ["u"])
+        for wh in (100, 150):
+            first.record_success("u", reading_factory(wh * WH, 10.0), 0.01)
+        await history.close()
+        # drawn while the exporter was stopped: counted at the next reading
+        second = store()
+        history = await History.open(path, second, 86400.0)
+        assert list(history.jobs) == ["Tour"]
+        second.record_success("u", reading_factory(170 * WH, 10.0), 0.01)
+        await history.flush()
+        job = await history.job("Tour")
+        await history.close()
+        assert job.running and job.units["u"].energy_j == pytest.approx(70 * WH)
+        assert job.units["u"].readings == 3
+
+    asyncio.run(test())
+
+
+# --- against the simulator --------------------------------------------------------------------
+
+
+async def until(check: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def write_config(tmp: Path, fleet: Fleet, port: int, web_config: Path | None = None) -> Path:
+    units = ", ".join(f"{{name: {u.name}, address: '{u.address}'}}" for u in fleet.units)
+    auth = f", config_file: {web_config}" if web_config else ""
+    config = tmp / "c12.yml"
+    config.write_text(
+        f"units: [{units}]\n"
+        "poll: {interval: 500ms, timeout: 500ms}\n"
+        f"web: {{listen_address: '{LOOPBACK}:{port}'{auth}}}\n"
+        "history: {rcbo_test_period: 28d}\n"
+    )
+    return config
+
+
+def history_of(running: RunningExporter) -> History:
+    history = running.context.history
+    assert history is not None
+    return history
+
+
+def has(history: History, unit: str, channel: int | None, kind: str, state: str) -> bool:
+    key = (channel or 0, kind)
+    return history.states.get(unit, {}).get(key) == state
+
+
+@pytest.mark.integration
+def test_state_changes_and_rcbo_cycles_outlast_a_restart(tmp_path: Path) -> None:
+    port = free_port()
+
+    async def test() -> None:
+        async with await Fleet.start(1, plugins=PLUGINS, models=("C12B-12",)) as fleet:
+            sim = fleet.units[0]
+            name = sim.name
+            config = write_config(tmp_path, fleet, port)
+            running = await start_exporter(load_config(config, PLUGINS), PLUGINS)
+            try:
+                history = history_of(running)
+                await until(lambda: has(history, name, 3, "breaker", "closed"), "a baseline")
+                sim.physics_now().press_test_button(3)  # the manual's monthly T-button test
+                await until(lambda: has(history, name, 3, "breaker", "open"), "RCBO 3 open")
+                sim.physics_now().reset_rcbo(3)
+                await until(lambda: (name, 3) in history.last_cycle, "RCBO 3 cycled")
+                sim.physics_now().set_load(5, Load(current_a=6.0))
+                sim.physics.set_supervision(5, 1.0, 4.0)
+                await until(lambda: has(history, name, 5, "supervision", "above"), "band")
+                sim.physics_now().press_estop()
+                await until(lambda: has(history, name, None, "emergency_stop", "pressed"), "e-stop")
+                await history.flush()
+                loop = asyncio.get_running_loop()
+                body = await loop.run_in_executor(None, fetch, f"http://{LOOPBACK}:{port}/metrics")
+                status, answer = await loop.run_in_executor(
+                    None, post, f"http://{LOOPBACK}:{port}/history/jobs", None,
+                    {"action": "start", "name": "X", "units": [name]},
+                    {"Content-Type": "application/json", "X-C12-History": "1"},
+                )  # fmt: skip
+                assert status == 403 and "needs basic auth" in answer["message"]
+                assert history.jobs == {}
+            finally:
+                await running.stop()
+            cycle = history.last_cycle[(name, 3)]
+            samples = _lines(body, "c12_channel_rcbo_last_cycle_timestamp_seconds{").splitlines()
+            assert len(samples) == 1  # absent for channels never cycled
+            series, value = samples[0].split(" ")
+            labels = set(series.split("{", 1)[1].rstrip("}").split(","))
+            assert labels == {f'pdu="{name}"', 'channel="3"'}
+            assert float(value) == pytest.approx(cycle)
+            assert "c12_rcbo_test_period_seconds 2.4192e+06" in body
+
+            db = tmp_path / "c12exporter-state" / "history.sqlite3"
+            with sqlite3.connect(db) as conn:
+                baselines = conn.execute(
+                    "SELECT count(*) FROM events WHERE previous IS NULL"
+                ).fetchone()[0]
+            # 1 reachable + 3 unit states + 12 breakers + 12 supervision bands
+            assert baselines == 28
+
+            sim.physics_now().release_estop()  # while nobody watches
+            running = await start_exporter(load_config(config, PLUGINS), PLUGINS)
+            try:
+                history = history_of(running)
+                assert history.last_cycle[(name, 3)] == cycle  # remembered
+                await until(
+                    lambda: has(history, name, None, "emergency_stop", "released"), "release"
+                )
+                await history.flush()
+            finally:
+                await running.stop()
+            with sqlite3.connect(db) as conn:
+                again = conn.execute(
+                    "SELECT count(*) FROM events WHERE previous IS NULL"
+                ).fetchone()[0]
+            assert again == baselines  # a restart records no new baseline
+
+        loop = asyncio.get_running_loop()
+        code, out, err = await loop.run_in_executor(
+            None, run_cli, "events", "--config", str(config), "--unit", name,
+            "--changes-only", "--format", "json",
+        )  # fmt: skip
+        assert code == 0, err
+        events = [(e["channel"], e["kind"], e["previous"], e["state"]) for e in json.loads(out)]
+        assert (3, "breaker", "closed", "open") in events
+        assert (3, "breaker", "open", "closed") in events
+        assert (None, "emergency_stop", "released", "pressed") in events
+        assert (None, "emergency_stop", "pressed", "released") in events
+        assert (None, "switch_disconnector", "on", "off") in events  # the e-stop trips it
+        supervision = {(e[0], e[3]) for e in events if e[1] == "supervision"}
+        assert (5, "above") in supervision  # 6 A against a band of 1-4 A
+
+        code, out, err = await loop.run_in_executor(
+            None, run_cli, "rcbo-log", "--config", str(config), "--due", "--format", "json"
+        )
+        assert code == 0, err
+        due = {row["channel"]: row for row in json.loads(out)}
+        assert set(due) == set(range(1, 13))
+        assert due[3]["last_cycle_at"] == pytest.approx(cycle)
+        assert due[3]["due_at"] == pytest.approx(cycle + 28 * 86400)  # the config's period
+        assert due[4]["last_cycle_at"] is None and due[4]["overdue"] is False
+
+        code, out, err = await loop.run_in_executor(
+            None, run_cli, "rcbo-log", "--db", str(db), "--since", "1h"
+        )
+        assert code == 0, err
+        lines = out.splitlines()
+        assert lines[0] == "time,unit,channel,event,opened_at,open_s"
+        assert sum(f",{name},3,rcbo_cycle," in line for line in lines) == 1
+        assert any(f",{name},,emergency_stop pressed," in line for line in lines)
+
+        code, out, err = await loop.run_in_executor(
+            None, run_cli, "events", "--db", str(db), "--since", "tomorrow"
+        )
+        assert code == 2 and "--since: 'tomorrow' is neither a time" in err
+
+    asyncio.run(test())
+
+
+def _lines(body: str, prefix: str) -> str:
+    return "\n".join(line for line in body.splitlines() if line.startswith(prefix))
+
+
+def fetch(url: str, user: str | None = None) -> str:
+    request = urllib.request.Request(url)
+    if user:
+        token = base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(response.read().decode())
+
+
+@pytest.mark.integration
+def test_a_jobs_energy_spans_a_power_loss(tmp_path: Path) -> None:
+    """Energy before the loss plus energy after, within 3 Wh.
+
+    The physics is frozen whenever a reading is taken that the expectation uses (the
+    first after the start, the last before the loss, the last before the stop), so the
+    exporter and the simulator see the same energy; the only difference left is the
+    register's resolution: the meter reports whole Wh, so each of the three counter values
+    the job is computed from may be up to 1 Wh off the simulator's true energy.
+    """
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    web_config = tmp_path / "web.yml"
+    web_config.write_text(f"basic_auth_users:\n  ops: '{hashed}'\n")
+    port = free_port()
+    url = f"http://{LOOPBACK}:{port}"
+
+    async def test() -> None:
+        loop = asyncio.get_running_loop()
+        fleet = await Fleet.start(2, plugins=PLUGINS, models=("C12B-12",), speed=0.0)
+        async with fleet:
+            sim = fleet.units[0]
+            for channel in (1, 2, 3):
+                sim.physics_now().set_load(channel, Load(current_a=10.0))
+            config = write_config(tmp_path, fleet, port, web_config)
+            running = await start_exporter(load_config(config, PLUGINS), PLUGINS)
+            history = history_of(running)
+            store = running.store
+
+            async def seen_frozen() -> float:
+                """The true energy now; returns once the job has counted a reading of the
+                frozen unit: the second successful poll recorded after the freeze (the first
+                may have read its registers before it)."""
+                true_j = float(sim.physics_now().measurements()["active_energy_import"] or 0)
+                state = store.get(sim.name)
+                assert state is not None
+                successes = []
+
+                def count(change: Change) -> None:
+                    if change.unit is state and change.after is not None:
+                        successes.append(change.after)
+
+                store.subscribe(count)
+                try:
+                    await until(lambda: len(successes) >= 2, "two readings of the frozen unit")
+                finally:
+                    store.unsubscribe(count)
+                return true_j
+
+            async def run_physics(seconds: float) -> None:
+                fleet.clock.set_speed(300.0)
+                await asyncio.sleep(seconds)
+                fleet.clock.set_speed(0.0)
+
+            try:
+                both = f"{sim.name},{fleet.units[1].name}"
+                code, out, err = await loop.run_in_executor(
+                    None, job_cli, "start", "Hamlet", "--units", both, "--url", url,
+                    "--user", "ops",
+                )  # fmt: skip
+                assert code == 0 and "job Hamlet started" in out, err
+                code, _, err = await loop.run_in_executor(
+                    None, job_cli, "start", "Hamlet", "--units", sim.name, "--url", url,
+                    "--user", "ops",
+                )  # fmt: skip
+                assert code == 1 and "a job of that name exists" in err
+                code, _, err = await loop.run_in_executor(
+                    None, job_cli, "start", "Lear", "--units", "nowhere", "--url", url,
+                    "--user", "ops",
+                )  # fmt: skip
+                assert code == 1 and "units: nowhere not in the fleet" in err
+                code, _, err = await loop.run_in_executor(
+                    None, run_cli, "job", "start", "Lear", "--units", sim.name, "--url", url
+                )
+                assert code == 1 and "give --user and $C12_PASSWORD" in err
+                assert set(history.jobs) == {"Hamlet"}  # the refused ones changed nothing
+
+                start_j = await seen_frozen()
+                await run_physics(1.5)
+                before_loss_j = await seen_frozen()
+                await sim.power_loss()
+                await until(lambda: has(history, sim.name, None, "reachable", "down"), "down")
+                await sim.power_restore()
+                await run_physics(1.5)
+                after_j = await seen_frozen()
+                code, out, err = await loop.run_in_executor(
+                    None, job_cli, "stop", "Hamlet", "--url", url, "--user", "ops"
+                )
+                assert code == 0, err
+                await history.flush()
+            finally:
+                await running.stop()
+
+        expected_j = (before_loss_j - start_j) + after_j
+        assert before_loss_j - start_j > 100 * WH and after_j > 100 * WH  # both halves count
+        db = tmp_path / "c12exporter-state" / "history.sqlite3"
+        code, out, err = await loop.run_in_executor(
+            None, run_cli, "job", "report", "Hamlet", "--db", str(db), "--format", "json"
+        )
+        assert code == 0, err
+        report = json.loads(out)
+        units = {u["unit"]: u for u in report["units"]}
+        measured = units[sim.name]
+        assert measured["counter_resets"] == 1
+        assert measured["energy_kwh"] * 3.6e6 == pytest.approx(expected_j, abs=3 * WH)
+        assert measured["max_current_a"]["L1"] >= 10.0
+        assert report["stopped_at"] is not None
+        assert report["total"]["energy_kwh"] == pytest.approx(
+            sum(u["energy_kwh"] for u in report["units"])
+        )
+        code, out, err = await loop.run_in_executor(
+            None, run_cli, "events", "--db", str(db), "--unit", sim.name, "--changes-only",
+            "--format", "csv",
+        )  # fmt: skip
+        assert code == 0, err
+        rows = [line.split(",") for line in out.splitlines()[1:]]
+        down = [r for r in rows if r[3:6] == ["reachable", "down", "up"]]
+        assert down and all(r[6] for r in down)  # with the poll error's reason
+        assert any(r[3:6] == ["reachable", "up", "down"] for r in rows)
+        code, out, err = await loop.run_in_executor(None, run_cli, "job", "list", "--db", str(db))
+        assert code == 0 and out.splitlines()[1].startswith("Hamlet ")
+        code, out, err = await loop.run_in_executor(
+            None, run_cli, "job", "report", "Hamlet", "--db", str(db), "--format", "csv"
+        )
+        assert code == 0 and out.splitlines()[0].startswith("unit,energy_kwh,counter_resets")
+        assert out.splitlines()[-1].startswith("TOTAL,")
+
+    asyncio.run(test())
+
+
+def job_cli(*argv: str) -> tuple[int, str, str]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("C12_PASSWORD", PASSWORD)
+        return run_cli("job", *argv)
+
+
+def post(
+    url: str, user: str | None, body: dict[str, Any], headers: dict[str, str]
+) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    if user:
+        token = base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    for key, value in headers.items():
+        request.add_header(key, value)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(json.loads(response.read()))
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, dict(json.loads(error.read()))
+
+
+@pytest.mark.integration
+def test_console_jobs_need_an_editor_and_pass_the_csrf_checks(tmp_path: Path) -> None:
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    web_config = tmp_path / "web.yml"
+    web_config.write_text(f"basic_auth_users:\n  ed: '{hashed}'\n  vi: '{hashed}'\n")
+    port = free_port()
+    base = f"http://{LOOPBACK}:{port}"
+
+    async def test() -> None:
+        loop = asyncio.get_running_loop()
+        async with await Fleet.start(1, plugins=PLUGINS, models=("C12B-12",)) as fleet:
+            name = fleet.units[0].name
+            config = write_config(tmp_path, fleet, port, web_config)
+            with config.open("a") as out:
+                out.write("console: {writes_enabled: true, editors: [ed]}\n")
+            running = await start_exporter(
+                load_config(config, PLUGINS), PLUGINS, lambda: load_config(config, PLUGINS)
+            )
+            history = history_of(running)
+            try:
+                page = await loop.run_in_executor(None, fetch, base + "/", "ed")
+                assert 'id="jobs"' in page and 'id="job-start"' in page
+                token = page.split('data-token="', 1)[1].split('"', 1)[0]
+                viewer_page = await loop.run_in_executor(None, fetch, base + "/", "vi")
+                assert 'id="jobs"' in viewer_page and 'id="job-start"' not in viewer_page
+                viewer_token = viewer_page.split('data-token="', 1)[1].split('"', 1)[0]
+                good = {"Content-Type": "application/json", "X-C12-Console": "1"}
+                start = {"action": "start", "name": "Gala", "units": [name], "token": token}
+                url = base + "/console/jobs"
+
+                async def send(user: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+                    return await loop.run_in_executor(None, post, url, user, body, headers)
+
+                status, answer = await send("ed", start, {"Content-Type": "application/json"})
+                assert status == 403 and "X-C12-Console" in answer["message"]
+                status, answer = await send("ed", start, {**good, "Origin": "http://evil.example"})
+                assert status == 403 and "another origin" in answer["message"]
+                status, answer = await send("ed", {**start, "token": "0" * 32}, good)
+                assert status == 403 and answer["field"] == "token"
+                status, answer = await send("vi", {**start, "token": viewer_token}, good)
+                assert status == 403 and "not one of the editors" in answer["message"]
+                status, answer = await send("ed", {**start, "units": ["nowhere"]}, good)
+                assert status == 400 and answer["field"] == "units"
+                assert history.jobs == {}  # every refusal changed nothing
+                status, answer = await send("ed", start, good)
+                assert (status, answer["message"]) == (200, "job Gala started")
+                assert list(history.jobs) == ["Gala"]
+                page = await loop.run_in_executor(None, fetch, base + "/", "ed")
+                assert 'data-job-stop="Gala"' in page
+                status, answer = await send("ed", {"action": "stop", "name": "Gala",
+                                                   "token": token}, good)  # fmt: skip
+                assert (status, answer["message"]) == (200, "job Gala stopped")
+                assert history.jobs == {}
+                status, answer = await send("ed", {"action": "stop", "name": "Gala",
+                                                   "token": token}, good)  # fmt: skip
+                assert status == 409 and "is not running" in answer["message"]
+                # the API for the command line: its own header, basic auth
+                api = base + "/history/jobs"
+                status, answer = await loop.run_in_executor(
+                    None, post, api, "ed", {"action": "start", "name": "X", "units": [name]},
+                    {"Content-Type": "application/json"},
+                )  # fmt: skip
+                assert status == 403 and "X-C12-History" in answer["message"]
+                assert history.jobs == {}
+                # a reload takes a new test period at once
+                config.write_text(config.read_text().replace("28d", "14d"))
+                assert await running.reload() is None
+                assert history.rcbo_test_period_s == 14 * 86400
+            finally:
+                await running.stop()
+
+    asyncio.run(test())
+
+
+def test_the_simulators_clock_changes_speed_without_a_jump() -> None:
+    """The job test freezes the physics this way around every reading it compares."""
+    from c12exporter.simulator.server import FleetClock
+
+    clock = FleetClock(speed=1000.0)
+    time.sleep(0.01)
+    clock.set_speed(0.0)
+    frozen = clock.now()
+    assert frozen >= 10.0  # 10 ms at 1000x
+    time.sleep(0.01)
+    assert clock.now() == frozen
+    clock.set_speed(1000.0)
+    assert clock.now() >= frozen  # goes on from there, never back
+    with pytest.raises(ValueError, match="must not be negative"):
+        clock.set_speed(-1.0)
