@@ -647,3 +647,16 @@ def test_the_simulators_clock_changes_speed_without_a_jump() -> None:
     assert clock.now() >= frozen  # goes on from there, never back
     with pytest.raises(ValueError, match="must not be negative"):
         clock.set_speed(-1.0)
+
+
+def test_a_stopped_meter_adds_nothing_to_a_job_and_its_restart_counts_as_a_reset(
+    reading_factory: Callable[..., Any],
+) -> None:
+    totals = UnitTotals("u")
+    totals.add(reading_factory(100 * WH, 500.0))
+    stopped = reading_factory(0.0, 500.0).with_values(active_energy_import=None)
+    totals.add(stopped)  # the L1 meter fuse blew: no counter, not a counter at 0
+    assert totals.energy_j == 0.0 and totals.counter_resets == 0
+    totals.add(reading_factory(5 * WH, 500.0))  # fuse replaced: the meter restarted at 0
+    assert totals.energy_j == pytest.approx(5 * WH)
+    assert totals.counter_resets == 1
