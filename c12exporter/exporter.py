@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from .discovery.service import Discovery
 from .exposer import ExposerContext, RunningExposer
+from .forecast import TripForecast
 from .plugins import Plugins
 from .poller import Poller
 from .settings import Config, ConfigError, UnitConfig
@@ -172,12 +173,13 @@ async def start_exporter(
     units = fleet_units(config, discovery)
     store = Store(units, config.poll.staleness_limit_s)
     poller = Poller(units, plugins, store, config.poll, telemetry)
+    forecast = TripForecast(store)
 
     async def reload() -> str | None:
         return await running.reload()
 
     context = ExposerContext(
-        store, poller, telemetry, config.state_dir, plugins.hook, config, reload
+        store, poller, telemetry, config.state_dir, plugins.hook, config, reload, forecast
     )
     running = RunningExporter(plugins, context, load, discovery=discovery)
     try:

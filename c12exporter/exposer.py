@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import pluggy
 
+from .forecast import TripForecast
 from .poller import Poller
 from .settings import Config
 from .store import Store
@@ -27,6 +28,8 @@ class ExposerContext:
     :param hook: the plugins' hooks (the web server calls ``c12_add_routes``).
     :param config: the config in force; replaced on each successful reload.
     :param reload: reload the config file now; returns ``None`` or why it was refused.
+    :param forecast: seconds until each overloaded channel's breaker trips
+        (:mod:`c12exporter.forecast`); ``None`` where nothing keeps one.
     """
 
     store: Store
@@ -36,6 +39,7 @@ class ExposerContext:
     hook: pluggy.HookRelay
     config: Config
     reload: Callable[[], Awaitable[str | None]]
+    forecast: TripForecast | None = None
 
 
 class RunningExposer(Protocol):

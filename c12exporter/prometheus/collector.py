@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from .. import __version__
+from ..forecast import TripForecast
 from ..measurements import OF_SCOPE, Measurement, Quantity, Scope, metric_labels
 from ..reading import Reading, SupervisionState
 from ..store import Store, UnitState
@@ -32,6 +33,10 @@ SUPERVISION_POSITIONS = {
 SUPERVISION_POSITION_HELP = (
     "Channel current against its supervision band: -1 below, 0 inside, 1 above; "
     "absent while supervision is disabled"
+)
+TRIP_FORECAST_HELP = (
+    "Expected seconds until the channel's RCBO trips if its present current stays, from "
+    "the breaker curve and the load so far; absent while the channel is not overloaded"
 )
 
 
@@ -65,9 +70,15 @@ class FleetCollector(Collector):
     Sample: ``c12_channel_current_amperes{pdu="stage-left",channel="3"} 7.42``
     """
 
-    def __init__(self, store: Store, select: Callable[[UnitState], bool] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        select: Callable[[UnitState], bool] | None = None,
+        forecast: TripForecast | None = None,
+    ) -> None:
         self.store = store
         self.select = select
+        self.forecast = forecast
 
     def collect(self) -> Iterator[Metric]:
         units = [u for u in self.store if self.select is None or self.select(u)]
@@ -82,6 +93,7 @@ class FleetCollector(Collector):
                 _unit(f, unit, reading, ext)
                 _phases(f, reading, ext)
                 _channels(f, reading, ext)
+                trip_forecast(f, reading, self.forecast, ext)
         yield from f.families.values()
 
 
@@ -213,3 +225,12 @@ def _channels(f: _Families, r: Reading, ext: list[str]) -> None:
         "The aux socket's own rating (it shares channel 12's RCBO)",
         labels,
     ).add_metric([*key, *ext], aux_socket.rating_a)
+
+
+def trip_forecast(f: _Families, r: Reading, forecast: TripForecast | None, ext: list[str]) -> None:
+    """``c12_channel_trip_forecast_seconds`` of the overloaded channels (none without a
+    forecast: ``/probe`` of an address)."""
+    seconds = {} if forecast is None else forecast.of(r)
+    family = f.gauge("c12_channel_trip_forecast_seconds", TRIP_FORECAST_HELP, ("pdu", "channel"))
+    for channel, value in sorted(seconds.items()):
+        family.add_metric([r.unit, str(channel), *ext], value)
