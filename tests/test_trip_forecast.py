@@ -7,12 +7,16 @@ import asyncio
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from c12exporter.forecast import TripForecast
 from c12exporter.plugins import load_plugins
 from c12exporter.poller import Poller
+from c12exporter.prometheus.collector import FleetCollector
+from c12exporter.prometheus.exposition import CachedExposition
 from c12exporter.reading import Identity, Reading, build_reading
 from c12exporter.settings import PollConfig, UnitConfig
 from c12exporter.simulator.control import ControlClient, ControlServer
@@ -20,7 +24,7 @@ from c12exporter.simulator.physics import ChannelSetup, ConstantLoad, Load, Unit
 from c12exporter.simulator.server import Fleet
 from c12exporter.store import Store
 from c12exporter.telemetry import Telemetry
-from tests.servers import LOOPBACK
+from tests.servers import LOOPBACK, exporter, http_get, simulator, wait_until
 
 PLUGINS = load_plugins(entry_points=False)
 MODEL = PLUGINS.model("C12B-12")
@@ -40,7 +44,7 @@ class Unit:
     def __init__(self, *loads: Load | None) -> None:
         setups = [ChannelSetup(ConstantLoad(load)) if load else ChannelSetup() for load in loads]
         self.physics = UnitPhysics(MODEL, 1, setups)
-        self.store = Store((UnitConfig("u", "127.0.0.1:1"),), staleness_s=1e9)
+        self.store = Store((UnitConfig("u", "127.0.0.1:1"),), staleness_s=1e10)
         self.forecast = TripForecast(self.store)
 
     def read(self, t_s: float) -> Reading:
@@ -96,7 +100,47 @@ def test_an_older_reading_gets_no_forecast_and_a_removed_unit_is_forgotten() -> 
     assert unit.forecast.progress("u", 1) == 0.0
 
 
+def test_metrics_serve_the_forecast_of_overloaded_channels_only() -> None:
+    unit = Unit(Load(2.0 * RATING_A), Load(RATING_A))
+    unit.read(0)
+    unit.read(30)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FleetCollector(unit.store, forecast=unit.forecast))
+    cached = CachedExposition(unit.store, forecast=unit.forecast).render().decode()
+    for text in (generate_latest(registry).decode(), cached):
+        values = {
+            line.split(" ")[0]: float(line.split(" ")[1])
+            for line in text.splitlines()
+            if line.startswith("c12_channel_trip_forecast_seconds{")
+        }
+        assert values == {
+            'c12_channel_trip_forecast_seconds{channel="1",pdu="u"}': pytest.approx(50.0)
+        }
+
+
 # --- against the simulator, over real sockets ------------------------------------------------
+
+
+@pytest.mark.integration
+def test_the_exporter_serves_the_forecast(tmp_path: Path) -> None:
+    """``c12exporter serve`` keeps a forecast: /metrics shows it for an overloaded channel."""
+    series = 'c12_channel_trip_forecast_seconds{channel="2",pdu="sim-01"} '
+    with (
+        simulator(tmp_path, 1, "--speed", "0") as (control, units_file),
+        exporter(
+            tmp_path, f"poll: {{interval: 1s, timeout: 500ms}}\nunits_files: [{units_file}]\n"
+        ) as url,
+    ):
+        control.act("sim-01", "set_load", channel=2, current_a=2.0 * RATING_A)
+
+        def served() -> float | None:
+            for line in http_get(f"{url}/metrics").splitlines():
+                if line.startswith(series):
+                    return float(line.removeprefix(series))
+            return None
+
+        seconds = wait_until(served, 30, "the forecast on /metrics")
+        assert 0 < seconds <= CURVE.trip_time_s(2.0)
 
 
 @dataclass(frozen=True)
