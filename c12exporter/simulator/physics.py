@@ -70,7 +70,8 @@ RESIDUAL_TRIP_MA = 30.0
 LOAD_PRESENT_A = 0.05
 """Below this a channel's LED is off and the channel counts as unloaded."""
 SERIOUS_OVERLOAD_MULTIPLE = 1.45
-"""Above this multiple of rating the LED flashes fast (serious overload)."""
+"""Above this multiple of rating the LED flashes fast (serious overload); our threshold,
+the manual gives none."""
 
 # --- Meter -------------------------------------------------------------------------------
 
