@@ -62,6 +62,7 @@ class Config:
 
     near_rating_ratio: float = limits.NEAR_RATING_RATIO.value
     over_rating_ratio: float = limits.OVER_RATING_RATIO.value
+    trip_forecast_warning_s: float = limits.TRIP_FORECAST_WARNING.value
     neutral_min_current_a: float = limits.NEUTRAL_MIN_CURRENT.value
     imbalance_max_ratio: float = limits.IMBALANCE_MAX_RATIO.value
     imbalance_min_average_a: float = limits.IMBALANCE_MIN_AVERAGE.value
@@ -90,6 +91,7 @@ class Config:
             "C12ChannelNearRating": "5m",
             "C12ChannelOverRating": "1m",
             "C12ChannelSeriousOverload": "0s",
+            "C12ChannelTripForecast": "0s",
             "C12AuxSocketMayBeOverloaded": "5m",
             "C12RcboTestOverdue": "10m",
             "C12PhaseVoltageOutOfRange": "2m",
@@ -320,6 +322,20 @@ def channel_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "A C12 channel is in serious overload: its RCBO is about to trip.",
             "{{ $labels.pdu }} " + CHANNEL_REF + ' draws {{ $value | printf "%.1f" }} A and '
             "its load LED flashes red fast (serious overload): its RCBO is about to trip.",
+        ),
+        Alert(
+            "C12ChannelTripForecast",
+            "critical",
+            "channel",
+            q.with_channel_name(
+                f"{q.m('c12_channel_trip_forecast_seconds')} < {_num(cfg.trip_forecast_warning_s)}"
+            ),
+            "A C12 channel's RCBO is expected to trip within "
+            f"{_num(cfg.trip_forecast_warning_s / 60)} minutes.",
+            "At its present current the RCBO of {{ $labels.pdu }} "
+            + CHANNEL_REF
+            + " is expected to trip in {{ $value | humanizeDuration }} (the breaker curve "
+            "and the overload so far): shed or move load now.",
         ),
         Alert(
             "C12AuxSocketMayBeOverloaded",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from .discovery.service import Discovery
 from .exposer import ExposerContext, RunningExposer
+from .forecast import TripForecast
 from .history.recorder import History
 from .plugins import Plugins
 from .poller import Poller
@@ -179,13 +180,22 @@ async def start_exporter(
     units = fleet_units(config, discovery)
     store = Store(units, config.poll.staleness_limit_s)
     poller = Poller(units, plugins, store, config.poll, telemetry)
+    forecast = TripForecast(store)
 
     async def reload() -> str | None:
         return await running.reload()
 
     history = await History.open(config.history_path, store, config.history.rcbo_test_period_s)
     context = ExposerContext(
-        store, poller, telemetry, config.state_dir, plugins.hook, config, reload, history
+        store,
+        poller,
+        telemetry,
+        config.state_dir,
+        plugins.hook,
+        config,
+        reload,
+        history,
+        forecast,
     )
     running = RunningExporter(plugins, context, load, discovery=discovery)
     try:

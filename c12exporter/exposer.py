@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import pluggy
 
+from .forecast import TripForecast
 from .history.recorder import History
 from .poller import Poller
 from .settings import Config
@@ -30,6 +31,8 @@ class ExposerContext:
     :param reload: reload the config file now; returns ``None`` or why it was refused.
     :param history: the event, RCBO-test and job database (``docs/history.md``); ``None``
         in a context built without it.
+    :param forecast: seconds until each overloaded channel's breaker trips
+        (:mod:`c12exporter.forecast`); ``None`` where nothing keeps one.
     """
 
     store: Store
@@ -40,6 +43,7 @@ class ExposerContext:
     config: Config
     reload: Callable[[], Awaitable[str | None]]
     history: History | None = None
+    forecast: TripForecast | None = None
 
 
 class RunningExposer(Protocol):

@@ -20,8 +20,9 @@ import pluggy
 if TYPE_CHECKING:
     import argparse
 
+    from .breaker import BreakerCurve
     from .exposer import Exposer, ExposerContext
-    from .model import AuxSocket, Layout
+    from .model import AuxSocket, Layout, UnitModel
     from .registry import Registry
     from .routes import Routes
     from .transport import TransportFactory
@@ -56,6 +57,22 @@ def c12_add_aux_sockets(aux_sockets: Registry[AuxSocket]) -> None:
     wired to channel 12, with its own rating.
 
     :param aux_sockets: add each with ``aux_sockets.add(socket.code, socket)``.
+    """
+
+
+@hookspec(firstresult=True)
+def c12_breaker_curve(model: UnitModel) -> BreakerCurve | None:
+    """Called each time a model name is resolved, to give the time-current curve of its
+    channel breakers.
+
+    The curve is data (:class:`c12exporter.breaker.BreakerCurve`: a table of (multiple of
+    In, seconds to trip) and the rule for accumulating heat). The simulator trips its
+    RCBOs by it, the exporter forecasts trips by it and the console shows it. The first
+    plugin that returns a curve wins; the built-in one (:mod:`c12exporter.builtin.breakers`)
+    answers last, with a representative EN 60947-2 magnetic-hydraulic curve.
+
+    :param model: the resolved model (name, layout, aux socket, channel rating).
+    :return: the curve, or ``None`` to leave the choice to other plugins.
     """
 
 

@@ -41,6 +41,9 @@ TEMPERATURE_WARNING = Limit(40.0, "°C", f"{OURS}: 5 °C of headroom below the m
 
 NEAR_RATING_RATIO = Limit(0.8, "ratio", f"{OURS}: the usual near-overload warning at 80 %")
 OVER_RATING_RATIO = Limit(1.0, "ratio", f"{MANUAL}: above its rating an RCBO trips after a delay")
+TRIP_FORECAST_WARNING = Limit(
+    300.0, "s", f"{OURS}: five minutes to shed or move a load before its RCBO trips"
+)
 NEUTRAL_MIN_CURRENT = Limit(2.0, "A", f"{OURS}: below this the neutral comparison is noise")
 IMBALANCE_MAX_RATIO = Limit(0.5, "ratio", f"{OURS}: (max - min) / average of the phase currents")
 IMBALANCE_MIN_AVERAGE = Limit(4.0, "A", f"{OURS}: no imbalance alert on an almost idle unit")

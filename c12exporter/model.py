@@ -6,10 +6,12 @@ plugins (see :mod:`c12exporter.hookspecs`), so a new model needs no change here.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from .breaker import EN_60947_2_MAGNETIC_HYDRAULIC, BreakerCurve
 from .measurements import CHANNEL_COUNT, PHASES
 
 CHANNEL_RATING_A = 16.0
@@ -89,18 +91,22 @@ class AuxSocket:
 
 @dataclass(frozen=True)
 class UnitModel:
-    """A complete model: layout, aux socket, and the phase of each channel."""
+    """A complete model: layout, aux socket, the phase of each channel, and the rating
+    and time-current curve of the channel breakers (a plugin may give another curve:
+    the ``c12_breaker_curve`` hook)."""
 
     name: str
     layout: Layout
     aux_socket: AuxSocket
     channel_phases: tuple[str, ...] = DEFAULT_PHASE_ROTATION
     channel_rating_a: float = CHANNEL_RATING_A
+    breaker: BreakerCurve = EN_60947_2_MAGNETIC_HYDRAULIC
 
     def with_phases(self, phases: Sequence[str]) -> UnitModel:
-        return UnitModel(
-            self.name, self.layout, self.aux_socket, tuple(phases), self.channel_rating_a
-        )
+        return dataclasses.replace(self, channel_phases=tuple(phases))
+
+    def with_breaker(self, curve: BreakerCurve) -> UnitModel:
+        return dataclasses.replace(self, breaker=curve)
 
 
 def parse_model_name(

@@ -25,6 +25,7 @@ hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT)
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "c12exporter.builtin.layouts",
     "c12exporter.builtin.aux_sockets",
+    "c12exporter.builtin.breakers",
     "c12exporter.modbus.transport",
     "c12exporter.web.server",
     "c12exporter.prometheus.plugin",
@@ -52,8 +53,11 @@ class Plugins:
         return self.manager.hook
 
     def model(self, name: str) -> UnitModel:
-        """Resolve a model name (``C12B-12``); raises :class:`c12exporter.model.ModelError`."""
-        return parse_model_name(name, self.layouts, self.aux_sockets)
+        """Resolve a model name (``C12B-12``), with its breakers' curve from the plugins;
+        raises :class:`c12exporter.model.ModelError`."""
+        model = parse_model_name(name, self.layouts, self.aux_sockets)
+        curve = self.hook.c12_breaker_curve(model=model)
+        return model if curve is None else model.with_breaker(curve)
 
 
 def fill(hook: pluggy.HookCaller, registry: Registry[T], **kwargs: object) -> Registry[T]:

@@ -590,7 +590,8 @@ def channel_rows(d: dashboard.Dashboard) -> dashboard.Dashboard:
     status = table_panel(
         "Channels",
         "Each channel of this connector: current against its RCBO rating and its supervision "
-        "band (min/max, empty when not set), breaker, load LED and supervision state.",
+        "band (min/max, empty when not set), breaker, load LED, supervision state, and the "
+        "expected time until the breaker trips while the channel is overloaded.",
         [
             ("Current", "amp", channel_expr(current)),
             ("Rating", "amp", channel_expr(rating)),
@@ -600,6 +601,7 @@ def channel_rows(d: dashboard.Dashboard) -> dashboard.Dashboard:
             ("RCBO", "none", channel_expr(f"c12_channel_breaker_closed{{{UNIT}}}")),
             ("Load LED", "none", channel_expr(load_level)),
             ("Supervision", "none", channel_expr(supervision_position)),
+            ("Trips in", "s", channel_expr(f"c12_channel_trip_forecast_seconds{{{UNIT}}}")),
         ],
         keys=["channel", "name", "phase"],
         height=8,

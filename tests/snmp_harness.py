@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from c12exporter.exposer import ExposerContext
+from c12exporter.forecast import TripForecast
 from c12exporter.plugins import load_plugins
 from c12exporter.poller import Poller
 from c12exporter.reading import Reading, SupervisionBand
@@ -221,7 +222,7 @@ def snmp_stack(
 
     context = ExposerContext(
         store, poller, telemetry, state_dir or tmp / "state", PLUGINS.hook,
-        Config(configs, poll), no_reload,
+        Config(configs, poll), no_reload, forecast=TripForecast(store),
     )  # fmt: skip
     agent: RunningAgent | None = None
     try:

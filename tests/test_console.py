@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import itertools
 import json
 import logging
-import math
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,13 +19,14 @@ import pytest
 from c12exporter.config import load_config
 from c12exporter.console.handlers import EditRefused, check_name, parse_edit
 from c12exporter.console.plugin import ConsoleExposer
-from c12exporter.console.tripcurve import TYPE_C
-from c12exporter.console.view import phase_balance
+from c12exporter.console.view import detail_cells, phase_balance, trips
 from c12exporter.exporter import start_exporter
+from c12exporter.forecast import TripForecast
 from c12exporter.plugins import load_plugins
 from c12exporter.reading import ChannelSettings, PhaseReading, Reading, UnitSettings
-from c12exporter.settings import ConfigError
+from c12exporter.settings import ConfigError, UnitConfig
 from c12exporter.simulator.server import Fleet
+from c12exporter.store import Store
 from tests.servers import LOOPBACK, free_port
 
 PLUGINS = load_plugins(entry_points=False)
@@ -113,17 +112,35 @@ def test_names_count_bytes_not_characters() -> None:
 # --- breaker curve and balance ------------------------------------------------------------------
 
 
-def test_the_breaker_curve_meets_the_standards_limit_points() -> None:
-    assert TYPE_C.time_to_trip_s(16.0 * 1.13, 16.0) is None  # conventional non-tripping
-    assert TYPE_C.time_to_trip_s(16.0, 16.0) is None
-    at_145 = TYPE_C.time_to_trip_s(16.0 * 1.45, 16.0)
-    assert at_145 is not None and at_145 < 3600  # conventional tripping: within 1 h
-    at_255 = TYPE_C.time_to_trip_s(16.0 * 2.55, 16.0)
-    assert at_255 is not None and 1 < at_255 < 60
-    assert TYPE_C.time_to_trip_s(16.0 * 10, 16.0) == pytest.approx(0.01)
-    times = [TYPE_C.time_to_trip_s(16.0 * m / 100, 16.0) for m in range(114, 1000, 7)]
-    assert all(t is not None and not math.isinf(t) for t in times)
-    assert all(a >= b for a, b in itertools.pairwise(times))  # type: ignore[operator]
+def test_the_trip_panel_shows_the_forecast_not_a_cold_curve(reading: Reading) -> None:
+    """Channel 1 at 2 x In: 80 s from cold on the curve; 40 s later half of it is left."""
+    curve = reading.model.breaker
+    store = Store((UnitConfig("u", "127.0.0.1:1"),), staleness_s=1e9)
+    forecast = TripForecast(store)
+    state = store.get("u")
+    assert state is not None
+
+    def at(taken_at: float, current_a: float) -> Reading:
+        channels = (
+            reading.channels[0].with_values(channel_current=current_a),
+            *reading.channels[1:],
+        )
+        return Reading(reading.unit, reading.identity, reading.model, taken_at, reading.values,
+                       reading.phases, channels)  # fmt: skip
+
+    first = at(1000.0, 32.0)
+    store.record_success("u", first, 0.01)
+    assert trips(forecast, first) == {1: pytest.approx(curve.trip_time_s(2.0))}
+    assert (
+        detail_cells(state, first, trips(forecast, first)).t["c.1.trip"] == "trips in ~1 min 20 s"
+    )
+    later = at(1040.0, 32.0)
+    store.record_success("u", later, 0.01)
+    assert (
+        detail_cells(state, later, trips(forecast, later)).t["c.1.trip"] == "trips in ~0 min 40 s"
+    )
+    assert detail_cells(state, later, trips(forecast, later)).t["c.2.trip"] == ""
+    assert trips(None, later) == {}
 
 
 def test_phase_balance_is_the_nema_definition(reading: Reading) -> None:

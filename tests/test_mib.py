@@ -48,6 +48,7 @@ EXPECTED_OIDS = {
     "c12ChannelCurrent": f"{ROOT}.1.5.1.8",
     "c12ChannelSupervisionMax": f"{ROOT}.1.5.1.12",
     "c12ChannelAuxSocketRating": f"{ROOT}.1.5.1.17",
+    "c12ChannelTripForecast": f"{ROOT}.1.5.1.18",
     "c12NotifPrevBreakerState": f"{ROOT}.2.5",
     "c12UnitUnreachable": f"{ROOT}.0.1",
     "c12BreakerOpened": f"{ROOT}.0.9",

@@ -10,10 +10,8 @@ import pytest
 from c12exporter.modbus.registermap import MEASUREMENTS, SETTINGS, UNIT_SETTINGS
 from c12exporter.plugins import load_plugins
 from c12exporter.simulator.physics import (
-    CONVENTIONAL_TRIP_MULTIPLE,
     DEMAND_SUBINTERVAL_S,
     DEMAND_WINDOW_S,
-    NO_TRIP_MULTIPLE,
     RESIDUAL_TRIP_MA,
     ChannelSetup,
     ConstantLoad,
@@ -21,12 +19,13 @@ from c12exporter.simulator.physics import (
     PhysicsError,
     UnitPhysics,
     load_state,
-    trip_time_s,
 )
 from c12exporter.simulator.scenarios import SCENARIOS, unit_channels
 
 MODEL = load_plugins(entry_points=False).model("C12B-12")
 RATING_A = MODEL.channel_rating_a
+CURVE = MODEL.breaker
+trip_time_s = CURVE.trip_time_s
 HOUR_S = 3600.0
 LED = Load(9.0, 0.95, harmonics={3: 0.8, 9: 0.15}, leakage_ma=3.0)
 
@@ -187,48 +186,108 @@ def test_maxima_and_thd_averages_are_kept_since_power_up() -> None:
 # --- breakers -----------------------------------------------------------------------------
 
 
-def time_to_trip(multiple: float, limit_s: float) -> float | None:
-    """Physics seconds until channel 1 trips at ``multiple`` x rating, or None."""
+def time_to_trip(multiple: float, limit_s: float, read_every_s: float = 1.0) -> float | None:
+    """Physics time at which channel 1, loaded at ``multiple`` x rating from time 0, first
+    reads open when read every ``read_every_s``; None if not within ``limit_s``."""
     physics = unit(Load(multiple * RATING_A))
     if physics.measurements()["channel_breaker"][0] == "open":
         return 0.0
-    for t in range(1, int(limit_s) + 1):
-        physics.advance(t)
+    for k in range(1, int(limit_s / read_every_s) + 1):
+        physics.advance(k * read_every_s)
         if physics.measurements()["channel_breaker"][0] == "open":
-            return float(t)
+            return k * read_every_s
     return None
 
 
-def test_trip_curve_shape() -> None:
-    assert trip_time_s(NO_TRIP_MULTIPLE) == math.inf
-    assert 0 < trip_time_s(CONVENTIONAL_TRIP_MULTIPLE) <= HOUR_S
-    assert 1 <= trip_time_s(3.0) <= 20
-    assert trip_time_s(10.0) == 0.0
-    times = [trip_time_s(x / 100) for x in range(114, 1000, 7)]
+def test_the_curve_passes_through_en_60947_2_conventional_currents() -> None:
+    # Manual: "industrial grade (EN 60947-2) circuit breakers"; EN 60947-2: no trip within
+    # 1 h at 1.05 In, a trip within 1 h at 1.30 In.
+    assert trip_time_s(1.05) == math.inf
+    assert 0 < trip_time_s(1.30) <= HOUR_S
+    assert trip_time_s(1.30) == 1800.0
+    assert trip_time_s(CURVE.instantaneous_multiple) == 0.0
+    times = [trip_time_s(x / 100) for x in range(106, 1200, 7)]
     assert times == sorted(times, reverse=True)
+    assert all(0 < t < math.inf for t in times)
+
+
+def test_the_curve_table_points_are_its_times() -> None:
+    for multiple, seconds in CURVE.points[1:]:
+        if multiple < CURVE.instantaneous_multiple:
+            assert trip_time_s(multiple) == pytest.approx(seconds)
+        else:  # the magnetic band starts at the table's end
+            assert trip_time_s(multiple) == 0.0
+            assert trip_time_s(multiple - 1e-6) == pytest.approx(seconds)
+    # Between the non-tripping current and 1.30 In the time falls as 1 / (m - 1.05).
+    assert trip_time_s(1.10) == pytest.approx(1800.0 * 0.25 / 0.05)
 
 
 @pytest.mark.parametrize(
-    ("multiple", "low_s", "high_s"),
-    [
-        (CONVENTIONAL_TRIP_MULTIPLE, 600, HOUR_S),  # within an hour, not within minutes
-        (2.2, 20, 120),
-        (3.0, 2, 20),  # seconds
-    ],
+    ("multiple", "read_every_s"),
+    [(1.30, 1.0), (1.5, 1.0), (2.0, 0.5), (3.0, 0.05), (5.0, 0.01), (10.0, 0.01), (11.0, 0.01)],
 )
-def test_rcbo_trips_along_the_curve(multiple: float, low_s: float, high_s: float) -> None:
-    trip = time_to_trip(multiple, high_s)
-    assert trip is not None and low_s <= trip <= high_s
+def test_rcbo_trips_at_the_curve_time_between_physics_steps(
+    multiple: float, read_every_s: float
+) -> None:
+    """The breaker opens at the curve's time, not at the next whole physics second."""
+    expected = trip_time_s(multiple)
+    trip = time_to_trip(multiple, expected + 2, read_every_s)
+    assert trip is not None
+    assert expected <= trip + 1e-9 < expected + read_every_s + 1e-9
+    physics = unit(Load(multiple * RATING_A))
+    physics.advance(expected + 0.5)
+    channel = physics.snapshot()["channels"][0]
+    assert channel["trip_cause"] == "overcurrent"
+    assert channel["tripped_at_s"] == pytest.approx(expected)
 
 
-def test_rcbo_trips_instantly_far_above_rating() -> None:
-    assert time_to_trip(12.0, 1) == 0.0
-    physics = unit(Load(12.0 * RATING_A))
+def test_trip_time_does_not_depend_on_how_often_the_unit_is_read() -> None:
+    rarely = unit(Load(5.0 * RATING_A))
+    rarely.advance(60)
+    often = unit(Load(5.0 * RATING_A))
+    for k in range(1, 6001):
+        often.advance(k / 100)
+    assert rarely.snapshot()["channels"][0]["tripped_at_s"] == pytest.approx(
+        often.snapshot()["channels"][0]["tripped_at_s"]
+    )
+    assert rarely.measurements() == often.measurements()
+
+
+def test_a_load_set_between_steps_heats_from_that_moment() -> None:
+    physics = unit()
+    physics.advance(10.4)
+    physics.set_load(1, Load(3.0 * RATING_A))
+    physics.advance(40)
+    assert physics.snapshot()["channels"][0]["tripped_at_s"] == pytest.approx(10.4 + 20.0)
+
+
+def test_a_varying_overload_adds_its_shares_of_the_curve() -> None:
+    """Half the time to trip at 2 In, then 5 In: it trips after half of 5 In's time."""
+    physics = unit(Load(2.0 * RATING_A))
+    physics.advance(trip_time_s(2.0) / 2)
+    physics.set_load(1, Load(5.0 * RATING_A))
+    physics.advance(200)
+    expected = trip_time_s(2.0) / 2 + trip_time_s(5.0) / 2
+    assert physics.snapshot()["channels"][0]["tripped_at_s"] == pytest.approx(expected)
+
+
+def test_below_the_non_tripping_current_the_heat_relaxes() -> None:
+    physics = unit(Load(2.0 * RATING_A))
+    physics.advance(40)
+    assert physics.snapshot()["channels"][0]["trip_progress"] == pytest.approx(0.5)
+    physics.set_load(1, Load(RATING_A))
+    physics.advance(40 + CURVE.cooling_time_constant_s)
+    assert physics.snapshot()["channels"][0]["trip_progress"] == pytest.approx(0.5 / math.e)
+
+
+def test_rcbo_trips_instantly_in_the_magnetic_band() -> None:
+    assert time_to_trip(CURVE.instantaneous_multiple, 1) == 0.0
+    physics = unit(Load(CURVE.instantaneous_multiple * RATING_A))
     assert physics.snapshot()["channels"][0]["trip_cause"] == "short_circuit"
 
 
-def test_no_trip_at_1_13_in() -> None:
-    physics = unit(Load(NO_TRIP_MULTIPLE * RATING_A))
+def test_no_trip_at_1_05_in() -> None:
+    physics = unit(Load(CURVE.non_tripping_multiple * RATING_A))
     physics.advance(4 * HOUR_S)
     values = m(physics)
     assert values["channel_breaker"][0] == "closed"
@@ -449,8 +508,10 @@ def test_overload_scenario_trips_breakers_over_time() -> None:
     assert m(physics)["channel_load"][:4] == ["serious_overload"] * 2 + ["slight_overload"] * 2
     physics.advance(120)
     assert m(physics)["channel_breaker"][:4] == ["open", "closed", "closed", "closed"]
-    physics.advance(HOUR_S)
+    physics.advance(600)
     assert m(physics)["channel_breaker"][:4] == ["open", "open", "closed", "closed"]
+    physics.advance(HOUR_S)
+    assert m(physics)["channel_breaker"][:4] == ["open", "open", "open", "closed"]
 
 
 @pytest.mark.parametrize(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import types
 
 import pytest
 
 from c12exporter import hookimpl
-from c12exporter.model import Connector, Layout, ModelError
+from c12exporter.breaker import EN_60947_2_MAGNETIC_HYDRAULIC, BreakerCurve
+from c12exporter.model import Connector, Layout, ModelError, UnitModel
 from c12exporter.plugins import load_plugins
 from c12exporter.registry import PluginError, Registry
+from c12exporter.simulator.physics import ChannelSetup, ConstantLoad, Load, UnitPhysics
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +85,28 @@ def test_outside_plugin_adds_a_layout_without_core_changes() -> None:
     assert model.layout.description.startswith("3 x 19-pin Socapex")
     assert model.layout.connector_of(12).label == "C"
     assert plugins.model("C12B-12").layout.code == "1"  # built-ins still there
+
+
+def test_outside_plugin_gives_a_models_breaker_curve() -> None:
+    """One curve for a model: the simulator trips by it and the model carries it."""
+    measured = BreakerCurve(
+        name="measured",
+        points=((1.1, math.inf), (1.5, 100.0), (4.0, 2.0)),
+        instantaneous_multiple=6.0,
+        cooling_time_constant_s=60.0,
+    )
+
+    class Curves:
+        @hookimpl
+        def c12_breaker_curve(self, model: UnitModel) -> BreakerCurve | None:
+            return measured if model.layout.code == "5" else None
+
+    plugins = load_plugins([Curves()], entry_points=False)
+    assert plugins.model("C12B-53").breaker is measured
+    assert plugins.model("C12B-12").breaker is EN_60947_2_MAGNETIC_HYDRAULIC
+    physics = UnitPhysics(plugins.model("C12B-53"), 0, [ChannelSetup(ConstantLoad(Load(24.0)))])
+    physics.advance(101.0)
+    assert physics.snapshot()["channels"][0]["tripped_at_s"] == pytest.approx(100.0)
 
 
 def test_duplicate_registration_names_both_plugins() -> None:

@@ -55,8 +55,8 @@ def inject_every_alert_condition(control: SimulatorControl) -> None:
     control.act(supply, "supply", phase="L1", voltage_v=262)  # out of range, unbalanced
     control.act(supply, "supply", phase="L2", voltage_thd=0.12)  # voltage THD over 8 %
     control.act(dead, "network", mode="kill")  # unit down
-    # Breaker open, band violated, near rating, over rating, serious overload
-    # (the physics is frozen, so nothing trips meanwhile).
+    # Breaker open, band violated, near rating, over rating, serious overload with a
+    # trip forecast under 5 minutes (the physics is frozen, so nothing trips meanwhile).
     set_loads(control, channels, {1: 3.0, 2: 6.0, 3: 14.0, 4: 18.0, 5: 30.0})
     control.act(channels, "rcbo_test", channel=1)
     control.act(channels, "set_supervision", channel=2, min_a=1.0, max_a=4.0)

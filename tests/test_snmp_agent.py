@@ -5,6 +5,7 @@ where allowed, and malformed packets neither crash nor stall the agent."""
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import random
 import shlex
@@ -260,6 +261,27 @@ def test_values_not_available_have_no_instance(stack: Stack) -> None:
         assert "No Such Instance" in got.stdout
     finally:
         stack.act(name, action="fuse_replace", phase="L2")
+
+
+def test_trip_forecast_has_an_instance_only_while_the_channel_is_overloaded(stack: Stack) -> None:
+    name = stack.names[1]
+    stack.act(name, action="set_load", channel=5, current_a=32.0)  # 2 x In
+    try:
+        assert stack.context.forecast is not None
+        seconds = stack.context.forecast.of(stack.reading(name))[5]
+        assert 0 < seconds <= stack.reading(name).model.breaker.trip_time_s(2.0)
+        got = stack.snmp(
+            "snmpget", stack.v2c(),
+            "C12-PDU-MIB::c12ChannelTripForecast.2.5", "C12-PDU-MIB::c12ChannelTripForecast.2.6",
+        )  # fmt: skip
+        assert parse(got.stdout)["c12ChannelTripForecast.2.5"] == str(math.ceil(seconds))
+        assert "c12ChannelTripForecast.2.6 No Such Instance" in got.stdout
+        walked = walk(stack, "snmpbulkwalk", stack.v2c(), "C12-PDU-MIB::c12ChannelTripForecast")
+        assert [key for key in walked if key.startswith("c12ChannelTripForecast.2.")] == [
+            "c12ChannelTripForecast.2.5"
+        ]
+    finally:
+        stack.act(name, action="set_load", channel=5, current_a=0.0)
 
 
 # --- credentials ---------------------------------------------------------------------------

@@ -229,6 +229,9 @@ def test_item_values_equal_metrics(setup: Setup) -> None:
             expected[f"c12.channel.current[{n}]"] = _metric(
                 page, "c12_channel_current_amperes", pdu=unit, channel=str(n)
             )
+        # No overload: no forecast series and no SNMP instance; both templates read -1.
+        assert f'c12_channel_trip_forecast_seconds{{channel="1",pdu="{unit}"}}' not in page
+        expected["c12.channel.trip_forecast[1]"] = -1.0
         for host in (f"c12-{unit}", f"c12-{unit}-http"):
 
             def values_match(host: str = host, expected: dict[str, float] = expected) -> bool:

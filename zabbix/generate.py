@@ -147,6 +147,7 @@ class Snmp:
     multiplier: float | None = None
     valuemap: str = ""  # a MIB textual convention
     script: str = ""  # JavaScript instead of a multiplier
+    on_missing: str | None = None  # value when the instance is absent (noSuchInstance)
 
 
 @dataclass(frozen=True)
@@ -564,6 +565,16 @@ def channel_items() -> list[Item]:
             Http("c12_aux_socket_rating_amperes", sel, on_fail="0"),
             units="A",
         ),
+        Item(
+            f"c12.channel.trip_forecast[{CH}]",
+            f"{CHANNEL_LABEL}: Trip forecast",
+            "Expected seconds until the channel's RCBO trips at its present current, from "
+            "the breaker curve and the load so far; -1 while the channel is not overloaded.",
+            "channel",
+            Snmp("c12ChannelTripForecast", f".{CH}", on_missing="-1"),
+            Http("c12_channel_trip_forecast_seconds", sel, on_fail="-1"),
+            units="s",
+        ),
     ]
 
 
@@ -636,6 +647,11 @@ def threshold_macros(cfg: alerts.Config) -> list[Macro]:
             "{$C12.CHANNEL.OVER.RATIO}",
             _num(cfg.over_rating_ratio),
             "Channel current over its RCBO rating above which it is over its rating.",
+        ),
+        Macro(
+            "{$C12.CHANNEL.TRIP.FORECAST.MIN}",
+            _num(cfg.trip_forecast_warning_s),
+            "Trip forecast, s, below which the channel's RCBO is about to trip.",
         ),
         Macro(
             "{$C12.NEUTRAL.CURRENT.MIN}",
@@ -745,6 +761,7 @@ TEMP_OVER = "Temperature is above its limit"
 SERIOUS = "{#CHANNEL} [{#CHANNEL.NAME}]: Serious overload, RCBO about to trip"
 OVER = "{#CHANNEL} [{#CHANNEL.NAME}]: Current above RCBO rating"
 NEAR = "{#CHANNEL} [{#CHANNEL.NAME}]: Current near RCBO rating"
+TRIP = "{#CHANNEL} [{#CHANNEL.NAME}]: RCBO expected to trip soon"
 CHANNEL_PREFIX = "Channel "
 
 
@@ -970,6 +987,18 @@ def channel_triggers(t: str, d: Dialect) -> list[Trigger]:
             "Current: {ITEM.LASTVALUE1}",
         ),
         Trigger(
+            "C12ChannelTripForecast",
+            prefix + TRIP,
+            f"last({r('c12.channel.trip_forecast')})>=0 and "
+            f"last({r('c12.channel.trip_forecast')})<{{$C12.CHANNEL.TRIP.FORECAST.MIN}}",
+            "",
+            "channel",
+            "At its present current the RCBO is expected to trip within "
+            "{$C12.CHANNEL.TRIP.FORECAST.MIN} s (the breaker curve and the overload so far).",
+            UNIT_GUARDS,
+            "Forecast: {ITEM.LASTVALUE1}",
+        ),
+        Trigger(
             "C12ChannelOverRating",
             prefix + OVER,
             f"min({cur},{for_macro('C12ChannelOverRating')})>{{$C12.CHANNEL.OVER.RATIO}}"
@@ -1055,6 +1084,15 @@ def _snmp_item(item: Item, mib: Mib, index: str) -> dict[str, Any]:
         "snmp_oid": f"{mib.oid(item.snmp.column)}.{index}{item.snmp.instance}",
     }
     steps: list[dict[str, Any]] = []
+    if item.snmp.on_missing is not None:
+        steps.append(
+            {
+                "type": "CHECK_NOT_SUPPORTED",
+                "parameters": [""],
+                "error_handler": "CUSTOM_VALUE",
+                "error_handler_params": item.snmp.on_missing,
+            }
+        )
     if item.snmp.multiplier is not None:
         steps.append({"type": "MULTIPLIER", "parameters": [_num(item.snmp.multiplier)]})
     if item.snmp.script:

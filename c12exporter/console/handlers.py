@@ -35,6 +35,7 @@ from typing import Any
 from aiohttp import web
 
 from ..exposer import ExposerContext
+from ..forecast import TripForecast
 from ..history.db import HistoryError
 from ..reading import ChannelReading, ChannelSettings, Reading, Settings, UnitSettings
 from ..routes import Routes
@@ -79,8 +80,9 @@ class Client:
 class Hub:
     """Fans the store's events out to the connected browsers."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, forecast: TripForecast | None = None) -> None:
         self.store = store
+        self.forecast = forecast
         self.clients: set[Client] = set()
         self._dirty: set[str] = set()
         self._up: dict[str, bool] = {}
@@ -145,7 +147,8 @@ class Hub:
         state = self.store.get(unit)
         if state is None:
             return None
-        return view.detail_cells(state, self.store.fresh_reading(state, now)).as_json()
+        reading = self.store.fresh_reading(state, now)
+        return view.detail_cells(state, reading, view.trips(self.forecast, reading)).as_json()
 
     async def _run(self) -> None:
         last_check = time.monotonic()
@@ -207,7 +210,7 @@ class Console:
 
     def __init__(self, context: ExposerContext) -> None:
         self.context = context
-        self.hub = Hub(context.store)
+        self.hub = Hub(context.store, context.forecast)
         self._secret = os.urandom(32)
         self._assets = {
             name: resources.files(__package__).joinpath("static", name).read_bytes()
@@ -278,8 +281,9 @@ class Console:
         rows = [page.fleet_row(unit, store.fresh_reading(unit, now), selected) for unit in units]
         editable, mode, user = self.access(request)
         state = store.get(selected)
+        reading = None if state is None else store.fresh_reading(state, now)
         unit_html = (
-            page.unit_panes(state, store.fresh_reading(state, now), editable)
+            page.unit_panes(state, reading, editable, view.trips(self.context.forecast, reading))
             if state is not None
             else '<div id="unit"><p>No units are configured.</p></div>'
         )
@@ -393,7 +397,9 @@ class Console:
                 "ok": True,
                 "message": f"{name}: {what} is now {after!r}",
                 "row": view.row_cells(state, new).as_json(),
-                "detail": view.detail_cells(state, new).as_json(),
+                "detail": view.detail_cells(
+                    state, new, view.trips(self.context.forecast, new)
+                ).as_json(),
             }
         )
 

@@ -8,7 +8,7 @@ Every value is in an element whose ``data-k`` names its key in
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from .. import __version__
 from ..measurements import BY_NAME, PHASES
@@ -17,7 +17,6 @@ from ..reading import Reading
 from ..routes import Route
 from ..store import UnitState
 from . import view
-from .tripcurve import TYPE_C
 from .view import Cells
 
 
@@ -113,8 +112,13 @@ def _pen(label: str, action: str, unit: str, channel: int | None, current: str) 
     )
 
 
-def unit_panes(unit: UnitState, reading: Reading | None, editable: bool) -> str:
-    cells = view.detail_cells(unit, reading)
+def unit_panes(
+    unit: UnitState,
+    reading: Reading | None,
+    editable: bool,
+    trip_s: Mapping[int, float] | None = None,
+) -> str:
+    cells = view.detail_cells(unit, reading, trip_s)
     name = unit.config.name
     fixed = frozenset(unit.config.supervision)
     up = reading is not None
@@ -271,8 +275,9 @@ def _channels(
     return (
         '<section class="pane" id="pane-d" aria-labelledby="channels-h">'
         f'<h2 id="channels-h">Channels</h2>{"".join(groups)}'
-        f'<p class="note">Breaker curve: time to trip at the present current, from a '
-        f"{e(TYPE_C.name)} time-current table.</p></section>"
+        f'<p class="note">Breaker curve: expected time to trip if the present current '
+        f"stays, from the {e(reading.model.breaker.name)} curve and the load so far "
+        "(the exporter's trip forecast).</p></section>"
     )
 
 

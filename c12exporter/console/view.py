@@ -16,14 +16,15 @@ its C12-PDU-MIB column.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .. import balance
+from ..forecast import TripForecast
 from ..measurements import OF_SCOPE, PHASES, Measurement, Quantity, Scope
 from ..model import AUX_CHANNEL
 from ..reading import ChannelReading, Reading, SupervisionState
 from ..store import Store, UnitState
-from .tripcurve import TYPE_C, TripCurve
 
 INPUT_RATING_A = 63.0
 """The unit's three-phase input (63 A CEE): the scale of the line current bars."""
@@ -104,7 +105,7 @@ def trip_text(seconds: float | None) -> str:
         return ""
     if seconds < 1:
         return "trips now"
-    return f"trips in ~{duration(seconds)}"
+    return f"trips in ~{duration(round(seconds))}"
 
 
 def pct(value: float, full: float) -> float:
@@ -182,10 +183,9 @@ def bar_rating_a(channel: ChannelReading, reading: Reading) -> float:
     return channel.rating_a
 
 
-def time_to_trip_s(channel: ChannelReading, curve: TripCurve = TYPE_C) -> float | None:
-    if not channel.breaker_closed:
-        return None
-    return curve.time_to_trip_s(channel.current_a, channel.rating_a)
+def trips(forecast: TripForecast | None, reading: Reading | None) -> Mapping[int, float]:
+    """Channel -> seconds until its breaker trips (the exporter's trip forecast)."""
+    return {} if forecast is None or reading is None else forecast.of(reading)
 
 
 def status(reading: Reading | None, unit: UnitState) -> tuple[str, str]:
@@ -266,8 +266,11 @@ def row_cells(unit: UnitState, reading: Reading | None) -> Cells:
     return cells
 
 
-def detail_cells(unit: UnitState, reading: Reading | None) -> Cells:
-    """The unit's panes B to D; keys start with ``d.``."""
+def detail_cells(
+    unit: UnitState, reading: Reading | None, trip_s: Mapping[int, float] | None = None
+) -> Cells:
+    """The unit's panes B to D; keys start with ``d.``. ``trip_s``: the trip forecast
+    (:func:`trips`), shown beside each overloaded channel."""
     cells = Cells()
     t, w, s = cells.t, cells.w, cells.s
     text, state = status(reading, unit)
@@ -301,11 +304,11 @@ def detail_cells(unit: UnitState, reading: Reading | None) -> Cells:
     for m in UNIT_ROWS:
         t[f"m.{m.name}"] = quantity(m, reading.values[m.name])
     for c in reading.channels:
-        _channel(cells, c, reading)
+        _channel(cells, c, reading, (trip_s or {}).get(c.number))
     return cells
 
 
-def _channel(cells: Cells, c: ChannelReading, reading: Reading) -> None:
+def _channel(cells: Cells, c: ChannelReading, reading: Reading, trip_s: float | None) -> None:
     t, w, s = cells.t, cells.w, cells.s
     k = f"c.{c.number}."
     t[k + "name"] = c.name or f"Channel {c.number}"
@@ -328,7 +331,7 @@ def _channel(cells: Cells, c: ChannelReading, reading: Reading) -> None:
         t[k + "band"] = "off"
     t[k + "sup"] = c.supervision_state.value
     s[k + "sup"] = c.supervision_state.value
-    t[k + "trip"] = trip_text(time_to_trip_s(c))
+    t[k + "trip"] = trip_text(trip_s)
 
 
 def totals_cells(store: Store, now: float) -> Cells:

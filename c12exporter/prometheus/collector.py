@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from .. import __version__, balance
+from ..forecast import TripForecast
 from ..measurements import OF_SCOPE, Measurement, Quantity, Scope, metric_labels
 from ..reading import Reading, SupervisionState
 from ..store import Store, UnitState
@@ -32,6 +33,10 @@ SUPERVISION_POSITIONS = {
 SUPERVISION_POSITION_HELP = (
     "Channel current against its supervision band: -1 below, 0 inside, 1 above; "
     "absent while supervision is disabled"
+)
+TRIP_FORECAST_HELP = (
+    "Expected seconds until the channel's RCBO trips if its present current stays, from "
+    "the breaker curve and the load so far; absent while the channel is not overloaded"
 )
 
 
@@ -65,9 +70,15 @@ class FleetCollector(Collector):
     Sample: ``c12_channel_current_amperes{pdu="stage-left",channel="3"} 7.42``
     """
 
-    def __init__(self, store: Store, select: Callable[[UnitState], bool] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        select: Callable[[UnitState], bool] | None = None,
+        forecast: TripForecast | None = None,
+    ) -> None:
         self.store = store
         self.select = select
+        self.forecast = forecast
 
     def collect(self) -> Iterator[Metric]:
         units = [u for u in self.store if self.select is None or self.select(u)]
@@ -79,7 +90,7 @@ class FleetCollector(Collector):
             reading = self.store.fresh_reading(unit, now)
             _health(f, unit, reading is not None, ext)
             if reading is not None:
-                measured(f, unit, reading, ext)
+                measured(f, unit, reading, ext, self.forecast)
         yield from f.families.values()
 
 
@@ -112,12 +123,20 @@ def _health(f: _Families, unit: UnitState, up: bool, ext: list[str]) -> None:
         ).add_metric([pdu, *ext], unit.last_success_at)
 
 
-def measured(f: _Families, unit: UnitState, r: Reading, ext: list[str]) -> None:
-    """Every series of a unit that has a fresh reading, after its health."""
+def measured(
+    f: _Families,
+    unit: UnitState,
+    r: Reading,
+    ext: list[str],
+    forecast: TripForecast | None = None,
+) -> None:
+    """Every series of a unit that has a fresh reading, after its health (the trip forecast
+    only where a :class:`TripForecast` is kept: not for ``/probe`` of an address)."""
     _unit(f, unit, r, ext)
     _phases(f, r, ext)
     _channels(f, r, ext)
     _balance(f, r, ext)
+    trip_forecast(f, r, forecast, ext)
 
 
 def _unit(f: _Families, unit: UnitState, r: Reading, ext: list[str]) -> None:
@@ -246,3 +265,12 @@ def _balance(f: _Families, r: Reading, ext: list[str]) -> None:
          move.to_phase, *ext],
         move.unbalance_after,
     )  # fmt: skip
+
+
+def trip_forecast(f: _Families, r: Reading, forecast: TripForecast | None, ext: list[str]) -> None:
+    """``c12_channel_trip_forecast_seconds`` of the overloaded channels (none without a
+    forecast: ``/probe`` of an address)."""
+    seconds = {} if forecast is None else forecast.of(r)
+    family = f.gauge("c12_channel_trip_forecast_seconds", TRIP_FORECAST_HELP, ("pdu", "channel"))
+    for channel, value in sorted(seconds.items()):
+        family.add_metric([r.unit, str(channel), *ext], value)

@@ -46,6 +46,7 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString as _untyped_float_to_go_string
 
+from ..forecast import TripForecast
 from ..reading import Reading
 from ..store import Change, FleetChange, Store, UnitState
 from .collector import _Families, _health, measured
@@ -177,13 +178,19 @@ class CachedExposition:
     """The fleet's ``/metrics`` body from per-unit pieces, kept current by store events.
 
     ``collectors`` (the exporter's own registries) are rendered at every scrape and
-    appended; they are small.
+    appended; they are small. ``forecast`` gives the trip forecast series (it changes with
+    the reading, so it is cached with it).
     """
 
     def __init__(
-        self, store: Store, collectors: Sequence[Collector] = (), level: int = GZIP_LEVEL
+        self,
+        store: Store,
+        collectors: Sequence[Collector] = (),
+        level: int = GZIP_LEVEL,
+        forecast: TripForecast | None = None,
     ) -> None:
         self.store = store
+        self.forecast = forecast
         self.collectors = list(collectors)
         self.level = level
         self._lock = threading.Lock()
@@ -260,7 +267,7 @@ class CachedExposition:
         f = _Families(extra)
         _health(f, state, True, ext)
         up_flag = f.families.pop("c12_up")
-        measured(f, state, reading, ext)
+        measured(f, state, reading, ext, self.forecast)
         up = {**down, **self._render([up_flag])}
         for name, metric in f.families.items():
             if name not in _HEALTH_FAMILIES:

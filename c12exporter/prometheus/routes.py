@@ -22,6 +22,7 @@ POLLER_KEY = web.AppKey("poller", Poller)
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
 TELEMETRY_KEY = web.AppKey("telemetry", Telemetry)
 EXPOSITION_KEY = web.AppKey("exposition", CachedExposition)
+CONTEXT_KEY = web.AppKey("context", ExposerContext)
 
 
 def add_routes(routes: Routes, context: ExposerContext) -> None:
@@ -31,7 +32,9 @@ def add_routes(routes: Routes, context: ExposerContext) -> None:
     registry.register(context.telemetry.registry)
     if context.history is not None:
         registry.register(HistoryCollector(context.history))
-    routes.state(EXPOSITION_KEY, CachedExposition(context.store, [registry]))
+    exposition = CachedExposition(context.store, [registry], forecast=context.forecast)
+    routes.state(EXPOSITION_KEY, exposition)
+    routes.state(CONTEXT_KEY, context)
     routes.state(STORE_KEY, context.store)
     routes.state(POLLER_KEY, context.poller)
     routes.state(REGISTRY_KEY, registry)
@@ -85,7 +88,8 @@ async def probe(request: web.Request) -> web.Response:
     registry = CollectorRegistry(auto_describe=False)
     if unit is not None:
         await poller.poll_unit(unit.config.name)
-        registry.register(FleetCollector(store, select=lambda u: u is unit))
+        forecast = request.app[CONTEXT_KEY].forecast
+        registry.register(FleetCollector(store, select=lambda u: u is unit, forecast=forecast))
     else:
         try:
             split_host_port(target, default_port=0)

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..breaker import EN_60947_2_MAGNETIC_HYDRAULIC, BreakerCurve
 from ..measurements import BY_NAME, CHANNEL_COUNT, MEASUREMENTS, PHASES, WH, Scope
 from ..modbus.registermap import C12B_V1, Kind, Value
 from ..model import UnitModel
@@ -57,31 +58,19 @@ HARMONIC_ORDERS: tuple[int, ...] = (3, 5, 7, 9)
 """Current harmonics the load model carries. 3 and 9 are triplen: they add up in the neutral."""
 
 # --- Channel RCBO: 16 A, magnetic-hydraulic ---------------------------------------------------
+# Its time-current curve and heat rule are the unit model's (``model.breaker``, see
+# c12exporter/breaker.py); only what the curve does not cover is set here.
 
-NO_TRIP_MULTIPLE = 1.13
-"""IEC 60898-1 conventional non-tripping current: never trips at or below 1.13 x rating."""
-CONVENTIONAL_TRIP_MULTIPLE = 1.45
-"""IEC 60898-1 conventional tripping current: trips within 1 h."""
-CONVENTIONAL_TRIP_TIME_S = 1800.0
-"""Our curve trips in 30 min at 1.45 x rating, inside the standard's hour."""
-TRIP_CURVE_EXPONENT = 3.0
-TRIP_CURVE_K_S = CONVENTIONAL_TRIP_TIME_S * math.pow(
-    CONVENTIONAL_TRIP_MULTIPLE - NO_TRIP_MULTIPLE, TRIP_CURVE_EXPONENT
-)
-"""Curve constant: t = K / (m - 1.13)^3, anchored at 1.45 x rating -> 30 min (~9 s at 3 x)."""
-INSTANTANEOUS_TRIP_MULTIPLE = 10.0
-"""At or above this multiple of rating the breaker trips at once (magnetic band)."""
 RESIDUAL_TRIP_MA = 30.0
 """Earth leakage at or above this trips the RCBO at once (the usual rating for stage RCBOs)."""
-TRIP_MEMORY_TIME_CONSTANT_S = 120.0
-"""After an overload ends, the hydraulic delay core returns with this time constant."""
 
 # --- Load LED (thresholds in docs/metrics.md) ---------------------------------------------
 
 LOAD_PRESENT_A = 0.05
 """Below this a channel's LED is off and the channel counts as unloaded."""
-SERIOUS_OVERLOAD_MULTIPLE = CONVENTIONAL_TRIP_MULTIPLE
-"""Above this multiple of rating the LED flashes fast (serious overload)."""
+SERIOUS_OVERLOAD_MULTIPLE = 1.45
+"""Above this multiple of rating the LED flashes fast (serious overload); our threshold,
+the manual gives none."""
 
 # --- Meter -------------------------------------------------------------------------------
 
@@ -240,18 +229,6 @@ class ChannelSetup:
 # --- Breakers ------------------------------------------------------------------------------
 
 
-def trip_time_s(multiple: float) -> float:
-    """Time for the RCBO to trip at a constant current of ``multiple`` x its rating.
-
-    ``inf`` at or below :data:`NO_TRIP_MULTIPLE`, ``0`` in the instantaneous band.
-    """
-    if multiple <= NO_TRIP_MULTIPLE:
-        return math.inf
-    if multiple >= INSTANTANEOUS_TRIP_MULTIPLE:
-        return 0.0
-    return TRIP_CURVE_K_S / math.pow(multiple - NO_TRIP_MULTIPLE, TRIP_CURVE_EXPONENT)
-
-
 class TripCause(enum.StrEnum):
     """Why an RCBO is open."""
 
@@ -264,35 +241,54 @@ class TripCause(enum.StrEnum):
 
 @dataclass
 class Rcbo:
-    """One channel breaker. ``progress`` runs from 0 to 1 towards an overcurrent trip."""
+    """One channel breaker, following its curve in continuous physics time.
 
+    ``progress`` runs from 0 to 1 towards an overcurrent trip (the heat rule of
+    :class:`c12exporter.breaker.BreakerCurve`). ``multiple`` x rating flows from ``at_s``
+    on; :meth:`run_to` lets it flow up to a later time and trips the breaker at the exact
+    moment the curve gives, which may lie between two physics steps.
+    """
+
+    curve: BreakerCurve = EN_60947_2_MAGNETIC_HYDRAULIC
     closed: bool = True
     progress: float = 0.0
     cause: TripCause | None = None
+    multiple: float = 0.0
+    at_s: float = 0.0
+    tripped_at_s: float | None = None
 
-    def carry(self, multiple: float, leakage_ma: float, dt_s: float) -> bool:
-        """Let ``multiple`` x rating flow for ``dt_s``; return True if the breaker trips."""
-        if leakage_ma >= RESIDUAL_TRIP_MA:
-            self.trip(TripCause.EARTH_LEAKAGE)
-        elif multiple >= INSTANTANEOUS_TRIP_MULTIPLE:
-            self.trip(TripCause.SHORT_CIRCUIT)
-        elif multiple > NO_TRIP_MULTIPLE:
-            self.progress += dt_s / trip_time_s(multiple)
-            if self.progress >= 1.0:
-                self.trip(TripCause.OVERCURRENT)
+    def run_to(self, t_s: float) -> bool:
+        """Let the present current flow until ``t_s``; True if the breaker trips on the way."""
+        dt_s = t_s - self.at_s
+        if dt_s <= 0.0:
+            return False
+        start_s, self.at_s = self.at_s, t_s
+        self.progress, trip_in_s = self.curve.after(self.progress, self.multiple, dt_s)
+        if trip_in_s is None:
+            return False
+        self.trip(TripCause.OVERCURRENT, start_s + trip_in_s)
+        return True
+
+    def flow(self, multiple: float, leakage_ma: float, t_s: float) -> bool:
+        """From ``t_s`` on, ``multiple`` x rating flows (0 while the channel is dead) with
+        ``leakage_ma`` to earth; return True if the breaker is open (it may trip at once)."""
+        self.run_to(t_s)
+        if not self.closed:
+            self.multiple = 0.0
+        elif leakage_ma >= RESIDUAL_TRIP_MA:
+            self.trip(TripCause.EARTH_LEAKAGE, t_s)
+        elif multiple >= self.curve.instantaneous_multiple:
+            self.trip(TripCause.SHORT_CIRCUIT, t_s)
         else:
-            self.rest(dt_s)
+            self.multiple = multiple
         return not self.closed
 
-    def rest(self, dt_s: float) -> None:
-        """No overload for ``dt_s``: the delay core returns towards its rest position."""
-        if self.progress and dt_s:
-            self.progress *= math.exp(-dt_s / TRIP_MEMORY_TIME_CONSTANT_S)
-
-    def trip(self, cause: TripCause) -> None:
+    def trip(self, cause: TripCause, at_s: float | None = None) -> None:
         self.closed = False
         self.cause = cause
         self.progress = 0.0
+        self.multiple = 0.0
+        self.tripped_at_s = self.at_s if at_s is None else at_s
 
     def close(self) -> None:
         self.closed = True
@@ -402,7 +398,7 @@ class UnitPhysics:
                 number=n,
                 phase=PHASES.index(model.channel_phases[n - 1]),
                 profile=setup.profile,
-                rcbo=Rcbo(),
+                rcbo=Rcbo(model.breaker),
                 name=setup.name,
                 supervision_min_a=setup.supervision_min_a,
                 supervision_max_a=setup.supervision_max_a,
@@ -411,6 +407,8 @@ class UnitPhysics:
         ]
         self._rating_a = model.channel_rating_a
         self._steps = 0
+        self._now_s = 0.0
+        """The latest time asked for (:meth:`advance`): breakers have run up to it."""
         self.powered = True
         self.estop_pressed = False
         self.switch_on = True
@@ -440,29 +438,36 @@ class UnitPhysics:
         return self.time_s - self._since.power_up_s if self.powered else 0.0
 
     def advance(self, now_s: float) -> None:
-        """Step the model up to physics time ``now_s`` (rounded down to the step grid).
+        """Step the model up to physics time ``now_s`` (rounded down to the step grid); the
+        breakers run up to ``now_s`` itself, so one trips at the moment its curve gives.
 
         Asking for a time in the past does nothing.
         """
         target = math.floor(now_s / STEP_S + 1e-9)
-        if target <= self._steps:
-            return
+        changed = target > self._steps
         while self._steps < target:
             self._step()
-        self.version += 1
+        self._now_s = max(self._now_s, now_s, self.time_s)
+        tripped = [ch for ch in self._channels if ch.rcbo.run_to(self._now_s)]
+        for ch in tripped:
+            ch.factor = 0.0
+        if tripped:
+            self._measure()
+        if changed or tripped:
+            self.version += 1
 
     def _step(self) -> None:
         self._steps += 1
         rng = self._rng
         self._noise_v = [rng.gauss(0.0, VOLTAGE_NOISE_V) for _ in PHASES]
         self._noise_hz = rng.gauss(0.0, FREQUENCY_NOISE_HZ)
-        self._update_channels(STEP_S)
+        self._update_channels(self.time_s)
         self._measure()
         self._integrate(STEP_S)
 
     def _settle(self) -> None:
         """Recompute after an action, without time passing."""
-        self._update_channels(0.0)
+        self._update_channels(max(self._now_s, self.time_s))
         self._measure()
         self.version += 1
 
@@ -473,21 +478,22 @@ class UnitPhysics:
         """Outputs have voltage: the unit is powered and the switch disconnector is on."""
         return self.powered and self.switch_on
 
-    def _update_channels(self, dt_s: float) -> None:
+    def _update_channels(self, at_s: float) -> None:
+        """What flows in each channel from ``at_s`` on (loads at the step's time)."""
         energized = self.energized
         t = self.time_s
         rating = self._rating_a
         for ch in self._channels:
             rcbo = ch.rcbo
+            factor = 0.0
             if energized and rcbo.closed:
                 factor = ch.profile.factor_at(t)
                 load = ch.profile.load
                 leakage = load.leakage_ma if factor > 0.0 else 0.0
-                if rcbo.carry(load.current_a * factor / rating, leakage, dt_s):
+                if rcbo.flow(load.current_a * factor / rating, leakage, at_s):
                     factor = 0.0
             else:
-                factor = 0.0
-                rcbo.rest(dt_s)
+                rcbo.flow(0.0, 0.0, at_s)
             ch.factor = factor
 
     def _measure(self) -> None:
@@ -919,6 +925,7 @@ class UnitPhysics:
                     "breaker": "closed" if ch.rcbo.closed else "open",
                     "trip_cause": None if ch.rcbo.cause is None else str(ch.rcbo.cause),
                     "trip_progress": ch.rcbo.progress,
+                    "tripped_at_s": ch.rcbo.tripped_at_s,
                     "load_state": load_state(ch.current_a, self._rating_a),
                     "supervision_min_a": ch.supervision_min_a,
                     "supervision_max_a": ch.supervision_max_a,

@@ -123,11 +123,11 @@ def _overload(label: str, multiple: float, cos_phi: float = 1.0) -> LoadKind:
     )
 
 
-# Trip times from the RCBO curve in physics.py: t = K / (m - 1.13)^3.
-OVERLOAD_SERIOUS = _overload("Heater bank", 2.2)  # ~48 s
-OVERLOAD_HEAVY = _overload("Cable drum", 1.6, 0.98)  # ~9.5 min
-OVERLOAD_SLIGHT = _overload("Heaters", 1.3)  # ~3.3 h
-OVERLOAD_TOLERATED = _overload("Big LED wall", 1.1, 0.95)  # slight overload LED, never trips
+# Trip times from the model's breaker curve (c12exporter/breaker.py).
+OVERLOAD_SERIOUS = _overload("Heater bank", 2.2)  # ~58 s
+OVERLOAD_HEAVY = _overload("Cable drum", 1.6, 0.98)  # ~4.6 min
+OVERLOAD_SLIGHT = _overload("Heaters", 1.3)  # 30 min
+OVERLOAD_TOLERATED = _overload("Big LED wall", 1.05, 0.95)  # slight overload LED, never trips
 
 EMPTY = None
 

@@ -246,7 +246,7 @@ async def start_agent(settings: SnmpSettings, context: ExposerContext) -> Runnin
         await _until_open(transport)
         _security(engine, settings, mib)
         limit = settings.notifications.temperature_limit_c
-        tree = MibTree(mib, store, limit, indexes, context.telemetry)
+        tree = MibTree(mib, store, limit, indexes, context.telemetry, context.forecast)
         transport.counters = EngineCounters(engine, tree.stats)
         snmp = snmp_context.SnmpContext(engine)
         GetResponder(engine, snmp, tree)

@@ -9,10 +9,12 @@ text, or ``None`` when the cell has no instance (the unit reports it not availab
 from __future__ import annotations
 
 import datetime
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..addresses import split_host_port
+from ..forecast import TripForecast
 from ..measurements import OF_SCOPE, PHASES, Measurement, Quantity, Scope
 from ..model import AUX_CHANNEL
 from ..reading import ChannelReading, PhaseReading, Reading
@@ -26,6 +28,7 @@ NEVER_UPDATED = bytes(8)
 """c12UnitLastUpdate before the first good poll: '0000000000000000'H."""
 NOT_SET = -1
 """A supervision limit that is not set."""
+UNSIGNED32_MAX = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -223,3 +226,17 @@ CHANNEL_COLUMNS: Mapping[str, Callable[[ChannelReading, Reading], Value]] = {
     "c12ChannelAuxSocketRating": _aux_rating,
 }
 """One row per reachable unit and output channel."""
+
+
+def trip_forecast_columns(
+    forecast: TripForecast | None,
+) -> Mapping[str, Callable[[ChannelReading, Reading], Value]]:
+    """c12ChannelTripForecast: whole seconds until the breaker trips (rounded up, so 0
+    only when due now); no instance while the channel is not overloaded (or nothing
+    keeps a forecast)."""
+
+    def seconds(channel: ChannelReading, reading: Reading) -> Value:
+        value = None if forecast is None else forecast.of(reading).get(channel.number)
+        return None if value is None else min(math.ceil(value), UNSIGNED32_MAX)
+
+    return {"c12ChannelTripForecast": seconds}

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from .. import __version__
+from ..forecast import TripForecast
 from ..reading import Reading
 from ..store import Change, FleetChange, Store, UnitState
 from ..telemetry import Telemetry
@@ -39,6 +40,7 @@ from .cells import (
     deci,
     line_index,
     ticks,
+    trip_forecast_columns,
 )
 from .cells import Value as CellValue
 from .mib import SNMPV2_MIB, LoadedMib, MibError, ObjectType
@@ -154,6 +156,7 @@ class MibTree:
     :param temperature_limit_c: the value of c12TemperatureLimit.
     :param indexes: each unit's c12UnitIndex.
     :param telemetry: where dropped cells are counted.
+    :param forecast: the trip forecast (c12ChannelTripForecast), if one is kept.
     """
 
     def __init__(
@@ -163,7 +166,12 @@ class MibTree:
         temperature_limit_c: float,
         indexes: UnitIndexes,
         telemetry: Telemetry,
+        forecast: TripForecast | None = None,
     ) -> None:
+        self.tables: Mapping[str, Mapping[str, object]] = {
+            **TABLES,
+            "c12ChannelTable": {**CHANNEL_COLUMNS, **trip_forecast_columns(forecast)},
+        }
         self.mib = mib
         self.store = store
         self.indexes = indexes
@@ -179,12 +187,12 @@ class MibTree:
             self._add(state)
         self.columns = self._columns(mib, temperature_limit_c)
         self.prefixes = [c.oid for c in self.columns]
-        self._by_table: dict[str, list[Column]] = {table: [] for table in TABLES}
+        self._by_table: dict[str, list[Column]] = {table: [] for table in self.tables}
         for column in self.columns:
             if column.object.table is not None:
                 self._by_table[column.object.table].append(column)
         self._extract: dict[int, Extract] = {
-            c.position: cast(Extract, TABLES[str(c.object.table)][c.name])
+            c.position: cast(Extract, self.tables[str(c.object.table)][c.name])
             for c in self.columns
             if c.object.table is not None
         }
@@ -231,7 +239,7 @@ class MibTree:
         objects: list[tuple[ObjectType, Callable[[], ScalarValue] | None]] = [
             (mib.object(name, SNMPV2_MIB), system_values[name]) for name in SYSTEM_OBJECTS
         ]
-        expected = {name for columns in TABLES.values() for name in columns}
+        expected = {name for columns in self.tables.values() for name in columns}
         for obj in mib.objects():
             if not obj.readable:
                 continue
@@ -240,7 +248,7 @@ class MibTree:
                     raise MibError(f"the agent has no value for the scalar {obj.name}")
                 objects.append((obj, scalars[obj.name]))
                 continue
-            if obj.table not in TABLES or obj.name not in TABLES[obj.table]:
+            if obj.table not in self.tables or obj.name not in self.tables[obj.table]:
                 raise MibError(f"the agent has no value for {obj.table}.{obj.name}")
             expected.discard(obj.name)
             objects.append((obj, None))

@@ -1,0 +1,233 @@
+"""The trip forecast: its computation from readings, and against the simulator's breakers
+over real sockets (Modbus reads by the poller, loads set through the control API)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from c12exporter.forecast import TripForecast
+from c12exporter.plugins import load_plugins
+from c12exporter.poller import Poller
+from c12exporter.prometheus.collector import FleetCollector
+from c12exporter.prometheus.exposition import CachedExposition
+from c12exporter.reading import Identity, Reading, build_reading
+from c12exporter.settings import PollConfig, UnitConfig
+from c12exporter.simulator.control import ControlClient, ControlServer
+from c12exporter.simulator.physics import ChannelSetup, ConstantLoad, Load, UnitPhysics
+from c12exporter.simulator.server import Fleet
+from c12exporter.store import Store
+from c12exporter.telemetry import Telemetry
+from tests.servers import LOOPBACK, exporter, http_get, simulator, wait_until
+
+PLUGINS = load_plugins(entry_points=False)
+MODEL = PLUGINS.model("C12B-12")
+CURVE = MODEL.breaker
+RATING_A = MODEL.channel_rating_a
+IDENTITY = Identity("StageSmarts", MODEL.name, "1.2.0", "SS0001")
+CHANNEL = 3  # empty in the first unit of the idle-bench scenario
+TOLERANCE = 0.10
+
+
+# --- the computation, on readings made from the physics (no network) ------------------------
+
+
+class Unit:
+    """One simulated unit's physics, read into a store at chosen times."""
+
+    def __init__(self, *loads: Load | None) -> None:
+        setups = [ChannelSetup(ConstantLoad(load)) if load else ChannelSetup() for load in loads]
+        self.physics = UnitPhysics(MODEL, 1, setups)
+        self.store = Store((UnitConfig("u", "127.0.0.1:1"),), staleness_s=1e10)
+        self.forecast = TripForecast(self.store)
+
+    def read(self, t_s: float) -> Reading:
+        self.physics.advance(t_s)
+        values = {**self.physics.measurements(), **self.physics.settings()}
+        reading = build_reading("u", IDENTITY, MODEL, 1000.0 + t_s, values)
+        self.store.record_success("u", reading, 0.01)
+        return reading
+
+
+def test_a_steady_overload_counts_down_from_the_curve_time() -> None:
+    unit = Unit(Load(2.0 * RATING_A))
+    assert unit.forecast.of(unit.read(0)) == {1: pytest.approx(CURVE.trip_time_s(2.0))}
+    assert unit.forecast.of(unit.read(30)) == {1: pytest.approx(CURVE.trip_time_s(2.0) - 30)}
+    assert unit.forecast.progress("u", 1) == pytest.approx(30 / CURVE.trip_time_s(2.0))
+
+
+def test_no_forecast_within_the_rating_or_where_the_curve_never_trips() -> None:
+    unit = Unit(Load(RATING_A), Load(1.03 * RATING_A), None, Load(1.5 * RATING_A))
+    unit.read(0)
+    assert set(unit.forecast.of(unit.read(10))) == {4}
+
+
+def test_an_overload_that_steps_up_gets_what_is_left_of_the_new_curve_time() -> None:
+    unit = Unit(Load(2.0 * RATING_A))
+    unit.read(0)
+    unit.read(40)  # half of 2 In's 80 s
+    unit.physics.set_load(1, Load(5.0 * RATING_A))
+    assert unit.forecast.of(unit.read(40)) == {1: pytest.approx(CURVE.trip_time_s(5.0) / 2)}
+
+
+def test_heat_relaxes_below_the_rating_and_resets_when_the_breaker_opens() -> None:
+    unit = Unit(Load(2.0 * RATING_A))
+    unit.read(0)
+    unit.read(40)
+    unit.physics.set_load(1, Load(0.5 * RATING_A))
+    unit.read(40)
+    assert unit.forecast.of(unit.read(40 + CURVE.cooling_time_constant_s)) == {}
+    assert unit.forecast.progress("u", 1) == pytest.approx(0.5 / math.e)
+    unit.physics.set_load(1, Load(2.0 * RATING_A))
+    unit.read(200)
+    unit.read(400)  # tripped on the way: open
+    assert unit.physics.measurements()["channel_breaker"][0] == "open"
+    assert unit.forecast.progress("u", 1) == 0.0
+
+
+def test_an_older_reading_gets_no_forecast_and_a_removed_unit_is_forgotten() -> None:
+    unit = Unit(Load(2.0 * RATING_A))
+    old = unit.read(0)
+    unit.read(10)
+    assert unit.forecast.of(old) == {}
+    unit.store.reconcile(())
+    assert unit.forecast.progress("u", 1) == 0.0
+
+
+def test_metrics_serve_the_forecast_of_overloaded_channels_only() -> None:
+    unit = Unit(Load(2.0 * RATING_A), Load(RATING_A))
+    unit.read(0)
+    unit.read(30)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FleetCollector(unit.store, forecast=unit.forecast))
+    cached = CachedExposition(unit.store, forecast=unit.forecast).render().decode()
+    for text in (generate_latest(registry).decode(), cached):
+        values = {
+            line.split(" ")[0]: float(line.split(" ")[1])
+            for line in text.splitlines()
+            if line.startswith("c12_channel_trip_forecast_seconds{")
+        }
+        assert values == {
+            'c12_channel_trip_forecast_seconds{channel="1",pdu="u"}': pytest.approx(50.0)
+        }
+
+
+# --- against the simulator, over real sockets ------------------------------------------------
+
+
+@pytest.mark.integration
+def test_the_exporter_serves_the_forecast(tmp_path: Path) -> None:
+    """``c12exporter serve`` keeps a forecast: /metrics shows it for an overloaded channel."""
+    series = 'c12_channel_trip_forecast_seconds{channel="2",pdu="sim-01"} '
+    with (
+        simulator(tmp_path, 1, "--speed", "0") as (control, units_file),
+        exporter(
+            tmp_path, f"poll: {{interval: 1s, timeout: 500ms}}\nunits_files: [{units_file}]\n"
+        ) as url,
+    ):
+        control.act("sim-01", "set_load", channel=2, current_a=2.0 * RATING_A)
+
+        def served() -> float | None:
+            for line in http_get(f"{url}/metrics").splitlines():
+                if line.startswith(series):
+                    return float(line.removeprefix(series))
+            return None
+
+        seconds = wait_until(served, 30, "the forecast on /metrics")
+        assert 0 < seconds <= CURVE.trip_time_s(2.0)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    forecast_s: float
+    simulated_s: float
+    """Physics seconds from the poll that first saw the overload to the poll that saw the
+    breaker open."""
+
+    @property
+    def error(self) -> float:
+        return abs(self.forecast_s - self.simulated_s) / self.simulated_s
+
+
+async def overload(speed: float, steps: Sequence[tuple[float, float]]) -> Outcome:
+    """Load channel :data:`CHANNEL` with ``steps`` of (x In, physics seconds to hold; the
+    last one until the trip), polling the unit back to back through the poller; the
+    forecast is taken at the first poll that sees the last step."""
+    async with await Fleet.start(
+        1, scenario_name="idle-bench", speed=speed, plugins=PLUGINS, models=(MODEL.name,)
+    ) as fleet:
+        unit = fleet.units[0]
+        config = UnitConfig(unit.name, unit.address)
+        store = Store((config,), staleness_s=60)
+        poller = Poller((config,), PLUGINS, store, PollConfig(60, 2), Telemetry())
+        forecast = TripForecast(store)
+        clock = fleet.clock
+        try:
+            async with (
+                ControlServer(fleet, host=LOOPBACK, port=0) as control,
+                ControlClient(control.url) as http,
+            ):
+
+                async def poll() -> tuple[Reading, float]:
+                    before = clock.now()
+                    await poller.poll_unit(unit.name)
+                    state = store.get(unit.name)
+                    assert state is not None and state.reading is not None
+                    return state.reading, (before + clock.now()) / 2
+
+                await poll()
+                for multiple, hold_s in steps[:-1]:
+                    await http.act(unit.name, "set_load", channel=CHANNEL,
+                                   current_a=multiple * RATING_A)  # fmt: skip
+                    until = clock.now() + hold_s
+                    while clock.now() < until:
+                        await poll()
+                last = steps[-1][0] * RATING_A
+                await http.act(unit.name, "set_load", channel=CHANNEL, current_a=last)
+                reading, start = await poll()
+                channel = reading.channels[CHANNEL - 1]
+                assert channel.breaker_closed and channel.current_a == pytest.approx(last)
+                predicted = forecast.of(reading)[CHANNEL]
+                while reading.channels[CHANNEL - 1].breaker_closed:
+                    reading, at = await poll()
+                return Outcome(predicted, at - start)
+        finally:
+            forecast.close()
+            await poller.stop()
+
+
+# Speeds chosen so that each trip takes about 2.5 s of real time.
+STEADY = [(1.3, 600.0), (2.0, 32.0), (3.0, 8.0), (5.0, 2.0), (10.0, 0.5)]
+
+
+@pytest.mark.parametrize(("multiple", "speed"), STEADY, ids=[f"{m:g}In" for m, _ in STEADY])
+def test_forecast_at_the_start_of_a_steady_overload_matches_the_simulated_trip(
+    multiple: float, speed: float
+) -> None:
+    outcome = asyncio.run(overload(speed, [(multiple, 0.0)]))
+    assert outcome.forecast_s == pytest.approx(CURVE.trip_time_s(multiple))
+    assert outcome.error < TOLERANCE, outcome
+
+
+def test_forecast_after_a_prior_overload_matches_the_simulated_trip() -> None:
+    """3 In for half its 20 s, then 5 In: the breaker has 2.5 s left, not 5 s. At real
+    speed, since the exporter measures time between readings by the clock."""
+    outcome = asyncio.run(overload(1.0, [(3.0, 10.0), (5.0, 0.0)]))
+    assert outcome.forecast_s < 0.75 * CURVE.trip_time_s(5.0)
+    assert outcome.error < TOLERANCE, outcome
+
+
+@pytest.mark.slow
+def test_forecast_after_an_overload_that_cooled_matches_the_simulated_trip() -> None:
+    """2 In for half its 80 s, then 0.5 In for a minute (the heat relaxes with the curve's
+    time constant), then 3 In: less than its 20 s is left, more than half of it."""
+    outcome = asyncio.run(overload(1.0, [(2.0, 40.0), (0.5, 60.0), (3.0, 0.0)]))
+    left = 1.0 - 0.5 * math.exp(-60.0 / CURVE.cooling_time_constant_s)
+    assert outcome.forecast_s == pytest.approx(left * CURVE.trip_time_s(3.0), rel=0.05)
+    assert outcome.error < TOLERANCE, outcome
