@@ -150,7 +150,9 @@ def option_overrides(args: argparse.Namespace) -> dict[str, dict[str, object]]:
 
 def _serve(args: argparse.Namespace) -> int:
     from .exporter import start_exporter
+    from .fdlimit import raise_open_file_limit
 
+    raise_open_file_limit()
     plugins = args.plugins
     overrides = option_overrides(args)
 
