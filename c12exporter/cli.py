@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
+from . import __version__, logformat
 from .config import load_config
 from .lifecycle import Signals
 from .modbus.registermap import markdown_table
@@ -32,9 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser(plugins)
     args = parser.parse_args(argv)
     args.plugins = plugins
-    logging.basicConfig(
-        level=getattr(logging, {"warn": "WARNING"}.get(args.log_level, args.log_level.upper())),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    logformat.configure(
+        getattr(logging, {"warn": "WARNING"}.get(args.log_level, args.log_level.upper())),
+        args.log_format,
     )
     try:
         result: int = args.func(args)
@@ -55,6 +55,10 @@ def _parser(plugins: Plugins) -> argparse.ArgumentParser:
     parser.add_argument(
         "--log.level", dest="log_level", choices=LOG_LEVELS, default="info",
         help="only log messages with this severity or above (default: info)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--log.format", dest="log_format", choices=logformat.FORMATS, default="logfmt",
+        help="log lines as logfmt or JSON, one record a line (default: logfmt)",
     )  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
