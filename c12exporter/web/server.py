@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import html
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,8 @@ class WebServerExposer:
         users = settings.web_config.users
         middlewares = [basic_auth_middleware(users)] if users else []
         app = web.Application(middlewares=middlewares)
+        if settings.web_config.headers:
+            app.on_response_prepare.append(response_headers(settings.web_config.headers))
         routes = server_routes()
         fill(context.hook.c12_add_routes, routes, context=context)
         if "GET /" not in routes:
@@ -128,6 +130,17 @@ class WebServerExposer:
             ) from None
         port = runner.addresses[0][1] if runner.addresses else settings.port
         return RunningHttp(runner, settings.host, int(port), tls is not None)
+
+
+def response_headers(
+    headers: Mapping[str, str],
+) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """``http_server_config.headers`` of the web config, on every response."""
+
+    async def add(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers.update(headers)
+
+    return add
 
 
 def server_routes() -> Routes:
