@@ -261,3 +261,51 @@ def test_an_unknown_user_costs_a_bcrypt_check_like_a_wrong_password(
     assert not webconfig._check(header(USER, "wrong"), users, dummy)
     assert not webconfig._check(header("mallory", PASSWORD), users, dummy)
     assert checked == [hashed, hashed, dummy]
+
+
+def test_a_wrong_password_flood_is_refused_at_once_and_a_known_client_is_served() -> None:
+    """Password checks beyond the queue are answered 429 without bcrypt; a client whose
+    credentials checked out before is served from the cache throughout."""
+    import asyncio
+
+    import aiohttp
+    from aiohttp import web
+
+    from c12exporter.web import webconfig
+
+    users = {USER: bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=9))}
+
+    def auth(password: str) -> dict[str, str]:
+        token = base64.b64encode(f"{USER}:{password}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
+    async def run() -> tuple[list[int], list[int]]:
+        app = web.Application(middlewares=[webconfig.basic_auth_middleware(users)])
+
+        async def ok(request: web.Request) -> web.Response:
+            return web.Response(text="ok")
+
+        app.router.add_get("/", ok)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, LOOPBACK, 0)
+        await site.start()
+        url = f"http://{LOOPBACK}:{site.port}/"
+        try:
+            async with aiohttp.ClientSession() as session:
+
+                async def get(password: str) -> int:
+                    async with session.get(url, headers=auth(password)) as response:
+                        return response.status
+
+                assert await get(PASSWORD) == 200  # checked once, then remembered
+                flood = [asyncio.ensure_future(get(f"wrong{i}")) for i in range(40)]
+                await asyncio.sleep(0)
+                known = [await get(PASSWORD) for _ in range(5)]
+                return known, list(await asyncio.gather(*flood))
+        finally:
+            await runner.cleanup()
+
+    known, flooded = asyncio.run(run())
+    assert known == [200] * 5
+    assert 429 in flooded and set(flooded) <= {401, 429}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -21,6 +22,9 @@ POLLER_KEY = web.AppKey("poller", Poller)
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
 TELEMETRY_KEY = web.AppKey("telemetry", Telemetry)
 EXPOSITION_KEY = web.AppKey("exposition", CachedExposition)
+RENDER_POOL = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="metrics-render")
+"""Rendering has threads of its own: the default pool also resolves names, and a flood
+there (e.g. of /probe targets) must not hold up /metrics, nor rendering hold it up."""
 
 
 def add_routes(routes: Routes, context: ExposerContext) -> None:
@@ -51,7 +55,7 @@ def add_routes(routes: Routes, context: ExposerContext) -> None:
 
 async def _render(registry: CollectorRegistry) -> web.Response:
     # Rendering a large fleet takes a while; keep the poll loop running meanwhile.
-    body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, registry)
+    body = await asyncio.get_running_loop().run_in_executor(RENDER_POOL, generate_latest, registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -66,7 +70,7 @@ async def metrics(request: web.Request) -> web.Response:
     else:
         render = exposition.render
     # Pieces of units polled since they were cached are rendered here: off the poll loop.
-    body = await asyncio.get_running_loop().run_in_executor(None, render)
+    body = await asyncio.get_running_loop().run_in_executor(RENDER_POOL, render)
     return web.Response(body=body, headers=headers)
 
 

@@ -34,6 +34,8 @@ from ..settings import ConfigError, yaml_problem
 REALM = "c12exporter"
 AUTH_WORKERS = 2
 """Threads checking passwords (bcrypt), apart from the default pool."""
+AUTH_QUEUE = 8
+"""Password checks running or waiting at most; more are refused with 429 at once."""
 DEFAULT_COST = 10
 TOP_KEYS = {"tls_server_config", "basic_auth_users", "http_server_config"}
 TLS_KEYS = {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version"}
@@ -189,31 +191,49 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def basic_auth_middleware(users: Mapping[str, bytes]) -> Any:
     """Require one of ``users`` on every request. bcrypt is slow by design, so a
-    credential that checked out once is remembered (by its SHA-256, never in clear).
+    credential that checked out once is remembered (by its SHA-256, never in clear):
+    a known client never waits for bcrypt again.
 
     An unknown user is checked against a dummy hash of the same cost, so the answer takes
     as long as for a known user with a wrong password (as exporter-toolkit does). Checks
-    run on a small pool of their own: a flood of wrong passwords queues there and never
-    holds up name resolution or anything else on the default pool."""
+    run on a small pool of their own, and at most :data:`AUTH_QUEUE` wait for it: beyond
+    that a request with credentials not seen before is answered ``429`` at once, so a
+    flood of wrong passwords costs neither queueing time nor memory."""
     verified: set[bytes] = set()
     dummy = _dummy_hash(users)
     pool = concurrent.futures.ThreadPoolExecutor(AUTH_WORKERS, thread_name_prefix="basic-auth")
+    pending = 0
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        nonlocal pending
         header = request.headers.get("Authorization", "")
         digest = hashlib.sha256(header.encode()).digest()
         if digest not in verified:
-            loop = asyncio.get_running_loop()
-            if not await loop.run_in_executor(pool, _check, header, users, dummy):
-                raise web.HTTPUnauthorized(
-                    headers={"WWW-Authenticate": f'Basic realm="{REALM}"'},
-                    text="401 Unauthorized\n",
+            if not header:
+                raise _unauthorized()
+            if pending >= AUTH_QUEUE:
+                raise web.HTTPTooManyRequests(
+                    headers={"Retry-After": "1"}, text="429 too many password checks\n"
                 )
+            pending += 1
+            try:
+                loop = asyncio.get_running_loop()
+                ok = await loop.run_in_executor(pool, _check, header, users, dummy)
+            finally:
+                pending -= 1
+            if not ok:
+                raise _unauthorized()
             verified.add(digest)
         return await handler(request)
 
     return middleware
+
+
+def _unauthorized() -> web.HTTPUnauthorized:
+    return web.HTTPUnauthorized(
+        headers={"WWW-Authenticate": f'Basic realm="{REALM}"'}, text="401 Unauthorized\n"
+    )
 
 
 def _dummy_hash(users: Mapping[str, bytes]) -> bytes:
