@@ -1,4 +1,5 @@
-"""``c12exporter <command>``: serve, check-config, simulate, demo, register-map, docs."""
+"""``c12exporter <command>``: serve, check-config, simulate, demo, discover, check,
+systemd-unit, register-map, docs."""
 
 from __future__ import annotations
 
@@ -114,6 +115,19 @@ def _parser(plugins: Plugins) -> argparse.ArgumentParser:
     check_plugin.make_error(check_parser)
     check_parser.set_defaults(func=check_plugin.run)
 
+    unit = commands.add_parser(
+        "systemd-unit", help="print the systemd unit (or its drop-in for SNMP on port 161)"
+    )
+    unit.add_argument(
+        "--snmp-port-161", action="store_true",
+        help="print the drop-in that lets the SNMP agent bind port 161 instead",
+    )  # fmt: skip
+    unit.add_argument(
+        "--command", metavar="PATH",
+        help="the c12exporter command for ExecStart (default: this installation's)",
+    )  # fmt: skip
+    unit.set_defaults(func=_systemd_unit)
+
     regmap = commands.add_parser("register-map", help="print the register map as Markdown")
     regmap.set_defaults(func=lambda args: print(markdown_table()) or 0)
 
@@ -132,6 +146,14 @@ def _docs(args: argparse.Namespace) -> int:
     metrics = args.dir / "metrics.md"
     metrics.write_text(reference.update(metrics.read_text(encoding="utf-8")), encoding="utf-8")
     print(f"wrote {args.dir / 'register-map.md'} and the tables of {metrics}")
+    return 0
+
+
+def _systemd_unit(args: argparse.Namespace) -> int:
+    from . import systemd
+
+    text = systemd.packaged(systemd.SNMP_PORT_161) if args.snmp_port_161 else None
+    print(text or systemd.unit_text(args.command), end="")
     return 0
 
 
