@@ -61,11 +61,17 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: int, log_format: str) -> None:
-    """Send every record to standard error, one line each, in ``log_format``."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if log_format == "json" else LogfmtFormatter())
+    """Send every record to standard error, one line each, in ``log_format``. Like
+    ``logging.basicConfig``, it leaves a root logger that already has handlers of
+    someone else's (an embedding program, a test runner) as it is, but for the level."""
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
     root.setLevel(level)
+    ours = [h for h in root.handlers if getattr(h, "c12exporter", False)]
+    if root.handlers and not ours:
+        return
+    for old in ours:
+        root.removeHandler(old)
+    handler = logging.StreamHandler()
+    handler.c12exporter = True  # type: ignore[attr-defined]
+    handler.setFormatter(JsonFormatter() if log_format == "json" else LogfmtFormatter())
+    root.addHandler(handler)

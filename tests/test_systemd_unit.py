@@ -11,17 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import c12exporter_command
+from c12exporter.cli import main
 
 COMMAND = str(Path(sys.executable).parent / "c12exporter")
 
 
-def printed(*args: str) -> str:
-    done = subprocess.run(
-        c12exporter_command("systemd-unit", *args),
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    return done.stdout
+def printed(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """What ``c12exporter systemd-unit ARGS`` prints."""
+    capsys.readouterr()
+    assert main(["systemd-unit", *args]) == 0
+    return capsys.readouterr().out
 
 
 def service_section(text: str) -> configparser.SectionProxy:
@@ -31,8 +30,8 @@ def service_section(text: str) -> configparser.SectionProxy:
     return parser["Service"]
 
 
-def test_the_unit_is_sandboxed_and_has_no_capability() -> None:
-    service = service_section(printed("--command", COMMAND))
+def test_the_unit_is_sandboxed_and_has_no_capability(capsys: pytest.CaptureFixture[str]) -> None:
+    service = service_section(printed(capsys, "--command", COMMAND))
     assert service["ExecStart"].startswith(f"{COMMAND} serve --config.file=")
     expected = {
         "DynamicUser": "yes",
@@ -48,8 +47,8 @@ def test_the_unit_is_sandboxed_and_has_no_capability() -> None:
     assert int(service["LimitNOFILE"]) >= 65536
 
 
-def test_the_drop_in_grants_only_binding_low_ports() -> None:
-    service = service_section(printed("--snmp-port-161"))
+def test_the_drop_in_grants_only_binding_low_ports(capsys: pytest.CaptureFixture[str]) -> None:
+    service = service_section(printed(capsys, "--snmp-port-161"))
     assert dict(service) == {
         "CapabilityBoundingSet": "CAP_NET_BIND_SERVICE",
         "AmbientCapabilities": "CAP_NET_BIND_SERVICE",
@@ -57,12 +56,15 @@ def test_the_drop_in_grants_only_binding_low_ports() -> None:
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze here")
-def test_systemd_analyze_verifies_the_unit_and_drop_in(tmp_path: Path) -> None:
+def test_systemd_analyze_verifies_the_unit_and_drop_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     unit = tmp_path / "c12exporter.service"
-    unit.write_text(printed("--command", COMMAND), encoding="utf-8")
+    unit.write_text(printed(capsys, "--command", COMMAND), encoding="utf-8")
     drop_ins = tmp_path / "c12exporter.service.d"
     drop_ins.mkdir()
-    (drop_ins / "snmp-port-161.conf").write_text(printed("--snmp-port-161"), encoding="utf-8")
+    drop_in = printed(capsys, "--snmp-port-161")
+    (drop_ins / "snmp-port-161.conf").write_text(drop_in, encoding="utf-8")
     done = subprocess.run(
         ["systemd-analyze", "verify", "--man=no", str(unit)],
         capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
