@@ -3,6 +3,7 @@ and no descriptor left at all. Polls go on, scrapes are answered, the log stays 
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import socket
 import sys
@@ -175,3 +176,60 @@ def test_out_of_descriptors_refuses_with_503_and_one_line(tmp_path: Path) -> Non
     text = log.read_text()
     assert "Traceback" not in text
     assert text.count("out of file descriptors") == 1, text
+
+
+def test_at_the_cap_with_every_connection_in_a_request_a_new_one_gets_503() -> None:
+    """Idle connections make way for new ones; connections in a request do not."""
+    import asyncio
+
+    from aiohttp import web
+
+    from c12exporter.web.connections import ConnectionGuard, HttpLimits, start_sites
+
+    async def run() -> tuple[bytes, bytes, bytes]:
+        release = asyncio.Event()
+
+        async def slow(request: web.Request) -> web.Response:
+            await release.wait()
+            return web.Response(text="slow\n")
+
+        async def fast(request: web.Request) -> web.Response:
+            return web.Response(text="fast\n")
+
+        app = web.Application()
+        app.router.add_get("/slow", slow)
+        app.router.add_get("/fast", fast)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        guard = ConnectionGuard(HttpLimits(max_connections=8), 8)
+        await start_sites(runner, LOOPBACK, port, guard, None)
+        try:
+
+            async def send(path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+                reader, writer = await asyncio.open_connection(LOOPBACK, port)
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                return reader, writer
+
+            idle = [await asyncio.open_connection(LOOPBACK, port) for _ in range(8)]
+            # at the cap, but idle: each new request closes one of them and is served
+            busy = [await send("/slow") for _ in range(8)]
+            evicted = await asyncio.wait_for(idle[0][0].read(), 10)
+            refused_reader, refused_writer = await send("/fast")
+            refused = await asyncio.wait_for(refused_reader.read(), 10)
+            release.set()
+            answered = await asyncio.wait_for(busy[0][0].readuntil(b"slow\n"), 10)
+            for _, writer in [*idle, *busy, (refused_reader, refused_writer)]:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+            return evicted, refused, answered
+        finally:
+            await runner.cleanup()
+
+    evicted, refused, answered = asyncio.run(run())
+    assert evicted == b""  # closed without an answer
+    assert refused.startswith(b"HTTP/1.1 503 ") and refused.endswith(
+        b"too many connections, try again\n"
+    )
+    assert answered.startswith(b"HTTP/1.1 200 OK")

@@ -84,7 +84,7 @@ class ConnectionGuard:
         self.limits = limits
         self.cap = cap
         self.open: dict[GuardedRequestHandler, None] = {}
-        self._refusing = RateLimitedWarning()
+        self._refusing = RateLimitedWarning(log)
 
     def admit(self, handler: GuardedRequestHandler) -> bool:
         if len(self.open) >= self.cap:

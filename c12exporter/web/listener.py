@@ -46,6 +46,7 @@ OUT_OF_DESCRIPTORS_REFUSAL = refusal("out of file descriptors, try again")
 class RateLimitedWarning:
     """One log line per ``every`` seconds at most, saying how many were held back."""
 
+    logger: logging.Logger = log
     every: float = WARN_EVERY_S
     _next: float = 0.0
     _held: int = field(default=0)
@@ -57,7 +58,7 @@ class RateLimitedWarning:
             return
         held, self._held, self._next = self._held, 0, now + self.every
         suffix = f" ({held} more since the last such message)" if held else ""
-        log.warning(message + suffix, *args)
+        self.logger.warning(message + suffix, *args)
 
 
 _exhausted = RateLimitedWarning()

@@ -16,10 +16,12 @@ import asyncio
 import base64
 import binascii
 import concurrent.futures
+import contextlib
 import hashlib
 import os
 import re
 import ssl
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +34,13 @@ from aiohttp import web
 from ..settings import ConfigError, yaml_problem
 
 REALM = "c12exporter"
-AUTH_WORKERS = 2
-"""Threads checking passwords (bcrypt), apart from the default pool."""
+AUTH_WORKERS = 1
+"""Threads checking passwords (bcrypt), apart from the default pool: one, so a flood of
+wrong passwords never takes more than one core (see docs/performance.md)."""
 AUTH_QUEUE = 8
 """Password checks running or waiting at most; more are refused with 429 at once."""
+AUTH_NICE = 10
+"""Nice value of the password-checking threads (the process runs at 0)."""
 DEFAULT_COST = 10
 TOP_KEYS = {"tls_server_config", "basic_auth_users", "http_server_config"}
 TLS_KEYS = {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version"}
@@ -201,7 +206,9 @@ def basic_auth_middleware(users: Mapping[str, bytes]) -> Any:
     flood of wrong passwords costs neither queueing time nor memory."""
     verified: set[bytes] = set()
     dummy = _dummy_hash(users)
-    pool = concurrent.futures.ThreadPoolExecutor(AUTH_WORKERS, thread_name_prefix="basic-auth")
+    pool = concurrent.futures.ThreadPoolExecutor(
+        AUTH_WORKERS, thread_name_prefix="basic-auth", initializer=_yield_cpu
+    )
     pending = 0
 
     @web.middleware
@@ -228,6 +235,14 @@ def basic_auth_middleware(users: Mapping[str, bytes]) -> Any:
         return await handler(request)
 
     return middleware
+
+
+def _yield_cpu() -> None:
+    """Run this password-checking thread at a lower priority than the event loop (Linux
+    schedules threads by their own nice value), so bcrypt takes only the CPU the
+    serving and polling leave."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), AUTH_NICE)
 
 
 def _unauthorized() -> web.HTTPUnauthorized:
