@@ -101,6 +101,12 @@ def test_idle_and_slow_connections_starve_nothing(limited: tuple[str, Path]) -> 
         wait_until(lambda: polls(url) >= before + 20, 30, "polls going on")
         # The cap closed most held connections; the timeouts close the rest.
         wait_until(lambda: sum(map(closed_by_server, held)) == HELD, 30, "held ones closed")
+    closed = {
+        line.split('reason="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+        for line in http_get(f"{url}/metrics").splitlines()
+        if line.startswith("c12_http_connections_closed_total{")
+    }
+    assert closed.get("evicted", 0) + closed.get("header_timeout", 0) >= HELD, closed
     text = log.read_text()
     assert "Traceback" not in text
     assert len(text.splitlines()) < 20, text

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import resource
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,12 +77,22 @@ def connection_cap(configured: int, units: int) -> int:
     return configured
 
 
-class ConnectionGuard:
-    """The open connections of one web server, oldest first."""
+def _uncounted(reason: str) -> None:
+    return None
 
-    def __init__(self, limits: HttpLimits, cap: int) -> None:
+
+class ConnectionGuard:
+    """The open connections of one web server, oldest first. ``closed(reason)`` is told
+    of every connection closed or refused to protect the server: ``evicted`` (idle, at
+    the cap), ``refused`` (at the cap, none idle), ``header_timeout``,
+    ``out_of_descriptors``."""
+
+    def __init__(
+        self, limits: HttpLimits, cap: int, closed: Callable[[str], None] = _uncounted
+    ) -> None:
         self.limits = limits
         self.cap = cap
+        self.closed = closed
         self.open: dict[GuardedRequestHandler, None] = {}
         self._refusing = RateLimitedWarning(log)
 
@@ -95,9 +105,11 @@ class ConnectionGuard:
                     "see web.max_connections",
                     len(self.open),
                 )
+                self.closed("refused")
                 return False
             self.open.pop(idle)
             idle.force_close()
+            self.closed("evicted")
         self.open[handler] = None
         return True
 
@@ -136,6 +148,7 @@ class GuardedRequestHandler(RequestHandler):
         self._head_timer = None
         if not self.in_request:
             self.force_close()
+            self._guard.closed("header_timeout")
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._guard.open.pop(self, None)
@@ -195,5 +208,5 @@ async def start_sites(
     ssl_context: ssl.SSLContext | None,
 ) -> None:
     """Listen on ``host:port`` (every address it names) under ``guard``."""
-    for sock in listen(host, port, tls=ssl_context is not None):
+    for sock in listen(host, port, tls=ssl_context is not None, shed=guard.closed):
         await GuardedSite(runner, sock, guard, ssl_context).start()

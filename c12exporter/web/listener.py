@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -68,9 +69,10 @@ class Listener(socket.socket):
     """A listening TCP socket whose ``accept`` sheds connections instead of failing
     when descriptors run out (see the module's doc)."""
 
-    def __init__(self, family: int, *, tls: bool) -> None:
+    def __init__(self, family: int, *, tls: bool, shed: Callable[[str], None]) -> None:
         super().__init__(family, socket.SOCK_STREAM)
         self.tls = tls
+        self.shed = shed
         self.paused_until = 0.0
         self._reserve: int | None = _open_reserve()
 
@@ -83,6 +85,7 @@ class Listener(socket.socket):
             if error.errno not in OUT_OF_DESCRIPTORS:
                 raise
             if self._shed():
+                self.shed("out_of_descriptors")
                 _exhausted.warn(
                     "out of file descriptors (%s): refusing new HTTP connections; "
                     "raise the open-file limit or lower web.max_connections",
@@ -147,15 +150,18 @@ class _QuietAsyncioAccept(logging.Filter):
 _QUIET = _QuietAsyncioAccept()
 
 
-def listen(host: str, port: int, *, tls: bool, backlog: int = 128) -> list[Listener]:
+def listen(
+    host: str, port: int, *, tls: bool, shed: Callable[[str], None], backlog: int = 128
+) -> list[Listener]:
     """Listening sockets for ``host`` (all addresses when empty) and ``port``, as
-    ``loop.create_server`` would bind them."""
+    ``loop.create_server`` would bind them; ``shed("out_of_descriptors")`` is called for
+    each connection refused for want of a descriptor."""
     logging.getLogger("asyncio").addFilter(_QUIET)  # a set: adding it twice is harmless
     infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     sockets: list[Listener] = []
     try:
         for family, _, _, _, address in dict.fromkeys(infos):
-            sock = Listener(family, tls=tls)
+            sock = Listener(family, tls=tls, shed=shed)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:

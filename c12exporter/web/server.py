@@ -119,7 +119,14 @@ class WebServerExposer:
         await runner.setup()
         tls = settings.web_config.ssl_context
         limits = settings.limits
-        guard = ConnectionGuard(limits, connection_cap(limits.max_connections, len(context.store)))
+        closed = context.telemetry.counter(
+            "c12_http_connections_closed",
+            "HTTP connections closed or refused to protect the server, by reason "
+            "(evicted, refused, header_timeout, out_of_descriptors)",
+            ["reason"],
+        )
+        cap = connection_cap(limits.max_connections, len(context.store))
+        guard = ConnectionGuard(limits, cap, lambda reason: closed.labels(reason).inc())
         try:
             await start_sites(runner, settings.host, settings.port, guard, tls)
         except OSError as error:
