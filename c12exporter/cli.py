@@ -1,4 +1,5 @@
-"""``c12exporter <command>``: serve, check-config, simulate, demo, register-map, docs."""
+"""``c12exporter <command>``: serve, check-config, simulate, demo, discover, check,
+systemd-unit, register-map, docs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
+from . import __version__, logformat
 from .config import load_config
 from .lifecycle import Signals
 from .modbus.registermap import markdown_table
@@ -32,9 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser(plugins)
     args = parser.parse_args(argv)
     args.plugins = plugins
-    logging.basicConfig(
-        level=getattr(logging, {"warn": "WARNING"}.get(args.log_level, args.log_level.upper())),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    logformat.configure(
+        getattr(logging, {"warn": "WARNING"}.get(args.log_level, args.log_level.upper())),
+        args.log_format,
     )
     try:
         result: int = args.func(args)
@@ -55,6 +56,10 @@ def _parser(plugins: Plugins) -> argparse.ArgumentParser:
     parser.add_argument(
         "--log.level", dest="log_level", choices=LOG_LEVELS, default="info",
         help="only log messages with this severity or above (default: info)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--log.format", dest="log_format", choices=logformat.FORMATS, default="logfmt",
+        help="log lines as logfmt or JSON, one record a line (default: logfmt)",
     )  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -122,6 +127,19 @@ def _parser(plugins: Plugins) -> argparse.ArgumentParser:
 
     history_cli.add_commands(commands)
 
+    unit = commands.add_parser(
+        "systemd-unit", help="print the systemd unit (or its drop-in for SNMP on port 161)"
+    )
+    unit.add_argument(
+        "--snmp-port-161", action="store_true",
+        help="print the drop-in that lets the SNMP agent bind port 161 instead",
+    )  # fmt: skip
+    unit.add_argument(
+        "--command", metavar="PATH",
+        help="the c12exporter command for ExecStart (default: this installation's)",
+    )  # fmt: skip
+    unit.set_defaults(func=_systemd_unit)
+
     regmap = commands.add_parser("register-map", help="print the register map as Markdown")
     regmap.set_defaults(func=lambda args: print(markdown_table()) or 0)
 
@@ -140,6 +158,14 @@ def _docs(args: argparse.Namespace) -> int:
     metrics = args.dir / "metrics.md"
     metrics.write_text(reference.update(metrics.read_text(encoding="utf-8")), encoding="utf-8")
     print(f"wrote {args.dir / 'register-map.md'} and the tables of {metrics}")
+    return 0
+
+
+def _systemd_unit(args: argparse.Namespace) -> int:
+    from . import systemd
+
+    text = systemd.packaged(systemd.SNMP_PORT_161) if args.snmp_port_161 else None
+    print(text or systemd.unit_text(args.command), end="")
     return 0
 
 
@@ -162,7 +188,9 @@ def option_overrides(args: argparse.Namespace) -> dict[str, dict[str, object]]:
 
 def _serve(args: argparse.Namespace) -> int:
     from .exporter import start_exporter
+    from .fdlimit import raise_open_file_limit
 
+    raise_open_file_limit()
     plugins = args.plugins
     overrides = option_overrides(args)
 

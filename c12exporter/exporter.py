@@ -35,7 +35,10 @@ class RunningExporter:
     load: ConfigLoader | None
     exposers: dict[str, RunningExposer] = field(default_factory=dict)
     discovery: Discovery | None = None
+    settings: dict[str, object] = field(default_factory=dict)
+    """The settings each running exposer was started with."""
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _retiring: set[asyncio.Task[None]] = field(default_factory=set)
     _discovering: asyncio.Task[None] | None = None
 
     def fleet(self, config: Config) -> tuple[UnitConfig, ...]:
@@ -80,7 +83,8 @@ class RunningExporter:
         return self.context.poller
 
     async def reload(self) -> str | None:
-        """Load the config again and follow it; returns ``None`` or why it was refused."""
+        """Load the config again and follow it; returns ``None`` or why it was refused.
+        A reload never ends the process: whatever goes wrong is logged and counted."""
         async with self._reloading:
             telemetry = self.context.telemetry
             try:
@@ -92,6 +96,10 @@ class RunningExporter:
                 log.error("reload refused, still serving the previous config: %s", error)
                 _reload_result(telemetry, ok=False)
                 return str(error)
+            except Exception as error:  # no reload may end the process
+                log.error("reload failed, still serving: %s: %s", type(error).__name__, error)
+                _reload_result(telemetry, ok=False)
+                return f"{type(error).__name__}: {error}"
             _reload_result(telemetry, ok=True)
             log.info("reloaded %s: %d units", new.source, len(new.units))
             return None
@@ -108,25 +116,49 @@ class RunningExporter:
                 log.warning("history: a new database path takes effect at the next start")
         if new.discovery != old.discovery:
             self.start_discovery()
-        for section in [s for s in self.exposers if new.exposers.get(s) != old.exposers.get(s)]:
+        for section in [s for s in self.exposers if s not in new.exposers]:
+            self.settings.pop(section, None)
             await self.exposers.pop(section).stop()
+        refused: list[str] = []
         for section, settings in new.exposers.items():
-            if section in self.exposers:
+            if section in self.exposers and self.settings.get(section) == settings:
                 continue
             try:
-                self.exposers[section] = await self.plugins.exposers[section].start(
-                    settings, self.context
-                )
-            except ConfigError:
-                previous = old.exposers.get(section)
-                if previous is not None:  # e.g. a new listen address that is taken
-                    self.exposers[section] = await self.plugins.exposers[section].start(
-                        previous, self.context
-                    )
+                await self._replace(section, settings)
+            except ConfigError as error:
+                refused.append(str(error))
+        if refused:
+            raise ConfigError("; ".join(refused))
+
+    async def _replace(self, section: str, settings: object) -> None:
+        """Start ``section`` with ``settings``, then stop the one it replaces, so there is
+        no moment without a listener. If the new one cannot start beside the old one
+        (the same port), the old one stops first; if the new one still cannot start, the
+        old one comes back and the error is raised."""
+        exposer = self.plugins.exposers[section]
+        previous = self.exposers.get(section)
+        try:
+            started = await exposer.start(settings, self.context)
+        except ConfigError:
+            if previous is None:
                 raise
+            await previous.stop()
+            try:
+                started = await exposer.start(settings, self.context)
+            except ConfigError:
+                self.exposers[section] = await exposer.start(self.settings[section], self.context)
+                raise
+        else:
+            if previous is not None:  # in the background: it may be serving this reload
+                retiring = asyncio.create_task(previous.stop(), name=f"stop old {section}")
+                self._retiring.add(retiring)
+                retiring.add_done_callback(self._retiring.discard)
+        self.exposers[section] = started
+        self.settings[section] = settings
 
     async def stop(self) -> None:
         await self.stop_discovery()
+        await asyncio.gather(*self._retiring, return_exceptions=True)
         for exposer in self.exposers.values():
             await exposer.stop()
         self.exposers.clear()
@@ -201,6 +233,7 @@ async def start_exporter(
     try:
         for section, settings in config.exposers.items():
             running.exposers[section] = await plugins.exposers[section].start(settings, context)
+            running.settings[section] = settings
     except BaseException:
         await running.stop()
         raise

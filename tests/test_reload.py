@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -101,3 +102,60 @@ def http_post(url: str) -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
+
+
+def test_a_web_reload_keeps_serving_and_a_taken_port_is_refused(tmp_path: Path) -> None:
+    """A new listen address is served before the old one stops; one that is taken leaves
+    the old one serving and the reload counted as failed; the process never exits."""
+    first, taken, moved = free_port(), free_port(), free_port()
+    config = tmp_path / "c12.yml"
+    log = tmp_path / "exporter.log"
+
+    def write(port: int, **web: str) -> None:
+        config.write_text(yaml.safe_dump({
+            "web": {"listen_address": f"{LOOPBACK}:{port}", **web},
+            "units": [{"name": "nobody", "address": f"{LOOPBACK}:{free_port()}"}],
+        }))  # fmt: skip
+
+    def last_reload_ok(url: str) -> str:
+        metrics = http_get(f"{url}/metrics").splitlines()
+        return next(m for m in metrics if m.startswith("c12_config_last_reload_successful"))
+
+    write(first)
+    with (
+        socket.socket() as squatter,
+        process(c12exporter_command("serve", "--config.file", str(config)), log) as proc,
+    ):
+        squatter.bind((LOOPBACK, taken))
+        squatter.listen()
+        url = f"http://{LOOPBACK}:{first}"
+        wait_until(lambda: http_get(f"{url}/-/healthy"), 30, "exporter ready")
+
+        write(taken)
+        os.kill(proc.pid, signal.SIGHUP)
+        wait_until(lambda: "reload refused" in log.read_text(), 30, "refusal logged")
+        assert f"cannot listen on {LOOPBACK}:{taken}" in log.read_text()
+        assert proc.poll() is None
+        assert http_get(f"{url}/-/healthy") == "OK\n"
+        assert last_reload_ok(url).endswith(" 0.0")
+
+        # Through the old server itself: it answers, then the new one takes over.
+        write(moved)
+        assert http_post(f"{url}/-/reload") == (200, "OK\n")
+        new_url = f"http://{LOOPBACK}:{moved}"
+        assert last_reload_ok(new_url).endswith(" 1.0")
+        wait_until(lambda: not serves(url), 30, "old address closed")
+
+        # Same address, other settings: the old server makes way for the new one.
+        write(moved, idle_timeout="30s")
+        os.kill(proc.pid, signal.SIGHUP)
+        wait_until(lambda: log.read_text().count("reloaded ") == 2, 30, "second reload")
+        assert last_reload_ok(new_url).endswith(" 1.0")
+        assert proc.poll() is None
+
+
+def serves(url: str) -> bool:
+    try:
+        return http_get(f"{url}/-/healthy", timeout=2) == "OK\n"
+    except OSError:
+        return False

@@ -64,7 +64,8 @@ def web_config(tmp: Path) -> Path:
     path = tmp / "web.yml"
     path.write_text(
         "tls_server_config: {cert_file: server.crt, key_file: server.key}\n"
-        f"basic_auth_users: {{{USER}: '{hashed}'}}\n",
+        f"basic_auth_users: {{{USER}: '{hashed}'}}\n"
+        "http_server_config: {http2: true, headers: {x-frame-options: DENY}}\n",
         encoding="utf-8",
     )
     return path
@@ -144,14 +145,73 @@ def test_prometheus_scrapes_over_tls_with_basic_auth(secured: tuple[str, Path]) 
             "tls_server_config: {cert_file: a.crt, key_file: a.key}\n",
             r"tls_server_config: cannot load cert_file .*a\.crt",
         ),
-        ("tls: {}\n", r"unknown key 'tls'"),
+        ("tls: {}\n", r"unknown key 'tls'; allowed: basic_auth_users, http_server_config, "
+                        r"tls_server_config; fix its spelling or remove it"),
+        ("tls_server_config: {cert_fle: a.crt}\n",
+         r"tls_server_config: unknown key 'cert_fle'; allowed: cert_file, client_auth_type"),
+        ("tls_server_config: {cert_file: a.crt, key_file: a.key, cipher_suites: [x]}\n",
+         r"tls_server_config: 'cipher_suites' is not supported by c12exporter .*; remove it"),
+        ("http_server_config: {http3: true}\n",
+         r"http_server_config: unknown key 'http3'; allowed: headers, http2"),
+        ("http_server_config: {headers: {Server: x}}\n",
+         r"http_server_config\.headers: 'Server' cannot be set; allowed: Content-Security"),
+        ("basic_auth_users: {alice: {hash: x}}\n", r"basic_auth_users\.alice: not a bcrypt hash"),
     ],
-)
+)  # fmt: skip
 def test_web_config_errors_name_file_and_key(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "web.yml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         load_web_config(path)
+
+
+@pytest.mark.parametrize(
+    "secret", ["hunter2", "$2y$10$abcdefghijklmnopqrstuv", "$2y$10$" + "x" * 53 + "$"]
+)
+def test_web_config_errors_never_echo_a_secret(tmp_path: Path, secret: str) -> None:
+    path = tmp_path / "web.yml"
+    path.write_text(f"basic_auth_users: {{alice: '{secret}'}}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"basic_auth_users\.alice: not a bcrypt hash") as error:
+        load_web_config(path)
+    assert secret not in str(error.value) and "abcdefgh" not in str(error.value)
+
+
+def test_web_config_file_is_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from c12exporter.config import load_config
+    from c12exporter.plugins import load_plugins
+    from c12exporter.web.server import HttpSettings
+
+    conf = tmp_path / "etc"
+    conf.mkdir()
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    (conf / "web.yml").write_text(f"basic_auth_users: {{{USER}: '{hashed}'}}\n")
+    (conf / "c12.yml").write_text(
+        "web: {config_file: web.yml}\nunits: [{name: a, address: '127.0.0.1:1502'}]\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = load_config("../etc/c12.yml", load_plugins())
+    web = config.exposers["web"]
+    assert isinstance(web, HttpSettings) and web.web_config_file is not None
+    assert Path(web.web_config_file).resolve() == (conf / "web.yml").resolve()
+    assert set(web.web_config.users) == {USER}
+    (conf / "web.yml").unlink()
+    with pytest.raises(ConfigError, match=r"etc/web\.yml: cannot read the web config"):
+        load_config("../etc/c12.yml", load_plugins())
+
+
+def test_configured_response_headers_are_sent(secured: tuple[str, Path]) -> None:
+    url, tmp = secured
+    context = ssl.create_default_context(cafile=str(tmp / "server.crt"))
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    request = urllib.request.Request(
+        f"{url}/-/healthy", headers={"Authorization": f"Basic {token}"}
+    )
+    with urllib.request.urlopen(request, context=context, timeout=5) as response:
+        assert response.headers["X-Frame-Options"] == "DENY"
 
 
 def test_check_plugin_over_tls_with_basic_auth(secured: tuple[str, Path]) -> None:
@@ -201,3 +261,51 @@ def test_an_unknown_user_costs_a_bcrypt_check_like_a_wrong_password(
     assert not webconfig._check(header(USER, "wrong"), users, dummy)
     assert not webconfig._check(header("mallory", PASSWORD), users, dummy)
     assert checked == [hashed, hashed, dummy]
+
+
+def test_a_wrong_password_flood_is_refused_at_once_and_a_known_client_is_served() -> None:
+    """Password checks beyond the queue are answered 429 without bcrypt; a client whose
+    credentials checked out before is served from the cache throughout."""
+    import asyncio
+
+    import aiohttp
+    from aiohttp import web
+
+    from c12exporter.web import webconfig
+
+    users = {USER: bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=9))}
+
+    def auth(password: str) -> dict[str, str]:
+        token = base64.b64encode(f"{USER}:{password}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
+    async def run() -> tuple[list[int], list[int]]:
+        app = web.Application(middlewares=[webconfig.basic_auth_middleware(users)])
+
+        async def ok(request: web.Request) -> web.Response:
+            return web.Response(text="ok")
+
+        app.router.add_get("/", ok)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, LOOPBACK, 0)
+        await site.start()
+        url = f"http://{LOOPBACK}:{site.port}/"
+        try:
+            async with aiohttp.ClientSession() as session:
+
+                async def get(password: str) -> int:
+                    async with session.get(url, headers=auth(password)) as response:
+                        return response.status
+
+                assert await get(PASSWORD) == 200  # checked once, then remembered
+                flood = [asyncio.ensure_future(get(f"wrong{i}")) for i in range(40)]
+                await asyncio.sleep(0)
+                known = [await get(PASSWORD) for _ in range(5)]
+                return known, list(await asyncio.gather(*flood))
+        finally:
+            await runner.cleanup()
+
+    known, flooded = asyncio.run(run())
+    assert known == [200] * 5
+    assert 429 in flooded and set(flooded) <= {401, 429}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -23,6 +24,9 @@ REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
 TELEMETRY_KEY = web.AppKey("telemetry", Telemetry)
 EXPOSITION_KEY = web.AppKey("exposition", CachedExposition)
 CONTEXT_KEY = web.AppKey("context", ExposerContext)
+RENDER_POOL = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="metrics-render")
+"""Rendering has threads of its own: the default pool also resolves names, and a flood
+there (e.g. of /probe targets) must not hold up /metrics, nor rendering hold it up."""
 
 
 def add_routes(routes: Routes, context: ExposerContext) -> None:
@@ -57,7 +61,7 @@ def add_routes(routes: Routes, context: ExposerContext) -> None:
 
 async def _render(registry: CollectorRegistry) -> web.Response:
     # Rendering a large fleet takes a while; keep the poll loop running meanwhile.
-    body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, registry)
+    body = await asyncio.get_running_loop().run_in_executor(RENDER_POOL, generate_latest, registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -72,7 +76,7 @@ async def metrics(request: web.Request) -> web.Response:
     else:
         render = exposition.render
     # Pieces of units polled since they were cached are rendered here: off the poll loop.
-    body = await asyncio.get_running_loop().run_in_executor(None, render)
+    body = await asyncio.get_running_loop().run_in_executor(RENDER_POOL, render)
     return web.Response(body=body, headers=headers)
 
 

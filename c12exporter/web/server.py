@@ -8,10 +8,11 @@ a plugin claims ``/``, a landing page linking every route that has a title.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import html
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,15 @@ from ..plugins import fill, hookimpl
 from ..registry import Registry
 from ..routes import Routes
 from ..settings import ConfigError, only_keys
+from .connections import LIMIT_KEYS, ConnectionGuard, HttpLimits, connection_cap, start_sites
 from .webconfig import WebConfig, basic_auth_middleware, load_web_config
 
 DEFAULT_LISTEN_ADDRESS = ":10120"
 """Default HTTP port 10120: the 9100-9999 exporter port range is fully allocated,
 and 10120 is not the default of any exporter we know of."""
+
+SHUTDOWN_TIMEOUT_S = 5.0
+"""How long a stopping server waits for requests in progress (e.g. live consoles)."""
 
 CONTEXT_KEY = web.AppKey("context", ExposerContext)
 ROUTES_KEY = web.AppKey("routes", Routes)
@@ -45,6 +50,7 @@ class HttpSettings:
     web_config_file: str | None = None
     web_config_digest: str = ""
     web_config: WebConfig = field(default_factory=WebConfig, compare=False)
+    limits: HttpLimits = field(default_factory=HttpLimits)
 
 
 @dataclass
@@ -76,7 +82,8 @@ class WebServerExposer:
     section = "web"
 
     def parse_config(self, data: Mapping[str, Any], where: str) -> HttpSettings:
-        only_keys(data, {"listen_address", "config_file"}, where)
+        only_keys(data, {"listen_address", "config_file", *LIMIT_KEYS}, where)
+        limits = HttpLimits.parse(data, where)
         address = str(data.get("listen_address", DEFAULT_LISTEN_ADDRESS))
         try:
             host, port = split_host_port(address)
@@ -86,15 +93,17 @@ class WebServerExposer:
             ) from None
         config_file = str(data["config_file"]) if data.get("config_file") else None
         if config_file is None:
-            return HttpSettings(host, port)
+            return HttpSettings(host, port, limits=limits)
         web_config = load_web_config(config_file)
         digest = hashlib.sha256(Path(config_file).read_bytes()).hexdigest()
-        return HttpSettings(host, port, config_file, digest, web_config)
+        return HttpSettings(host, port, config_file, digest, web_config, limits)
 
     async def start(self, settings: HttpSettings, context: ExposerContext) -> RunningHttp:
         users = settings.web_config.users
         middlewares = [basic_auth_middleware(users)] if users else []
         app = web.Application(middlewares=middlewares)
+        if settings.web_config.headers:
+            app.on_response_prepare.append(response_headers(settings.web_config.headers))
         routes = server_routes()
         fill(context.hook.c12_add_routes, routes, context=context)
         if "GET /" not in routes:
@@ -106,12 +115,20 @@ class WebServerExposer:
         for route in routes.values():
             app.router.add_route(route.method, route.path, route.handler)
         app.on_shutdown.extend(routes.shutdown_callbacks)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         await runner.setup()
         tls = settings.web_config.ssl_context
-        site = web.TCPSite(runner, settings.host or None, settings.port, ssl_context=tls)
+        limits = settings.limits
+        closed = context.telemetry.counter(
+            "c12_http_connections_closed",
+            "HTTP connections closed or refused to protect the server, by reason "
+            "(evicted, refused, header_timeout, out_of_descriptors)",
+            ["reason"],
+        )
+        cap = connection_cap(limits.max_connections, len(context.store))
+        guard = ConnectionGuard(limits, cap, lambda reason: closed.labels(reason).inc())
         try:
-            await site.start()
+            await start_sites(runner, settings.host, settings.port, guard, tls)
         except OSError as error:
             await runner.cleanup()
             raise ConfigError(
@@ -120,6 +137,17 @@ class WebServerExposer:
             ) from None
         port = runner.addresses[0][1] if runner.addresses else settings.port
         return RunningHttp(runner, settings.host, int(port), tls is not None)
+
+
+def response_headers(
+    headers: Mapping[str, str],
+) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """``http_server_config.headers`` of the web config, on every response."""
+
+    async def add(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers.update(headers)
+
+    return add
 
 
 def server_routes() -> Routes:
@@ -137,7 +165,8 @@ async def healthy(request: web.Request) -> web.Response:
 
 async def reload(request: web.Request) -> web.Response:
     """Reload the config file, as SIGHUP does; 500 with the reason if it is refused."""
-    error = await request.app[CONTEXT_KEY].reload()
+    # Shielded: a reload that replaces this very server must not be cut short by it.
+    error = await asyncio.shield(asyncio.ensure_future(request.app[CONTEXT_KEY].reload()))
     if error is not None:
         return web.Response(status=500, text=f"failed to reload config: {error}\n")
     return web.Response(text="OK\n")

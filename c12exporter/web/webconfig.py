@@ -16,9 +16,12 @@ import asyncio
 import base64
 import binascii
 import concurrent.futures
+import contextlib
 import hashlib
 import os
+import re
 import ssl
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +34,34 @@ from aiohttp import web
 from ..settings import ConfigError, yaml_problem
 
 REALM = "c12exporter"
-AUTH_WORKERS = 2
-"""Threads checking passwords (bcrypt), apart from the default pool."""
+AUTH_WORKERS = 1
+"""Threads checking passwords (bcrypt), apart from the default pool: one, so a flood of
+wrong passwords never takes more than one core (see docs/performance.md)."""
+AUTH_QUEUE = 8
+"""Password checks running or waiting at most; more are refused with 429 at once."""
+AUTH_NICE = 10
+"""Nice value of the password-checking threads (the process runs at 0)."""
 DEFAULT_COST = 10
+TOP_KEYS = {"tls_server_config", "basic_auth_users", "http_server_config"}
 TLS_KEYS = {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version"}
+TLS_TOOLKIT_ONLY = {
+    "cert": "give the certificate as cert_file",
+    "key": "give the key as key_file",
+    "max_version": "the highest version OpenSSL offers is used",
+    "cipher_suites": "OpenSSL's default suites are used",
+    "curve_preferences": "OpenSSL's default curves are used",
+    "prefer_server_cipher_suites": "OpenSSL's default applies",
+    "client_allowed_sans": "any client certificate signed by client_ca_file is accepted",
+}
+RESPONSE_HEADERS = (
+    "Content-Security-Policy",
+    "Strict-Transport-Security",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "X-XSS-Protection",
+)
+"""The headers ``http_server_config.headers`` may set, as in exporter-toolkit."""
+BCRYPT_HASH = re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$")
 TLS_VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
 CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,
@@ -47,10 +74,11 @@ CLIENT_AUTH = {
 class WebConfig:
     ssl_context: ssl.SSLContext | None = None
     users: Mapping[str, bytes] = field(default_factory=dict)  # user -> bcrypt hash
+    headers: Mapping[str, str] = field(default_factory=dict)  # added to every response
 
 
 def load_web_config(path: str | Path) -> WebConfig:
-    """Read and check a web config file; errors name the file and key."""
+    """Read and check a web config file; errors name the file and key, never a secret."""
     path = Path(path)
     where = str(path)
     try:
@@ -60,24 +88,61 @@ def load_web_config(path: str | Path) -> WebConfig:
     except yaml.YAMLError as error:
         raise ConfigError(f"{where}: not valid YAML: {yaml_problem(error)}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: must be a mapping (tls_server_config, basic_auth_users)")
-    unknown = sorted(set(data) - {"tls_server_config", "basic_auth_users", "http_server_config"})
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r}; allowed: tls_server_config, basic_auth_users"
-        )
+        raise ConfigError(f"{where}: must be a mapping ({', '.join(sorted(TOP_KEYS))})")
+    _known_keys(data, TOP_KEYS, {}, where)
     tls = data.get("tls_server_config")
     context = _ssl_context(tls, path.parent, f"{where}: tls_server_config") if tls else None
     users = _users(data.get("basic_auth_users") or {}, f"{where}: basic_auth_users")
-    return WebConfig(context, users)
+    headers = _http_server_config(data.get("http_server_config") or {}, where)
+    return WebConfig(context, users, headers)
+
+
+def _known_keys(
+    data: Mapping[Any, Any], allowed: set[str], toolkit_only: Mapping[str, str], where: str
+) -> None:
+    """Refuse a key we do not read: a typo, or an exporter-toolkit key c12exporter does
+    not implement (silently ignoring it would weaken what the file asks for)."""
+    for key in sorted(map(str, data)):
+        if key in allowed:
+            continue
+        if key in toolkit_only:
+            raise ConfigError(
+                f"{where}: {key!r} is not supported by c12exporter ({toolkit_only[key]}); remove it"
+            )
+        raise ConfigError(
+            f"{where}: unknown key {key!r}; allowed: {', '.join(sorted(allowed))}; "
+            "fix its spelling or remove it"
+        )
+
+
+def _http_server_config(data: Any, where: str) -> dict[str, str]:
+    here = f"{where}: http_server_config"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{here}: must be a mapping with http2 or headers")
+    _known_keys(data, {"http2", "headers"}, {}, here)
+    if not isinstance(data.get("http2", False), bool):
+        raise ConfigError(f"{here}.http2: must be true or false")
+    headers = data.get("headers") or {}
+    if not isinstance(headers, dict):
+        raise ConfigError(f"{here}.headers: must map header names to values")
+    known = {name.lower(): name for name in RESPONSE_HEADERS}
+    result = {}
+    for name, value in headers.items():
+        if str(name).lower() not in known:
+            raise ConfigError(
+                f"{here}.headers: {str(name)!r} cannot be set; allowed: "
+                f"{', '.join(RESPONSE_HEADERS)}"
+            )
+        if not isinstance(value, str) or "\n" in value or "\r" in value:
+            raise ConfigError(f"{here}.headers.{name}: must be one line of text")
+        result[known[str(name).lower()]] = value
+    return result
 
 
 def _ssl_context(data: Any, base: Path, where: str) -> ssl.SSLContext:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: must be a mapping with cert_file and key_file")
-    unknown = sorted(set(data) - TLS_KEYS)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed: {sorted(TLS_KEYS)}")
+    _known_keys(data, TLS_KEYS, TLS_TOOLKIT_ONLY, where)
     for key in ("cert_file", "key_file"):
         if not data.get(key):
             raise ConfigError(f"{where}.{key}: missing; TLS needs a certificate and its key")
@@ -116,13 +181,13 @@ def _users(data: Any, where: str) -> dict[str, bytes]:
         raise ConfigError(f"{where}: must map user names to bcrypt hashes")
     users = {}
     for user, hashed in data.items():
-        text = str(hashed)
-        if not text.startswith(("$2a$", "$2b$", "$2y$")):
+        # Never the value in a message: it is a hash, or a password put there by mistake.
+        if not isinstance(hashed, str) or not BCRYPT_HASH.match(hashed):
             raise ConfigError(
                 f"{where}.{user}: not a bcrypt hash; store hashes, never passwords "
                 "(e.g. htpasswd -nBC 10 \"\" | tr -d ':\\n')"
             )
-        users[str(user)] = text.encode()
+        users[str(user)] = hashed.encode()
     return users
 
 
@@ -131,31 +196,59 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def basic_auth_middleware(users: Mapping[str, bytes]) -> Any:
     """Require one of ``users`` on every request. bcrypt is slow by design, so a
-    credential that checked out once is remembered (by its SHA-256, never in clear).
+    credential that checked out once is remembered (by its SHA-256, never in clear):
+    a known client never waits for bcrypt again.
 
     An unknown user is checked against a dummy hash of the same cost, so the answer takes
     as long as for a known user with a wrong password (as exporter-toolkit does). Checks
-    run on a small pool of their own: a flood of wrong passwords queues there and never
-    holds up name resolution or anything else on the default pool."""
+    run on a small pool of their own, and at most :data:`AUTH_QUEUE` wait for it: beyond
+    that a request with credentials not seen before is answered ``429`` at once, so a
+    flood of wrong passwords costs neither queueing time nor memory."""
     verified: set[bytes] = set()
     dummy = _dummy_hash(users)
-    pool = concurrent.futures.ThreadPoolExecutor(AUTH_WORKERS, thread_name_prefix="basic-auth")
+    pool = concurrent.futures.ThreadPoolExecutor(
+        AUTH_WORKERS, thread_name_prefix="basic-auth", initializer=_yield_cpu
+    )
+    pending = 0
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        nonlocal pending
         header = request.headers.get("Authorization", "")
         digest = hashlib.sha256(header.encode()).digest()
         if digest not in verified:
-            loop = asyncio.get_running_loop()
-            if not await loop.run_in_executor(pool, _check, header, users, dummy):
-                raise web.HTTPUnauthorized(
-                    headers={"WWW-Authenticate": f'Basic realm="{REALM}"'},
-                    text="401 Unauthorized\n",
+            if not header:
+                raise _unauthorized()
+            if pending >= AUTH_QUEUE:
+                raise web.HTTPTooManyRequests(
+                    headers={"Retry-After": "1"}, text="429 too many password checks\n"
                 )
+            pending += 1
+            try:
+                loop = asyncio.get_running_loop()
+                ok = await loop.run_in_executor(pool, _check, header, users, dummy)
+            finally:
+                pending -= 1
+            if not ok:
+                raise _unauthorized()
             verified.add(digest)
         return await handler(request)
 
     return middleware
+
+
+def _yield_cpu() -> None:
+    """Run this password-checking thread at a lower priority than the event loop (Linux
+    schedules threads by their own nice value), so bcrypt takes only the CPU the
+    serving and polling leave."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), AUTH_NICE)
+
+
+def _unauthorized() -> web.HTTPUnauthorized:
+    return web.HTTPUnauthorized(
+        headers={"WWW-Authenticate": f'Basic realm="{REALM}"'}, text="401 Unauthorized\n"
+    )
 
 
 def _dummy_hash(users: Mapping[str, bytes]) -> bytes:
