@@ -73,6 +73,8 @@ class Load:
 class Soak:
     samples: tuple[Sample, ...]
     load: Load
+    failures: dict[str, int]
+    """Failed polls over the run by reason (``c12_poll_errors_total``'s ``reason``)."""
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -101,6 +103,15 @@ def metric_sum(body: str, name: str) -> float:
         if line.startswith(name) and line[len(name) : len(name) + 1] in ("{", " "):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def failures_by_reason(body: str) -> dict[str, int]:
+    reasons: dict[str, int] = {}
+    for line in body.splitlines():
+        if line.startswith("c12_poll_errors_total{"):
+            reason = line.split('reason="', 1)[1].split('"', 1)[0]
+            reasons[reason] = reasons.get(reason, 0) + int(float(line.rsplit(" ", 1)[1]))
+    return reasons
 
 
 def http_get(url: str) -> str:
@@ -208,6 +219,7 @@ def _load_and_watch(
     samples: list[Sample] = []
     started = time.monotonic()
     due = {"sample": 0.0, "scrape": 0.0, "walk": 0.0}
+    metrics = ""
     while True:
         now = time.monotonic() - started
         if exporter.poll() is not None:
@@ -234,7 +246,7 @@ def _load_and_watch(
                 load.walk_errors.append(f"{now:.0f} s: {error}")
             due["walk"] = now + walk_every_s
         if last:
-            return Soak(tuple(samples), load)
+            return Soak(tuple(samples), load, failures_by_reason(metrics))
         time.sleep(max(0.0, min(min(due.values()), duration_s) - (time.monotonic() - started)))
 
 
@@ -282,7 +294,9 @@ def report(soak: Soak, args: argparse.Namespace) -> str:
         table(samples) if samples else "(no samples)",
         "",
         "Resident memory over the second half: "
-        + ("too few samples" if slope is None else f"{slope:+.2f} MiB/h"),
+        + ("too few samples" if slope is None else f"{slope:+.2f} MiB/h")
+        + "; failed polls by reason: "
+        + (", ".join(f"{k} {v}" for k, v in sorted(soak.failures.items())) or "none"),
         *[f"- scrape error at {e}" for e in load.scrape_errors[:5]],
         *[f"- walk error at {e}" for e in load.walk_errors[:5]],
     ])  # fmt: skip
