@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from c12exporter.config import BAND_LIMITS_A, ConfigError, load_config, register_range
+from c12exporter.discovery.configfile import write_config
 from c12exporter.modbus.registermap import C12B_V1, Field, Kind
 from c12exporter.plugins import load_plugins
 
@@ -411,4 +412,13 @@ def test_snmp_errors_keep_the_secrets_out(tmp_path: Path, snmp: str) -> None:
         load_config(path, PLUGINS)
     message = str(error.value)
     assert message.startswith(f"{path}: snmp"), message
+    assert SECRET not in message, message
+
+
+def test_discover_never_echoes_the_config_it_cannot_merge_into(tmp_path: Path) -> None:
+    path = write(tmp_path, f"snmp: {{community: *{SECRET}}}\nunits: []\n")
+    with pytest.raises(ConfigError) as error:
+        write_config(path, [])
+    message = str(error.value)
+    assert message.startswith(f"{path}: cannot merge into it: line 1, column 19"), message
     assert SECRET not in message, message
