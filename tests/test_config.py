@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +11,10 @@ import pytest
 
 from c12exporter.config import BAND_LIMITS_A, ConfigError, load_config, register_range
 from c12exporter.discovery.configfile import write_config
+from c12exporter.exporter import start_exporter
 from c12exporter.modbus.registermap import C12B_V1, Field, Kind
 from c12exporter.plugins import load_plugins
+from tests.servers import free_port
 
 PLUGINS = load_plugins(entry_points=False)
 
@@ -422,3 +425,26 @@ def test_discover_never_echoes_the_config_it_cannot_merge_into(tmp_path: Path) -
     message = str(error.value)
     assert message.startswith(f"{path}: cannot merge into it: line 1, column 19"), message
     assert SECRET not in message, message
+
+
+def test_a_reload_of_a_broken_file_logs_no_secret(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    web = f"web: {{listen_address: '127.0.0.1:{free_port()}'}}\n"
+    path = write(tmp_path, f"{web}units: [{{name: a, address: '127.0.0.1:{free_port()}'}}]\n")
+
+    async def reload_broken() -> str | None:
+        running = await start_exporter(
+            load_config(path, PLUGINS), PLUGINS, lambda: load_config(path, PLUGINS)
+        )
+        try:
+            write(tmp_path, f"{web}units: []\nsnmp: {{community: !!int {SECRET}}}\n")
+            return await running.reload()
+        finally:
+            await running.stop()
+
+    refused = asyncio.run(reload_broken())
+    assert refused is not None and refused.startswith(f"{path}: not valid YAML: line 3"), refused
+    logged = caplog.text
+    assert "reload refused" in logged and str(path) in logged, logged
+    assert SECRET not in logged + refused
