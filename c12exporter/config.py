@@ -100,7 +100,7 @@ def load_config(
         {"poll", "units", "units_files", "state_dir", "discovery", "shard", *plugins.exposers},
         str(path),
     )
-    poll = _poll(data.get("poll") or {}, f"{path}: poll")
+    poll = _poll(_given(data, "poll", {}), f"{path}: poll")
     exposers = {}
     for section, exposer in plugins.exposers.items():
         settings_data = _relative_files(data.get(section) or {}, path.parent)
@@ -108,7 +108,7 @@ def load_config(
         settings = exposer.parse_config(settings_data, f"{path}: {section}")
         if settings is not None:
             exposers[section] = settings
-    placed = _placed(_units(data.get("units") or [], str(path), plugins), str(path))
+    placed = _placed(_units(_given(data, "units", []), str(path), plugins), str(path))
     files = data.get("units_files") or []
     if not isinstance(files, list):
         raise ConfigError(f"{path}: units_files: must be a list of file paths")
@@ -118,7 +118,8 @@ def load_config(
         include = (path.parent / name).resolve()
         included = _read_yaml(include, f"{path}: units_files[{i}]")
         only_keys(included, {"units"}, str(include))
-        placed += _placed(_units(included.get("units") or [], str(include), plugins), str(include))
+        more = _units(_given(included, "units", []), str(include), plugins)
+        placed += _placed(more, str(include))
     _refuse_duplicates(placed)
     units = [p.unit for p in placed]
     discovery = _discovery(data["discovery"], f"{path}: discovery") if "discovery" in data else None
@@ -157,6 +158,13 @@ class _Placed:
     def other(self, first: _Placed) -> str:
         """``first``'s key, with its file if that is another."""
         return first.key if first.source == self.source else f"{first.source}: {first.key}"
+
+
+def _given(data: Mapping[str, Any], key: str, empty: object) -> Any:
+    """``data[key]``, or ``empty`` when absent or left blank (``poll:``): a value of
+    another type (``poll: []``) is kept, for the check to name it."""
+    value = data.get(key)
+    return empty if value is None else value
 
 
 def _placed(units: list[UnitConfig], source: str) -> list[_Placed]:

@@ -314,6 +314,7 @@ def test_register_range_follows_type_scale_and_valid_range() -> None:
     ("section", "message"),
     [
         ("units_files: [null]", r"units_files\[0\]: None is not a file path"),
+        ("poll: []", r"poll: must be a mapping"),
         ("poll: {interval: .inf}", r"poll\.interval: inf is not a positive duration"),
         ("poll: {interval: 5s, timeout: 0}", r"poll\.timeout: 0 is not a positive duration"),
         ("poll: {interval: -5s}", r"poll\.interval: '-5s' is not a positive duration"),
