@@ -375,12 +375,16 @@ def _unit_address(address: str, where: str) -> None:
         raise ConfigError(f"{where}: {error}; {_ADDRESS_FIX}") from None
     if not host:
         raise ConfigError(f"{where}: {address!r} has no host; {_ADDRESS_FIX}")
-    if address.endswith(":") or port == 0:
+    if port == 0 or (address.endswith(":") and host != address):  # "h:", not "fe80::"
         raise ConfigError(f"{where}: {address!r} has no port (1..65535); {_ADDRESS_FIX}")
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        if address.startswith("[") or not _HOST_NAME.match(host):
+        if (
+            address.startswith("[")
+            or not _HOST_NAME.match(host)
+            or host.rstrip(".").rsplit(".", 1)[-1].isdigit()  # 10.0.0.256, not a name either
+        ):
             raise ConfigError(
                 f"{where}: {host!r} is neither an IP address nor a host name; {_ADDRESS_FIX}"
             ) from None

@@ -260,6 +260,8 @@ def test_duplicates_across_files_name_both_files(tmp_path: Path) -> None:
         ("'bad host:502'", r"'bad host' is neither an IP address nor a host name"),
         ("'[pdu-1]:502'", r"'pdu-1' is neither an IP address nor a host name"),
         ("'pdu..1:502'", r"'pdu\.\.1' is neither an IP address nor a host name"),
+        ("'10.0.0.256'", r"'10\.0\.0\.256' is neither an IP address nor a host name"),
+        ("'[::1]:'", r"'\[::1\]:' has no port"),
     ],
 )
 def test_a_broken_address_is_refused(tmp_path: Path, address: str, message: str) -> None:
@@ -275,6 +277,7 @@ def test_addresses_that_are_fine_load(tmp_path: Path) -> None:
     text = (
         "units:\n  - {name: a, address: '10.0.0.1'}\n  - {name: b, address: '[fd00::1]:1502'}\n"
         "  - {name: c, address: 'pdu-3.rack_a.example:502'}\n  - {name: d, address: 'fd00::2'}\n"
+        "  - {name: e, address: 'fd00::'}\n"
     )
     units = load_config(write(tmp_path, text), PLUGINS).units
     assert [u.address for u in units] == [
@@ -282,6 +285,7 @@ def test_addresses_that_are_fine_load(tmp_path: Path) -> None:
         "[fd00::1]:1502",
         "pdu-3.rack_a.example:502",
         "fd00::2",
+        "fd00::",
     ]
 
 
