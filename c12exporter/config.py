@@ -300,12 +300,14 @@ def _discovery(data: object, where: str) -> DiscoveryConfig:
             ("timeout", defaults.timeout_s),
         )
     }
-    for key, longer_than in (("gone_after", "interval"), ("forget_after", "gone_after")):
+    for key, longer_than, why in (
+        ("gone_after", "interval", "units are only looked for once per interval"),
+        ("forget_after", "gone_after", "a unit would leave the fleet before it is reported gone"),
+    ):
         if durations[key] < durations[longer_than]:
             raise ConfigError(
                 f"{where}.{key}: {durations[key]:g}s is shorter than {longer_than} "
-                f"{durations[longer_than]:g}s; units are only seen at scans, so every unit "
-                f"would count as unseen between them: make {key} at least {longer_than}"
+                f"{durations[longer_than]:g}s; {why}: make {key} at least {longer_than}"
             )
     return DiscoveryConfig(
         tuple(str(n) for n in networks), port, durations["interval"], durations["gone_after"],

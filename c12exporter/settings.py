@@ -108,17 +108,15 @@ def yaml_problem(error: Exception) -> str:
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
     problem = getattr(error, "problem", None) or getattr(error, "context", None) or "invalid"
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    return f"{where}{_QUOTED.sub(_punctuation_only, str(problem))}"
+    return f"{where}{_QUOTED.sub(_syntax_only, str(problem))}"
 
 
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"')
-
-
 _TOKEN = re.compile(r"^(?:[^\w\s]|\\t|<[a-z ]+>)$")
 """What PyYAML quotes of its own: one punctuation character, a tab, a token (``<scalar>``)."""
 
 
-def _punctuation_only(match: re.Match[str]) -> str:
+def _syntax_only(match: re.Match[str]) -> str:
     return match.group() if _TOKEN.match(match.group()[1:-1]) else "(not shown)"
 
 
