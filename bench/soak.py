@@ -310,14 +310,20 @@ def main() -> None:
     parser.add_argument("--sample-every", default="1m", help="(%(default)s)")
     parser.add_argument("--scrape-every", default="15s", help="(%(default)s)")
     parser.add_argument("--walk-every", default="1m", help="(%(default)s)")
+    parser.add_argument(
+        "--workdir", type=Path, help="keep the config and the exporter's log here (default: "
+        "a temporary directory, removed at the end)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     def progress(s: Sample) -> None:
         print(f"{s.at_s:7.0f} s  {s}", file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
         soak = run_soak(
-            Path(tmp), args.units, parse_duration(args.duration, "--duration"),
+            workdir, args.units, parse_duration(args.duration, "--duration"),
             parse_duration(args.sample_every, "--sample-every"),
             parse_duration(args.scrape_every, "--scrape-every"),
             parse_duration(args.walk_every, "--walk-every"), args.interval, progress,
