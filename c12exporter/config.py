@@ -27,8 +27,11 @@ The simulator writes a file holding only ``units:``; it is a valid config as is.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +41,7 @@ from .addresses import split_host_port
 from .discovery.targets import TargetError, parse_targets
 from .history.config import parse_history
 from .measurements import CHANNEL_COUNT, PHASES
-from .modbus.registermap import C12B_V1
+from .modbus.registermap import C12B_V1, Field
 from .model import ModelError
 from .plugins import Plugins
 from .reading import SupervisionBand
@@ -53,10 +56,28 @@ from .settings import (
     parse_duration,
     yaml_problem,
 )
+from .yamlfile import load_yaml
 
 DEFAULT_MODBUS_PORT = 502
-BAND_MAX_A = (C12B_V1.field("supervision_max")[1].valid or (0.0, 0.0))[1]
-"""The largest supervision limit the unit's register holds."""
+
+
+def register_range(field: Field) -> tuple[float, float]:
+    """What a register field holds, in SI units: its valid range, within what its type
+    carries ("not available" left out)."""
+    spare = field.kind.not_available
+    raw = (spare + 1, -spare - 1) if spare < 0 else (0, spare - 1)
+    low, high = (r * field.scale * field.to_si for r in raw)
+    if field.valid is not None:
+        low = max(low, field.valid[0] * field.to_si)
+        high = min(high, field.valid[1] * field.to_si)
+    return low, high
+
+
+BAND_LIMITS_A = {
+    side: register_range(C12B_V1.field(f"supervision_{side}")[1]) for side in ("min", "max")
+}
+"""The supervision limits the unit's registers hold, by side of the band."""
+
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 RESERVED_LABELS = frozenset({"pdu", "phase", "channel", "state", "reason", "name"})
 
@@ -89,7 +110,7 @@ def load_config(
         },
         str(path),
     )
-    poll = _poll(data.get("poll") or {}, f"{path}: poll")
+    poll = _poll(_given(data, "poll", {}), f"{path}: poll")
     exposers = {}
     for section, exposer in plugins.exposers.items():
         settings_data = _relative_files(data.get(section) or {}, path.parent)
@@ -97,39 +118,34 @@ def load_config(
         settings = exposer.parse_config(settings_data, f"{path}: {section}")
         if settings is not None:
             exposers[section] = settings
-    units = list(_units(data.get("units") or [], str(path), plugins))
+    placed = _placed(_units(_given(data, "units", []), str(path), plugins), str(path))
     files = data.get("units_files") or []
     if not isinstance(files, list):
         raise ConfigError(f"{path}: units_files: must be a list of file paths")
     for i, name in enumerate(files):
-        include = (path.parent / str(name)).resolve()
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{path}: units_files[{i}]: {name!r} is not a file path")
+        include = (path.parent / name).resolve()
         included = _read_yaml(include, f"{path}: units_files[{i}]")
         only_keys(included, {"units"}, str(include))
-        units += _units(included.get("units") or [], str(include), plugins)
+        more = _units(_given(included, "units", []), str(include), plugins)
+        placed += _placed(more, str(include))
+    _refuse_duplicates(placed)
+    units = [p.unit for p in placed]
     discovery = _discovery(data["discovery"], f"{path}: discovery") if "discovery" in data else None
     if not units and discovery is None:
         raise ConfigError(
             f"{path}: units: no units configured; add a 'units:' list with name and address, "
             "or a 'discovery:' section"
         )
-    seen: dict[str, str] = {}
-    addresses: dict[tuple[str, int], str] = {}
-    for unit in units:
-        if unit.name in seen:
-            raise ConfigError(
-                f"{path}: units: name {unit.name!r} is used twice; names must be unique"
-            )
-        seen[unit.name] = unit.address
-        host, port = split_host_port(unit.address, DEFAULT_MODBUS_PORT)
-        other = addresses.setdefault((host.lower(), port), unit.name)
-        if other != unit.name:
-            raise ConfigError(
-                f"{path}: units: {unit.name!r} and {other!r} have the same address "
-                f"{unit.address}; it would be polled twice: remove one of them"
-            )
     state_dir = data.get("state_dir", str(Config.state_dir))
     if not isinstance(state_dir, str) or not state_dir.strip():
         raise ConfigError(f"{path}: state_dir: must be a directory path")
+    if (path.parent / state_dir).exists() and not (path.parent / state_dir).is_dir():
+        raise ConfigError(
+            f"{path}: state_dir: {state_dir!r} is a file, not a directory; name a directory "
+            "(it is created if missing)"
+        )
     return Config(
         units=tuple(units),
         poll=poll,
@@ -140,6 +156,62 @@ def load_config(
         state_dir=path.parent / state_dir,
         history=parse_history(data.get("history"), f"{path}: history", path.parent),
     )
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """A unit and where it is written."""
+
+    source: str
+    key: str  # units[3] (name)
+    unit: UnitConfig
+
+    def other(self, first: _Placed) -> str:
+        """``first``'s key, with its file if that is another."""
+        return first.key if first.source == self.source else f"{first.source}: {first.key}"
+
+
+def _given(data: Mapping[str, Any], key: str, empty: object) -> Any:
+    """``data[key]``, or ``empty`` when absent or left blank (``poll:``): a value of
+    another type (``poll: []``) is kept, for the check to name it."""
+    value = data.get(key)
+    return empty if value is None else value
+
+
+def _placed(units: list[UnitConfig], source: str) -> list[_Placed]:
+    return [_Placed(source, f"units[{i}] ({u.name})", u) for i, u in enumerate(units)]
+
+
+def _refuse_duplicates(placed: list[_Placed]) -> None:
+    """Two units with one name, or at one address (``h`` and ``h:502`` are one, as are
+    two spellings of one IP address), are refused; names that resolve alike are not
+    looked up."""
+    names: dict[str, _Placed] = {}
+    addresses: dict[tuple[str, int], _Placed] = {}
+    for here in placed:
+        unit = here.unit
+        first = names.setdefault(unit.name, here)
+        if first is not here:
+            raise ConfigError(
+                f"{here.source}: {here.key}.name: {unit.name!r} is also the name of "
+                f"{here.other(first)}; names must be unique: rename one of them"
+            )
+        host, port = split_host_port(unit.address, DEFAULT_MODBUS_PORT)
+        first = addresses.setdefault((_host_key(host), port), here)
+        if first is not here:
+            raise ConfigError(
+                f"{here.source}: {here.key}.address: {unit.address!r} is also the address of "
+                f"{here.other(first)} ({first.unit.address!r}); the unit would be polled "
+                "twice: remove one of them"
+            )
+
+
+def _host_key(host: str) -> str:
+    """One spelling per host: IP addresses in their compressed form, names lowercase."""
+    try:
+        return ipaddress.ip_address(host).compressed
+    except ValueError:
+        return host.lower().rstrip(".")
 
 
 def _relative_files(section: object, base: Path) -> dict[str, Any]:
@@ -160,7 +232,7 @@ def _read_yaml(path: Path, where: str | None = None) -> dict[str, Any]:
     except OSError as error:
         raise ConfigError(f"{where or path}: cannot read {path}: {error.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {yaml_problem(error)}") from None
     if data is None:
@@ -223,7 +295,12 @@ def _discovery(data: object, where: str) -> DiscoveryConfig:
     port = _whole(data.get("port", defaults.port), f"{where}.port", 1, 65535)
     concurrency = _whole(data.get("concurrency", defaults.concurrency), f"{where}.concurrency")
     rate = data.get("rate", defaults.rate)
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
+    if (
+        isinstance(rate, bool)
+        or not isinstance(rate, int | float)
+        or not math.isfinite(rate)
+        or rate <= 0
+    ):
         raise ConfigError(f"{where}.rate: {rate!r} must be connections per second > 0")
     durations = {
         key: parse_duration(data.get(key, default), f"{where}.{key}")
@@ -234,8 +311,15 @@ def _discovery(data: object, where: str) -> DiscoveryConfig:
             ("timeout", defaults.timeout_s),
         )
     }
-    if durations["forget_after"] < durations["gone_after"]:
-        raise ConfigError(f"{where}.forget_after: must not be shorter than gone_after")
+    for key, longer_than, why in (
+        ("gone_after", "interval", "units are only looked for once per interval"),
+        ("forget_after", "gone_after", "a unit would leave the fleet before it is reported gone"),
+    ):
+        if durations[key] < durations[longer_than]:
+            raise ConfigError(
+                f"{where}.{key}: {durations[key]:g}s is shorter than {longer_than} "
+                f"{durations[longer_than]:g}s; {why}: make {key} at least {longer_than}"
+            )
     return DiscoveryConfig(
         tuple(str(n) for n in networks), port, durations["interval"], durations["gone_after"],
         durations["forget_after"], concurrency, float(rate), durations["timeout"],
@@ -262,12 +346,7 @@ def _unit(data: object, where: str, plugins: Plugins) -> UnitConfig:
     address = data.get("address")
     if not isinstance(address, str) or not address.strip():
         raise ConfigError(f"{where}.address: missing; give host:port, e.g. 10.0.0.21:502")
-    try:
-        host, _ = split_host_port(address, default_port=0)
-    except ValueError as error:
-        raise ConfigError(f"{where}.address: {error}") from None
-    if not host:
-        raise ConfigError(f"{where}.address: {address!r} has no host; write host:port")
+    _unit_address(address.strip(), f"{where}.address")
     transport = str(data.get("transport", "modbus-tcp"))
     if transport not in plugins.transports:
         raise ConfigError(
@@ -288,8 +367,51 @@ def _unit(data: object, where: str, plugins: Plugins) -> UnitConfig:
         phases=_phases(data.get("phases"), f"{where}.phases"),
         labels=_labels(data.get("labels") or {}, f"{where}.labels"),
         supervision=_supervision(data.get("supervision") or {}, f"{where}.supervision"),
-        serial=None if data.get("serial") is None else str(data["serial"]),
+        serial=_serial(data.get("serial"), f"{where}.serial"),
     )
+
+
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}\.?$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+    r"(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$",
+    re.IGNORECASE,
+)
+_ADDRESS_FIX = "write host:port, e.g. 10.0.0.21:502, [fd00::21]:502, or the host alone for 502"
+
+
+def _unit_address(address: str, where: str) -> None:
+    """Refuse an address without a host, with an empty, zero or out-of-range port, or with
+    a host that is neither an IP address nor a host name."""
+    try:
+        host, port = split_host_port(address, DEFAULT_MODBUS_PORT)
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}; {_ADDRESS_FIX}") from None
+    if not host:
+        raise ConfigError(f"{where}: {address!r} has no host; {_ADDRESS_FIX}")
+    if port == 0 or (address.endswith(":") and host != address):  # "h:", not "fe80::"
+        raise ConfigError(f"{where}: {address!r} has no port (1..65535); {_ADDRESS_FIX}")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if (
+            address.startswith("[")
+            or not _HOST_NAME.match(host)
+            or host.rstrip(".").rsplit(".", 1)[-1].isdigit()  # 10.0.0.256, not a name either
+        ):
+            raise ConfigError(
+                f"{where}: {host!r} is neither an IP address nor a host name; {_ADDRESS_FIX}"
+            ) from None
+
+
+def _serial(value: object, where: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list | dict | bool) or not str(value).strip():
+        raise ConfigError(
+            f"{where}: {value!r} is not a serial number; give the unit's serial (as "
+            "`c12exporter discover` writes it) or leave it out"
+        )
+    return str(value).strip()
 
 
 def _phases(data: object, where: str) -> tuple[str, ...] | None:
@@ -317,6 +439,8 @@ def _labels(data: object, where: str) -> dict[str, str]:
             raise ConfigError(f"{where}.{key}: not a valid Prometheus label name")
         if key in RESERVED_LABELS:
             raise ConfigError(f"{where}.{key}: label name is used by the exporter itself")
+        if value is None or isinstance(value, list | dict):
+            raise ConfigError(f"{where}.{key}: {value!r} must be text, e.g. {key}: A3")
         labels[str(key)] = str(value)
     return labels
 
@@ -329,23 +453,38 @@ def _supervision(data: object, where: str) -> dict[int, SupervisionBand]:
         here = f"{where}.{key}"
         if not str(key).isdigit() or not 1 <= int(key) <= CHANNEL_COUNT:
             raise ConfigError(f"{here}: not a channel number 1..{CHANNEL_COUNT}")
+        if int(key) in bands:
+            raise ConfigError(f"{here}: channel {int(key)} is given twice; keep one")
         only_keys(value, {"min", "max"}, here)
-        low, high = (_amperes(value.get(k), f"{here}.{k}") for k in ("min", "max"))
-        for limit, side in ((low, "min"), (high, "max")):
-            if limit is not None and limit > BAND_MAX_A:
-                raise ConfigError(
-                    f"{here}.{side}: {limit:g} A is beyond what the unit holds "
-                    f"(0..{BAND_MAX_A:g} A)"
-                )
+        low, high = (_limit(value.get(side), f"{here}.{side}", side) for side in ("min", "max"))
         if low is not None and high is not None and low > high:
-            raise ConfigError(f"{here}: min {low:g} A is above max {high:g} A")
+            raise ConfigError(
+                f"{here}: min {low:g} A is above max {high:g} A; swap them or lower min"
+            )
         bands[int(key)] = SupervisionBand(low, high)
     return bands
+
+
+def _limit(value: object, where: str, side: str) -> float | None:
+    """One supervision limit: amperes within what the unit's register holds."""
+    low, high = BAND_LIMITS_A[side]
+    limit = _amperes(value, where)
+    if limit is not None and not low <= limit <= high:
+        raise ConfigError(
+            f"{where}: {limit:g} A is beyond what the unit holds ({low:g}..{high:g} A, its "
+            f"supervision_{side} register); give a limit in that range or leave it out"
+        )
+    return limit
 
 
 def _amperes(value: object, where: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
         raise ConfigError(f"{where}: {value!r} must be a current in amperes >= 0")
     return float(value)

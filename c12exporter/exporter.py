@@ -205,6 +205,7 @@ async def start_exporter(
         ``POST /-/reload``).
     """
     telemetry = Telemetry()
+    telemetry.count_tasks(asyncio.get_running_loop())
     discovery = None
     if config.discovery is not None:
         discovery = Discovery(config.discovery, plugins, config.state_dir, telemetry)

@@ -4,6 +4,7 @@ Loading and checking a config file is :mod:`c12exporter.config`'s job."""
 
 from __future__ import annotations
 
+import math
 import re
 import zlib
 from collections.abc import Mapping
@@ -118,16 +119,27 @@ class Config:
 
 
 def yaml_problem(error: Exception) -> str:
-    """Where and what a YAML error is, without the text around it (it may hold a secret)."""
+    """Where and what a YAML error is, without the text around it (it may hold a secret):
+    PyYAML quotes the tag, alias or character it stumbled on, so a quoted fragment is only
+    kept when it is syntax, such as the ``':'`` of ``expected ':'``."""
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
     problem = getattr(error, "problem", None) or getattr(error, "context", None) or "invalid"
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    return f"{where}{problem}"
+    return f"{where}{_QUOTED.sub(_syntax_only, str(problem))}"
+
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"')
+_TOKEN = re.compile(r"^(?:[^\w\s]|\\t|<[a-z ]+>)$")
+"""What PyYAML quotes of its own: one punctuation character, a tab, a token (``<scalar>``)."""
+
+
+def _syntax_only(match: re.Match[str]) -> str:
+    return match.group() if _TOKEN.match(match.group()[1:-1]) else "(not shown)"
 
 
 def parse_duration(text: object, where: str) -> float:
     """``"5s"``, ``"250ms"``, ``"2m"`` or a number of seconds -> seconds."""
-    if isinstance(text, int | float) and not isinstance(text, bool) and text > 0:
+    if isinstance(text, int | float) and not isinstance(text, bool) and 0 < text < math.inf:
         return float(text)
     match = _DURATION.match(str(text).strip())
     if not match or float(match.group("value")) <= 0:

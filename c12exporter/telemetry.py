@@ -9,6 +9,7 @@ keeps counting where it left off.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -40,3 +41,10 @@ class Telemetry:
             gauge = Gauge(name, documentation, labels, registry=self.registry)
             self._gauges[name] = gauge
         return gauge
+
+    def count_tasks(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Serve ``c12_exporter_asyncio_tasks``: the tasks alive on ``loop``, counted at
+        each scrape (a count that keeps growing is a leak)."""
+        self.gauge(
+            "c12_exporter_asyncio_tasks", "asyncio tasks alive in the exporter"
+        ).set_function(lambda: len(asyncio.all_tasks(loop)))

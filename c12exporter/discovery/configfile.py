@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from ..settings import ConfigError
+from ..settings import ConfigError, yaml_problem
 from .scan import Finding
 
 NAME_PREFIX = "pdu-"
@@ -79,8 +79,10 @@ def write_config(path: Path, findings: Sequence[Finding]) -> Merge:
     if path.exists():
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as error:
-            raise ConfigError(f"{path}: cannot merge into it: {error}") from None
+        except OSError as error:
+            raise ConfigError(f"{path}: cannot merge into it: {error.strerror}") from None
+        except yaml.YAMLError as error:  # its text would quote the file, secrets and all
+            raise ConfigError(f"{path}: cannot merge into it: {yaml_problem(error)}") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping with a 'units:' key")
         data = loaded or {}
