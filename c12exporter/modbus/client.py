@@ -10,6 +10,8 @@ must be closed. A Modbus exception reply is :class:`ExceptionReply`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import struct
 from collections.abc import Sequence
 
@@ -115,9 +117,16 @@ class ModbusTcpClient:
         self._tid = 0
 
     def close(self) -> None:
+        """Close at once: the socket is shut down now (asyncio would close it on the next
+        turn of the loop, after a new connection may already have been opened)."""
         if self._receiver is not None:
-            if self._receiver.transport is not None:
-                self._receiver.transport.abort()  # no lingering: a bad peer gets nothing more
+            transport = self._receiver.transport
+            if transport is not None:
+                sock = transport.get_extra_info("socket")
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+                transport.abort()
             self._receiver = None
 
     @property
