@@ -141,9 +141,11 @@ class UnitReader:
             raise WriteError(
                 "unreachable", f"unit {self.unit.name}: no answer within {self.timeout_s:g}s"
             ) from None
-        except WriteError:
+        except WriteError as error:
             await self._drop()
-            raise
+            if self.unit.name in str(error):
+                raise
+            raise WriteError(error.reason, f"unit {self.unit.name}: {error}") from None
         except (TransportError, ModelError) as error:
             await self._drop()
             raise WriteError("unreachable", f"unit {self.unit.name}: {error}") from None

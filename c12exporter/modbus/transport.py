@@ -38,6 +38,8 @@ RESOLVE_SHARE = 0.5
 """Name resolution may take this share of the timeout, so a name that does not resolve
 is reported as such (reason ``resolve``) before the poll times out."""
 
+UNANSWERED = frozenset({"connect", "timeout", "resolve"})
+
 log = logging.getLogger(__name__)
 BAD_REPLIES = RateLimitedLog(log)
 _T = TypeVar("_T")
@@ -115,7 +117,9 @@ class ModbusTcpTransport:
                         if isinstance(change, UnitSettings)
                         else f"channel {change.channel}"
                     )
-                    raise WriteError("failed", f"{self.address}: {what}: {error}") from None
+                    # Not answered at all: unreachable; answered with a refusal: failed.
+                    reason = "unreachable" if error.reason in UNANSWERED else "failed"
+                    raise WriteError(reason, f"{self.address}: {what}: {error}") from None
 
     def _registers_for(self, change: Settings) -> list[tuple[int, list[int]]]:
         """(address, registers) to write for ``change``; :class:`WriteError` if the settings
