@@ -83,21 +83,21 @@ Answer = Callable[[Request], bytes | None]
 class HostileServer:
     """``async with HostileServer(answer) as server:`` serves on ``server.address``."""
 
-    def __init__(self, answer: Answer) -> None:
+    def __init__(self, answer: Answer, port: int = 0) -> None:
         self.answer = answer
         self.open = 0
         self.accepted = 0
         self.requests = 0
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
-        self.port = 0
+        self.port = port
 
     @property
     def address(self) -> str:
         return f"{LOOPBACK}:{self.port}"
 
     async def __aenter__(self) -> HostileServer:
-        self._server = await asyncio.start_server(self._serve, LOOPBACK, 0)
+        self._server = await asyncio.start_server(self._serve, LOOPBACK, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
