@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import random
 import struct
 import sys
@@ -42,6 +43,8 @@ from tests.hostile_modbus import LOOPBACK, MBAP, HonestUnit, Request, adu
 TIMEOUT_S = 2.0
 HANG_S = 3 * TIMEOUT_S
 READS_PER_CONNECTION = 20
+MUTATE_AFTER = 0.5
+"""Chance that a reply after the read's first mutated one is mutated too."""
 BLOCKS = {(int(b.table), b.start, b.count): b for b in C12B_V1.blocks}
 
 
@@ -188,10 +191,16 @@ class FuzzServer:
         self._index = 0
 
     def new_read(self, with_identity: bool) -> None:
-        """The next read (after a connect if ``with_identity``) gets one mutated reply."""
+        """The next read (after a connect if ``with_identity``) gets at least one mutated
+        reply, at a random place; each later reply of the read is mutated at random too."""
         blocks = len(C12B_V1.blocks)
         self._index = 0 if with_identity else 1
         self._target = self.rng.randrange(self._index, blocks + 1)
+
+    def _mutate_now(self) -> bool:
+        return self._index == self._target or (
+            self._index > self._target and self.rng.random() < MUTATE_AFTER
+        )
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.current = connection = Connection()
@@ -204,7 +213,7 @@ class FuzzServer:
                 request = Request(tid, unit, pdu[0], pdu[1:])
                 honest = self.unit.reply(request)
                 reply = honest
-                if self._index == self._target:
+                if self._mutate_now():
                     name = self.rng.choice(list(MUTATIONS))
                     reply = MUTATIONS[name](self.rng, request, honest, sent)
                     if reply != honest:
@@ -248,12 +257,23 @@ def expected_values(connection: Connection, reads: int) -> tuple[str, dict[str, 
             return "invalid", None
         if checked.exception or checked.registers is None:
             return "error", None
-        block = BLOCKS[(request.function, *request.span)]
-        try:
-            values.update(block.decode(checked.registers, unit="fuzz"))
-        except MapError:
+        decoded = _decode(request.function, *request.span, registers=tuple(checked.registers))
+        if decoded is None:
             return "error", None
+        values.update(decoded)
     return "values", values
+
+
+@functools.lru_cache(maxsize=4096)
+def _decode(
+    function: int, address: int, count: int, registers: tuple[int, ...]
+) -> dict[str, object] | None:
+    """The values a block's registers say (None if they cannot be decoded); the honest
+    replies repeat, so this is remembered."""
+    try:
+        return dict(BLOCKS[(function, address, count)].decode(list(registers), unit="fuzz"))
+    except MapError:
+        return None
 
 
 async def fuzz(
