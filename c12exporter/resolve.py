@@ -1,26 +1,29 @@
-"""Resolving unit host names: checked first, looked up on a small pool of threads of its
-own, within a timeout of its own.
+"""Resolving unit host names: checked first, looked up on a few threads of their own,
+within a timeout of their own.
 
 The system resolver (``getaddrinfo``) blocks a thread and cannot be cancelled. Running it
 on asyncio's default executor lets names that never resolve take every thread that
-rendering and other work wait for; here they can only take this pool's few threads, and
-a lookup that has not answered within its timeout fails with reason ``resolve`` while
-the thread finishes on its own.
+rendering and other work wait for; here they can only take the resolver's few threads,
+and a lookup that has not answered within its timeout fails with reason ``resolve``
+while its thread finishes on its own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import contextlib
 import ipaddress
 import re
 import socket
+import threading
 from collections.abc import Callable, Sequence
 
 LookUp = Callable[[str, int], Sequence[str]]
 """``(host, port) -> IP addresses``; blocking, run on the resolver's own threads."""
 
 RESOLVE_THREADS = 4
+SLOT_WAIT_S = 0.01
+"""How often a lookup waiting for a free thread looks again."""
 MAX_NAME_LENGTH = 253
 MAX_LABEL_LENGTH = 63
 _LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?$")
@@ -68,17 +71,26 @@ def system_lookup(host: str, port: int) -> list[str]:
 
 
 class Resolver:
-    """Checks and resolves host names on ``threads`` threads of its own."""
+    """Checks and resolves host names, at most ``threads`` lookups at a time, each on a
+    daemon thread of its own (a lookup that never answers neither holds up others' work
+    nor the exporter's exit)."""
 
     def __init__(self, lookup: LookUp = system_lookup, threads: int = RESOLVE_THREADS) -> None:
         self.lookup = lookup
         self.threads = threads
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._running = 0
+        self._lock = threading.Lock()
+
+    @property
+    def running(self) -> int:
+        """Lookups under way (including those whose caller has given up)."""
+        return self._running
 
     async def resolve(self, host: str, port: int, timeout_s: float) -> list[str]:
         """IP addresses of ``host`` (itself if it is one).
 
-        :raises ResolveError: invalid name, unknown name, or no answer within ``timeout_s``.
+        :raises ResolveError: invalid name, unknown name, or no answer within ``timeout_s``
+            (waiting for a free thread included).
         """
         literal = ip_literal(host)
         if literal is not None:
@@ -86,18 +98,21 @@ class Resolver:
         problem = name_problem(host)
         if problem is not None:
             raise ResolveError(f"{printable(host)!r} is not a valid host name: {problem}")
-        if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(
-                self.threads, thread_name_prefix="c12-resolve"
-            )
-        future = self._pool.submit(self.lookup, host, port)
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout_s):
-                addresses = await asyncio.wrap_future(future)
+                while not self._take_thread():
+                    await asyncio.sleep(SLOT_WAIT_S)
+                answer: asyncio.Future[Sequence[str]] = loop.create_future()
+                threading.Thread(
+                    target=self._look_up, args=(loop, answer, host, port), daemon=True,
+                    name=f"c12-resolve {printable(host)[:32]}",
+                ).start()  # fmt: skip
+                addresses = await answer
         except TimeoutError:
-            future.cancel()  # still queued: never runs; running: ends on its own
+            busy = " (all resolver threads busy)" if self._running >= self.threads else ""
             raise ResolveError(
-                f"{printable(host)!r} did not resolve within {timeout_s:g}s"
+                f"{printable(host)!r} did not resolve within {timeout_s:g}s{busy}"
             ) from None
         except OSError as error:
             reason = error.strerror or str(error)
@@ -106,10 +121,38 @@ class Resolver:
             raise ResolveError(f"{printable(host)!r} resolves to no address")
         return [str(a) for a in addresses]
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+    def _take_thread(self) -> bool:
+        with self._lock:
+            if self._running >= self.threads:
+                return False
+            self._running += 1
+            return True
+
+    def _look_up(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        answer: asyncio.Future[Sequence[str]],
+        host: str,
+        port: int,
+    ) -> None:
+        try:
+            result: Sequence[str] | BaseException = self.lookup(host, port)
+        except Exception as error:  # handed to the caller
+            result = error
+        finally:
+            with self._lock:
+                self._running -= 1
+        with contextlib.suppress(RuntimeError):  # the loop has closed meanwhile
+            loop.call_soon_threadsafe(_settle, answer, result)
+
+
+def _settle(answer: asyncio.Future[Sequence[str]], result: Sequence[str] | BaseException) -> None:
+    if answer.done():  # the caller gave up
+        return
+    if isinstance(result, BaseException):
+        answer.set_exception(result)
+    else:
+        answer.set_result(result)
 
 
 DEFAULT_RESOLVER = Resolver()

@@ -39,7 +39,6 @@ def never_answers() -> Iterator[Resolver]:
     resolver = Resolver(lookup)
     yield resolver
     release.set()
-    resolver.close()
 
 
 def unknown(host: str, port: int) -> Sequence[str]:
@@ -161,6 +160,7 @@ def test_names_that_never_resolve_leave_the_default_executor_free(
         try:
             for _ in range(3):  # three rounds of lookups pile up on the resolver's threads
                 await asyncio.gather(*(poller.probe_unit(u.name) for u in units))
+            assert never_answers.running == never_answers.threads  # no more threads than that
             loop = asyncio.get_running_loop()
             assert await asyncio.wait_for(loop.run_in_executor(None, lambda: 42), 5.0) == 42
         finally:
