@@ -314,7 +314,7 @@ def read_address(args: argparse.Namespace) -> Unit:
         poll = PollConfig(timeout_s=args.timeout)
         poller = Poller((), args.plugins, Store((), poll.staleness_limit_s), poll)
         try:
-            store = await poller.probe_address(args.address)
+            store = await poller.probe_address(args.address, args.address)
         except (ValueError, ConfigError) as error:
             raise CheckError(f"--address {args.address}: {error}") from None
         state = store.get(args.address)

@@ -19,6 +19,8 @@ Example (every key but ``units`` is optional)::
         supervision:              # optional: overrides the band stored in the unit
           3: {min: 0.5, max: 12}
     units_files: [sim-units.yml]  # optional: more units, e.g. the simulator's list
+    probe:                # optional: what /probe may read besides configured units
+      allow: [{network: 10.1.0.0/16, ports: [502]}]   # default: nothing else
     state_dir: c12exporter-state  # optional: small state files (SNMP unit index), relative
                                   # to this file's directory
 
@@ -50,6 +52,8 @@ from .settings import (
     ConfigError,
     DiscoveryConfig,
     PollConfig,
+    ProbeConfig,
+    ProbeRule,
     Shard,
     UnitConfig,
     only_keys,
@@ -106,6 +110,7 @@ def load_config(
             "discovery",
             "shard",
             "history",
+            "probe",
             *plugins.exposers,
         },
         str(path),
@@ -153,6 +158,7 @@ def load_config(
         source=str(path),
         discovery=discovery,
         shard=Shard.parse(shard or data.get("shard", "1/1"), f"{path}: shard (or --shard)"),
+        probe=_probe(data.get("probe") or {}, f"{path}: probe"),
         state_dir=path.parent / state_dir,
         history=parse_history(data.get("history"), f"{path}: history", path.parent),
     )
@@ -324,6 +330,35 @@ def _discovery(data: object, where: str) -> DiscoveryConfig:
         tuple(str(n) for n in networks), port, durations["interval"], durations["gone_after"],
         durations["forget_after"], concurrency, float(rate), durations["timeout"],
     )  # fmt: skip
+
+
+def _probe(data: object, where: str) -> ProbeConfig:
+    only_keys(data, {"allow"}, where)
+    assert isinstance(data, Mapping)
+    rules = data.get("allow") or []
+    if not isinstance(rules, list):
+        raise ConfigError(f"{where}.allow: must be a list of {{network: CIDR, ports: [502]}}")
+    allow = []
+    for i, rule in enumerate(rules):
+        here = f"{where}.allow[{i}]"
+        only_keys(rule, {"network", "ports"}, here)
+        assert isinstance(rule, Mapping)
+        try:
+            network = ipaddress.ip_network(str(rule.get("network", "")), strict=True)
+        except ValueError as error:
+            raise ConfigError(
+                f"{here}.network: {error}; give a network like 10.1.0.0/16 or 2001:db8::/64"
+            ) from None
+        ports = rule.get("ports")
+        if not isinstance(ports, list) or not ports:
+            raise ConfigError(f"{here}.ports: list the ports /probe may read there, e.g. [502]")
+        allow.append(
+            ProbeRule(
+                network, frozenset(_whole(p, f"{here}.ports[{j}]", 1, 65535)
+                                   for j, p in enumerate(ports))
+            )
+        )  # fmt: skip
+    return ProbeConfig(tuple(allow))
 
 
 def _units(data: object, source: str, plugins: Plugins) -> list[UnitConfig]:

@@ -25,6 +25,7 @@ from typing import Protocol
 
 from .model import ModelError, UnitModel
 from .reading import ChannelSettings, Identity, Reading, Settings, UnitSettings, build_reading
+from .resolve import printable
 from .settings import PollConfig, UnitConfig
 from .store import Store
 from .telemetry import Telemetry
@@ -37,6 +38,9 @@ BACKOFF_INTERVALS = 2.0
 """Reconnect attempts back off 1 s, 2 s, 4 s, ... up to two poll intervals (at most a
 minute), so a unit that comes back is read again within two intervals."""
 CANCEL_RETRY_S = 0.1
+PROBE_GRACE_S = 0.25
+"""A probe waits this long beyond the poll timeout, so a poll that times out itself is
+recorded before the probe answers."""
 BAND_TOLERANCE_A = 1e-6
 
 
@@ -112,8 +116,11 @@ class UnitReader:
         except ModelError as error:
             await self._drop()
             raise PollFailure("model", f"unit {self.unit.name}: {error}") from None
+        except asyncio.CancelledError:
+            await self._abandon()
+            raise
         except Exception as error:  # a bug or a library surprise must not end the polling
-            log.exception("unit %s: unexpected error while polling", self.unit.name)
+            log.exception("unit %r: unexpected error while polling", self.unit.name)
             await self._drop()
             raise PollFailure("internal", f"unit {self.unit.name}: {error!r}") from None
 
@@ -134,12 +141,17 @@ class UnitReader:
             raise WriteError(
                 "unreachable", f"unit {self.unit.name}: no answer within {self.timeout_s:g}s"
             ) from None
-        except WriteError:
+        except WriteError as error:
             await self._drop()
-            raise
+            if self.unit.name in str(error):
+                raise
+            raise WriteError(error.reason, f"unit {self.unit.name}: {error}") from None
         except (TransportError, ModelError) as error:
             await self._drop()
             raise WriteError("unreachable", f"unit {self.unit.name}: {error}") from None
+        except asyncio.CancelledError:
+            await self._abandon()
+            raise
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -181,6 +193,12 @@ class UnitReader:
         self._connection = Connection(transport, identity, model)
         return self._connection
 
+    async def _abandon(self) -> None:
+        """Close a connection left in the middle of a request (its reply would come out
+        of step); not a failure of the unit, so no backoff."""
+        with contextlib.suppress(Exception):
+            await self.close()
+
     async def _drop(self) -> None:
         with contextlib.suppress(Exception):
             await self.close()
@@ -206,6 +224,7 @@ class Poller:
         self.readers = {u.name: self._reader(u) for u in units}
         self._limit = asyncio.Semaphore(poll.concurrency)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._probes: dict[str, asyncio.Task[None]] = {}
         self._started = False
         telemetry = telemetry or Telemetry()
         self._writes = telemetry.counter(
@@ -227,8 +246,9 @@ class Poller:
 
     async def stop(self) -> None:
         self._started = False
-        tasks = list(self._tasks.values())
+        tasks = [*self._tasks.values(), *self._probes.values()]
         self._tasks.clear()
+        self._probes.clear()
         await _cancel(tasks)
         await asyncio.gather(*(r.close() for r in self.readers.values()), return_exceptions=True)
 
@@ -264,16 +284,50 @@ class Poller:
         """Poll one unit of the fleet now and record the result (``/probe`` by name)."""
         await self._poll_into(self.readers[name], self.store)
 
-    async def probe_address(self, address: str) -> Store:
-        """Read a unit that is not in the fleet, once, over a connection of its own
-        (``/probe?target=host:port``, the pure multi-target pattern). The result goes to
-        a store of its own, named after the address; nothing is kept."""
-        unit = UnitConfig(name=address, address=address)
+    async def probe_unit(self, name: str) -> None:
+        """Poll one unit of the fleet for ``/probe``, waiting at most the poll timeout.
+
+        Concurrent probes of a unit share one poll, which runs on the unit's connection
+        under its lock like any other; a probe that has waited the poll timeout returns
+        (the store then holds the latest result) and the poll finishes on its own."""
+        task = self._probes.get(name)
+        if task is None:
+            task = asyncio.create_task(self.poll_unit(name), name=f"probe {name}")
+            self._probes[name] = task
+            task.add_done_callback(lambda done: self._probe_done(name, done))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), self.poll.timeout_s + PROBE_GRACE_S)
+
+    def _probe_done(self, name: str, task: asyncio.Task[None]) -> None:
+        if self._probes.get(name) is task:
+            del self._probes[name]
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("unit %r: probe failed: %r", name, task.exception())
+
+    async def probe_address(self, name: str, address: str) -> Store:
+        """Read a unit that is not in the fleet, once, over a connection of its own that
+        is always closed (``/probe?target=host:port``, the pure multi-target pattern),
+        within the poll timeout. The result goes to a store of its own, the unit named
+        ``name``; nothing is kept."""
+        unit = UnitConfig(name=name, address=address)
         store = Store((unit,), self.poll.staleness_limit_s)
         reader = self._reader(unit)
         try:
-            await self._poll_into(reader, store)
+            async with asyncio.timeout(self.poll.timeout_s):
+                await self._limit.acquire()
+        except TimeoutError:
+            store.record_failure(
+                name,
+                "timeout",
+                f"unit {name}: more than {self.poll.concurrency} polls in flight for "
+                f"{self.poll.timeout_s:g}s; not polled",
+                self.poll.timeout_s,
+            )
+            return store
+        try:
+            await self._read_into(reader, store)
         finally:
+            self._limit.release()
             await reader.close()
         return store
 
@@ -329,7 +383,7 @@ class Poller:
         try:
             reading = await reader.read()
         except PollFailure as failure:
-            log.debug("%s", failure)
+            log.debug("%s", printable(str(failure)))
             store.record_failure(name, failure.reason, str(failure), time.perf_counter() - started)
             return None
         store.record_success(name, reading, time.perf_counter() - started)

@@ -4,6 +4,7 @@ Loading and checking a config file is :mod:`c12exporter.config`'s job."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import zlib
@@ -66,6 +67,32 @@ class DiscoveryConfig:
 
 
 @dataclass(frozen=True)
+class ProbeRule:
+    """``/probe`` may read addresses in ``network`` on one of ``ports``."""
+
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    ports: frozenset[int]
+
+    def admits(self, ip: str, port: int) -> bool:
+        address = ipaddress.ip_address(ip.partition("%")[0])
+        return (
+            port in self.ports
+            and address.version == self.network.version
+            and (address in self.network)
+        )
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """Which targets that are not configured units ``/probe`` may read: none by default."""
+
+    allow: tuple[ProbeRule, ...] = ()
+
+    def admits(self, ip: str, port: int) -> bool:
+        return any(rule.admits(ip, port) for rule in self.allow)
+
+
+@dataclass(frozen=True)
 class Shard:
     """This exporter polls shard ``index`` of ``count`` (1-based): the units whose name
     hashes there, so several exporters with one config split a fleet exactly."""
@@ -108,6 +135,7 @@ class Config:
     source: str = "<defaults>"
     discovery: DiscoveryConfig | None = None
     shard: Shard = Shard()
+    probe: ProbeConfig = ProbeConfig()
     state_dir: Path = Path("c12exporter-state")
     """Where small state files live (the SNMP unit index); relative paths are resolved
     against the config file's directory."""

@@ -23,7 +23,7 @@ class TransportError(Exception):
 
     :param reason: short machine-readable reason, used as the ``reason`` label of
         ``c12_poll_errors_total`` (e.g. ``timeout``, ``connect``, ``protocol``,
-        ``modbus_exception``, ``bad_value``, ``out_of_range``).
+        ``modbus_exception``, ``bad_value``, ``out_of_range``, ``resolve``).
     """
 
     def __init__(self, reason: str, message: str) -> None:
@@ -59,7 +59,8 @@ class Transport(Protocol):
         (``protocol``).
     """
 
-    stray_bytes: int
+    @property
+    def stray_bytes(self) -> int: ...
 
     async def connect(self) -> Identity:
         """Open the connection (again after :meth:`close`) and read the unit's identity."""

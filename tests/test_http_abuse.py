@@ -106,7 +106,9 @@ def test_idle_and_slow_connections_starve_nothing(limited: tuple[str, Path]) -> 
         for line in http_get(f"{url}/metrics").splitlines()
         if line.startswith("c12_http_connections_closed_total{")
     }
-    assert closed.get("evicted", 0) + closed.get("header_timeout", 0) >= HELD, closed
+    # Mostly evicted at the cap or timed out; a few may meet the open-file limit first.
+    reasons = ("evicted", "header_timeout", "out_of_descriptors")
+    assert sum(closed.get(r, 0) for r in reasons) >= HELD, closed
     text = log.read_text()
     assert "Traceback" not in text
     assert len(text.splitlines()) < 20, text

@@ -75,7 +75,7 @@ def test_a_probe_target_with_a_newline_stays_in_its_record(tmp_path: Path, log_f
         assert "%0A" in target
         with contextlib.suppress(urllib.error.HTTPError):  # a failed read answers 200 or 5xx
             http_get(f"{url}/probe?target={target}", timeout=30)
-        wait_until(lambda: "forged" in log.read_text(), 30, "the probe's failure logged")
+        wait_until(lambda: "forged" in log.read_text(), 30, "the refused probe logged")
     lines = log.read_text().splitlines()
     assert lines
     for line in lines:

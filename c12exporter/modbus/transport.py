@@ -7,19 +7,17 @@ settings block (range, 10 mA resolution, 16-byte names) before anything is sent.
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from math import isclose
-
-from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
-from pymodbus.pdu import ExceptionResponse, ModbusPDU
+from typing import TypeVar
 
 from ..addresses import split_host_port
 from ..plugins import hookimpl
 from ..reading import Identity, Settings, UnitSettings
 from ..registry import Registry
+from ..resolve import DEFAULT_RESOLVER, ResolveError, Resolver, printable
 from ..transport import (
     Transport,
     TransportError,
@@ -29,46 +27,68 @@ from ..transport import (
     WriteError,
     stray_message,
 )
+from .client import ConnectionClosed, ExceptionReply, ModbusTcpClient, ReplyError, ShortReply
+from .framelog import RateLimitedLog
 from .registermap import C12B_V1, Block, MapError, RegisterMap, Table
 
 DEFAULT_PORT = 502
 DEVICE_ID = 1
 READ_DEVICE_ID_EXTENDED = 0x03  # basic + regular + private objects
+RESOLVE_SHARE = 0.5
+"""Name resolution may take this share of the timeout, so a name that does not resolve
+is reported as such (reason ``resolve``) before the poll times out."""
 
-logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # failures surface as TransportError
+UNANSWERED = frozenset({"connect", "timeout", "resolve"})
+
+log = logging.getLogger(__name__)
+BAD_REPLIES = RateLimitedLog(log)
+_T = TypeVar("_T")
 
 
 class ModbusTcpTransport:
-    """One persistent pymodbus connection; reconnecting is the poller's job."""
+    """One persistent Modbus TCP connection; reconnecting is the poller's job."""
 
-    def __init__(self, address: str, timeout: float, register_map: RegisterMap = C12B_V1) -> None:
+    def __init__(
+        self,
+        address: str,
+        timeout: float,
+        register_map: RegisterMap = C12B_V1,
+        resolver: Resolver | None = None,
+    ) -> None:
         self.address = address
+        self.timeout = timeout
         self.register_map = register_map
         self.settings = register_map.block("settings")
         self.unit_settings = register_map.block("unit_settings")
-        host, port = split_host_port(address, DEFAULT_PORT)
-        self.stray_bytes = 0
-        self._client = AsyncModbusTcpClient(
-            host,
-            port=port,
-            timeout=timeout,
-            retries=0,
-            reconnect_delay=0,
-            trace_packet=self._count_received,
-        )
+        self.host, self.port = split_host_port(address, DEFAULT_PORT)
+        self.resolver = resolver or DEFAULT_RESOLVER
+        self._client = ModbusTcpClient(DEVICE_ID)
 
-    def _count_received(self, sending: bool, data: bytes) -> bytes:
-        if not sending:
-            self.stray_bytes += len(data)
-        return data
+    @property
+    def stray_bytes(self) -> int:
+        return self._client.unread
 
     async def connect(self) -> Identity:
+        self._client.close()
+        where = printable(self.address)
         try:
-            connected = await self._client.connect()
-        except (OSError, ModbusException) as error:
-            raise TransportError("connect", f"{self.address}: cannot connect: {error}") from None
-        if not connected:
-            raise TransportError("connect", f"{self.address}: connection refused or timed out")
+            addresses = await self.resolver.resolve(
+                self.host, self.port, self.timeout * RESOLVE_SHARE
+            )
+        except ResolveError as error:
+            raise TransportError("resolve", f"{where}: cannot resolve the host: {error}") from None
+        problems = []
+        for ip in addresses:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await self._client.connect(ip, self.port)
+                break
+            except TimeoutError:
+                problems.append(f"{ip}: no answer within {self.timeout:g}s")
+            except OSError as error:
+                problems.append(f"{ip}: {error.strerror or error}")
+        else:
+            raise TransportError("connect", f"{where}: cannot connect: {'; '.join(problems)}")
         return await self._read_identity()
 
     async def read(self) -> UnitValues:
@@ -89,18 +109,17 @@ class ModbusTcpTransport:
         planned = [(c, self._registers_for(c)) for c in changes]
         for change, writes in planned:
             for address, registers in writes:
-                request = functools.partial(
-                    self._client.write_registers, address, registers, device_id=DEVICE_ID
-                )
                 try:
-                    await self._call(request)
+                    await self._call(self._client.write_registers(address, registers))
                 except TransportError as error:
                     what = (
                         "unit name"
                         if isinstance(change, UnitSettings)
                         else f"channel {change.channel}"
                     )
-                    raise WriteError("failed", f"{self.address}: {what}: {error}") from None
+                    # Not answered at all: unreachable; answered with a refusal: failed.
+                    reason = "unreachable" if error.reason in UNANSWERED else "failed"
+                    raise WriteError(reason, f"{self.address}: {what}: {error}") from None
 
     def _registers_for(self, change: Settings) -> list[tuple[int, list[int]]]:
         """(address, registers) to write for ``change``; :class:`WriteError` if the settings
@@ -151,28 +170,13 @@ class ModbusTcpTransport:
         return self.settings.encode_item(name, limit_a)
 
     async def _read_registers(self, table: Table, address: int, count: int) -> list[int]:
-        read = (
-            self._client.read_input_registers
-            if table is Table.INPUT
-            else self._client.read_holding_registers
-        )
-        response = await self._call(lambda: read(address, count=count, device_id=DEVICE_ID))
-        registers = list(response.registers)
-        if len(registers) != count:
-            raise TransportError(
-                "short_frame",
-                f"{self.address}: asked for {count} registers at {address}, got {len(registers)}",
-            )
-        return registers
+        return await self._call(self._client.read_registers(int(table), address, count))
 
     async def _read_identity(self) -> Identity:
         ids = self.register_map.identification
-        response = await self._call(
-            lambda: self._client.read_device_information(
-                read_code=READ_DEVICE_ID_EXTENDED, object_id=0, device_id=DEVICE_ID
-            )
+        information = await self._call(
+            self._client.read_device_identification(READ_DEVICE_ID_EXTENDED)
         )
-        information = getattr(response, "information", None) or {}
         info = {k: _text(v) for k, v in information.items()}
         model = info.get(ids.model_name) or info.get(ids.product_code) or ""
         if not model:
@@ -187,30 +191,44 @@ class ModbusTcpTransport:
     async def close(self) -> None:
         self._client.close()
 
-    async def _call(self, request: Callable[[], Awaitable[ModbusPDU]]) -> ModbusPDU:
-        """Send one request; every failure becomes a :class:`TransportError` with a reason.
-        (pymodbus raises some errors when the request is made, others when awaited.)"""
+    async def _call(self, request: Awaitable[_T]) -> _T:
+        """Await one request within the timeout; every failure becomes a
+        :class:`TransportError` with a reason, and closes the connection (it is out of
+        step)."""
+        where = printable(self.address)
         try:
-            response = await request()
-        except ModbusIOException as error:
-            if self.stray_bytes:
-                raise TransportError(
-                    "protocol", stray_message(self.address, self.stray_bytes)
-                ) from None
-            raise TransportError("timeout", f"{self.address}: no valid answer: {error}") from None
-        except ConnectionException as error:
-            raise TransportError("connect", f"{self.address}: connection lost: {error}") from None
-        except ModbusException as error:
-            raise TransportError("protocol", f"{self.address}: {error}") from None
-        except OSError as error:
-            raise TransportError("connect", f"{self.address}: {error}") from None
-        self.stray_bytes = 0
-        if isinstance(response, ExceptionResponse) or response.isError():
-            code = getattr(response, "exception_code", "?")
+            async with asyncio.timeout(self.timeout):
+                return await request
+        except TimeoutError:
+            stray = self._client.unread
+            self._client.close()
+            if stray:
+                BAD_REPLIES.warning(self.address, f"{stray} bytes that are not a whole reply")
+                raise TransportError("protocol", stray_message(where, stray)) from None
             raise TransportError(
-                "modbus_exception", f"{self.address}: unit answered Modbus exception {code}"
-            )
-        return response
+                "timeout", f"{where}: no answer within {self.timeout:g}s"
+            ) from None
+        except ShortReply as error:
+            self._client.close()
+            raise TransportError("short_frame", f"{where}: {error}") from None
+        except ReplyError as error:
+            self._client.close()
+            BAD_REPLIES.warning(self.address, f"bad reply: {error}")
+            raise TransportError("protocol", f"{where}: bad reply: {error}") from None
+        except ConnectionClosed as error:
+            self._client.close()
+            if error.partial:
+                BAD_REPLIES.warning(self.address, str(error))
+                raise TransportError("protocol", f"{where}: {error}") from None
+            raise TransportError("connect", f"{where}: connection lost: {error}") from None
+        except ExceptionReply as error:
+            raise TransportError("modbus_exception", f"{where}: {error}") from None
+        except OSError as error:
+            self._client.close()
+            raise TransportError("connect", f"{where}: {error.strerror or error}") from None
+        except BaseException:
+            self._client.close()  # cancelled mid-request: the reply would come out of step
+            raise
 
 
 def _text(value: bytes | str) -> str:
@@ -220,6 +238,7 @@ def _text(value: bytes | str) -> str:
 
 
 def modbus_tcp(address: str, timeout: float) -> Transport:
+    """The ``modbus-tcp`` transport factory."""
     return ModbusTcpTransport(address, timeout)
 
 

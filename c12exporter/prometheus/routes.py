@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -12,11 +13,13 @@ from ..addresses import split_host_port
 from ..exposer import ExposerContext
 from ..history.metrics import HistoryCollector
 from ..poller import Poller
+from ..resolve import DEFAULT_RESOLVER, Resolver
 from ..routes import Routes
-from ..store import Store, UnitState
+from ..store import Store
 from ..telemetry import Telemetry
 from .collector import ExporterCollector, FleetCollector
 from .exposition import CachedExposition, accepts_gzip
+from .probe_targets import REFUSED, admitted_address, find_unit
 
 STORE_KEY = web.AppKey("store", Store)
 POLLER_KEY = web.AppKey("poller", Poller)
@@ -24,9 +27,12 @@ REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
 TELEMETRY_KEY = web.AppKey("telemetry", Telemetry)
 EXPOSITION_KEY = web.AppKey("exposition", CachedExposition)
 CONTEXT_KEY = web.AppKey("context", ExposerContext)
+RESOLVER_KEY = web.AppKey("resolver", Resolver)
 RENDER_POOL = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="metrics-render")
-"""Rendering has threads of its own: the default pool also resolves names, and a flood
-there (e.g. of /probe targets) must not hold up /metrics, nor rendering hold it up."""
+"""Rendering has threads of its own, so that no flood elsewhere (password checks, probes)
+holds up /metrics, nor rendering holds them up. Names resolve on the resolver's own."""
+
+log = logging.getLogger(__name__)
 
 
 def add_routes(routes: Routes, context: ExposerContext) -> None:
@@ -43,6 +49,8 @@ def add_routes(routes: Routes, context: ExposerContext) -> None:
     routes.state(POLLER_KEY, context.poller)
     routes.state(REGISTRY_KEY, registry)
     routes.state(TELEMETRY_KEY, context.telemetry)
+    routes.state(CONTEXT_KEY, context)  # its config is the one in force after a reload
+    routes.state(RESOLVER_KEY, DEFAULT_RESOLVER)
     routes.add_get(
         "/metrics",
         metrics,
@@ -82,26 +90,35 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def probe(request: web.Request) -> web.Response:
     """Read one unit now and return only its metrics: a configured unit by name or
-    address, or any other ``host:port`` (then ``pdu`` is the address)."""
+    address, or an address ``probe.allow`` admits (then ``pdu`` is the target). Answers
+    within about the poll timeout."""
     store = request.app[STORE_KEY]
     poller = request.app[POLLER_KEY]
     target = request.query.get("target", "").strip()
     if not target:
         raise web.HTTPBadRequest(text="missing ?target=: give a unit's name or host:port\n")
-    unit = _find(store, target)
+    unit = find_unit(store, target)
     registry = CollectorRegistry(auto_describe=False)
     if unit is not None:
-        await poller.poll_unit(unit.config.name)
+        await poller.probe_unit(unit.config.name)
         forecast = request.app[CONTEXT_KEY].forecast
         registry.register(FleetCollector(store, select=lambda u: u is unit, forecast=forecast))
-    else:
-        try:
-            split_host_port(target, default_port=0)
-        except ValueError as error:
-            raise web.HTTPBadRequest(
-                text=f"target {target!r} is neither a configured unit nor host:port: {error}\n"
-            ) from None
-        registry.register(FleetCollector(await poller.probe_address(target)))
+        return await _render(registry)
+    try:
+        split_host_port(target, default_port=0)
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text="target is neither a configured unit nor host:port\n"
+        ) from None
+    config = request.app[CONTEXT_KEY].config
+    address = await admitted_address(
+        target, config.probe, request.app[RESOLVER_KEY], config.poll.timeout_s / 2
+    )
+    if address is None:
+        # The log's formatter escapes the target: it is the requester's text.
+        log.debug("/probe refused target %s: not a unit, not admitted by probe.allow", target)
+        raise web.HTTPForbidden(text=REFUSED)
+    registry.register(FleetCollector(await poller.probe_address(target, address)))
     return await _render(registry)
 
 
@@ -115,10 +132,3 @@ async def service_discovery(request: web.Request) -> web.Response:
         for unit in request.app[STORE_KEY]
     ]  # fmt: skip
     return web.json_response(groups)
-
-
-def _find(store: Store, target: str) -> UnitState | None:
-    for unit in store:
-        if target in (unit.config.name, unit.config.address):
-            return unit
-    return None
