@@ -25,7 +25,7 @@ import time
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from .. import __version__
 from ..reading import Reading
@@ -56,6 +56,7 @@ Cell = tuple[Oid, Raw, bytes]
 Allowed = Callable[["Column"], bool]
 ScalarValue = CellValue | tuple[int, ...]
 Extract = Callable[..., CellValue]
+V = TypeVar("V", bound=ScalarValue)
 
 SYSTEM_OBJECTS = ("sysDescr", "sysObjectID", "sysUpTime", "sysName")
 """The SNMPv2-MIB system group objects the agent answers (from the same table)."""
@@ -113,7 +114,7 @@ class Column:
             raise CellError(f"{self.name}: {raw!r} is outside what its SYNTAX allows")
         return suffix, raw, ber.varbind(self.prefix + suffix_body, self.encode_value(raw))
 
-    def fitted(self, value: ScalarValue) -> tuple[ScalarValue, bool]:
+    def fitted(self, value: V) -> tuple[V | bytes, bool]:
         """``value``, or a text cut to its SIZE (then ``True``)."""
         if not isinstance(value, str) or self.object.kind != "octets":
             return value, False
