@@ -227,3 +227,60 @@ class Requests:
         if data and rng.random() < 0.2:
             data = rng.choice((bit_flips, truncated))(rng, data)
         return data
+
+
+def huge_oid_request(rng: random.Random, community: bytes, version: int = 1) -> bytes:
+    """A Get whose name is one sub-identifier spread over thousands of octets, or an OID
+    of hundreds of sub-identifiers."""
+    root = message("get", [(1, 3)], community=community, version=version)
+    binding = _children(_bindings(root)[0])
+    if rng.random() < 0.5:
+        octets = rng.choice((6, 100, 8_000, 60_000))
+        binding[0].body = b"\x2b" + b"\x81" * (octets - 1) + b"\x01"
+    else:
+        binding[0] = oid((1, 3, *(rng.randrange(2**32) for _ in range(rng.choice((129, 2000))))))
+    return root.encode()
+
+
+V3_FLAGS = (b"\x00", b"\x01", b"\x03", b"\x04", b"\x07", b"\x02", b"")
+
+
+def v3_message(rng: random.Random, engine_id: bytes, user: bytes) -> Node:
+    """An SNMPv3 request with USM parameters right or wrong: the engine ID (empty asks
+    for discovery), the user, the flags, the digest and salt, a plaintext or an
+    "encrypted" scoped PDU."""
+    engine = rng.choice((engine_id, b"", rng.randbytes(rng.randint(1, 40)), engine_id[:-1]))
+    name = rng.choice((user, b"", b"nobody", user + b"x"))
+    flags = rng.choice(V3_FLAGS)
+    digest = rng.choice((b"", rng.randbytes(12), rng.randbytes(24), rng.randbytes(48)))
+    salt = rng.choice((b"", rng.randbytes(8)))
+    security = Node(ber.SEQUENCE, children=[
+        Node(ber.OCTET_STRING, engine), integer(rng.choice((0, 1, 2**31 - 1))),
+        integer(rng.choice((0, 5, 2**31 - 1))), Node(ber.OCTET_STRING, name),
+        Node(ber.OCTET_STRING, digest), Node(ber.OCTET_STRING, salt),
+    ])  # fmt: skip
+    pdu = _pdu(message(rng.choice(("get", "next", "bulk")), [(1, 3, 6, 1, 2, 1, 1, 1, 0)]))
+    scoped: Node = Node(ber.SEQUENCE, children=[
+        Node(ber.OCTET_STRING, engine), Node(ber.OCTET_STRING, rng.choice((b"", b"other"))), pdu,
+    ])  # fmt: skip
+    if rng.random() < 0.4:
+        scoped = Node(ber.OCTET_STRING, rng.randbytes(rng.randint(0, 120)))
+    header = Node(ber.SEQUENCE, children=[
+        integer(rng.randint(0, 2**31 - 1)), integer(rng.choice((484, 65507, 100, 2**31 - 1))),
+        Node(ber.OCTET_STRING, flags), integer(rng.choice((3, 3, 3, 1, 2, 0, 99))),
+    ])  # fmt: skip
+    return Node(ber.SEQUENCE, children=[
+        integer(3), header, Node(ber.OCTET_STRING, security.encode()), scoped,
+    ])  # fmt: skip
+
+
+def bent(rng: random.Random, root: Node) -> bytes:
+    """Any message with a TLV-level fault or two, then perhaps flipped bits or a cut."""
+    for _ in range(rng.randint(0, 2)):
+        rng.choice((_trailing, _non_minimal_integer, _long_length, _wrong_length, _wrong_tag))(
+            rng, root
+        )
+    data = root.encode()
+    if data and rng.random() < 0.3:
+        data = rng.choice((bit_flips, truncated))(rng, data)
+    return data
