@@ -103,14 +103,8 @@ class _Guarded:
     counters: EngineCounters | None = None
 
     def datagram_received(self, datagram: bytes, address: Any) -> None:
-        refused = limits.violation(datagram)
-        if refused is not None:
-            if self.counters is not None:
-                self.counters.stats.drop(refused)
-            log.debug("dropped an SNMP datagram from %s: %s", address, refused)
-            return
         fast = self.fast
-        if fast is not None:
+        if fast is not None:  # it applies the request limits itself
             try:
                 response = fast(datagram)
             except Exception as error:
@@ -119,6 +113,12 @@ class _Guarded:
             if response is not None and self.transport is not None:
                 self.transport.sendto(response, address)
                 return
+        refused = limits.violation(datagram)
+        if refused is not None:
+            if self.counters is not None:
+                self.counters.stats.drop(refused)
+            log.debug("dropped an SNMP datagram from %s: %s", address, refused)
+            return
         self.loop.call_soon(self._receive, datagram, address)
 
     def _receive(self, datagram: bytes, address: Any) -> None:

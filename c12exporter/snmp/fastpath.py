@@ -22,7 +22,7 @@ import hmac
 import time
 from collections.abc import Callable
 
-from . import answers, ber
+from . import answers, ber, limits
 from .mibtree import Allowed, MibTree
 from .stats import SnmpStats
 
@@ -82,6 +82,8 @@ class FastV2c:
 
     def _read(self, data: bytes) -> tuple[int, int, tuple[int, int], list[ber.Oid]] | None:
         """(PDU tag, request-id, the two integer fields, names), or ``None`` to decline."""
+        if len(data) > limits.MAX_REQUEST_OCTETS:
+            return None
         tag, start, end = ber.read(data, 0)
         if tag != ber.SEQUENCE or end != len(data):
             return None
@@ -112,13 +114,15 @@ class FastV2c:
         tag, position, list_end = ber.read(data, position)
         if tag != ber.SEQUENCE or list_end != pdu_end:
             return None
-        names = []
+        names: list[ber.Oid] = []
         while position < list_end:
             tag, start, binding_end = ber.read(data, position)
             if tag != ber.SEQUENCE:
                 return None
             tag, start, value_at = ber.read(data, start)
             if tag != ber.OBJECT_IDENTIFIER:
+                return None
+            if len(names) == limits.MAX_BINDINGS:
                 return None
             names.append(ber.read_oid(data, start, value_at))
             if data[value_at:binding_end] != NULL:
