@@ -14,7 +14,8 @@ column's scale (:class:`Column`). Everything else derives from :data:`MEASUREMEN
 
 To add a measurement: declare it here (its place in the tuple is its place in the
 register map, so add it at the end), produce it in the simulator's physics
-(``Physics.measurements``), and, for SNMP, define its column in ``mibs/C12-PDU-MIB.txt``.
+(``Physics.measurements``), and, for SNMP, define its column in
+``c12exporter/snmp/mibs/C12-PDU-MIB.txt``.
 """
 
 from __future__ import annotations

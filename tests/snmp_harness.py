@@ -28,7 +28,6 @@ from c12exporter.simulator.actions import apply_action
 from c12exporter.simulator.server import Fleet
 from c12exporter.snmp.agent import RunningAgent, start_agent
 from c12exporter.snmp.config import SnmpSettings, parse_snmp_config
-from c12exporter.snmp.mibcompile import REPO_MIB_DIR
 from c12exporter.store import Store
 from c12exporter.telemetry import Telemetry
 from tests.servers import require_tool
@@ -36,7 +35,9 @@ from tests.servers import require_tool
 T = TypeVar("T")
 PLUGINS = load_plugins(entry_points=False)
 LOOPBACK = "127.0.0.1"
-MIB_OPTIONS = ("-M", f"+{REPO_MIB_DIR}", "-m", "+C12-PDU-MIB")
+MIB_DIR = Path(__file__).resolve().parents[1] / "c12exporter" / "snmp" / "mibs"
+"""The MIB and the modules it imports, as the package carries them."""
+MIB_OPTIONS = ("-M", f"+{MIB_DIR}", "-m", "+C12-PDU-MIB")
 """net-snmp loads the MIB by name, as a user would."""
 OUTPUT = ("-OqeUtb",)
 """Quick print, enumerations and TimeTicks as numbers, no units, numeric indexes."""

@@ -33,6 +33,9 @@ from tests.servers import (
     wait_until,
 )
 
+MIB_DIR = "c12exporter/snmp/mibs"
+"""C12-PDU-MIB and what it imports, in the checkout."""
+
 # --- targets, names, shards (no network) ---------------------------------------------------
 
 
@@ -175,7 +178,7 @@ def test_serve_adds_units_that_appear_and_reports_those_that_vanish(tmp_path: Pa
 def snmp_names(port: int) -> dict[str, str]:
     """c12UnitIndex -> c12UnitName, walked with net-snmp."""
     walk = subprocess.run(
-        [require_tool("snmpwalk", "snmp"), "-M", f"+{REPO / 'mibs'}", "-m", "C12-PDU-MIB",
+        [require_tool("snmpwalk", "snmp"), "-M", f"+{REPO / MIB_DIR}", "-m", "C12-PDU-MIB",
          "-v2c", "-c", "public", "-Oqs", "-t", "2", "-r", "1", f"udp:{LOOPBACK}:{port}",
          "C12-PDU-MIB::c12UnitName"],
         capture_output=True, text=True, timeout=30, check=False,

@@ -37,7 +37,7 @@ def test_metrics_doc_tables_are_generated_from_the_declarations() -> None:
 
 
 def test_every_measurement_is_on_prometheus_and_in_the_mib() -> None:
-    mib = (REPO / "mibs" / "C12-PDU-MIB.txt").read_text(encoding="utf-8")
+    mib = (REPO / "c12exporter" / "snmp" / "mibs" / "C12-PDU-MIB.txt").read_text(encoding="utf-8")
     for m in MEASUREMENTS:
         assert m.metric is not None, m.name
         assert m.column is not None and f"{m.column.name} OBJECT-TYPE" in mib, m.name
@@ -90,12 +90,11 @@ def test_a_measurement_added_in_one_place_is_decoded_served_and_walked(tmp_path:
     root = tmp_path / "tree"
     shutil.copytree(REPO / "c12exporter", root / "c12exporter",
                     ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
-    shutil.copytree(REPO / "mibs", root / "mibs")
     _insert(root / "c12exporter" / "measurements.py", ')  # fmt: skip\n"""Every measurement',
             NEW_DECLARATION)  # fmt: skip
     _insert(root / "c12exporter" / "simulator" / "physics.py",
             '            "channel_current": list(channel_current),\n', NEW_PHYSICS)  # fmt: skip
-    mib = root / "mibs" / "C12-PDU-MIB.txt"
+    mib = root / "c12exporter" / "snmp" / "mibs" / "C12-PDU-MIB.txt"
     _insert(
         mib,
         "    c12InputMeteredPhases          Unsigned32\n}",
@@ -135,7 +134,7 @@ def test_a_measurement_added_in_one_place_is_decoded_served_and_walked(tmp_path:
             line = f'c12_earth_leakage_amperes{{pdu="{unit["name"]}"}} 0.0123'
             wait_until(lambda: line in http_get(url), 30, "the new measurement on /metrics")
             walk = subprocess.run(
-                [require_tool("snmpwalk", "snmp"), "-M", f"+{root / 'mibs'}", "-m", "C12-PDU-MIB",
+                [require_tool("snmpwalk", "snmp"), "-M", f"+{mib.parent}", "-m", "C12-PDU-MIB",
                  "-v2c", "-c", "public", "-Oqs", "-t", "2", "-r", "2",
                  f"udp:{LOOPBACK}:{snmp_port}", "C12-PDU-MIB::c12InputEarthLeakage"],
                 capture_output=True, text=True, timeout=60, check=False,

@@ -18,7 +18,7 @@ from c12exporter import measurements
 from c12exporter.reading import SupervisionState
 
 REPO = Path(__file__).resolve().parents[1]
-MIB_DIR = REPO / "mibs"
+MIB_DIR = REPO / "c12exporter" / "snmp" / "mibs"
 MIB_FILE = MIB_DIR / "C12-PDU-MIB.txt"
 MODULE = "C12-PDU-MIB"
 

@@ -26,6 +26,9 @@ from tests.servers import (
     wait_until,
 )
 
+MIB_DIR = "c12exporter/snmp/mibs"
+"""C12-PDU-MIB and what it imports, in the checkout."""
+
 pytestmark = pytest.mark.integration
 
 
@@ -41,7 +44,7 @@ def units_on_metrics(url: str) -> set[str]:
 
 def snmp_unit_names(port: int) -> set[str]:
     result = subprocess.run(
-        [require_tool("snmpwalk", "snmp"), "-M", f"+{REPO / 'mibs'}", "-m", "C12-PDU-MIB",
+        [require_tool("snmpwalk", "snmp"), "-M", f"+{REPO / MIB_DIR}", "-m", "C12-PDU-MIB",
          "-v2c", "-c", "public", "-Oqv", "-t", "2", "-r", "1",
          f"udp:{LOOPBACK}:{port}", "C12-PDU-MIB::c12UnitName"],
         capture_output=True, text=True, timeout=30, check=False,

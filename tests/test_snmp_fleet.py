@@ -90,12 +90,13 @@ def test_rows_follow_units_added_removed_and_changed_without_a_restart(tmp_path:
         assert walked["c12UnitModel.3"] == stack.fleet.units[3].model.name
 
 
-def test_a_value_outside_the_mib_is_counted_and_logged_once(
+def test_a_name_longer_than_its_column_is_cut_to_fit_counted_and_logged_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with snmp_stack(tmp_path, units=1) as stack:
         unit = stack.fleet.units[0]
-        long_name = "x" * 300  # c12UnitName holds up to 255 octets
+        long_name = "unit" + "é" * 200  # 404 octets; c12UnitName holds up to 255
+        served = "unit" + "é" * 125  # 255 octets would end inside an "é": 254
         config = stack.unit_configs(unit.name)[0]
         with caplog.at_level(logging.WARNING, logger="c12exporter.snmp"):
             stack.reconcile((type(config)(long_name, unit.address),))
@@ -104,14 +105,35 @@ def test_a_value_outside_the_mib_is_counted_and_logged_once(
                 walked = parse(
                     stack.snmp("snmpwalk", stack.v2c(), "C12-PDU-MIB::c12UnitTable").stdout
                 )
-                assert "c12UnitName.2" not in walked and walked["c12UnitReachability.2"] == "1"
-                stack.poll(long_name)  # another build of the row, the same problem
-            walk_again = stack.snmp("snmpwalk", stack.v2c(), "C12-PDU-MIB::c12UnitTable")
-            assert "c12UnitReachability.2" in walk_again.stdout
+                assert walked["c12UnitName.2"] == served, walked
+                assert walked["c12UnitReachability.2"] == "1"
+                stack.poll(long_name)  # another build of the row, the same cut
         warnings = [r.getMessage() for r in caplog.records if "c12UnitName" in r.getMessage()]
         assert len(warnings) == 1, warnings
-        assert long_name in warnings[0] and "left out" in warnings[0]
-        assert stack.count("c12_snmp_cells_dropped_total", column="c12UnitName") >= 2
+        assert long_name in warnings[0] and "cut to its SIZE, 254 octets" in warnings[0]
+        assert stack.count("c12_snmp_values_truncated_total", column="c12UnitName") >= 2
+        assert stack.count("c12_snmp_cells_dropped_total", column="c12UnitName") == 0
+
+
+def test_a_text_is_cut_on_a_character_boundary_or_not_at_all(tmp_path: Path) -> None:
+    from pyasn1.type import constraint, univ
+    from pysnmp.smi import builder
+
+    from c12exporter.snmp.mib import ObjectType
+    from c12exporter.snmp.mibcompile import compile_mib, load_mib
+
+    mib_builder = builder.MibBuilder()
+    load_mib(mib_builder, compile_mib(cache=tmp_path))
+    (name,) = mib_builder.import_symbols("C12-PDU-MIB", "c12ChannelName")
+    column = ObjectType("C12-PDU-MIB", "c12ChannelName", (1,), name.syntax, "read-write",
+                        "c12ChannelTable", 4, "octets", {})  # fmt: skip
+    assert column.cut_text(("a" * 15 + "€").encode()) == b"a" * 15  # 18 octets, SIZE 0..16
+    assert column.cut_text("ab€".encode() * 4) == ("ab€" * 3 + "a").encode()
+    assert column.cut_text(b"x" * 16) is None  # fits already
+    eight = univ.OctetString().subtype(subtypeSpec=constraint.ValueSizeConstraint(8, 8))
+    fixed = ObjectType("M", "fixed", (1,), eight, "read-only", None, 4, "octets", {})
+    assert fixed.cut_text(b"123456789") == b"12345678"
+    assert fixed.cut_text("1234567€".encode()) is None  # 7 octets would not fit either
 
 
 # --- the index file ------------------------------------------------------------------------

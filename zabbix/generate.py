@@ -44,7 +44,7 @@ from alerts import generate as alerts
 from c12exporter import measurements as m
 
 HERE = Path(__file__).resolve().parent
-MIB = HERE.parent / "mibs" / "C12-PDU-MIB.txt"
+MIB = HERE.parent / "c12exporter" / "snmp" / "mibs" / "C12-PDU-MIB.txt"
 
 SNMP_FILE = HERE / "template_c12_snmp.yaml"
 HTTP_FILE = HERE / "template_c12_http.yaml"

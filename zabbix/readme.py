@@ -119,7 +119,7 @@ def render(kind: str) -> str:
         "For Zabbix 6.0 and later. StageSmarts C12B power distribution units, read through "
         "c12exporter "
         + (
-            "over SNMP: its agent serves C12-PDU-MIB (mibs/C12-PDU-MIB.txt)."
+            "over SNMP: its agent serves C12-PDU-MIB (c12exporter/snmp/mibs/C12-PDU-MIB.txt)."
             if kind == "snmp"
             else "over HTTP: its `/metrics` page (docs/metrics.md)."
         )

@@ -34,6 +34,7 @@ from pysnmp.smi import builder as mib_builder  # type: ignore[import-untyped]
 from ..exposer import ExposerContext
 from ..settings import ConfigError
 from ..store import Store
+from . import limits
 from .config import ReceiverSettings, SnmpSettings, UserSettings
 from .fastpath import FastPath, FastV2c
 from .mib import SNMPV2_MIB, LoadedMib
@@ -88,10 +89,11 @@ STARTUP_TIMEOUT_S = 5.0
 
 
 class _Guarded:
-    """A UDP transport that drops, and counts, datagrams pysnmp fails on with an error of
-    its own (pyasn1 raises ``TypeError`` on some malformed BER) rather than leaving the
-    traceback to the event loop's exception handler; after each datagram pysnmp handled,
-    it counts what pysnmp's own counters say it dropped."""
+    """A UDP transport that drops, and counts, datagrams beyond the request limits
+    (:mod:`.limits`) before anything decodes them, and datagrams pysnmp fails on with an
+    error of its own (pyasn1 raises ``TypeError`` on some malformed BER) rather than
+    leaving the traceback to the event loop's exception handler; after each datagram
+    pysnmp handled, it counts what pysnmp's own counters say it dropped."""
 
     loop: asyncio.AbstractEventLoop
     transport: Any
@@ -102,7 +104,7 @@ class _Guarded:
 
     def datagram_received(self, datagram: bytes, address: Any) -> None:
         fast = self.fast
-        if fast is not None:
+        if fast is not None:  # it applies the request limits itself
             try:
                 response = fast(datagram)
             except Exception as error:
@@ -111,6 +113,12 @@ class _Guarded:
             if response is not None and self.transport is not None:
                 self.transport.sendto(response, address)
                 return
+        refused = limits.violation(datagram)
+        if refused is not None:
+            if self.counters is not None:
+                self.counters.stats.drop(refused)
+            log.debug("dropped an SNMP datagram from %s: %s", address, refused)
+            return
         self.loop.call_soon(self._receive, datagram, address)
 
     def _receive(self, datagram: bytes, address: Any) -> None:

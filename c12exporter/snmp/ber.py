@@ -119,18 +119,38 @@ def read_integer(data: bytes, start: int, end: int) -> int:
     return int.from_bytes(data[start:end], "big", signed=True)
 
 
+MAX_SUBIDENTIFIER_OCTETS = 5
+"""A sub-identifier is at most 2^32 - 1 (RFC 2578 section 3.5): five base-128 octets."""
+MAX_SUBIDENTIFIER = 2**32 - 1
+MAX_SUBIDENTIFIERS = 128
+"""RFC 2578 section 3.5: at most 128 sub-identifiers in a value."""
+
+
 def read_oid(data: bytes, start: int, end: int) -> Oid:
+    """The arcs of an OBJECT IDENTIFIER, in time linear in its length: a sub-identifier
+    of more than five octets or above 2^32 - 1, one encoded with a leading 0x80 (not
+    minimal, X.690 8.19.2), or more than 128 arcs are refused."""
     if start >= end:
         raise BerError("empty OBJECT IDENTIFIER")
-    arcs: list[int] = []
-    value = 0
-    for octet in data[start:end]:
-        value = (value << 7) | (octet & 0x7F)
-        if not octet & 0x80:
-            arcs.append(value)
-            value = 0
     if data[end - 1] & 0x80:
         raise BerError("unterminated subidentifier")
+    arcs: list[int] = []
+    value = 0
+    run = 0
+    for octet in data[start:end]:
+        if run == 0 and octet == 0x80:
+            raise BerError("subidentifier not minimally encoded")
+        run += 1
+        if run > MAX_SUBIDENTIFIER_OCTETS:
+            raise BerError("subidentifier too long")
+        value = (value << 7) | (octet & 0x7F)
+        if not octet & 0x80:
+            if value > MAX_SUBIDENTIFIER + (80 if not arcs else 0):
+                raise BerError("subidentifier above 2^32 - 1")
+            arcs.append(value)
+            value = run = 0
+    if len(arcs) >= MAX_SUBIDENTIFIERS:  # the first holds two arcs
+        raise BerError("more than 128 subidentifiers")
     first = arcs[0]
     head = (first // 40, first % 40) if first < 80 else (2, first - 80)
     return (*head, *arcs[1:])

@@ -8,6 +8,12 @@ community, with a strict BER reader, and answers it from the same table with the
 rules (:mod:`.answers`) and the same view (asked of pysnmp's VACM for the community's
 principal). Anything else, including anything it cannot read, a wrong community,
 SNMPv3, a Set or a response too large, goes to pysnmp unchanged.
+
+It is strict: it answers only the canonical shape (bindings whose values are NULL, the
+error fields of a Get/GetNext 0, GetBulk's fields in 0..2^31-1, no octet outside the
+message), so that what it answers is exactly what pysnmp would send; everything else,
+malformed or merely unusual, is left to pysnmp, which answers or drops it by its own
+rules. ``tests/test_snmp_strict.py`` checks this against pysnmp on bent requests.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import hmac
 import time
 from collections.abc import Callable
 
-from . import answers, ber
+from . import answers, ber, limits
 from .mibtree import Allowed, MibTree
 from .stats import SnmpStats
 
@@ -24,6 +30,10 @@ SNMPV2C = 1
 GET, GET_NEXT, RESPONSE, GET_BULK = 0xA0, 0xA1, 0xA2, 0xA5
 NO_ERROR = ber.tlv(ber.INTEGER, b"\x00")
 REQUEST_ID_RANGE = (-(2**31), 2**31 - 1)
+MAX_FIELD = 2**31 - 1
+"""non-repeaters and max-repetitions are INTEGER (0..2147483647) (RFC 3416)."""
+NULL = b"\x05\x00"
+"""The value of every binding of a read request, as managers send it (RFC 3416 4.2)."""
 MAX_DATAGRAM = 65507
 RESPONSE_OVERHEAD = 64
 """Message and PDU headers around the bindings, besides the community."""
@@ -72,6 +82,8 @@ class FastV2c:
 
     def _read(self, data: bytes) -> tuple[int, int, tuple[int, int], list[ber.Oid]] | None:
         """(PDU tag, request-id, the two integer fields, names), or ``None`` to decline."""
+        if len(data) > limits.MAX_REQUEST_OCTETS:
+            return None
         tag, start, end = ber.read(data, 0)
         if tag != ber.SEQUENCE or end != len(data):
             return None
@@ -94,10 +106,15 @@ class FastV2c:
         request_id, first, second = numbers
         if not REQUEST_ID_RANGE[0] <= request_id <= REQUEST_ID_RANGE[1]:
             return None
+        if pdu == GET_BULK:
+            if not (0 <= first <= MAX_FIELD and 0 <= second <= MAX_FIELD):
+                return None  # pysnmp's PDU type refuses it: dropped
+        elif first or second:
+            return None  # error-status and error-index of a request are 0
         tag, position, list_end = ber.read(data, position)
         if tag != ber.SEQUENCE or list_end != pdu_end:
             return None
-        names = []
+        names: list[ber.Oid] = []
         while position < list_end:
             tag, start, binding_end = ber.read(data, position)
             if tag != ber.SEQUENCE:
@@ -105,9 +122,11 @@ class FastV2c:
             tag, start, value_at = ber.read(data, start)
             if tag != ber.OBJECT_IDENTIFIER:
                 return None
-            names.append(ber.read_oid(data, start, value_at))
-            if ber.read(data, value_at)[2] != binding_end:
+            if len(names) == limits.MAX_BINDINGS:
                 return None
+            names.append(ber.read_oid(data, start, value_at))
+            if data[value_at:binding_end] != NULL:
+                return None  # a value in a read request: pysnmp decides
             position = binding_end
         return pdu, request_id, (first, second), names
 

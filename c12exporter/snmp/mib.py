@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyasn1.error import PyAsn1Error  # type: ignore[import-untyped]
-from pyasn1.type import univ  # type: ignore[import-untyped]
+from pyasn1.type import constraint, univ  # type: ignore[import-untyped]
 
 from .ber import OBJECT_IDENTIFIER, OCTET_STRING, Oid
 from .mibcompile import MODULE
@@ -74,6 +74,18 @@ class ObjectType:
             return False
         return True
 
+    def cut_text(self, text: bytes) -> bytes | None:
+        """``text`` (UTF-8) cut to the longest SIZE its SYNTAX allows, on a character
+        boundary; ``None`` if no cut fits (or it already fits)."""
+        for size in sorted(_sizes(self.syntax.subtypeSpec), reverse=True):
+            if size >= len(text):
+                continue
+            while size > 0 and text[size] & 0xC0 == 0x80:  # inside a UTF-8 sequence
+                size -= 1
+            if self.check(text[:size]):
+                return text[:size]
+        return None
+
     def raw(
         self, value: int | str | bytes | tuple[int, ...] | None
     ) -> int | bytes | tuple[int, ...]:
@@ -107,6 +119,15 @@ class ObjectType:
         them through their DISPLAY-HINT (12340 in a ``d-3`` type would become 12340000).
         """
         return _wire_class(self.syntax)(raw, subtypeSpec=self.syntax.subtypeSpec)
+
+
+def _sizes(spec: Any) -> set[int]:
+    """The upper bounds of every SIZE constraint in a (nested) constraint set."""
+    if isinstance(spec, constraint.ValueSizeConstraint):
+        return {int(spec.stop)}
+    if isinstance(spec, constraint.AbstractConstraintSet):
+        return {size for inner in spec for size in _sizes(inner)}
+    return set()
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,15 @@
 """C12-PDU-MIB compiled by pysmi into pysnmp's Python form, cached, and loaded by name.
 
-The MIB text in ``mibs/`` is the only source of OIDs, types and notification contents:
-the agent compiles it at start into a cache directory keyed by the text's digest and
-pysmi's version (so an edited MIB is recompiled, an unchanged one is loaded as is), and
-loads it into a pysnmp MIB builder. Nothing compiled is committed or edited by hand.
+Every MIB text the agent compiles travels inside the package (package data in
+``c12exporter/snmp/mibs/``, read with :mod:`importlib.resources`): C12-PDU-MIB itself and
+the modules it imports (SNMPv2-SMI, -TC, -CONF and NET-SNMP-MIB). No system directory and
+no environment variable is consulted, so an install from a wheel serves SNMP on a machine
+without any MIB files, and always from the MIB text of its own version.
 
-pysmi needs the source of every module the MIB imports: SNMPv2-SMI, -TC and -CONF (the
-IETF base modules, which net-snmp and smilint need as well; see ``docs/mib.md``) and
-NET-SNMP-MIB. They are searched in the repository's ``mibs/``, then ``$MIBDIRS`` and
-net-snmp's default directories, and last in the copies the package carries
-(``c12exporter/snmp/mibs/``), so an install from PyPI needs no system MIB files.
+The texts are copied into a cache directory keyed by their digest and pysmi's and
+pysnmp's versions (an edited MIB is recompiled, an unchanged one loaded as is), compiled
+there, and loaded into a pysnmp MIB builder. The copies stay next to the compiled modules,
+so net-snmp's tools can load the module by name from there (``-M +<dir>``).
 """
 
 from __future__ import annotations
@@ -17,33 +17,30 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import sys
 import tempfile
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 MODULE = "C12-PDU-MIB"
 IMPORTED = ("SNMPv2-SMI", "SNMPv2-TC", "SNMPv2-CONF", "NET-SNMP-MIB")
 """What C12-PDU-MIB imports; the compiler needs the source of each."""
-REPO_MIB_DIR = Path(__file__).resolve().parents[2] / "mibs"
-INSTALLED_MIB_DIR = Path(sys.prefix) / "share" / "c12exporter" / "mibs"
-"""Where an installed (non-editable) wheel puts ``mibs/`` (pyproject's data-files)."""
-SYSTEM_MIB_DIRS: tuple[Path, ...] = (
-    Path.home() / ".snmp" / "mibs",
-    Path("/usr/share/snmp/mibs"),
-    Path("/usr/share/snmp/mibs/ietf"),
-    Path("/usr/share/snmp/mibs/iana"),
-    Path("/usr/share/mibs/ietf"),
-    Path("/usr/share/mibs/netsnmp"),
-)
-"""net-snmp's default search path on Debian, plus where snmp-mibs-downloader puts modules."""
-BUNDLED_MIB_DIR = Path(__file__).resolve().parent / "mibs"
-"""The imported modules shipped inside the package (package data): the fallback, so an
-install without net-snmp's MIB directories still compiles the MIB."""
-_SOURCE_SUFFIXES = ("", ".txt", ".mib", ".my")
+PACKAGE = "c12exporter.snmp"
+PACKAGE_DIR = "mibs"
+"""The package data directory holding the MIB texts."""
+SOURCE_FILES: Mapping[str, str] = {
+    MODULE: "C12-PDU-MIB.txt",
+    "SNMPv2-SMI": "SNMPv2-SMI.mib",
+    "SNMPv2-TC": "SNMPv2-TC.mib",
+    "SNMPv2-CONF": "SNMPv2-CONF.mib",
+    "NET-SNMP-MIB": "NET-SNMP-MIB.txt",
+}
+"""Each module's file in the package's ``mibs/``."""
+SOURCES_SUBDIR = "sources"
+LAYOUT = "layout 2: sources copied from the package"
 
 
 class MibCompileError(Exception):
@@ -59,28 +56,26 @@ class CompiledMib:
 
     @property
     def source_dir(self) -> Path:
+        """A directory holding C12-PDU-MIB and every module it imports (for ``-M``)."""
         return self.source.parent
 
 
-def mib_dirs(extra: Iterable[Path] = ()) -> list[Path]:
-    """The directories searched for MIB sources, first match wins."""
-    dirs = [*extra, REPO_MIB_DIR, INSTALLED_MIB_DIR]
-    dirs += [Path(p.lstrip("+")) for p in os.environ.get("MIBDIRS", "").split(":") if p.strip("+")]
-    dirs += [*SYSTEM_MIB_DIRS, BUNDLED_MIB_DIR]
-    unique: dict[Path, None] = {}
-    for directory in dirs:
-        if directory.is_dir():
-            unique.setdefault(directory.resolve(), None)
-    return list(unique)
+def read_sources() -> dict[str, bytes]:
+    """The text of every module the agent compiles, from the package's data.
 
-
-def find_source(module: str, dirs: Sequence[Path]) -> Path | None:
-    for directory in dirs:
-        for suffix in _SOURCE_SUFFIXES:
-            candidate = directory / f"{module}{suffix}"
-            if candidate.is_file():
-                return candidate
-    return None
+    :raises MibCompileError: the package lacks one (a broken install).
+    """
+    folder = resources.files(PACKAGE).joinpath(PACKAGE_DIR)
+    texts = {}
+    for module, filename in SOURCE_FILES.items():
+        try:
+            texts[filename] = folder.joinpath(filename).read_bytes()
+        except OSError as error:
+            raise MibCompileError(
+                f"the package c12exporter lacks its MIB {module} ({PACKAGE_DIR}/{filename}: "
+                f"{error.strerror or error}); reinstall the package"
+            ) from None
+    return texts
 
 
 def cache_root() -> Path:
@@ -89,33 +84,16 @@ def cache_root() -> Path:
     return Path(base) / "c12exporter" / "mibs"
 
 
-def compile_mib(
-    cache: Path | None = None, extra_dirs: Iterable[Path] = (), module: str = MODULE
-) -> CompiledMib:
+def compile_mib(cache: Path | None = None, module: str = MODULE) -> CompiledMib:
     """Compile ``module`` and what it imports (unless already cached); return where.
 
     :raises MibCompileError: a source is missing or does not compile.
     """
-    dirs = mib_dirs(extra_dirs)
-    source = find_source(module, dirs)
-    if source is None:
-        raise MibCompileError(
-            f"cannot find the MIB {module} (looked in {', '.join(map(str, dirs))}); "
-            "run from a checkout of the repository, which has it in mibs/"
-        )
-    missing = [name for name in IMPORTED if find_source(name, dirs) is None]
-    if missing:
-        raise MibCompileError(
-            f"cannot compile {module}: no source for {', '.join(missing)} in "
-            f"{', '.join(map(str, dirs))}; install them with scripts/install-system-tools "
-            "(Debian packages snmp and libsnmp-base, and the IETF base modules, see docs/mib.md)"
-            ", or add their directory to MIBDIRS"
-        )
-    digest = _digest([source, *(_required(find_source(name, dirs)) for name in IMPORTED)])
-    target = _writable(cache or cache_root()) / digest
+    texts = read_sources()
+    target = _writable(cache or cache_root()) / _digest(texts)
     if not (target / f"{module}.py").is_file():
-        _compile(module, dirs, target)
-    return CompiledMib(target, source)
+        _compile(module, texts, target)
+    return CompiledMib(target, target / SOURCES_SUBDIR / SOURCE_FILES[module])
 
 
 def load_mib(builder: Any, compiled: CompiledMib, module: str = MODULE) -> None:
@@ -139,18 +117,14 @@ def load_mib(builder: Any, compiled: CompiledMib, module: str = MODULE) -> None:
         ) from None
 
 
-def _required(path: Path | None) -> Path:
-    assert path is not None
-    return path
-
-
-def _digest(sources: Sequence[Path]) -> str:
+def _digest(texts: Mapping[str, bytes]) -> str:
     import pysmi  # type: ignore[import-untyped]
     import pysnmp  # type: ignore[import-untyped]
 
     digest = hashlib.sha256(f"pysmi {pysmi.__version__} pysnmp {pysnmp.__version__}".encode())
-    for path in sources:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(LAYOUT.encode() + b"\0")
+    for name in sorted(texts):
+        digest.update(name.encode() + b"\0" + texts[name] + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -166,7 +140,7 @@ def _writable(directory: Path) -> Path:
         return fallback
 
 
-def _compile(module: str, dirs: Sequence[Path], target: Path) -> None:
+def _compile(module: str, texts: Mapping[str, bytes], target: Path) -> None:
     from pysmi.codegen.pysnmp import PySnmpCodeGen, baseMibs  # type: ignore[import-untyped]
     from pysmi.compiler import MibCompiler  # type: ignore[import-untyped]
     from pysmi.parser.dialect import smi_v2  # type: ignore[import-untyped]
@@ -177,8 +151,12 @@ def _compile(module: str, dirs: Sequence[Path], target: Path) -> None:
 
     staging = Path(tempfile.mkdtemp(prefix=".compiling-", dir=target.parent))
     try:
+        sources = staging / SOURCES_SUBDIR
+        sources.mkdir()
+        for filename, text in texts.items():
+            (sources / filename).write_bytes(text)
         compiler = MibCompiler(parserFactory(**smi_v2)(), PySnmpCodeGen(), PyFileWriter(staging))
-        compiler.add_sources(*(FileReader(str(d), recursive=False) for d in dirs))
+        compiler.add_sources(FileReader(str(sources), recursive=False))
         # Modules pysnmp ships compiled (SNMPv2-SMI, -TC, -CONF, ...) are not written again.
         compiler.add_searchers(StubSearcher(*baseMibs))
         with warnings.catch_warnings():

@@ -9,9 +9,11 @@ order (the tables' first index, :mod:`.unitindex`), then bisects the few cells o
 unit. Slots follow the store's fleet: a unit added by a reload gets a slot, a removed
 one loses it, a reconfigured one keeps its index and starts over.
 
-A computed value outside its column's SYNTAX is left out (no instance), counted
-(``c12_snmp_cells_dropped_total{column}``) and logged once per unit and column until
-the value fits again.
+A text longer than its column's SIZE is served cut to fit, on a UTF-8 character boundary,
+and counted (``c12_snmp_values_truncated_total{column}``). Any other computed value
+outside its column's SYNTAX is left out (no instance), counted
+(``c12_snmp_cells_dropped_total{column}``). Both are logged once per unit and column
+until the value fits again.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import time
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from .. import __version__
 from ..forecast import TripForecast
@@ -56,6 +58,7 @@ Cell = tuple[Oid, Raw, bytes]
 Allowed = Callable[["Column"], bool]
 ScalarValue = CellValue | tuple[int, ...]
 Extract = Callable[..., CellValue]
+V = TypeVar("V", bound=ScalarValue)
 
 SYSTEM_OBJECTS = ("sysDescr", "sysObjectID", "sysUpTime", "sysName")
 """The SNMPv2-MIB system group objects the agent answers (from the same table)."""
@@ -113,6 +116,16 @@ class Column:
             raise CellError(f"{self.name}: {raw!r} is outside what its SYNTAX allows")
         return suffix, raw, ber.varbind(self.prefix + suffix_body, self.encode_value(raw))
 
+    def fitted(self, value: V) -> tuple[V | bytes, bool]:
+        """``value``, or a text cut to its SIZE (then ``True``)."""
+        if not isinstance(value, str) or self.object.kind != "octets":
+            return value, False
+        text = value.encode("utf-8")
+        if self.object.check(text):
+            return value, False
+        cut = self.object.cut_text(text)
+        return (value, False) if cut is None else (cut, True)
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -147,7 +160,7 @@ class UnitSlot:
     expires: float = math.inf
     last_good: Reading | None = None
     failing: dict[str, str] = field(default_factory=dict)
-    """Columns whose value did not fit when the slot was last built -> the problem."""
+    """Columns whose value did not fit when the slot was last built -> what was done."""
 
 
 class MibTree:
@@ -340,7 +353,7 @@ class MibTree:
         for column, problem in failing.items():
             if column not in slot.failing:
                 log.warning(
-                    "SNMP: %s of unit %s left out: %s (reported once until it fits again)",
+                    "SNMP: %s of unit %s %s (reported once until it fits again)",
                     column,
                     name,
                     problem,
@@ -360,11 +373,15 @@ class MibTree:
     ) -> None:
         if value is None:
             return  # not available: no instance
+        value, truncated = column.fitted(value)
+        if truncated:
+            self.stats.values_truncated.labels(column.name).inc()
+            failing.setdefault(column.name, f"cut to its SIZE, {len(cast(bytes, value))} octets")
         try:
             cell = column.cell(suffix, body, value)
         except CellError as error:
             self.stats.cells_dropped.labels(column.name).inc()
-            failing.setdefault(column.name, str(error))
+            failing.setdefault(column.name, f"left out: {error}")
             return
         entry = view.get(column.position)
         if entry is None:
@@ -376,7 +393,10 @@ class MibTree:
     def _scalar(self, column: Column) -> Cell | None:
         assert column.scalar is not None
         try:
-            cell = column.cell(SCALAR_INSTANCE, b"\x00", column.scalar())
+            value, truncated = column.fitted(column.scalar())
+            cell = column.cell(SCALAR_INSTANCE, b"\x00", value)
+            if truncated:
+                self.stats.values_truncated.labels(column.name).inc()
         except CellError as error:
             if column.name not in self._scalar_failing:  # counted once until it fits
                 self._scalar_failing.add(column.name)

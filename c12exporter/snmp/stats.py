@@ -11,6 +11,8 @@
 * ``c12_snmp_writes_total{outcome}``: Set requests: ``written``, or the error-status
   that refused or failed them.
 * ``c12_snmp_cells_dropped_total{column}``: computed cells outside their MIB SYNTAX.
+* ``c12_snmp_values_truncated_total{column}``: texts longer than their column's SIZE,
+  served cut to fit.
 """
 
 from __future__ import annotations
@@ -70,6 +72,12 @@ class SnmpStats:
         self.cells_dropped = telemetry.counter(
             "c12_snmp_cells_dropped",
             "Cells left out of SNMP because the value is outside the column's MIB SYNTAX",
+            ("column",),
+        )
+        self.values_truncated = telemetry.counter(
+            "c12_snmp_values_truncated",
+            "Texts longer than their MIB column's SIZE, served cut to fit (on a UTF-8 "
+            "character boundary)",
             ("column",),
         )
         self._answered = self.requests.labels("answered")
