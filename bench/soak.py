@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from simulated import start_simulator  # bench/simulated.py, beside this script
 
 from c12exporter.settings import parse_duration
-from c12exporter.snmp.mibcompile import REPO_MIB_DIR
+from c12exporter.snmp import mibcompile
 
 LOOPBACK = "127.0.0.1"
 COMMUNITY = "soak"
@@ -138,11 +138,15 @@ WALKED = "C12-PDU-MIB::c12UnitName"
 """One column of the unit table: a value per unit."""
 
 
+MIB_DIR = Path(mibcompile.__file__).parent / mibcompile.PACKAGE_DIR
+"""The MIBs the package carries, for net-snmp's -M."""
+
+
 def walk_units(snmp_port: int) -> int:
     """Walk :data:`WALKED` once; the number of values it returned."""
     command = [
         "snmpbulkwalk", "-v2c", "-c", COMMUNITY, "-On", "-Oq", "-t", "10", "-r", "0",
-        "-M", f"+{REPO_MIB_DIR}", "-m", "+C12-PDU-MIB",
+        "-M", f"+{MIB_DIR}", "-m", "+C12-PDU-MIB",
         f"{LOOPBACK}:{snmp_port}", WALKED,
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
