@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import struct
+import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -169,3 +172,43 @@ def test_the_rate_limited_log_counts_what_it_left_out(caplog: pytest.LogCaptureF
 def test_the_map_read_is_all_blocks() -> None:
     # The hostile frames above answer register reads of both tables.
     assert {b.table.value for b in C12B_V1.blocks} == {3, 4}
+
+
+def test_a_whole_reply_that_comes_as_the_wait_times_out_is_a_timeout() -> None:
+    """On a busy machine a reply can arrive in the same turn of the event loop as its
+    timeout: a late answer, not bytes that are no reply."""
+    ready: queue.Queue[str] = queue.Queue()
+    stop = threading.Event()
+
+    def late(request: Request) -> bytes:
+        if request.function in (3, 4):
+            time.sleep(0.05)  # the reader's loop is held by then
+        return UNIT.reply(request)
+
+    async def serve() -> None:  # in a thread of its own: it answers while our loop is held
+        async with HostileServer(late) as server:
+            ready.put(server.address)
+            while not stop.is_set():
+                await asyncio.sleep(0.02)
+
+    async def read_with_the_loop_held() -> TransportError | dict[str, object]:
+        transport = ModbusTcpTransport(ready.get(timeout=10), 0.2)
+        try:
+            await transport.connect()
+            # Held from 10 ms to 510 ms: the reply comes at 50 ms, the timeout at 200 ms, and
+            # the loop's next turn handles both.
+            asyncio.get_running_loop().call_later(0.01, time.sleep, 0.5)
+            return dict(await transport.read())
+        except TransportError as error:
+            return error
+        finally:
+            await transport.close()
+
+    server = threading.Thread(target=asyncio.run, args=(serve(),))
+    server.start()
+    try:
+        result = asyncio.run(read_with_the_loop_held())
+    finally:
+        stop.set()
+        server.join()
+    assert isinstance(result, TransportError) and result.reason == "timeout", result

@@ -106,6 +106,8 @@ class ModbusTcpClient:
         self._tid = 0
         self.pending = 0
         """Bytes of the reply being received so far (for telling garbage from silence)."""
+        self._body_length = 0
+        """Bytes of the reply after its header, by its length field."""
 
     @property
     def connected(self) -> bool:
@@ -134,8 +136,21 @@ class ModbusTcpClient:
         """Bytes received and not yet consumed (garbage or a truncated reply)."""
         return self.pending + (len(self._receiver.buffer) if self._receiver else 0)
 
-    async def read_registers(self, function: int, address: int, count: int) -> list[int]:
-        """Function 3 (holding) or 4 (input): ``count`` registers from ``address``."""
+    @property
+    def whole_reply_waiting(self) -> bool:
+        """A whole reply (by its length field) has arrived and not been taken: it came as
+        the wait for it was cancelled."""
+        buffered = len(self._receiver.buffer) if self._receiver else 0
+        if self.pending:  # its header taken, waiting for the rest
+            return buffered >= self._body_length
+        if buffered < MBAP.size or self._receiver is None:
+            return False
+        length: int = MBAP.unpack(bytes(self._receiver.buffer[: MBAP.size]))[2]
+        return buffered >= MBAP.size + length - 1
+
+    async def read_registers(self, function: int, address: int, count: int) -> bytes:
+        """Function 3 (holding) or 4 (input): ``count`` registers from ``address``, as the
+        wire carries them (``2 * count`` big-endian bytes)."""
         if function not in (3, 4) or not 1 <= count <= MAX_REGISTERS:
             raise ValueError(f"cannot read {count} registers with function {function}")
         data = await self.exchange(function, struct.pack(">HH", address, count))
@@ -146,7 +161,7 @@ class ModbusTcpClient:
                 f"asked for {count} registers at {address}, the reply says {got} bytes "
                 f"and carries {max(0, len(data) - 1)}"
             )
-        return list(struct.unpack(f">{count}H", data[1:]))
+        return data[1:]
 
     async def write_registers(self, address: int, values: Sequence[int]) -> None:
         """Function 16: write ``values`` from ``address``; the reply must echo both."""
@@ -196,7 +211,8 @@ class ModbusTcpClient:
         if unit_id != self.unit_id:
             raise ReplyError(f"reply comes from unit id {unit_id}, the request went to "
                              f"{self.unit_id}")  # fmt: skip
-        body = await receiver.take(length - 1, self.pending)
+        self._body_length = length - 1
+        body = await receiver.take(self._body_length, self.pending)
         self.pending = 0
         if receiver.buffer:
             raise ReplyError(f"{len(receiver.buffer)} bytes follow the reply")

@@ -116,18 +116,23 @@ class Block:
     start: int
     fields: tuple[Field, ...]
     addresses: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    count: int = field(init=False, repr=False, compare=False)
+    """Registers in the block."""
+    _layout: struct.Struct = field(init=False, repr=False, compare=False)
+    """Every item of every field in one big-endian struct: decoding is one unpack."""
 
     def __post_init__(self) -> None:
         addresses: dict[str, int] = {}
         next_address = self.start
+        codes = []
         for f in self.fields:
             addresses[f.name] = next_address
             next_address += f.registers
+            item = f"{f.kind.registers * 2}s" if f.kind is Kind.STRING else f.kind.struct_code
+            codes.append(item * f.count)
         object.__setattr__(self, "addresses", addresses)
-
-    @property
-    def count(self) -> int:
-        return sum(f.registers for f in self.fields)
+        object.__setattr__(self, "count", next_address - self.start)
+        object.__setattr__(self, "_layout", struct.Struct(">" + "".join(codes)))
 
     def decode(
         self, registers: Sequence[int], unit: str = "unit"
@@ -138,23 +143,25 @@ class Block:
             unknown enumeration value, "not available" where it is not allowed
             or a string that is not UTF-8.
         """
-        if len(registers) != self.count:
+        return self.decode_bytes(struct.pack(f">{len(registers)}H", *registers), unit)
+
+    def decode_bytes(self, raw: bytes, unit: str = "unit") -> dict[str, Value | list[Value]]:
+        """:meth:`decode` of the registers as they come off the wire (big-endian)."""
+        if len(raw) != 2 * self.count:
             raise MapError(
                 "short_frame",
-                f"{unit}: block {self.name!r} returned {len(registers)} registers, "
+                f"{unit}: block {self.name!r} returned {len(raw) / 2:g} registers, "
                 f"expected {self.count}",
             )
-        raw = struct.pack(f">{len(registers)}H", *registers)
+        items = self._layout.unpack(raw)
         values: dict[str, Value | list[Value]] = {}
-        offset = 0
+        at = 0
         for f in self.fields:
-            items: list[Value] = []
-            for index in range(f.count):
-                size = f.kind.registers * 2
-                chunk = raw[offset : offset + size]
-                offset += size
-                items.append(_decode_one(f, chunk, index, unit))
-            values[f.name] = items if f.count > 1 else items[0]
+            if f.count == 1:
+                values[f.name] = _decode_one(f, items[at], 0, unit)
+            else:
+                values[f.name] = [_decode_one(f, items[at + i], i, unit) for i in range(f.count)]
+            at += f.count
         return values
 
     def field(self, name: str) -> Field:
@@ -192,29 +199,39 @@ class Block:
         return list(struct.unpack(f">{len(out) // 2}H", bytes(out)))
 
 
-def _decode_one(f: Field, chunk: bytes, index: int, unit: str) -> Value:
-    where = f"{unit}: {f.name}" + (f"[{index + 1}]" if f.count > 1 else "")
-    if f.kind is Kind.STRING:
+def _decode_one(f: Field, raw: int | bytes, index: int, unit: str) -> Value:
+    """One item, unpacked: an integer, or the bytes of a string."""
+    if isinstance(raw, bytes):
         try:
-            return chunk.rstrip(b"\x00").decode("utf-8")
+            return raw.rstrip(b"\x00").decode("utf-8")
         except UnicodeDecodeError:
-            raise MapError("bad_value", f"{where} is not UTF-8 text") from None
-    raw: int = struct.unpack(f">{f.kind.struct_code}", chunk)[0]
+            raise MapError("bad_value", f"{_where(f, index, unit)} is not UTF-8 text") from None
     if raw == f.kind.not_available:
         if f.nullable:
             return None
-        raise MapError("bad_value", f"{where} reports 'not available', which it never should")
+        raise MapError(
+            "bad_value", f"{_where(f, index, unit)} reports 'not available', which it never should"
+        )
     if f.states:
         if not 0 <= raw < len(f.states):
-            raise MapError("out_of_range", f"{where} = {raw} is not one of 0..{len(f.states) - 1}")
+            raise MapError(
+                "out_of_range",
+                f"{_where(f, index, unit)} = {raw} is not one of 0..{len(f.states) - 1}",
+            )
         return f.states[raw]
     value = raw * f.scale if f.scale != 1.0 else raw
     if f.valid is not None and not f.valid[0] <= value <= f.valid[1]:
         raise MapError(
             "out_of_range",
-            f"{where} = {value:g} {f.unit} is outside {f.valid[0]:g}..{f.valid[1]:g} {f.unit}",
+            f"{_where(f, index, unit)} = {value:g} {f.unit} is outside "
+            f"{f.valid[0]:g}..{f.valid[1]:g} {f.unit}",
         )
     return value * f.to_si if f.to_si != 1.0 else value
+
+
+def _where(f: Field, index: int, unit: str) -> str:
+    """The item in an error message: ``unit: name`` or ``unit: name[channel]``."""
+    return f"{unit}: {f.name}" + (f"[{index + 1}]" if f.count > 1 else "")
 
 
 def _encode_one(f: Field, value: Value) -> bytes:

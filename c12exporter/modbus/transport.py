@@ -29,7 +29,7 @@ from ..transport import (
 )
 from .client import ConnectionClosed, ExceptionReply, ModbusTcpClient, ReplyError, ShortReply
 from .framelog import RateLimitedLog
-from .registermap import C12B_V1, Block, MapError, RegisterMap, Table
+from .registermap import C12B_V1, Block, MapError, RegisterMap
 
 DEFAULT_PORT = 502
 DEVICE_ID = 1
@@ -66,7 +66,9 @@ class ModbusTcpTransport:
 
     @property
     def stray_bytes(self) -> int:
-        return self._client.unread
+        """Bytes received that do not make a whole reply; 0 when a whole reply came just as
+        the wait for it timed out (a late answer is a timeout, not garbage)."""
+        return 0 if self._client.whole_reply_waiting else self._client.unread
 
     async def connect(self) -> Identity:
         self._client.close()
@@ -94,9 +96,11 @@ class ModbusTcpTransport:
     async def read(self) -> UnitValues:
         values: dict[str, Value | list[Value]] = {}
         for block in self.register_map.blocks:
-            registers = await self._read_registers(block.table, block.start, block.count)
+            registers = await self._call(
+                self._client.read_registers(int(block.table), block.start, block.count)
+            )
             try:
-                values.update(block.decode(registers, unit=self.address))
+                values.update(block.decode_bytes(registers, unit=self.address))
             except MapError as error:
                 raise TransportError(error.reason, str(error)) from None
         return values
@@ -169,9 +173,6 @@ class ModbusTcpTransport:
                 )
         return self.settings.encode_item(name, limit_a)
 
-    async def _read_registers(self, table: Table, address: int, count: int) -> list[int]:
-        return await self._call(self._client.read_registers(int(table), address, count))
-
     async def _read_identity(self) -> Identity:
         ids = self.register_map.identification
         information = await self._call(
@@ -200,7 +201,7 @@ class ModbusTcpTransport:
             async with asyncio.timeout(self.timeout):
                 return await request
         except TimeoutError:
-            stray = self._client.unread
+            stray = self.stray_bytes
             self._client.close()
             if stray:
                 BAD_REPLIES.warning(self.address, f"{stray} bytes that are not a whole reply")
