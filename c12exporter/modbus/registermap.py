@@ -32,6 +32,7 @@ import enum
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from ..measurements import CHANNEL_COUNT, CHANNELS, Measurement
 from ..measurements import MEASUREMENTS as DECLARED
@@ -157,10 +158,8 @@ class Block:
         values: dict[str, Value | list[Value]] = {}
         at = 0
         for f in self.fields:
-            if f.count == 1:
-                values[f.name] = _decode_one(f, items[at], 0, unit)
-            else:
-                values[f.name] = [_decode_one(f, items[at + i], i, unit) for i in range(f.count)]
+            decoded = _decode_field(f, items[at : at + f.count], unit)
+            values[f.name] = decoded if f.count > 1 else decoded[0]
             at += f.count
         return values
 
@@ -197,6 +196,22 @@ class Block:
             for item in items:
                 out += _encode_one(f, item)
         return list(struct.unpack(f">{len(out) // 2}H", bytes(out)))
+
+
+def _decode_field(f: Field, raws: Sequence[int | bytes], unit: str) -> list[Value]:
+    """Every item of one field. Numbers and states in range take a short way for the whole
+    field; anything else (text, "not available", out of range) goes item by item."""
+    if f.kind is Kind.STRING or f.kind.not_available in raws:
+        return [_decode_one(f, raw, i, unit) for i, raw in enumerate(raws)]
+    numbers = cast(Sequence[int], raws)  # not text: integers
+    if f.states:
+        if min(numbers) >= 0 and max(numbers) < len(f.states):
+            return [f.states[n] for n in numbers]
+    else:
+        values: list[float] = [n * f.scale for n in numbers] if f.scale != 1.0 else [*numbers]
+        if f.valid is None or (f.valid[0] <= min(values) and max(values) <= f.valid[1]):
+            return [v * f.to_si for v in values] if f.to_si != 1.0 else [*values]
+    return [_decode_one(f, raw, i, unit) for i, raw in enumerate(raws)]
 
 
 def _decode_one(f: Field, raw: int | bytes, index: int, unit: str) -> Value:

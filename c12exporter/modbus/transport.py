@@ -56,6 +56,8 @@ class ModbusTcpTransport:
         resolver: Resolver | None = None,
     ) -> None:
         self.address = address
+        self.where = printable(address)
+        """The address as messages show it (control characters escaped)."""
         self.timeout = timeout
         self.register_map = register_map
         self.settings = register_map.block("settings")
@@ -72,7 +74,7 @@ class ModbusTcpTransport:
 
     async def connect(self) -> Identity:
         self._client.close()
-        where = printable(self.address)
+        where = self.where
         try:
             addresses = await self.resolver.resolve(
                 self.host, self.port, self.timeout * RESOLVE_SHARE
@@ -196,7 +198,7 @@ class ModbusTcpTransport:
         """Await one request within the timeout; every failure becomes a
         :class:`TransportError` with a reason, and closes the connection (it is out of
         step)."""
-        where = printable(self.address)
+        where = self.where
         try:
             async with asyncio.timeout(self.timeout):
                 return await request
