@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from c12exporter.exposer import ExposerContext
 from c12exporter.forecast import TripForecast
+from c12exporter.history.recorder import History
 from c12exporter.plugins import load_plugins
 from c12exporter.poller import Poller
 from c12exporter.reading import Reading, SupervisionBand
@@ -221,9 +222,10 @@ def snmp_stack(
     async def no_reload() -> str | None:
         return "the SNMP tests do not reload"
 
+    history = loop.run(History.open(tmp / "history.sqlite3", store, 31 * 86400.0))
     context = ExposerContext(
         store, poller, telemetry, state_dir or tmp / "state", PLUGINS.hook,
-        Config(configs, poll), no_reload, forecast=TripForecast(store),
+        Config(configs, poll), no_reload, history=history, forecast=TripForecast(store),
     )  # fmt: skip
     agent: RunningAgent | None = None
     try:
@@ -235,6 +237,7 @@ def snmp_stack(
         if agent is not None:
             loop.run(agent.stop())
         loop.run(poller.stop())
+        loop.run(history.close())
         loop.run(fleet.stop())
         loop.close()
 

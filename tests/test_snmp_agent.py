@@ -284,6 +284,45 @@ def test_trip_forecast_has_an_instance_only_while_the_channel_is_overloaded(stac
         stack.act(name, action="set_load", channel=5, current_a=0.0)
 
 
+def test_phase_unbalance_is_served_in_tenths_of_a_percent(stack: Stack) -> None:
+    name = stack.names[1]
+    loads = {1: 7.0, 4: 2.0, 7: 1.0, 2: 6.0}  # L1 10 A, L2 6 A, L3 0 A: 100 %
+    for channel in range(1, 13):
+        stack.act(name, action="set_load", channel=channel, current_a=loads.get(channel, 0.0))
+    try:
+        lines = [p.current_a or 0.0 for p in stack.reading(name).phases]
+        mean = sum(lines) / 3
+        expected = round(max(abs(a - mean) for a in lines) / mean * 1000)
+        assert abs(expected - 1000) <= 20  # the meter's rounding of the line currents
+        unbalance = "C12-PDU-MIB::c12InputPhaseUnbalance.2"
+        got = parse(stack.snmp("snmpget", stack.v2c(), unbalance).stdout)
+        assert got["c12InputPhaseUnbalance.2"] == str(expected)
+        for channel in range(1, 13):
+            stack.act(name, action="set_load", channel=channel, current_a=0.0)
+        got = stack.snmp("snmpget", stack.v2c(), unbalance)
+        assert "c12InputPhaseUnbalance.2 No Such Instance" in got.stdout  # under 1 A: not judged
+    finally:
+        for channel in range(1, 13):
+            stack.act(name, action="set_load", channel=channel, current_a=2.0)
+
+
+def test_an_rcbo_cycle_is_served_as_its_time(stack: Stack) -> None:
+    name = stack.names[1]
+    column = "C12-PDU-MIB::c12ChannelRcboLastCycle"
+    before = stack.snmp("snmpget", stack.v2c(), f"{column}.2.4")
+    assert "c12ChannelRcboLastCycle.2.4 No Such Instance" in before.stdout
+    stack.act(name, action="rcbo_test", channel=4)  # the T button: open
+    stack.act(name, action="rcbo_reset", channel=4)  # and closed again
+    assert stack.context.history is not None
+    at = stack.context.history.last_cycle[(name, 4)]
+    got = parse(stack.snmp("snmpget", stack.v2c(), f"{column}.2.4").stdout)
+    stamp = datetime.datetime.fromtimestamp(at, datetime.UTC)
+    # net-snmp prints DateAndTime as 2026-11-30,1:22:33.4,+0:0
+    assert got["c12ChannelRcboLastCycle.2.4"].startswith(
+        f"{stamp.year}-{stamp.month}-{stamp.day},{stamp.hour}:{stamp.minute}:{stamp.second}."
+    ), got
+
+
 # --- credentials ---------------------------------------------------------------------------
 
 

@@ -254,7 +254,9 @@ async def start_agent(settings: SnmpSettings, context: ExposerContext) -> Runnin
         await _until_open(transport)
         _security(engine, settings, mib)
         limit = settings.notifications.temperature_limit_c
-        tree = MibTree(mib, store, limit, indexes, context.telemetry, context.forecast)
+        tree = MibTree(
+            mib, store, limit, indexes, context.telemetry, context.forecast, context.history
+        )
         transport.counters = EngineCounters(engine, tree.stats)
         snmp = snmp_context.SnmpContext(engine)
         GetResponder(engine, snmp, tree)

@@ -13,8 +13,10 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from .. import balance
 from ..addresses import split_host_port
 from ..forecast import TripForecast
+from ..history.recorder import History
 from ..measurements import OF_SCOPE, PHASES, Measurement, Quantity, Scope
 from ..model import AUX_CHANNEL
 from ..reading import ChannelReading, PhaseReading, Reading
@@ -187,6 +189,7 @@ UNIT_COLUMNS: Mapping[str, Callable[[UnitFacts], Value]] = {
 INPUT_COLUMNS: Mapping[str, Callable[[Reading], Value]] = {
     **{name: _input(m) for name, m in _INPUT_DECLARED.items()},
     "c12InputEnergyResetTime": lambda r: date_and_time(r.taken_at - r.uptime_s),
+    "c12InputPhaseUnbalance": lambda r: _tenths_of_percent(balance.reading_unbalance(r)),
 }
 """One row per reachable unit."""
 
@@ -226,6 +229,24 @@ CHANNEL_COLUMNS: Mapping[str, Callable[[ChannelReading, Reading], Value]] = {
     "c12ChannelAuxSocketRating": _aux_rating,
 }
 """One row per reachable unit and output channel."""
+
+
+def _tenths_of_percent(ratio: float | None) -> Value:
+    """A ratio in tenths of a percent; no instance for ``None``."""
+    return None if ratio is None else round(ratio * 1000)
+
+
+def rcbo_columns(
+    history: History | None,
+) -> Mapping[str, Callable[[ChannelReading, Reading], Value]]:
+    """c12ChannelRcboLastCycle: when the channel's RCBO last closed after being open; no
+    instance before a cycle is recorded (or where no history is kept)."""
+
+    def last_cycle(channel: ChannelReading, reading: Reading) -> Value:
+        at = None if history is None else history.last_cycle.get((reading.unit, channel.number))
+        return None if at is None else date_and_time(at)
+
+    return {"c12ChannelRcboLastCycle": last_cycle}
 
 
 def trip_forecast_columns(

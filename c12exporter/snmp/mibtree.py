@@ -29,6 +29,7 @@ from typing import Any, TypeVar, cast
 
 from .. import __version__
 from ..forecast import TripForecast
+from ..history.recorder import History
 from ..reading import Reading
 from ..store import Change, FleetChange, Store, UnitState
 from ..telemetry import Telemetry
@@ -41,6 +42,7 @@ from .cells import (
     UnitFacts,
     deci,
     line_index,
+    rcbo_columns,
     ticks,
     trip_forecast_columns,
 )
@@ -170,6 +172,7 @@ class MibTree:
     :param indexes: each unit's c12UnitIndex.
     :param telemetry: where dropped cells are counted.
     :param forecast: the trip forecast (c12ChannelTripForecast), if one is kept.
+    :param history: the RCBO test log (c12ChannelRcboLastCycle), if one is kept.
     """
 
     def __init__(
@@ -180,10 +183,15 @@ class MibTree:
         indexes: UnitIndexes,
         telemetry: Telemetry,
         forecast: TripForecast | None = None,
+        history: History | None = None,
     ) -> None:
         self.tables: Mapping[str, Mapping[str, object]] = {
             **TABLES,
-            "c12ChannelTable": {**CHANNEL_COLUMNS, **trip_forecast_columns(forecast)},
+            "c12ChannelTable": {
+                **CHANNEL_COLUMNS,
+                **trip_forecast_columns(forecast),
+                **rcbo_columns(history),
+            },
         }
         self.mib = mib
         self.store = store
