@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -16,7 +17,10 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from c12exporter.reading import Reading
 
 LOOPBACK = "127.0.0.1"
 REPO = Path(__file__).resolve().parent.parent
@@ -207,3 +211,24 @@ def exporter(tmp: Path, config: str) -> Iterator[str]:
         wait_until(lambda: http_get(f"{url}/-/healthy"), 30, "exporter ready")
         yield url
         assert proc.poll() is None, (tmp / "exporter.log").read_text()
+
+
+def simulated_reading(model: str) -> Reading:
+    """One reading of a simulated unit of ``model``, read over Modbus on loopback as a
+    poll would, to build test cases on."""
+    from c12exporter.modbus.transport import ModbusTcpTransport
+    from c12exporter.plugins import load_plugins
+    from c12exporter.reading import build_reading
+    from c12exporter.simulator.server import Fleet
+
+    plugins = load_plugins(entry_points=False)
+
+    async def read() -> Reading:
+        async with await Fleet.start(1, plugins=plugins, models=(model,)) as fleet:
+            transport = ModbusTcpTransport(fleet.units[0].address, 2.0)
+            identity = await transport.connect()
+            values = await transport.read()
+            await transport.close()
+        return build_reading("u", identity, plugins.model(identity.model), 0.0, values)
+
+    return asyncio.run(read())

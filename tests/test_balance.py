@@ -4,11 +4,9 @@ answers, then against the simulator through `/metrics`, the console's cells and
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,28 +18,22 @@ from c12exporter import balance
 from c12exporter.console.view import balance_advice
 from c12exporter.plugins import load_plugins
 from c12exporter.reading import ChannelReading, PhaseReading, Reading
-from c12exporter.simulator.server import Fleet
-from tests.servers import c12exporter_command, exporter, http_get, simulator, wait_until
+from tests.servers import (
+    c12exporter_command,
+    exporter,
+    http_get,
+    simulated_reading,
+    simulator,
+    wait_until,
+)
 
 PLUGINS = load_plugins(entry_points=False)
 
 
 @pytest.fixture(scope="module")
-def reading() -> Iterator[Reading]:
+def reading() -> Reading:
     """A real reading of a C12B-13 (UK 13 A aux socket) to build loads on."""
-
-    async def read() -> Reading:
-        from c12exporter.modbus.transport import ModbusTcpTransport
-        from c12exporter.reading import build_reading
-
-        async with await Fleet.start(1, plugins=PLUGINS, models=("C12B-13",)) as fleet:
-            transport = ModbusTcpTransport(fleet.units[0].address, 2.0)
-            identity = await transport.connect()
-            values = await transport.read()
-            await transport.close()
-        return build_reading("u", identity, PLUGINS.model(identity.model), 0.0, values)
-
-    yield asyncio.run(read())
+    return simulated_reading("C12B-13")
 
 
 def loaded(

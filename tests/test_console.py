@@ -9,7 +9,6 @@ import json
 import logging
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from c12exporter.reading import ChannelSettings, PhaseReading, Reading, UnitSett
 from c12exporter.settings import ConfigError, UnitConfig
 from c12exporter.simulator.server import Fleet
 from c12exporter.store import Store
-from tests.servers import LOOPBACK, free_port
+from tests.servers import LOOPBACK, free_port, simulated_reading
 
 PLUGINS = load_plugins(entry_points=False)
 PASSWORD = "secret"
@@ -52,19 +51,8 @@ def test_the_console_section_is_read_only_by_default_and_checked() -> None:
 
 
 @pytest.fixture(scope="module")
-def reading() -> Iterator[Reading]:
-    async def read() -> Reading:
-        from c12exporter.modbus.transport import ModbusTcpTransport
-        from c12exporter.reading import build_reading
-
-        async with await Fleet.start(1, plugins=PLUGINS, models=("C12B-13",)) as fleet:
-            transport = ModbusTcpTransport(fleet.units[0].address, 2.0)
-            identity = await transport.connect()
-            values = await transport.read()
-            await transport.close()
-        return build_reading("u", identity, PLUGINS.model(identity.model), 0.0, values)
-
-    yield asyncio.run(read())
+def reading() -> Reading:
+    return simulated_reading("C12B-13")
 
 
 def refused(body: dict[str, Any], reading: Reading) -> str:

@@ -37,7 +37,7 @@ from c12exporter.settings import ConfigError, HistoryConfig
 from c12exporter.simulator.physics import Load
 from c12exporter.simulator.server import Fleet
 from c12exporter.store import Change
-from tests.servers import LOOPBACK, free_port
+from tests.servers import LOOPBACK, free_port, simulated_reading
 
 PLUGINS = load_plugins(entry_points=False)
 PASSWORD = "secret"
@@ -129,18 +129,7 @@ def test_the_console_lists_running_jobs_and_the_last_stopped_ones(tmp_path: Path
 
 @pytest.fixture(scope="module")
 def reading_factory() -> Callable[..., Any]:
-    async def read() -> Any:
-        from c12exporter.modbus.transport import ModbusTcpTransport
-        from c12exporter.reading import build_reading
-
-        async with await Fleet.start(1, plugins=PLUGINS, models=("C12B-12",)) as fleet:
-            transport = ModbusTcpTransport(fleet.units[0].address, 2.0)
-            identity = await transport.connect()
-            values = await transport.read()
-            await transport.close()
-        return build_reading("u", identity, PLUGINS.model(identity.model), 0.0, values)
-
-    reading = asyncio.run(read())
+    reading = simulated_reading("C12B-12")
 
     def make(counter_j: float, demand_w: float) -> Any:
         return reading.with_values(active_energy_import=counter_j, demand_active_power=demand_w)

@@ -358,18 +358,7 @@ class Console:
     async def edit(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         try:
-            editable, mode, user = self.access(request)
-            self._check_request(request, editable, mode)
-            try:
-                body = await request.json()
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise EditRefused(400, "body", "the request body is not JSON") from None
-            if not isinstance(body, dict):
-                raise EditRefused(400, "body", "the request body must be a JSON object")
-            if not hmac.compare_digest(str(body.get("token", "")), self.token(user)):
-                raise EditRefused(
-                    403, "token", "the page's edit token is out of date: reload the page"
-                )
+            user, body = await self._checked_body(request)
             state = self.context.store.get(name)
             if state is None:
                 raise EditRefused(404, "unit", f"no unit {name!r} in the fleet")
