@@ -77,7 +77,10 @@ def add_commands(commands: Any) -> None:
 
 def _database(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--config", metavar="FILE", help="the exporter's config file")
+    where.add_argument(
+        "--config.file", "--config", dest="config", metavar="FILE",
+        help="the exporter's config file (as serve's --config.file)",
+    )  # fmt: skip
     where.add_argument("--db", metavar="PATH", type=Path, help="the history database itself")
 
 
@@ -99,7 +102,7 @@ def _open(args: argparse.Namespace) -> sqlite3.Connection:
     elif args.config is not None:
         path = load_config(args.config, args.plugins).history_path
     else:
-        raise ConfigError("give --config FILE (the exporter's config) or --db PATH")
+        raise ConfigError("give --config.file FILE (the exporter's config) or --db PATH")
     return connect(path, create=False)
 
 
