@@ -1,5 +1,18 @@
 // c12exporter fleet console: live values, sort and filter, theme, edits. No libraries.
 "use strict";
+// POST a JSON request as the page's own (the exporter checks the header); the answer's
+// JSON, or {ok: false} with the status when the exporter answered something else.
+function postJson(url, request) {
+  return fetch(url, {
+    method: "POST", credentials: "same-origin",
+    headers: {"Content-Type": "application/json", "X-C12-Console": "1"},
+    body: JSON.stringify(request)
+  }).then(function (response) {
+    return response.json().catch(function () {
+      return {ok: false, message: "the exporter answered " + response.status};
+    });
+  });
+}
 (function () {
   const body = document.body;
   const selected = body.dataset.selected || "";
@@ -177,15 +190,8 @@
     const save = document.getElementById("edit-save");
     save.disabled = true;
     error.textContent = "Writing to the unit…";
-    fetch("console/units/" + encodeURIComponent(editing.unit) + "/settings", {
-      method: "POST", credentials: "same-origin",
-      headers: {"Content-Type": "application/json", "X-C12-Console": "1"},
-      body: JSON.stringify(request)
-    }).then(function (response) {
-      return response.json().catch(function () {
-        return {ok: false, message: "the exporter answered " + response.status};
-      });
-    }).then(function (answer) {
+    postJson("console/units/" + encodeURIComponent(editing.unit) + "/settings", request)
+    .then(function (answer) {
       save.disabled = false;
       if (!answer.ok) { error.textContent = answer.message; return; }
       if (answer.row) apply(rows[editing.unit], answer.row, true);
@@ -208,15 +214,7 @@
   const msg = document.getElementById("msg");
   function post(request) {
     request.token = token();
-    return fetch("console/jobs", {
-      method: "POST", credentials: "same-origin",
-      headers: {"Content-Type": "application/json", "X-C12-Console": "1"},
-      body: JSON.stringify(request)
-    }).then(function (response) {
-      return response.json().catch(function () {
-        return {ok: false, message: "the exporter answered " + response.status};
-      });
-    }).then(function (answer) {
+    return postJson("console/jobs", request).then(function (answer) {
       if (answer.ok) { location.reload(); return; }
       msg.dataset.state = "error";
       msg.textContent = answer.message;
