@@ -76,6 +76,12 @@ class Setup:
                 (not keys or i["key_"] in keys or i["type"] == "19")]  # fmt: skip
         self.zbx.check_now(ids)
 
+    def discovery_errors(self, host: str) -> dict[str, str]:
+        """Discovery rule key -> its error (empty when it works), on ``host``."""
+        rules = self.api("discoveryrule.get", {
+            "output": ["key_", "error", "state"], "hostids": [self.hosts()[host]]})  # fmt: skip
+        return {r["key_"]: r["error"] for r in rules}
+
     def problems(self, host: str) -> dict[str, str]:
         """Trigger name -> alert tag, for triggers in PROBLEM state (dependencies applied:
         a trigger whose dependency is in problem is not listed)."""
@@ -117,6 +123,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
                     "configuration.import",
                     {"format": "yaml", "source": path.read_text(), "rules": IMPORT_RULES},
                 )
+            zbx.analyze()
             templates = {t["host"]: t["templateid"] for t in s.api("template.get", {
                 "output": ["host"], "search": {"host": "StageSmarts"}})}  # fmt: skip
             for name in (generate.SNMP_UNIT, generate.HTTP_UNIT, generate.SNMP,
@@ -154,13 +161,15 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
 
             def channels() -> bool:
                 zbx.reload_config()
-                missing = []
-                for host in wanted:
+                missing = {}
+                for host in sorted(wanted):
                     n = sum(k.startswith("c12.channel.current[") for k in s.items(host))
                     if n != 12:
-                        missing.append(host)
+                        missing[host] = f"{n} channels; discovery: {s.discovery_errors(host)}"
                         s.poke(host)
-                return not missing
+                if missing:
+                    raise AssertionError(missing)  # wait_until reports the last one on timeout
+                return True
 
             wait_until(channels, 90, "12 channels discovered on every unit host", step=3)
             yield s
