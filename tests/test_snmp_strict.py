@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import random
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from c12exporter.snmp import ber, limits
-from tests.snmp_harness import COMMUNITY, Stack, snmp_stack
+from tests.snmp_harness import COMMUNITY, Stack, both_paths, snmp_stack
 from tests.snmp_packets import Requests, message
 
 pytestmark = pytest.mark.integration
@@ -107,51 +107,6 @@ def test_a_huge_oid_is_dropped_and_counted_and_the_agent_answers_on(stack: Stack
 
 
 # --- the fast path against pysnmp ----------------------------------------------------------
-
-
-class Recorder:
-    """Stands in for the asyncio datagram transport: keeps what pysnmp sends."""
-
-    def __init__(self, real: Any) -> None:
-        self.real = real
-        self.sent: list[bytes] = []
-
-    def sendto(self, data: bytes, address: Any = None) -> None:
-        self.sent.append(data)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-
-def both_paths(stack: Stack, packets: Sequence[bytes]) -> list[tuple[bytes | None, bytes | None]]:
-    """(the fast path's answer, pysnmp's answer) to each packet, on the agent's loop."""
-    transport: Any = stack.agent.transport
-    fast = transport.fast
-    assert fast is not None
-
-    (uptime,) = [c for c in stack.agent.tree.columns if c.name == "sysUpTime"]
-    ticking = uptime.scalar
-
-    def run() -> list[tuple[bytes | None, bytes | None]]:
-        real = transport.transport
-        recorder = Recorder(real)
-        transport.transport = recorder
-        frozen = ticking() if ticking is not None else 0
-        uptime.scalar = lambda: frozen  # the same sysUpTime.0 on both paths
-        out = []
-        try:
-            for packet in packets:
-                answer = fast(packet)
-                recorder.sent.clear()
-                transport._receive(packet, ("127.0.0.1", 9))
-                out.append((answer, recorder.sent[0] if recorder.sent else None))
-        finally:
-            transport.transport = real
-            uptime.scalar = ticking
-        return out
-
-    result: list[tuple[bytes | None, bytes | None]] = stack.call(run)
-    return result
 
 
 def names_of(stack: Stack) -> list[tuple[int, ...]]:

@@ -36,7 +36,8 @@ from ..settings import ConfigError
 from ..store import Store
 from . import limits
 from .config import ReceiverSettings, SnmpSettings, UserSettings
-from .fastpath import FastPath, FastV2c
+from .fastpath import FastPath, FastPaths, FastV2c
+from .fastv3 import EngineClock, FastV3, user_keys
 from .mib import SNMPV2_MIB, LoadedMib
 from .mibcompile import MODULE, CompiledMib, compile_mib, load_mib
 from .mibtree import Allowed, Column, MibTree
@@ -73,7 +74,7 @@ NET_SNMP_PRIV = {"AES-128": "AES"}
 SNMPV1 = 0
 V2C_MODEL, USM_MODEL = 2, 3
 VACM_MODEL = 3
-NO_AUTH_NO_PRIV = 1
+NO_AUTH_NO_PRIV, AUTH_PRIV = 1, 3
 READ_COMMUNITY = "c12-read"
 READ_VIEW, WRITE_VIEW, NOTIFY_VIEW = "c12-read", "c12-write", "c12-notify"
 NO_VIEW = "c12-none"
@@ -99,7 +100,7 @@ class _Guarded:
     transport: Any
     _callback_function: Any
     fast: FastPath | None = None
-    """Answers what it can before pysnmp (SNMPv2c reads, see :mod:`.fastpath`)."""
+    """Answers what it can before pysnmp (reads, see :mod:`.fastpath` and :mod:`.fastv3`)."""
     counters: EngineCounters | None = None
 
     def datagram_received(self, datagram: bytes, address: Any) -> None:
@@ -108,7 +109,7 @@ class _Guarded:
             try:
                 response = fast(datagram)
             except Exception as error:
-                log.debug("SNMPv2c fast path declined a datagram: %r", error)
+                log.debug("SNMP fast path declined a datagram: %r", error)
                 response = None
             if response is not None and self.transport is not None:
                 self.transport.sendto(response, address)
@@ -266,8 +267,7 @@ async def start_agent(settings: SnmpSettings, context: ExposerContext) -> Runnin
         writers = {u.name for u in settings.users if u.read_write and settings.writes_enabled}
         setter = SetResponder(engine, snmp, writer, frozenset(writers))
         sender = _notifications(engine, settings, store, mib, tree)
-        if settings.community is not None:
-            transport.fast = FastV2c(tree, settings.community, _community_view(engine), tree.stats)
+        transport.fast = _fast_paths(engine, settings, engine_id, tree)
     except BaseException:
         if "tree" in locals():
             tree.close()
@@ -390,19 +390,40 @@ def _security(engine: Any, settings: SnmpSettings, mib: LoadedMib) -> None:
         engine_config.add_vacm_group(engine, group, USM_MODEL, user.name)
 
 
-def _community_view(engine: Any) -> Allowed:
-    """The read view of the SNMPv2c community's principal, as pysnmp's VACM has it."""
+def _fast_paths(
+    engine: Any, settings: SnmpSettings, engine_id: bytes, tree: MibTree
+) -> FastPaths | None:
+    """The SNMPv2c community's and the SNMPv3 users' read fast paths, tried in turn."""
+    paths: list[FastPath] = []
+    if settings.community is not None:
+        view = _read_view(engine, V2C_MODEL, READ_COMMUNITY, NO_AUTH_NO_PRIV)
+        paths.append(FastV2c(tree, settings.community, view, tree.stats))
+    if settings.users:
+        users = [
+            user_keys(
+                engine_id,
+                user,
+                AUTH[user.auth_protocol],
+                PRIV[user.priv_protocol],
+                _read_view(engine, USM_MODEL, user.name, AUTH_PRIV),
+            )
+            for user in settings.users
+        ]
+        paths.append(FastV3(tree, engine_id, users, EngineClock(engine), tree.stats))
+    return FastPaths(paths) if paths else None
+
+
+def _read_view(engine: Any, model: int, name: str, level: int) -> Allowed:
+    """A principal's read view, as pysnmp's VACM has it, remembered per column."""
     vacm = engine.access_control_model[VACM_MODEL]
-    principal = rfc1902.OctetString(READ_COMMUNITY)
+    principal = rfc1902.OctetString(name)
     decided: dict[int, bool] = {}
 
     def allowed(column: Column) -> bool:
         verdict = decided.get(column.position)
         if verdict is None:
             try:
-                vacm.is_access_allowed(
-                    engine, V2C_MODEL, principal, NO_AUTH_NO_PRIV, "read", b"", column.oid
-                )
+                vacm.is_access_allowed(engine, model, principal, level, "read", b"", column.oid)
             except pysnmp_error.StatusInformation:
                 verdict = False
             else:

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from . import answers, ber, limits
 from .mibtree import Allowed, MibTree
@@ -63,25 +64,15 @@ class FastV2c:
             return None
         if request is None:
             return None
-        pdu, request_id, fields, names = request
-        now = time.time()
         try:
-            if pdu == GET:
-                out = answers.get(self.tree, names, self.allowed, now, self._space)
-            elif pdu == GET_NEXT:
-                out = answers.get_next(self.tree, names, self.allowed, now, self._space)
-            else:
-                out = answers.get_bulk(
-                    self.tree, names, fields[0], fields[1], self.allowed, now, self._space
-                )
+            out = answer(self.tree, request, self.allowed, self._space)
         except answers.TooBig:
             return None  # pysnmp answers tooBig
-        body = ber.tlv(ber.INTEGER, ber.integer_body(request_id)) + NO_ERROR + NO_ERROR
         self.stats.answered()
-        return ber.tlv(ber.SEQUENCE, self._header + ber.tlv(RESPONSE, body + ber.sequence(out)))
+        return ber.tlv(ber.SEQUENCE, self._header + response_pdu(request.request_id, out))
 
-    def _read(self, data: bytes) -> tuple[int, int, tuple[int, int], list[ber.Oid]] | None:
-        """(PDU tag, request-id, the two integer fields, names), or ``None`` to decline."""
+    def _read(self, data: bytes) -> Request | None:
+        """The request, or ``None`` to decline."""
         if len(data) > limits.MAX_REQUEST_OCTETS:
             return None
         tag, start, end = ber.read(data, 0)
@@ -93,42 +84,94 @@ class FastV2c:
         tag, start, after = ber.read(data, after)
         if tag != ber.OCTET_STRING or not hmac.compare_digest(data[start:after], self.community):
             return None
-        pdu, start, pdu_end = ber.read(data, after)
-        if pdu not in (GET, GET_NEXT, GET_BULK) or pdu_end != end:
+        return read_pdu(data, after, end)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A read request as the fast paths take it."""
+
+    pdu: int
+    request_id: int
+    fields: tuple[int, int]
+    """error-status and error-index, or GetBulk's non-repeaters and max-repetitions."""
+    names: list[ber.Oid]
+
+
+def read_pdu(data: bytes, position: int, end: int) -> Request | None:
+    """The Get, GetNext or GetBulk PDU that fills ``data[position:end]`` exactly, in the
+    canonical shape; ``None`` (or :class:`ber.BerError`) for anything else."""
+    pdu, start, pdu_end = ber.read(data, position)
+    if pdu not in (GET, GET_NEXT, GET_BULK) or pdu_end != end:
+        return None
+    numbers = []
+    position = start
+    for _ in range(3):
+        tag, start, position = ber.read(data, position)
+        if tag != ber.INTEGER:
             return None
-        numbers = []
-        position = start
-        for _ in range(3):
-            tag, start, position = ber.read(data, position)
-            if tag != ber.INTEGER:
-                return None
-            numbers.append(ber.read_integer(data, start, position))
-        request_id, first, second = numbers
-        if not REQUEST_ID_RANGE[0] <= request_id <= REQUEST_ID_RANGE[1]:
+        numbers.append(ber.read_integer(data, start, position))
+    request_id, first, second = numbers
+    if not REQUEST_ID_RANGE[0] <= request_id <= REQUEST_ID_RANGE[1]:
+        return None
+    if pdu == GET_BULK:
+        if not (0 <= first <= MAX_FIELD and 0 <= second <= MAX_FIELD):
+            return None  # pysnmp's PDU type refuses it: dropped
+    elif first or second:
+        return None  # error-status and error-index of a request are 0
+    tag, position, list_end = ber.read(data, position)
+    if tag != ber.SEQUENCE or list_end != pdu_end:
+        return None
+    names: list[ber.Oid] = []
+    while position < list_end:
+        tag, start, binding_end = ber.read(data, position)
+        if tag != ber.SEQUENCE:
             return None
-        if pdu == GET_BULK:
-            if not (0 <= first <= MAX_FIELD and 0 <= second <= MAX_FIELD):
-                return None  # pysnmp's PDU type refuses it: dropped
-        elif first or second:
-            return None  # error-status and error-index of a request are 0
-        tag, position, list_end = ber.read(data, position)
-        if tag != ber.SEQUENCE or list_end != pdu_end:
+        tag, start, value_at = ber.read(data, start)
+        if tag != ber.OBJECT_IDENTIFIER:
             return None
-        names: list[ber.Oid] = []
-        while position < list_end:
-            tag, start, binding_end = ber.read(data, position)
-            if tag != ber.SEQUENCE:
-                return None
-            tag, start, value_at = ber.read(data, start)
-            if tag != ber.OBJECT_IDENTIFIER:
-                return None
-            if len(names) == limits.MAX_BINDINGS:
-                return None
-            names.append(ber.read_oid(data, start, value_at))
-            if data[value_at:binding_end] != NULL:
-                return None  # a value in a read request: pysnmp decides
-            position = binding_end
-        return pdu, request_id, (first, second), names
+        if len(names) == limits.MAX_BINDINGS:
+            return None
+        names.append(ber.read_oid(data, start, value_at))
+        if data[value_at:binding_end] != NULL:
+            return None  # a value in a read request: pysnmp decides
+        position = binding_end
+    return Request(pdu, request_id, (first, second), names)
+
+
+def answer(tree: MibTree, request: Request, allowed: Allowed, space: int) -> list[bytes]:
+    """The encoded bindings that answer ``request``.
+
+    :raises answers.TooBig: not even the smallest answer fits ``space`` octets.
+    """
+    now = time.time()
+    if request.pdu == GET:
+        return answers.get(tree, request.names, allowed, now, space)
+    if request.pdu == GET_NEXT:
+        return answers.get_next(tree, request.names, allowed, now, space)
+    first, second = request.fields
+    return answers.get_bulk(tree, request.names, first, second, allowed, now, space)
+
+
+def response_pdu(request_id: int, bindings: list[bytes]) -> bytes:
+    """A Response PDU with no error carrying ``bindings``."""
+    body = ber.tlv(ber.INTEGER, ber.integer_body(request_id)) + NO_ERROR + NO_ERROR
+    return ber.tlv(RESPONSE, body + ber.sequence(bindings))
 
 
 FastPath = Callable[[bytes], bytes | None]
+"""Answers a request datagram, or declines (``None``) and leaves it to pysnmp."""
+
+
+class FastPaths:
+    """Fast paths tried in turn: the first answer is the response."""
+
+    def __init__(self, paths: Iterable[FastPath]) -> None:
+        self.paths = tuple(paths)
+
+    def __call__(self, datagram: bytes) -> bytes | None:
+        for path in self.paths:
+            response = path(datagram)
+            if response is not None:
+                return response
+        return None
