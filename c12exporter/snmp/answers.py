@@ -1,7 +1,7 @@
 """Get, GetNext and GetBulk answered from the :class:`MibTree` as encoded bindings.
 
-Shared by pysnmp's responders (:mod:`.responders`) and the SNMPv2c fast path
-(:mod:`.fastpath`), so both answer alike.
+Shared by pysnmp's responders (:mod:`.responders`) and the fast paths (:mod:`.fastpath`,
+:mod:`.fastv3`), so all answer alike.
 """
 
 from __future__ import annotations

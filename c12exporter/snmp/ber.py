@@ -76,7 +76,7 @@ def sequence(items: list[bytes]) -> bytes:
     return tlv(SEQUENCE, body)
 
 
-# --- reading (the SNMPv2c fast path's requests) -------------------------------------------
+# --- reading (the fast paths' requests) ---------------------------------------------------
 
 
 class BerError(ValueError):

@@ -3,8 +3,8 @@
 An OBJECT IDENTIFIER whose sub-identifiers run over thousands of octets, or a request
 with thousands of bindings, costs a BER decoder time out of proportion to its size; one
 datagram could hold up the event loop the poller shares. Every datagram is therefore
-scanned once, linearly and without recursion, before the SNMPv2c fast path or pysnmp
-sees it, and dropped (counted by reason) if it exceeds:
+scanned once, linearly and without recursion, before pysnmp sees it, and dropped
+(counted by reason) if it exceeds:
 
 * ``MAX_REQUEST_OCTETS`` octets;
 * ``MAX_SUBIDENTIFIERS`` sub-identifiers in an OBJECT IDENTIFIER (RFC 2578 section 3.5
@@ -12,8 +12,8 @@ sees it, and dropped (counted by reason) if it exceeds:
 * ``MAX_BINDINGS`` variable bindings (net-snmp's tools send at most 128 names);
 * ``MAX_DEPTH`` nested constructed values (an SNMP message has five).
 
-The SNMPv2c fast path, which reads its requests' whole structure anyway, applies the
-same limits while reading and leaves any request beyond them to this scan, which then
+The fast paths (SNMPv2c and SNMPv3), which read their requests' whole structure anyway,
+apply the same limits while reading and leaves any request beyond them to this scan, which then
 drops it; so the scan only costs the requests that go to pysnmp.
 
 The scan reads definite lengths only (what every SNMP implementation sends); a datagram
