@@ -9,7 +9,8 @@ The agent serves a store of simulated readings (as ``bench/snmp_walk.py`` sets i
 loopback. The fuzzer sends, in rounds, a few malformed datagrams (mutations of valid
 requests: bit flips, cuts, length lies, wrong tags, non-minimal encodings, values in
 read requests, extra or missing SEQUENCE levels, wrong versions, communities, engine IDs,
-users, flags and digests, huge OIDs, too many bindings), then one valid request: an
+users, flags and digests, huge OIDs, too many bindings; authPriv messages sealed with a
+user's keys carrying a bent PDU, or cut or with flipped bits), then one valid request: an
 SNMPv2c Get or GetNext (read off the wire) or an SNMPv3 authPriv Get (pysmp's client).
 It counts:
 
@@ -36,12 +37,19 @@ from typing import Any
 from bench.snmp_walk import agent_for, fleet_readings
 from c12exporter.snmp import ber
 from c12exporter.snmp.agent import AUTH, PRIV, RunningAgent
+from c12exporter.snmp.fastpath import FastPaths
+from c12exporter.snmp.fastv3 import FastV3
 from c12exporter.snmp.mibtree import Hit
 from tests.snmp_packets import (
     Requests,
     bent,
+    bent_scoped_pdu,
+    bit_flips,
     huge_oid_request,
     message,
+    scoped_pdu,
+    seal,
+    truncated,
     v3_message,
 )
 
@@ -147,6 +155,9 @@ class Fuzzer:
         self.requests = Requests(self.names, self.community, self.rng)
         self.request_id = 0
         self.v3_engine: Any = None
+        paths = agent.transport.fast
+        assert isinstance(paths, FastPaths)
+        (self.v3_path,) = [p for p in paths.paths if isinstance(p, FastV3)]
 
     def malformed(self) -> tuple[str, bytes]:
         rng = self.rng
@@ -154,9 +165,11 @@ class Fuzzer:
         if kind < 0.2:
             root = message("get", [rng.choice(self.names)], community=self.community, version=0)
             return "v1", bent(rng, root)
-        if kind < 0.5:
+        if kind < 0.4:
             engine_id, user = self.agent.engine_id, self.agent.settings.users[0].name.encode()
             return "v3", bent(rng, v3_message(rng, engine_id, user))
+        if kind < 0.5:
+            return "v3", self.sealed()
         if kind < 0.55:
             return "v2c", huge_oid_request(rng, self.community)
         if kind < 0.6:
@@ -166,6 +179,21 @@ class Fuzzer:
             community = rng.choice((b"", b"wrong", self.community + b"x", self.community[:-1]))
             return "v2c", message("get", [rng.choice(self.names)], community=community).encode()
         return "v2c", self.requests.mutated()
+
+    def sealed(self) -> bytes:
+        """An authPriv message sealed with a user's keys for this engine and its time:
+        with a bent PDU inside, or a valid one and then flipped bits or a cut."""
+        rng, path, engine_id = self.rng, self.v3_path, self.agent.engine_id
+        keys = path.users[self.agent.settings.users[0].name.encode()]
+        boots, now = path.clock.boots, path.clock.seconds()
+        msg_id = rng.randrange(2**31)
+        if rng.random() < 0.5:
+            inside = bent_scoped_pdu(self.requests.mutated(), engine_id)
+            if inside is not None:
+                return seal(keys, engine_id, boots, now, inside, msg_id=msg_id)
+        valid = scoped_pdu(engine_id, self.requests.valid().children[2]).encode()  # type: ignore[index]
+        sealed = seal(keys, engine_id, boots, now, valid, msg_id=msg_id)
+        return rng.choice((bit_flips, truncated))(rng, sealed)
 
     async def valid_v2c(self, transport: Any, receiver: Receiver) -> None:
         rng = self.rng

@@ -305,6 +305,19 @@ def scoped_pdu(engine_id: bytes, pdu: Node, context: bytes = b"") -> Node:
         Node(ber.OCTET_STRING, engine_id), Node(ber.OCTET_STRING, context), pdu])  # fmt: skip
 
 
+def bent_scoped_pdu(message: bytes, engine_id: bytes) -> bytes | None:
+    """The (bent) PDU of a bent SNMPv2c message in a scoped PDU for ``engine_id``, or
+    ``None`` where the bending broke the message around the PDU."""
+    try:
+        _, start, end = ber.read(message, 0)
+        _, _, after = ber.read(message, start)  # version
+        _, _, after = ber.read(message, after)  # community
+    except ber.BerError:
+        return None
+    context = ber.tlv(ber.OCTET_STRING, engine_id) + ber.tlv(ber.OCTET_STRING, b"")
+    return ber.tlv(ber.SEQUENCE, context + message[after:end])
+
+
 def seal(
     user: UserKeys,
     engine_id: bytes,

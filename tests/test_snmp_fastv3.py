@@ -16,7 +16,7 @@ from c12exporter.snmp import ber
 from c12exporter.snmp.fastpath import FastPaths
 from c12exporter.snmp.fastv3 import FastV3, UserKeys
 from tests.snmp_harness import ENGINE_ID, Stack, both_paths, snmp_config, snmp_stack
-from tests.snmp_packets import Requests, open_sealed, scoped_pdu, seal
+from tests.snmp_packets import Requests, bent_scoped_pdu, open_sealed, scoped_pdu, seal
 
 pytestmark = pytest.mark.integration
 
@@ -106,24 +106,11 @@ def sealed_requests(stack: Stack, keys: UserKeys, rng: random.Random) -> list[by
             pdu = requests.valid().children[2]  # type: ignore[index]
             scoped = scoped_pdu(ENGINE, pdu).encode()
         else:
-            scoped = bent_scoped_pdu(requests.mutated())
+            scoped = bent_scoped_pdu(requests.mutated(), ENGINE)
             if scoped is None:
                 continue
         out.append(seal(keys, ENGINE, clock.boots, clock.seconds(), scoped, msg_id=i))
     return out
-
-
-def bent_scoped_pdu(message: bytes) -> bytes | None:
-    """The (bent) PDU of a bent SNMPv2c message in a scoped PDU for this engine, or
-    ``None`` where the bending broke the message around the PDU."""
-    try:
-        _, start, end = ber.read(message, 0)
-        _, _, after = ber.read(message, start)  # version
-        _, _, after = ber.read(message, after)  # community
-    except ber.BerError:
-        return None
-    context = ber.tlv(ber.OCTET_STRING, ENGINE) + ber.tlv(ber.OCTET_STRING, b"")
-    return ber.tlv(ber.SEQUENCE, context + message[after:end])
 
 
 def test_sealed_requests_get_what_pysnmp_answers_or_go_to_it(stack: Stack) -> None:
