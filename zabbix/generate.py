@@ -361,6 +361,17 @@ def unit_items() -> list[Item]:
             Http("c12_power_factor_ratio", UNIT_SEL),
         ),
         Item(
+            "c12.phase.unbalance",
+            "Phase current unbalance",
+            "Line current unbalance as NEMA MG-1 defines it: the largest deviation of a line "
+            "current from the mean of the three, over that mean, as a ratio (0 balanced). Not "
+            "supported while the mean is under 1 A or a line is not measured. "
+            "`c12exporter advise UNIT` names the move of one load that reduces it most.",
+            "load",
+            Snmp("c12InputPhaseUnbalance", multiplier=MILLI),
+            Http("c12_phase_unbalance_ratio", UNIT_SEL),
+        ),
+        Item(
             "c12.input.demand.active",
             "Active power demand",
             "Active power demand over the last complete 15 min window (none before the first).",
