@@ -20,6 +20,7 @@ import logging
 import shlex
 import socket
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +100,7 @@ class _Guarded:
     loop: asyncio.AbstractEventLoop
     transport: Any
     _callback_function: Any
-    fast: FastPath | None = None
+    fast: Callable[[bytes], bytes | None] | None = None
     """Answers what it can before pysnmp (reads, see :mod:`.fastpath` and :mod:`.fastv3`)."""
     counters: EngineCounters | None = None
 

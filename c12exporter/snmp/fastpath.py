@@ -6,8 +6,9 @@ default is 10 bindings per request) spends most of its time there. This path rea
 one message shape that dominates, an SNMPv2c Get, GetNext or GetBulk carrying the read
 community, with a strict BER reader, and answers it from the same table with the same
 rules (:mod:`.answers`) and the same view (asked of pysnmp's VACM for the community's
-principal). Anything else, including anything it cannot read, a wrong community,
-SNMPv3, a Set or a response too large, goes to pysnmp unchanged.
+principal). Anything else, including anything it cannot read, a wrong community, a Set
+or a response too large, goes to pysnmp unchanged. :class:`FastPaths` reads each
+datagram's version once and hands it to this path or the SNMPv3 one (:mod:`.fastv3`).
 
 It is strict: it answers only the canonical shape (bindings whose values are NULL, the
 error fields of a Get/GetNext 0, GetBulk's fields in 0..2^31-1, no octet outside the
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from . import answers, ber, limits
@@ -40,7 +41,53 @@ RESPONSE_OVERHEAD = 64
 """Message and PDU headers around the bindings, besides the community."""
 
 
-class FastV2c:
+class FastPath:
+    """Answers the read requests of one SNMP version, or declines (``None``) and leaves
+    the datagram to pysnmp. :class:`FastPaths` reads a datagram's version once and hands
+    it to the path for that version."""
+
+    version: int
+
+    def __call__(self, datagram: bytes) -> bytes | None:
+        return dispatch(datagram, {self.version: self})
+
+    def answer(self, data: bytes, position: int, end: int) -> bytes | None:
+        """The response to the message ``data``, whose fields after the version run from
+        ``position`` to ``end``; ``None`` (or :class:`ber.BerError`) to decline."""
+        raise NotImplementedError
+
+
+class FastPaths:
+    """The fast paths of the versions the agent serves, one per version."""
+
+    def __init__(self, paths: Iterable[FastPath]) -> None:
+        self.paths = tuple(paths)
+        self._by_version = {path.version: path for path in self.paths}
+
+    def __call__(self, datagram: bytes) -> bytes | None:
+        return dispatch(datagram, self._by_version)
+
+
+def dispatch(datagram: bytes, paths: Mapping[int, FastPath]) -> bytes | None:
+    """The answer of the path for the datagram's version, or ``None`` to leave it to
+    pysnmp (a version without a path, anything beyond the request size limit, anything
+    that is not a whole BER message)."""
+    if len(datagram) > limits.MAX_REQUEST_OCTETS:
+        return None
+    try:
+        tag, start, end = ber.read(datagram, 0)
+        if tag != ber.SEQUENCE or end != len(datagram):
+            return None
+        tag, start, position = ber.read(datagram, start)
+        if tag != ber.INTEGER:
+            return None
+        path = paths.get(ber.read_integer(datagram, start, position))
+        return None if path is None else path.answer(datagram, position, end)
+    except ber.BerError:
+        return None
+
+
+class FastV2c(FastPath):
     """Answers SNMPv2c Get/GetNext/GetBulk with the read community, or declines (``None``).
 
     :param allowed: the community principal's read view, per column.
@@ -57,34 +104,21 @@ class FastV2c:
         )
         self._space = MAX_DATAGRAM - RESPONSE_OVERHEAD - len(self._header)
 
-    def __call__(self, datagram: bytes) -> bytes | None:
-        try:
-            request = self._read(datagram)
-        except ber.BerError:
+    version = SNMPV2C
+
+    def answer(self, data: bytes, position: int, end: int) -> bytes | None:
+        tag, start, after = ber.read(data, position)
+        if tag != ber.OCTET_STRING or not hmac.compare_digest(data[start:after], self.community):
             return None
+        request = read_pdu(data, after, end)
         if request is None:
             return None
         try:
-            out = answer(self.tree, request, self.allowed, self._space)
+            out = answer_request(self.tree, request, self.allowed, self._space)
         except answers.TooBig:
             return None  # pysnmp answers tooBig
         self.stats.answered()
         return ber.tlv(ber.SEQUENCE, self._header + response_pdu(request.request_id, out))
-
-    def _read(self, data: bytes) -> Request | None:
-        """The request, or ``None`` to decline."""
-        if len(data) > limits.MAX_REQUEST_OCTETS:
-            return None
-        tag, start, end = ber.read(data, 0)
-        if tag != ber.SEQUENCE or end != len(data):
-            return None
-        tag, start, after = ber.read(data, start)
-        if tag != ber.INTEGER or ber.read_integer(data, start, after) != SNMPV2C:
-            return None
-        tag, start, after = ber.read(data, after)
-        if tag != ber.OCTET_STRING or not hmac.compare_digest(data[start:after], self.community):
-            return None
-        return read_pdu(data, after, end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +173,7 @@ def read_pdu(data: bytes, position: int, end: int) -> Request | None:
     return Request(pdu, request_id, (first, second), names)
 
 
-def answer(tree: MibTree, request: Request, allowed: Allowed, space: int) -> list[bytes]:
+def answer_request(tree: MibTree, request: Request, allowed: Allowed, space: int) -> list[bytes]:
     """The encoded bindings that answer ``request``.
 
     :raises answers.TooBig: not even the smallest answer fits ``space`` octets.
@@ -157,21 +191,3 @@ def response_pdu(request_id: int, bindings: list[bytes]) -> bytes:
     """A Response PDU with no error carrying ``bindings``."""
     body = ber.tlv(ber.INTEGER, ber.integer_body(request_id)) + NO_ERROR + NO_ERROR
     return ber.tlv(RESPONSE, body + ber.sequence(bindings))
-
-
-FastPath = Callable[[bytes], bytes | None]
-"""Answers a request datagram, or declines (``None``) and leaves it to pysnmp."""
-
-
-class FastPaths:
-    """Fast paths tried in turn: the first answer is the response."""
-
-    def __init__(self, paths: Iterable[FastPath]) -> None:
-        self.paths = tuple(paths)
-
-    def __call__(self, datagram: bytes) -> bytes | None:
-        for path in self.paths:
-            response = path(datagram)
-            if response is not None:
-                return response
-        return None

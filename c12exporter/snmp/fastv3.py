@@ -33,9 +33,9 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from pysnmp.entity import config as engine_config  # type: ignore[import-untyped]
 from pysnmp.proto import rfc1902  # type: ignore[import-untyped]
 
-from . import answers, ber, limits
+from . import answers, ber
 from .config import UserSettings
-from .fastpath import Request, answer, read_pdu, response_pdu
+from .fastpath import FastPath, Request, answer_request, read_pdu, response_pdu
 from .mibtree import Allowed, MibTree
 from .responders import RESPONSE_OVERHEAD
 from .stats import SnmpStats
@@ -97,7 +97,7 @@ class EngineClock:
         return int(time.time() - self._started)
 
 
-class FastV3:
+class FastV3(FastPath):
     """Answers authPriv Get/GetNext/GetBulk of known users, or declines (``None``).
 
     :param engine_id: this engine's snmpEngineID (the authoritative engine).
@@ -121,31 +121,24 @@ class FastV3:
         self.stats = stats
         self._salts = itertools.count(int.from_bytes(os.urandom(SALT_OCTETS), "big"))
 
-    def __call__(self, datagram: bytes) -> bytes | None:
-        try:
-            message = self._read(datagram)
-        except ber.BerError:
-            return None
+    version = SNMPV3
+
+    def answer(self, data: bytes, position: int, end: int) -> bytes | None:
+        message = self._read(data, position, end)
         if message is None:
             return None
         user, msg_id, space, request = message
         try:
-            out = answer(self.tree, request, user.allowed, space)
+            out = answer_request(self.tree, request, user.allowed, space)
         except answers.TooBig:
             return None  # pysnmp answers tooBig
         self.stats.answered()
         return self._response(user, msg_id, response_pdu(request.request_id, out))
 
-    def _read(self, data: bytes) -> tuple[UserKeys, int, int, Request] | None:
+    def _read(
+        self, data: bytes, position: int, end: int
+    ) -> tuple[UserKeys, int, int, Request] | None:
         """(user, msgID, response space, request), or ``None`` to decline."""
-        if len(data) > limits.MAX_REQUEST_OCTETS:
-            return None
-        tag, start, end = ber.read(data, 0)
-        if tag != ber.SEQUENCE or end != len(data):
-            return None
-        tag, start, position = ber.read(data, start)
-        if tag != ber.INTEGER or ber.read_integer(data, start, position) != SNMPV3:
-            return None
         header = self._header(data, position)
         if header is None:
             return None
