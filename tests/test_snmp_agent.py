@@ -612,6 +612,7 @@ def test_exporter_starts_the_agent_from_its_config(tmp_path: Path) -> None:
         path = tmp_path / "c12.yml"
         path.write_text(
             "poll: {interval: 1s, timeout: 500ms}\n"
+            "web: {listen_address: '127.0.0.1:0'}\n"
             "snmp:\n  listen_address: '[::1]:0'\n  community: c12-public\n"
             "units:\n"
             + "".join(f"  - {{name: {u.name}, address: '{u.address}'}}\n" for u in fleet.units),
