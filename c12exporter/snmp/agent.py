@@ -394,7 +394,7 @@ def _security(engine: Any, settings: SnmpSettings, mib: LoadedMib) -> None:
 def _fast_paths(
     engine: Any, settings: SnmpSettings, engine_id: bytes, tree: MibTree
 ) -> FastPaths | None:
-    """The SNMPv2c community's and the SNMPv3 users' read fast paths, tried in turn."""
+    """The read fast paths: the SNMPv2c community's and the SNMPv3 users', one per version."""
     paths: list[FastPath] = []
     if settings.community is not None:
         view = _read_view(engine, V2C_MODEL, READ_COMMUNITY, NO_AUTH_NO_PRIV)
