@@ -24,14 +24,12 @@ from typing import Any, NoReturn
 
 from . import limits
 from .measurements import PHASES
+from .model import INPUT_RATING_A
 from .reading import Reading, SupervisionState
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATE_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 PASSWORD_ENV = "C12_CHECK_PASSWORD"
-
-INPUT_RATING_A = 63.0
-"""The C12's input rating (63 A Harting HAN K4/4, StageSmarts C12B user manual)."""
 
 
 class CheckError(Exception):

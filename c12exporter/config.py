@@ -16,6 +16,7 @@ Example (every key but ``units`` is optional)::
         phases: [L1, L2, L3, L1, L2, L3, L1, L2, L3, L1, L2, L3]   # optional
         labels: {rack: A3}        # optional: added to every series of this unit
         serial: SS123400001       # optional: the serial expected there (discover writes it)
+        supply: generator         # optional: grid (default) or generator: the frequency band
         supervision:              # optional: overrides the band stored in the unit
           3: {min: 0.5, max: 12}
     units_files: [sim-units.yml]  # optional: more units, e.g. the simulator's list
@@ -42,6 +43,7 @@ import yaml
 from .addresses import split_host_port
 from .discovery.targets import TargetError, parse_targets
 from .history.config import parse_history
+from .limits import FREQUENCY_BANDS
 from .measurements import CHANNEL_COUNT, PHASES
 from .modbus.registermap import C12B_V1, Field
 from .model import ModelError
@@ -367,10 +369,15 @@ def _units(data: object, source: str, plugins: Plugins) -> list[UnitConfig]:
     return [_unit(item, f"{source}: units[{i}]", plugins) for i, item in enumerate(data)]
 
 
+UNIT_KEYS = {
+    "name", "address", "transport", "model", "phases", "labels", "supervision", "serial", "supply",
+}  # fmt: skip
+
+
 def _unit(data: object, where: str, plugins: Plugins) -> UnitConfig:
     only_keys(
         data,
-        {"name", "address", "transport", "model", "phases", "labels", "supervision", "serial"},
+        UNIT_KEYS,
         where,
     )
     assert isinstance(data, dict)
@@ -403,7 +410,17 @@ def _unit(data: object, where: str, plugins: Plugins) -> UnitConfig:
         labels=_labels(data.get("labels") or {}, f"{where}.labels"),
         supervision=_supervision(data.get("supervision") or {}, f"{where}.supervision"),
         serial=_serial(data.get("serial"), f"{where}.serial"),
+        supply=_supply(data.get("supply", "grid"), f"{where}.supply"),
     )
+
+
+def _supply(value: object, where: str) -> str:
+    if value not in FREQUENCY_BANDS:
+        raise ConfigError(
+            f"{where}: {value!r} is not a kind of supply; write one of "
+            f"{', '.join(FREQUENCY_BANDS)} (it picks the frequency band the unit is judged by)"
+        )
+    return str(value)
 
 
 _HOST_NAME = re.compile(

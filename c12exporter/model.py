@@ -17,6 +17,10 @@ from .measurements import CHANNEL_COUNT, PHASES
 CHANNEL_RATING_A = 16.0
 """Every main output is behind a 16 A RCBO (manual: 'Each output is rated 16A')."""
 
+INPUT_RATING_A = 63.0
+"""The three-phase input (63 A Harting, 5-pole cable): the rating of each phase *and* of the
+neutral, whose conductor is the phase conductors' size."""
+
 AUX_CHANNEL = 12
 """The auxiliary domestic socket is wired to channel 12 (the manual's 'output 24' is a slip)."""
 
@@ -100,6 +104,7 @@ class UnitModel:
     aux_socket: AuxSocket
     channel_phases: tuple[str, ...] = DEFAULT_PHASE_ROTATION
     channel_rating_a: float = CHANNEL_RATING_A
+    input_rating_a: float = INPUT_RATING_A
     breaker: BreakerCurve = EN_60947_2_MAGNETIC_HYDRAULIC
 
     def with_phases(self, phases: Sequence[str]) -> UnitModel:

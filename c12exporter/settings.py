@@ -36,6 +36,9 @@ class UnitConfig:
     serial: str | None = None
     """The serial number expected at the address (written by discovery); a unit that
     answers with another one is not read."""
+    supply: str = "grid"
+    """What feeds the unit: ``grid`` or ``generator``; picks the frequency band it is judged
+    by (:data:`c12exporter.limits.FREQUENCY_BANDS`)."""
 
 
 @dataclass(frozen=True)

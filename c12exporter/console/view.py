@@ -22,12 +22,9 @@ from dataclasses import dataclass, field
 from .. import balance
 from ..forecast import TripForecast
 from ..measurements import OF_SCOPE, PHASES, Measurement, Quantity, Scope
-from ..model import AUX_CHANNEL
+from ..model import AUX_CHANNEL, INPUT_RATING_A
 from ..reading import ChannelReading, Reading, SupervisionState
 from ..store import Store, UnitState
-
-INPUT_RATING_A = 63.0
-"""The unit's three-phase input (63 A CEE): the scale of the line current bars."""
 
 
 @dataclass
