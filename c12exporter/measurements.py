@@ -10,7 +10,9 @@ column's scale (:class:`Column`). Everything else derives from :data:`MEASUREMEN
   SI, so a :class:`~c12exporter.reading.Reading` holds SI values only;
 * the Prometheus collector (:mod:`c12exporter.prometheus.collector`);
 * the SNMP cells (:mod:`c12exporter.snmp.cells`);
-* ``docs/register-map.md`` and the measurement tables of ``docs/metrics.md``.
+* ``docs/register-map.md`` and the measurement tables of ``docs/metrics.md``;
+* the fleet console (:mod:`c12exporter.console.view`), from each measurement's
+  :class:`Display`: the plain label, unit and digits people read, and the pane.
 
 To add a measurement: declare it here (its place in the tuple is its place in the
 register map, so add it at the end), produce it in the simulator's physics
@@ -126,6 +128,66 @@ class Column:
     wrap: int | None = None
 
 
+class Pane(enum.Enum):
+    """Where a person looks for a measurement on the unit (its front panel's panes)."""
+
+    STATUS = "status"
+    """The safety chain: e-stop, switch disconnector, neutral; shown in words."""
+    CHANNELS = "channels"
+    """Pane D: each output channel."""
+    METER = "meter"
+    """The main meter, behind a "details" disclosure."""
+    HIDDEN = "hidden"
+    """Not shown as a value of its own (used to explain another)."""
+
+
+DISPLAY_UNITS: Mapping[str, tuple[str, float, int]] = {
+    "A": ("A", 1.0, 1),
+    "V": ("V", 1.0, 0),
+    "W": ("kW", 1e-3, 2),
+    "var": ("kvar", 1e-3, 2),
+    "VA": ("kVA", 1e-3, 2),
+    "Hz": ("Hz", 1.0, 2),
+    "°C": ("°C", 1.0, 1),
+    "J": ("kWh", 1 / 3.6e6, 2),
+    "var·s": ("kvarh", 1 / 3.6e6, 2),
+    "ratio": ("", 1.0, 2),
+    "s": ("", 1.0, 0),
+    "": ("", 1.0, 0),
+}
+"""SI unit -> (the unit people read, SI value times this, decimals), unless a
+:class:`Display` says otherwise."""
+
+
+@dataclass(frozen=True)
+class Display:
+    """How people see a measurement (the console; other surfaces may follow).
+
+    :param label: a plain label, a few words ("Voltage", "Neutral current").
+    :param pane: where it belongs on the unit's page.
+    :param unit: the unit shown; default from :data:`DISPLAY_UNITS` by the SI unit
+        (``%`` shows a ratio as a percentage).
+    :param digits: decimals shown; default from :data:`DISPLAY_UNITS`.
+    """
+
+    label: str
+    pane: Pane = Pane.METER
+    unit: str | None = None
+    digits: int | None = None
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s"
+
+
 @dataclass(frozen=True)
 class Measurement:
     """One quantity a unit reports. See the module docstring."""
@@ -141,6 +203,34 @@ class Measurement:
     column: Column | None = None
     note: str = ""
     """More for the docs than fits the description."""
+    display: Display | None = None
+    """The plain label and format for people; default: the description, in the meter."""
+
+    @property
+    def label(self) -> str:
+        return self.display.label if self.display else self.description
+
+    @property
+    def pane(self) -> Pane:
+        return self.display.pane if self.display else Pane.METER
+
+    def show(self, value: Quantity) -> str:
+        """``value`` as people read it: "231 V", "4.20 kW", "12.5 %", "off"; "n/a" when
+        the unit reports none."""
+        if value is None:
+            return "n/a"
+        if isinstance(value, str):
+            return value.replace("_", " ")
+        unit, scale, digits = DISPLAY_UNITS[self.unit]
+        if self.unit == "s":
+            return _duration(value)
+        if self.display is not None and self.display.unit is not None:
+            unit = self.display.unit
+            scale = 100.0 if unit == "%" else scale
+        if self.display is not None and self.display.digits is not None:
+            digits = self.display.digits
+        text = f"{value * scale:.{digits}f}"
+        return f"{text} {unit}" if unit else text
 
     @property
     def metric_name(self) -> str:
@@ -190,12 +280,14 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         Register("u16"), states=ESTOP_STATES,
         metric=Metric("c12_emergency_stop_pressed", help="1 while the emergency stop is pressed"),
         column=Column("c12UnitEstopState"),
+        display=Display("E-stop", Pane.STATUS),
     ),
     Measurement(
         "switch_disconnector", Scope.UNIT, "Switch disconnector", "",
         Register("u16"), states=SWITCH_STATES,
         metric=Metric("c12_switch_disconnector_on", help="1 while the switch disconnector is ON"),
         column=Column("c12UnitSwitchState"),
+        display=Display("Switch", Pane.STATUS),
     ),
     Measurement(
         "neutral", Scope.UNIT, "Loss-of-neutral sensor", "",
@@ -203,6 +295,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         metric=Metric("c12_neutral_lost",
                help="1 while the loss-of-neutral sensor reports a lost neutral"),
         column=Column("c12UnitNeutralState"),
+        display=Display("Neutral", Pane.STATUS),
     ),
     Measurement(
         "temperature", Scope.UNIT,
@@ -213,12 +306,14 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         note="the manual gives only an ambient range (0-45 °C) and leaves the meter's °C "
         "readouts blank; we take the sensor to read the inlet air, so the limit applies to "
         "the reading as is (docs/simulator.md)",
+        display=Display("Temperature (inlet air)"),
     ),
     Measurement(
         "uptime", Scope.UNIT, "Seconds since the unit was last powered up", "s",
         Register("u32", 1.0, "s"),
         column=Column("c12InputUptime", CENTI, wrap=2**32),
         note="restarts at 0 after a power loss, with the energy counters",
+        display=Display("Powered up for"),
     ),
     Measurement(
         "voltage", Scope.PHASE,
@@ -226,21 +321,25 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         Register("u16", DECI, "V", valid=(0.0, VOLTAGE_MAX_V), nullable=True),
         metric=Metric(help="Line-neutral voltage"),
         column=Column("c12LineVoltage", DECI),
+        display=Display("Voltage"),
     ),
     _current(
         "current", "Line current", Scope.PHASE, nullable=True,
         metric=Metric(help="Line and neutral current"), column=Column("c12LineCurrent", MILLI),
+        display=Display("Current"),
     ),
     _current(
         "neutral_current", "Neutral current", Scope.UNIT, nullable=True,
         metric=Metric("c12_current_amperes", help="Line and neutral current",
                       labels={"phase": "N"}),
         column=Column("c12InputNeutralCurrent", MILLI),
+        display=Display("Current"),
     ),
     _current(
         "max_current", "Maximum line current since power-up", Scope.PHASE, nullable=True,
         metric=Metric(help="Maximum current since power-up"),
         column=Column("c12LineMaxCurrent", MILLI),
+        display=Display("Highest current since power-up"),
     ),
     _current(
         "max_neutral_current", "Maximum neutral current since power-up", Scope.UNIT,
@@ -248,26 +347,31 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         metric=Metric("c12_max_current_amperes", help="Maximum current since power-up",
                       labels={"phase": "N"}),
         column=Column("c12InputMaxNeutralCurrent", MILLI),
+        display=Display("Highest current since power-up"),
     ),
     Measurement(
         "current_thd", Scope.PHASE, "Average current THD since power-up", "ratio",
         Register("u16", MILLI, "ratio", valid=(0.0, 10.0), nullable=True),
         column=Column("c12LineCurrentThd", MILLI),
+        display=Display("Current distortion (THD)", unit="%", digits=1),
     ),
     Measurement(
         "voltage_thd", Scope.PHASE, "Average voltage THD since power-up", "ratio",
         Register("u16", MILLI, "ratio", valid=(0.0, 1.0), nullable=True),
         column=Column("c12LineVoltageThd", MILLI),
+        display=Display("Voltage distortion (THD)", unit="%", digits=1),
     ),
     Measurement(
         "frequency", Scope.UNIT, "Supply frequency", "Hz",
         Register("u16", CENTI, "Hz", valid=(40.0, 70.0), nullable=True),
         column=Column("c12InputFrequency", CENTI),
+        display=Display("Frequency"),
     ),
     Measurement(
         "phase_active_power", Scope.PHASE, "Active power per phase", "W",
         Register("s32", 1.0, "W", valid=(-POWER_MAX, POWER_MAX), nullable=True),
         column=Column("c12LineActivePower"),
+        display=Display("Power"),
     ),
     Measurement(
         "active_power", Scope.UNIT,
@@ -275,11 +379,13 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "a phase whose meter fuse is blown is left out", "W",
         Register("s32", 1.0, "W", valid=(-POWER_MAX, POWER_MAX), nullable=True),
         column=Column("c12InputActivePower"),
+        display=Display("Power"),
     ),
     Measurement(
         "phase_reactive_power", Scope.PHASE, "Reactive power per phase", "var",
         Register("s32", 1.0, "var", valid=(-POWER_MAX, POWER_MAX), nullable=True),
         column=Column("c12LineReactivePower"),
+        display=Display("Reactive power"),
     ),
     Measurement(
         "reactive_power", Scope.UNIT,
@@ -287,11 +393,13 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "a phase whose meter fuse is blown is left out", "var",
         Register("s32", 1.0, "var", valid=(-POWER_MAX, POWER_MAX), nullable=True),
         column=Column("c12InputReactivePower"),
+        display=Display("Reactive power"),
     ),
     Measurement(
         "phase_apparent_power", Scope.PHASE, "Apparent power per phase", "VA",
         Register("u32", 1.0, "VA", valid=(0.0, POWER_MAX), nullable=True),
         column=Column("c12LineApparentPower"),
+        display=Display("Apparent power"),
     ),
     Measurement(
         "apparent_power", Scope.UNIT,
@@ -299,16 +407,19 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "a phase whose meter fuse is blown is left out", "VA",
         Register("u32", 1.0, "VA", valid=(0.0, POWER_MAX), nullable=True),
         column=Column("c12InputApparentPower"),
+        display=Display("Apparent power"),
     ),
     Measurement(
         "phase_power_factor", Scope.PHASE, "True power factor per phase", "ratio",
         Register("s16", MILLI, "ratio", valid=(-1.0, 1.0), nullable=True),
         column=Column("c12LinePowerFactor", MILLI),
+        display=Display("Power factor"),
     ),
     Measurement(
         "power_factor", Scope.UNIT, "Average power factor (total P / total S)", "ratio",
         Register("s16", MILLI, "ratio", valid=(-1.0, 1.0), nullable=True),
         column=Column("c12InputPowerFactor", MILLI),
+        display=Display("Power factor"),
     ),
     Measurement(
         "demand_active_power", Scope.UNIT,
@@ -316,6 +427,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "every minute; not available until the first window since power-up completes", "W",
         Register("u32", 1.0, "W", valid=(0.0, POWER_MAX), nullable=True),
         column=Column("c12InputDemandActivePower"),
+        display=Display("Demand, last 15 min"),
     ),
     Measurement(
         "demand_apparent_power", Scope.UNIT,
@@ -323,6 +435,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "every minute; not available until the first window since power-up completes", "VA",
         Register("u32", 1.0, "VA", valid=(0.0, POWER_MAX), nullable=True),
         column=Column("c12InputDemandApparentPower"),
+        display=Display("Apparent demand, last 15 min"),
     ),
     Measurement(
         "max_demand_active_power", Scope.UNIT,
@@ -330,6 +443,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "not available until the first window completes", "W",
         Register("u32", 1.0, "W", valid=(0.0, POWER_MAX), nullable=True),
         column=Column("c12InputMaxDemandActivePower"),
+        display=Display("Highest demand since power-up"),
     ),
     Measurement(
         "max_demand_apparent_power", Scope.UNIT,
@@ -337,6 +451,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "not available until the first window completes", "VA",
         Register("u32", 1.0, "VA", valid=(0.0, POWER_MAX), nullable=True),
         column=Column("c12InputMaxDemandApparentPower"),
+        display=Display("Highest apparent demand since power-up"),
     ),
     Measurement(
         "active_energy_import", Scope.UNIT, "Import active energy since power-up", "J",
@@ -344,6 +459,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         metric=Metric(counter=True, help="Import active energy since the unit was last powered up "
                "(resets on power loss)"),
         column=Column("c12InputActiveEnergy", WH),
+        display=Display("Energy since power-up"),
     ),
     Measurement(
         "reactive_energy_import", Scope.UNIT, "Import reactive energy since power-up", "var·s",
@@ -351,10 +467,12 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         metric=Metric(counter=True, help="Import reactive energy in var seconds (var h x 3600) "
                "since the unit was last powered up (resets on power loss)"),
         column=Column("c12InputReactiveEnergy", WH),
+        display=Display("Reactive energy since power-up"),
     ),
     _current(
         "channel_current", "Channel output current", Scope.CHANNEL, CHANNEL_MAX_A,
         column=Column("c12ChannelCurrent", MILLI),
+        display=Display("Current", Pane.CHANNELS, digits=2),
     ),
     Measurement(
         "channel_breaker", Scope.CHANNEL, "Channel RCBO", "",
@@ -364,6 +482,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                states={"closed": 1.0, "open": 0.0}),
         column=Column("c12ChannelBreakerState"),
         note="open: tripped, tested or switched off",
+        display=Display("Breaker", Pane.CHANNELS),
     ),
     Measurement(
         "channel_load", Scope.CHANNEL, "Channel load LED", "",
@@ -372,6 +491,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                help="Channel load LED as an ordered level: 0 off, 1 normal, 2 slight "
                "overload (slow red flash), 3 serious overload (fast red flash)"),
         column=Column("c12ChannelLoadState"),
+        display=Display("Load LED", Pane.CHANNELS),
     ),
     Measurement(
         "metered_phases", Scope.UNIT,
@@ -379,6 +499,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "the L1 fuse is blown (the meter is powered from L1)", "",
         Register("u16", valid=(0.0, 3.0)),
         column=Column("c12InputMeteredPhases"),
+        display=Display("Phases the meter reads"),
     ),
 )  # fmt: skip
 """Every measurement, in register-map order."""
