@@ -1,17 +1,20 @@
-"""When each overloaded channel's breaker will trip, from its curve and the load so far.
+"""The heat of each channel's breaker, and when each overloaded one will trip.
 
-The exporter keeps, per unit and channel, the heat the breaker has taken (its progress
-towards a trip, 0 to 1) by the unit model's curve and heat rule
+The exporter keeps, per unit and channel, the heat the breaker has taken (0 cold, 1
+trip) by the unit model's curve and its dashpot rule
 (:class:`c12exporter.breaker.BreakerCurve`): between two successive readings the current
 of the earlier one is taken to have flowed for the time between them (the readings'
-``taken_at``). A breaker that reads open starts again from 0; so does a channel first
-seen (a breaker is assumed cold when the exporter starts or a unit is added). While a
-unit cannot be read nothing is added; its next reading covers the gap with the last
-current seen.
+``taken_at``; 0 A while the breaker reads open). The heat survives every opening of the
+breaker, whatever opened it, and relaxes while it is open, as the simulator's does. A
+channel first seen is taken to have carried its present current long enough to sit at
+that current's equilibrium (cold, 0, if it is above the non-tripping current: the
+exporter cannot know for how long it has been). While a unit cannot be read nothing is
+added; its next reading covers the gap with the last current seen.
 
-The forecast of a channel is the time left at its present current,
-``(1 - progress) x trip_time(I / In)``, for a closed breaker drawing more than its
-rating at a current its curve trips at. Other channels have none.
+The heat of every channel is kept (:meth:`TripForecast.heat`). The forecast of a channel
+is the time left at its present current, ``(1 - heat) x trip_time(I / In)``, for a closed
+breaker drawing more than its rating at a current its curve trips at; other channels
+have none (their heat still says how close a new overload would start to a trip).
 
 Updated from the store's poll events (:meth:`Store.subscribe`); a reader asking about a
 newer reading than the last event brought is answered from it at once, so the order in
@@ -47,7 +50,8 @@ class _Unit:
 
 
 class TripForecast:
-    """Seconds until each overloaded channel's breaker trips, per unit, from the store."""
+    """The heat of every channel's breaker and the seconds until each overloaded one trips,
+    per unit, from the store."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -69,6 +73,13 @@ class TripForecast:
         with self._lock:
             unit = self._follow(reading)
             return dict(unit.seconds) if unit is not None else {}
+
+    def heat(self, reading: Reading) -> Mapping[int, float]:
+        """Channel number -> the heat of its breaker (0 cold, 1 trip) for ``reading`` (the
+        unit's latest), for every channel; empty for an older reading."""
+        with self._lock:
+            unit = self._follow(reading)
+            return {n: h.progress for n, h in unit.heat.items()} if unit is not None else {}
 
     def progress(self, unit: str, channel: int) -> float:
         """The heat accumulated so far by a channel's breaker (0 cold, 1 trip)."""
@@ -104,19 +115,21 @@ class TripForecast:
         curve = reading.model.breaker
         unit.seconds = {}
         for channel in reading.channels:
+            multiple = channel.current_a / channel.rating_a if channel.rating_a > 0 else 0.0
+            if not channel.breaker_closed:
+                multiple = 0.0
             heat = unit.heat.get(channel.number)
             if heat is None:
-                heat = unit.heat[channel.number] = _Heat(reading.taken_at)
+                start = 0.0 if curve.heats(multiple) else curve.equilibrium(multiple)
+                heat = unit.heat[channel.number] = _Heat(reading.taken_at, start, multiple)
             progress, trip_in = curve.after(
                 heat.progress, heat.multiple, reading.taken_at - heat.at
             )
             heat.at = reading.taken_at
             heat.progress = 1.0 if trip_in is not None else progress
-            multiple = channel.current_a / channel.rating_a if channel.rating_a > 0 else 0.0
-            if not channel.breaker_closed:
-                heat.progress, heat.multiple = 0.0, 0.0
-                continue
             heat.multiple = multiple
+            if not channel.breaker_closed:
+                continue
             if multiple > 1.0:
                 seconds = curve.remaining_s(heat.progress, multiple)
                 if not math.isinf(seconds):

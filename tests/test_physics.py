@@ -271,13 +271,67 @@ def test_a_varying_overload_adds_its_shares_of_the_curve() -> None:
     assert physics.snapshot()["channels"][0]["tripped_at_s"] == pytest.approx(expected)
 
 
-def test_below_the_non_tripping_current_the_heat_relaxes() -> None:
+def heat(physics: UnitPhysics, channel: int = 1) -> float:
+    return float(physics.snapshot()["channels"][channel - 1]["trip_progress"])
+
+
+def test_below_the_non_tripping_current_the_heat_relaxes_towards_what_the_current_holds() -> None:
+    """One time constant whatever the current; towards 0 at 0 A, towards the dashpot's
+    equilibrium at the rating: 1.0 In cools less than 0 A."""
+    tau = CURVE.cooling_time_constant_s
+    at_rating, off = unit(Load(2.0 * RATING_A)), unit(Load(2.0 * RATING_A))
+    for physics in (at_rating, off):
+        physics.advance(40)
+        assert heat(physics) == pytest.approx(0.5)
+    at_rating.set_load(1, Load(RATING_A))
+    off.set_load(1, Load(0.0))
+    at_rating.advance(40 + tau)
+    off.advance(40 + tau)
+    held = CURVE.equilibrium(1.0)
+    assert held == pytest.approx(CURVE.equilibrium_at_non_tripping / 1.05**2)
+    assert heat(at_rating) == pytest.approx(held + (0.5 - held) / math.e)
+    assert heat(off) == pytest.approx(0.5 / math.e)
+    at_rating.advance(40 + 20 * tau)
+    assert heat(at_rating) == pytest.approx(held, abs=1e-6)
+
+
+def test_a_cold_breaker_warms_to_the_equilibrium_of_its_current_and_never_trips() -> None:
+    physics = unit(Load(RATING_A))
+    physics.advance(CURVE.cooling_time_constant_s)
+    assert heat(physics) == pytest.approx(CURVE.equilibrium(1.0) * (1 - 1 / math.e))
+    physics.advance(HOUR_S)
+    assert heat(physics) == pytest.approx(CURVE.equilibrium(1.0))
+    assert m(physics)["channel_breaker"][0] == "closed"
+
+
+@pytest.mark.parametrize("opening", ["open_rcbo", "press_test_button"])
+def test_the_heat_survives_an_opening_by_hand_or_by_the_test_button(opening: str) -> None:
+    """At 75 % heat switched off and on again at once: 2 In trips it after a quarter of
+    its 80 s, not a full 80 s."""
     physics = unit(Load(2.0 * RATING_A))
-    physics.advance(40)
-    assert physics.snapshot()["channels"][0]["trip_progress"] == pytest.approx(0.5)
-    physics.set_load(1, Load(RATING_A))
-    physics.advance(40 + CURVE.cooling_time_constant_s)
-    assert physics.snapshot()["channels"][0]["trip_progress"] == pytest.approx(0.5 / math.e)
+    physics.advance(0.75 * trip_time_s(2.0))
+    getattr(physics, opening)(1)
+    assert m(physics)["channel_breaker"][0] == "open"
+    assert heat(physics) == pytest.approx(0.75)
+    physics.reset_rcbo(1)
+    physics.advance(HOUR_S)
+    tripped = physics.snapshot()["channels"][0]["tripped_at_s"]
+    assert tripped == pytest.approx(trip_time_s(2.0), abs=0.01)
+
+
+def test_an_open_breaker_relaxes_with_the_same_time_constant() -> None:
+    physics = unit(Load(2.0 * RATING_A))
+    physics.advance(trip_time_s(2.0))  # tripped: the core is at the end of its tube
+    assert m(physics)["channel_breaker"][0] == "open"
+    assert heat(physics) == pytest.approx(1.0)
+    physics.advance(trip_time_s(2.0) + CURVE.cooling_time_constant_s)
+    left = 1.0 / math.e
+    assert heat(physics) == pytest.approx(left)
+    physics.reset_rcbo(1)  # closed again on the same overload: 1 - heat of its 80 s
+    start = physics.time_s
+    physics.advance(start + HOUR_S)
+    tripped = physics.snapshot()["channels"][0]["tripped_at_s"]
+    assert tripped - start == pytest.approx((1 - left) * trip_time_s(2.0), abs=0.01)
 
 
 def test_rcbo_trips_instantly_in_the_magnetic_band() -> None:

@@ -76,19 +76,55 @@ def test_an_overload_that_steps_up_gets_what_is_left_of_the_new_curve_time() -> 
     assert unit.forecast.of(unit.read(40)) == {1: pytest.approx(CURVE.trip_time_s(5.0) / 2)}
 
 
-def test_heat_relaxes_below_the_rating_and_resets_when_the_breaker_opens() -> None:
+def simulated_heat(unit: Unit, channel: int = 1) -> float:
+    return float(unit.physics.snapshot()["channels"][channel - 1]["trip_progress"])
+
+
+def test_heat_follows_the_simulated_dashpot_through_cooling_and_openings() -> None:
+    """The exporter's heat is the simulator's: it relaxes towards what 0.5 In holds,
+    survives a hand switch-off and the T button, and reaches 1 at an overcurrent trip."""
     unit = Unit(Load(2.0 * RATING_A))
     unit.read(0)
     unit.read(40)
     unit.physics.set_load(1, Load(0.5 * RATING_A))
     unit.read(40)
     assert unit.forecast.of(unit.read(40 + CURVE.cooling_time_constant_s)) == {}
-    assert unit.forecast.progress("u", 1) == pytest.approx(0.5 / math.e)
+    held = CURVE.equilibrium(0.5)
+    assert unit.forecast.progress("u", 1) == pytest.approx(held + (0.5 - held) / math.e)
+    assert unit.forecast.progress("u", 1) == pytest.approx(simulated_heat(unit))
+    t = 40 + CURVE.cooling_time_constant_s
     unit.physics.set_load(1, Load(2.0 * RATING_A))
-    unit.read(200)
-    unit.read(400)  # tripped on the way: open
+    unit.read(t)
+    reading = unit.read(t + 20)
+    before = unit.forecast.heat(reading)[1]
+    unit.physics.open_rcbo(1)
+    unit.read(t + 20)
+    unit.physics.reset_rcbo(1)
+    reading = unit.read(t + 20)
+    assert unit.forecast.heat(reading)[1] == pytest.approx(before)
+    assert unit.forecast.of(reading) == {1: pytest.approx((1 - before) * CURVE.trip_time_s(2.0))}
+    unit.physics.press_test_button(1)
+    unit.read(t + 20)
+    reading = unit.read(t + 50)
+    assert unit.forecast.heat(reading)[1] == pytest.approx(simulated_heat(unit))
+    assert unit.forecast.heat(reading)[1] < before
+    unit.physics.reset_rcbo(1)
+    unit.read(t + 50)
+    reading = unit.read(t + 400)  # tripped on the way: the core reached the end
     assert unit.physics.measurements()["channel_breaker"][0] == "open"
-    assert unit.forecast.progress("u", 1) == 0.0
+    assert unit.forecast.heat(reading)[1] == 1.0
+    assert unit.forecast.of(reading) == {}
+    reading = unit.read(t + 400 + CURVE.cooling_time_constant_s)  # open: it cools
+    assert unit.forecast.heat(reading)[1] == pytest.approx(1 / math.e)
+
+
+def test_every_channel_has_a_heat_and_a_first_seen_one_sits_at_its_equilibrium() -> None:
+    unit = Unit(Load(RATING_A), None, Load(2.0 * RATING_A))
+    heat = unit.forecast.heat(unit.read(0))
+    assert set(heat) == set(range(1, 13))
+    assert heat[1] == pytest.approx(CURVE.equilibrium(1.0))
+    assert heat[2] == 0.0
+    assert heat[3] == 0.0  # overloaded when first seen: assumed cold
 
 
 def test_an_older_reading_gets_no_forecast_and_a_removed_unit_is_forgotten() -> None:
@@ -100,7 +136,7 @@ def test_an_older_reading_gets_no_forecast_and_a_removed_unit_is_forgotten() -> 
     assert unit.forecast.progress("u", 1) == 0.0
 
 
-def test_metrics_serve_the_forecast_of_overloaded_channels_only() -> None:
+def test_metrics_serve_the_forecast_of_overloaded_channels_and_every_heat() -> None:
     unit = Unit(Load(2.0 * RATING_A), Load(RATING_A))
     unit.read(0)
     unit.read(30)
@@ -116,6 +152,18 @@ def test_metrics_serve_the_forecast_of_overloaded_channels_only() -> None:
         assert values == {
             'c12_channel_trip_forecast_seconds{channel="1",pdu="u"}': pytest.approx(50.0)
         }
+        heat = {
+            line.split(" ")[0]: float(line.split(" ")[1])
+            for line in text.splitlines()
+            if line.startswith("c12_channel_breaker_heat_ratio{")
+        }
+        assert len(heat) == 12
+        assert heat['c12_channel_breaker_heat_ratio{channel="1",pdu="u"}'] == pytest.approx(
+            30 / CURVE.trip_time_s(2.0)
+        )
+        assert heat['c12_channel_breaker_heat_ratio{channel="2",pdu="u"}'] == pytest.approx(
+            CURVE.equilibrium(1.0)
+        )
 
 
 # --- against the simulator, over real sockets ------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .. import __version__, balance
+from .. import __version__, balance, supply
 from ..forecast import TripForecast
 from ..measurements import OF_SCOPE, Measurement, Quantity, Scope, metric_labels
 from ..reading import Reading, SupervisionState
@@ -37,6 +37,20 @@ SUPERVISION_POSITION_HELP = (
 TRIP_FORECAST_HELP = (
     "Expected seconds until the channel's RCBO trips if its present current stays, from "
     "the breaker curve and the load so far; absent while the channel is not overloaded"
+)
+BREAKER_HEAT_HELP = (
+    "Heat of the channel's RCBO: how far its dashpot has moved towards an overcurrent trip, "
+    "0 cold, 1 trips; kept through openings, relaxing towards what the present current "
+    "holds (docs/metrics.md)"
+)
+POWER_UP_HELP = (
+    "Unix time the unit was last powered up (reading time less its uptime): it moves only "
+    "by the poll jitter, and jumps when the unit restarts and its energy counters reset"
+)
+VOLTAGE_UNBALANCE_HELP = (
+    "Supply voltage unbalance as EN 50160 defines it (negative over positive sequence), by "
+    "IEC 61000-4-30's formula on line-line voltages derived from the line-neutral ones "
+    "taken 120 degrees apart; absent while a voltage is missing"
 )
 
 
@@ -133,6 +147,7 @@ def measured(
     """Every series of a unit that has a fresh reading, after its health (the trip forecast
     only where a :class:`TripForecast` is kept: not for ``/probe`` of an address)."""
     _unit(f, unit, r, ext)
+    _input(f, unit, r, ext)
     _phases(f, r, ext)
     _channels(f, r, ext)
     _balance(f, r, ext)
@@ -165,6 +180,24 @@ def _unit(f: _Families, unit: UnitState, r: Reading, ext: list[str]) -> None:
     f.gauge(
         "c12_supervision_warning", "1 when any channel is outside its supervision band"
     ).add_metric([r.unit, *ext], float(r.supervision_warning))
+
+
+def _input(f: _Families, unit: UnitState, r: Reading, ext: list[str]) -> None:
+    """What the rules judge the input by: its rating, the unit's power-up, the supply."""
+    key = [r.unit, *ext]
+    f.gauge(
+        "c12_input_rating_amperes",
+        "Rating of the unit's input, for each phase and the neutral alike",
+    ).add_metric(key, r.model.input_rating_a)
+    f.gauge("c12_power_up_time_seconds", POWER_UP_HELP).add_metric(key, r.taken_at - r.uptime_s)
+    f.gauge(
+        "c12_supply_frequency_band_ratio",
+        "Allowed frequency deviation from nominal for the unit's supply (config 'supply': "
+        "grid or generator), as a ratio",
+    ).add_metric(key, supply.frequency_band(unit.config.supply))
+    unbalance = supply.reading_voltage_unbalance(r)
+    if unbalance is not None:
+        f.gauge("c12_voltage_unbalance_ratio", VOLTAGE_UNBALANCE_HELP).add_metric(key, unbalance)
 
 
 def _measurements(
@@ -268,9 +301,14 @@ def _balance(f: _Families, r: Reading, ext: list[str]) -> None:
 
 
 def trip_forecast(f: _Families, r: Reading, forecast: TripForecast | None, ext: list[str]) -> None:
-    """``c12_channel_trip_forecast_seconds`` of the overloaded channels (none without a
-    forecast: ``/probe`` of an address)."""
+    """``c12_channel_trip_forecast_seconds`` of the overloaded channels and
+    ``c12_channel_breaker_heat_ratio`` of every channel (none without a forecast:
+    ``/probe`` of an address)."""
     seconds = {} if forecast is None else forecast.of(r)
     family = f.gauge("c12_channel_trip_forecast_seconds", TRIP_FORECAST_HELP, ("pdu", "channel"))
     for channel, value in sorted(seconds.items()):
+        family.add_metric([r.unit, str(channel), *ext], value)
+    heat = {} if forecast is None else forecast.heat(r)
+    family = f.gauge("c12_channel_breaker_heat_ratio", BREAKER_HEAT_HELP, ("pdu", "channel"))
+    for channel, value in sorted(heat.items()):
         family.add_metric([r.unit, str(channel), *ext], value)

@@ -243,10 +243,11 @@ class TripCause(enum.StrEnum):
 class Rcbo:
     """One channel breaker, following its curve in continuous physics time.
 
-    ``progress`` runs from 0 to 1 towards an overcurrent trip (the heat rule of
+    ``progress`` is its heat, from 0 to 1 towards an overcurrent trip (the dashpot rule of
     :class:`c12exporter.breaker.BreakerCurve`). ``multiple`` x rating flows from ``at_s``
-    on; :meth:`run_to` lets it flow up to a later time and trips the breaker at the exact
-    moment the curve gives, which may lie between two physics steps.
+    on (0 while it is open); :meth:`run_to` lets it flow up to a later time and trips the
+    breaker at the exact moment the curve gives, which may lie between two physics steps.
+    Opening it, for whatever reason, leaves the heat as it is: it relaxes while open.
     """
 
     curve: BreakerCurve = EN_60947_2_MAGNETIC_HYDRAULIC
@@ -286,7 +287,6 @@ class Rcbo:
     def trip(self, cause: TripCause, at_s: float | None = None) -> None:
         self.closed = False
         self.cause = cause
-        self.progress = 0.0
         self.multiple = 0.0
         self.tripped_at_s = self.at_s if at_s is None else at_s
 
@@ -683,15 +683,22 @@ class UnitPhysics:
             raise PhysicsError(
                 "the switch disconnector is off: the RCBO test circuit has no supply"
             )
-        self._channel(channel).rcbo.trip(TripCause.TEST_BUTTON)
+        self._rcbo_now(channel).trip(TripCause.TEST_BUTTON)
         self._settle()
 
     def open_rcbo(self, channel: int) -> None:
         """Switch an RCBO off by hand."""
-        rcbo = self._channel(channel).rcbo
+        rcbo = self._rcbo_now(channel)
         if rcbo.closed:
             rcbo.trip(TripCause.MANUAL)
         self._settle()
+
+    def _rcbo_now(self, channel: int) -> Rcbo:
+        """A channel's RCBO with its heat brought up to now: the load flowed until the
+        moment a hand or a button opens it."""
+        rcbo = self._channel(channel).rcbo
+        rcbo.run_to(max(self._now_s, self.time_s))
+        return rcbo
 
     def reset_rcbo(self, channel: int) -> None:
         """Switch an RCBO back on; it trips again at once if the fault is still there."""
