@@ -530,8 +530,13 @@ def parse_edit(body: dict[str, Any], reading: Reading) -> tuple[Settings, str, s
     raise EditRefused(400, "field", "field: must be unit_name, channel_name or band")
 
 
+CONSOLE_KEY = web.AppKey("console", Console)
+"""The console's handlers, for routes of other console modules that share its checks."""
+
+
 def add_routes(routes: Routes, context: ExposerContext) -> None:
     console = Console(context)
+    routes.state(CONSOLE_KEY, console)
     routes.add_get("/", console.index, title="Fleet console",
                    description="every unit live, as on the unit's own web page")  # fmt: skip
     routes.add_get("/console/events", console.events)  # before the assets' pattern
