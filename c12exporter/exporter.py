@@ -218,7 +218,9 @@ async def start_exporter(
     async def reload() -> str | None:
         return await running.reload()
 
-    history = await History.open(config.history_path, store, config.history.rcbo_test_period_s)
+    history = await History.open(
+        config.history_path, store, config.history.rcbo_test_period_s, forecast.progress
+    )
     context = ExposerContext(
         store,
         poller,

@@ -62,6 +62,61 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (job, unit)
         )""",
     ),
+    (
+        # the unit's uptime at the job's last reading: a restart shows as uptime going
+        # back or growing less than the time between two readings
+        "ALTER TABLE job_units ADD COLUMN last_uptime_s REAL",
+        # why a breaker opened: test (a passed test), overcurrent, off (by hand or earth
+        # leakage: the reading cannot tell them apart); unknown for cycles before this
+        "ALTER TABLE rcbo_cycles ADD COLUMN cause TEXT NOT NULL DEFAULT 'unknown'",
+        """CREATE TABLE rcbo_sessions (
+            id INTEGER PRIMARY KEY,
+            unit TEXT NOT NULL,
+            serial TEXT NOT NULL,
+            tester TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            ended_at REAL,
+            timeout_s REAL NOT NULL,
+            jobs TEXT NOT NULL DEFAULT ''
+        )""",
+        """CREATE TABLE rcbo_tests (
+            id INTEGER PRIMARY KEY,
+            session INTEGER NOT NULL REFERENCES rcbo_sessions (id),
+            at REAL NOT NULL,
+            unit TEXT NOT NULL,
+            serial TEXT NOT NULL,
+            channel INTEGER NOT NULL,
+            result TEXT NOT NULL,
+            tester TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX rcbo_tests_unit ON rcbo_tests (unit, channel, at)",
+        """CREATE TABLE supply_checks (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            unit TEXT NOT NULL,
+            serial TEXT NOT NULL,
+            verdict TEXT NOT NULL,
+            reasons TEXT NOT NULL,
+            readings TEXT NOT NULL,
+            jobs TEXT NOT NULL DEFAULT '',
+            checked_by TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX supply_checks_unit_at ON supply_checks (unit, at)",
+        """CREATE TABLE job_samples (
+            job INTEGER NOT NULL REFERENCES jobs (id),
+            unit TEXT NOT NULL,
+            width_s INTEGER NOT NULL,
+            at INTEGER NOT NULL,
+            power_readings INTEGER NOT NULL,
+            power_sum_w REAL NOT NULL,
+            demand_w REAL,
+            current_l1_a REAL,
+            current_l2_a REAL,
+            current_l3_a REAL,
+            PRIMARY KEY (job, unit, width_s, at)
+        )""",
+    ),
 )
 """Schema version ``i + 1`` is reached by ``MIGRATIONS[i]``."""
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -2,10 +2,13 @@
 
 Per job and unit, from each reading after the start:
 
-* energy: the increase of the import kWh counter from one reading to the next; when the
-  counter goes down the unit lost power and its meter restarted at 0, so the new value
-  itself is the energy since (what flowed between the last reading before the loss and
-  the loss is not seen by anyone: see ``docs/history.md``);
+* energy: the increase of the import kWh counter from one reading to the next. When the
+  meter restarted in between, the new value itself is the energy since (what flowed
+  between the last reading before the loss and the loss is not seen by anyone: see
+  ``docs/history.md``). A restart shows as the counter going down (the unit lost power,
+  or its meter's L1 fuse was replaced) or in the unit's own clock, :func:`restarted`:
+  whether or not the exporter saw the unit go, and even when the counter has passed its
+  old value since;
 * peak demand: the highest 15-minute active power demand the unit reported;
 * maximum current per phase: the highest line current seen in a reading.
 """
@@ -23,6 +26,27 @@ from .db import HistoryError
 
 NAME_MAX = 64
 JOULES_PER_KWH = 3.6e6
+UPTIME_JITTER_S = 5.0
+"""How much less than the wall time between two readings the unit's uptime may grow
+without counting as a restart: the uptime register counts whole seconds, and a reading's
+time is taken when its poll ends, which may be up to a poll timeout after the unit
+answered."""
+UPTIME_DRIFT = 0.001
+"""The unit's clock against the exporter's, as a share of the time between readings
+(a quartz clock is within 0.01 %; this allows ten times that)."""
+
+
+def restarted(
+    last_uptime_s: float | None, last_at: float | None, uptime_s: float, at: float
+) -> bool:
+    """Whether the unit powered up between two readings, from its uptime: it went back,
+    or grew less than the wall time between the readings (less the jitter)."""
+    if last_uptime_s is None or last_at is None:
+        return False
+    if uptime_s < last_uptime_s:
+        return True
+    elapsed = at - last_at
+    return uptime_s - last_uptime_s < elapsed - UPTIME_JITTER_S - UPTIME_DRIFT * elapsed
 
 
 @dataclass
@@ -33,6 +57,7 @@ class UnitTotals:
     energy_j: float = 0.0
     last_counter_j: float | None = None
     counter_resets: int = 0
+    last_uptime_s: float | None = None
     peak_demand_w: float | None = None
     max_current_a: dict[str, float] = field(default_factory=dict)
     readings: int = 0
@@ -40,16 +65,25 @@ class UnitTotals:
     last_reading_at: float | None = None
 
     def add(self, reading: Reading) -> None:
+        uptime = reading.values.get("uptime")
+        powered_up = isinstance(uptime, float | int) and restarted(
+            self.last_uptime_s, self.last_reading_at, float(uptime), reading.taken_at
+        )
+        if isinstance(uptime, float | int):
+            self.last_uptime_s = float(uptime)
         value = reading.values["active_energy_import"]
         if isinstance(value, float | int):  # absent while the meter is stopped
             counter = float(value)
             if self.last_counter_j is not None:
-                if counter >= self.last_counter_j:
-                    self.energy_j += counter - self.last_counter_j
-                else:  # power lost (or the meter's fuse replaced): it restarted at 0
+                if powered_up or counter < self.last_counter_j:  # the meter restarted at 0
                     self.energy_j += counter
                     self.counter_resets += 1
+                else:
+                    self.energy_j += counter - self.last_counter_j
             self.last_counter_j = counter
+        elif powered_up and self.last_counter_j is not None:
+            self.last_counter_j = 0.0  # its next value counts from the restart
+            self.counter_resets += 1
         demand = reading.values["demand_active_power"]
         if isinstance(demand, float | int):
             self.peak_demand_w = max(self.peak_demand_w or 0.0, float(demand))
@@ -66,18 +100,21 @@ class UnitTotals:
         return (
             self.energy_j, self.last_counter_j, self.counter_resets, self.peak_demand_w,
             *(self.max_current_a.get(p) for p in PHASES),
-            self.readings, self.first_reading_at, self.last_reading_at, job_id, self.unit,
+            self.readings, self.first_reading_at, self.last_reading_at, self.last_uptime_s,
+            job_id, self.unit,
         )  # fmt: skip
 
 
 UPDATE_UNIT = (
     "UPDATE job_units SET energy_j = ?, last_counter_j = ?, counter_resets = ?, "
     "peak_demand_w = ?, max_current_l1_a = ?, max_current_l2_a = ?, max_current_l3_a = ?, "
-    "readings = ?, first_reading_at = ?, last_reading_at = ? WHERE job = ? AND unit = ?"
+    "readings = ?, first_reading_at = ?, last_reading_at = ?, last_uptime_s = ? "
+    "WHERE job = ? AND unit = ?"
 )
 _UNIT_COLUMNS = (
     "unit, energy_j, last_counter_j, counter_resets, peak_demand_w, max_current_l1_a, "
-    "max_current_l2_a, max_current_l3_a, readings, first_reading_at, last_reading_at"
+    "max_current_l2_a, max_current_l3_a, readings, first_reading_at, last_reading_at, "
+    "last_uptime_s"
 )
 
 
@@ -120,6 +157,7 @@ class Job:
 def _unit_report(t: UnitTotals) -> dict[str, object]:
     data = asdict(t)
     data.pop("last_counter_j")
+    data.pop("last_uptime_s")
     data["energy_kwh"] = data.pop("energy_j") / JOULES_PER_KWH
     return data
 
@@ -221,10 +259,10 @@ def load_jobs(
         for row in conn.execute(
             f"SELECT {_UNIT_COLUMNS} FROM job_units WHERE job = ? ORDER BY unit", (job.id,)
         ):
-            unit, energy, last, resets, demand, l1, l2, l3, readings, first, latest = row
+            unit, energy, last, resets, demand, l1, l2, l3, readings, first, latest, up = row
             currents = {p: a for p, a in zip(PHASES, (l1, l2, l3), strict=True) if a is not None}
             job.units[unit] = UnitTotals(
-                unit, energy, last, resets, demand, currents, readings, first, latest
+                unit, energy, last, resets, up, demand, currents, readings, first, latest
             )
     return jobs
 

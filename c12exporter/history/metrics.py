@@ -1,5 +1,6 @@
-"""The RCBO test log on ``/metrics``: when each channel's breaker last went open and
-closed again, and since when it is watched, for the ``C12RcboTestOverdue`` alert."""
+"""The RCBO test log on ``/metrics``: when each channel's RCBO last passed a test of a
+test session (trips and hand switching do not count), and since when it is watched, for
+the ``C12RcboTestOverdue`` alert."""
 
 from __future__ import annotations
 
@@ -20,11 +21,11 @@ class HistoryCollector(Collector):
         fleet = {state.config.name for state in self.history.store}
         last = GaugeMetricFamily(
             "c12_channel_rcbo_last_cycle_timestamp_seconds",
-            "Unix time the channel's RCBO last closed after being open (a T-button test, "
-            "a trip or a switch-off); absent if never recorded",
+            "Unix time the channel's RCBO last passed a T-button test in a test session "
+            "(an overcurrent trip or a hand switch-off is not a test); absent if never",
             labels=["pdu", "channel"],
         )
-        for (unit, channel), at in sorted(dict(self.history.last_cycle).items()):
+        for (unit, channel), at in sorted(dict(self.history.last_test).items()):
             if unit in fleet:
                 last.add_metric([unit, str(channel)], at)
         since = GaugeMetricFamily(
@@ -37,7 +38,7 @@ class HistoryCollector(Collector):
                 since.add_metric([unit, str(channel)], at)
         period = GaugeMetricFamily(
             "c12_rcbo_test_period_seconds",
-            "Every RCBO should be cycled at least this often (history: rcbo_test_period)",
+            "Every RCBO should be tested at least this often (history: rcbo_test_period)",
         )
         period.add_metric([], self.history.rcbo_test_period_s)
         errors = CounterMetricFamily(

@@ -1,6 +1,6 @@
 """The history component: listens to the store, keeps the last recorded states, RCBO
-cycles and running jobs in memory, and writes each poll's rows in one transaction on a
-thread of its own, so the event loop never waits for the disk.
+tests, running test sessions and running jobs in memory, and writes each poll's rows in
+one transaction on a thread of its own, so the event loop never waits for the disk.
 
 Baseline rule: a state is written when it differs from the last one recorded for that
 unit, channel and kind, whether recorded in this run or before a restart (the ``states``
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 import sqlite3
 import time
@@ -21,10 +22,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from ..reading import Reading
 from ..settings import ConfigError
 from ..store import Change, Store
 from . import jobs as jobs_db
-from . import rcbo
+from . import rcbo, samples, supply
+from . import rcbo_session as sessions
 from .db import HistoryError, connect
 from .events import BREAKER, REACHABLE, UNIT_CHANNEL, Event, Key, changes, states_of
 
@@ -41,33 +44,61 @@ UPSERT_STATE = (
     "ON CONFLICT (unit, channel, kind) DO UPDATE SET state = excluded.state, "
     "since = excluded.since"
 )
-INSERT_CYCLE = "INSERT INTO rcbo_cycles (unit, channel, opened_at, closed_at) VALUES (?, ?, ?, ?)"
+INSERT_CYCLE = (
+    "INSERT INTO rcbo_cycles (unit, channel, opened_at, closed_at, cause) VALUES (?, ?, ?, ?, ?)"
+)
+INSERT_TEST = (
+    "INSERT INTO rcbo_tests (session, at, unit, serial, channel, result, tester, detail) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+END_SESSION = "UPDATE rcbo_sessions SET ended_at = ? WHERE id = ?"
+Heat = Callable[[str, int], float]
+"""``(unit, channel)`` -> the breaker's heat, 0 cold to 1 trips (``TripForecast.progress``)."""
 
 
 class History:
     """Created by the exporter (:meth:`open`), reachable as ``ExposerContext.history``."""
 
-    def __init__(self, path: Path, store: Store, rcbo_test_period_s: float) -> None:
+    def __init__(
+        self, path: Path, store: Store, rcbo_test_period_s: float, heat: Heat | None = None
+    ) -> None:
         self.path = path
         self.store = store
         self.rcbo_test_period_s = rcbo_test_period_s
+        self.heat = heat
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="history")
         self._conn: sqlite3.Connection | None = None
         self.states: dict[str, dict[Key, str]] = {}
         """unit -> (channel, kind) -> the last recorded state."""
         self.since: dict[str, dict[Key, float]] = {}
         """unit -> (channel, kind) -> when that state was recorded."""
+        self.last_test: dict[tuple[str, int], float] = {}
+        """(unit, channel) -> the time of its last passed RCBO test."""
         self.last_cycle: dict[tuple[str, int], float] = {}
+        """(unit, channel) -> when its breaker last closed after being open, for any cause."""
         self.watched_since: dict[tuple[str, int], float] = {}
         self.jobs: dict[str, jobs_db.Job] = {}
         """Running jobs by name."""
+        self.samplers: dict[tuple[int, str], samples.Sampler] = {}
+        """(job id, unit) -> the samples of a running job."""
+        self.sessions: dict[str, sessions.Session] = {}
+        """Running RCBO test sessions by unit."""
+        self.closed: dict[str, dict[int, sessions.Closed]] = {}
+        """unit -> channel -> the channel at the last reading that showed its breaker closed."""
+        self.open_cause: dict[tuple[str, int], str] = {}
+        """(unit, channel) -> why its breaker, recorded open now, opened."""
         self.write_errors = 0
         self._pending: list[Write] = []
 
     @classmethod
-    async def open(cls, path: Path, store: Store, rcbo_test_period_s: float) -> History:
-        """Open the database (off the loop), load what is remembered, and subscribe."""
-        history = cls(path, store, rcbo_test_period_s)
+    async def open(
+        cls, path: Path, store: Store, rcbo_test_period_s: float, heat: Heat | None = None
+    ) -> History:
+        """Open the database (off the loop), load what is remembered, and subscribe.
+
+        :param heat: each breaker's heat, which tells a test from an overload trip;
+            without it only the current does."""
+        history = cls(path, store, rcbo_test_period_s, heat)
         try:
             await history._run(history._load)
         except (HistoryError, OSError) as error:
@@ -84,14 +115,23 @@ class History:
         for unit, channel, kind, state, since in conn.execute("SELECT * FROM states"):
             self.states.setdefault(unit, {})[(channel, kind)] = state
             self.since.setdefault(unit, {})[(channel, kind)] = since
+        self.last_test = rcbo.last_tests(conn)
         self.last_cycle = rcbo.last_cycles(conn)
         self.watched_since = rcbo.watched_since(conn)
+        self.open_cause = rcbo.open_causes(conn)
         self.jobs = {job.name: job for job in jobs_db.load_jobs(conn, running_only=True)}
+        for job in self.jobs.values():
+            for unit in job.units:
+                self.samplers[(job.id, unit)] = samples.resume(conn, job.id, unit)
+        # a session cut short by a stop of the exporter ends there
+        conn.execute("UPDATE rcbo_sessions SET ended_at = ? WHERE ended_at IS NULL", (time.time(),))
 
     async def close(self) -> None:
         """Stop listening, write what is queued, close the file."""
         with contextlib.suppress(ValueError):
             self.store.unsubscribe(self.on_change)
+        for sampler in self.samplers.values():  # the minute being filled, so far
+            self._pending += sampler.flush()
         self._submit()
         await self._run(self._close)
         self._writer.shutdown(wait=True)
@@ -110,6 +150,10 @@ class History:
             return await self._run(work)
         except sqlite3.Error as error:
             raise HistoryError(f"the history database refused it: {error}", "", 503) from None
+
+    async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a query on the writer's connection (after what is queued so far)."""
+        return await self._ask(lambda: work(self.conn))
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -140,17 +184,74 @@ class History:
             seen = states_of(change.after)
             details = {}
         known = self.states.setdefault(unit, {})
+        closed = self.closed.setdefault(unit, {})
         writes: list[Write] = []
+        session = self.sessions.get(unit)
+        if session is not None:
+            writes += self._session_step(session, change.after, at, closed)
         for event in changes(unit, at, known, seen, details):
+            channel = event.channel
+            if channel is not None and event.kind == BREAKER and event.previous == "closed":
+                event = self._with_cause(event, session, closed.get(channel))
             writes += self._record(event, known, self.since.setdefault(unit, {}))
         if change.after is not None:
+            self._remember_closed(change.after, closed)
             for job in self.jobs.values():
                 totals = job.units.get(unit)
                 if totals is not None:
                     totals.add(change.after)
                     writes.append((jobs_db.UPDATE_UNIT, totals.row(job.id)))
+                    writes += self.samplers[(job.id, unit)].add(change.after)
         if writes:
             self._queue(writes)
+
+    def _session_step(
+        self,
+        session: sessions.Session,
+        reading: Reading | None,
+        at: float,
+        closed: dict[int, sessions.Closed],
+    ) -> list[Write]:
+        writes: list[Write] = []
+        for result in session.step(reading, at, closed):
+            writes.append(self._test_row(session, result))
+            if result.result == sessions.PASS:
+                self.last_test[(session.unit, result.channel)] = result.at
+        if session.ended_at is not None:
+            writes.append((END_SESSION, (session.ended_at, session.id)))
+            del self.sessions[session.unit]
+            log.info("history: RCBO test session %d on %s ended: %s", session.id,
+                     session.unit, sessions.summary(session.results))  # fmt: skip
+        return writes
+
+    @staticmethod
+    def _test_row(session: sessions.Session, result: sessions.ChannelResult) -> Write:
+        return (
+            INSERT_TEST,
+            (session.id, result.at, session.unit, session.serial, result.channel, result.result,
+             session.tester, result.detail),
+        )  # fmt: skip
+
+    @staticmethod
+    def _with_cause(
+        event: Event, session: sessions.Session | None, closed: sessions.Closed | None
+    ) -> Event:
+        """A breaker's opening with why, in its detail: a test, overcurrent, off, or
+        unknown (it opened while the exporter was stopped)."""
+        if session is not None and event.channel in session.passed_now:
+            cause = sessions.TEST
+        elif closed is None:
+            cause = sessions.UNKNOWN
+        else:
+            cause = sessions.opening_cause(closed)
+        detail = cause if closed is None else f"{cause} at {closed.describe()}"
+        return dataclasses.replace(event, detail=detail)
+
+    def _remember_closed(self, reading: Reading, closed: dict[int, sessions.Closed]) -> None:
+        for channel in reading.channels:
+            if channel.breaker_closed:
+                heat = self.heat(reading.unit, channel.number) if self.heat else 0.0
+                closed[channel.number] = sessions.Closed(channel.current_a, channel.rating_a, heat)
 
     def _queue(self, writes: list[Write]) -> None:
         """Gather the rows of the polls recorded in this turn of the event loop into one
@@ -181,11 +282,16 @@ class History:
         since[event.key] = event.at
         if kind == BREAKER:
             self.watched_since.setdefault((event.unit, channel), event.at)
-            cycle = rcbo.cycle_of(event, opened)
-            if cycle is not None:
-                self.last_cycle[(cycle.unit, cycle.channel)] = cycle.closed_at
-                writes.append((INSERT_CYCLE, (cycle.unit, cycle.channel, cycle.opened_at,
-                                              cycle.closed_at)))  # fmt: skip
+            if event.state == "open":
+                cause = event.detail.split(" ", 1)[0] or sessions.UNKNOWN
+                self.open_cause[(event.unit, channel)] = cause
+            else:
+                cause = self.open_cause.pop((event.unit, channel), sessions.UNKNOWN)
+                cycle = rcbo.cycle_of(event, opened, cause)
+                if cycle is not None:
+                    self.last_cycle[(cycle.unit, cycle.channel)] = cycle.closed_at
+                    writes.append((INSERT_CYCLE, (cycle.unit, cycle.channel, cycle.opened_at,
+                                                  cycle.closed_at, cycle.cause)))  # fmt: skip
         return writes
 
     def _write(self, writes: Sequence[Write]) -> None:
@@ -217,6 +323,8 @@ class History:
         chosen = jobs_db.check_units(units, (u.config.name for u in self.store))
         job = await self._ask(lambda: jobs_db.insert_job(self.conn, name, chosen))
         self.jobs[job.name] = job
+        for unit in chosen:
+            self.samplers[(job.id, unit)] = samples.Sampler(job.id, unit)
         log.info("history: job %r started on %s", job.name, ", ".join(chosen))
         return job
 
@@ -226,6 +334,9 @@ class History:
             raise HistoryError(
                 f"job {name.strip()!r} is not running; see 'c12exporter job list'", "name", 409
             )
+        for unit in job.units:
+            self._pending += self.samplers.pop((job.id, unit)).flush()
+        self._submit()
         job.stopped_at = await self._ask(lambda: jobs_db.mark_stopped(self.conn, job))
         del self.jobs[job.name]
         log.info("history: job %r stopped", job.name)
@@ -238,3 +349,113 @@ class History:
     async def all_jobs(self, stopped_limit: int | None = None) -> list[jobs_db.Job]:
         """Every job, or the running ones and the last ``stopped_limit`` stopped ones."""
         return await self._ask(lambda: jobs_db.load_jobs(self.conn, stopped_limit=stopped_limit))
+
+    def jobs_of(self, unit: str) -> str:
+        """The running jobs ``unit`` is part of, comma-separated."""
+        return ",".join(name for name, job in self.jobs.items() if unit in job.units)
+
+    # --- RCBO test sessions ---------------------------------------------------------------
+
+    async def start_session(
+        self,
+        unit: str,
+        tester: object,
+        timeout_s: object = sessions.TIMEOUT_S,
+        channels: object = None,
+    ) -> sessions.Session:
+        """Start prompting ``unit``'s channels; refused when the unit is not in the fleet,
+        cannot be read now (its serial goes into the record), or has a session running."""
+        tester = sessions.check_tester(tester)
+        timeout = sessions.check_timeout(timeout_s)
+        state = self.store.get(unit)
+        if state is None:
+            known = ", ".join(u.config.name for u in self.store) or "none"
+            raise HistoryError(f"unit: {unit!r} is not in the fleet; known: {known}", "unit", 404)
+        running = self.sessions.get(unit)
+        if running is not None:
+            raise HistoryError(
+                f"unit {unit}: session {running.id} by {running.tester} is running; stop it first",
+                "unit",
+                409,
+            )
+        reading = self.store.fresh_reading(state)
+        if reading is None:
+            raise HistoryError(
+                f"unit {unit} cannot be read now: a session needs its readings", "unit", 409
+            )
+        chosen = sessions.check_channels(channels, len(reading.channels))
+        now, serial, jobs = time.time(), reading.identity.serial, self.jobs_of(unit)
+
+        def insert() -> int:
+            session_id = self.conn.execute(
+                "INSERT INTO rcbo_sessions (unit, serial, tester, started_at, timeout_s, jobs) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (unit, serial, tester, now, timeout, jobs),
+            ).lastrowid
+            assert session_id is not None
+            return session_id
+
+        session_id = await self._ask(insert)
+        if unit in self.sessions:  # another request won the race while this one wrote
+            await self._ask(lambda: self.conn.execute(END_SESSION, (now, session_id)))
+            raise HistoryError(f"unit {unit}: another session started just now", "unit", 409)
+        session = sessions.Session(session_id, unit, serial, tester, now, timeout, chosen, jobs)
+        self.sessions[unit] = session
+        log.info("history: RCBO test session %d on %s started by %s", session_id, unit, tester)
+        return session
+
+    async def stop_session(self, unit: str) -> dict[str, object]:
+        """End ``unit``'s running session; its channels not yet decided are recorded as
+        not tested."""
+        session = self.sessions.pop(unit, None)
+        if session is None:
+            raise HistoryError(f"unit {unit!r} has no RCBO test session running", "unit", 409)
+        now = time.time()
+        left = [
+            sessions.ChannelResult(ch, sessions.NOT_TESTED, now, "the session was stopped")
+            for ch in session.channels[session.index :]
+        ]
+        session.results += left
+        session.stop(now)
+        self._pending += [self._test_row(session, r) for r in left]
+        self._pending.append((END_SESSION, (now, session.id)))
+        await self.flush()
+        log.info("history: RCBO test session %d on %s stopped", session.id, unit)
+        return session.state()
+
+    async def session_state(self, session_id: int) -> dict[str, object]:
+        """A session as data: from memory while it runs, else as written."""
+        for session in self.sessions.values():
+            if session.id == session_id:
+                return session.state()
+        await self.flush()
+        return await self._ask(lambda: written_session(self.conn, session_id))
+
+    # --- supply checks --------------------------------------------------------------------
+
+    async def record_supply_check(self, check: supply.SupplyCheck) -> supply.SupplyCheck:
+        """Write a supply check, with the jobs its unit is part of."""
+        check = dataclasses.replace(check, jobs=self.jobs_of(check.unit))
+
+        def insert() -> int:
+            check_id = self.conn.execute(supply.INSERT, supply.insert_params(check)).lastrowid
+            assert check_id is not None
+            return check_id
+
+        return dataclasses.replace(check, id=await self._ask(insert))
+
+
+def written_session(conn: sqlite3.Connection, session_id: int) -> dict[str, object]:
+    """A session as written, in the shape of :meth:`Session.state` (no prompt)."""
+    row = rcbo.session_row(conn, session_id)
+    tests = rcbo.test_rows(conn, session=session_id)
+    return {
+        **row,
+        "channels": [t["channel"] for t in tests],
+        "prompt": None,
+        "results": [
+            {"channel": t["channel"], "result": t["result"], "time": t["time"],
+             "detail": t["detail"]}
+            for t in tests
+        ],
+    }  # fmt: skip

@@ -16,7 +16,8 @@ from ..measurements import PHASES
 
 FORMATS = ("table", "csv", "json")
 TIME_KEYS = frozenset({"time", "opened_at", "started_at", "stopped_at", "first_reading_at",
-                       "last_reading_at", "last_cycle_at", "watched_since", "due_at"})  # fmt: skip
+                       "last_reading_at", "last_test_at", "watched_since", "due_at",
+                       "ended_at"})  # fmt: skip
 
 
 def iso(seconds: object) -> str:
