@@ -35,11 +35,13 @@ from typing import Any
 import yaml
 
 from c12exporter import limits
+from c12exporter.breaker import EN_60947_2_MAGNETIC_HYDRAULIC
 
 FREQUENCY_BANDS: Mapping[str, float] = {
     name: band.value for name, band in limits.FREQUENCY_BANDS.items()
 }
-"""Allowed frequency deviation by kind of supply (choose one in ``Config.frequency_band``)."""
+"""Allowed frequency deviation by kind of supply; each unit's band follows its ``supply``
+in the exporter's config and is served as ``c12_supply_frequency_band_ratio``."""
 
 
 @dataclass(frozen=True)
@@ -58,23 +60,34 @@ class Config:
     voltage_unbalance_max: float = limits.VOLTAGE_UNBALANCE_MAX.value
     voltage_thd_max: float = limits.VOLTAGE_THD_MAX.value
     nominal_frequency_hz: float = limits.NOMINAL_FREQUENCY.value
-    frequency_band: str = "grid"  # a key of FREQUENCY_BANDS
 
     near_rating_ratio: float = limits.NEAR_RATING_RATIO.value
     over_rating_ratio: float = limits.OVER_RATING_RATIO.value
     trip_forecast_warning_s: float = limits.TRIP_FORECAST_WARNING.value
+    trip_heat_warning: float = limits.TRIP_HEAT_WARNING.value
+    trip_heat_clear: float = limits.TRIP_HEAT_CLEAR.value
+    non_tripping_multiple: float = EN_60947_2_MAGNETIC_HYDRAULIC.non_tripping_multiple
+    """Only for descriptions: the built-in models' RCBOs never trip at or below this."""
+    input_near_rating_ratio: float = limits.INPUT_NEAR_RATING_RATIO.value
+    input_over_rating_ratio: float = limits.INPUT_OVER_RATING_RATIO.value
     neutral_min_current_a: float = limits.NEUTRAL_MIN_CURRENT.value
     imbalance_max_ratio: float = limits.IMBALANCE_MAX_RATIO.value
     imbalance_min_average_a: float = limits.IMBALANCE_MIN_AVERAGE.value
 
     temperature_warning_c: float = limits.TEMPERATURE_WARNING.value
     temperature_limit_c: float = limits.TEMPERATURE_LIMIT.value
+    temperature_minimum_c: float = limits.TEMPERATURE_MINIMUM.value
 
     recent_power_up_s: float = limits.RECENT_POWER_UP.value
     rcbo_test_period_s: float = limits.RCBO_TEST_PERIOD.value
     """Only for the description: the period in force is the exporter's (``history:
     rcbo_test_period``, default this), served as ``c12_rcbo_test_period_seconds``."""
-    energy_reset_window: str = "30m"  # look-back for resets() of the energy counter
+    energy_reset_window: str = "30m"
+    """How long C12EnergyCounterReset fires after a restart is first seen."""
+    power_up_lookback: str = "1d"
+    """How far back a restart is compared against: a restart while Prometheus saw nothing
+    of the unit for longer than this is not noticed."""
+    power_up_jitter_s: float = limits.POWER_UP_JITTER.value
 
     for_durations: Mapping[str, str] = field(
         default_factory=lambda: {
@@ -85,6 +98,7 @@ class Config:
             "C12SwitchDisconnectorOff": "1m",
             "C12TemperatureNearLimit": "5m",
             "C12TemperatureOverLimit": "1m",
+            "C12TemperatureBelowMinimum": "5m",
             "C12EnergyCounterReset": "0s",
             "C12ChannelBreakerOpen": "1m",
             "C12ChannelOutsideSupervisionBand": "1m",
@@ -100,6 +114,8 @@ class Config:
             "C12FrequencyOutOfRange": "2m",
             "C12MeterPhaseSilent": "2m",
             "C12NeutralCurrentAbovePhases": "5m",
+            "C12InputNearRating": "1m",
+            "C12InputOverRating": "0s",
             "C12PhaseCurrentImbalance": "15m",
         }
     )
@@ -147,6 +163,7 @@ class _Promql:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.on_channel = ", ".join((*cfg.unit_labels, "channel"))
+        self.on_unit = ", ".join(cfg.unit_labels)
 
     def m(self, metric: str, *matchers: str) -> str:
         """``metric{selector, matchers}``."""
@@ -165,6 +182,9 @@ class _Promql:
 
 
 def unit_alerts(cfg: Config, q: _Promql) -> list[Alert]:
+    uptime = q.m("c12_uptime_seconds")
+    power_up = q.m("c12_power_up_time_seconds")
+    window = cfg.energy_reset_window
     return [
         Alert(
             "C12ExporterDown",
@@ -236,17 +256,33 @@ def unit_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             f"{_num(cfg.temperature_limit_c)} °C: the manual forbids using the unit there.",
         ),
         Alert(
+            "C12TemperatureBelowMinimum",
+            "warning",
+            "unit",
+            f"{q.m('c12_temperature_celsius')} < {_num(cfg.temperature_minimum_c)}",
+            f"A C12 unit is below its {_num(cfg.temperature_minimum_c)} °C ambient minimum.",
+            'The ambient at {{ $labels.pdu }} is {{ $value | printf "%.1f" }} °C, below '
+            f"{_num(cfg.temperature_minimum_c)} °C: the manual's operating range is "
+            f"{_num(cfg.temperature_minimum_c)}-{_num(cfg.temperature_limit_c)} °C.",
+        ),
+        Alert(
             "C12EnergyCounterReset",
             "warning",
             "unit",
-            f"{q.m('c12_uptime_seconds')} < {_num(cfg.recent_power_up_s)}\n"
-            "or\n"
-            f"{q.m('c12_uptime_seconds')}\n"
-            f"  and resets({q.m('c12_active_energy_import_joules_total')}"
-            f"[{cfg.energy_reset_window}]) > 0",
+            f"{uptime} < {_num(cfg.recent_power_up_s)}\n"
+            + "".join(
+                f"or\n{uptime}\n  and on({q.on_unit})\n"
+                f"  max_over_time({power_up}[{window}])\n  - {before}\n"
+                f"  > {_num(cfg.power_up_jitter_s)}\n"
+                for before in (
+                    f"min_over_time({power_up}[{window}])",
+                    f"max_over_time({power_up}[{cfg.power_up_lookback}] offset {window})",
+                )
+            ).rstrip("\n"),
             "A C12 unit lost power and its energy counter restarted from zero.",
             "{{ $labels.pdu }} was powered up {{ $value | humanizeDuration }} ago: it lost "
-            "power (or was just connected) and its kWh counter restarted from zero.",
+            "power (or was just connected) and its kWh counter restarted from zero. Its "
+            "uptime says so even when the counter has passed its old value again.",
         ),
     ]
 
@@ -267,6 +303,13 @@ def channel_alerts(cfg: Config, q: _Promql) -> list[Alert]:
     )
     serious = current_where(f"{q.m('c12_channel_load_level')} == 3")
     exporter_labels = ", ".join(label for label in cfg.unit_labels if label != "pdu")
+    heat = q.m("c12_channel_breaker_heat_ratio")
+    forecast = q.m("c12_channel_trip_forecast_seconds")
+    forecast_query = (
+        '{{ with printf "c12_channel_trip_forecast_seconds{pdu=%q,channel=%q}" '
+        "$labels.pdu $labels.channel | query }}: at its present current it trips in "
+        "{{ . | first | value | humanizeDuration }}{{ end }}"
+    )
     ch12_current = q.m("c12_channel_current_amperes", 'channel="12"')
     aux_rating = q.m("c12_aux_socket_rating_amperes")
     rating_query = (
@@ -308,11 +351,11 @@ def channel_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "critical",
             "channel",
             q.with_channel_name(f"{ratio} > {_num(cfg.over_rating_ratio)}\n  and {breaker_closed}"),
-            "A C12 channel is loaded above its RCBO rating: the breaker will trip.",
+            "A C12 channel is loaded above its RCBO rating.",
             "{{ $labels.pdu }} " + CHANNEL_REF + " draws {{ $value | humanizePercentage }} of "
-            f"its RCBO rating: above {_pct(cfg.over_rating_ratio)} the breaker trips after a delay "
-            "that shrinks as "
-            "the overload grows.",
+            f"its RCBO rating. Up to {_pct(cfg.non_tripping_multiple)} its breaker never trips; "
+            "above that it trips after a delay that shrinks as the overload grows (the "
+            "channel's trip forecast says when).",
         ),
         Alert(
             "C12ChannelSeriousOverload",
@@ -328,14 +371,22 @@ def channel_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "critical",
             "channel",
             q.with_channel_name(
-                f"{q.m('c12_channel_trip_forecast_seconds')} < {_num(cfg.trip_forecast_warning_s)}"
+                f"(\n    {heat} >= {_num(cfg.trip_heat_warning)}\n"
+                f"    or {heat}\n      and on({q.on_channel}) {forecast} < "
+                f"{_num(cfg.trip_forecast_warning_s)}\n"
+                f"    or {heat} >= {_num(cfg.trip_heat_clear)}\n"
+                f"      and on({q.on_channel}) "
+                f'ALERTS{{alertname="C12ChannelTripForecast", alertstate="firing"}}\n'
+                f"  )\n  and on({q.on_channel}) {breaker_closed}"
             ),
-            "A C12 channel's RCBO is expected to trip within "
-            f"{_num(cfg.trip_forecast_warning_s / 60)} minutes.",
-            "At its present current the RCBO of {{ $labels.pdu }} "
-            + CHANNEL_REF
-            + " is expected to trip in {{ $value | humanizeDuration }} (the breaker curve "
-            "and the overload so far): shed or move load now.",
+            "A C12 channel's RCBO is close to an overcurrent trip.",
+            "The RCBO of {{ $labels.pdu }} " + CHANNEL_REF + " has taken "
+            "{{ $value | humanizePercentage }} of the heat that trips it"
+            + forecast_query
+            + ". It fires with a trip due within "
+            f"{_num(cfg.trip_forecast_warning_s / 60)} minutes or at "
+            f"{_pct(cfg.trip_heat_warning)} heat and holds until the heat is under "
+            f"{_pct(cfg.trip_heat_clear)}: shed or move load now.",
         ),
         Alert(
             "C12AuxSocketMayBeOverloaded",
@@ -374,16 +425,9 @@ def channel_alerts(cfg: Config, q: _Promql) -> list[Alert]:
 def supply_alerts(cfg: Config, q: _Promql) -> list[Alert]:
     v_low = cfg.nominal_voltage_v * (1 - cfg.voltage_tolerance)
     v_high = cfg.nominal_voltage_v * (1 + cfg.voltage_tolerance)
-    if cfg.frequency_band not in FREQUENCY_BANDS:
-        raise ValueError(
-            f"Config.frequency_band {cfg.frequency_band!r} is not one of "
-            f"{', '.join(FREQUENCY_BANDS)}"
-        )
-    f_tol = FREQUENCY_BANDS[cfg.frequency_band]
-    f_low = cfg.nominal_frequency_hz * (1 - f_tol)
-    f_high = cfg.nominal_frequency_hz * (1 + f_tol)
     volts = q.m("c12_voltage_volts")
-    avg_volts = f"avg without(phase) ({volts})"
+    f_nominal = _num(cfg.nominal_frequency_hz)
+    bands = ", ".join(f"±{_pct(band)} {name}" for name, band in FREQUENCY_BANDS.items())
     return [
         Alert(
             "C12PhaseVoltageOutOfRange",
@@ -400,12 +444,10 @@ def supply_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "C12PhaseVoltageUnbalance",
             "warning",
             "voltage",
-            f"max without(phase) (\n  abs({volts} - ignoring(phase) group_left {avg_volts})\n)\n"
-            f"/ {avg_volts} > {_num(cfg.voltage_unbalance_max)}\n"
-            f"unless max without(phase) ({q.m('c12_voltage_missing')}) == 1",
-            "The supply phase voltages of a C12 unit are unbalanced.",
-            "The phase voltages of {{ $labels.pdu }} deviate up to "
-            "{{ $value | humanizePercentage }} from their average, above "
+            f"{q.m('c12_voltage_unbalance_ratio')} > {_num(cfg.voltage_unbalance_max)}",
+            "The supply voltages of a C12 unit are unbalanced.",
+            "The supply voltage unbalance at {{ $labels.pdu }} (negative over positive "
+            "sequence, EN 50160's measure) is {{ $value | humanizePercentage }}, above "
             f"{_pct(cfg.voltage_unbalance_max)}.",
         ),
         Alert(
@@ -423,12 +465,12 @@ def supply_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "C12FrequencyOutOfRange",
             "warning",
             "supply",
-            f"{q.m('c12_frequency_hertz')} < {_num(f_low)}\n"
-            f"or\n{q.m('c12_frequency_hertz')} > {_num(f_high)}",
-            "The supply frequency of a C12 unit is outside its band.",
-            '{{ $labels.pdu }} reads {{ $value | printf "%.2f" }} Hz, outside '
-            f"{_num(f_low)}-{_num(f_high)} Hz ({_num(cfg.nominal_frequency_hz)} Hz "
-            f"±{_pct(f_tol)}, the {cfg.frequency_band} band).",
+            f"abs({q.m('c12_frequency_hertz')} - {f_nominal}) / {f_nominal}\n"
+            f"  > on({q.on_unit}) {q.m('c12_supply_frequency_band_ratio')}",
+            "The supply frequency of a C12 unit is outside the band of its supply.",
+            "The supply frequency at {{ $labels.pdu }} deviates "
+            "{{ $value | humanizePercentage }} from "
+            f"{f_nominal} Hz, outside the band of its supply (config 'supply': {bands}).",
         ),
         Alert(
             "C12MeterPhaseSilent",
@@ -447,7 +489,37 @@ def load_alerts(cfg: Config, q: _Promql) -> list[Alert]:
     neutral = q.m("c12_current_amperes", 'phase="N"')
     lines = q.phases("c12_current_amperes")
     avg = f"avg without(phase) ({lines})"
+    of_input = (
+        f"{q.m('c12_current_amperes')}\n  / ignoring(phase) group_left\n  "
+        f"{q.m('c12_input_rating_amperes')}"
+    )
+    amps = (
+        '{{ with printf "c12_current_amperes{pdu=%q,phase=%q}" $labels.pdu $labels.phase '
+        '| query }}{{ . | first | value | printf "%.1f" }} A, {{ end }}'
+    )
     return [
+        Alert(
+            "C12InputOverRating",
+            "critical",
+            "load",
+            f"{of_input}\n> {_num(cfg.input_over_rating_ratio)}",
+            "A phase or the neutral of a C12 unit carries more than the input's rating.",
+            "{{ $labels.phase }} of {{ $labels.pdu }} carries " + amps + "{{ $value | "
+            "humanizePercentage }} of the unit's input rating (plug, cable and switch "
+            "disconnector; the neutral is rated as a phase): shed load now. With LED walls "
+            "the neutral can exceed every phase.",
+        ),
+        Alert(
+            "C12InputNearRating",
+            "warning",
+            "load",
+            f"{of_input}\n> {_num(cfg.input_near_rating_ratio)}",
+            "A phase or the neutral of a C12 unit is loaded close to the input's rating.",
+            "{{ $labels.phase }} of {{ $labels.pdu }} has carried " + amps + "{{ $value | "
+            "humanizePercentage }} of the unit's input rating for "
+            f"{cfg.for_durations['C12InputNearRating']} (warning above "
+            f"{_pct(cfg.input_near_rating_ratio)}): little headroom is left.",
+        ),
         Alert(
             "C12NeutralCurrentAbovePhases",
             "warning",
@@ -463,12 +535,12 @@ def load_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "C12PhaseCurrentImbalance",
             "warning",
             "load",
-            f"(\n  max without(phase) ({lines})\n  - min without(phase) ({lines})\n)\n"
-            f"/ {avg} > {_num(cfg.imbalance_max_ratio)}\n"
-            f"and\n{avg} > {_num(cfg.imbalance_min_average_a)}",
-            "The phase currents of a C12 unit are badly imbalanced.",
-            "The phase currents of {{ $labels.pdu }} differ by "
-            "{{ $value | humanizePercentage }} of their average (max - min), above "
+            f"{q.m('c12_phase_unbalance_ratio')} > {_num(cfg.imbalance_max_ratio)}\n"
+            f"and on({q.on_unit})\n{avg} > {_num(cfg.imbalance_min_average_a)}",
+            "The phase currents of a C12 unit are badly unbalanced.",
+            "The phase current unbalance of {{ $labels.pdu }} (NEMA MG-1: the largest "
+            "deviation from the mean, over the mean; c12_phase_unbalance_ratio) is "
+            "{{ $value | humanizePercentage }}, above "
             f"{_pct(cfg.imbalance_max_ratio)}.",
         ),
     ]

@@ -14,7 +14,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.servers import promtool
@@ -107,18 +106,24 @@ def test_every_alert_is_tested_firing_and_not_firing() -> None:
     assert (firing | silent) - names == set(), "tests name alerts that do not exist"
 
 
-def test_generator_rejects_an_unknown_frequency_band() -> None:
+def test_generator_applies_the_selector_and_judges_each_unit_by_its_own_band() -> None:
     generator = load_generator()
-    with pytest.raises(ValueError, match="frequency_band"):
-        generator.render(generator.Config(frequency_band="ship"))
-
-
-def test_generator_applies_the_generator_band_and_selector() -> None:
-    generator = load_generator()
-    text = generator.render(generator.Config(frequency_band="generator", selector='job="pdu"'))
-    assert 'c12_frequency_hertz{job="pdu"} < 49\n' in text
-    assert 'c12_frequency_hertz{job="pdu"} > 51\n' in text
+    text = generator.render(generator.Config(selector='job="pdu"'))
+    assert 'abs(c12_frequency_hertz{job="pdu"} - 50) / 50\n' in text
+    assert 'c12_supply_frequency_band_ratio{job="pdu"}\n' in text
     assert 'job="c12"' not in text
+
+
+def test_input_and_imbalance_alerts_use_the_served_ratings_and_definitions() -> None:
+    """No 63 A written into a rule: the input is judged against c12_input_rating_amperes;
+    the imbalance alert uses the metric's NEMA definition, the voltage unbalance alert the
+    exporter's EN 50160 unbalance."""
+    rules = {rule["alert"]: rule["expr"] for rule in alerts()}
+    for name in ("C12InputNearRating", "C12InputOverRating"):
+        assert "c12_input_rating_amperes" in rules[name] and "63" not in rules[name]
+    assert "c12_phase_unbalance_ratio" in rules["C12PhaseCurrentImbalance"]
+    assert "c12_voltage_unbalance_ratio" in rules["C12PhaseVoltageUnbalance"]
+    assert "c12_channel_breaker_heat_ratio" in rules["C12ChannelTripForecast"]
 
 
 def test_check_mode_passes_on_the_committed_rules() -> None:

@@ -45,7 +45,7 @@ def test_amtool_check_config_is_clean() -> None:
     result = amtool("check-config", str(CONFIG))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
-    assert "7 inhibit rules" in result.stdout
+    assert "8 inhibit rules" in result.stdout
 
 
 @pytest.mark.parametrize(
