@@ -50,7 +50,9 @@ HERE = Path(__file__).resolve().parent
 
 
 LIMITS = CONFIG
-FREQUENCY_TOLERANCE: float = FREQUENCY_BANDS[LIMITS.frequency_band]
+FREQUENCY_TOLERANCE: float = FREQUENCY_BANDS["grid"]
+"""The band the frequency panels colour: the grid's. A unit on a generator is judged by
+its own, wider band (``c12_supply_frequency_band_ratio``), which the alert uses."""
 
 DATASOURCE = models.DataSourceRef(type_val="prometheus", uid="${datasource}")
 JOB = 'job=~"$job"'
@@ -590,8 +592,9 @@ def channel_rows(d: dashboard.Dashboard) -> dashboard.Dashboard:
     status = table_panel(
         "Channels",
         "Each channel of this connector: current against its RCBO rating and its supervision "
-        "band (min/max, empty when not set), breaker, load LED, supervision state, and the "
-        "expected time until the breaker trips while the channel is overloaded.",
+        "band (min/max, empty when not set), breaker, load LED, supervision state, the "
+        "breaker's heat (0 cold, 1 trips) and the expected time until the breaker trips "
+        "while the channel is overloaded.",
         [
             ("Current", "amp", channel_expr(current)),
             ("Rating", "amp", channel_expr(rating)),
@@ -601,6 +604,7 @@ def channel_rows(d: dashboard.Dashboard) -> dashboard.Dashboard:
             ("RCBO", "none", channel_expr(f"c12_channel_breaker_closed{{{UNIT}}}")),
             ("Load LED", "none", channel_expr(load_level)),
             ("Supervision", "none", channel_expr(supervision_position)),
+            ("Heat", "percentunit", channel_expr(f"c12_channel_breaker_heat_ratio{{{UNIT}}}")),
             ("Trips in", "s", channel_expr(f"c12_channel_trip_forecast_seconds{{{UNIT}}}")),
         ],
         keys=["channel", "name", "phase"],
@@ -757,7 +761,8 @@ def unit() -> models.Dashboard:
         .with_panel(
             number_stat(
                 "Frequency",
-                f"Supply frequency; band {f_low:g}-{f_high:g} Hz ({LIMITS.frequency_band}).",
+                f"Supply frequency; coloured by the grid band {f_low:g}-{f_high:g} Hz (a unit on "
+                "a generator is judged by its own, wider band).",
                 "hertz",
                 f"c12_frequency_hertz{{{UNIT}}}",
                 limits=steps((None, "red"), (f_low, "green"), (f_high, "red")),
@@ -805,11 +810,13 @@ def unit() -> models.Dashboard:
         .with_panel(
             timeseries_panel(
                 "Current",
-                "Line and neutral current. N above the phases: triplen harmonics.",
+                "Line and neutral current against the input's rating (each phase and the "
+                "neutral alike). N above the phases: triplen harmonics.",
                 "amp",
                 [
                     query(f"c12_current_amperes{{{UNIT}}}", phase_legend),
                     query(f"c12_max_current_amperes{{{UNIT}}}", "max {{phase}}", ref="B"),
+                    query(f"c12_input_rating_amperes{{{UNIT}}}", "input rating", ref="C"),
                 ],
             )
         )
@@ -834,7 +841,8 @@ def unit() -> models.Dashboard:
         .with_panel(
             timeseries_panel(
                 "Frequency",
-                f"Supply frequency; band {f_low:g}-{f_high:g} Hz ({LIMITS.frequency_band}).",
+                f"Supply frequency; coloured by the grid band {f_low:g}-{f_high:g} Hz (a unit on "
+                "a generator is judged by its own, wider band).",
                 "hertz",
                 [query(f"c12_frequency_hertz{{{UNIT}}}", "frequency")],
                 limits=steps((None, "red"), (f_low, "green"), (f_high, "red")),
