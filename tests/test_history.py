@@ -647,3 +647,107 @@ def test_a_stopped_meter_adds_nothing_to_a_job_and_its_restart_counts_as_a_reset
     totals.add(reading_factory(5 * WH, 500.0))  # fuse replaced: the meter restarted at 0
     assert totals.energy_j == pytest.approx(5 * WH)
     assert totals.counter_resets == 1
+
+
+# --- a restart seen in the unit's own clock ------------------------------------------------
+
+
+def test_a_restart_shows_in_the_uptime_even_when_the_counter_passed_its_old_value(
+    reading_factory: Callable[..., Any],
+) -> None:
+    def reading(at: float, uptime_s: float, counter_wh: float) -> Any:
+        made = reading_factory(counter_wh * WH, 10.0).with_values(uptime=uptime_s)
+        return dataclasses.replace(made, taken_at=at)
+
+    steady = UnitTotals("u")
+    for at, uptime, wh in ((0.0, 1000, 100), (10.0, 1006, 110), (20.0, 1020, 120)):
+        steady.add(reading(at, uptime, wh))  # 1006: 4 s short of the wall time, jitter
+    assert (steady.energy_j, steady.counter_resets) == (pytest.approx(20 * WH), 0)
+
+    # not read for an hour: the unit was up 2000 s of it, so it restarted in between and
+    # its counter (150 Wh) is all since then, though it is above the last one seen (120)
+    steady.add(reading(3620.0, 2000, 150))
+    assert (steady.energy_j, steady.counter_resets) == (pytest.approx(170 * WH), 1)
+
+    went_back = UnitTotals("u")
+    went_back.add(reading(0.0, 500, 100))
+    went_back.add(reading(1.0, 30, 130))  # seconds apart, but the clock went back
+    assert (went_back.energy_j, went_back.counter_resets) == (pytest.approx(130 * WH), 1)
+
+    assert jobs_db.restarted(None, None, 5, 0.0) is False  # a first reading restarts nothing
+
+
+async def frozen_energy(sim: Any, store: Any) -> float:
+    """The simulator's true energy counter now, once the exporter has recorded two
+    readings of the frozen unit (the first may have read its registers before the freeze)."""
+    true_j = float(sim.physics_now().measurements()["active_energy_import"] or 0)
+    state = store.get(sim.name)
+    assert state is not None
+    successes: list[object] = []
+
+    def count(change: Change) -> None:
+        if change.unit is state and change.after is not None:
+            successes.append(change.after)
+
+    store.subscribe(count)
+    try:
+        await until(lambda: len(successes) >= 2, "two readings of the frozen unit")
+    finally:
+        store.unsubscribe(count)
+    return true_j
+
+
+@pytest.mark.integration
+def test_a_job_counts_a_power_loss_the_exporter_did_not_see(tmp_path: Path) -> None:
+    """The exporter is stopped, the unit loses power, comes back and draws more than its
+    counter showed before: only its uptime tells the restart. The job's energy is within
+    1 % of what the simulator's meter counted in the two power-ups."""
+    port = free_port()
+
+    async def test() -> None:
+        async with await Fleet.start(1, plugins=PLUGINS, models=("C12B-12",), speed=0.0) as fleet:
+            sim = fleet.units[0]
+            for channel in range(1, 13):
+                sim.physics_now().set_load(channel, Load(current_a=3.0))
+            config = write_config(tmp_path, fleet, port)
+
+            async def run_physics(seconds: float) -> None:
+                fleet.clock.set_speed(300.0)
+                await asyncio.sleep(seconds)
+                fleet.clock.set_speed(0.0)
+
+            running = await start_exporter(load_config(config, PLUGINS), PLUGINS)
+            try:
+                history = history_of(running)
+                await history.start_job("Tour", [sim.name])
+                start_j = await frozen_energy(sim, running.store)
+                await run_physics(1.5)
+                before_j = await frozen_energy(sim, running.store)
+                uptime_before = sim.physics_now().uptime_s
+            finally:
+                await running.stop()
+            await sim.power_loss()  # nobody watches
+            await sim.power_restore()
+            for channel in range(1, 13):
+                sim.physics_now().set_load(channel, Load(current_a=12.0))
+            await run_physics(1.0)
+            assert sim.physics_now().uptime_s < uptime_before  # shorter, but
+            after_j = float(sim.physics_now().measurements()["active_energy_import"] or 0)
+            assert after_j > before_j  # the counter is past its old value
+            running = await start_exporter(load_config(config, PLUGINS), PLUGINS)
+            try:
+                history = history_of(running)
+                assert await frozen_energy(sim, running.store) == after_j
+                await history.stop_job("Tour")
+                job = await history.job("Tour")
+            finally:
+                await running.stop()
+
+        expected_j = (before_j - start_j) + after_j
+        totals = job.units[sim.name]
+        assert totals.counter_resets == 1
+        assert totals.energy_j == pytest.approx(expected_j, rel=0.01)
+        # what the counter difference alone gave: the energy of the loss's far side lost
+        assert abs((after_j - start_j) - expected_j) > 0.05 * expected_j
+
+    asyncio.run(test())
