@@ -13,8 +13,9 @@ magnitude-only formula to them (IEC 61000-4-30, 5.7.1; EN 50160 annex)::
     u2   = sqrt((1 - sqrt(3 - 6 beta)) / (1 + sqrt(3 - 6 beta)))
 
 Line-line voltages carry no zero-sequence component, so ``u2`` is the negative-sequence
-ratio itself. It is about 0.58 of the largest deviation of a line-neutral voltage from
-their mean (the measure once used here), which fired at about half the standard's limit.
+ratio itself. It is 0.50 to 0.58 of the largest deviation of a line-neutral voltage from
+their mean (the measure once used here, which so fired at about half the standard's
+limit).
 """
 
 from __future__ import annotations
