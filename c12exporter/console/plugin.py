@@ -1,5 +1,10 @@
 """Built-in exposer plugin ``console``: its config section and its routes on the shared
-web server (``/``, its assets, its live events and its edits)."""
+web server (``/``, its assets, its live events and its edits, the problem board and its
+acknowledgements, the event timeline).
+
+The problem board (:mod:`.board`) is built here once per web server, before the console's
+handlers are added, so they find it as ``routes.states[PROBLEMS_KEY]``; it stops following
+the store when the server shuts down."""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from ..plugins import hookimpl
 from ..registry import Registry
 from ..routes import Routes
 from ..settings import ConfigError, only_keys
+from . import alarms, timeline
+from .board import PROBLEMS_KEY, build_board
 from .config import DEFAULT_TITLE, ConsoleSettings
 from .handlers import add_routes
 
@@ -57,4 +64,15 @@ def c12_add_exposers(exposers: Registry[Exposer]) -> None:
 
 @hookimpl
 def c12_add_routes(routes: Routes, context: ExposerContext) -> None:
+    board, problem_log = build_board(context)
+    routes.state(PROBLEMS_KEY, board)
+    alarms.add_routes(routes)
+    timeline.add_routes(routes)
     add_routes(routes, context)
+
+    async def close_board(_app: object) -> None:
+        board.close()
+        if problem_log is not None:
+            problem_log.close()
+
+    routes.on_shutdown(close_board)
