@@ -1,6 +1,7 @@
 """Built-in exposer ``web``: the shared web server every exposer adds its routes to.
 
-One listen address, one ``--web.config.file`` (TLS and basic auth) for all routes.
+One listen address, one ``--web.config.file`` (TLS and basic auth) for all routes, and
+gzip for every text response where the client accepts it (:mod:`.compress`).
 The server itself serves ``/-/healthy``, ``/-/ready``, ``POST /-/reload`` and, unless
 a plugin claims ``/``, a landing page linking every route that has a title.
 """
@@ -26,6 +27,7 @@ from ..plugins import fill, hookimpl
 from ..registry import Registry
 from ..routes import Routes
 from ..settings import ConfigError, only_keys
+from .compress import gzip_middleware
 from .connections import LIMIT_KEYS, ConnectionGuard, HttpLimits, connection_cap, start_sites
 from .webconfig import WebConfig, basic_auth_middleware, load_web_config
 
@@ -100,7 +102,9 @@ class WebServerExposer:
 
     async def start(self, settings: HttpSettings, context: ExposerContext) -> RunningHttp:
         users = settings.web_config.users
-        middlewares = [basic_auth_middleware(users)] if users else []
+        middlewares = [gzip_middleware]  # outermost: compresses the refusals too
+        if users:
+            middlewares.append(basic_auth_middleware(users))
         app = web.Application(middlewares=middlewares)
         if settings.web_config.headers:
             app.on_response_prepare.append(response_headers(settings.web_config.headers))
