@@ -58,6 +58,8 @@ class Unit:
     neutral_lost: bool = False
     temperature_c: float | None = None
     currents_a: dict[str, float] = field(default_factory=dict)  # L1, L2, L3, N
+    input_rating_a: float = INPUT_RATING_A
+    """The rating of each phase and of the neutral (the model's, as /metrics serves it)."""
     channels: list[Channel] = field(default_factory=list)
     error: str = ""
 
@@ -70,6 +72,8 @@ class Thresholds:
     phase_crit_a: float
     channel_warn_ratio: float
     channel_crit_ratio: float
+    neutral_warn_a: float = limits.INPUT_NEAR_RATING_RATIO.value * INPUT_RATING_A
+    neutral_crit_a: float = limits.INPUT_OVER_RATING_RATIO.value * INPUT_RATING_A
 
 
 @dataclass
@@ -135,6 +139,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="A",
         default=round(over * INPUT_RATING_A, 3),
         help="phase current (default: %(default)s, the 63 A input)",
+    )
+    parser.add_argument(
+        "--neutral-warning",
+        type=float,
+        metavar="A",
+        default=round(limits.INPUT_NEAR_RATING_RATIO.value * INPUT_RATING_A, 3),
+        help="neutral current (default: %(default)s, 80%% of the 63 A input: the neutral "
+        "is rated as a phase, and LED walls can push it above every phase)",
+    )
+    parser.add_argument(
+        "--neutral-critical",
+        type=float,
+        metavar="A",
+        default=round(limits.INPUT_OVER_RATING_RATIO.value * INPUT_RATING_A, 3),
+        help="neutral current (default: %(default)s, the 63 A input)",
     )
     parser.add_argument(
         "--channel-warning",
@@ -244,6 +263,8 @@ def parse_units(text: str) -> dict[str, Unit]:
             unit.temperature_c = value
         elif name == "c12_current_amperes":
             unit.currents_a[labels["phase"]] = value
+        elif name == "c12_input_rating_amperes":
+            unit.input_rating_a = value
         elif name.startswith("c12_channel_") and "channel" in labels:
             row = channels.setdefault((unit.name, int(labels["channel"])), {})
             row[name] = value
@@ -287,6 +308,7 @@ def unit_from_reading(name: str, reading: Reading) -> Unit:
         neutral_lost=reading.neutral_lost,
         temperature_c=reading.temperature_c,
         currents_a=currents,
+        input_rating_a=reading.model.input_rating_a,
         channels=[
             Channel(
                 number=c.number,
@@ -353,14 +375,15 @@ def judge(unit: Unit, t: Thresholds, verdict: Verdict, prefix: str = "") -> None
             verdict.add(
                 WARNING, f"{prefix}temperature {_fmt(temp)} °C > {_fmt(t.temperature_warn)}"
             )
-    for phase in PHASES:
+    for phase in (*PHASES, "N"):
         amps = unit.currents_a.get(phase)
         if amps is None:
             continue
-        if amps > t.phase_crit_a:
-            verdict.add(CRITICAL, f"{prefix}{phase} {_fmt(amps)} A > {_fmt(t.phase_crit_a)}")
-        elif amps > t.phase_warn_a:
-            verdict.add(WARNING, f"{prefix}{phase} {_fmt(amps)} A > {_fmt(t.phase_warn_a)}")
+        warn, crit = _conductor_thresholds(phase, t)
+        if amps > crit:
+            verdict.add(CRITICAL, f"{prefix}{phase} {_fmt(amps)} A > {_fmt(crit)}")
+        elif amps > warn:
+            verdict.add(WARNING, f"{prefix}{phase} {_fmt(amps)} A > {_fmt(warn)}")
     for ch in unit.channels:
         label = f"{prefix}channel {ch.number}" + (f" ({ch.name})" if ch.name else "")
         ratio = ch.current_a / ch.rating_a if ch.rating_a else 0.0
@@ -383,17 +406,23 @@ def judge(unit: Unit, t: Thresholds, verdict: Verdict, prefix: str = "") -> None
         )
     for phase in (*PHASES, "N"):
         if phase in unit.currents_a:
-            limits_ = (
-                f"{_fmt(t.phase_warn_a)};{_fmt(t.phase_crit_a)};0;{_fmt(INPUT_RATING_A)}"
-                if phase != "N"
-                else ";;0;"
+            warn, crit = _conductor_thresholds(phase, t)
+            verdict.perfdata.append(
+                f"'{phase}'={_fmt(unit.currents_a[phase])}A;{_fmt(warn)};{_fmt(crit)};0;"
+                f"{_fmt(unit.input_rating_a)}"
             )
-            verdict.perfdata.append(f"'{phase}'={_fmt(unit.currents_a[phase])}A;{limits_}")
     for ch in unit.channels:
         warn, crit = ch.rating_a * t.channel_warn_ratio, ch.rating_a * t.channel_crit_ratio
         verdict.perfdata.append(
             f"'ch{ch.number}'={_fmt(ch.current_a)}A;{_fmt(warn)};{_fmt(crit)};0;{_fmt(ch.rating_a)}"
         )
+
+
+def _conductor_thresholds(conductor: str, t: Thresholds) -> tuple[float, float]:
+    """Warning and critical amperes of a phase or (``N``) the neutral."""
+    if conductor == "N":
+        return t.neutral_warn_a, t.neutral_crit_a
+    return t.phase_warn_a, t.phase_crit_a
 
 
 def _status_line(subject: str, verdict: Verdict, summary: str) -> str:
@@ -439,11 +468,14 @@ def run(args: argparse.Namespace) -> int:
         args.phase_critical,
         args.channel_warning,
         args.channel_critical,
+        args.neutral_warning,
+        args.neutral_critical,
     )
     try:
         for name, warn, crit in (
             ("temperature", thresholds.temperature_warn, thresholds.temperature_crit),
             ("phase", thresholds.phase_warn_a, thresholds.phase_crit_a),
+            ("neutral", thresholds.neutral_warn_a, thresholds.neutral_crit_a),
             ("channel", thresholds.channel_warn_ratio, thresholds.channel_crit_ratio),
         ):
             if warn > crit:

@@ -67,8 +67,8 @@ def wait_state(args: tuple[str, ...], code: int) -> str:
 
 def test_ok_unit_has_perfdata_with_units_and_thresholds(fleet: Fleet) -> None:
     _, url, _ = fleet
-    line = wait_state(("--exporter", url, "--unit", "sim-01"), 0)
-    assert line.startswith("C12 OK - unit sim-01:"), line
+    line = wait_state(("--exporter", url, "--unit", "sim-02"), 0)
+    assert line.startswith("C12 OK - unit sim-02:"), line
     perf = perfdata(line)
     assert perf["temperature"][1:4] == ("C", "40", "45")
     assert perf["L1"][1:] == ("A", "50.4", "63", "0", "63")
@@ -163,3 +163,26 @@ def test_a_stopped_meter_gives_no_line_currents_rather_than_zeros() -> None:
     )
     assert set(unit_from_reading("rack", metered).currents_a) == {"L1", "L2", "L3", "N"}
     assert unit_from_reading("rack", stopped).currents_a == {}
+
+
+def test_the_neutral_is_judged_against_the_input_rating(fleet: Fleet) -> None:
+    """The first unit of the concert is an LED-wall unit: its neutral carries more than
+    80 % of the 63 A input. Twelve 12.5 A LED-wall channels: about 50 A on each phase
+    (under the 50.4 A warning) and 85 A on the neutral, over the 63 A it is rated for."""
+    control, url, _ = fleet
+    unit = ("--exporter", url, "--unit", "sim-01")
+    line = wait_state(unit, 1)
+    assert line.startswith("C12 WARNING - unit sim-01: N ") and "> 50.4 (WARNING)" in line, line
+    for channel in range(1, 13):
+        control.act("sim-01", "set_load", channel=channel, current_a=12.5, third_harmonic=0.69)
+    line = wait_state(unit, 2)
+    perf = perfdata(line)
+    assert perf["L1"][0] == pytest.approx(50.0, abs=0.1)
+    assert perf["N"][0] == pytest.approx(85.0, abs=1.0)
+    assert perf["N"][1:] == ("A", "50.4", "63", "0", "63")
+    assert "N 85" in line and "> 63 (CRITICAL)" in line, line
+    assert "L1" not in line.split(" | ")[0], line
+    rc, line = run_check(*unit, "--neutral-warning", "80", "--neutral-critical", "90")
+    assert rc == 1 and "> 80 (WARNING)" in line, line
+    rc, line = run_check(*unit, "--neutral-warning", "91", "--neutral-critical", "90")
+    assert rc == 3 and "--neutral-warning 91.0 is above --neutral-critical 90.0" in line, line
