@@ -1,12 +1,16 @@
-"""The console's routes: the page, its two assets, the live events and the edits.
+"""The console's routes: the page, its assets, the integrations page, the live events
+and the edits.
 
-Live: ``/console/events`` is a server-sent event stream. A client gets the whole fleet at
-once (and again after every reconnect: the browser reconnects by itself when the
-exporter restarts), then one ``update`` event per flush with the rows of the units
-polled since, the fleet totals and, when its selected unit was polled, that unit's
-panes. Changes of the store (``subscribe``) are gathered for :data:`FLUSH_S` so a burst
-of polls costs one event; a change of the fleet (``watch_fleet``) tells clients to
-reload the page.
+Live: ``/console/events?<the page's query>`` is a server-sent event stream. Each client
+gets a snapshot at once (and again after every reconnect: the browser reconnects by
+itself when the exporter restarts), then ``update`` events with only what changed *on
+its screen*: the cells of the fleet rows it shows (one page of the fleet, in the order
+its query asks), the problems in the banner, the fleet counts and its selected unit.
+When the order or a state of the units on its page changes, the page's fleet part is
+sent again as HTML. What a client was sent is remembered per client, so the stream
+grows with what is on screen, not with the fleet. Changes of the store and of the
+problem board are gathered for :data:`FLUSH_S`; a ``tick`` every :data:`TICK_S` tells
+the browser the stream is alive. A change of the fleet tells clients to reload.
 
 Edits: ``POST /console/units/{name}/settings`` with a JSON body, written through the
 poller's one write path. Accepted only when the ``console:`` section enables writes,
@@ -28,39 +32,50 @@ import logging
 import math
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from ..exposer import ExposerContext
 from ..forecast import TripForecast
 from ..history.db import HistoryError
+from ..problems import Problem, ProblemBoard
 from ..reading import ChannelReading, ChannelSettings, Reading, Settings, UnitSettings
 from ..routes import Routes
-from ..store import Change, FleetChange, Store
+from ..store import Change, FleetChange, Store, UnitState
 from ..transport import WriteError
 from . import jobs, page, view
 from .config import ConsoleSettings
+from .page import FleetPage, FleetParams
 
 log = logging.getLogger(__name__)
 
 FLUSH_S = 0.2
 """Changes are gathered this long before one event goes out."""
-STALE_CHECK_S = 2.0
-"""How often units are checked for readings that went stale without a poll event."""
-KEEPALIVE_S = 15.0
+TICK_S = 2.0
+"""The longest the stream stays silent: the browser calls the connection lost after
+three of these without a word."""
 RETRY_MS = 1000
 """How soon the browser reconnects after the stream ends (e.g. the exporter restarted)."""
 CLIENT_QUEUE = 32
 """Events a slow client may lag behind; beyond, its stream ends and it reconnects."""
 NAME_MAX_BYTES = 16
 CSRF_HEADER = "X-C12-Console"
-ASSETS = {"console.css": "text/css", "console.js": "text/javascript"}
+ASSETS = {
+    "console.css": "text/css",
+    "console.js": "text/javascript",
+    "favicon.svg": "image/svg+xml",
+}
+ASSET_MAX_AGE_S = 86400
+"""Assets are linked with the version in their query, so a browser may keep them a day."""
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+    "connect-src 'self'; media-src 'self' data:; frame-ancestors 'none'; base-uri 'self'; "
+    "form-action 'self'"
 )
 
 
@@ -71,25 +86,86 @@ class EditRefused(Exception):
         self.field = field
 
 
+class LastKnown:
+    """The last reading ever taken of each unit: a unit that is down keeps its identity."""
+
+    def __init__(self, store: Store) -> None:
+        self.readings: dict[str, Reading] = {
+            s.config.name: s.reading for s in store if s.reading is not None
+        }
+        store.subscribe(self._on_change)
+
+    def _on_change(self, change: Change) -> None:
+        if change.after is not None:
+            self.readings[change.unit.config.name] = change.after
+
+    def get(self, unit: str) -> Reading | None:
+        return self.readings.get(unit)
+
+
 @dataclass(eq=False)
 class Client:
+    """One browser's stream: what it shows, and what it was last sent."""
+
     unit: str
+    params: FleetParams = field(default_factory=FleetParams)
+    editable: bool = False
+    mode: str = ""
     queue: asyncio.Queue[str | None] = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
+    fleet: tuple[object, ...] = ()
+    rows: dict[str, dict[str, object]] = field(default_factory=dict)
+    detail: dict[str, object] = field(default_factory=dict)
+    up: str = ""
+    unit_problems: str = ""
+    problems: dict[str, str] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    totals: dict[str, object] = field(default_factory=dict)
+    sent_bytes: int = 0
+
+
+def _diff(old: Mapping[str, object], new: Mapping[str, object]) -> dict[str, object]:
+    return {k: v for k, v in new.items() if old.get(k, _MISSING) != v}
+
+
+_MISSING = object()
+
+
+@dataclass
+class Frame:
+    """Everything a flush computes once and every client shares."""
+
+    now: float
+    problems: list[Problem]
+    of_unit: dict[str, list[Problem]]
+    totals: view.Cells
+    rows: dict[str, view.Cells] = field(default_factory=dict)
+    pages: dict[FleetParams, FleetPage] = field(default_factory=dict)
+    load: dict[str, float] = field(default_factory=dict)
 
 
 class Hub:
-    """Fans the store's events out to the connected browsers."""
+    """Fans the store's and the board's changes out to the connected browsers."""
 
-    def __init__(self, store: Store, forecast: TripForecast | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        board: ProblemBoard,
+        forecast: TripForecast | None = None,
+        known: LastKnown | None = None,
+    ) -> None:
         self.store = store
+        self.board = board
         self.forecast = forecast
+        self.known = known or LastKnown(store)
+        self.history = False
+        """The exporter keeps a history: the unit view links to its records."""
         self.clients: set[Client] = set()
-        self._dirty: set[str] = set()
-        self._up: dict[str, bool] = {}
+        self._changed = False
+        self._version = -1
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.updates = 0
-        """Update events built (one per flush with changes), for the benchmark."""
+        """Update events built, for the benchmark."""
 
     def attach(self, client: Client) -> None:
         if not self.clients:
@@ -120,80 +196,191 @@ class Hub:
         await self._stop()
 
     def _on_change(self, change: Change) -> None:
-        self._dirty.add(change.unit.config.name)
+        self._changed = True
         self._wake.set()
 
     def _on_fleet(self, change: FleetChange) -> None:
         for client in list(self.clients):
             _offer(client, "event: fleet\ndata: {}\n\n")
 
-    def snapshot(self, unit: str, token: str) -> str:
-        now = time.time()
-        rows = {}
-        for state in self.store:
-            reading = self.store.fresh_reading(state, now)
-            self._up[state.config.name] = reading is not None
-            rows[state.config.name] = view.row_cells(state, reading).as_json()
-        payload = {
-            "units": list(rows),
-            "rows": rows,
-            "totals": view.totals_cells(self.store, now).as_json(),
-            "detail": self._detail(unit, now),
-            "token": token,
-        }
-        return f"retry: {RETRY_MS}\nevent: snapshot\ndata: {json.dumps(payload)}\n\n"
+    # --- what a client sees -------------------------------------------------------------
 
-    def _detail(self, unit: str, now: float) -> dict[str, object] | None:
-        state = self.store.get(unit)
+    def frame(self, now: float) -> Frame:
+        problems = self.board.active(now)
+        of_unit: dict[str, list[Problem]] = {}
+        for p in problems:
+            of_unit.setdefault(p.unit, []).append(p)
+        return Frame(now, problems, of_unit, view.totals_cells(self.store, problems, now))
+
+    def row(self, frame: Frame, state: UnitState) -> view.Cells:
+        name = state.config.name
+        cells = frame.rows.get(name)
+        if cells is None:
+            reading = self.store.fresh_reading(state, frame.now)
+            cells = frame.rows[name] = view.row_cells(
+                state, reading, frame.of_unit.get(name, ()), self.known.get(name),
+                self.board.identity(name),
+            )  # fmt: skip
+        return cells
+
+    def fleet_page(self, frame: Frame, params: FleetParams) -> FleetPage:
+        fleet = frame.pages.get(params)
+        if fleet is None:
+            if params.sort == "load" and not frame.load:
+                for state in self.store:
+                    reading = self.store.fresh_reading(state, frame.now)
+                    power = None if reading is None else reading.values["active_power"]
+                    frame.load[state.config.name] = (
+                        float(power) if isinstance(power, float | int) else 0.0
+                    )
+            fleet = frame.pages[params] = page.order(self.store, frame.of_unit, params, frame.load)
+        return fleet
+
+    def fleet_html(self, frame: Frame, params: FleetParams, selected: str) -> str:
+        fleet = self.fleet_page(frame, params)
+        rows = {u.config.name: self.row(frame, u) for u in fleet.units}
+        return page.fleet_body(fleet, rows, selected)
+
+    def detail(
+        self, frame: Frame, name: str
+    ) -> tuple[UnitState, Reading | None, view.Cells] | None:
+        state = self.store.get(name)
         if state is None:
             return None
-        reading = self.store.fresh_reading(state, now)
-        return view.detail_cells(state, reading, view.trips(self.forecast, reading)).as_json()
+        reading = self.store.fresh_reading(state, frame.now)
+        cells = view.detail_cells(
+            state, reading, frame.of_unit.get(name, ()), view.trips(self.forecast, reading),
+            self.known.get(name),
+        )  # fmt: skip
+        return state, reading, cells
+
+    def unit_html(self, frame: Frame, name: str, editable: bool, back: str, mode: str = "") -> str:
+        found = self.detail(frame, name)
+        if found is None:
+            return ""
+        state, reading, cells = found
+        return page.unit_view(
+            state, reading, cells, frame.of_unit.get(name, ()), editable, editable,
+            self.known.get(name), back, records(name, self.history), mode,
+        )  # fmt: skip
+
+    def message(self, client: Client, frame: Frame, full: bool) -> dict[str, object] | None:
+        """What ``client`` has not seen yet (``full``: everything, as after a reconnect)."""
+        out: dict[str, object] = {}
+        fleet = self.fleet_page(frame, client.params)
+        signature = (
+            tuple((u.config.name, self.row(frame, u).s["status"]) for u in fleet.units),
+            fleet.total,
+        )
+        rows = {u.config.name: self.row(frame, u).flat() for u in fleet.units}
+        if full or signature != client.fleet:
+            out["fleet"] = self.fleet_html(frame, client.params, client.unit)
+            client.fleet = signature
+            client.rows = rows
+        else:
+            changed = {}
+            for name, flat_row in rows.items():
+                delta = _diff(client.rows.get(name, {}), flat_row)
+                if delta:
+                    changed[name] = delta
+            if changed:
+                out["rows"] = changed
+            client.rows = rows
+        items = {
+            view.problem_id(p): page.problem_item(p, client.editable)
+            for p in frame.problems[: page.BANNER_MAX]
+        }
+        order = list(items)
+        set_items = items if full else _diff(client.problems, items)
+        gone = [] if full else [i for i in client.problems if i not in items]
+        if full or set_items or gone or order != client.order:
+            out["problems"] = {
+                "set": set_items, "del": gone, "order": order,
+                "more": max(0, len(frame.problems) - page.BANNER_MAX),
+                "worst": view.worst(frame.problems),
+            }  # fmt: skip
+            client.problems, client.order = items, order
+        totals = frame.totals.flat()
+        delta = totals if full else _diff(client.totals, totals)
+        if delta:
+            out["totals"] = delta
+            client.totals = totals
+        if client.unit:
+            found = self.detail(frame, client.unit)
+            if found is not None:
+                state, reading, cells = found
+                up = cells.s["d.up"]
+                flat = cells.flat()
+                if full or up != client.up:
+                    out["unit"] = page.unit_view(
+                        state, reading, cells, frame.of_unit.get(client.unit, ()),
+                        client.editable, client.editable, self.known.get(client.unit),
+                        client.params.link(), records(client.unit, self.history), client.mode,
+                    )  # fmt: skip
+                    client.detail, client.up = flat, up
+                else:
+                    delta = _diff(client.detail, flat)
+                    if delta:
+                        out["detail"] = delta
+                    client.detail = flat
+                problems_html = page.unit_problems(
+                    frame.of_unit.get(client.unit, ()), client.editable
+                )
+                if problems_html != client.unit_problems:
+                    if "unit" not in out:
+                        out["unit_problems"] = problems_html
+                    client.unit_problems = problems_html
+        return out or None
+
+    def snapshot(self, client: Client, token: str) -> str:
+        frame = self.frame(time.time())
+        payload = self.message(client, frame, full=True) or {}
+        payload["token"] = token
+        payload["units"] = len(self.store)
+        payload["now"] = frame.now
+        return f"retry: {RETRY_MS}\nevent: snapshot\ndata: {json.dumps(payload)}\n\n"
 
     async def _run(self) -> None:
-        last_check = time.monotonic()
+        last_sent = time.monotonic()
         while True:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(STALE_CHECK_S):
+                async with asyncio.timeout(1.0):
                     await self._wake.wait()
             await asyncio.sleep(FLUSH_S)
             self._wake.clear()
-            dirty, self._dirty = self._dirty, set()
-            now = time.time()
-            if time.monotonic() - last_check >= STALE_CHECK_S:
-                last_check = time.monotonic()
-                for state in self.store:  # gone stale without a poll event
-                    if self._up.get(state.config.name) != (
-                        self.store.fresh_reading(state, now) is not None
-                    ):
-                        dirty.add(state.config.name)
-            if dirty:
-                self.flush(dirty, now)
+            changed, self._changed = self._changed, False
+            # the board's texts run with the clock ("unreachable for 2 min"): a flush a
+            # second even without a poll; one that finds nothing new sends nothing
+            self.flush(time.time(), changed)
+            if any(c.queue.qsize() for c in self.clients):
+                last_sent = time.monotonic()
+            elif time.monotonic() - last_sent >= TICK_S:
+                for client in list(self.clients):
+                    _offer(client, "event: tick\ndata: {}\n\n")
+                last_sent = time.monotonic()
 
-    def flush(self, dirty: set[str], now: float) -> None:
-        """Send one update event about ``dirty`` units to every client."""
-        rows = {}
-        for name in dirty:
-            state = self.store.get(name)
-            if state is None:
-                continue
-            reading = self.store.fresh_reading(state, now)
-            self._up[name] = reading is not None
-            rows[name] = view.row_cells(state, reading).as_json()
-        common = (
-            f'{{"rows": {json.dumps(rows)}, '
-            f'"totals": {json.dumps(view.totals_cells(self.store, now).as_json())}'
-        )
-        details: dict[str, str] = {}
+    def flush(self, now: float, changed: bool = True) -> None:
+        """Send every client what changed on its screen."""
+        frame = self.frame(now)
         for client in list(self.clients):
-            if client.unit in dirty:
-                if client.unit not in details:
-                    details[client.unit] = json.dumps(self._detail(client.unit, now))
-                data = f'{common}, "detail": {details[client.unit]}}}'
-            else:
-                data = common + "}"
-            _offer(client, f"event: update\ndata: {data}\n\n")
+            message = self.message(client, frame, full=False)
+            if message is not None:
+                _offer(client, f"event: update\ndata: {json.dumps(message)}\n\n")
         self.updates += 1
+
+
+def records(unit: str, history: bool) -> list[tuple[str, str]]:
+    """Links to the unit's events and, where the exporter keeps a history, its RCBO tests
+    and supply checks (docs/history.md)."""
+    query = urlencode({"unit": unit})
+    links = [("Events", f"console/timeline?{query}")]
+    if history:
+        links += [
+            ("RCBO tests", f"history/rcbo-tests?{query}"),
+            ("Supply checks", f"history/supply-checks?{query}"),
+            ("Jobs and show reports", "history/jobs"),
+        ]
+    return links
 
 
 def _offer(client: Client, message: str | None) -> None:
@@ -208,9 +395,14 @@ def _offer(client: Client, message: str | None) -> None:
 class Console:
     """The console's handlers, bound to the running exporter's context."""
 
-    def __init__(self, context: ExposerContext) -> None:
+    def __init__(self, context: ExposerContext, board: ProblemBoard) -> None:
         self.context = context
-        self.hub = Hub(context.store, context.forecast)
+        self.board = board
+        self.known = LastKnown(context.store)
+        self.hub = Hub(context.store, board, context.forecast, self.known)
+        self.hub.history = context.history is not None
+        self.sent_bytes = 0
+        """Bytes of pages and event streams sent, for the benchmark."""
         self._secret = os.urandom(32)
         self._assets = {
             name: resources.files(__package__).joinpath("static", name).read_bytes()
@@ -247,22 +439,29 @@ class Console:
         user = self.user(request)
         users = self._auth_users()
         if not settings.writes_enabled:
-            return False, "Read-only: edits are off (console: writes_enabled: false).", user
+            return (
+                False,
+                "View only: changing names and bands is switched off for this exporter "
+                "(console: writes_enabled: false in its config).",
+                user,
+            )
         if not users:
             return (
                 False,
-                "Read-only: edits need basic auth; add basic_auth_users to the --web.config.file.",
+                "View only: changes need a signed-in user, and this exporter has no users "
+                "(basic_auth_users in its --web.config.file).",
                 user,
             )
         if user is None or user not in users:
-            return False, "Read-only: not signed in with basic auth.", user
+            return False, "View only: sign in to change names and bands.", user
         if settings.editors is not None and user not in settings.editors:
             return (
                 False,
-                f"Read-only: user {user} is not one of the editors (console: editors).",
+                f"View only: {user} may look but not change (not one of the editors in "
+                "console: editors).",
                 user,
             )
-        return True, f"Editing as {user}: changes are written to the unit.", user
+        return True, f"Signed in as {user}: changes are written to the unit.", user
 
     def token(self, user: str | None) -> str:
         return hmac.new(self._secret, (user or "").encode(), hashlib.sha256).hexdigest()[:32]
@@ -270,83 +469,90 @@ class Console:
     # --- the page -------------------------------------------------------------------------
 
     async def index(self, request: web.Request) -> web.Response:
-        from ..web.server import ROUTES_KEY
-
         store = self.context.store
-        now = time.time()
-        units = list(store)
+        hub = self.hub
+        frame = hub.frame(time.time())
+        params = FleetParams.of(request.query)
         selected = request.query.get("unit", "")
         if store.get(selected) is None:
-            selected = units[0].config.name if units else ""
-        rows = [page.fleet_row(unit, store.fresh_reading(unit, now), selected) for unit in units]
+            selected = ""
         editable, mode, user = self.access(request)
-        state = store.get(selected)
-        reading = None if state is None else store.fresh_reading(state, now)
-        unit_html = (
-            page.unit_panes(state, reading, editable, view.trips(self.context.forecast, reading))
-            if state is not None
-            else '<div id="unit"><p>No units are configured.</p></div>'
-        )
-        links = [r for r in request.app[ROUTES_KEY].links if r.path != "/"]
-        jobs_html = await jobs.pane(self.context.history, [u.config.name for u in units], editable)
+        fleet = hub.fleet_page(frame, params)
+        rows = {u.config.name: hub.row(frame, u) for u in fleet.units}
+        label_keys = sorted({k for u in store for k in u.config.labels})
+        groups = sorted({f"{k}={v}" for u in store for k, v in u.config.labels.items()})
+        unit_html = hub.unit_html(frame, selected, editable, params.link()) if selected else ""
+        jobs_html = await jobs.pane(self.context.history, groups, editable)
+        query = urlencode({**params.query(), **({"unit": selected} if selected else {})})
         body = page.page(
             title=self.settings.title,
-            rows=rows,
-            totals=view.totals_cells(store, now),
+            banner_html=page.banner(frame.problems, frame.totals, editable),
+            fleet_html=page.fleet_section(fleet, rows, selected, label_keys, frame.totals),
             unit_html=unit_html,
             selected=selected,
-            links=links,
             mode=mode,
             editable=editable,
             token=self.token(user),
             jobs_html=jobs_html,
+            query=query,
         )
+        self.sent_bytes += len(body.encode())
         return web.Response(
             text=body,
             content_type="text/html",
             headers={
                 "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-                "Cache-Control": "no-store",
+                "Cache-Control": "no-cache",
                 "X-Content-Type-Options": "nosniff",
             },
+        )
+
+    async def integrations(self, request: web.Request) -> web.Response:
+        from ..web.server import ROUTES_KEY
+
+        links = [r for r in request.app[ROUTES_KEY].values() if r.method == "GET"]
+        return web.Response(
+            text=page.integrations(links, self.settings.title),
+            content_type="text/html",
+            headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY},
         )
 
     async def asset(self, request: web.Request) -> web.Response:
         name = request.match_info["asset"]
         if name not in ASSETS:
             raise web.HTTPNotFound(text=f"no console asset {name!r}\n")
-        return web.Response(
-            body=self._assets[name],
-            content_type=ASSETS[name],
-            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
-        )
+        body = self._assets[name]
+        etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
+        headers = {
+            "Cache-Control": f"public, max-age={ASSET_MAX_AGE_S}",
+            "ETag": etag,
+            "X-Content-Type-Options": "nosniff",
+        }
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers=headers)
+        self.sent_bytes += len(body)
+        return web.Response(body=body, content_type=ASSETS[name], headers=headers)
 
     # --- live -------------------------------------------------------------------------------
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         unit = request.query.get("unit", "")
-        _editable, _mode, user = self.access(request)
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "text/event-stream",
-                "Cache-Control": "no-store",
-                "X-Accel-Buffering": "no",
-            }
-        )
+        editable, mode, user = self.access(request)
+        response = event_stream(
+            {"Content-Type": "text/event-stream", "Cache-Control": "no-store",
+             "X-Accel-Buffering": "no"}
+        )  # fmt: skip
         await response.prepare(request)
-        client = Client(unit)
+        client = Client(unit, FleetParams.of(request.query), editable, mode)
         self.hub.attach(client)
         try:
-            await response.write(self.hub.snapshot(unit, self.token(user)).encode())
-            while True:
-                try:
-                    async with asyncio.timeout(KEEPALIVE_S):
-                        message = await client.queue.get()
-                except TimeoutError:
-                    message = ": keepalive\n\n"
-                if message is None:
-                    break
-                await response.write(message.encode())
+            message: str | None = self.hub.snapshot(client, self.token(user))
+            while message is not None:
+                data = message.encode()
+                client.sent_bytes += len(data)
+                self.sent_bytes += len(data)
+                await response.write(data)
+                message = await client.queue.get()
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -369,35 +575,34 @@ class Console:
                 )
             change, what, before, after = parse_edit(body, reading)
             try:
-                new = await self.context.poller.write_settings(name, [change])
+                await self.context.poller.write_settings(name, [change])
             except WriteError as error:
-                status = 400 if error.reason == "invalid" else 502
-                raise EditRefused(status, what, f"not written: {error}") from None
+                if error.reason == "invalid":  # our checks let through what the unit refuses
+                    raise EditRefused(
+                        400, what, f"not written: the unit does not take {after}"
+                    ) from None
+                raise EditRefused(502, what, f"not written: {error}") from None
         except EditRefused as refused:
             return web.json_response(
                 {"ok": False, "field": refused.field, "message": str(refused)},
                 status=refused.status,
             )
         log.info("console edit by %s: unit %s, %s: %r -> %r", user, name, what, before, after)
-        state = self.context.store.get(name)
-        assert state is not None
-        return web.json_response(
-            {
-                "ok": True,
-                "message": f"{name}: {what} is now {after!r}",
-                "row": view.row_cells(state, new).as_json(),
-                "detail": view.detail_cells(
-                    state, new, view.trips(self.context.forecast, new)
-                ).as_json(),
-            }
-        )
+        frame = self.hub.frame(time.time())
+        found = self.hub.detail(frame, name)
+        answer: dict[str, object] = {"ok": True, "message": f"{name}: {what} is now {after!r}"}
+        if found is not None:
+            answer["detail"] = found[2].flat()
+            answer["row"] = self.hub.row(frame, found[0]).flat()
+        return web.json_response(answer)
 
     async def job(self, request: web.Request) -> web.Response:
         """Start or stop a job (the jobs pane), under the same checks as an edit."""
         try:
             user, body = await self._checked_body(request)
             try:
-                message = await jobs.apply(self.context.history, body, user)
+                fleet = [(u.config.name, u.config.labels) for u in self.context.store]
+                message = await jobs.apply(self.context.history, body, user, fleet)
             except HistoryError as error:
                 raise EditRefused(error.status, error.field, str(error)) from None
         except EditRefused as refused:
@@ -444,8 +649,14 @@ def _text(body: dict[str, Any], key: str) -> str:
     return value
 
 
-def check_name(name: str, what: str) -> str:
-    """A name the unit can store: printable, at most 16 bytes of UTF-8."""
+def check_name(typed: str, what: str) -> str:
+    """A name the unit can store: printable, at most 16 bytes of UTF-8; ``""`` clears it,
+    but a name of only spaces is refused (it would clear the name without saying so)."""
+    name = typed.strip()
+    if typed and not name:
+        raise EditRefused(
+            400, "name", f"{what}: only spaces; type a name, or empty the box to clear it"
+        )
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
         raise EditRefused(400, "name", f"{what}: control characters are not allowed")
     size = len(name.encode("utf-8"))
@@ -475,6 +686,14 @@ def parse_limit(text: str, which: str, rating_a: float) -> float | None:
         raise EditRefused(
             400, which, f"{which}: {value:g} A is above the channel's {rating_a:g} A rating"
         )
+    if not math.isclose(value * 100, round(value * 100), abs_tol=1e-6):
+        raise EditRefused(
+            400,
+            which,
+            f"{which}: {text} A has more decimals than the unit keeps; it stores steps of "
+            f"0.01 A (e.g. {math.floor(value * 100) / 100:.2f} or "
+            f"{math.ceil(value * 100) / 100:.2f})",
+        )
     return value
 
 
@@ -493,11 +712,11 @@ def parse_edit(body: dict[str, Any], reading: Reading) -> tuple[Settings, str, s
     """
     kind = body.get("field")
     if kind == "unit_name":
-        name = check_name(_text(body, "value").strip(), "unit name")
+        name = check_name(_text(body, "value"), "unit name")
         return UnitSettings(name), "unit name", reading.stored_name, name
     if kind == "channel_name":
         channel = _channel(body, reading)
-        name = check_name(_text(body, "value").strip(), f"channel {channel.number} name")
+        name = check_name(_text(body, "value"), f"channel {channel.number} name")
         return (
             ChannelSettings(channel.number, name=name),
             f"channel {channel.number} name",
@@ -534,13 +753,32 @@ CONSOLE_KEY = web.AppKey("console", Console)
 """The console's handlers, for routes of other console modules that share its checks."""
 
 
+def event_stream(headers: Mapping[str, str]) -> web.StreamResponse:
+    """The stream's response: gzip with a flush per event where the web server offers it."""
+    try:
+        from ..web.compress import EventStream
+    except ImportError:
+        return web.StreamResponse(headers=dict(headers))
+    return EventStream(headers=dict(headers))
+
+
+def board_for(routes: Routes, context: ExposerContext) -> ProblemBoard:
+    """The problem board the console plugin built; a memory-only one where the console is
+    served without the plugin (the benchmark)."""
+    from .board import board_of
+
+    board = board_of(routes)
+    return board if board is not None else ProblemBoard(context.store, context.forecast)
+
+
 def add_routes(routes: Routes, context: ExposerContext) -> None:
-    console = Console(context)
+    console = Console(context, board_for(routes, context))
     routes.state(CONSOLE_KEY, console)
     routes.add_get("/", console.index, title="Fleet console",
                    description="every unit live, as on the unit's own web page")  # fmt: skip
-    routes.add_get("/console/events", console.events)  # before the assets' pattern
-    routes.add_get("/console/{asset}", console.asset)
+    routes.add_get("/console/events", console.events)
+    routes.add_get("/console/integrations", console.integrations)
+    routes.add_get("/console/static/{asset}", console.asset)
     routes.add_post("/console/units/{name}/settings", console.edit)
     routes.add_post("/console/jobs", console.job)
     routes.on_shutdown(console.hub.close)

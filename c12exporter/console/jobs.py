@@ -4,7 +4,8 @@ same access rules and CSRF checks as the console's edits; see ``docs/history.md`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from fnmatch import fnmatchcase
 from typing import Any
 
 from ..history import api as history_api
@@ -18,7 +19,7 @@ RECENT = 5
 """Stopped jobs shown besides the running ones."""
 
 
-async def pane(history: History | None, units: Iterable[str], editable: bool) -> str:
+async def pane(history: History | None, groups: Iterable[str], editable: bool) -> str:
     """The jobs pane, or nothing when the exporter keeps no history."""
     if history is None:
         return ""
@@ -29,11 +30,13 @@ async def pane(history: History | None, units: Iterable[str], editable: bool) ->
             '<section class="pane" id="jobs" aria-labelledby="jobs-h"><h2 id="jobs-h">Jobs</h2>'
             f"<p>The jobs cannot be shown: {e(error)}</p></section>"
         )
-    return jobs_pane(listed, units, editable)
+    return jobs_pane(listed, groups, editable)
 
 
-def jobs_pane(jobs: Iterable[Job], units: Iterable[str], editable: bool) -> str:
-    """The pane: ``jobs`` as :meth:`History.all_jobs` gives them (running and recent)."""
+def jobs_pane(jobs: Iterable[Job], groups: Iterable[str], editable: bool) -> str:
+    """The pane: ``jobs`` as :meth:`History.all_jobs` gives them (running and recent).
+
+    :param groups: label selectors (``rack=A``) offered as suggestions for the units."""
     rows = []
     for job in jobs:
         energy = sum(t.energy_j for t in job.units.values()) / JOULES_PER_KWH
@@ -58,14 +61,15 @@ def jobs_pane(jobs: Iterable[Job], units: Iterable[str], editable: bool) -> str:
     )
     form = ""
     if editable:
-        boxes = "".join(
-            f'<label><input type="checkbox" name="unit" value="{e(u)}"> {e(u)}</label>'
-            for u in units
-        )
+        options = "".join(f'<option value="{e(g)}">' for g in groups)
         form = (
             '<form id="job-start" novalidate><label>Name <input name="name" required '
             'autocomplete="off" maxlength="64"></label>'
-            f"<fieldset><legend>Units</legend>{boxes}</fieldset>"
+            '<label>Units <input name="units" list="job-groups" autocomplete="off" '
+            'aria-describedby="job-units-hint"></label>'
+            f'<datalist id="job-groups">{options}</datalist>'
+            '<p class="hint" id="job-units-hint">Names, label groups (rack=A) or patterns '
+            "(sim-0*), separated by commas.</p>"
             '<button type="submit">Start job</button></form>'
         )
     return (
@@ -74,12 +78,47 @@ def jobs_pane(jobs: Iterable[Job], units: Iterable[str], editable: bool) -> str:
     )
 
 
-async def apply(history: History | None, body: dict[str, Any], user: str | None) -> str:
-    """Carry out a checked request; returns what to tell the user.
+def expand(picks: Iterable[str], units: Iterable[tuple[str, Mapping[str, str]]]) -> list[str]:
+    """Unit names from what the form names: a unit, a label group (``rack=A``) or a
+    pattern (``sim-0*``); in fleet order, each once.
+
+    :raises HistoryError: a pick that matches no unit."""
+    fleet = list(units)
+    chosen: list[str] = []
+    for pick in (p.strip() for p in picks):
+        if not pick:
+            continue
+        key, is_label, value = pick.partition("=")
+        found = [
+            name
+            for name, labels in fleet
+            if (labels.get(key.strip()) == value.strip() if is_label else fnmatchcase(name, pick))
+        ]
+        if not found:
+            raise HistoryError(f"units: {pick!r} matches no unit of the fleet", "units", 400)
+        chosen += [name for name in found if name not in chosen]
+    return chosen
+
+
+async def apply(
+    history: History | None,
+    body: dict[str, Any],
+    user: str | None,
+    units: Iterable[tuple[str, Mapping[str, str]]] = (),
+) -> str:
+    """Carry out a checked request; returns what to tell the user. ``units``: the fleet's
+    names and labels, to expand the picks of the form.
 
     :raises HistoryError: naming the field and what to do (nothing changed).
     """
     if history is None:
         raise HistoryError("this exporter keeps no history", "history", 404)
+    picks = body.get("units")
+    if (
+        body.get("action") == "start"
+        and isinstance(picks, list)
+        and all(isinstance(p, str) for p in picks)
+    ):
+        body = {**body, "units": expand(picks, units)}
     report = await history_api.apply(history, body, f"{user} (console)")
     return f"job {report['job']} {'started' if report['stopped_at'] is None else 'stopped'}"

@@ -1,27 +1,45 @@
-"""The console's one HTML page, rendered on the server: the fleet table (pane A) and the
-selected unit (panes B to D), complete without JavaScript; ``console.js`` keeps it live.
+"""The console's HTML, rendered on the server: the alarm banner on every view, the fleet
+(a table that turns into cards on a phone, or tiles), the unit as on its front panel,
+and the integrations page. Complete without JavaScript; ``console.js`` keeps it live.
 
-Every value is in an element whose ``data-k`` names its key in
+Every live value is in an element whose ``data-k`` (text), ``data-w`` (bar width),
+``data-s`` (state) or ``data-a`` (reading time, shown as an age) names its key in
 :mod:`c12exporter.console.view`, so the page and the live updates format it one way.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from .. import __version__
-from ..measurements import BY_NAME, PHASES
+from ..measurements import MEASUREMENTS, PHASES, Measurement
 from ..model import AUX_CHANNEL
+from ..problems import Problem
 from ..reading import Reading
 from ..routes import Route
 from ..store import UnitState
 from . import view
-from .view import Cells
+from .view import LINES, Cells
 
 
 def e(text: object) -> str:
     return html.escape(str(text), quote=True)
+
+
+# --- small pieces -----------------------------------------------------------------------------
+
+ICONS = """<svg class="sprite" aria-hidden="true" focusable="false">
+<symbol id="i-pen" viewBox="0 0 24 24"><path d="M4 20h4L19 9l-4-4L4 16z M14 6l4 4"
+ fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round"/></symbol>
+<symbol id="i-eye" viewBox="0 0 24 24"><path d="M2 12s4-7 10-7 10 7 10 7-4 7-10 7S2 12 2 12z"
+ fill="none" stroke="currentColor" stroke-width="2"/><circle cx="12" cy="12" r="3"
+ fill="currentColor"/></symbol>
+</svg>"""
+"""Inline SVG symbols of the edit buttons (no icon font, no emoji)."""
 
 
 def _k(cells: Cells, key: str, tag: str = "span", extra: str = "") -> str:
@@ -31,321 +49,686 @@ def _k(cells: Cells, key: str, tag: str = "span", extra: str = "") -> str:
     return f'<{tag} data-k="{e(key)}"{state_attr}{extra}>{e(cells.t.get(key, ""))}</{tag}>'
 
 
+def _age(cells: Cells, key: str) -> str:
+    """A reading's age; the browser counts it up between updates."""
+    at = cells.a.get(key)
+    if at is None:
+        return f'<span data-a="{e(key)}">{e(cells.t.get(key, ""))}</span>'
+    return f'<span data-a="{e(key)}" data-at="{at:.3f}">{e(view.clock(at))}</span>'
+
+
 def _bar(cells: Cells, key: str, label: str) -> str:
     width = cells.w.get(key, 0.0)
     state = cells.s.get(key, "ok")
     return (
-        f'<span class="bar" role="presentation"><span data-w="{e(key)}" data-s="{e(key)}" '
-        f'data-state="{e(state)}" style="width:{width}%"></span></span>'
-        f'<span class="sr-only">{e(label)}</span>'
+        f'<span class="bar" title="{e(label)}"><span data-w="{e(key)}" data-s="{e(key)}" '
+        f'data-state="{e(state)}" data-pct="{width}"></span></span>'
     )
 
 
-FLEET_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("unit", "Unit"),
-    ("state", "State"),
-    ("stored", "Stored name"),
-    ("model", "Model"),
-    *((p, p) for p in PHASES),
-    ("N", "N"),
-    ("estop", "E-stop"),
-    ("switch", "Switch"),
-    ("neutral", "Neutral"),
-    ("warn", "⚠"),
-    ("power", "P"),
-    ("balance", "Balance"),
+def severity(cells: Cells, key: str, word_key: str | None = None) -> str:
+    """The severity badge: shape (a CSS icon by state), word and colour."""
+    state = cells.s.get(key, "ok")
+    word = cells.t.get(word_key, view.WORD[state]) if word_key else view.WORD[state]
+    inner = f'<b data-k="{e(word_key)}">{e(word)}</b>' if word_key else f"<b>{e(word)}</b>"
+    return (
+        f'<span class="sev" data-s="{e(key)}" data-state="{e(state)}">'
+        f'<i class="ico" aria-hidden="true"></i>{inner}</span>'
+    )
+
+
+def _pen(label: str, action: str, unit: str, channel: int | None, current: str, **data: str) -> str:
+    channel_attr = "" if channel is None else f' data-channel="{channel}"'
+    extra = "".join(f' data-{k}="{e(v)}"' for k, v in data.items())
+    icon = "i-eye" if action == "band" else "i-pen"
+    return (
+        f'<button type="button" class="icon" data-edit="{e(action)}" data-unit="{e(unit)}"'
+        f'{channel_attr} data-current="{e(current)}"{extra} aria-label="{e(label)}" '
+        f'title="{e(label)}"><svg aria-hidden="true" focusable="false"><use href="#{icon}"/>'
+        "</svg></button>"
+    )
+
+
+def unit_link(name: str, params: Mapping[str, str] | None = None) -> str:
+    query = {**(params or {}), "unit": name}
+    return "?" + urlencode({k: v for k, v in query.items() if v})
+
+
+# --- problems: the banner and the unit's own list ----------------------------------------------
+
+
+def problem_item(p: Problem, ackable: bool, in_unit: bool = False) -> str:
+    """One problem as a list item: shape and word, unit, words, since when, acknowledge."""
+    state = view.STATE[p.severity]
+    acked = (
+        f'<span class="acked">acknowledged by {e(p.acked_by)}</span>'
+        if p.acked_by is not None
+        else ""
+    )
+    ack = (
+        f'<button type="button" class="ack" data-ack-unit="{e(p.unit)}" data-ack-key="{e(p.key)}"'
+        f' aria-label="Acknowledge {e(p.unit)}: {e(p.text)}">Acknowledge</button>'
+        if ackable and p.acked_by is None
+        else ""
+    )
+    unit = "" if in_unit else f'<a class="pu" href="{e(unit_link(p.unit))}">{e(p.unit)}</a> '
+    advice = f'<p class="advice">{e(p.advice)}</p>' if in_unit and p.advice else ""
+    detail = (
+        f'<details class="raw"><summary>Details</summary><code>{e(p.detail)}</code></details>'
+        if in_unit and p.detail
+        else ""
+    )
+    log = (
+        f'<a class="log" href="console/timeline?{e(urlencode({"unit": p.unit}))}">'
+        f'events<span class="sr-only"> of {e(p.unit)}</span></a>'
+    )
+    return (
+        f'<li data-id="{e(view.problem_id(p))}" data-state="{state}" '
+        f'data-acked="{int(p.acked_by is not None)}">'
+        f'<span class="sev" data-state="{state}"><i class="ico" aria-hidden="true"></i>'
+        f'<b>{view.WORD[state]}</b></span> {unit}<span class="pt">{e(p.text)}</span> '
+        f'<span class="since">since {e(view.clock(p.since))} '
+        f'(<span data-at="{p.since:.3f}" data-a="since">{e(view.clock(p.since))}</span>)</span>'
+        f" {acked}{ack} {log}{advice}{detail}</li>"
+    )
+
+
+BANNER_MAX = 40
+"""Problems listed in the banner; the counts cover all of them."""
+
+
+def banner(problems: Sequence[Problem], totals: Cells, ackable: bool) -> str:
+    counts = "".join(
+        f'<a class="count" href="?problems=1" data-state="{state}" '
+        f'data-zero="{int(totals.t.get(f"f.{state}", "0") == "0")}">'
+        f'<i class="ico" aria-hidden="true"></i><b data-k="f.{state}">'
+        f"{e(totals.t.get(f'f.{state}', '0'))}</b> {view.WORD[state].lower()}</a>"
+        for state in ("alarm", "down", "warn")
+    )
+    items = "".join(problem_item(p, ackable) for p in problems[:BANNER_MAX])
+    more = len(problems) - BANNER_MAX
+    return (
+        '<section id="banner" aria-labelledby="banner-h" '
+        f'data-state="{view.worst(problems)}">'
+        '<div class="counts"><h2 id="banner-h">Problems</h2>'
+        f'{counts}<span class="allclear">All clear</span>'
+        '<span id="live" data-state="connecting">connecting…</span>'
+        '<button type="button" id="sound" aria-pressed="false">Sound</button></div>'
+        '<div id="lost" role="alert" hidden><strong>Connection lost at '
+        '<span id="lost-at"></span>.</strong> Values are as they were then; reconnecting by '
+        "itself.</div>"
+        f'<ol id="problems" aria-label="Active problems, worst first">{items}</ol>'
+        f'<p id="more" class="hint"{"" if more > 0 else " hidden"}>'
+        f'and <span id="more-n">{max(more, 0)}</span> more: '
+        '<a href="?problems=1">the fleet, problems only</a></p>'
+        "</section>"
+    )
+
+
+def unit_problems(problems: Sequence[Problem], ackable: bool) -> str:
+    if not problems:
+        return '<p class="fine">Nothing wrong.</p>'
+    return (
+        '<ul class="problems">'
+        + "".join(problem_item(p, ackable, in_unit=True) for p in problems)
+        + "</ul>"
+    )
+
+
+# --- the fleet --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FleetParams:
+    """What the fleet view shows, from the page's query: the same on the page, in the
+    fragment the stream sends and in the links."""
+
+    sort: str = "severity"
+    q: str = ""
+    group: str = ""
+    tiles: bool = False
+    problems: bool = False
+    page: int = 1
+
+    SORTS = ("severity", "name", "load")
+
+    @classmethod
+    def of(cls, query: Mapping[str, str]) -> FleetParams:
+        sort = query.get("sort", "severity")
+        try:
+            page = max(1, int(query.get("page", "1")))
+        except ValueError:
+            page = 1
+        return cls(
+            sort if sort in cls.SORTS else "severity",
+            query.get("q", "").strip()[:64],
+            query.get("group", "").strip()[:32],
+            query.get("view") == "tiles",
+            query.get("problems") == "1",
+            page,
+        )
+
+    def query(self, **changes: object) -> dict[str, str]:
+        values = {
+            "sort": self.sort, "q": self.q, "group": self.group,
+            "view": "tiles" if self.tiles else "", "problems": "1" if self.problems else "",
+            "page": str(self.page),
+        }  # fmt: skip
+        for key, value in changes.items():
+            values[key] = str(value)
+        defaults = {"sort": "severity", "page": "1", "view": "table"}
+        return {k: v for k, v in values.items() if v and defaults.get(k) != v}
+
+    def link(self, **changes: object) -> str:
+        return "?" + urlencode(self.query(**changes))
+
+
+PAGE_ROWS = 40
+"""Rows of the fleet table per page: the page's size follows the screen, not the fleet."""
+PAGE_TILES = 600
+
+
+@dataclass(frozen=True)
+class FleetPage:
+    """The units on the page, in order, with group headings, and how many there are."""
+
+    units: tuple[UnitState, ...]
+    groups: Mapping[str, str]  # unit -> its group's heading, on the first unit of a group
+    total: int
+    pages: int
+    params: FleetParams
+
+
+def order(
+    units: Iterable[UnitState],
+    problems: Mapping[str, Sequence[Problem]],
+    params: FleetParams,
+    load: Mapping[str, float],
+) -> FleetPage:
+    """The fleet as the view orders it: worst first by default (then the longest-standing
+    problem, then the name), filtered, grouped by a label, cut to one page."""
+    words = params.q.lower()
+    chosen = []
+    for unit in units:
+        name = unit.config.name
+        mine = problems.get(name, ())
+        if params.problems and not mine:
+            continue
+        if words:
+            haystack = " ".join(
+                [name, *(f"{k}={v}" for k, v in unit.config.labels.items()),
+                 *(p.text for p in mine)]
+            ).lower()  # fmt: skip
+            if words not in haystack:
+                continue
+        chosen.append(unit)
+
+    def key(unit: UnitState) -> tuple[object, ...]:
+        name = unit.config.name
+        mine = problems.get(name, ())
+        group = unit.config.labels.get(params.group, "") if params.group else ""
+        if params.sort == "name":
+            return (group, name)
+        if params.sort == "load":
+            return (group, -load.get(name, 0.0), name)
+        rank = view.RANK[view.worst(mine)]
+        since = min((p.since for p in mine), default=math.inf)
+        return (group, -rank, since, name)
+
+    chosen.sort(key=key)
+    size = PAGE_TILES if params.tiles else PAGE_ROWS
+    pages = max(1, math.ceil(len(chosen) / size))
+    page = min(params.page, pages)
+    shown = tuple(chosen[(page - 1) * size : page * size])
+    groups: dict[str, str] = {}
+    if params.group:
+        previous = None
+        for unit in shown:
+            value = unit.config.labels.get(params.group, "")
+            if value != previous:
+                groups[unit.config.name] = f"{params.group}: {value or '(none)'}"
+                previous = value
+    return FleetPage(
+        shown, groups, len(chosen), pages, FleetParams(**{**params.__dict__, "page": page})
+    )
+
+
+COLUMNS: tuple[tuple[str, str, str | None], ...] = (
+    ("c-unit", "Unit", "name"),
+    ("c-status", "Status", "severity"),
+    *((f"c-line c-{p}", p, None) for p in PHASES),
+    ("c-line c-N", "N", None),
+    ("c-power", "Power", "load"),
+    ("c-age", "Read", None),
 )
 
 
-def fleet_row(unit: UnitState, reading: Reading | None, selected: str) -> str:
-    cells = view.row_cells(unit, reading)
+def fleet_row(unit: UnitState, cells: Cells, selected: str, params: FleetParams) -> str:
     name = unit.config.name
     current = ' aria-current="page"' if name == selected else ""
-    out = [
-        f'<tr data-unit="{e(name)}" data-s="state" data-state="{e(cells.s["state"])}">',
-        f'<th scope="row"><a href="?unit={e(name)}"{current}>{e(name)}</a></th>',
-        f'<td class="state">{_k(cells, "state")}</td>',
-        f"<td>{_k(cells, 'stored')}</td>",
-        f"<td>{_k(cells, 'model')}</td>",
-    ]
-    for phase in (*PHASES, "N"):
-        out.append(
-            f'<td class="num" title="c12_current_amperes{{phase=&quot;{phase}&quot;}} '
-            f'of 63 A input">{_k(cells, phase)}{_bar(cells, phase, "of 63 A")}</td>'
+    state = cells.s["status"]
+    lines = "".join(
+        f'<td class="c-line c-{line}" data-label="{line}">{_k(cells, line)}'
+        f"{_bar(cells, line, f'{line} against the input rating')}</td>"
+        for line in LINES
+    )
+    return (
+        f'<tr data-unit="{e(name)}" data-s="status" data-state="{e(state)}">'
+        f'<th scope="row" class="c-unit"><a href="{e(unit_link(name, params.query()))}"'
+        f"{current}>{e(name)}</a> {_k(cells, 'stored', 'small')}</th>"
+        f'<td class="c-status">{severity(cells, "status", "sev")} {_k(cells, "status")}</td>'
+        f"{lines}"
+        f'<td class="c-power" data-label="Power">{_k(cells, "power")}</td>'
+        f'<td class="c-age" data-label="Read">{_age(cells, "age")}</td></tr>'
+    )
+
+
+def fleet_body(fleet: FleetPage, rows: Mapping[str, Cells], selected: str) -> str:
+    """The fleet's live part: the table (cards on a narrow screen) or the tiles, and the
+    pager. The stream sends it again when the order or a state changes."""
+    params = fleet.params
+    if not fleet.units:
+        listing = '<p class="fine">No unit matches.</p>'
+    elif params.tiles:
+        tiles = []
+        for unit in fleet.units:
+            name = unit.config.name
+            cells = rows[name]
+            state = cells.s["status"]
+            heading = fleet.groups.get(name)
+            if heading:
+                tiles.append(f'<li class="group"><h3>{e(heading)}</h3></li>')
+            tiles.append(
+                f'<li data-unit="{e(name)}" data-state="{state}"><a href="'
+                f'{e(unit_link(name, params.query()))}" title="{e(cells.t["status"])}">'
+                f'<i class="ico" aria-hidden="true"></i><span>{e(name)}</span>'
+                f"<small>{e(view.WORD[state])}</small></a></li>"
+            )
+        listing = f'<ul class="tiles" aria-label="Units">{"".join(tiles)}</ul>'
+    else:
+        head = []
+        for css, label, sort in COLUMNS:
+            if sort is None:
+                head.append(f'<th scope="col" class="{css}">{e(label)}</th>')
+                continue
+            active = params.sort == sort
+            aria = (
+                f' aria-sort="{"ascending" if sort == "name" else "descending"}"' if active else ""
+            )
+            head.append(
+                f'<th scope="col" class="{css}"{aria}><a href="{e(params.link(sort=sort, page=1))}"'
+                f' data-sort="{sort}">{e(label)}</a></th>'
+            )
+        body = []
+        for unit in fleet.units:
+            name = unit.config.name
+            heading = fleet.groups.get(name)
+            if heading:
+                body.append(
+                    f'<tr class="group"><th scope="colgroup" colspan="{len(COLUMNS)}">'
+                    f"{e(heading)}</th></tr>"
+                )
+            body.append(fleet_row(unit, rows[name], selected, params))
+        listing = (
+            '<table id="fleet-table"><caption class="sr-only">Units, '
+            f"{e(SORT_WORDS[params.sort])}</caption>"
+            f"<thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(body)}</tbody></table>"
         )
-    for key in ("estop", "switch", "neutral"):
-        out.append(f"<td>{_k(cells, key)}</td>")
-    warn = _k(cells, "warn", extra=' aria-label="supervision warning"')
-    out.append(f'<td class="warn">{warn}</td>')
-    out.append(f'<td class="num">{_k(cells, "power")}</td>')
-    out.append(f'<td class="num">{_k(cells, "balance")}</td>')
-    out.append("</tr>")
-    return "".join(out)
+    size = PAGE_TILES if params.tiles else PAGE_ROWS
+    first = (params.page - 1) * size + 1 if fleet.total else 0
+    last = first + len(fleet.units) - 1 if fleet.total else 0
+    pager = [f"<span>{first} to {last} of {fleet.total}</span>"]
+    if params.page > 1:
+        pager.append(f'<a href="{e(params.link(page=params.page - 1))}" rel="prev">Previous</a>')
+    if params.page < fleet.pages:
+        pager.append(f'<a href="{e(params.link(page=params.page + 1))}" rel="next">Next</a>')
+    return f'{listing}<nav class="pager" aria-label="Pages of the fleet">{" ".join(pager)}</nav>'
 
 
-def fleet_table(rows: Iterable[str], totals: Cells) -> str:
-    head = "".join(
-        f'<th scope="col"><button type="button" data-sort="{i}">{e(label)}</button></th>'
-        for i, (_key, label) in enumerate(FLEET_COLUMNS)
+SORT_WORDS = {
+    "severity": "worst first",
+    "name": "by name",
+    "load": "by power, highest first",
+}
+
+
+def fleet_section(
+    fleet: FleetPage, rows: Mapping[str, Cells], selected: str, label_keys: Sequence[str],
+    totals: Cells,
+) -> str:  # fmt: skip
+    params = fleet.params
+    groups = "".join(
+        f'<option value="{e(k)}"{" selected" if params.group == k else ""}>{e(k)}</option>'
+        for k in label_keys
     )
-    foot = (
-        '<tr><th scope="row">Fleet</th>'
-        f'<td colspan="3">{_k(totals, "f.count")}</td>'
-        + "".join(f'<td class="num">{_k(totals, f"f.{p}")}</td>' for p in (*PHASES, "N"))
-        + f'<td colspan="4"></td><td class="num">{_k(totals, "f.power")}</td><td></td></tr>'
-    )
+    hidden_unit = f'<input type="hidden" name="unit" value="{e(selected)}">' if selected else ""
     return (
-        '<div class="scroll" tabindex="0" role="region" aria-label="Fleet table">'
-        '<table id="fleet-table"><caption class="sr-only">Every unit, live; '
-        "the buttons in the header sort</caption>"
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
-        f"<tfoot>{foot}</tfoot></table></div>"
+        '<section id="fleet" aria-labelledby="fleet-h">'
+        '<div class="fleet-head"><h2 id="fleet-h">Fleet</h2>'
+        f'<p class="totals">{_k(totals, "f.count")} · {_k(totals, "f.power")}</p></div>'
+        f'<form id="fleet-tools" class="tools" method="get" role="search">{hidden_unit}'
+        f'<label>Find <input type="search" name="q" value="{e(params.q)}" '
+        'placeholder="name, label, problem" autocomplete="off"></label>'
+        '<label>Group by <select name="group"><option value="">nothing</option>'
+        f"{groups}</select></label>"
+        f'<label><input type="checkbox" name="problems" value="1"'
+        f"{' checked' if params.problems else ''}> Problems only</label>"
+        '<fieldset class="seg"><legend class="sr-only">Show as</legend>'
+        f'<label><input type="radio" name="view" value="table"{"" if params.tiles else " checked"}>'
+        " List</label>"
+        f'<label><input type="radio" name="view" value="tiles"{" checked" if params.tiles else ""}>'
+        " Tiles</label></fieldset>"
+        f'<input type="hidden" name="sort" value="{e(params.sort)}">'
+        '<button type="submit" class="apply">Show</button></form>'
+        f'<div id="fleet-body" aria-live="off">{fleet_body(fleet, rows, selected)}</div>'
+        "</section>"
     )
 
 
-def _pen(label: str, action: str, unit: str, channel: int | None, current: str) -> str:
-    channel_attr = "" if channel is None else f' data-channel="{channel}"'
-    return (
-        f'<button type="button" class="icon" data-edit="{e(action)}" data-unit="{e(unit)}"'
-        f'{channel_attr} data-current="{e(current)}" aria-label="{e(label)}" '
-        f'title="{e(label)}">{"✎" if action != "band" else "👁"}</button>'
-    )
+# --- the unit --------------------------------------------------------------------------------
 
 
-def unit_panes(
+def unit_view(
     unit: UnitState,
     reading: Reading | None,
+    cells: Cells,
+    problems: Sequence[Problem],
     editable: bool,
-    trip_s: Mapping[int, float] | None = None,
+    ackable: bool,
+    known: Reading | None,
+    back: str,
+    records: Sequence[tuple[str, str]] = (),
+    mode: str = "",
 ) -> str:
-    cells = view.detail_cells(unit, reading, trip_s)
+    """The unit as on its front panel: what is wrong and what to do first, then its
+    channels by connector (pane D), then the meter and identity behind disclosures."""
     name = unit.config.name
-    fixed = frozenset(unit.config.supervision)
-    up = reading is not None
+    last = reading or known
     pen = (
         _pen(f"Rename unit {name}", "unit_name", name, None, reading.stored_name)
         if editable and reading is not None
         else ""
     )
-    b = (
-        f'<section class="pane" id="pane-b" aria-labelledby="unit-h">'
-        f'<h2 id="unit-h">{e(name)}</h2>'
-        f'<p class="stored">Name in the unit: {_k(cells, "d.stored")} {pen}</p>'
-        '<dl class="identity">'
-        f"<dt>Address</dt><dd>{_k(cells, 'd.address')}</dd>"
-        f"<dt>Model</dt><dd>{_k(cells, 'd.model')}</dd>"
-        f"<dt>Layout</dt><dd>{_k(cells, 'd.layout')}</dd>"
-        f"<dt>Aux socket</dt><dd>{_k(cells, 'd.aux')}</dd>"
-        f"<dt>Serial</dt><dd>{_k(cells, 'd.serial')}</dd>"
-        f"<dt>Firmware</dt><dd>{_k(cells, 'd.firmware')}</dd>"
-        "</dl></section>"
+    chain = "".join(
+        f"<div><dt>{e(m.label)}</dt><dd>{_k(cells, f'd.{m.name}')}</dd></div>"
+        for m in view.STATUS_MEASUREMENTS
     )
-    states = "".join(
-        f'<dt>{e(m.description)}</dt><dd title="{e(view.source(m))}">{_k(cells, f"d.{m.name}")}'
-        "</dd>"
-        for m in view.STATE_MEASUREMENTS
+    lines = "".join(
+        f'<div class="line"><span class="ln">{line}</span>{_k(cells, f"d.{line}")}'
+        f"{_bar(cells, f'd.{line}', f'{line} against the input rating')}</div>"
+        for line in LINES
     )
-    c = (
-        '<section class="pane" id="pane-c" aria-labelledby="status-h">'
-        '<h2 id="status-h">Status</h2>'
-        f'<p class="status" role="status">{_k(cells, "d.status", "strong")}</p>'
-        f"<dl>{states}<dt>Phase balance (NEMA: max deviation from the mean, over the mean)"
-        f"</dt><dd>{_k(cells, 'd.balance')}</dd>"
-        f"<dt>To balance the phases</dt><dd>{_k(cells, 'd.advice')}</dd></dl></section>"
+    rating = f"{last.model.input_rating_a:g} A input" if last else ""
+    trip_state = cells.s.get("d.trip", "none")
+    head = (
+        f'<div class="unit-head"><a class="back" href="{e(back)}">'
+        '<span aria-hidden="true">←</span> Fleet</a>'
+        f'<h2 id="unit-h">{e(name)}</h2>{severity(cells, "d.status", "d.status")}'
+        f'<span class="age">read {_age(cells, "d.age")}</span></div>'
     )
-    if not up:
+    problems_html = (
+        f'<div id="unit-problems">{unit_problems(problems, ackable)}</div>'
+        f'<p class="trip" data-s="d.trip" data-state="{e(trip_state)}" aria-live="off">'
+        f'{_k(cells, "d.trip.what")} trips in <span class="timer" data-k="d.trip">'
+        f"{e(cells.t.get('d.trip', ''))}</span> if the load stays</p>"
+    )
+    identity = (
+        '<details class="pane" id="identity"><summary>Identity</summary><dl class="kv">'
+        f"<div><dt>Name in the unit</dt><dd>{_k(cells, 'd.stored')} {pen}</dd></div>"
+        f"<div><dt>Address</dt><dd>{_k(cells, 'd.address')}</dd></div>"
+        f"<div><dt>Model</dt><dd>{_k(cells, 'd.model')}</dd></div>"
+        f"<div><dt>Outputs</dt><dd>{_k(cells, 'd.layout')}</dd></div>"
+        f"<div><dt>Aux socket</dt><dd>{_k(cells, 'd.aux')}</dd></div>"
+        f"<div><dt>Serial</dt><dd>{_k(cells, 'd.serial')}</dd></div>"
+        f"<div><dt>Firmware</dt><dd>{_k(cells, 'd.firmware')}</dd></div>"
+        "</dl></details>"
+    )
+    record_links = (
+        '<nav class="records" aria-label="Records of this unit">'
+        + " ".join(f'<a href="{e(href)}">{e(text)}</a>' for text, href in records)
+        + "</nav>"
+        if records
+        else ""
+    )
+    if reading is None:
+        body = (
+            f"{problems_html}"
+            '<details class="raw"><summary>Error from the last poll</summary>'
+            f"<code>{_k(cells, 'd.reason')}</code></details>"
+            '<p class="fine">No values are shown while the unit cannot be read; the '
+            "last-known identity is below.</p>"
+            f"{identity}{record_links}"
+        )
         return (
-            f'<div id="unit" data-detail="{e(name)}" data-up="down">{b}{c}'
-            '<section class="pane" id="pane-d"><h2>Channels</h2><p>The unit cannot be read; '
-            "nothing is shown until it can.</p></section></div>"
+            f'<section id="unit" data-detail="{e(name)}" data-s="d.up" data-state="down" '
+            f'aria-labelledby="unit-h">{head}{body}</section>'
         )
-    assert reading is not None
     return (
-        f'<div id="unit" data-detail="{e(name)}" data-up="up">{b}{c}'
-        f"{_meter(cells)}{_channels(cells, reading, name, editable, fixed)}</div>"
+        f'<section id="unit" data-detail="{e(name)}" data-s="d.up" data-state="up" '
+        f'aria-labelledby="unit-h">{head}{problems_html}'
+        f'<div class="pane status"><dl class="chain">{chain}</dl>'
+        f'<div class="lines" aria-label="Line currents against the {e(rating)}">{lines}</div>'
+        "</div>"
+        f"{channels(cells, reading, name, editable, frozenset(unit.config.supervision), mode)}"
+        f"{meter(cells, reading)}{identity}{record_links}</section>"
     )
 
 
-def _meter(cells: Cells) -> str:
-    lines = []
-    for row in view.LINE_ROWS:
-        m = row.phase
-        values = "".join(
-            f'<td class="num" title="{e(view.source(m, p))}">{_k(cells, f"m.{m.name}.{p}")}</td>'
-            for p in PHASES
-        )
-        if row.neutral is not None:
-            n = row.neutral
-            values += (
-                f'<td class="num" title="{e(view.source(n))}">{_k(cells, f"m.{m.name}.N")}</td>'
-            )
-        else:
-            values += "<td></td>"
-        where = view.source(m) + (f" / {view.source(row.neutral)}" if row.neutral else "")
-        lines.append(
-            f'<tr><th scope="row">{e(m.description)}</th>{values}'
-            f'<td class="src">{e(where)}</td></tr>'
-        )
-    units = "".join(
-        f'<tr><th scope="row">{e(m.description)}</th>'
-        f'<td class="num" title="{e(view.source(m))}">{_k(cells, f"m.{m.name}")}</td>'
-        f'<td class="src">{e(view.source(m))}</td></tr>'
-        for m in view.UNIT_ROWS
-    )
-    heads = "".join(f'<th scope="col">{p}</th>' for p in (*PHASES, "N"))
-    return (
-        '<section class="pane" id="meter" aria-labelledby="meter-h"><h2 id="meter-h">Meter</h2>'
-        '<div class="scroll" tabindex="0" role="region" aria-label="Meter per line">'
-        f'<table class="meter"><thead><tr><th scope="col">Per line</th>{heads}'
-        '<th scope="col">Prometheus / SNMP</th></tr></thead>'
-        f"<tbody>{''.join(lines)}</tbody></table></div>"
-        '<div class="scroll" tabindex="0" role="region" aria-label="Meter for the unit">'
-        '<table class="meter"><thead><tr><th scope="col">Unit</th><th scope="col">Value</th>'
-        f'<th scope="col">Prometheus / SNMP</th></tr></thead><tbody>{units}</tbody></table>'
-        "</div></section>"
-    )
+NAME_CLASS = ' class="nm"'
+PROBLEM_CLASS = ' class="ch-problem"'
+TRIP_CLASS = ' class="ch-trip"'
 
 
-def _band_edit(eye: str, editable: bool, fixed: bool) -> str:
-    if fixed:
-        return '<span class="hint">(set in the config file)</span>'
-    return eye if editable else ""
-
-
-def _channels(
-    cells: Cells, reading: Reading, unit: str, editable: bool, fixed: frozenset[int] = frozenset()
+def channels(
+    cells: Cells,
+    reading: Reading,
+    unit: str,
+    editable: bool,
+    fixed: frozenset[int] = frozenset(),
+    mode: str = "",
 ) -> str:
-    """:param fixed: channels whose band the config file sets (not editable here)."""
-    current = BY_NAME["channel_current"]
-    load = BY_NAME["channel_load"]
-    breaker = BY_NAME["channel_breaker"]
-    channels = {c.number: c for c in reading.channels}
-    groups = []
+    """Pane D: each output connector as a block of its channels.
+
+    :param fixed: channels whose band the config file sets (not editable here).
+    :param mode: who may change names and bands, in words."""
+    mode_note = f'<p class="hint mode-note">{e(mode)}</p>' if mode else ""
+    by_number = {c.number: c for c in reading.channels}
+    blocks = []
     for connector in reading.model.layout.connectors:
-        rows = []
+        tiles = []
         for number in connector.channels:
-            c = channels[number]
+            c = by_number[number]
             k = f"c.{number}."
             rating = view.bar_rating_a(c, reading)
             aux = (
-                f' <span class="aux">+ {e(reading.model.aux_socket.name)} socket '
-                f"({rating:g} A)</span>"
+                f'<span class="aux">+ {e(reading.model.aux_socket.name)} socket</span>'
                 if number == AUX_CHANNEL
                 else ""
             )
-            rename = _pen(f"Rename channel {number}", "channel_name", unit, number, c.name)
+            rename = (
+                _pen(f"Rename channel {number}", "channel_name", unit, number, c.name)
+                if editable
+                else ""
+            )
             band_value = (
                 ""
                 if not c.supervision.enabled
                 else f"{'' if c.supervision.min_a is None else f'{c.supervision.min_a:g}'}"
                 f"|{'' if c.supervision.max_a is None else f'{c.supervision.max_a:g}'}"
             )
-            eye = _pen(f"Supervision of channel {number}", "band", unit, number, band_value)
-            rows.append(
-                f'<tr data-channel="{number}"><th scope="row">{number}</th>'
-                f"<td>{_k(cells, k + 'name')}{aux} {rename if editable else ''}</td>"
-                f'<td class="num" title="{e(view.source(current, str(number)))}">'
-                f"{_k(cells, k + 'current')}"
-                f"{_bar(cells, k + 'current', f'of {rating:g} A')}</td>"
-                f'<td title="{e(view.source(load, str(number)))}">'
-                f'<span class="led" data-s="{k}load" data-state="{e(cells.s[k + "load"])}">'
-                f"</span>{_k(cells, k + 'load')}</td>"
-                f'<td title="{e(view.source(breaker, str(number)))}">{_k(cells, k + "breaker")}'
-                "</td>"
-                f'<td title="c12_channel_supervision_min_amperes / _max_amperes · SNMP '
-                f'c12ChannelSupervisionMin / Max">{_k(cells, k + "band")} '
-                f"{_band_edit(eye, editable, number in fixed)}</td>"
-                f'<td title="c12_channel_supervision_position · SNMP c12ChannelSupervisionState">'
-                f"{_k(cells, k + 'sup')}</td>"
-                f"<td>{e(c.phase)}</td>"
-                f'<td class="trip">{_k(cells, k + "trip")}</td></tr>'
+            if number in fixed:
+                band_edit = '<span class="hint">(set in the config file)</span>'
+            elif editable:
+                band_edit = _pen(
+                    f"Supervision band of channel {number}", "band", unit, number, band_value,
+                    rating=f"{rating:g}",
+                )  # fmt: skip
+            else:
+                band_edit = ""
+            tiles.append(
+                f'<li class="ch" data-channel="{number}" data-s="{k}" '
+                f'data-state="{e(cells.s.get(k, "ok"))}">'
+                f'<div class="ch-top"><span class="num">{number}</span>'
+                f'<span class="led" data-s="{k}load" data-state="{e(cells.s[k + "load"])}" '
+                f'role="img" aria-label="Load LED: {e(cells.t[k + "load"])}"></span>'
+                f"{_k(cells, k + 'name', extra=NAME_CLASS)}{rename}</div>"
+                f'<div class="ch-cur">{_k(cells, k + "current")}'
+                f'<span class="of">of {rating:g} A</span></div>'
+                f"{_bar(cells, k + 'current', f'against its {rating:g} A rating')}"
+                f'<div class="ch-brk">Breaker {_k(cells, k + "breaker", "b")}</div>'
+                f'<div class="ch-band">Band {_k(cells, k + "band")} {band_edit}</div>'
+                f"{_k(cells, k + 'problem', 'p', PROBLEM_CLASS)}"
+                f"{_k(cells, k + 'trip', 'p', TRIP_CLASS)}"
+                f'{aux}<span class="ph">{e(c.phase)}</span></li>'
             )
-        groups.append(
-            f'<section class="connector" aria-label="Connector {e(connector.label)}">'
-            f"<h3>Connector {e(connector.label)} <small>{e(connector.type)}</small></h3>"
-            '<div class="scroll" tabindex="0" role="region" '
-            f'aria-label="Channels of connector {e(connector.label)}">'
-            '<table class="channels"><thead><tr><th scope="col">Ch</th>'
-            '<th scope="col">Name</th><th scope="col">Current</th><th scope="col">Load</th>'
-            '<th scope="col">Breaker</th><th scope="col">Band</th>'
-            '<th scope="col">Supervision</th><th scope="col">Phase</th>'
-            '<th scope="col">Breaker curve</th></tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table></div></section>"
+        blocks.append(
+            f'<section class="connector" aria-labelledby="con-{e(connector.label)}">'
+            f'<h3 id="con-{e(connector.label)}">Connector {e(connector.label)} '
+            f"<small>{e(connector.type)}</small></h3>"
+            f'<ul class="chs">{"".join(tiles)}</ul></section>'
         )
     return (
         '<section class="pane" id="pane-d" aria-labelledby="channels-h">'
-        f'<h2 id="channels-h">Channels</h2>{"".join(groups)}'
-        f'<p class="note">Breaker curve: expected time to trip if the present current '
-        f"stays, from the {e(reading.model.breaker.name)} curve and the load so far "
-        "(the exporter's trip forecast).</p></section>"
+        f'<h3 id="channels-h" class="pane-h">Channels</h3><div class="connectors">'
+        f"{''.join(blocks)}</div>{mode_note}</section>"
     )
+
+
+def meter(cells: Cells, reading: Reading) -> str:
+    """The meter behind a disclosure, in plain labels (the measurements' display hints)."""
+    heads = "".join(f'<th scope="col">{p}</th>' for p in LINES)
+    rows = []
+    for row in view.LINE_ROWS:
+        m = row.phase
+        values = "".join(f'<td class="num">{_k(cells, f"m.{m.name}.{p}")}</td>' for p in PHASES)
+        values += (
+            f'<td class="num">{_k(cells, f"m.{m.name}.N")}</td>' if row.neutral else "<td></td>"
+        )
+        rows.append(f'<tr><th scope="row">{e(m.label)}</th>{values}</tr>')
+    unit_rows = "".join(
+        f"<div><dt>{e(m.label)}</dt><dd>{_k(cells, f'm.{m.name}')}</dd></div>"
+        for m in view.UNIT_ROWS
+    )
+    return (
+        '<details class="pane" id="meter"><summary>Meter details</summary>'
+        f'<table class="meter"><thead><tr><td></td>{heads}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+        f'<dl class="kv">{unit_rows}'
+        f"<div><dt>Phase balance</dt><dd>{_k(cells, 'd.balance')}</dd></div>"
+        f"<div><dt>To even the phases</dt><dd>{_k(cells, 'd.advice')}</dd></div></dl>"
+        '<p class="hint">Power factor without sign; THD against the fundamental; the meter '
+        "reads before the switch, so voltages show with the switch off.</p></details>"
+    )
+
+
+# --- the whole page -----------------------------------------------------------------------------
 
 
 def page(
     *,
     title: str,
-    rows: Iterable[str],
-    totals: Cells,
+    banner_html: str,
+    fleet_html: str,
     unit_html: str,
     selected: str,
-    links: Iterable[Route],
     mode: str,
     editable: bool,
     token: str,
     jobs_html: str = "",
+    query: str = "",
 ) -> str:
-    nav = "".join(
-        f'<li><a href="{e(r.path.lstrip("/") or ".")}">{e(r.title or r.path)}</a></li>'
-        for r in links
-    )
+    view_name = "unit" if selected else "fleet"
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
 <title>{e(title)}</title>
-<link rel="stylesheet" href="console/console.css">
-<script src="console/console.js" defer></script>
+<link rel="icon" id="favicon" href="console/static/favicon.svg">
+<link rel="stylesheet" href="console/static/console.css?v={e(__version__)}">
+<script src="console/static/console.js?v={e(__version__)}" defer></script>
 </head>
-<body data-selected="{e(selected)}" data-editable="{int(editable)}" data-token="{e(token)}">
-<a class="skip" href="#unit">Skip to the selected unit</a>
-<header>
-<h1>{e(title)}</h1>
-<nav aria-label="Exporter"><ul>{nav}<li><a href="probe?target={e(selected)}">/probe</a></li>
-<li><a href="-/healthy">/-/healthy</a></li></ul></nav>
-<button type="button" id="theme" aria-pressed="false">Dark theme</button>
-<span id="live" role="status" data-state="connecting">connecting…</span>
-</header>
+<body data-selected="{e(selected)}" data-view="{view_name}" data-editable="{int(editable)}"
+ data-token="{e(token)}" data-query="{e(query)}" data-title="{e(title)}">
+{ICONS}
+<a class="skip" href="#{"unit" if selected else "fleet"}">Skip to the {view_name}</a>
+{banner_html}
+<div id="announce" class="sr-only" aria-live="polite"></div>
+<header class="top">
+<h1><a href="./">{e(title)}</a></h1>
 <p class="mode" id="mode">{e(mode)}</p>
-<main>
-<section class="pane" id="fleet" aria-labelledby="fleet-h">
-<h2 id="fleet-h">Fleet</h2>
-<div class="tools">
-<label>Filter <input id="filter" type="search" placeholder="name, model, state"></label>
-<label><input id="problems" type="checkbox"> Problems only</label>
-</div>
-{fleet_table(rows, totals)}
-</section>
+<nav aria-label="Console"><a href="console/timeline">Events</a>
+<a href="#jobs">Jobs</a> <a href="console/integrations">Integrations</a>
+<button type="button" id="theme" aria-pressed="false">Dark</button></nav>
+</header>
+<main id="main">
 {unit_html}
+{fleet_html}
 {jobs_html}
 </main>
 <div id="msg" role="alert"></div>
 <dialog id="edit" aria-labelledby="edit-h">
 <form method="dialog" id="edit-form" novalidate>
 <h2 id="edit-h">Edit</h2>
-<div id="edit-name"><label>Name <input id="edit-name-input" name="name" autocomplete="off"></label>
-<p class="hint">At most 16 bytes of UTF-8 (16 plain letters; accented letters take 2).</p></div>
-<div id="edit-band"><label>Minimum (A) <input id="edit-min" name="min" inputmode="decimal"></label>
-<label>Maximum (A) <input id="edit-max" name="max" inputmode="decimal"></label>
-<p class="hint">Leave both empty to switch supervision off. Steps of 0.01 A, 0 ≤ minimum &lt;
-maximum ≤ the channel's rating.</p></div>
+<p id="edit-what" class="hint"></p>
+<div id="edit-name"><label for="edit-name-input">Name</label>
+<input id="edit-name-input" name="name" autocomplete="off" aria-describedby="edit-bytes">
+<p class="hint" id="edit-bytes">At most 16 bytes (16 plain letters; accented letters take 2).
+Leave it empty to clear the name.</p></div>
+<div id="edit-band"><label>Lowest current, A <input id="edit-min" name="min"
+ inputmode="decimal" autocomplete="off"></label>
+<label>Highest current, A <input id="edit-max" name="max" inputmode="decimal"
+ autocomplete="off"></label>
+<p class="hint" id="edit-band-hint">Leave both empty to stop watching this channel.
+Steps of 0.01 A.</p></div>
 <p id="edit-error" role="alert"></p>
 <div class="buttons"><button type="submit" id="edit-save" value="save">Save</button>
 <button type="button" id="edit-cancel">Cancel</button></div>
 </form>
 </dialog>
-<footer>c12exporter {e(__version__)} · values follow every poll · hover or focus a value for
-its Prometheus metric and SNMP object</footer>
+<footer>c12exporter {e(__version__)} · <a href="console/integrations">Integrations</a>
+(Prometheus, SNMP, service discovery)</footer>
 </body>
 </html>
 """
+
+
+def integrations(links: Iterable[Route], title: str) -> str:
+    """The plumbing, out of the crew's way: the exporter's routes, and each measurement's
+    Prometheus metric and C12-PDU-MIB object."""
+    nav = "".join(
+        f'<li><a href="../{e(r.path.lstrip("/"))}">{e(r.path)}</a> {e(r.title or "")}'
+        f"{(' — ' + e(r.description)) if r.description else ''}</li>"
+        for r in links
+    )
+    rows = "".join(
+        f"<tr><th scope='row'>{e(m.label)}</th><td>{e(m.scope.value)}</td>"
+        f"<td><code>{e(view_source_metric(m))}</code></td>"
+        f"<td><code>{e(m.column.name if m.column else '')}</code></td></tr>"
+        for m in MEASUREMENTS
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Integrations · {e(title)}</title>
+<link rel="stylesheet" href="static/console.css?v={e(__version__)}"></head>
+<body class="plain"><main id="main">
+<p><a href="../">← Fleet console</a></p>
+<h1>Integrations</h1>
+<p>What other systems read. Prometheus scrapes <code>/metrics</code> (or one unit through
+<code>/probe?target=NAME</code>); service discovery lists the units; SNMP managers walk
+C12-PDU-MIB.</p>
+<h2>Routes</h2><ul>{nav}</ul>
+<h2>Values</h2>
+<div class="scroll"><table><thead><tr><th scope="col">Value</th><th scope="col">Per</th>
+<th scope="col">Prometheus metric</th><th scope="col">SNMP object</th></tr></thead>
+<tbody>{rows}</tbody></table></div>
+</main></body></html>
+"""
+
+
+def view_source_metric(m: Measurement) -> str:
+    if m.metric is None:
+        return ""
+    return m.metric_name + ("_total" if m.metric.counter else "")

@@ -1,130 +1,110 @@
 """What the console shows, as text keyed by the element that shows it.
 
 One function formats each value, for the page the server renders and for the live
-updates alike: :func:`row_cells` for a unit's row of the fleet table (pane A),
-:func:`detail_cells` for the unit's own panes (B to D), :func:`totals_cells` for the
-fleet's totals. A :class:`Cells` holds texts (``t``), bar widths in percent (``w``) and
-states (``s``) that the page styles; the browser writes them into the elements whose
-``data-k`` / ``data-w`` / ``data-s`` attribute names the key.
+updates alike: :func:`row_cells` for a unit's row of the fleet (and its card on a
+phone), :func:`detail_cells` for the unit's own view, :func:`totals_cells` for the
+fleet's totals. A :class:`Cells` holds texts (``t``), bar widths in percent (``w``),
+states (``s``) and reading times (``a``, epoch seconds, shown by the browser as an
+age); the browser writes them into the elements whose ``data-k`` / ``data-w`` /
+``data-s`` / ``data-a`` attribute names the key.
 
-The meter is laid out from :data:`c12exporter.measurements.MEASUREMENTS`: every phase
-measurement is a row of the line table (with its neutral counterpart, the unit
-measurement sharing its metric, in column N), every other numeric unit measurement a
-row of the unit table. Each value carries where it comes from: its Prometheus metric and
-its C12-PDU-MIB column.
+What is wrong with a unit comes from the problem board (:mod:`c12exporter.problems`)
+alone: its words, its severity, its advice. This module only formats: states of
+bars and channels are the severity of the board's problem about them. Labels and
+formats of the meter come from the measurements' display hints
+(:class:`c12exporter.measurements.Display`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .. import balance
 from ..forecast import TripForecast
-from ..measurements import OF_SCOPE, PHASES, Measurement, Quantity, Scope
-from ..model import AUX_CHANNEL, INPUT_RATING_A
-from ..reading import ChannelReading, Reading, SupervisionState
+from ..measurements import BY_NAME, OF_SCOPE, PHASES, Measurement, Pane, Scope
+from ..model import AUX_CHANNEL
+from ..problems import Problem, ProblemBoard, Severity
+from ..reading import ChannelReading, Identity, Reading
 from ..store import Store, UnitState
+
+LINES: tuple[str, ...] = (*PHASES, "N")
 
 
 @dataclass
 class Cells:
-    """Texts, bar widths (percent, 0-100) and states by element key."""
+    """Texts, bar widths (percent, 0-100), states and reading times by element key."""
 
     t: dict[str, str] = field(default_factory=dict)
     w: dict[str, float] = field(default_factory=dict)
     s: dict[str, str] = field(default_factory=dict)
+    a: dict[str, float] = field(default_factory=dict)
 
-    def as_json(self) -> dict[str, object]:
-        return {"t": self.t, "w": self.w, "s": self.s}
+    def flat(self) -> dict[str, object]:
+        """One dict (``"t:L1"``: text, ``"w:L1"``: width, ...): what the stream diffs."""
+        out: dict[str, object] = {}
+        for kind, values in (("t", self.t), ("w", self.w), ("s", self.s), ("a", self.a)):
+            for key, value in values.items():
+                out[f"{kind}:{key}"] = value
+        return out
+
+
+# --- severity --------------------------------------------------------------------------------
+
+STATE = {Severity.ALARM: "alarm", Severity.DOWN: "down", Severity.WARNING: "warn"}
+"""A severity's state name: the CSS class, the icon and the word come from it."""
+WORD = {"alarm": "Alarm", "down": "Down", "warn": "Warning", "ok": "OK"}
+RANK = {"alarm": 3, "down": 2, "warn": 1, "ok": 0}
+
+
+def worst(problems: Iterable[Problem]) -> str:
+    """The state of the worst problem, ``ok`` without any."""
+    return max((STATE[p.severity] for p in problems), key=RANK.__getitem__, default="ok")
+
+
+def problem_id(p: Problem) -> str:
+    return f"{p.unit}/{p.key}"
+
+
+def by_unit(board: ProblemBoard | None, now: float) -> dict[str, list[Problem]]:
+    """Every active problem, by unit, worst first (the board's order)."""
+    out: dict[str, list[Problem]] = {}
+    for p in board.active(now) if board is not None else ():
+        out.setdefault(p.unit, []).append(p)
+    return out
+
+
+def about(problems: Sequence[Problem], *keys: str) -> str:
+    """The state of the worst problem with one of ``keys`` (``input.N``), else ``ok``."""
+    return worst(p for p in problems if p.key in keys)
 
 
 # --- formatting ---------------------------------------------------------------------------
-
-
-def _optional(value: Quantity) -> float | None:
-    """A measurement the unit may report not available, as a number or ``None``."""
-    return None if value is None else float(value)
 
 
 def amperes(value: float | None) -> str:
     return "" if value is None else f"{value:.1f} A"
 
 
-def kilo(value: float, unit: str) -> str:
-    return f"{value / 1000:.2f} k{unit}"
+def clock(epoch: float) -> str:
+    """Local wall-clock time of the exporter, ``21:04:05``."""
+    return time.strftime("%H:%M:%S", time.localtime(epoch))
 
 
-def duration(seconds: float) -> str:
-    seconds = int(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {secs} s"
-
-
-def quantity(m: Measurement, value: Quantity) -> str:
-    """A measurement's value as the page shows it (n/a when the unit reports none)."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, str):
-        return value.replace("_", " ")
-    unit = m.unit
-    if unit == "A":
-        return f"{value:.2f} A"
-    if unit == "V":
-        return f"{value:.1f} V"
-    if unit == "Hz":
-        return f"{value:.2f} Hz"
-    if unit in ("W", "var", "VA"):
-        return kilo(value, unit)
-    if unit == "J":
-        return f"{value / 3.6e6:.2f} kWh"
-    if unit == "var·s":
-        return f"{value / 3.6e6:.2f} kvarh"
-    if unit == "°C":
-        return f"{value:.1f} °C"
-    if unit == "s":
-        return duration(value)
-    if unit == "ratio" and "thd" in m.name:
-        return f"{value * 100:.1f} %"
-    if unit == "ratio":
-        return f"{value:.3f}"
-    return f"{value:g} {unit}".strip()
-
-
-def trip_text(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 1:
-        return "trips now"
-    return f"trips in ~{duration(round(seconds))}"
+def countdown(seconds: float) -> str:
+    """``0:37``, ``12:05``: a trip timer."""
+    whole = max(0, int(seconds))
+    return f"{whole // 60}:{whole % 60:02d}"
 
 
 def pct(value: float, full: float) -> float:
     return round(max(0.0, min(100.0, 100.0 * value / full)), 1) if full > 0 else 0.0
 
 
-# --- sources: where a value comes from --------------------------------------------------
-
-
-def source(m: Measurement, key: str = "") -> str:
-    """``c12_current_amperes{phase="L1"} · SNMP c12LineCurrent``."""
-    parts = []
-    if m.metric is not None:
-        labels = dict(m.metric.labels)
-        if key:
-            labels[m.scope.value] = key
-        inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
-        suffix = "_total" if m.metric.counter else ""
-        parts.append(f"{m.metric_name}{suffix}" + (f"{{{inner}}}" if inner else ""))
-    if m.column is not None:
-        parts.append(f"SNMP {m.column.name}")
-    return " · ".join(parts)
+def _number(value: object) -> float | None:
+    return None if value is None or isinstance(value, str) else float(value)  # type: ignore[arg-type]
 
 
 # --- the meter's layout, from the declarations ---------------------------------------------
@@ -132,7 +112,7 @@ def source(m: Measurement, key: str = "") -> str:
 
 @dataclass(frozen=True)
 class LineRow:
-    """A row of the line table: a phase measurement and its neutral counterpart."""
+    """A row of the meter's line table: a phase measurement and its neutral counterpart."""
 
     phase: Measurement
     neutral: Measurement | None
@@ -145,16 +125,21 @@ def _layout() -> tuple[tuple[LineRow, ...], tuple[Measurement, ...]]:
         if m.metric is not None and m.metric.labels.get("phase") == "N"
     }
     lines = tuple(
-        LineRow(m, neutral.get(m.metric_name) if m.metric else None) for m in OF_SCOPE[Scope.PHASE]
+        LineRow(m, neutral.get(m.metric_name) if m.metric else None)
+        for m in OF_SCOPE[Scope.PHASE]
+        if m.pane is Pane.METER
     )
     paired = {n.name for n in neutral.values()}
-    unit = tuple(m for m in OF_SCOPE[Scope.UNIT] if not m.states and m.name not in paired)
+    unit = tuple(m for m in OF_SCOPE[Scope.UNIT] if m.pane is Pane.METER and m.name not in paired)
     return lines, unit
 
 
 LINE_ROWS, UNIT_ROWS = _layout()
-STATE_MEASUREMENTS = tuple(m for m in OF_SCOPE[Scope.UNIT] if m.states)
-"""E-stop, switch disconnector, neutral: the status pane."""
+STATUS_MEASUREMENTS = tuple(m for m in OF_SCOPE[Scope.UNIT] if m.pane is Pane.STATUS)
+"""E-stop, switch disconnector, neutral: the safety chain, in words."""
+CHANNEL_CURRENT = BY_NAME["channel_current"]
+CHANNEL_BREAKER = BY_NAME["channel_breaker"]
+CHANNEL_LOAD = BY_NAME["channel_load"]
 
 
 # --- derived values ------------------------------------------------------------------------
@@ -168,7 +153,7 @@ def phase_balance(reading: Reading) -> float | None:
 def balance_advice(reading: Reading) -> str:
     """The one move of a load that evens the phases most, in words."""
     if balance.reading_unbalance(reading) is None:
-        return "none (under 1 A)"
+        return "none needed (under 1 A)"
     move = balance.best_move(reading)
     return "none: no single move reduces the unbalance" if move is None else move.describe()
 
@@ -185,36 +170,21 @@ def trips(forecast: TripForecast | None, reading: Reading | None) -> Mapping[int
     return {} if forecast is None or reading is None else forecast.of(reading)
 
 
-def status(reading: Reading | None, unit: UnitState) -> tuple[str, str]:
-    """The overall status (pane C): text and state (``ok``, ``warn``, ``alarm``, ``down``)."""
-    if reading is None:
-        return f"Down: {down_reason(unit)}", "down"
-    problems = []
-    if reading.estop_pressed:
-        problems.append("emergency stop pressed")
-    if not reading.switch_on:
-        problems.append("switch disconnector off")
-    if reading.neutral_lost:
-        problems.append("neutral lost")
-    tripped = [str(c.number) for c in reading.channels if not c.breaker_closed]
-    if tripped:
-        problems.append(f"breaker open on channel {', '.join(tripped)}")
-    if problems:
-        return "Alarm: " + "; ".join(problems), "alarm"
-    outside = [
-        f"{c.number} {c.supervision_state.value}"
-        for c in reading.channels
-        if c.supervision_state in (SupervisionState.BELOW, SupervisionState.ABOVE)
-    ]
-    overload = [str(c.number) for c in reading.channels if c.current_a > c.rating_a]
-    if overload:
-        return f"Warning: overload on channel {', '.join(overload)}", "warn"
-    if outside:
-        return f"Warning: channel {', '.join(outside)} its supervision band", "warn"
-    return "OK", "ok"
+def line_currents(reading: Reading) -> dict[str, float | None]:
+    out: dict[str, float | None] = {p.phase: p.current_a for p in reading.phases}
+    out["N"] = _number(reading.values["neutral_current"])
+    return out
+
+
+def status(problems: Sequence[Problem]) -> tuple[str, str]:
+    """The unit's status in words and its state, from the board's problems about it."""
+    if not problems:
+        return "OK", "ok"
+    return "; ".join(p.text for p in problems), worst(problems)
 
 
 def down_reason(unit: UnitState) -> str:
+    """The raw reason a unit cannot be read (behind a disclosure; the board has the words)."""
     error = unit.last_error
     if error is None:
         return "not read yet" if unit.reading is None else "reading too old"
@@ -224,140 +194,174 @@ def down_reason(unit: UnitState) -> str:
 # --- cells -----------------------------------------------------------------------------------
 
 
-def row_cells(unit: UnitState, reading: Reading | None) -> Cells:
-    """A unit's row of the fleet table; a unit that cannot be read shows no numbers."""
+def row_cells(
+    unit: UnitState,
+    reading: Reading | None,
+    problems: Sequence[Problem],
+    known: Reading | None = None,
+    identity: Identity | None = None,
+) -> Cells:
+    """A unit's row of the fleet (and its card on a phone).
+
+    :param reading: the fresh reading, ``None`` while the unit cannot be read: then no
+        numbers are shown, only ``known``'s identity (the last reading taken since the
+        exporter started) or ``identity`` (what the board kept across restarts).
+    """
     cells = Cells()
     t, w, s = cells.t, cells.w, cells.s
+    text, state = status(problems)
+    t["status"] = text
+    s["status"] = state
+    t["sev"] = WORD[state]
+    last = reading or known
+    t["model"] = last.model.name if last else identity.model if identity else ""
+    t["stored"] = last.stored_name if last else ""
     if reading is None:
-        t["state"] = f"down: {down_reason(unit)}"
-        s["state"] = "down"
-        for key in ("model", "stored", *PHASES, "N", "estop", "switch", "neutral", "warn",
-                    "power", "balance"):  # fmt: skip
+        for key in (*LINES, "power"):
             t[key] = ""
-        for key in (*PHASES, "N"):
+        for key in LINES:
             w[key] = 0.0
-        s["estop"] = s["switch"] = s["neutral"] = s["warn"] = "none"
+            s[key] = "none"
+        if known is not None:
+            cells.a["age"] = known.taken_at
+        else:
+            t["age"] = "never read"
         return cells
-    t["state"] = "up"
-    s["state"] = "up"
-    t["model"] = reading.model.name
-    t["stored"] = reading.stored_name
-    for p in reading.phases:
-        t[p.phase] = amperes(p.current_a)
-        w[p.phase] = pct(p.current_a or 0.0, INPUT_RATING_A)
-    neutral = _optional(reading.values["neutral_current"])
-    t["N"] = amperes(neutral)
-    w["N"] = pct(neutral or 0.0, INPUT_RATING_A)
-    t["estop"] = "pressed" if reading.estop_pressed else "released"
-    s["estop"] = "alarm" if reading.estop_pressed else "ok"
-    t["switch"] = "on" if reading.switch_on else "off"
-    s["switch"] = "ok" if reading.switch_on else "alarm"
-    t["neutral"] = "lost" if reading.neutral_lost else "ok"
-    s["neutral"] = "alarm" if reading.neutral_lost else "ok"
-    t["warn"] = "⚠" if reading.supervision_warning else ""
-    s["warn"] = "on" if reading.supervision_warning else "off"
-    power = _optional(reading.values["active_power"])
-    t["power"] = "" if power is None else kilo(power, "W")
-    unbalance = phase_balance(reading)
-    t["balance"] = "" if unbalance is None else f"{unbalance * 100:.0f} %"
+    cells.a["age"] = reading.taken_at
+    rating = reading.model.input_rating_a
+    for line, current in line_currents(reading).items():
+        t[line] = amperes(current)
+        w[line] = pct(current or 0.0, rating)
+        s[line] = about(problems, f"input.{line}")
+    power = _number(reading.values["active_power"])
+    t["power"] = "" if power is None else BY_NAME["active_power"].show(power)
     return cells
 
 
 def detail_cells(
-    unit: UnitState, reading: Reading | None, trip_s: Mapping[int, float] | None = None
+    unit: UnitState,
+    reading: Reading | None,
+    problems: Sequence[Problem],
+    trip_s: Mapping[int, float] | None = None,
+    known: Reading | None = None,
 ) -> Cells:
-    """The unit's panes B to D; keys start with ``d.``. ``trip_s``: the trip forecast
-    (:func:`trips`), shown beside each overloaded channel."""
+    """The unit's own view; keys start with ``d.``, ``m.`` (meter) and ``c.N.`` (channel).
+
+    ``trip_s``: the trip forecast (:func:`trips`): the soonest is shown as a large timer.
+    """
     cells = Cells()
     t, w, s = cells.t, cells.w, cells.s
-    text, state = status(reading, unit)
-    t["d.status"] = text
+    state = worst(problems)
+    t["d.status"] = WORD[state]
     s["d.status"] = state
     t["d.address"] = unit.config.address
+    last = reading or known
+    if last is not None:
+        t["d.stored"] = last.stored_name or "(no name stored in the unit)"
+        t["d.model"] = last.model.name
+        t["d.layout"] = last.model.layout.description
+        aux = last.model.aux_socket
+        t["d.aux"] = f"{aux.name} ({aux.standard}, {aux.rating_a:g} A) on channel {AUX_CHANNEL}"
+        t["d.serial"] = last.identity.serial
+        t["d.firmware"] = last.identity.firmware
+        cells.a["d.age"] = last.taken_at
     if reading is None:
         s["d.up"] = "down"
+        t["d.reason"] = down_reason(unit)
         return cells
     s["d.up"] = "up"
-    identity = reading.identity
-    t["d.stored"] = reading.stored_name or "(no name stored in the unit)"
-    t["d.model"] = reading.model.name
-    t["d.layout"] = reading.model.layout.description
-    aux = reading.model.aux_socket
-    t["d.aux"] = f"{aux.name} ({aux.standard}, {aux.rating_a:g} A) on channel {AUX_CHANNEL}"
-    t["d.serial"] = identity.serial
-    t["d.firmware"] = identity.firmware
-    for m in STATE_MEASUREMENTS:
-        t[f"d.{m.name}"] = quantity(m, reading.values[m.name])
+    for m in STATUS_MEASUREMENTS:
+        t[f"d.{m.name}"] = m.show(reading.values[m.name])
     unbalance = phase_balance(reading)
-    t["d.balance"] = "n/a (under 1 A)" if unbalance is None else f"{unbalance * 100:.1f} %"
+    t["d.balance"] = "n/a (under 1 A)" if unbalance is None else f"{unbalance * 100:.0f} %"
     t["d.advice"] = balance_advice(reading)
+    rating = reading.model.input_rating_a
+    for line, current in line_currents(reading).items():
+        t[f"d.{line}"] = amperes(current)
+        w[f"d.{line}"] = pct(current or 0.0, rating)
+        s[f"d.{line}"] = about(problems, f"input.{line}")
     for row in LINE_ROWS:
         for p in reading.phases:
-            t[f"m.{row.phase.name}.{p.phase}"] = quantity(row.phase, p.values[row.phase.name])
+            t[f"m.{row.phase.name}.{p.phase}"] = row.phase.show(p.values[row.phase.name])
         if row.neutral is not None:
-            t[f"m.{row.phase.name}.N"] = quantity(row.neutral, reading.values[row.neutral.name])
-    for p in reading.phases:
-        w[f"m.current.{p.phase}"] = pct(p.current_a or 0.0, INPUT_RATING_A)
+            t[f"m.{row.phase.name}.N"] = row.neutral.show(reading.values[row.neutral.name])
     for m in UNIT_ROWS:
-        t[f"m.{m.name}"] = quantity(m, reading.values[m.name])
+        t[f"m.{m.name}"] = m.show(reading.values[m.name])
+    forecast = trip_s or {}
     for c in reading.channels:
-        _channel(cells, c, reading, (trip_s or {}).get(c.number))
+        _channel(cells, c, reading, forecast.get(c.number), problems)
+    soonest = min(forecast.items(), key=lambda item: item[1], default=None)
+    if soonest is None:
+        t["d.trip"] = ""
+        t["d.trip.what"] = ""
+        s["d.trip"] = "none"
+    else:
+        number, seconds = soonest
+        channel = next(c for c in reading.channels if c.number == number)
+        t["d.trip"] = countdown(seconds)
+        t["d.trip.what"] = f"Channel {number}" + (f" ({channel.name})" if channel.name else "")
+        s["d.trip"] = about(problems, f"trip.{number}") if problems else "alarm"
     return cells
 
 
-def _channel(cells: Cells, c: ChannelReading, reading: Reading, trip_s: float | None) -> None:
+def _channel(
+    cells: Cells,
+    c: ChannelReading,
+    reading: Reading,
+    trip_s: float | None,
+    problems: Sequence[Problem],
+) -> None:
     t, w, s = cells.t, cells.w, cells.s
     k = f"c.{c.number}."
+    mine = [p for p in problems if p.channel == c.number]
     t[k + "name"] = c.name or f"Channel {c.number}"
-    t[k + "current"] = f"{c.current_a:.2f} A"
-    rating = bar_rating_a(c, reading)
-    w[k + "current"] = pct(c.current_a, rating)
-    s[k + "current"] = (
-        "alarm" if c.current_a > rating else "warn" if c.current_a > 0.8 * rating else "ok"
-    )
-    t[k + "load"] = c.load_state.replace("_", " ")
+    t[k + "current"] = CHANNEL_CURRENT.show(c.current_a)
+    w[k + "current"] = pct(c.current_a, bar_rating_a(c, reading))
+    s[k + "current"] = about(mine, f"overload.{c.number}", f"trip.{c.number}")
+    s[k] = worst(mine)
+    t[k + "problem"] = "; ".join(p.text for p in mine)
+    t[k + "load"] = CHANNEL_LOAD.show(c.load_state)
     s[k + "load"] = c.load_state
-    t[k + "breaker"] = "closed" if c.breaker_closed else "open"
-    s[k + "breaker"] = "ok" if c.breaker_closed else "alarm"
+    t[k + "breaker"] = CHANNEL_BREAKER.show(reading_breaker(c))
+    s[k + "breaker"] = about(mine, f"breaker.{c.number}")
     band = c.supervision
     if band.enabled:
         low = "-" if band.min_a is None else f"{band.min_a:g}"
         high = "-" if band.max_a is None else f"{band.max_a:g}"
         t[k + "band"] = f"{low} … {high} A"
     else:
-        t[k + "band"] = "off"
-    t[k + "sup"] = c.supervision_state.value
-    s[k + "sup"] = c.supervision_state.value
-    t[k + "trip"] = trip_text(trip_s)
+        t[k + "band"] = "no band"
+    s[k + "band"] = about(mine, f"band.{c.number}")
+    t[k + "trip"] = "" if trip_s is None else f"trips in {countdown(trip_s)}"
 
 
-def totals_cells(store: Store, now: float) -> Cells:
-    """Fleet totals per phase and power, over the units that are up."""
+def reading_breaker(c: ChannelReading) -> str:
+    return "closed" if c.breaker_closed else "open"
+
+
+def totals_cells(store: Store, problems: Sequence[Problem], now: float) -> Cells:
+    """The fleet in one line: units by state, and the power over the units that are up."""
     cells = Cells()
-    sums = dict.fromkeys((*PHASES, "N"), 0.0)
     power = 0.0
-    up = down = warnings = unmetered = 0
+    up = unmetered = 0
     for unit in store:
         reading = store.fresh_reading(unit, now)
         if reading is None:
-            down += 1
             continue
         up += 1
-        warnings += reading.supervision_warning
-        currents = [p.current_a for p in reading.phases]
-        neutral = _optional(reading.values["neutral_current"])
-        active = _optional(reading.values["active_power"])
-        if None in currents or neutral is None or active is None:
-            unmetered += 1  # its meter is stopped: counted, not added as zeros
+        active = _number(reading.values["active_power"])
+        if active is None:
+            unmetered += 1  # its meter is stopped: counted, not added as a zero
             continue
-        for p, current in zip(reading.phases, currents, strict=True):
-            sums[p.phase] += current or 0.0
-        sums["N"] += neutral
         power += active
-    for key, value in sums.items():
-        cells.t[f"f.{key}"] = amperes(value)
-    cells.t["f.power"] = kilo(power, "W")
-    cells.t["f.count"] = f"{up} up, {down} down, {warnings} with a warning" + (
-        f", {unmetered} with the meter stopped (not in the totals)" if unmetered else ""
+    counts = Counter(p.severity for p in problems)
+    problem_units = len({p.unit for p in problems})
+    cells.t["f.count"] = (
+        f"{len(store)} units: {up} read, {len(store) - problem_units} without a problem"
     )
+    cells.t["f.power"] = BY_NAME["active_power"].show(power) + (
+        f" ({unmetered} with the meter stopped, not counted)" if unmetered else ""
+    )
+    for severity, state in STATE.items():
+        cells.t[f"f.{state}"] = str(counts[severity])
     return cells
