@@ -80,8 +80,6 @@ ESTOP_ADVICE = (
     "Twist the e-stop button to release it, then move the switch disconnector to ON by hand"
 )
 NEUTRAL_ADVICE = "An electrician must inspect the supply before the switch is turned back on"
-TEMPERATURE_MINIMUM = limits.Limit(0.0, "°C", f"{limits.MANUAL}: minimum ambient 0 °C")
-"""The manual's lower ambient limit (its operating range is 0-45 °C)."""
 
 
 @dataclass(frozen=True)
@@ -98,11 +96,15 @@ class Finding:
 
 @dataclass(frozen=True)
 class Facts:
-    """What the rules judge: the unit, its served reading and its channels' trip forecast."""
+    """What the rules judge: the unit, its served reading, its breakers' trip forecast and
+    heat, and the severity of each problem the last judgement found (for levels that are
+    left only some way below where they are entered, as the alerts hold them)."""
 
     unit: UnitState
     reading: Reading
     trip_s: Mapping[int, float]
+    heat: Mapping[int, float]
+    previous: Mapping[str, Severity]
 
 
 Rule = Callable[[Facts], Iterator[Finding]]
@@ -181,18 +183,30 @@ def breakers(facts: Facts) -> Iterator[Finding]:
 
 
 def trip_forecasts(facts: Facts) -> Iterator[Finding]:
-    """The exporter's trip forecast, within :data:`limits.TRIP_FORECAST_WARNING`."""
-    for number, seconds in sorted(facts.trip_s.items()):
-        if seconds < limits.TRIP_FORECAST_WARNING.value:
-            when = "now" if seconds < 1 else f"in {clock(seconds)}"
-            yield Finding(
-                f"trip.{number}",
-                Severity.ALARM,
-                f"channel {number} trips {when}",
-                number,
-                detail="at its present current, by the breaker curve and "
-                "the overload so far: shed or move load",
-            )
+    """A closed breaker close to an overcurrent trip, as the trip alert judges it: a trip
+    due within :data:`limits.TRIP_FORECAST_WARNING`, or heat at
+    :data:`limits.TRIP_HEAT_WARNING`; it holds until the heat falls under
+    :data:`limits.TRIP_HEAT_CLEAR`."""
+    for channel in facts.reading.channels:
+        number, key = channel.number, f"trip.{channel.number}"
+        seconds, heat = facts.trip_s.get(number), facts.heat.get(number, 0.0)
+        due = seconds is not None and seconds < limits.TRIP_FORECAST_WARNING.value
+        hot = heat >= limits.TRIP_HEAT_WARNING.value
+        held = key in facts.previous and heat >= limits.TRIP_HEAT_CLEAR.value
+        if not channel.breaker_closed or not (due or hot or held):
+            continue
+        if seconds is None:
+            text = f"breaker {number} at {heat:.0%} of its trip heat"
+        else:
+            text = f"channel {number} trips " + ("now" if seconds < 1 else f"in {clock(seconds)}")
+        yield Finding(
+            key,
+            Severity.ALARM,
+            text,
+            number,
+            detail=f"its breaker has taken {heat:.0%} of the heat that trips it "
+            "(the breaker curve and the load so far): shed or move load",
+        )
 
 
 def load_rating(channel: ChannelReading, reading: Reading) -> tuple[float, str]:
@@ -259,9 +273,18 @@ def supervision(facts: Facts) -> Iterator[Finding]:
         yield Finding(f"band.{number}", Severity.WARNING, text, number)
 
 
+def _entered(ratio: float, limit: limits.Limit, level: Severity, held: Severity | None) -> bool:
+    """Above ``limit``; once at ``level`` (``held``), until the hysteresis below it."""
+    if held is not None and held >= level:
+        return ratio > limit.value - limits.INPUT_LOAD_HYSTERESIS.value
+    return ratio > limit.value
+
+
 def input_currents(facts: Facts) -> Iterator[Finding]:
     """Each phase and the neutral against the input rating (the neutral conductor is the
-    phases' size: LED walls can overload it while no phase is)."""
+    phases' size: LED walls can overload it while no phase is). A level is entered above
+    its ratio and left only :data:`limits.INPUT_LOAD_HYSTERESIS` of the rating below it,
+    so a load hovering at a limit does not come and go at every poll."""
     reading = facts.reading
     rating = reading.model.input_rating_a
     neutral = reading.values["neutral_current"]
@@ -272,17 +295,20 @@ def input_currents(facts: Facts) -> Iterator[Finding]:
     for key, name, current in lines:
         if current is None:  # the meter is stopped
             continue
-        if current > limits.OVER_RATING_RATIO.value * rating:
+        held = facts.previous.get(f"input.{key}")
+        ratio = current / rating
+
+        if _entered(ratio, limits.INPUT_OVER_RATING_RATIO, Severity.ALARM, held):
             yield Finding(
                 f"input.{key}",
                 Severity.ALARM,
                 f"{name} {current:.0f} A over the {_rating(rating)} input",
             )
-        elif current > limits.NEAR_RATING_RATIO.value * rating:
+        elif _entered(ratio, limits.INPUT_NEAR_RATING_RATIO, Severity.WARNING, held):
             yield Finding(
                 f"input.{key}",
                 Severity.WARNING,
-                f"{name} {current:.0f} A, {current / rating:.0%} of the {_rating(rating)} input",
+                f"{name} {current:.0f} A, {ratio:.0%} of the {_rating(rating)} input",
             )
 
 
@@ -294,7 +320,7 @@ def temperature(facts: Facts) -> Iterator[Finding]:
     limit, warning, minimum = (
         limits.TEMPERATURE_LIMIT.value,
         limits.TEMPERATURE_WARNING.value,
-        TEMPERATURE_MINIMUM.value,
+        limits.TEMPERATURE_MINIMUM.value,
     )
     if value > limit:
         yield Finding(
@@ -380,6 +406,9 @@ def problems_of(
     trip_s: Mapping[int, float],
     now: float,
     since: Mapping[str, float] | None = None,
+    *,
+    heat: Mapping[int, float] | None = None,
+    previous: Mapping[str, Severity] | None = None,
 ) -> list[Problem]:
     """The problems ``reading`` (the unit's served reading, ``None`` while it cannot be
     read) shows, by :data:`RULES`.
@@ -387,6 +416,8 @@ def problems_of(
     :param trip_s: channel -> seconds until its breaker trips (:meth:`TripForecast.of`).
     :param since: key -> when that problem's occurrence began; a problem not in it begins
         ``now``. The unreachable text says how long it has lasted.
+    :param heat: channel -> its breaker's heat, 0 to 1 (:meth:`TripForecast.heat`).
+    :param previous: key -> severity of the problems the last judgement found.
     """
     name = unit.config.name
     began = since or {}
@@ -404,7 +435,7 @@ def problems_of(
                 detail=down_detail(unit),
             )
         ]
-    facts = Facts(unit, reading, trip_s)
+    facts = Facts(unit, reading, trip_s, heat or {}, previous or {})
     return [
         Problem(
             name, f.key, f.severity, f.text, began.get(f.key, now), f.channel, f.advice, f.detail
@@ -580,11 +611,14 @@ class ProblemBoard:
     def _judge(self, state: UnitState, now: float) -> None:
         name = state.config.name
         reading = self.store.fresh_reading(state, now)
-        trip_s = self.forecast.of(reading) if self.forecast and reading else {}
+        trip_s: Mapping[int, float] = {}
+        heat: Mapping[int, float] = {}
+        if self.forecast is not None and reading is not None:
+            trip_s, heat = self.forecast.of(reading), self.forecast.heat(reading)
         occurrences = self._open.setdefault(name, {})
-        found = problems_of(
-            state, reading, trip_s, now, {key: o.since for key, o in occurrences.items()}
-        )
+        previous = {key: p.severity for key, p in self._shown.get(name, {}).items()}
+        since = {key: o.since for key, o in occurrences.items()}
+        found = problems_of(state, reading, trip_s, now, since, heat=heat, previous=previous)
         shown: dict[str, Problem] = {}
         for problem in found:
             occurrence = occurrences.get(problem.key)

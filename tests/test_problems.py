@@ -156,6 +156,35 @@ def test_the_trip_forecast_is_an_alarm_within_five_minutes(quiet: Reading) -> No
     assert said(quiet, {2: limit}) == set()
 
 
+def test_a_hot_breaker_is_an_alarm_until_it_cools_under_the_clear_level(quiet: Reading) -> None:
+    def judge(
+        reading: Reading, heat: float, previous: dict[str, Severity] | None = None
+    ) -> set[tuple[str, str]]:
+        found = problems_of(UNIT, reading, {}, 0.0, heat={2: heat}, previous=previous)
+        return {(p.severity.word, p.text) for p in found}
+
+    warning, clear = limits.TRIP_HEAT_WARNING.value, limits.TRIP_HEAT_CLEAR.value
+    assert judge(quiet, warning - 0.01) == set()
+    assert judge(quiet, 0.55) == {("alarm", "breaker 2 at 55% of its trip heat")}
+    firing = {"trip.2": Severity.ALARM}
+    assert judge(quiet, clear + 0.01, firing) == {("alarm", "breaker 2 at 21% of its trip heat")}
+    assert judge(quiet, clear - 0.01, firing) == set()
+    opened = channel(quiet, 2, channel_breaker="open", channel_current=0.0)
+    assert judge(opened, 0.9) == {("alarm", "breaker 2 open")}
+
+
+def test_the_trip_alarm_follows_the_exporters_forecast(quiet: Reading) -> None:
+    """Channel 1 at 2 x In: 80 s from cold on the curve; 40 s later half of it is left."""
+    store = Store((UnitConfig("u", "127.0.0.1:1"),), 1e9)
+    board = ProblemBoard(store, TripForecast(store))
+    overloaded = band(channel(quiet, 1, channel_current=32.0), 1, None, None)
+    store.record_success("u", at(overloaded, 1000.0), 0.01)
+    store.record_success("u", at(overloaded, 1040.0), 0.01)
+    texts = {p.key: p.text for p in board.of_unit("u", 1040.0)}
+    assert texts["trip.1"] == "channel 1 trips in 0:40"
+    assert texts["overload.1"] == "channel 1 over rating: 32.0 A of 16 A"
+
+
 def test_supervision_band_above_and_below(quiet: Reading) -> None:
     assert said(channel(quiet, 4, channel_current=14.2)) == {
         ("warning", "channel 4 above its band: 14.2 A, max 14 A"),
@@ -180,6 +209,21 @@ def test_phases_and_neutral_against_the_input_rating(quiet: Reading) -> None:
     assert said(phase(quiet, "L1", current=63.5)) == {("alarm", "L1 64 A over the 63 A input")}
     stopped = phase(quiet.with_values(neutral_current=None), "L1", current=None)
     assert said(stopped) == set()  # the meter is stopped: nothing to judge
+
+
+def test_an_input_level_is_left_only_below_its_hysteresis(quiet: Reading) -> None:
+    def judge(amperes: float, held: Severity | None = None) -> set[str]:
+        previous = {} if held is None else {"input.N": held}
+        reading = quiet.with_values(neutral_current=amperes)
+        return {p.severity.word for p in problems_of(UNIT, reading, {}, 0.0, previous=previous)}
+
+    hysteresis = limits.INPUT_LOAD_HYSTERESIS.value * 63
+    assert judge(63.5) == {"alarm"} and judge(62.5) == {"warning"}
+    assert judge(63 - hysteresis + 0.3, Severity.ALARM) == {"alarm"}  # still held
+    assert judge(63 - hysteresis - 0.3, Severity.ALARM) == {"warning"}
+    assert judge(0.8 * 63 - hysteresis + 0.3, Severity.WARNING) == {"warning"}
+    assert judge(0.8 * 63 - hysteresis - 0.3, Severity.WARNING) == set()
+    assert judge(0.8 * 63 - 0.3) == set()  # not entered yet
 
 
 def test_temperature_against_the_manuals_range(quiet: Reading) -> None:
