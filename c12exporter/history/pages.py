@@ -76,6 +76,8 @@ class Series:
 
 
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 760, 210, 58, 10, 24, 26
+SHORT_SPAN_S = 600.0
+"""Below this span the time axis shows seconds too."""
 
 
 def _nice_step(span: float, ticks: int = 5) -> float:
@@ -115,9 +117,10 @@ def chart(title: str, unit: str, series: Sequence[Series], start: float, end: fl
             f"{tick:g}</text>"
         )
         tick += step
+    clock = "%H:%M" if end - start >= SHORT_SPAN_S else "%H:%M:%S"
     for i in range(6):
         t = start + (end - start) * i / 5
-        label = time.strftime("%H:%M", time.gmtime(t))
+        label = time.strftime(clock, time.gmtime(t))
         parts.append(f'<text x="{x(t):.1f}" y="{HEIGHT - 8}" text-anchor="middle">{label}</text>')
     parts.append(
         f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#999"/>'
@@ -221,11 +224,17 @@ def show_report(conn: sqlite3.Connection, name: str, now: float | None = None) -
 
 
 def _points(rows: Sequence[Mapping[str, object]], key: str) -> list[tuple[float, float | None]]:
+    """The buckets' values at their middles; a gap (``None``) where buckets are missing
+    (the unit could not be read), so the line is not drawn across it."""
     points: list[tuple[float, float | None]] = []
+    last_end: float | None = None
     for row in rows:
         at, width, value = row["time"], row["width_s"], row.get(key)
         assert isinstance(at, int | float) and isinstance(width, int | float)
+        if last_end is not None and at > last_end:
+            points.append((last_end, None))
         points.append((at + width / 2, float(value) if isinstance(value, int | float) else None))
+        last_end = at + width
     return points
 
 

@@ -81,6 +81,8 @@ class History:
         """Running jobs by name."""
         self.samplers: dict[tuple[int, str], samples.Sampler] = {}
         """(job id, unit) -> the samples of a running job."""
+        self.sample_s = samples.BUCKET_S
+        """The first bucket width of a job started from now on (a demo may shorten it)."""
         self.sessions: dict[str, sessions.Session] = {}
         """Running RCBO test sessions by unit."""
         self.closed: dict[str, dict[int, sessions.Closed]] = {}
@@ -324,7 +326,7 @@ class History:
         job = await self._ask(lambda: jobs_db.insert_job(self.conn, name, chosen))
         self.jobs[job.name] = job
         for unit in chosen:
-            self.samplers[(job.id, unit)] = samples.Sampler(job.id, unit)
+            self.samplers[(job.id, unit)] = samples.Sampler(job.id, unit, self.sample_s)
         log.info("history: job %r started on %s", job.name, ", ".join(chosen))
         return job
 
