@@ -21,7 +21,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from c12exporter.history import samples
 from c12exporter.simulator.physics import Load
-from tests.history_stack import PASSWORD, USER, Stack, no_tracebacks, stack, until
+from tests.history_stack import PASSWORD, USER, no_tracebacks, stack, until
 from tests.servers import require_tool
 
 
