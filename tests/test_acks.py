@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import signal
 import sqlite3
 import time
 import urllib.error
@@ -24,7 +26,14 @@ from c12exporter.plugins import load_plugins
 from c12exporter.problems import Occurrence, Problem, Severity
 from c12exporter.simulator import apply_action
 from c12exporter.simulator.server import Fleet
-from tests.servers import LOOPBACK, free_port
+from tests.servers import (
+    LOOPBACK,
+    c12exporter_command,
+    free_port,
+    process,
+    simulator,
+    wait_until,
+)
 
 PLUGINS = load_plugins(entry_points=False)
 PASSWORD = "secret"
@@ -216,3 +225,49 @@ def test_the_log_keeps_open_occurrences_and_forgets_ended_ones(tmp_path: Path) -
     assert log.load()[0] == {}
     assert [a["who"] for a in log.acknowledgements()] == ["ed"]
     log.close()
+
+
+@pytest.mark.integration
+def test_an_acknowledgement_survives_the_exporter_process_being_killed(tmp_path: Path) -> None:
+    """``c12exporter serve`` and ``simulate`` as processes: acknowledged, SIGKILL (no clean
+    shutdown), started again: still acknowledged, with the same since."""
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    (tmp_path / "web.yml").write_text(f"basic_auth_users:\n  ed: '{hashed}'\n")
+    with simulator(tmp_path, 1) as (control, units_file):
+        (unit,) = control.units()
+        config_file = tmp_path / "c12.yml"
+        config_file.write_text(
+            f"units_files: [{units_file}]\n"
+            "poll: {interval: 1s, timeout: 0.5s}\n"
+            f"state_dir: {tmp_path}/state\n"
+            f"web: {{config_file: {tmp_path}/web.yml}}\n"
+            "console: {writes_enabled: true}\n"
+        )
+        port = free_port()
+        base = f"http://{LOOPBACK}:{port}"
+        command = c12exporter_command(
+            "serve", "--config.file", str(config_file), f"--web.listen-address={LOOPBACK}:{port}"
+        )
+        name = unit["name"]
+        control.act(name, "estop")
+
+        def estop() -> dict[str, Any] | None:
+            status, text = call(base + "/console/problems", "ed")
+            found = {p["key"]: p for p in json.loads(text)["problems"]} if status == 200 else {}
+            return found.get("estop")
+
+        with process(command, tmp_path / "exporter-1.log") as first:
+            wait_until(lambda: call(f"{base}/-/healthy", "ed")[0] == 200, 30, "exporter ready")
+            before = wait_until(estop, 15, "the e-stop on the board")
+            _, page = call(base + "/", "ed")
+            status, text = call(
+                base + "/console/problems/ack", "ed",
+                {"unit": name, "key": "estop", "token": token_of(page)}, CSRF,
+            )  # fmt: skip
+            assert status == 200, text
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait(10)
+        with process(command, tmp_path / "exporter-2.log"):
+            wait_until(lambda: call(f"{base}/-/healthy", "ed")[0] == 200, 30, "exporter again")
+            after = wait_until(estop, 15, "the e-stop after the restart")
+            assert (after["since"], after["acked_by"]) == (before["since"], "ed")
