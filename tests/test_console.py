@@ -89,6 +89,11 @@ def test_edits_are_checked_with_a_message_naming_the_field(reading: Reading) -> 
         {"field": "channel_name", "channel": 13, "value": "x"}, reading
     )
     assert "must be unit_name" in refused({"field": "colour"}, reading)
+    assert "only spaces" in refused({"field": "unit_name", "value": "   "}, reading)
+    assert parse_edit({"field": "unit_name", "value": ""}, reading)[0] == UnitSettings("")
+    message = refused({"field": "band", "channel": 1, "min": "1.005", "max": ""}, reading)
+    assert "steps of 0.01 A (e.g. 1.00 or 1.01)" in message
+    assert "register" not in message and ".." not in message
 
 
 def test_names_count_bytes_not_characters() -> None:
@@ -119,15 +124,14 @@ def test_the_trip_panel_shows_the_forecast_not_a_cold_curve(reading: Reading) ->
     first = at(1000.0, 32.0)
     store.record_success("u", first, 0.01)
     assert trips(forecast, first) == {1: pytest.approx(curve.trip_time_s(2.0))}
-    assert (
-        detail_cells(state, first, trips(forecast, first)).t["c.1.trip"] == "trips in ~1 min 20 s"
-    )
+    cells = detail_cells(state, first, [], trips(forecast, first))
+    assert cells.t["c.1.trip"] == "trips in 1:20"
+    assert (cells.t["d.trip"], cells.t["d.trip.what"]) == ("1:20", "Channel 1 (LED wall 1)")
     later = at(1040.0, 32.0)
     store.record_success("u", later, 0.01)
-    assert (
-        detail_cells(state, later, trips(forecast, later)).t["c.1.trip"] == "trips in ~0 min 40 s"
-    )
-    assert detail_cells(state, later, trips(forecast, later)).t["c.2.trip"] == ""
+    cells = detail_cells(state, later, [], trips(forecast, later))
+    assert cells.t["c.1.trip"] == "trips in 0:40" and cells.t["d.trip"] == "0:40"
+    assert cells.t["c.2.trip"] == ""
     assert trips(None, later) == {}
 
 
@@ -190,8 +194,15 @@ def test_writes_need_an_editor_and_a_same_origin_request(
             loop = asyncio.get_running_loop()
             try:
                 status, page = await loop.run_in_executor(None, request, base + "/", "ed")
-                assert status == 200 and "Editing as ed" in page
-                assert 'href="metrics"' in page and 'href="-/healthy"' in page
+                assert status == 200 and "Signed in as ed" in page
+                # plumbing is out of the crew's way: on the integrations page, not the header
+                assert 'href="metrics"' not in page and "-/healthy" not in page
+                status, plumbing = await loop.run_in_executor(
+                    None, request, base + "/console/integrations", "ed"
+                )
+                assert status == 200
+                assert 'href="../metrics"' in plumbing and 'href="../-/healthy"' in plumbing
+                assert "c12_current_amperes" in plumbing and "c12LineCurrent" in plumbing
                 good = {"Content-Type": "application/json", "X-C12-Console": "1"}
                 body = {"field": "channel_name", "channel": 2, "value": "Sub L",
                         "token": token_of(page)}  # fmt: skip
@@ -211,7 +222,7 @@ def test_writes_need_an_editor_and_a_same_origin_request(
                 status, text = await post("ed", good, token="0" * 32)
                 assert status == 403 and "reload the page" in text
                 status, viewer_page = await loop.run_in_executor(None, request, base + "/", "vi")
-                assert "Read-only: user vi is not one of the editors" in viewer_page
+                assert "vi may look but not change (not one of the editors" in viewer_page
                 assert "data-edit=" not in viewer_page
                 status, text = await post("vi", good, token=token_of(viewer_page))
                 assert status == 403 and "not one of the editors" in text
@@ -248,26 +259,42 @@ def test_without_writes_enabled_the_page_is_read_only_and_says_why(tmp_path: Pat
             try:
                 base = f"http://{LOOPBACK}:{port}"
                 _, page = await loop.run_in_executor(None, request, base + "/", None)
-                assert "Read-only: edits are off (console: writes_enabled: false)" in page
+                assert "View only: changing names and bands is switched off" in page
+                assert "(console: writes_enabled: false in its config)" in page
                 status, text = await loop.run_in_executor(
                     None, request, base + "/console/units/u1/settings", None,
                     {"field": "unit_name", "value": "x", "token": token_of(page)},
                     {"Content-Type": "application/json", "X-C12-Console": "1"},
                 )  # fmt: skip
-                assert status == 403 and "edits are off" in text
-                for asset in ("console.css", "console.js"):
+                assert status == 403 and "switched off" in text
+                for asset in ("console.css", "console.js", "favicon.svg"):
                     status, _ = await loop.run_in_executor(
-                        None, request, f"{base}/console/{asset}", None
+                        None, request, f"{base}/console/static/{asset}", None
                     )
                     assert status == 200
+                await loop.run_in_executor(None, assets_are_cacheable, base)
             finally:
                 await running.stop()
 
     asyncio.run(test())
 
 
+def assets_are_cacheable(base: str) -> None:
+    """The assets may be kept (a day, then checked by their ETag), unlike the live page."""
+    with urllib.request.urlopen(f"{base}/console/static/console.js", timeout=10) as cached:
+        assert "max-age" in cached.headers["Cache-Control"]
+        assert "no-store" not in cached.headers["Cache-Control"]
+        etag = cached.headers["ETag"]
+    again = urllib.request.Request(
+        f"{base}/console/static/console.js", headers={"If-None-Match": etag}
+    )
+    with pytest.raises(urllib.error.HTTPError) as not_modified:
+        urllib.request.urlopen(again, timeout=10)
+    assert not_modified.value.code == 304
+
+
 def test_a_band_fixed_by_the_config_file_offers_no_edit(reading: Reading) -> None:
-    from c12exporter.console.page import unit_panes
+    from c12exporter.console.page import channels
     from c12exporter.reading import SupervisionBand
     from c12exporter.settings import UnitConfig
     from c12exporter.store import UnitState
@@ -276,8 +303,8 @@ def test_a_band_fixed_by_the_config_file_offers_no_edit(reading: Reading) -> Non
         UnitConfig("u", "127.0.0.1:1502", supervision={3: SupervisionBand(0.5, 12.0)}),
         reading=reading,
     )
-    html = unit_panes(state, reading, editable=True)
-    rows = {n: html.split(f'<tr data-channel="{n}">')[1].split("</tr>")[0] for n in (2, 3)}
+    html = channels(detail_cells(state, reading, []), reading, "u", True, frozenset({3}))
+    rows = {n: html.split(f'data-channel="{n}" data-s=')[1].split("</li>")[0] for n in (2, 3)}
     assert "(set in the config file)" in rows[3] and 'data-edit="band"' not in rows[3]
     assert "(set in the config file)" not in rows[2] and 'data-edit="band"' in rows[2]
 
@@ -297,10 +324,11 @@ def test_fleet_totals_leave_out_a_stopped_meter_instead_of_adding_zeros(reading:
     )  # fmt: skip
     store.record_success("a", reading, 0.1)
     store.record_success("b", stopped, 0.1)
-    totals = totals_cells(store, now=1.0).t
-    assert totals["f.count"] == "2 up, 0 down, 0 with a warning, 1 with the meter stopped " + (
-        "(not in the totals)"
-    )
-    assert totals["f.L1"] == f"{reading.phases[0].current_a:.1f} A"  # unit a's alone
-    row = row_cells(store.get("b"), stopped).t  # type: ignore[arg-type]
+    totals = totals_cells(store, [], now=1.0).t
+    assert totals["f.count"] == "2 units: 2 read, 2 without a problem"
+    power = reading.values["active_power"]
+    assert isinstance(power, float | int)
+    # unit a's alone, and the stopped meter said
+    assert totals["f.power"] == f"{power / 1000:.2f} kW (1 with the meter stopped, not counted)"
+    row = row_cells(store.get("b"), stopped, []).t  # type: ignore[arg-type]
     assert row["L1"] == row["N"] == row["power"] == ""

@@ -95,7 +95,7 @@ def clock(epoch: float) -> str:
 
 def countdown(seconds: float) -> str:
     """``0:37``, ``12:05``: a trip timer."""
-    whole = max(0, int(seconds))
+    whole = max(0, round(seconds))
     return f"{whole // 60}:{whole % 60:02d}"
 
 
