@@ -125,10 +125,11 @@ def clock(seconds: float) -> str:
 
 
 def lasted(seconds: float) -> str:
-    """``40 s``, ``2 min``, ``1 h 5 min``, ``2 d 3 h``: how long something has lasted."""
+    """``under a minute``, ``2 min``, ``1 h 5 min``, ``2 d 3 h``: how long something has
+    lasted, in whole minutes (a text that changes every second would redraw every page)."""
     seconds = max(0, int(seconds))
     if seconds < 60:
-        return f"{seconds} s"
+        return "under a minute"
     minutes = seconds // 60
     if minutes < 60:
         return f"{minutes} min"

@@ -264,7 +264,7 @@ def test_a_unit_that_cannot_be_read_is_down_with_its_poll_error(quiet: Reading) 
 
 def test_durations_in_words() -> None:
     assert [lasted(s) for s in (5, 130, 3600, 3900, 90000)] == [
-        "5 s", "2 min", "1 h", "1 h 5 min", "1 d 1 h"
+        "under a minute", "2 min", "1 h", "1 h 5 min", "1 d 1 h"
     ]  # fmt: skip
     assert [clock(s) for s in (31.4, 299.6, 0)] == ["0:31", "5:00", "0:00"]
 
@@ -360,7 +360,12 @@ def test_down_holds_the_other_occurrences_and_a_restart_keeps_them(quiet: Readin
     (down,) = board.of_unit("u", down_now)
     assert down.key == "down" and down.detail == "refused: connection refused"
     assert board.identity("u") == quiet.identity  # the last-known identity stays
+    assert down.text == "unreachable for under a minute"
+    version = board.version
+    assert board.of_unit("u", down_now + 59)[0].text == "unreachable for under a minute"
+    assert board.version == version  # nothing to redraw within the minute
     assert board.of_unit("u", down_now + 130)[0].text == "unreachable for 2 min"
+    assert board.version == version + 1
     store.record_success("u", at(opened, down_now + 200), 0.01)
     (breaker,) = board.of_unit("u", down_now + 200)
     assert breaker.acked_by == "ed"  # back up, still open: the same acknowledged occurrence
