@@ -143,7 +143,7 @@ def test_every_notification_is_in_a_notification_group() -> None:
     groups = {g.get("name"): {m.get("name") for m in g.iter("member")} for g in root.iter("group")}
     notification_groups = [m for m in groups.values() if m and m <= notifications]
     grouped = set().union(*notification_groups)
-    assert len(notifications) == 15
+    assert len(notifications) == 16
     assert notifications - grouped == set()
 
 

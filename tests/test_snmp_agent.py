@@ -4,6 +4,7 @@ where allowed, and malformed packets neither crash nor stall the agent."""
 
 from __future__ import annotations
 
+import cmath
 import datetime
 import math
 import os
@@ -12,7 +13,7 @@ import shlex
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -59,11 +60,22 @@ def num(value: object) -> float:
     return float(value)
 
 
-def expected(index: int, r: Reading) -> dict[str, int | str]:
+def negative_sequence_ratio(volts: list[float]) -> float:
+    """EN 50160's voltage unbalance of line-neutral magnitudes 120 degrees apart, from the
+    symmetrical components."""
+    a = cmath.exp(2j * math.pi / 3)
+    v1, v2, v3 = volts[0], volts[1] * a * a, volts[2] * a
+    return abs(v1 + a * a * v2 + a * v3) / abs(v1 + a * v2 + a * a * v3)
+
+
+def expected(index: int, r: Reading, heat: Mapping[int, float]) -> dict[str, int | str]:
     """Every cell of one reachable unit, as docs/mib.md defines it (written out here
-    independently of the agent's own table)."""
+    independently of the agent's own table; ``heat`` is the exporter's breaker heat)."""
     v = r.values
     cells: dict[str, int | str] = {
+        f"c12UnitSupply.{index}": 1,
+        f"c12UnitFrequencyBand.{index}": 10,
+        f"c12InputRating.{index}": 63000,
         f"c12UnitName.{index}": r.unit,
         f"c12UnitReachability.{index}": 1,
         f"c12UnitLastUpdate.{index}": date_and_time(r.taken_at),
@@ -97,6 +109,10 @@ def expected(index: int, r: Reading) -> dict[str, int | str]:
             cells[f"{column}.{index}"] = round(num(v[name]))
     if v["frequency"] is not None:
         cells[f"c12InputFrequency.{index}"] = round(num(v["frequency"]) * 100)
+    volts = [p.voltage_v for p in r.phases]
+    if all(volt is not None for volt in volts):
+        unbalance = negative_sequence_ratio([num(volt) for volt in volts])
+        cells[f"c12InputVoltageUnbalance.{index}"] = round(unbalance * 10000)
     if v["power_factor"] is not None:
         cells[f"c12InputPowerFactor.{index}"] = round(num(v["power_factor"]) * 1000)
     for line, p in enumerate(r.phases, start=1):
@@ -146,6 +162,7 @@ def expected(index: int, r: Reading) -> dict[str, int | str]:
             f"c12ChannelAuxSocketName.{key}": aux.name if is_aux else "",
             f"c12ChannelAuxSocketStd.{key}": aux.standard if is_aux else "",
             f"c12ChannelAuxSocketRating.{key}": round(aux.rating_a * 1000) if is_aux else 0,
+            f"c12ChannelBreakerHeat.{key}": round(heat[c.number] * 1000),
         }
     return cells
 
@@ -159,7 +176,10 @@ TEXT_COLUMNS = (
 def compare(stack: Stack, walked: dict[str, str]) -> None:
     """Every unit's cells, as walked, equal what the store holds (after scaling)."""
     for index, name in enumerate(stack.names, start=1):
-        for key, value in expected(index, stack.reading(name)).items():
+        reading = stack.reading(name)
+        forecast = stack.context.forecast
+        assert forecast is not None
+        for key, value in expected(index, reading, forecast.heat(reading)).items():
             assert key in walked, f"{key} missing from the walk"
             got: int | str = walked[key]
             if isinstance(value, int) and not any(t in key for t in TEXT_COLUMNS):
@@ -181,7 +201,7 @@ def test_snmpwalk_v2c_returns_what_the_store_holds(stack: Stack) -> None:
     assert scaled(walked["c12TemperatureLimit.0"]) == 450
     assert walked["c12UnitAddress.2"] == stack.fleet.units[1].address
     cells = sum(1 for k in walked if k.startswith("c12Channel"))
-    assert cells == 16 * 12 * len(stack.names)
+    assert cells == 17 * 12 * len(stack.names)
 
 
 def test_snmpbulkwalk_v3_sha256_aes128_matches_the_v2c_walk(stack: Stack) -> None:
@@ -226,7 +246,9 @@ def test_get_distinguishes_missing_objects_and_instances(stack: Stack) -> None:
 
 
 def test_getnext_past_the_end_is_end_of_mib_view(stack: Stack) -> None:
-    result = stack.snmp("snmpgetnext", stack.v2c(), "C12-PDU-MIB::c12ChannelAuxSocketRating.3.12")
+    """The last column with instances here is the breaker heat (no channel is overloaded
+    and no RCBO cycle is recorded)."""
+    result = stack.snmp("snmpgetnext", stack.v2c(), "C12-PDU-MIB::c12ChannelBreakerHeat.3.12")
     assert "No more variables left in this MIB View" in result.stdout
 
 

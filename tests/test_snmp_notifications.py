@@ -235,6 +235,39 @@ def test_overload_is_notified(receivers: Receivers) -> None:
     assert changed["c12ChannelRating.3.6"] == "INTEGER: 16.000 A"
 
 
+def test_the_neutral_over_the_input_rating_is_notified(receivers: Receivers) -> None:
+    """Twelve 12.5 A LED-wall channels, set one by one (each a poll): each line ends at
+    about 50 A (79 % of 63 A: normal), the neutral at 85 A. c12InputLoadChanged names the
+    neutral only, its current and the rating, level by level up to over; back to a light
+    load it falls to normal."""
+    stack = receivers.stack
+    name = stack.names[1]
+    key = "c12NotifConductor.0"
+    before = receivers.count("c12InputLoadChanged", key)
+    for channel in range(1, 13):
+        stack.act(name, action="set_load", channel=channel, current_a=12.5, third_harmonic=0.69)
+    assert stack.reading(name).values["neutral_current"] == pytest.approx(85.0, abs=1.0)
+    receivers.count("c12InputLoadChanged", key)  # everything queued has been delivered
+    rising = receivers.logs["v2c-trap"].named("c12InputLoadChanged", key)[before:]
+    assert {n[key] for n in rising} == {"INTEGER: neutral(4)"}  # the lines stay normal
+    levels = [n["c12NotifInputLoad.0"].removeprefix("INTEGER: ") for n in rising]
+    assert levels in (["over(3)"], ["high(2)", "over(3)"]), levels
+    over = rising[-1]
+    assert over["c12UnitName.2"] == "STRING: sim-02"
+    assert over["c12NotifInputRating.0"] == "INTEGER: 63.000 A"
+    assert float(over["c12NotifConductorCurrent.0"].split()[1]) > 63.0
+    for channel in range(1, 13):
+        stack.act(name, action="set_load", channel=channel, current_a=1.0)
+    normal = receivers.wait("c12InputLoadChanged", key, before + len(rising) + 1)
+    assert (
+        normal["c12NotifInputLoad.0"] == "INTEGER: normal(1)"
+        or receivers.wait("c12InputLoadChanged", key, before + len(rising) + 2)[
+            "c12NotifInputLoad.0"
+        ]
+        == "INTEGER: normal(1)"
+    )
+
+
 def test_neutral_lost_and_restored(receivers: Receivers) -> None:
     stack = receivers.stack
     stack.act(stack.names[0], action="neutral_lose")
@@ -371,3 +404,18 @@ def test_unacknowledged_informs_are_counted(tmp_path: Path) -> None:
             "the inform's retries to run out",
         )
         assert stack.count("c12_snmp_notifications_sent_total", notification="c12EstopPressed") == 1
+
+
+def test_input_levels_have_a_margin_below_each_threshold(offline: Offline) -> None:
+    """A conductor enters high above 80 % and over above 100 % of the 63 A rating, and
+    leaves each only 2 % of the rating below it: no stream of notifications from a
+    current that hovers at a threshold."""
+    now = time.time()
+    first = reading_of(offline.unit, now, neutral_current=40.0)
+    assert offline.record(first) == []
+    events = []
+    for i, amps in enumerate((51.0, 50.0, 48.0, 64.0, 62.5, 61.0), start=1):
+        reading = dataclasses.replace(first.with_values(neutral_current=amps), taken_at=now + i)
+        events.append(offline.record(reading))
+    changed = ["c12InputLoadChanged"]
+    assert events == [changed, [], changed, changed, [], changed]

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .. import balance
+from .. import balance, supply
 from ..addresses import split_host_port
 from ..forecast import TripForecast
 from ..history.recorder import History
@@ -46,13 +46,16 @@ class UnitFacts:
     address: str
     reading: Reading | None
     last_good: Reading | None
+    supply: str = "grid"
+    """What feeds the unit, from its config (``grid`` or ``generator``)."""
 
     @classmethod
     def of(
         cls, index: int, state: UnitState, store: Store, now: float, last_good: Reading | None
     ) -> UnitFacts:
         reading = store.fresh_reading(state, now)
-        return cls(index, state.config.name, state.config.address, reading, reading or last_good)
+        config = state.config
+        return cls(index, config.name, config.address, reading, reading or last_good, config.supply)
 
 
 def milli(value: float) -> int:
@@ -183,6 +186,8 @@ UNIT_COLUMNS: Mapping[str, Callable[[UnitFacts], Value]] = {
     **{name: _unit_state(m) for name, m in _UNIT_DECLARED.items()},
     "c12UnitSupervisionWarning": lambda u: _state(u, lambda r: truth(r.supervision_warning)),
     "c12UnitStoredName": lambda u: _state(u, lambda r: r.stored_name),
+    "c12UnitSupply": lambda u: u.supply,
+    "c12UnitFrequencyBand": lambda u: round(supply.frequency_band(u.supply) * 1000),
 }
 """Every configured unit has a row; state columns only while it is reachable."""
 
@@ -190,6 +195,10 @@ INPUT_COLUMNS: Mapping[str, Callable[[Reading], Value]] = {
     **{name: _input(m) for name, m in _INPUT_DECLARED.items()},
     "c12InputEnergyResetTime": lambda r: date_and_time(r.taken_at - r.uptime_s),
     "c12InputPhaseUnbalance": lambda r: _tenths_of_percent(balance.reading_unbalance(r)),
+    "c12InputRating": lambda r: milli(r.model.input_rating_a),
+    "c12InputVoltageUnbalance": lambda r: _hundredths_of_percent(
+        supply.reading_voltage_unbalance(r)
+    ),
 }
 """One row per reachable unit."""
 
@@ -236,6 +245,11 @@ def _tenths_of_percent(ratio: float | None) -> Value:
     return None if ratio is None else round(ratio * 1000)
 
 
+def _hundredths_of_percent(ratio: float | None) -> Value:
+    """A ratio in hundredths of a percent; no instance for ``None``."""
+    return None if ratio is None else round(ratio * 10000)
+
+
 def rcbo_columns(
     history: History | None,
 ) -> Mapping[str, Callable[[ChannelReading, Reading], Value]]:
@@ -254,10 +268,15 @@ def trip_forecast_columns(
 ) -> Mapping[str, Callable[[ChannelReading, Reading], Value]]:
     """c12ChannelTripForecast: whole seconds until the breaker trips (rounded up, so 0
     only when due now); no instance while the channel is not overloaded (or nothing
-    keeps a forecast)."""
+    keeps a forecast). c12ChannelBreakerHeat: the breaker's heat in thousandths, for
+    every channel while a forecast is kept."""
 
     def seconds(channel: ChannelReading, reading: Reading) -> Value:
         value = None if forecast is None else forecast.of(reading).get(channel.number)
         return None if value is None else min(math.ceil(value), UNSIGNED32_MAX)
 
-    return {"c12ChannelTripForecast": seconds}
+    def heat(channel: ChannelReading, reading: Reading) -> Value:
+        value = None if forecast is None else forecast.heat(reading).get(channel.number)
+        return None if value is None else min(1000, max(0, round(value * 1000)))
+
+    return {"c12ChannelTripForecast": seconds, "c12ChannelBreakerHeat": heat}

@@ -25,9 +25,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import limits
+from ..measurements import PHASES
 from ..reading import ChannelReading, Reading, SupervisionState
 from ..store import Change, FleetChange, Store, UnitState
-from .cells import CHANNEL_COLUMNS, UNIT_COLUMNS, UnitFacts, camel, deci
+from .cells import CHANNEL_COLUMNS, UNIT_COLUMNS, UnitFacts, camel, deci, milli
 from .cells import Value as CellValue
 from .mib import SNMPV2_MIB, LoadedMib, MibError, Notification, ObjectType
 from .stats import SnmpStats
@@ -45,6 +47,14 @@ STALE = "stale"
 SCALAR = (0,)
 TEMPERATURE_LIMIT = "c12TemperatureLimit"
 UNIT_TABLE = "c12UnitTable"
+INPUT_LEVELS = (
+    ("over", limits.INPUT_OVER_RATING_RATIO.value),
+    ("high", limits.INPUT_NEAR_RATING_RATIO.value),
+)
+"""C12InputLoad levels above normal, highest first, with the share of the input's rating a
+current must exceed to enter them (as the Prometheus rules judge it)."""
+CONDUCTORS = {**{phase: phase.lower() for phase in PHASES}, "N": "neutral"}
+"""Conductor -> its C12Conductor label."""
 CHANNEL_TABLE = "c12ChannelTable"
 
 
@@ -73,6 +83,32 @@ class _Known:
     reading: Reading | None
     temperature_c: float | None = None
     temperature_high: bool | None = None
+    input_loads: dict[str, str] = field(default_factory=dict)
+    """Conductor (L1, L2, L3, N) -> its C12InputLoad label, once it has been read."""
+
+
+def conductor_currents(reading: Reading) -> dict[str, float]:
+    """The current of each conductor of the input the meter reads (none while stopped)."""
+    currents = {p.phase: p.current_a for p in reading.phases if p.current_a is not None}
+    neutral = reading.values["neutral_current"]
+    if isinstance(neutral, int | float):
+        currents["N"] = float(neutral)
+    return currents
+
+
+def input_load(current_a: float, rating_a: float, before: str | None) -> str:
+    """The C12InputLoad of a conductor: a level is entered at its threshold and left only
+    :data:`limits.INPUT_LOAD_HYSTERESIS` of the rating below it."""
+    share = current_a / rating_a if rating_a > 0 else 0.0
+    margin = limits.INPUT_LOAD_HYSTERESIS.value
+    order = [name for name, _ in INPUT_LEVELS]
+    for name, threshold in INPUT_LEVELS:
+        held = (
+            before is not None and before != "normal" and order.index(before) <= order.index(name)
+        )
+        if share > threshold or (held and share > threshold - margin):
+            return name
+    return "normal"
 
 
 class StateTracker:
@@ -100,6 +136,7 @@ class StateTracker:
         if known is None:
             self._known[name] = known = _Known(after is not None, after)
             self._temperature(known, state, after)  # baseline, never an event
+            self._input_loads(known, state, after)
             return []
         if after is None:
             error = state.last_error
@@ -117,6 +154,7 @@ class StateTracker:
             events += self._compare(state, known, known.reading, after)
         known.reading = after
         events += self._temperature(known, state, after)
+        events += self._input_loads(known, state, after)
         return events
 
     def on_tick(self, now: float) -> list[Event]:
@@ -245,6 +283,33 @@ class StateTracker:
                     name, state, reading, known, number, c12NotifPrevSupervisionState=before.value
                 )
             )
+        return events
+
+    def _input_loads(self, known: _Known, state: UnitState, reading: Reading | None) -> list[Event]:
+        """c12InputLoadChanged for each conductor whose level changed (the first reading
+        of a conductor is its baseline)."""
+        if reading is None:
+            return []
+        rating = reading.model.input_rating_a
+        events = []
+        for conductor, amps in conductor_currents(reading).items():
+            before = known.input_loads.get(conductor)
+            now = input_load(amps, rating, before)
+            known.input_loads[conductor] = now
+            if before is not None and now != before:
+                events.append(
+                    self._event(
+                        "c12InputLoadChanged",
+                        state,
+                        reading,
+                        known,
+                        c12NotifConductor=CONDUCTORS[conductor],
+                        c12NotifPrevInputLoad=before,
+                        c12NotifInputLoad=now,
+                        c12NotifConductorCurrent=milli(amps),
+                        c12NotifInputRating=milli(rating),
+                    )
+                )
         return events
 
     def _temperature(self, known: _Known, state: UnitState, reading: Reading | None) -> list[Event]:
