@@ -73,7 +73,7 @@ c12InputEarthLeakage OBJECT-TYPE
     STATUS      current
     DESCRIPTION
         "The residual current to earth."
-    ::= { c12InputEntry 18 }
+    ::= { c12InputEntry 20 }
 """
 
 
@@ -97,11 +97,11 @@ def test_a_measurement_added_in_one_place_is_decoded_served_and_walked(tmp_path:
     mib = root / "c12exporter" / "snmp" / "mibs" / "C12-PDU-MIB.txt"
     _insert(
         mib,
-        "    c12InputPhaseUnbalance         Unsigned32\n}",
+        "    c12InputVoltageUnbalance       Unsigned32\n}",
         "    c12InputEarthLeakage C12MilliAmperes,\n",
     )
-    _insert(mib, "    ::= { c12InputEntry 17 }\n", NEW_MIB_COLUMN, after=True)
-    _insert(mib, "        c12InputPhaseUnbalance\n    }", "        c12InputEarthLeakage,\n")
+    _insert(mib, "    ::= { c12InputEntry 19 }\n", NEW_MIB_COLUMN, after=True)
+    _insert(mib, "        c12InputVoltageUnbalance\n    }", "        c12InputEarthLeakage,\n")
 
     env = {**os.environ, "PYTHONPATH": str(root), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     # Run from the copy (not the checkout the tests were started in).
