@@ -111,6 +111,29 @@ def check(port: int) -> None:
     head, body = curl(f"http://{LOOPBACK}:{port}/sd")
     assert "content-encoding: gzip" in head and body.startswith("[")
 
+    # the console's event stream: gzip, and its first event decodes while the stream is open
+    with socket.create_connection((LOOPBACK, port), timeout=10) as sock:
+        sock.sendall(
+            b"GET /console/events?unit=u1 HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n"
+        )
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += sock.recv(65536)
+        head_bytes, _, chunked = received.partition(b"\r\n\r\n")
+        head = head_bytes.decode().lower()
+        assert "content-encoding: gzip" in head and "text/event-stream" in head
+        decoder, decoded = zlib.decompressobj(16 + zlib.MAX_WBITS), b""
+        while b"\n\n" not in decoded:
+            while b"\r\n" not in chunked:
+                chunked += sock.recv(65536)
+            size_line, _, rest = chunked.partition(b"\r\n")
+            size = int(size_line, 16)
+            while len(rest) < size + 2:
+                rest += sock.recv(65536)
+            decoded += decoder.decompress(rest[:size])
+            chunked = rest[size + 2 :]
+        assert b"data: " in decoded.split(b"\n\n", 1)[0]
+
 
 # --- the event stream ----------------------------------------------------------------------
 
