@@ -464,6 +464,7 @@ def unit_view(
         f'<div class="unit-head"><a class="back" href="{e(back)}">'
         '<span aria-hidden="true">←</span> Fleet</a>'
         f'<h2 id="unit-h">{e(name)}</h2>{severity(cells, "d.status", "d.status")}'
+        f'<span class="stored">named in the unit: {_k(cells, "d.stored")} {pen}</span>'
         f'<span class="age">read {_age(cells, "d.age")}</span></div>'
     )
     problems_html = (
@@ -474,7 +475,6 @@ def unit_view(
     )
     identity = (
         '<details class="pane" id="identity"><summary>Identity</summary><dl class="kv">'
-        f"<div><dt>Name in the unit</dt><dd>{_k(cells, 'd.stored')} {pen}</dd></div>"
         f"<div><dt>Address</dt><dd>{_k(cells, 'd.address')}</dd></div>"
         f"<div><dt>Model</dt><dd>{_k(cells, 'd.model')}</dd></div>"
         f"<div><dt>Outputs</dt><dd>{_k(cells, 'd.layout')}</dd></div>"

@@ -254,6 +254,10 @@ function postJson(url, request) {
     source.onerror = function () { if (connected) lose(); else setLive("lost", "connecting…"); };
   }
   connect();
+  // a page kept in the back-forward cache keeps no stream open (browsers allow a few
+  // connections per host: the edits must find one); it reconnects when shown again
+  window.addEventListener("pagehide", function () { if (source) source.close(); connected = false; });
+  window.addEventListener("pageshow", function (event) { if (event.persisted) connect(); });
   // a stream that goes silent (a network that drops packets) is lost as well
   setInterval(function () {
     if (connected && Date.now() - lastWord > 6000 && body.dataset.conn !== "lost") {
