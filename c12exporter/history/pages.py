@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..measurements import PHASES
 from . import jobs, rcbo, samples, supply
 from .query import event_rows
-from .report import JOB_COLUMNS, cell, iso, job_rows
+from .report import JOB_COLUMNS, TIME_KEYS, cell, iso, job_rows
 
 PHASE_COLOURS = {"L1": "#8b4513", "L2": "#111111", "L3": "#888888"}
 """The phase colours of IEC 60445 (brown, black, grey)."""
@@ -23,8 +23,9 @@ STYLE = """
 body{font-family:sans-serif;margin:1.5em;color:#111;max-width:60em}
 h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:1.6em;
 border-bottom:1px solid #999} h3{font-size:1em;margin:1em 0 .3em}
-table{border-collapse:collapse;margin:.4em 0;font-size:.9em}
-th,td{border:1px solid #bbb;padding:2px 6px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;margin:.4em 0;font-size:.85em}
+th,td{border:1px solid #bbb;padding:2px 6px;text-align:left;vertical-align:top;
+white-space:nowrap} td.w{white-space:normal}
 td.n{text-align:right} .pass{color:#060} .fail,.unsafe{color:#b00;font-weight:bold}
 .not_tested{color:#a60} .safe{color:#060;font-weight:bold} .meta{color:#444}
 svg{display:block;margin:.3em 0} svg text{font:11px sans-serif} .sign{margin-top:3em}
@@ -55,9 +56,18 @@ def table(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> str:
             kind = ' class="n"' if isinstance(value, int | float) and c not in ("channel",) else ""
             if c in ("result", "verdict") and isinstance(value, str):
                 kind = f' class="{e(value if c == "result" else _verdict_class(value))}"'
-            cells.append(f"<td{kind}>{e(cell(c, value))}</td>")
+            elif c in WRAPPED:
+                kind = ' class="w"'
+            text = cell(c, value)
+            if c in TIME_KEYS and text:  # the page says the times are UTC
+                text = text.replace("T", " ").removesuffix("+00:00")
+            cells.append(f"<td{kind}>{e(text)}</td>")
         body.append(f"<tr>{''.join(cells)}</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+WRAPPED = frozenset({"detail", "reasons"})
+"""Columns of free text, wrapped; the others stay on one line."""
 
 
 def _verdict_class(verdict: str) -> str:
@@ -121,7 +131,8 @@ def chart(title: str, unit: str, series: Sequence[Series], start: float, end: fl
     for i in range(6):
         t = start + (end - start) * i / 5
         label = time.strftime(clock, time.gmtime(t))
-        parts.append(f'<text x="{x(t):.1f}" y="{HEIGHT - 8}" text-anchor="middle">{label}</text>')
+        anchor = "start" if i == 0 else "end" if i == 5 else "middle"
+        parts.append(f'<text x="{x(t):.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}">{label}</text>')
     parts.append(
         f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#999"/>'
     )
@@ -143,7 +154,6 @@ def chart(title: str, unit: str, series: Sequence[Series], start: float, end: fl
             f'stroke-width="2"{dash}/><text x="{legend_x + 22}" y="14">{e(s.label)}</text>'
         )
         legend_x += 30 + 7 * len(s.label)
-    parts.append(f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - 8}" text-anchor="end">UTC</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -162,6 +172,8 @@ def _runs(points: Sequence[tuple[float, float | None]]) -> list[list[tuple[float
 # --- the show report ----------------------------------------------------------------------
 
 EVENT_COLUMNS = ("time", "unit", "channel", "kind", "state", "previous", "detail")
+UNIT_COLUMNS = tuple(c for c in JOB_COLUMNS if not c.endswith("_reading_at"))
+"""The totals per unit on the page (the CSV has the first and last reading's times too)."""
 SUPPLY_COLUMNS = ("time", "unit", "serial", "verdict", "reasons", "jobs", "checked_by")
 
 
@@ -194,7 +206,7 @@ def show_report(conn: sqlite3.Connection, name: str, now: float | None = None) -
         + ", ".join(f"{p} {e(cell('a', total['max_current_a'].get(p)) or '-')} A" for p in PHASES)
         + f"; {total['counter_resets']} meter restarts.</p>",
         "<h2>Per unit</h2>",
-        table(job_rows(report), JOB_COLUMNS),
+        table(job_rows(report), UNIT_COLUMNS),
         "<h2>Over time</h2>",
         '<p class="meta">Mean active power and the meter\'s 15-minute demand, and the '
         "highest current of each phase, per " + e(_width_text(rows)) + ".</p>",
@@ -240,8 +252,10 @@ def _points(rows: Sequence[Mapping[str, object]], key: str) -> list[tuple[float,
 
 def _width_text(rows: Sequence[Mapping[str, object]]) -> str:
     widths = {int(w) for r in rows if isinstance(w := r["width_s"], int | float)}
-    minutes = max(widths, default=samples.BUCKET_S) // 60
-    return "minute" if minutes == 1 else f"{minutes} minutes"
+    width = max(widths, default=samples.BUCKET_S)
+    if width % 60:
+        return "second" if width == 1 else f"{width} seconds"
+    return "minute" if width == 60 else f"{width // 60} minutes"
 
 
 # --- the RCBO test record -----------------------------------------------------------------
