@@ -230,27 +230,22 @@ def channel_loads(facts: Facts) -> Iterator[Finding]:
         number, current = channel.number, channel.current_a
         rating, what = load_rating(channel, reading)
         heating_a = curve.non_tripping_multiple * channel.rating_a
-        of = f"{_amps(current)} of {_rating(rating)}{what}"
         if current > heating_a:
-            yield Finding(
-                f"overload.{number}",
-                Severity.ALARM,
-                f"channel {number} over rating: {of}",
-                number,
-                detail=f"above {_amps(heating_a)} ({curve.non_tripping_multiple:g} x "
-                f"{_rating(channel.rating_a)}) its RCBO heats towards a trip",
-            )
+            key, severity, level = f"overload.{number}", Severity.ALARM, "over"
         elif current > limits.OVER_RATING_RATIO.value * rating:
-            yield Finding(
-                f"overload.{number}",
-                Severity.WARNING,
-                f"channel {number} over rating: {of}",
-                number,
-            )
+            key, severity, level = f"overload.{number}", Severity.WARNING, "over"
         elif current > limits.NEAR_RATING_RATIO.value * rating:
-            yield Finding(
-                f"near.{number}", Severity.WARNING, f"channel {number} near rating: {of}", number
+            key, severity, level = f"near.{number}", Severity.WARNING, "near"
+        else:
+            continue
+        text = f"channel {number} {level} rating: {_amps(current)} of {_rating(rating)}{what}"
+        detail = ""
+        if severity is Severity.ALARM:
+            detail = (
+                f"above {_amps(heating_a)} ({curve.non_tripping_multiple:g} x "
+                f"{_rating(channel.rating_a)}) its RCBO heats towards a trip"
             )
+        yield Finding(key, severity, text, number, detail=detail)
 
 
 def supervision(facts: Facts) -> Iterator[Finding]:
@@ -258,17 +253,19 @@ def supervision(facts: Facts) -> Iterator[Finding]:
     output is dead (breaker open, switch off): that cause is shown instead."""
     reading = facts.reading
     for channel in reading.channels:
-        state, band = channel.supervision_state, channel.supervision
-        number, current = channel.number, _amps(channel.current_a)
+        band = channel.supervision
+        if not band.enabled:
+            continue
+        state, number, current = channel.supervision_state, channel.number, channel.current_a
         if state is SupervisionState.ABOVE and band.max_a is not None:
-            text = f"channel {number} above its band: {current}, max {_rating(band.max_a)}"
+            text = f"channel {number} above its band: {_amps(current)}, max {_rating(band.max_a)}"
         elif (
             state is SupervisionState.BELOW
             and band.min_a is not None
             and channel.breaker_closed
             and reading.switch_on
         ):
-            text = f"channel {number} below its band: {current}, min {_rating(band.min_a)}"
+            text = f"channel {number} below its band: {_amps(current)}, min {_rating(band.min_a)}"
         else:
             continue
         yield Finding(f"band.{number}", Severity.WARNING, text, number)
