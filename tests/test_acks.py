@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -21,11 +22,14 @@ import pytest
 
 from c12exporter.config import load_config
 from c12exporter.console.acks import FILE_NAME, AckStoreError, SqliteProblemLog
+from c12exporter.console.board import build_board
 from c12exporter.exporter import RunningExporter, start_exporter
 from c12exporter.plugins import load_plugins
 from c12exporter.problems import Occurrence, Problem, Severity
+from c12exporter.settings import UnitConfig
 from c12exporter.simulator import apply_action
 from c12exporter.simulator.server import Fleet
+from c12exporter.store import Store
 from tests.servers import (
     LOOPBACK,
     c12exporter_command,
@@ -206,6 +210,25 @@ def test_a_newer_or_unusable_file_is_refused_with_its_path(tmp_path: Path) -> No
     (tmp_path / "dir.sqlite3").mkdir()
     with pytest.raises(AckStoreError, match=r"dir\.sqlite3: cannot open"):
         SqliteProblemLog(tmp_path / "dir.sqlite3")
+    damaged = tmp_path / "damaged" / FILE_NAME
+    damaged.parent.mkdir()
+    damaged.write_bytes(b"not a database, " * 512)
+    with pytest.raises(AckStoreError, match=rf"damaged/{FILE_NAME}: cannot use"):
+        SqliteProblemLog(damaged)
+
+
+def test_a_damaged_file_leaves_the_board_working_in_memory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / FILE_NAME).write_bytes(b"not a database, " * 512)
+    store = Store((UnitConfig("u", "127.0.0.1:1"),), 15.0)
+    with caplog.at_level(logging.ERROR, logger="c12exporter.console.board"):
+        board, problem_log = build_board(store, None, tmp_path)
+    assert problem_log is None and board.active(0.0) == []
+    assert any(
+        f"{FILE_NAME}: cannot use" in r.getMessage() and "in memory only" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 def test_the_log_keeps_open_occurrences_and_forgets_ended_ones(tmp_path: Path) -> None:

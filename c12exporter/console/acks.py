@@ -94,19 +94,23 @@ class SqliteProblemLog:
         self._conn.close()
 
     def load(self) -> tuple[dict[str, dict[str, Occurrence]], dict[str, Identity]]:
+        """:raises AckStoreError: the file cannot be read (it is damaged)."""
         occurrences: dict[str, dict[str, Occurrence]] = {}
-        rows = self._conn.execute(
-            "SELECT unit, key, since, acked_by, acked_at, acked_severity FROM occurrences"
-        )
+        try:
+            rows = self._conn.execute(
+                "SELECT unit, key, since, acked_by, acked_at, acked_severity FROM occurrences"
+            ).fetchall()
+            identities = {
+                unit: Identity(vendor, model, firmware, serial)
+                for unit, vendor, model, firmware, serial in self._conn.execute(
+                    "SELECT unit, vendor, model, firmware, serial FROM identities"
+                )
+            }
+        except sqlite3.Error as error:
+            raise AckStoreError(f"{self.path}: cannot read the acknowledgements: {error}") from None
         for unit, key, since, acked_by, acked_at, acked_severity in rows:
             severity = None if acked_severity is None else Severity(acked_severity)
             occurrences.setdefault(unit, {})[key] = Occurrence(since, acked_by, acked_at, severity)
-        identities = {
-            unit: Identity(vendor, model, firmware, serial)
-            for unit, vendor, model, firmware, serial in self._conn.execute(
-                "SELECT unit, vendor, model, firmware, serial FROM identities"
-            )
-        }
         return occurrences, identities
 
     def save(self, unit: str, key: str, occurrence: Occurrence, problem: Problem) -> None:

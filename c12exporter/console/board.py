@@ -10,12 +10,14 @@ console plugin built it, with :func:`board_of`.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from aiohttp import web
 
-from ..exposer import ExposerContext
+from ..forecast import TripForecast
 from ..problems import ProblemBoard
 from ..routes import Routes
+from ..store import Store
 from .acks import AckStoreError, SqliteProblemLog
 
 log = logging.getLogger(__name__)
@@ -23,15 +25,22 @@ log = logging.getLogger(__name__)
 PROBLEMS_KEY = web.AppKey("problems", ProblemBoard)
 
 
-def build_board(context: ExposerContext) -> tuple[ProblemBoard, SqliteProblemLog | None]:
-    """The board, and the file it keeps its memory in (``None``: memory only)."""
-    problem_log: SqliteProblemLog | None
+def build_board(
+    store: Store, forecast: TripForecast | None, state_dir: Path
+) -> tuple[ProblemBoard, SqliteProblemLog | None]:
+    """The board, and the file in ``state_dir`` it keeps its memory in (``None``: memory
+    only, the file cannot be used)."""
     try:
-        problem_log = SqliteProblemLog.in_dir(context.state_dir)
+        problem_log = SqliteProblemLog.in_dir(state_dir)
     except AckStoreError as error:
         log.error("console problems: %s; acknowledgements are kept in memory only", error)
-        problem_log = None
-    return ProblemBoard(context.store, context.forecast, problem_log), problem_log
+        return ProblemBoard(store, forecast), None
+    try:
+        return ProblemBoard(store, forecast, problem_log), problem_log
+    except AckStoreError as error:
+        problem_log.close()
+        log.error("console problems: %s; acknowledgements are kept in memory only", error)
+        return ProblemBoard(store, forecast), None
 
 
 def board_of(routes: Routes) -> ProblemBoard | None:

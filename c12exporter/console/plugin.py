@@ -64,7 +64,7 @@ def c12_add_exposers(exposers: Registry[Exposer]) -> None:
 
 @hookimpl
 def c12_add_routes(routes: Routes, context: ExposerContext) -> None:
-    board, problem_log = build_board(context)
+    board, problem_log = build_board(context.store, context.forecast, context.state_dir)
     routes.state(PROBLEMS_KEY, board)
     alarms.add_routes(routes)
     timeline.add_routes(routes)

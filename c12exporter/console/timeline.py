@@ -16,6 +16,7 @@ import datetime as dt
 import html
 import re
 import sqlite3
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,7 +189,7 @@ async def timeline(request: web.Request) -> web.Response:
     context = request.app[CONTEXT_KEY]
     multi = {name: len(request.query.getall(name)) for name in request.query}
     try:
-        query = parse_query(request.query, multi, dt.datetime.now().timestamp())
+        query = parse_query(request.query, multi, time.time())
     except BadQuery as error:
         return web.json_response({"ok": False, "message": str(error)}, status=400)
     if context.history is None:
