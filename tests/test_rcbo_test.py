@@ -263,6 +263,11 @@ def test_garbage_to_the_session_routes_and_command_is_refused_clearly(
             code, _, err = await s.cli("rcbo-test", name, "--tester", "\x1b[2J", "--url", s.url,
                                        "--user", "ops")  # fmt: skip
             assert code == 2 and "tester: give 1 to 64 printable" in err
+            code, _, err = await s.cli("rcbo-test", name, "--tester", "C", "--timeout", "1",
+                                       "--url", s.url, "--user", "ops")  # fmt: skip
+            assert code == 2 and "5 to 3600" in err
+            code, _, err = await s.cli("rcbo-log", "--db", str(s.db), "--session", "-1")
+            assert code == 2 and "not a session number" in err
             code, _, err = await s.cli("rcbo-record", "12x", "--db", str(s.db))
             assert code == 2 and "not a session number" in err
             code, _, err = await s.cli("rcbo-record", "42", "--db", str(s.db))

@@ -116,8 +116,11 @@ def test_a_show_report_with_a_power_loss_and_an_estop_renders_in_chromium(
             assert kind == "application/json"
             status, _, _ = await s.request("GET", path + "?format=pdf")
             assert status == 400
-            status, _, _ = await s.request("GET", "/history/jobs/nothing%07/report")
-            assert status == 404
+            for garbage in ("nothing%07", "x" * 3000, "%FF%FE", "..%2F..%2Fetc"):
+                status, _, _ = await s.request("GET", f"/history/jobs/{garbage}/report")
+                assert status in (400, 404, 414), garbage
+            status, _, _ = await s.request("POST", path, {})
+            assert status == 405
         no_tracebacks(caplog)
 
         assert "&lt;1&gt;" in page and "<1>" not in page.split("<body>", 1)[1]  # escaped
@@ -153,6 +156,11 @@ def test_a_show_report_with_a_power_loss_and_an_estop_renders_in_chromium(
         code, out, err = await s.cli("job", "report", "Hamlet <1>", "--db", str(s.db),
                                      "--format", "html")  # fmt: skip
         assert code == 0 and out.count("<svg") == 2, err
+        code, out, err = await s.cli("job", "report", "\x1b[31mnone", "--db", str(s.db),
+                                     "--format", "html")  # fmt: skip
+        assert code == 2 and "no job named '\\x1b[31mnone'" in err and out == ""
+        code, _, err = await s.cli("job", "report", "x", "--db", str(s.db), "--format", "pdf")
+        assert code == 2 and "invalid choice: 'pdf'" in err
 
     asyncio.run(test())
 
