@@ -290,7 +290,8 @@ def assets_are_cacheable(base: str) -> None:
     )
     with pytest.raises(urllib.error.HTTPError) as not_modified:
         urllib.request.urlopen(again, timeout=10)
-    assert not_modified.value.code == 304
+    with not_modified.value:
+        assert not_modified.value.code == 304
 
 
 def test_a_band_fixed_by_the_config_file_offers_no_edit(reading: Reading) -> None:

@@ -92,7 +92,8 @@ def test_faults_far_down_the_fleet_are_first_on_the_first_page_with_their_words(
     assert "breaker 3 open" in top[name(299)]
     banner = data["problems"]
     assert isinstance(banner, dict)
-    assert list(banner["order"])[:2] == [f"{name(290)}/estop", f"{name(299)}/breaker.3"]
+    # the same severity: the newest first
+    assert list(banner["order"])[:2] == [f"{name(299)}/breaker.3", f"{name(290)}/estop"]
 
 
 def test_what_a_client_is_sent_grows_with_its_page_not_with_the_fleet(reading: Reading) -> None:

@@ -206,7 +206,7 @@ class Hub:
     # --- what a client sees -------------------------------------------------------------
 
     def frame(self, now: float) -> Frame:
-        problems = self.board.active(now)
+        problems = sorted(self.board.active(now), key=view.panel_order)
         of_unit: dict[str, list[Problem]] = {}
         for p in problems:
             of_unit.setdefault(p.unit, []).append(p)

@@ -245,8 +245,10 @@ def order(
     params: FleetParams,
     load: Mapping[str, float],
 ) -> FleetPage:
-    """The fleet as the view orders it: worst first by default (then the longest-standing
-    problem, then the name), filtered, grouped by a label, cut to one page."""
+    """The fleet as the view orders it: by default as the banner orders problems (worst
+    first, unacknowledged before acknowledged, newest first, then the name), filtered,
+    grouped by a label, cut to one page. ``problems``: each unit's in
+    :func:`view.panel_order`."""
     words = params.q.lower()
     chosen = []
     for unit in units:
@@ -271,9 +273,10 @@ def order(
             return (group, name)
         if params.sort == "load":
             return (group, -load.get(name, 0.0), name)
-        rank = view.RANK[view.worst(mine)]
-        since = min((p.since for p in mine), default=math.inf)
-        return (group, -rank, since, name)
+        if not mine:
+            return (group, 0, False, math.inf, name)
+        first = mine[0]  # in the panel's order (view.panel_order)
+        return (group, -first.severity, first.acked_by is not None, -first.since, name)
 
     chosen.sort(key=key)
     size = PAGE_TILES if params.tiles else PAGE_ROWS
@@ -408,7 +411,7 @@ def fleet_section(
         f'<p class="totals">{_k(totals, "f.count")} · {_k(totals, "f.power")}</p></div>'
         f'<form id="fleet-tools" class="tools" method="get" role="search">{hidden_unit}'
         f'<label>Find <input type="search" name="q" value="{e(params.q)}" '
-        'placeholder="name, label, problem" autocomplete="off"></label>'
+        'placeholder="name, label, problem"></label>'
         '<label>Group by <select name="group"><option value="">nothing</option>'
         f"{groups}</select></label>"
         f'<label><input type="checkbox" name="problems" value="1"'
@@ -450,7 +453,7 @@ def unit_view(
         else ""
     )
     chain = "".join(
-        f"<div><dt>{e(m.label)}</dt><dd>{_k(cells, f'd.{m.name}')}</dd></div>"
+        f"<dt>{e(m.label)}</dt><dd>{_k(cells, f'd.{m.name}')}</dd>"
         for m in view.STATUS_MEASUREMENTS
     )
     lines = "".join(
@@ -475,12 +478,12 @@ def unit_view(
     )
     identity = (
         '<details class="pane" id="identity"><summary>Identity</summary><dl class="kv">'
-        f"<div><dt>Address</dt><dd>{_k(cells, 'd.address')}</dd></div>"
-        f"<div><dt>Model</dt><dd>{_k(cells, 'd.model')}</dd></div>"
-        f"<div><dt>Outputs</dt><dd>{_k(cells, 'd.layout')}</dd></div>"
-        f"<div><dt>Aux socket</dt><dd>{_k(cells, 'd.aux')}</dd></div>"
-        f"<div><dt>Serial</dt><dd>{_k(cells, 'd.serial')}</dd></div>"
-        f"<div><dt>Firmware</dt><dd>{_k(cells, 'd.firmware')}</dd></div>"
+        f"<dt>Address</dt><dd>{_k(cells, 'd.address')}</dd>"
+        f"<dt>Model</dt><dd>{_k(cells, 'd.model')}</dd>"
+        f"<dt>Outputs</dt><dd>{_k(cells, 'd.layout')}</dd>"
+        f"<dt>Aux socket</dt><dd>{_k(cells, 'd.aux')}</dd>"
+        f"<dt>Serial</dt><dd>{_k(cells, 'd.serial')}</dd>"
+        f"<dt>Firmware</dt><dd>{_k(cells, 'd.firmware')}</dd>"
         "</dl></details>"
     )
     record_links = (
@@ -606,16 +609,15 @@ def meter(cells: Cells, reading: Reading) -> str:
         )
         rows.append(f'<tr><th scope="row">{e(m.label)}</th>{values}</tr>')
     unit_rows = "".join(
-        f"<div><dt>{e(m.label)}</dt><dd>{_k(cells, f'm.{m.name}')}</dd></div>"
-        for m in view.UNIT_ROWS
+        f"<dt>{e(m.label)}</dt><dd>{_k(cells, f'm.{m.name}')}</dd>" for m in view.UNIT_ROWS
     )
     return (
         '<details class="pane" id="meter"><summary>Meter details</summary>'
         f'<table class="meter"><thead><tr><td></td>{heads}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
         f'<dl class="kv">{unit_rows}'
-        f"<div><dt>Phase balance</dt><dd>{_k(cells, 'd.balance')}</dd></div>"
-        f"<div><dt>To even the phases</dt><dd>{_k(cells, 'd.advice')}</dd></div></dl>"
+        f"<dt>Phase balance</dt><dd>{_k(cells, 'd.balance')}</dd>"
+        f"<dt>To even the phases</dt><dd>{_k(cells, 'd.advice')}</dd></dl>"
         '<p class="hint">Power factor without sign; THD against the fundamental; the meter '
         "reads before the switch, so voltages show with the switch off.</p></details>"
     )

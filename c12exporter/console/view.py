@@ -64,6 +64,13 @@ def worst(problems: Iterable[Problem]) -> str:
     return max((STATE[p.severity] for p in problems), key=RANK.__getitem__, default="ok")
 
 
+def panel_order(p: Problem) -> tuple[int, bool, float, str, str]:
+    """How the crew reads problems: worst first; within a severity the ones nobody has
+    acknowledged yet, newest first (what just happened is on top; what the crew knows
+    about sinks)."""
+    return (-p.severity, p.acked_by is not None, -p.since, p.unit, p.key)
+
+
 def problem_id(p: Problem) -> str:
     return f"{p.unit}/{p.key}"
 
