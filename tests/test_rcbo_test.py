@@ -100,6 +100,11 @@ def test_a_session_of_twelve_channels_with_one_failing_yields_its_record(
                 "GET", f"/history/rcbo-tests?session={session_id}&format=csv"
             )
             assert (status, kind) == (200, "text/csv")
+            status, kind, listing = await s.request(
+                "GET", f"/history/rcbo-tests?unit={name}&format=html"
+            )
+            assert (status, kind) == (200, "text/html") and "12 records" in listing
+            assert listing.count('<td class="pass">pass</td>') == 11
             status, _, metrics = await s.request("GET", "/metrics")
             serial = s.sim.serial
         no_tracebacks(caplog)

@@ -93,6 +93,12 @@ def test_the_supply_is_checked_phase_by_phase_before_switching_on(
             assert "already on" in answer["check"]["notes"][0]
             status, kind, text = await s.request("GET", "/history/supply-checks?format=csv")
             assert (status, kind) == (200, "text/csv")
+            status, kind, page = await s.request(
+                "GET", f"/history/supply-checks?unit={name}&format=html"
+            )
+            assert (status, kind) == (200, "text/html")
+            assert f"<h1>Supply checks of {name}</h1>" in page and "9 records" in page
+            assert page.count('<td class="unsafe">do not switch on</td>') == 7
         no_tracebacks(caplog)
 
         rows = list(csv.DictReader(io.StringIO(text)))

@@ -14,11 +14,11 @@ Data is JSON (CSV where ``?format=csv`` is given), pages are HTML:
 * ``GET /history/rcbo-tests/{session}`` - a session's prompt and results (JSON);
 * ``GET /history/rcbo-tests/{session}/record`` - its printable record (HTML);
 * ``GET /history/rcbo-tests`` - the tests (``?unit=``, ``?session=``, ``?since=``,
-  ``?until=``, ``?format=json|csv``);
+  ``?until=``, ``?format=json|csv|html``);
 * ``POST /history/supply-checks`` - ``{"unit": ...}``: read the unit now and check its
   supply before switching on (JSON, recorded);
 * ``GET /history/supply-checks`` - the checks (``?unit=``, ``?since=``, ``?until=``,
-  ``?format=json|csv``).
+  ``?format=json|csv|html``).
 
 A ``POST`` is accepted only from a basic-auth user (the web config must have
 ``basic_auth_users``) with the ``X-C12-History: 1`` header and a JSON body: a browser
@@ -55,6 +55,7 @@ CONTEXT_KEY = web.AppKey("history_context", ExposerContext)
 QUERY_MAX = 200
 """The longest query parameter accepted (a unit name, a time)."""
 DATA_FORMATS = ("json", "csv")
+LIST_FORMATS = (*DATA_FORMATS, "html")
 
 
 def add_routes(routes: Routes, context: ExposerContext) -> None:
@@ -115,8 +116,7 @@ async def show_report(request: web.Request) -> web.Response:
         fmt = _choice(request, "format", ("html", *DATA_FORMATS), "html")
         await history.flush()  # the job's last readings are in the page
         if fmt == "html":
-            text = await history.read(lambda conn: pages.show_report(conn, name))
-            return web.Response(text=text, content_type="text/html")
+            return _page(await history.read(lambda conn: pages.show_report(conn, name)))
         job = await history.job(name)
     except HistoryError as error:
         return _refusal(error)
@@ -161,7 +161,7 @@ async def list_tests(request: web.Request) -> web.Response:
     history = request.app[HISTORY_KEY]
     try:
         unit, since, until = _window(request)
-        fmt = _choice(request, "format", DATA_FORMATS, "json")
+        fmt = _choice(request, "format", LIST_FORMATS, "json")
         session = _param(request, "session")
         if session is not None and not session.isdigit():
             raise HistoryError("session: give a session number", "session")
@@ -169,7 +169,14 @@ async def list_tests(request: web.Request) -> web.Response:
         rows = await history.read(lambda conn: rcbo.test_rows(conn, unit, since, until, number))
     except HistoryError as error:
         return _refusal(error)
+    if fmt == "html":
+        title = "RCBO tests" + (f" of {unit}" if unit else "")
+        return _page(pages.listing(title, rows, rcbo.TEST_COLUMNS))
     return _data(_rows(rows, rcbo.TEST_COLUMNS, fmt), fmt)
+
+
+def _page(text: str) -> web.Response:
+    return web.Response(text=text, content_type="text/html")
 
 
 async def session_state(request: web.Request) -> web.Response:
@@ -185,17 +192,20 @@ async def session_record(request: web.Request) -> web.Response:
         state = await request.app[HISTORY_KEY].session_state(int(request.match_info["session"]))
     except HistoryError as error:
         return _refusal(error)
-    return web.Response(text=pages.session_record(state), content_type="text/html")
+    return _page(pages.session_record(state))
 
 
 async def list_checks(request: web.Request) -> web.Response:
     history = request.app[HISTORY_KEY]
     try:
         unit, since, until = _window(request)
-        fmt = _choice(request, "format", DATA_FORMATS, "json")
+        fmt = _choice(request, "format", LIST_FORMATS, "json")
         checks = await history.read(lambda conn: supply.load_checks(conn, unit, since, until))
     except HistoryError as error:
         return _refusal(error)
+    if fmt == "html":
+        title = "Supply checks" + (f" of {unit}" if unit else "")
+        return _page(pages.listing(title, [c.row() for c in checks], supply.COLUMNS))
     if fmt == "csv":
         return _data(_rows([c.row() for c in checks], supply.COLUMNS, fmt), fmt)
     return web.json_response({"checks": [c.report() for c in checks]})

@@ -304,3 +304,12 @@ def session_record(state: Mapping[str, object]) -> str:
     body.append('<p class="sign">Tester\'s signature: ______________________ &nbsp; '
                 "Date: ____________</p>")  # fmt: skip
     return page(title, "\n".join(body))
+
+
+# --- lists ----------------------------------------------------------------------------------
+
+
+def listing(title: str, rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> str:
+    """A list of records as a page (the tests, the supply checks)."""
+    note = f'<p class="meta">{len(rows)} records. Times in UTC.</p>'
+    return page(title, f"<h1>{e(title)}</h1>\n{note}\n{table(rows, columns)}")
