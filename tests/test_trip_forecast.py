@@ -279,3 +279,107 @@ def test_forecast_after_an_overload_that_cooled_matches_the_simulated_trip() -> 
     left = 1.0 - 0.5 * math.exp(-60.0 / CURVE.cooling_time_constant_s)
     assert outcome.forecast_s == pytest.approx(left * CURVE.trip_time_s(3.0), rel=0.05)
     assert outcome.error < TOLERANCE, outcome
+
+
+# --- a load swinging in and out of an overload ---------------------------------------------
+
+
+def test_a_swinging_load_keeps_its_heat_between_overloads() -> None:
+    """0.8 In and 2 In in turn, 20 s each (physics time, no network), read every 5 s: the
+    forecast is served only during the overloads, the heat at every reading, the same as
+    the simulator's, rising from one overload to the next (51-88 % at the 0.8 In readings
+    before the trip) until the breaker trips in the fifth overload."""
+    unit = Unit(Load(0.8 * RATING_A))
+    t, trace = 3600.0, []  # an hour at 0.8 In: both at its equilibrium
+    unit.read(t)
+    while unit.physics.measurements()["channel_breaker"][0] == "closed" and t < 4200:
+        for multiple in (2.0, 0.8):
+            unit.physics.set_load(1, Load(multiple * RATING_A))
+            unit.read(t)  # the change is read at once
+            for _ in range(4):
+                t += 5
+                reading = unit.read(t)
+                trace.append((t, multiple, reading.channels[0].breaker_closed,
+                              unit.forecast.heat(reading)[1], 1 in unit.forecast.of(reading),
+                              simulated_heat(unit)))  # fmt: skip
+    closed = [row for row in trace if row[2]]
+    assert all(heat == pytest.approx(simulated) for *_, heat, _, simulated in closed)
+    quiet = [(heat, forecast) for _, multiple, _, heat, forecast, _ in closed if multiple < 1]
+    assert not any(forecast for _, forecast in quiet)
+    assert max(heat for heat, _ in quiet) > 0.8  # heat served where no forecast is
+    tripped = next(row for row in trace if not row[2])
+    assert tripped[3] == 1.0 and 3600 + 150 < tripped[0] < 3600 + 200  # the fifth overload
+
+
+async def swing(
+    high: float, high_s: float, low: float, low_s: float, limit_s: float
+) -> list[tuple[float, float, bool, float, bool, float]]:
+    """Channel :data:`CHANNEL` swinging between ``high`` and ``low`` x In (physics seconds
+    each) at real speed, polled back to back through the poller over Modbus TCP until its
+    breaker trips: per poll (seconds since the start, x In set, breaker closed, the
+    exporter's heat, a forecast served, the simulator's heat)."""
+    async with await Fleet.start(
+        1, scenario_name="idle-bench", speed=1.0, plugins=PLUGINS, models=(MODEL.name,)
+    ) as fleet:
+        unit = fleet.units[0]
+        config = UnitConfig(unit.name, unit.address)
+        store = Store((config,), staleness_s=60)
+        poller = Poller((config,), PLUGINS, store, PollConfig(60, 2), Telemetry())
+        forecast = TripForecast(store)
+        clock = fleet.clock
+        trace: list[tuple[float, float, bool, float, bool, float]] = []
+        try:
+            async with (
+                ControlServer(fleet, host=LOOPBACK, port=0) as control,
+                ControlClient(control.url) as http,
+            ):
+                start = clock.now()
+                closed = True
+                while closed and clock.now() - start < limit_s:
+                    for multiple, hold_s in ((high, high_s), (low, low_s)):
+                        await http.act(unit.name, "set_load", channel=CHANNEL,
+                                       current_a=multiple * RATING_A)  # fmt: skip
+                        until = clock.now() + hold_s
+                        while closed and clock.now() < until:
+                            await poller.poll_unit(unit.name)
+                            state = store.get(unit.name)
+                            assert state is not None and state.reading is not None
+                            reading = state.reading
+                            closed = reading.channels[CHANNEL - 1].breaker_closed
+                            simulated = unit.physics.snapshot()["channels"][CHANNEL - 1]
+                            trace.append((
+                                clock.now() - start, multiple, closed,
+                                forecast.heat(reading)[CHANNEL], CHANNEL in forecast.of(reading),
+                                float(simulated["trip_progress"]),
+                            ))  # fmt: skip
+            return trace
+        finally:
+            forecast.close()
+            await poller.stop()
+
+
+def test_a_swinging_load_over_real_sockets_has_a_heat_at_every_poll_until_the_trip() -> None:
+    """5 In for 1.5 s and 0.8 In for 2 s in turn (each 5 In pulse takes 30 % of the way to
+    a trip), against the simulator at real speed: the forecast is absent at every 0.8 In
+    poll, also at 60-90 % heat, while the heat is served at every poll, follows the
+    simulator's, and is close to 1 when the breaker opens in the fourth pulse."""
+    trace = asyncio.run(swing(5.0, 1.5, 0.8, 2.0, limit_s=30.0))
+    assert not trace[-1][2], "the breaker did not trip"
+    before_trip = [row for row in trace if row[2]]
+    assert len(before_trip) > 50
+    # The exporter sees each change one poll late (the earlier current is taken to flow
+    # until the next reading): at each change of load it may count up to the poll gap
+    # around it at the wrong rate (5 In adds 1/5 of the heat a second), plus up to 0.1 s
+    # by which the reading's time and the moment the simulator answered may be apart on a
+    # busy machine.
+    lag = 0.0
+    for previous, row in zip(trace, before_trip[1:], strict=False):
+        if previous[1] != row[1]:
+            lag += (row[0] - previous[0] + 0.1) / CURVE.trip_time_s(5.0)
+        _, multiple, _, heat, served, simulated = row
+        assert served == (multiple > 1.0)
+        assert heat == pytest.approx(simulated, abs=0.02 + lag)
+    quiet_heat = [heat for _, multiple, _, heat, _, _ in before_trip if multiple < 1.0]
+    assert max(quiet_heat) > 0.55
+    assert trace[-1][3] > 0.95  # the overload up to the poll that saw the breaker open
+    assert 9.0 < trace[-1][0] < 20.0

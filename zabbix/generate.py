@@ -209,6 +209,8 @@ UNIT_SEL = {"pdu": "{$C12.UNIT}"}
 MILLI, DECI, CENTI = 0.001, 0.1, 0.01
 SUPERVISION_LIMIT_JS = "return value == -1 ? -1 : value / 1000;"
 """A supervision limit: mA, or -1 when not set (kept as -1)."""
+POWER_UP_JS = "return Math.round(Date.now() / 1000 - value / 100);"
+"""The power-up time from c12InputUptime (hundredths of a second) as it arrives."""
 
 
 def unit_items() -> list[Item]:
@@ -308,6 +310,18 @@ def unit_items() -> list[Item]:
             value_type="UNSIGNED",
         ),
         Item(
+            "c12.unit.power_up",
+            "Power-up time",
+            "When the unit was last powered up: the time less its uptime (HTTP: "
+            "c12_power_up_time_seconds, the reading's time less its uptime; SNMP: the time "
+            "the value arrives less c12InputUptime). It moves only by the poll jitter, and "
+            "jumps when the unit restarts, even unseen.",
+            "health",
+            Snmp("c12InputUptime", script=POWER_UP_JS),
+            Http("c12_power_up_time_seconds", UNIT_SEL),
+            units="unixtime",
+        ),
+        Item(
             "c12.input.frequency",
             "Frequency",
             "Supply frequency.",
@@ -315,6 +329,34 @@ def unit_items() -> list[Item]:
             Snmp("c12InputFrequency", multiplier=CENTI),
             Http("c12_frequency_hertz", UNIT_SEL),
             units="Hz",
+        ),
+        Item(
+            "c12.input.frequency_band",
+            "Frequency band",
+            "The allowed deviation of the frequency from nominal for the unit's supply "
+            "(config 'supply': 0.01 on the grid, 0.02 on a generator), as a ratio.",
+            "supply",
+            Snmp("c12UnitFrequencyBand", multiplier=MILLI),
+            Http("c12_supply_frequency_band_ratio", UNIT_SEL),
+        ),
+        Item(
+            "c12.input.rating",
+            "Input rating",
+            "The rating of the unit's input, for each phase and the neutral alike.",
+            "load",
+            Snmp("c12InputRating", multiplier=MILLI),
+            Http("c12_input_rating_amperes", UNIT_SEL),
+            units="A",
+        ),
+        Item(
+            "c12.voltage.unbalance",
+            "Voltage unbalance",
+            "Supply voltage unbalance as EN 50160 defines it (negative over positive "
+            "sequence), from line-line voltages derived taking the phases 120 degrees "
+            "apart, as a ratio. Not supported while a phase voltage is missing.",
+            "supply",
+            Snmp("c12InputVoltageUnbalance", multiplier=0.0001),
+            Http("c12_voltage_unbalance_ratio", UNIT_SEL),
         ),
         Item(
             "c12.input.current[N]",
@@ -447,19 +489,8 @@ def unit_items() -> list[Item]:
                 value_type="UNSIGNED",
             ),
         ]
-    volts = [f"last(//c12.line.voltage[{p}])" for p in m.PHASES]
     amps = [f"last(//c12.line.current[{p}])" for p in m.PHASES]
-    avg_v = f"avg({','.join(volts)})"
     items += [
-        Item(
-            "c12.voltage.unbalance",
-            "Voltage unbalance",
-            "Largest deviation of a phase voltage from their average, over the average.",
-            "supply",
-            None,
-            None,
-            calculated=f"max({','.join(f'abs({v}-{avg_v})' for v in volts)})/{avg_v}",
-        ),
         Item(
             "c12.current.average",
             "Average phase current",
@@ -469,16 +500,6 @@ def unit_items() -> list[Item]:
             None,
             units="A",
             calculated=f"avg({','.join(amps)})",
-        ),
-        Item(
-            "c12.current.imbalance",
-            "Phase current imbalance",
-            "(max - min) / average of the phase currents.",
-            "load",
-            None,
-            None,
-            calculated=f"(max({','.join(amps)})-min({','.join(amps)}))"
-            f"/max(avg({','.join(amps)}),0.001)",
         ),
         Item(
             "c12.neutral.excess",
@@ -577,6 +598,16 @@ def channel_items() -> list[Item]:
             units="A",
         ),
         Item(
+            f"c12.channel.heat[{CH}]",
+            f"{CHANNEL_LABEL}: Breaker heat",
+            "How far the channel's RCBO has gone towards an overcurrent trip (its dashpot), "
+            "0 cold, 1 trips; kept through openings, relaxing towards what the present "
+            "current holds.",
+            "channel",
+            Snmp("c12ChannelBreakerHeat", f".{CH}", MILLI),
+            Http("c12_channel_breaker_heat_ratio", sel),
+        ),
+        Item(
             f"c12.channel.trip_forecast[{CH}]",
             f"{CHANNEL_LABEL}: Trip forecast",
             "Expected seconds until the channel's RCBO trips at its present current, from "
@@ -615,9 +646,7 @@ class Macro:
 
 def threshold_macros(cfg: alerts.Config) -> list[Macro]:
     """Every threshold of the Prometheus rules, as a user macro with the same default."""
-    band = alerts.FREQUENCY_BANDS[cfg.frequency_band]
     v = cfg.nominal_voltage_v
-    f = cfg.nominal_frequency_hz
     return [
         Macro(
             "{$C12.VOLTAGE.MIN}",
@@ -632,7 +661,7 @@ def threshold_macros(cfg: alerts.Config) -> list[Macro]:
         Macro(
             "{$C12.VOLTAGE.UNBALANCE.MAX}",
             _num(cfg.voltage_unbalance_max),
-            "Largest voltage unbalance, as a ratio.",
+            "Largest voltage unbalance (EN 50160: negative over positive sequence), as a ratio.",
         ),
         Macro(
             "{$C12.VOLTAGE.THD.MAX}",
@@ -640,14 +669,30 @@ def threshold_macros(cfg: alerts.Config) -> list[Macro]:
             "Largest average voltage THD, as a ratio.",
         ),
         Macro(
-            "{$C12.FREQUENCY.MIN}",
-            _num(f * (1 - band)),
-            f"Lowest supply frequency, Hz (the {cfg.frequency_band} band).",
+            "{$C12.FREQUENCY.NOMINAL}",
+            _num(cfg.nominal_frequency_hz),
+            "Nominal supply frequency, Hz; each unit's band around it is its 'Frequency band' "
+            "item (its supply: grid or generator).",
         ),
         Macro(
-            "{$C12.FREQUENCY.MAX}",
-            _num(f * (1 + band)),
-            f"Highest supply frequency, Hz (the {cfg.frequency_band} band).",
+            "{$C12.INPUT.NEAR.RATIO}",
+            _num(cfg.input_near_rating_ratio),
+            "Phase or neutral current over the input rating above which it is near the rating.",
+        ),
+        Macro(
+            "{$C12.INPUT.OVER.RATIO}",
+            _num(cfg.input_over_rating_ratio),
+            "Phase or neutral current over the input rating above which it is over the rating.",
+        ),
+        Macro(
+            "{$C12.CHANNEL.HEAT.WARN}",
+            _num(cfg.trip_heat_warning),
+            "Breaker heat at which the trip trigger fires (also below the forecast's minutes).",
+        ),
+        Macro(
+            "{$C12.CHANNEL.HEAT.CLEAR}",
+            _num(cfg.trip_heat_clear),
+            "Breaker heat below which the trip trigger resolves.",
         ),
         Macro(
             "{$C12.CHANNEL.NEAR.RATIO}",
@@ -672,7 +717,8 @@ def threshold_macros(cfg: alerts.Config) -> list[Macro]:
         Macro(
             "{$C12.IMBALANCE.MAX}",
             _num(cfg.imbalance_max_ratio),
-            "Largest (max - min) / average of the phase currents.",
+            "Largest phase current unbalance (NEMA MG-1: largest deviation from the mean, "
+            "over the mean).",
         ),
         Macro(
             "{$C12.IMBALANCE.AVERAGE.MIN}",
@@ -690,9 +736,24 @@ def threshold_macros(cfg: alerts.Config) -> list[Macro]:
             "Temperature, °C, above which the unit must not be used (the manual).",
         ),
         Macro(
+            "{$C12.TEMP.MIN}",
+            _num(cfg.temperature_minimum_c),
+            "Temperature, °C, below which the unit must not be used (the manual).",
+        ),
+        Macro(
             "{$C12.POWERUP.RECENT}",
             _num(cfg.recent_power_up_s),
             "Uptime, s, below which the unit has just been powered up.",
+        ),
+        Macro(
+            "{$C12.POWERUP.JITTER}",
+            _num(cfg.power_up_jitter_s),
+            "A move of the power-up time beyond this, s, is a restart.",
+        ),
+        Macro(
+            "{$C12.POWERUP.WINDOW}",
+            cfg.energy_reset_window,
+            "How long a restart seen through the power-up time stays a problem.",
         ),
     ]
 
@@ -724,6 +785,7 @@ class Trigger:
     description: str
     depends_on: tuple[str, ...] = ()  # names of triggers of the same template or rule
     opdata: str = ""
+    recovery: str = ""  # a recovery expression (hysteresis); "" resolves when not true
 
 
 class Dialect:
@@ -787,6 +849,7 @@ def unit_triggers(t: str, d: Dialect) -> list[Trigger]:
         return f"/{t}/{key}"
 
     down = d.state("status", "down")
+    power_up = r("c12.unit.power_up")
     triggers = [
         Trigger(
             "",
@@ -861,14 +924,27 @@ def unit_triggers(t: str, d: Dialect) -> list[Trigger]:
             "Temperature: {ITEM.LASTVALUE1}",
         ),
         Trigger(
+            "C12TemperatureBelowMinimum",
+            "Temperature is below its minimum",
+            f"max({r('c12.unit.temperature')},{for_macro('C12TemperatureBelowMinimum')})"
+            "<{$C12.TEMP.MIN}",
+            "",
+            "unit",
+            "{$C12.UNIT} is below {$C12.TEMP.MIN} °C: the manual's ambient range starts there.",
+            (UNIT_DOWN,),
+            "Temperature: {ITEM.LASTVALUE1}",
+        ),
+        Trigger(
             "C12EnergyCounterReset",
             "Powered up recently: energy counter restarted",
             f"last({r('c12.unit.uptime')})<{{$C12.POWERUP.RECENT}} or "
-            f"change({r('c12.input.energy.active')})<0",
+            f"last({power_up})-min({power_up},{{$C12.POWERUP.WINDOW}})>{{$C12.POWERUP.JITTER}}"
+            f" or last({power_up})-last({power_up},#2)>{{$C12.POWERUP.JITTER}}",
             "",
             "unit",
-            "{$C12.UNIT} was powered up less than {$C12.POWERUP.RECENT} s ago: it lost "
-            "power (or was just connected) and its kWh counter restarted from zero.",
+            "{$C12.UNIT} was powered up less than {$C12.POWERUP.RECENT} s ago, or its "
+            "power-up time moved on (it restarted, also unseen while it was not read): it "
+            "lost power (or was just connected) and its kWh counter restarted from zero.",
             (UNIT_DOWN,),
             "Uptime: {ITEM.LASTVALUE1}",
         ),
@@ -913,6 +989,39 @@ def unit_triggers(t: str, d: Dialect) -> list[Trigger]:
                 (UNIT_DOWN,),
             ),
         ]
+    band = r("c12.input.frequency_band")
+    rating = r("c12.input.rating")
+    near_for = for_macro("C12InputNearRating")
+    for conductor, key in (
+        *((p, f"c12.line.current[{p}]") for p in m.PHASES),
+        ("N", "c12.input.current[N]"),
+    ):
+        current = r(key)
+        over_name = f"{conductor}: Current above the input rating"
+        triggers += [
+            Trigger(
+                "C12InputOverRating",
+                over_name,
+                f"last({current})>{{$C12.INPUT.OVER.RATIO}}*last({rating})",
+                "",
+                "load",
+                f"{conductor} carries more than the unit's input rating (plug, cable and "
+                "switch disconnector; the neutral is rated as a phase): shed load now. With "
+                "LED walls the neutral can exceed every phase.",
+                (UNIT_DOWN,),
+                "Current: {ITEM.LASTVALUE1}",
+            ),
+            Trigger(
+                "C12InputNearRating",
+                f"{conductor}: Current near the input rating",
+                f"min({current},{near_for})>{{$C12.INPUT.NEAR.RATIO}}*last({rating})",
+                "",
+                "load",
+                f"{conductor} is loaded close to the unit's input rating: little headroom.",
+                (UNIT_DOWN, over_name),
+                "Current: {ITEM.LASTVALUE1}",
+            ),
+        ]
     triggers += [
         Trigger(
             "C12PhaseVoltageUnbalance",
@@ -921,8 +1030,8 @@ def unit_triggers(t: str, d: Dialect) -> list[Trigger]:
             ">{$C12.VOLTAGE.UNBALANCE.MAX}",
             "",
             "voltage",
-            "A phase voltage deviates from their average by more than "
-            "{$C12.VOLTAGE.UNBALANCE.MAX} of it.",
+            "The supply voltage unbalance (EN 50160: negative over positive sequence) is "
+            "above {$C12.VOLTAGE.UNBALANCE.MAX}.",
             (UNIT_DOWN, NEUTRAL),
             "Unbalance: {ITEM.LASTVALUE1}",
         ),
@@ -930,12 +1039,13 @@ def unit_triggers(t: str, d: Dialect) -> list[Trigger]:
             "C12FrequencyOutOfRange",
             "Supply frequency out of range",
             f"max({r('c12.input.frequency')},{for_macro('C12FrequencyOutOfRange')})"
-            "<{$C12.FREQUENCY.MIN} or "
+            f"<{{$C12.FREQUENCY.NOMINAL}}*(1-last({band})) or "
             f"min({r('c12.input.frequency')},{for_macro('C12FrequencyOutOfRange')})"
-            ">{$C12.FREQUENCY.MAX}",
+            f">{{$C12.FREQUENCY.NOMINAL}}*(1+last({band}))",
             "",
             "supply",
-            "The supply frequency is outside {$C12.FREQUENCY.MIN}-{$C12.FREQUENCY.MAX} Hz.",
+            "The supply frequency is outside {$C12.FREQUENCY.NOMINAL} Hz plus or minus the "
+            "band of the unit's supply (its 'Frequency band' item: grid or generator).",
             (UNIT_DOWN,),
             "Frequency: {ITEM.LASTVALUE1}",
         ),
@@ -954,12 +1064,13 @@ def unit_triggers(t: str, d: Dialect) -> list[Trigger]:
         Trigger(
             "C12PhaseCurrentImbalance",
             "Phase currents imbalanced",
-            f"min({r('c12.current.imbalance')},{for_macro('C12PhaseCurrentImbalance')})"
+            f"min({r('c12.phase.unbalance')},{for_macro('C12PhaseCurrentImbalance')})"
             f">{{$C12.IMBALANCE.MAX}} and min({r('c12.current.average')},"
             f"{for_macro('C12PhaseCurrentImbalance')})>{{$C12.IMBALANCE.AVERAGE.MIN}}",
             "",
             "load",
-            "(max - min) / average of the phase currents is above {$C12.IMBALANCE.MAX}.",
+            "The phase current unbalance (NEMA MG-1: the largest deviation from the mean, "
+            "over the mean) is above {$C12.IMBALANCE.MAX}.",
             (UNIT_DOWN,),
             "Imbalance: {ITEM.LASTVALUE1}",
         ),
@@ -1000,14 +1111,21 @@ def channel_triggers(t: str, d: Dialect) -> list[Trigger]:
         Trigger(
             "C12ChannelTripForecast",
             prefix + TRIP,
-            f"last({r('c12.channel.trip_forecast')})>=0 and "
-            f"last({r('c12.channel.trip_forecast')})<{{$C12.CHANNEL.TRIP.FORECAST.MIN}}",
+            f"((last({r('c12.channel.trip_forecast')})>=0 and "
+            f"last({r('c12.channel.trip_forecast')})<{{$C12.CHANNEL.TRIP.FORECAST.MIN}}) or "
+            f"last({r('c12.channel.heat')})>={{$C12.CHANNEL.HEAT.WARN}}) and "
+            f"last({r('c12.channel.breaker')})={closed}",
             "",
             "channel",
-            "At its present current the RCBO is expected to trip within "
-            "{$C12.CHANNEL.TRIP.FORECAST.MIN} s (the breaker curve and the overload so far).",
+            "The RCBO is close to an overcurrent trip: at its present current it is expected "
+            "to trip within {$C12.CHANNEL.TRIP.FORECAST.MIN} s, or its heat has reached "
+            "{$C12.CHANNEL.HEAT.WARN}. It resolves once the heat is below "
+            "{$C12.CHANNEL.HEAT.CLEAR} (or the breaker is open), so a load swinging in and out "
+            "of an overload keeps one problem.",
             UNIT_GUARDS,
             "Forecast: {ITEM.LASTVALUE1}",
+            recovery=f"last({r('c12.channel.heat')})<{{$C12.CHANNEL.HEAT.CLEAR}} or "
+            f"last({r('c12.channel.breaker')})<>{closed}",
         ),
         Trigger(
             "C12ChannelOverRating",
@@ -1016,7 +1134,8 @@ def channel_triggers(t: str, d: Dialect) -> list[Trigger]:
             f"*last({rating}) and last({r('c12.channel.breaker')})={closed}",
             "",
             "channel",
-            "Above its rating an RCBO trips after a delay that shrinks as the overload grows.",
+            "Up to 1.05 times its rating the RCBO never trips; above that it trips after a "
+            "delay that shrinks as the overload grows (the trip forecast says when).",
             (*UNIT_GUARDS, prefix + SERIOUS),
             "Current: {ITEM.LASTVALUE1}",
         ),
@@ -1204,6 +1323,9 @@ class Builder:
         }
         if trig.opdata:
             body["opdata"] = trig.opdata
+        if trig.recovery:
+            body["recovery_mode"] = "RECOVERY_EXPRESSION"
+            body["recovery_expression"] = trig.recovery
         body["priority"] = _severity(trig, self.rules)
         description = trig.description
         if trig.alert:
