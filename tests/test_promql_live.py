@@ -44,6 +44,7 @@ def inject_every_alert_condition(control: SimulatorControl) -> None:
     estop, neutral, hot, supply, dead, channels, harmonics = others[:7]
 
     control.act(estop, "estop")  # e-stop pressed, switch disconnector off
+    control.act(estop, "ambient", celsius=-5, soaked=True)  # below the 0 °C minimum
     control.act(neutral, "neutral_lose")
     control.act(hot, "fuse_blow", phase="L2")  # silent meter phase
     control.act(hot, "ambient", celsius=60, soaked=True)  # above 40 and 45 °C
@@ -60,8 +61,9 @@ def inject_every_alert_condition(control: SimulatorControl) -> None:
     set_loads(control, channels, {1: 3.0, 2: 6.0, 3: 14.0, 4: 18.0, 5: 30.0})
     control.act(channels, "rcbo_test", channel=1)
     control.act(channels, "set_supervision", channel=2, min_a=1.0, max_a=4.0)
-    # Triplen harmonics on a balanced load: neutral above every phase current.
-    set_loads(control, harmonics, dict.fromkeys(range(1, 13), 3.0), third_harmonic=0.8)
+    # Twelve 12.5 A LED-wall channels: about 50 A on each phase and 85 A on the neutral,
+    # above every phase current and above the 63 A input rating.
+    set_loads(control, harmonics, dict.fromkeys(range(1, 13), 12.5), third_harmonic=0.69)
     # Channel 12 above a small aux socket's rating, and every other load on L1 only:
     # phase current imbalance.
     set_loads(control, small_aux, {1: 15.0, 4: 15.0, 12: 14.0})
