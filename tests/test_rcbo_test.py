@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import io
 import json
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -285,20 +286,55 @@ def test_garbage_to_the_session_routes_and_command_is_refused_clearly(
     asyncio.run(test())
 
 
+@pytest.mark.integration
+def test_a_t_press_on_a_breaker_still_hot_from_an_overload_is_not_a_test(tmp_path: Path) -> None:
+    """5 x 16 A for 3 of the 5 s it takes to trip, then 10 A: the current is within the
+    rating, but the trip forecast's heat is about 0.6, so the opening is an overload's."""
+
+    async def test() -> None:
+        async with stack(tmp_path, speed=1.0) as s:
+            name = s.sim.name
+            history = s.history
+            await until(lambda: history.last_reading.get(name), "a first reading")
+            status, answer = await s.post(
+                "/history/rcbo-tests",
+                {"action": "start", "unit": name, "tester": "D", "timeout_s": 30, "channels": [4]},
+            )
+            assert status == 200, answer
+            await until(lambda: history.sessions[name].armed, "channel 4 armed")
+            await s.act("set_load", channel=4, current_a=80.0)
+            await asyncio.sleep(3.0)
+            await s.act("set_load", channel=4, current_a=10.0)
+            await until(lambda: history.last_reading[name].channels[3].current_a < 16, "10 A")
+            heat = history.hot[name][4]
+            assert 0.5 <= heat < 1.0
+            await s.act("rcbo_test", channel=4)
+            await until(lambda: "overcurrent" in history.sessions[name].prompt(), "the note")
+            prompt = history.sessions[name].prompt()
+            note = re.search(r"\(([\d.]+) A of 16 A, heat ([\d.]+)\)", prompt)
+            assert note is not None and float(note[1]) < 16 and float(note[2]) >= 0.5
+            status, answer = await s.post("/history/rcbo-tests", {"action": "stop", "unit": name})
+            assert status == 200 and answer["session"]["results"][0]["result"] == "not_tested"
+            await history.flush()
+            assert history.last_test == {}
+
+    asyncio.run(test())
+
+
 def test_a_prompted_channel_that_opens_with_a_hot_breaker_is_not_a_test() -> None:
     """Heat alone (a breaker near its trip after an overload, the current now below its
     rating) makes an opening an overload trip, not a test."""
     reading = simulated_reading("C12B-12")
     open_4 = _with_breaker(reading, 4, "open")
     session = rcbo_session.Session(1, "u", "SS1", "T", 0.0, 60.0, (4,))
-    closed = {4: rcbo_session.Closed(10.0, 16.0, 0.8)}
+    closed = {4: rcbo_session.Closed(10.0, 16.0, 0.8)}.get
     assert session.step(reading, 1.0, closed) == []  # armed
     assert session.step(open_4, 2.0, closed) == []
     assert "opened on overcurrent" in session.prompt()
     assert session.step(open_4, 61.0, closed)[0].result == rcbo_session.NOT_TESTED
     cool = rcbo_session.Session(2, "u", "SS1", "T", 0.0, 60.0, (4,))
-    cool.step(reading, 1.0, {4: rcbo_session.Closed(10.0, 16.0, 0.1)})
-    passed = cool.step(open_4, 2.0, {4: rcbo_session.Closed(10.0, 16.0, 0.1)})
+    cool.step(reading, 1.0, {4: rcbo_session.Closed(10.0, 16.0, 0.1)}.get)
+    passed = cool.step(open_4, 2.0, {4: rcbo_session.Closed(10.0, 16.0, 0.1)}.get)
     assert [r.result for r in passed] == [rcbo_session.PASS] and cool.ended_at == 2.0
 
 

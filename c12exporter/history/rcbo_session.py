@@ -16,7 +16,7 @@ not seen (the tester leaves it open until the next prompt shows).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..reading import Reading
@@ -139,15 +139,15 @@ class Session:
         return self.prompt_since + self.timeout_s
 
     def step(
-        self, reading: Reading | None, at: float, closed: Mapping[int, Closed]
+        self, reading: Reading | None, at: float, closed: Callable[[int], Closed | None]
     ) -> list[ChannelResult]:
         """One poll of the unit (``reading`` ``None``: it could not be read at ``at``);
-        ``closed`` is each channel's last closed reading before this one. Returns the
-        results this poll decided."""
+        ``closed(channel)`` is the channel at the unit's reading before this one, if its
+        breaker was closed then. Returns the results this poll decided."""
         self.passed_now = set()
         decided: list[ChannelResult] = []
         while (channel := self.channel) is not None:
-            result = self._prompted(channel, reading, at, closed.get(channel))
+            result = self._prompted(channel, reading, at, closed(channel))
             if result is None:
                 break
             decided.append(result)

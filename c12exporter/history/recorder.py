@@ -85,8 +85,11 @@ class History:
         """The first bucket width of a job started from now on (a demo may shorten it)."""
         self.sessions: dict[str, sessions.Session] = {}
         """Running RCBO test sessions by unit."""
-        self.closed: dict[str, dict[int, sessions.Closed]] = {}
-        """unit -> channel -> the channel at the last reading that showed its breaker closed."""
+        self.last_reading: dict[str, Reading] = {}
+        """unit -> its last successful reading, whose closed breakers may open next."""
+        self.hot: dict[str, dict[int, float]] = {}
+        """unit -> channel -> the heat of a breaker that has some (asked only of breakers
+        above their rating, or still cooling: most carry less and have none)."""
         self.open_cause: dict[tuple[str, int], str] = {}
         """(unit, channel) -> why its breaker, recorded open now, opened."""
         self.write_errors = 0
@@ -186,18 +189,17 @@ class History:
             seen = states_of(change.after)
             details = {}
         known = self.states.setdefault(unit, {})
-        closed = self.closed.setdefault(unit, {})
         writes: list[Write] = []
         session = self.sessions.get(unit)
         if session is not None:
-            writes += self._session_step(session, change.after, at, closed)
+            writes += self._session_step(session, change.after, at)
         for event in changes(unit, at, known, seen, details):
             channel = event.channel
             if channel is not None and event.kind == BREAKER and event.previous == "closed":
-                event = self._with_cause(event, session, closed.get(channel))
+                event = self._with_cause(event, session, self._closed(unit, channel))
             writes += self._record(event, known, self.since.setdefault(unit, {}))
         if change.after is not None:
-            self._remember_closed(change.after, closed)
+            self._remember(change.after)
             for job in self.jobs.values():
                 totals = job.units.get(unit)
                 if totals is not None:
@@ -212,10 +214,9 @@ class History:
         session: sessions.Session,
         reading: Reading | None,
         at: float,
-        closed: dict[int, sessions.Closed],
     ) -> list[Write]:
         writes: list[Write] = []
-        for result in session.step(reading, at, closed):
+        for result in session.step(reading, at, lambda ch: self._closed(session.unit, ch)):
             writes.append(self._test_row(session, result))
             if result.result == sessions.PASS:
                 self.last_test[(session.unit, result.channel)] = result.at
@@ -249,11 +250,32 @@ class History:
         detail = cause if closed is None else f"{cause} at {closed.describe()}"
         return dataclasses.replace(event, detail=detail)
 
-    def _remember_closed(self, reading: Reading, closed: dict[int, sessions.Closed]) -> None:
+    def _remember(self, reading: Reading) -> None:
+        """Keep the reading, and the heat of the breakers that have some."""
+        unit = reading.unit
+        self.last_reading[unit] = reading
+        if self.heat is None:
+            return
+        hot = self.hot.setdefault(unit, {})
         for channel in reading.channels:
-            if channel.breaker_closed:
-                heat = self.heat(reading.unit, channel.number) if self.heat else 0.0
-                closed[channel.number] = sessions.Closed(channel.current_a, channel.rating_a, heat)
+            number = channel.number
+            if channel.current_a > channel.rating_a or number in hot:
+                heat = self.heat(unit, number) if channel.breaker_closed else 0.0
+                if heat > 0.0:
+                    hot[number] = heat
+                else:
+                    hot.pop(number, None)
+
+    def _closed(self, unit: str, channel: int) -> sessions.Closed | None:
+        """The channel at the unit's last reading, if that showed its breaker closed."""
+        reading = self.last_reading.get(unit)
+        if reading is None or not 1 <= channel <= len(reading.channels):
+            return None
+        found = reading.channels[channel - 1]
+        if not found.breaker_closed:
+            return None
+        heat = self.hot.get(unit, {}).get(channel, 0.0)
+        return sessions.Closed(found.current_a, found.rating_a, heat)
 
     def _queue(self, writes: list[Write]) -> None:
         """Gather the rows of the polls recorded in this turn of the event loop into one
