@@ -205,7 +205,7 @@ class History:
                 if totals is not None:
                     totals.add(change.after)
                     writes.append((jobs_db.UPDATE_UNIT, totals.row(job.id)))
-                    writes += self.samplers[(job.id, unit)].add(change.after)
+                    writes += self._sampler(job.id, unit).add(change.after)
         if writes:
             self._queue(writes)
 
@@ -276,6 +276,13 @@ class History:
             return None
         heat = self.hot.get(unit, {}).get(channel, 0.0)
         return sessions.Closed(found.current_a, found.rating_a, heat)
+
+    def _sampler(self, job: int, unit: str) -> samples.Sampler:
+        """A running job's sampler for ``unit`` (a new one if a refused stop dropped it)."""
+        sampler = self.samplers.get((job, unit))
+        if sampler is None:
+            sampler = self.samplers[(job, unit)] = samples.Sampler(job, unit, self.sample_s)
+        return sampler
 
     def _queue(self, writes: list[Write]) -> None:
         """Gather the rows of the polls recorded in this turn of the event loop into one
