@@ -325,3 +325,32 @@ def test_the_units_file_lists_phases_only_for_a_rewired_fleet() -> None:
     assert "phases:" not in plain.units_yaml()
     (unit,) = yaml.safe_load(rewired.units_yaml())["units"]
     assert unit["phases"][:3] == ["L3", "L1", "L2"] and set(unit["phases"]) == set(PHASES)
+
+
+def test_the_power_up_time_holds_within_the_poll_jitter_and_jumps_at_a_restart() -> None:
+    """A unit up for an hour, read over Modbus TCP at real speed: the power-up time on
+    /metrics (reading time less uptime) stays within the poll jitter and the uptime
+    register's whole seconds. Powered off and on between two polls, it moves on by the
+    hour it had been up: the restart shows though nobody read the unit while it was off."""
+    from c12exporter.simulator.actions import apply_action
+
+    async def test() -> tuple[list[float], float]:
+        async with one_unit(speed=1.0, warmup_s=3600.0) as unit:
+            config = UnitConfig(unit.name, unit.address)
+            seen = []
+            for _ in range(6):
+                text = exposition(config, await poll(unit, config))
+                (line,) = series(text, "c12_power_up_time_seconds")
+                seen.append(float(line.split()[-1]))
+                await asyncio.sleep(0.4)
+            await apply_action(unit, {"action": "power_loss"})
+            await asyncio.sleep(1.0)
+            await apply_action(unit, {"action": "power_restore"})
+            reading = await poll(unit, config)
+            (line,) = series(exposition(config, reading), "c12_power_up_time_seconds")
+            assert reading.uptime_s < 5.0
+            return seen, float(line.split()[-1])
+
+    seen, after = asyncio.run(test())
+    assert max(seen) - min(seen) <= 1.5, seen
+    assert after - max(seen) == pytest.approx(3600.0, abs=10.0)
