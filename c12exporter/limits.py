@@ -50,8 +50,9 @@ TRIP_FORECAST_WARNING = Limit(
     300.0, "s", f"{OURS}: five minutes to shed or move a load before its RCBO trips"
 )
 TRIP_HEAT_WARNING = Limit(
-    0.5, "ratio", f"{OURS}: a breaker half way to a trip (any overload now trips it in half "
-    "its curve time)"
+    0.5,
+    "ratio",
+    f"{OURS}: a breaker half way to a trip (any overload now trips it in half its curve time)",
 )
 TRIP_HEAT_CLEAR = Limit(
     0.2,
