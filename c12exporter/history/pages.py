@@ -37,6 +37,11 @@ def e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def utc(seconds: object) -> str:
+    """A time as the pages show it: ``2026-05-12 18:00:00`` (each page says it is UTC)."""
+    return iso(seconds).replace("T", " ").removesuffix("+00:00")
+
+
 def page(title: str, body: str) -> str:
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
@@ -58,9 +63,7 @@ def table(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> str:
                 kind = f' class="{e(value if c == "result" else _verdict_class(value))}"'
             elif c in WRAPPED:
                 kind = ' class="w"'
-            text = cell(c, value)
-            if c in TIME_KEYS and text:  # the page says the times are UTC
-                text = text.replace("T", " ").removesuffix("+00:00")
+            text = utc(value) if c in TIME_KEYS else cell(c, value)
             cells.append(f"<td{kind}>{e(text)}</td>")
         body.append(f"<tr>{''.join(cells)}</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
@@ -183,7 +186,7 @@ def show_report(conn: sqlite3.Connection, name: str, now: float | None = None) -
     report = job.report()
     start = job.started_at
     end = job.stopped_at if job.stopped_at is not None else (now or time.time())
-    state = f"stopped {iso(job.stopped_at)}" if job.stopped_at is not None else "running"
+    state = f"stopped {utc(job.stopped_at)}" if job.stopped_at is not None else "running"
     units = list(job.units)
     events = [
         row for unit in units for row in event_rows(conn, unit, start, end, changes_only=True)
@@ -198,8 +201,8 @@ def show_report(conn: sqlite3.Connection, name: str, now: float | None = None) -
     assert isinstance(total, dict)
     body = [
         f"<h1>Show report: {e(job.name)}</h1>",
-        f'<p class="meta">Started {e(iso(start))}, {e(state)}. Units: {e(", ".join(units))}. '
-        f"Printed {e(iso(now or time.time()))}. Times in UTC.</p>",
+        f'<p class="meta">Started {e(utc(start))}, {e(state)}. Units: {e(", ".join(units))}. '
+        f"Printed {e(utc(now or time.time()))}. Times in UTC.</p>",
         f"<p><b>Energy {total['energy_kwh']:.3f} kWh</b>; peak demand "
         f"{e(cell('w', total['peak_demand_sum_w']) or 'none yet')} W (sum of the units' "
         "15-minute peaks); maximum current "
@@ -274,14 +277,14 @@ def session_record(state: Mapping[str, object]) -> str:
         f"<h1>{e(title)}</h1>",
         "<table>"
         + "".join(
-            f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>"
+            f'<tr><th>{e(k)}</th><td class="w">{e(v)}</td></tr>'
             for k, v in (
                 ("unit", state["unit"]),
                 ("serial number", state["serial"]),
                 ("tester", state["tester"]),
                 ("session", state["session"]),
-                ("started (UTC)", iso(state["started_at"])),
-                ("ended (UTC)", iso(ended) if ended is not None else "running"),
+                ("started (UTC)", utc(state["started_at"])),
+                ("ended (UTC)", utc(ended) if ended is not None else "running"),
                 ("jobs", state.get("jobs") or "-"),
                 ("time limit per channel", f"{state['timeout_s']:g} s"),
                 (
@@ -294,6 +297,7 @@ def session_record(state: Mapping[str, object]) -> str:
         + "</table>",
         f"<h2>Results: {counts['pass']} passed, {counts['fail']} failed, "
         f"{counts['not_tested']} not tested</h2>",
+        '<p class="meta">Times in UTC.</p>',
         table(results, RECORD_COLUMNS),
     ]
     if counts["fail"]:
