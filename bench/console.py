@@ -1,36 +1,40 @@
-"""Benchmark: the fleet console at 200 and 1,000 units.
+"""Benchmark: the fleet console at 1,000 units, as a browser meets it.
 
 Not a test: it prints figures (Markdown) for docs/performance.md.
 
-    .venv/bin/python bench/console.py --units 200 1000 --repetitions 5
+    .venv/bin/python bench/console.py --units 1000 --repetitions 3
 
 For each fleet size, in one run:
 
-1. N units of the simulator's default fleet, one fresh reading each, in a store (as
-   ``bench/exposition.py`` builds them; no sockets to the units).
-2. Server CPU per update: one poll round of the whole fleet as the console's event hub
-   sends it (every unit dirty, one connected client: rows, totals and the selected
-   unit's panes, JSON-encoded), process CPU time, median of the repetitions. Baseline in
-   the same run: one ``/metrics`` scrape of the same store from the cached exposition
-   (pieces already rendered), and rendering every unit's pieces once (what a poll round
-   costs the exposition).
-3. Time to first full render: the console served by aiohttp from this process, opened in
-   Debian's headless chromium; from navigation until the page has applied the event
-   stream's first snapshot (``#live`` says live). Baseline in the same run and browser:
-   loading ``/metrics`` as a page (the exporter's plain text), until its load event.
+1. N units of the simulator's default fleet, one reading each, in a store (as
+   ``bench/exposition.py`` builds them; no sockets to the units), with a problem board. A
+   task re-records every unit each second with currents that moved (up to ±5 %), as a
+   poller at a 1 s interval would: every row of the fleet changes every second.
+2. The console served by aiohttp from this process, with the web server's gzip, opened in
+   Debian's headless chromium at laptop size (1280 x 800) and at phone size (390 x 844,
+   the CPU slowed 4 times through the DevTools protocol, a phone-class CPU).
+3. Per opening (median of the repetitions, each with an empty browser cache): the first
+   screen, from navigation until the
+   page has applied the stream's first snapshot (the page marks it ``c12-live``) and the
+   first contentful paint; the bytes received in the first 5 s (every response body as it
+   came over the wire, from the browser's network events); then the live stream's bytes
+   per second over the next ``--stream-s`` seconds; the page's DOM nodes.
+
+The reference is the same run's /metrics as a page, a plain text of the same fleet.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import dataclasses
+import json
+import random
 import statistics
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,42 +47,45 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from exposition import simulated_store
 
 from c12exporter.config import Config
-from c12exporter.console.handlers import Client, Hub
+from c12exporter.console.handlers import add_routes
 from c12exporter.exposer import ExposerContext
 from c12exporter.prometheus.exposition import CachedExposition
+from c12exporter.reading import PhaseReading, Reading
 from c12exporter.routes import Routes
 from c12exporter.store import Store
+from c12exporter.web.compress import gzip_middleware
 from c12exporter.web.server import ROUTES_KEY
 
-
-def cpu_median(run: Callable[[], Any], repetitions: int) -> float:
-    times = []
-    for _ in range(repetitions):
-        started = time.process_time()
-        run()
-        times.append(time.process_time() - started)
-    return statistics.median(times)
+POLL_S = 1.0
+LAPTOP = {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False}
+PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
+PHONE_CPU_SLOWDOWN = 4
+FIRST_S = 5.0
 
 
-def update_cost(store: Store, repetitions: int) -> tuple[float, int]:
-    """CPU seconds for one update event covering every unit; its size in bytes."""
+def moved(reading: Reading, rng: random.Random) -> Reading:
+    """The reading a poll a second later might bring: currents moved, taken now."""
 
-    async def measure() -> tuple[float, int]:
-        hub = Hub(store)
-        client = Client(next(iter(store)).config.name)
-        client.queue = asyncio.Queue()  # unbounded: keep every event for its size
-        hub.clients.add(client)
-        names = {unit.config.name for unit in store}
-        now = time.time()
-        cost = cpu_median(lambda: hub.flush(set(names), now), repetitions)
-        event = client.queue.get_nowait()
-        return cost, len((event or "").encode())
+    def wobble(value: object) -> object:
+        return value * rng.uniform(0.95, 1.05) if isinstance(value, float) else value
 
-    return asyncio.run(measure())
+    phases = tuple(
+        PhaseReading(p.phase, {**p.values, "current": wobble(p.values["current"])})
+        for p in reading.phases
+    )
+    channels = tuple(
+        c.with_values(channel_current=wobble(c.values["channel_current"]))
+        for c in reading.channels
+    )
+    return dataclasses.replace(
+        reading.with_values(neutral_current=wobble(reading.values["neutral_current"])),
+        taken_at=time.time(), phases=phases, channels=channels,
+    )  # fmt: skip
 
 
 class Server:
-    """The console and /metrics served from this process, in a thread of their own."""
+    """The console and /metrics served from this process, in a thread of their own, with
+    every unit polled each second."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -87,7 +94,7 @@ class Server:
         self.port = 0
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
-        self.ready.wait(30)
+        self.ready.wait(60)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -101,8 +108,6 @@ class Server:
             hook=None, config=Config(units=()), reload=None,  # type: ignore[arg-type]
         )  # fmt: skip
         routes = Routes()
-        from c12exporter.console.handlers import add_routes
-
         add_routes(routes, context)
         exposition = CachedExposition(self.store)
 
@@ -110,8 +115,10 @@ class Server:
             return web.Response(body=exposition.render(), content_type="text/plain")
 
         routes.add_get("/metrics", metrics, title="/metrics")
-        app = web.Application()
+        app = web.Application(middlewares=[gzip_middleware])
         app[ROUTES_KEY] = routes
+        for key, value in routes.states.items():
+            app[key] = value
         for route in routes.values():
             app.router.add_route(route.method, route.path, route.handler)
         app.on_shutdown.extend(routes.shutdown_callbacks)
@@ -120,9 +127,24 @@ class Server:
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
         self.port = int(self.runner.addresses[0][1])
+        self.poller = asyncio.get_running_loop().create_task(self._poll())
+
+    async def _poll(self) -> None:
+        rng = random.Random(1)
+        while True:
+            await asyncio.sleep(POLL_S)
+            for state in self.store:
+                if state.reading is not None:
+                    self.store.record_success(
+                        state.config.name, moved(state.reading, rng), 0.01
+                    )
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(30)
+        async def stop() -> None:
+            self.poller.cancel()
+            await self.runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(30)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
 
@@ -133,27 +155,83 @@ def browser(profile: str) -> webdriver.Chrome:
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-                 "--window-size=1400,1000"):  # fmt: skip
+                 "--window-size=1280,800"):  # fmt: skip
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     return webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
 
 
-def render_times(driver: webdriver.Chrome, port: int, repetitions: int) -> tuple[float, float]:
-    """Median seconds: console to its first live snapshot; /metrics to its load event."""
-    base = f"http://127.0.0.1:{port}"
-    console, metrics = [], []
-    for _ in range(repetitions):
-        driver.get("about:blank")
-        started = time.perf_counter()
-        driver.get(base + "/")  # returns at the load event
-        while not driver.find_element("id", "live").text.startswith("live"):
-            time.sleep(0.005)
-        console.append(time.perf_counter() - started)
-        driver.get("about:blank")
-        started = time.perf_counter()
-        driver.get(base + "/metrics")
-        metrics.append(time.perf_counter() - started)
-    return statistics.median(console), statistics.median(metrics)
+def network(driver: webdriver.Chrome) -> list[dict[str, Any]]:
+    """The DevTools network events logged since the last call."""
+    events = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"].startswith("Network."):
+            events.append(message)
+    return events
+
+
+@dataclasses.dataclass
+class Opening:
+    first_screen_s: float
+    paint_s: float
+    first_bytes: int
+    stream_bytes_per_s: float
+    nodes: int
+
+
+def open_console(driver: webdriver.Chrome, base: str, stream_s: float) -> Opening:
+    driver.get("about:blank")
+    driver.execute_cdp_cmd("Network.clearBrowserCache", {})  # a first visit: assets too
+    network(driver)
+    driver.get(base + "/")
+    deadline = time.monotonic() + 60
+    while not driver.execute_script("return performance.getEntriesByName('c12-live').length"):
+        if time.monotonic() > deadline:
+            raise SystemExit("the console did not go live within 60 s")
+        time.sleep(0.01)
+    live_ms = driver.execute_script("return performance.getEntriesByName('c12-live')[0].startTime")
+    paint_ms = driver.execute_script(
+        "const p = performance.getEntriesByName('first-contentful-paint'); "
+        "return p.length ? p[0].startTime : 0"
+    )
+    nodes = int(driver.execute_script("return document.getElementsByTagName('*').length"))
+    # wait until FIRST_S after navigation, then as long again for the stream
+    while driver.execute_script("return performance.now()") < FIRST_S * 1000:
+        time.sleep(0.05)
+    time.sleep(stream_s)
+    events = network(driver)
+    started = next(
+        e["params"]["timestamp"] for e in events
+        if e["method"] == "Network.requestWillBeSent" and e["params"]["request"]["url"] == base + "/"
+    )  # fmt: skip
+    stream = {
+        e["params"]["requestId"] for e in events
+        if e["method"] == "Network.requestWillBeSent"
+        and "/console/events" in e["params"]["request"]["url"]
+    }  # fmt: skip
+    first = streamed = 0
+    for e in events:
+        if e["method"] != "Network.dataReceived":
+            continue
+        at = e["params"]["timestamp"] - started
+        size = int(e["params"]["encodedDataLength"])
+        if at <= FIRST_S:
+            first += size
+        elif e["params"]["requestId"] in stream and at <= FIRST_S + stream_s:
+            streamed += size
+    return Opening(live_ms / 1000, paint_ms / 1000, first, streamed / stream_s, nodes)
+
+
+def metrics_page_s(driver: webdriver.Chrome, base: str) -> float:
+    driver.get("about:blank")
+    started = time.perf_counter()
+    driver.get(base + "/metrics")  # returns at the load event
+    return time.perf_counter() - started
+
+
+def median(openings: list[Opening], field: str) -> float:
+    return float(statistics.median(getattr(o, field) for o in openings))
 
 
 def main(args: argparse.Namespace) -> None:
@@ -163,49 +241,47 @@ def main(args: argparse.Namespace) -> None:
         try:
             for units in args.units:
                 store = simulated_store(units)
-                exposition = CachedExposition(store)
-                render_all = cpu_median(exposition.render, 1)  # every unit's pieces, once
-                scrape = cpu_median(exposition.render, args.repetitions)
-                update, size = update_cost(store, args.repetitions)
                 server = Server(store)
+                base = f"http://127.0.0.1:{server.port}"
                 try:
-                    page = len(driver_get_bytes(server.port))
-                    console_s, metrics_s = render_times(driver, server.port, args.repetitions)
+                    for name, device, slowdown in (("laptop", LAPTOP, 1), ("phone", PHONE, 4)):
+                        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", device)
+                        driver.execute_cdp_cmd("Emulation.setCPUThrottlingRate",
+                                               {"rate": slowdown})  # fmt: skip
+                        openings = [
+                            open_console(driver, base, args.stream_s)
+                            for _ in range(args.repetitions)
+                        ]
+                        metrics = statistics.median(
+                            metrics_page_s(driver, base) for _ in range(args.repetitions)
+                        )
+                        rows.append((units, name, openings, metrics))
+                    driver.execute_cdp_cmd("Emulation.setCPUThrottlingRate", {"rate": 1})
                 finally:
                     server.stop()
-                rows.append((units, update, size, scrape, render_all, console_s, metrics_s, page))
         finally:
             driver.quit()
-    cpus = os.cpu_count()
-    print(f"{cpus} CPUs, Python {sys.version.split()[0]}, median of {args.repetitions}\n")
+    print(f"median of {args.repetitions}; every unit polled each second; phone: 390 x 844, "
+          f"CPU slowed {PHONE_CPU_SLOWDOWN} times\n")  # fmt: skip
     print(
-        "| units | update event (all units polled): CPU | its size | /metrics scrape "
-        "(cached): CPU | ratio | render every unit's pieces: CPU | ratio |"
+        "| units | screen | first screen live | first paint | received in the first 5 s "
+        "| live stream | DOM nodes | /metrics as a page |"
     )
-    print("|---|---|---|---|---|---|---|")
-    for units, update, size, scrape, render_all, *_ in rows:
-        print(f"| {units} | {update * 1000:.1f} ms | {size / 1024:.0f} KiB | "
-              f"{scrape * 1000:.1f} ms | {update / scrape:.1f}x | {render_all * 1000:.1f} ms | "
-              f"{update / render_all:.2f}x |")  # fmt: skip
-    print()
-    print("| units | page (HTML) | console: first full render | /metrics as a page | ratio |")
-    print("|---|---|---|---|---|")
-    for units, *_, console_s, metrics_s, page in rows:
+    print("|---|---|---|---|---|---|---|---|")
+    for units, name, openings, metrics in rows:
         print(
-            f"| {units} | {page / 1024:.0f} KiB | {console_s * 1000:.0f} ms | "
-            f"{metrics_s * 1000:.0f} ms | {console_s / metrics_s:.2f}x |"
+            f"| {units} | {name} | {median(openings, 'first_screen_s'):.2f} s "
+            f"| {median(openings, 'paint_s'):.2f} s "
+            f"| {median(openings, 'first_bytes') / 1000:.0f} KB "
+            f"| {median(openings, 'stream_bytes_per_s') / 1000:.1f} KB/s "
+            f"| {median(openings, 'nodes'):.0f} | {metrics:.2f} s |"
         )
-
-
-def driver_get_bytes(port: int) -> bytes:
-    import urllib.request
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
-        return bytes(response.read())
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--units", type=int, nargs="+", default=[200, 1000])
-    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--units", type=int, nargs="+", default=[1000])
+    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--stream-s", type=float, default=20.0,
+                        help="seconds of live stream measured after the first 5 s")  # fmt: skip
     main(parser.parse_args())

@@ -31,6 +31,7 @@ import json
 import logging
 import math
 import os
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -70,6 +71,10 @@ ASSETS = {
     "console.js": "text/javascript",
     "favicon.svg": "image/svg+xml",
 }
+PAGE_KEPT_S = 60.0
+"""How long a rendered page's state waits for its stream."""
+EVENT_UNITS_LISTED = 300
+"""Up to this many units, the events' unit box suggests every name."""
 ASSET_MAX_AGE_S = 86400
 """Assets are linked with the version in their query, so a browser may keep them a day."""
 CONTENT_SECURITY_POLICY = (
@@ -254,16 +259,6 @@ class Hub:
         )  # fmt: skip
         return state, reading, cells
 
-    def unit_html(self, frame: Frame, name: str, editable: bool, back: str, mode: str = "") -> str:
-        found = self.detail(frame, name)
-        if found is None:
-            return ""
-        state, reading, cells = found
-        return page.unit_view(
-            state, reading, cells, frame.of_unit.get(name, ()), editable, editable,
-            self.known.get(name), back, records(name, self.history), mode,
-        )  # fmt: skip
-
     def message(self, client: Client, frame: Frame, full: bool) -> dict[str, object] | None:
         """What ``client`` has not seen yet (``full``: everything, as after a reconnect)."""
         out: dict[str, object] = {}
@@ -332,9 +327,11 @@ class Hub:
                     client.unit_problems = problems_html
         return out or None
 
-    def snapshot(self, client: Client, token: str) -> str:
+    def snapshot(self, client: Client, token: str, full: bool = True) -> str:
+        """The stream's first event: everything (``full``), or what changed since the page
+        the client was rendered with."""
         frame = self.frame(time.time())
-        payload = self.message(client, frame, full=True) or {}
+        payload = self.message(client, frame, full) or {}
         payload["token"] = token
         payload["units"] = len(self.store)
         payload["now"] = frame.now
@@ -403,6 +400,8 @@ class Console:
         self.hub.history = context.history is not None
         self.sent_bytes = 0
         """Bytes of pages and event streams sent, for the benchmark."""
+        self.pages: dict[str, tuple[float, Client]] = {}
+        """What each page just rendered showed, by page id, until its stream picks it up."""
         self._secret = os.urandom(32)
         self._assets = {
             name: resources.files(__package__).joinpath("static", name).read_bytes()
@@ -478,16 +477,32 @@ class Console:
             selected = ""
         editable, mode, user = self.access(request)
         fleet = hub.fleet_page(frame, params)
-        rows = {u.config.name: hub.row(frame, u) for u in fleet.units}
+        # the page is what its stream's client has seen: the stream goes on from there
+        client = Client(selected, params, editable, mode)
+        shown = hub.message(client, frame, full=True) or {}
         label_keys = sorted({k for u in store for k in u.config.labels})
         groups = sorted({f"{k}={v}" for u in store for k, v in u.config.labels.items()})
-        unit_html = hub.unit_html(frame, selected, editable, params.link()) if selected else ""
+        events = request.query.get("events") == "1" and not selected
+        if selected:
+            unit_html = str(shown.get("unit", ""))
+        elif events:
+            names = [u.config.name for u in store] if len(store) <= EVENT_UNITS_LISTED else []
+            unit_html = page.events_section(
+                request.query.get("of", "")[:64], request.query.get("since", "1h")[:32], names
+            )
+        else:
+            unit_html = ""
         jobs_html = await jobs.pane(self.context.history, groups, editable)
-        query = urlencode({**params.query(), **({"unit": selected} if selected else {})})
+        pid = self.remember(client)
+        query = urlencode(
+            {**params.query(), **({"unit": selected} if selected else {}), "pid": pid}
+        )
         body = page.page(
             title=self.settings.title,
             banner_html=page.banner(frame.problems, frame.totals, editable),
-            fleet_html=page.fleet_section(fleet, rows, selected, label_keys, frame.totals),
+            fleet_html=page.fleet_section(
+                fleet, str(shown.get("fleet", "")), selected, label_keys, frame.totals
+            ),
             unit_html=unit_html,
             selected=selected,
             mode=mode,
@@ -495,6 +510,7 @@ class Console:
             token=self.token(user),
             jobs_html=jobs_html,
             query=query,
+            events=events,
         )
         self.sent_bytes += len(body.encode())
         return web.Response(
@@ -506,6 +522,16 @@ class Console:
                 "X-Content-Type-Options": "nosniff",
             },
         )
+
+    def remember(self, client: Client) -> str:
+        """Keep what a page showed for its stream, a short while; the page's id."""
+        now = time.monotonic()
+        for pid, (at, _client) in list(self.pages.items()):
+            if now - at > PAGE_KEPT_S:
+                del self.pages[pid]
+        pid = secrets.token_hex(8)
+        self.pages[pid] = (now, client)
+        return pid
 
     async def integrations(self, request: web.Request) -> web.Response:
         from ..web.server import ROUTES_KEY
@@ -543,10 +569,14 @@ class Console:
              "X-Accel-Buffering": "no"}
         )  # fmt: skip
         await response.prepare(request)
-        client = Client(unit, FleetParams.of(request.query), editable, mode)
+        kept = self.pages.pop(request.query.get("pid", ""), None)
+        if kept is not None and (kept[1].unit, kept[1].editable) == (unit, editable):
+            client, full = kept[1], False  # the page just shown: only what changed since
+        else:
+            client, full = Client(unit, FleetParams.of(request.query), editable, mode), True
         self.hub.attach(client)
         try:
-            message: str | None = self.hub.snapshot(client, self.token(user))
+            message: str | None = self.hub.snapshot(client, self.token(user), full)
             while message is not None:
                 data = message.encode()
                 client.sent_bytes += len(data)

@@ -57,12 +57,18 @@ def _age(cells: Cells, key: str) -> str:
     return f'<span data-a="{e(key)}" data-at="{at:.3f}">{e(view.clock(at))}</span>'
 
 
-def _bar(cells: Cells, key: str, label: str) -> str:
+def _bar(cells: Cells, key: str, label: str, band: str = "") -> str:
+    """A bar of ``key``'s width; ``band``: the channel whose supervision band it marks."""
     width = cells.w.get(key, 0.0)
     state = cells.s.get(key, "ok")
+    marks = "".join(
+        f'<span class="mark {end}" data-w="{e(band + end)}" '
+        f'data-pct="{cells.w.get(band + end, 0.0)}"></span>'
+        for end in (("lo", "hi") if band else ())
+    )
     return (
         f'<span class="bar" title="{e(label)}"><span data-w="{e(key)}" data-s="{e(key)}" '
-        f'data-state="{e(state)}" data-pct="{width}"></span></span>'
+        f'data-state="{e(state)}" data-pct="{width}"></span>{marks}</span>'
     )
 
 
@@ -118,10 +124,11 @@ def problem_item(p: Problem, ackable: bool, in_unit: bool = False) -> str:
         if in_unit and p.detail
         else ""
     )
+    events = urlencode({"events": "1", "of": p.unit, "since": f"{p.since - EVENTS_BEFORE_S:.0f}"})
     log = (
-        f'<a class="log" href="console/timeline?{e(urlencode({"unit": p.unit}))}">'
-        f'events<span class="sr-only"> of {e(p.unit)}</span></a>'
+        f'<a class="log" href="?{e(events)}">events<span class="sr-only"> of {e(p.unit)}</span></a>'
     )
+
     return (
         f'<li data-id="{e(view.problem_id(p))}" data-state="{state}" '
         f'data-acked="{int(p.acked_by is not None)}">'
@@ -130,6 +137,40 @@ def problem_item(p: Problem, ackable: bool, in_unit: bool = False) -> str:
         f'<span class="since">since {e(view.clock(p.since))} '
         f'(<span data-at="{p.since:.3f}" data-a="since">{e(view.clock(p.since))}</span>)</span>'
         f" {acked}{ack} {log}{advice}{detail}</li>"
+    )
+
+
+EVENTS_BEFORE_S = 600
+"""An alarm's events link starts this long before the problem began."""
+EVENT_WINDOWS = (("15m", "15 min"), ("1h", "1 hour"), ("6h", "6 hours"), ("24h", "24 hours"),
+                 ("7d", "7 days"))  # fmt: skip
+
+
+def events_section(of: str, since: str, units: Sequence[str]) -> str:
+    """The event timeline (the ``/console/timeline`` route's HTML), filtered by unit and
+    time; the page's script loads it, and without script the link opens it."""
+    query = urlencode(
+        {k: v for k, v in {"format": "html", "unit": of, "since": since}.items() if v}
+    )
+    known = any(since == value for value, _ in EVENT_WINDOWS)
+    windows = "".join(
+        f'<option value="{value}"{" selected" if since == value else ""}>{e(words)}</option>'
+        for value, words in EVENT_WINDOWS
+    )
+    if since and not known:
+        windows = f'<option value="{e(since)}" selected>since the problem</option>' + windows
+    options = "".join(f'<option value="{e(u)}">' for u in units)
+    return (
+        '<section id="events" aria-labelledby="events-h"><div class="unit-head">'
+        '<a class="back" href="./"><span aria-hidden="true">←</span> Fleet</a>'
+        '<h2 id="events-h">Events</h2></div>'
+        '<form id="events-tools" class="tools" method="get"><input type="hidden" name="events" '
+        f'value="1"><label>Unit <input name="of" value="{e(of)}" list="event-units" '
+        f'placeholder="every unit"></label><datalist id="event-units">{options}</datalist>'
+        f'<label>From <select name="since"><option value="">the start</option>{windows}'
+        '</select></label><button type="submit">Show</button></form>'
+        f'<div id="events-body" data-src="console/timeline?{e(query)}">'
+        f'<p><a href="console/timeline?{e(query)}">Open the events</a></p></div></section>'
     )
 
 
@@ -396,9 +437,9 @@ SORT_WORDS = {
 
 
 def fleet_section(
-    fleet: FleetPage, rows: Mapping[str, Cells], selected: str, label_keys: Sequence[str],
-    totals: Cells,
-) -> str:  # fmt: skip
+    fleet: FleetPage, body: str, selected: str, label_keys: Sequence[str], totals: Cells
+) -> str:
+    """The fleet: its tools and ``body`` (:func:`fleet_body`)."""
     params = fleet.params
     groups = "".join(
         f'<option value="{e(k)}"{" selected" if params.group == k else ""}>{e(k)}</option>'
@@ -423,7 +464,7 @@ def fleet_section(
         " Tiles</label></fieldset>"
         f'<input type="hidden" name="sort" value="{e(params.sort)}">'
         '<button type="submit" class="apply">Show</button></form>'
-        f'<div id="fleet-body" aria-live="off">{fleet_body(fleet, rows, selected)}</div>'
+        f'<div id="fleet-body" aria-live="off">{body}</div>'
         "</section>"
     )
 
@@ -577,7 +618,7 @@ def channels(
                 f"{_k(cells, k + 'name', extra=NAME_CLASS)}{rename}</div>"
                 f'<div class="ch-cur">{_k(cells, k + "current")}'
                 f'<span class="of">of {rating:g} A</span></div>'
-                f"{_bar(cells, k + 'current', f'against its {rating:g} A rating')}"
+                f"{_bar(cells, k + 'current', f'against its {rating:g} A rating', k)}"
                 f'<div class="ch-brk">Breaker {_k(cells, k + "breaker", "b")}</div>'
                 f'<div class="ch-band">Band {_k(cells, k + "band")} {band_edit}</div>'
                 f"{_k(cells, k + 'problem', 'p', PROBLEM_CLASS)}"
@@ -638,8 +679,9 @@ def page(
     token: str,
     jobs_html: str = "",
     query: str = "",
+    events: bool = False,
 ) -> str:
-    view_name = "unit" if selected else "fleet"
+    view_name = "unit" if selected else "events" if events else "fleet"
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -654,13 +696,13 @@ def page(
 <body data-selected="{e(selected)}" data-view="{view_name}" data-editable="{int(editable)}"
  data-token="{e(token)}" data-query="{e(query)}" data-title="{e(title)}">
 {ICONS}
-<a class="skip" href="#{"unit" if selected else "fleet"}">Skip to the {view_name}</a>
+<a class="skip" href="#{view_name}">Skip to the {view_name}</a>
 {banner_html}
 <div id="announce" class="sr-only" aria-live="polite"></div>
 <header class="top">
 <h1><a href="./">{e(title)}</a></h1>
 <p class="mode" id="mode">{e(mode)}</p>
-<nav aria-label="Console"><a href="console/timeline">Events</a>
+<nav aria-label="Console"><a href="?events=1">Events</a>
 <a href="#jobs">Jobs</a> <a href="console/integrations">Integrations</a>
 <button type="button" id="theme" aria-pressed="false">Dark</button></nav>
 </header>

@@ -332,6 +332,10 @@ def _channel(
     t[k + "breaker"] = CHANNEL_BREAKER.show(reading_breaker(c))
     s[k + "breaker"] = about(mine, f"breaker.{c.number}")
     band = c.supervision
+    rating = bar_rating_a(c, reading)
+    # the band drawn on the bar: marks at its minimum and maximum (0 when not set)
+    w[k + "lo"] = pct(band.min_a or 0.0, rating)
+    w[k + "hi"] = 0.0 if band.max_a is None else pct(band.max_a, rating)
     if band.enabled:
         low = "-" if band.min_a is None else f"{band.min_a:g}"
         high = "-" if band.max_a is None else f"{band.max_a:g}"
