@@ -352,7 +352,7 @@ async def swing(
                             assert state is not None and state.reading is not None
                             reading = state.reading
                             closed = reading.channels[CHANNEL - 1].breaker_closed
-                            simulated = unit.physics.snapshot()["channels"][CHANNEL - 1]
+                            simulated = unit.physics_now().snapshot()["channels"][CHANNEL - 1]
                             trace.append((
                                 clock.now() - start, multiple, closed,
                                 forecast.heat(reading)[CHANNEL], forecast.of(reading).get(CHANNEL),
