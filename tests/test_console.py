@@ -333,3 +333,52 @@ def test_fleet_totals_leave_out_a_stopped_meter_instead_of_adding_zeros(reading:
     assert totals["f.power"] == f"{power / 1000:.2f} kW (1 with the meter stopped, not counted)"
     row = row_cells(store.get("b"), stopped, []).t  # type: ignore[arg-type]
     assert row["L1"] == row["N"] == row["power"] == ""
+
+
+@pytest.mark.integration
+def test_an_anonymous_view_lets_anyone_look_but_not_change(tmp_path: Path) -> None:
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    (tmp_path / "web.yml").write_text(f"basic_auth_users:\n  ed: '{hashed}'\n")
+    port = free_port()
+    base = f"http://{LOOPBACK}:{port}"
+
+    async def test(anonymous: bool) -> None:
+        async with await Fleet.start(1, plugins=PLUGINS) as fleet:
+            config_file = tmp_path / "c12.yml"
+            config_file.write_text(
+                f"units: [{{name: u1, address: '{fleet.units[0].address}'}}]\n"
+                f"web: {{listen_address: '{LOOPBACK}:{port}', config_file: {tmp_path}/web.yml}}\n"
+                f"console: {{writes_enabled: true, anonymous_view: {str(anonymous).lower()}}}\n"
+            )
+            running = await start_exporter(load_config(config_file, PLUGINS), PLUGINS)
+            loop = asyncio.get_running_loop()
+
+            async def get(path: str, user: str | None = None) -> tuple[int, str]:
+                return await loop.run_in_executor(None, request, base + path, user)
+
+            try:
+                status, page = await get("/")
+                if not anonymous:
+                    assert status == 401
+                    return
+                assert status == 200 and 'href="console/signin">Sign in' in page
+                assert "View only: sign in" in page and "data-edit=" not in page
+                assert (await get("/console/static/console.css"))[0] == 200
+                assert (await get("/console/problems"))[0] == 200
+                assert (await get("/metrics"))[0] == 401  # only the console is open
+                assert (await get("/console/signin"))[0] == 401  # asks the browser
+                status, page = await get("/", "ed")
+                assert status == 200 and "Signed in as ed" in page and "Sign in<" not in page
+                status, _text = await loop.run_in_executor(
+                    None, request, base + "/console/units/u1/settings", None,
+                    {"field": "unit_name", "value": "x", "token": token_of(page)},
+                    {"Content-Type": "application/json", "X-C12-Console": "1"},
+                )  # fmt: skip
+                assert status == 401
+            finally:
+                await running.stop()
+
+    asyncio.run(test(anonymous=True))
+    asyncio.run(test(anonymous=False))
+    with pytest.raises(ConfigError, match=r"console\.anonymous_view: 'yes' must be true or false"):
+        ConsoleExposer().parse_config({"anonymous_view": "yes"}, "c12.yml: console")

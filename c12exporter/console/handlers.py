@@ -49,8 +49,9 @@ from ..reading import ChannelReading, ChannelSettings, Reading, Settings, UnitSe
 from ..routes import Routes
 from ..store import Change, FleetChange, Store, UnitState
 from ..transport import WriteError
+from ..web.webconfig import PUBLIC_KEY
 from . import jobs, page, view
-from .config import ConsoleSettings
+from .config import SIGN_IN_PATH, ConsoleSettings, viewable_without_sign_in
 from .page import FleetPage, FleetParams
 
 log = logging.getLogger(__name__)
@@ -452,7 +453,7 @@ class Console:
                 user,
             )
         if user is None or user not in users:
-            return False, "View only: sign in to change names and bands.", user
+            return False, "View only: sign in (top right) to change names and bands.", user
         if settings.editors is not None and user not in settings.editors:
             return (
                 False,
@@ -461,6 +462,14 @@ class Console:
                 user,
             )
         return True, f"Signed in as {user}: changes are written to the unit.", user
+
+    def public(self, request: web.Request) -> bool:
+        """Anyone may look (``console: anonymous_view``); the web server asks this."""
+        return viewable_without_sign_in(self.settings, request.method, request.path)
+
+    async def sign_in(self, request: web.Request) -> web.Response:
+        """Reached only with basic auth (the web server asked for it): back to the page."""
+        raise web.HTTPFound("../")
 
     def token(self, user: str | None) -> str:
         return hmac.new(self._secret, (user or "").encode(), hashlib.sha256).hexdigest()[:32]
@@ -511,6 +520,7 @@ class Console:
             jobs_html=jobs_html,
             query=query,
             events=events,
+            sign_in=user is None and bool(self._auth_users()),
         )
         self.sent_bytes += len(body.encode())
         return web.Response(
@@ -806,6 +816,8 @@ def add_routes(routes: Routes, context: ExposerContext) -> None:
     routes.state(CONSOLE_KEY, console)
     routes.add_get("/", console.index, title="Fleet console",
                    description="every unit live, as on the unit's own web page")  # fmt: skip
+    routes.state(PUBLIC_KEY, console.public)
+    routes.add_get(SIGN_IN_PATH, console.sign_in)
     routes.add_get("/console/events", console.events)
     routes.add_get("/console/integrations", console.integrations)
     routes.add_get("/console/static/{asset}", console.asset)

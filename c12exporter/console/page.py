@@ -680,6 +680,7 @@ def page(
     jobs_html: str = "",
     query: str = "",
     events: bool = False,
+    sign_in: bool = False,
 ) -> str:
     view_name = "unit" if selected else "events" if events else "fleet"
     return f"""<!DOCTYPE html>
@@ -704,6 +705,7 @@ def page(
 <p class="mode" id="mode">{e(mode)}</p>
 <nav aria-label="Console"><a href="?events=1">Events</a>
 <a href="#jobs">Jobs</a> <a href="console/integrations">Integrations</a>
+{'<a href="console/signin">Sign in</a>' if sign_in else ""}
 <button type="button" id="theme" aria-pressed="false">Dark</button></nav>
 </header>
 <main id="main">

@@ -36,7 +36,7 @@ class ConsoleExposer:
     section = "console"
 
     def parse_config(self, data: Mapping[str, Any], where: str) -> ConsoleSettings:
-        only_keys(data, {"writes_enabled", "editors", "title"}, where)
+        only_keys(data, {"writes_enabled", "editors", "title", "anonymous_view"}, where)
         writes = data.get("writes_enabled", False)
         if not isinstance(writes, bool):
             raise ConfigError(f"{where}.writes_enabled: {writes!r} must be true or false")
@@ -51,7 +51,12 @@ class ConsoleExposer:
         title = data.get("title", DEFAULT_TITLE)
         if not isinstance(title, str) or not title.strip():
             raise ConfigError(f"{where}.title: must be non-empty text")
-        return ConsoleSettings(writes, None if editors is None else tuple(editors), title.strip())
+        anonymous = data.get("anonymous_view", False)
+        if not isinstance(anonymous, bool):
+            raise ConfigError(f"{where}.anonymous_view: {anonymous!r} must be true or false")
+        return ConsoleSettings(
+            writes, None if editors is None else tuple(editors), title.strip(), anonymous
+        )
 
     async def start(self, settings: ConsoleSettings, context: ExposerContext) -> RunningConsole:
         return RunningConsole()

@@ -192,6 +192,10 @@ def _users(data: Any, where: str) -> dict[str, bytes]:
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PublicTest = Callable[[web.Request], bool]
+PUBLIC_KEY: web.AppKey[PublicTest] = web.AppKey("public_request")
+"""A route plugin's test for requests anyone may make without basic auth (the console's
+``anonymous_view``); a request with credentials is always checked."""
 
 
 def basic_auth_middleware(users: Mapping[str, bytes]) -> Any:
@@ -218,6 +222,9 @@ def basic_auth_middleware(users: Mapping[str, bytes]) -> Any:
         digest = hashlib.sha256(header.encode()).digest()
         if digest not in verified:
             if not header:
+                public = request.app.get(PUBLIC_KEY)
+                if public is not None and public(request):
+                    return await handler(request)
                 raise _unauthorized()
             if pending >= AUTH_QUEUE:
                 raise web.HTTPTooManyRequests(

@@ -13,6 +13,7 @@ function postJson(url, request) {
     });
   });
 }
+document.documentElement.classList.add("js");
 (function () {
   const body = document.body;
   const selected = body.dataset.selected || "";
@@ -297,9 +298,8 @@ function postJson(url, request) {
   // --- the fleet's tools submit as they change --------------------------------------------
   const tools = document.getElementById("fleet-tools");
   if (tools) {
-    tools.addEventListener("change", function (event) {
-      if (event.target.name !== "q") tools.requestSubmit();
-    });
+    // a search box changes on Enter or when left
+    tools.addEventListener("change", function () { tools.requestSubmit(); });
   }
 
   // --- edits -----------------------------------------------------------------------------
