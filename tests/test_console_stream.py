@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from c12exporter.console.handlers import Client, Hub
+from c12exporter.console.handlers import VALUES_EVERY_S, Client, Hub
 from c12exporter.console.page import PAGE_ROWS, FleetParams
 from c12exporter.problems import ProblemBoard
 from c12exporter.reading import PhaseReading, Reading
@@ -96,6 +96,29 @@ def test_faults_far_down_the_fleet_are_first_on_the_first_page_with_their_words(
     assert list(banner["order"])[:2] == [f"{name(299)}/breaker.3", f"{name(290)}/estop"]
 
 
+def test_a_new_problem_goes_out_at_once_and_a_changed_text_as_text(reading: Reading) -> None:
+    async def events() -> list[dict[str, object]]:
+        store, board = fleet(reading, 50)
+        hub = Hub(store, board)
+        client = Client("")
+        client.queue = asyncio.Queue()
+        hub.clients.add(client)
+        hub.snapshot(client, "token")
+        store.record_success(name(7), faulty(reading, name(7), "estop"), 0.01)
+        hub.flush(time.time())  # within the second: a new problem is not held back
+        got = []
+        while not client.queue.empty():
+            got.append(json.loads((client.queue.get_nowait() or "").split("data: ", 1)[1]))
+        return got
+
+    got = asyncio.run(events())
+    assert len(got) == 1
+    problems = got[0]["problems"]
+    assert isinstance(problems, dict)
+    assert list(problems["set"]) == [f"{name(7)}/estop"]
+    assert "e-stop pressed" in problems["set"][f"{name(7)}/estop"]
+
+
 def test_what_a_client_is_sent_grows_with_its_page_not_with_the_fleet(reading: Reading) -> None:
     sizes = {}
     for units in (100, 1000):
@@ -111,8 +134,9 @@ def test_what_a_client_is_sent_grows_with_its_page_not_with_the_fleet(reading: R
         hub.clients.add(client)
         hub.snapshot(client, "token")
         record(store, reading, range(1000), scale=1.1)  # every unit polled, new currents
-        hub.flush(time.time())
-        hub.flush(time.time())  # nothing new since
+        hub.flush(time.time())  # values wait for the next second
+        hub.flush(time.time() + VALUES_EVERY_S)
+        hub.flush(time.time() + 2 * VALUES_EVERY_S)  # nothing new since
         events = []
         while not client.queue.empty():
             event = client.queue.get_nowait() or ""

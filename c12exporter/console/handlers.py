@@ -34,7 +34,7 @@ import os
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 from urllib.parse import urlencode
@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 
 FLUSH_S = 0.2
 """Changes are gathered this long before one event goes out."""
+VALUES_EVERY_S = 1.0
+"""Changed values go to a browser at most this often (a change of the problems at once)."""
 TICK_S = 2.0
 """The longest the stream stays silent: the browser calls the connection lost after
 three of these without a word."""
@@ -123,8 +125,11 @@ class Client:
     detail: dict[str, object] = field(default_factory=dict)
     up: str = ""
     unit_problems: str = ""
-    problems: dict[str, str] = field(default_factory=dict)
+    problems: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """The banner's items as sent: id -> (the item without its text, its text)."""
     order: list[str] = field(default_factory=list)
+    alarms: tuple[tuple[str, int, bool], ...] = ()
+    sent_at: float = 0.0
     totals: dict[str, object] = field(default_factory=dict)
     sent_bytes: int = 0
 
@@ -147,6 +152,14 @@ class Frame:
     rows: dict[str, view.Cells] = field(default_factory=dict)
     pages: dict[FleetParams, FleetPage] = field(default_factory=dict)
     load: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def alarms(self) -> tuple[tuple[str, int, bool], ...]:
+        """The set of problems as the crew must hear of it at once: which, how bad, and
+        whether acknowledged (not their changing texts)."""
+        return tuple(
+            (view.problem_id(p), int(p.severity), p.acked_by is None) for p in self.problems
+        )
 
 
 class Hub:
@@ -282,16 +295,29 @@ class Hub:
             if changed:
                 out["rows"] = changed
             client.rows = rows
+        # a banner item whose text alone changed ("trips in 0:31", a percentage) is sent
+        # as its new text, not as the whole item again
+        listed = frame.problems[: page.BANNER_MAX]
         items = {
-            view.problem_id(p): page.problem_item(p, client.editable)
-            for p in frame.problems[: page.BANNER_MAX]
+            view.problem_id(p): (page.problem_item(replace(p, text=""), client.editable), p.text)
+            for p in listed
         }
         order = list(items)
-        set_items = items if full else _diff(client.problems, items)
+        set_items = {
+            view.problem_id(p): page.problem_item(p, client.editable)
+            for p in listed
+            if full
+            or client.problems.get(view.problem_id(p), ("", ""))[0] != items[view.problem_id(p)][0]
+        }
+        texts = {
+            pid: text
+            for pid, (shape, text) in items.items()
+            if pid not in set_items and client.problems.get(pid, ("", ""))[1] != text
+        }
         gone = [] if full else [i for i in client.problems if i not in items]
-        if full or set_items or gone or order != client.order:
+        if full or set_items or texts or gone or order != client.order:
             out["problems"] = {
-                "set": set_items, "del": gone, "order": order,
+                "set": set_items, "text": texts, "del": gone, "order": order,
                 "more": max(0, len(frame.problems) - page.BANNER_MAX),
                 "worst": view.worst(frame.problems),
             }  # fmt: skip
@@ -333,6 +359,7 @@ class Hub:
         the client was rendered with."""
         frame = self.frame(time.time())
         payload = self.message(client, frame, full) or {}
+        client.alarms, client.sent_at = frame.alarms, frame.now
         payload["token"] = token
         payload["units"] = len(self.store)
         payload["now"] = frame.now
@@ -360,9 +387,16 @@ class Hub:
     def flush(self, now: float, changed: bool = True) -> None:
         """Send every client what changed on its screen."""
         frame = self.frame(now)
+        alarms = frame.alarms
         for client in list(self.clients):
+            # a new, worse, ended or acknowledged problem goes out at once; values wait
+            # for the next second, gathered into one event
+            if alarms == client.alarms and now - client.sent_at < VALUES_EVERY_S:
+                continue
             message = self.message(client, frame, full=False)
+            client.alarms = alarms
             if message is not None:
+                client.sent_at = now
                 _offer(client, f"event: update\ndata: {json.dumps(message)}\n\n")
         self.updates += 1
 

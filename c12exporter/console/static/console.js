@@ -171,6 +171,10 @@ document.documentElement.classList.add("js");
       if (old) old.replaceWith(fresh);
       else { list.appendChild(fresh); if (!first) news.push(fresh); }
     });
+    Object.keys(update.text || {}).forEach(function (id) {
+      const li = list.querySelector('li[data-id="' + CSS.escape(id) + '"]');
+      if (li) li.querySelector(".pt").textContent = update.text[id];
+    });
     (update.order || []).forEach(function (id) {
       const li = list.querySelector('li[data-id="' + CSS.escape(id) + '"]');
       if (li) list.appendChild(li);
