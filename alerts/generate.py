@@ -407,15 +407,16 @@ def channel_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "warning",
             "channel",
             q.with_channel_name(
-                f"time() - (\n    {q.m('c12_channel_rcbo_last_cycle_timestamp_seconds')}\n"
+                f"time() - (\n    {q.m('c12_channel_rcbo_last_test_timestamp_seconds')}\n"
                 f"    or {q.m('c12_channel_rcbo_watched_since_timestamp_seconds')}\n  )\n"
                 f"  > on({exporter_labels}) group_left()\n"
                 f"  {q.m('c12_rcbo_test_period_seconds')}"
             ),
             "An RCBO of a C12 unit has not been tested for longer than the test period.",
-            "The RCBO of {{ $labels.pdu }} " + CHANNEL_REF + " has not gone open and closed "
-            "again for {{ $value | humanizeDuration }} (never, since its history started, "
-            "if it has no last cycle): the manual asks for a test with its T button at least "
+            "The RCBO of {{ $labels.pdu }} " + CHANNEL_REF + " has not passed a test "
+            "for {{ $value | humanizeDuration }} (never, since its history started, if it "
+            "has no test): run a test session (c12exporter rcbo-test UNIT --tester NAME); "
+            "the manual asks for a test with its T button at least "
             f"monthly (the exporter's history: rcbo_test_period, default "
             f"{_num(cfg.rcbo_test_period_s / 86400)} days).",
         ),

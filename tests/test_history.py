@@ -309,7 +309,7 @@ def test_state_changes_and_rcbo_cycles_outlast_a_restart(tmp_path: Path) -> None
             cycle = history.last_cycle[(name, 3)]
             # a T press outside a test session is a cycle, not a test: the overdue alert's
             # metric has no sample for it (tests/test_rcbo_test.py has the ones that count)
-            assert _lines(body, "c12_channel_rcbo_last_cycle_timestamp_seconds{") == ""
+            assert _lines(body, "c12_channel_rcbo_last_test_timestamp_seconds{") == ""
             assert "c12_rcbo_test_period_seconds 2.4192e+06" in body
 
             db = tmp_path / "c12exporter-state" / "history.sqlite3"

@@ -129,7 +129,7 @@ def test_a_session_of_twelve_channels_with_one_failing_yields_its_record(
 
         # only passed tests reach the overdue alert's metric and the due list
         tested = [line for line in metrics.splitlines()
-                  if line.startswith("c12_channel_rcbo_last_cycle_timestamp_seconds{")]  # fmt: skip
+                  if line.startswith("c12_channel_rcbo_last_test_timestamp_seconds{")]  # fmt: skip
         assert len(tested) == 11 and not any(f'channel="{FAILING}"' in t for t in tested)
         code, out, err = await s.cli("rcbo-log", "--db", str(s.db), "--due", "--format", "json")
         assert code == 0, err
@@ -191,7 +191,7 @@ def test_a_hand_switch_and_an_overcurrent_trip_are_not_tests(
 
         tested = [set(line.split("{", 1)[1].split("}")[0].split(","))
                   for line in metrics.splitlines()
-                  if line.startswith("c12_channel_rcbo_last_cycle_timestamp_seconds{")]  # fmt: skip
+                  if line.startswith("c12_channel_rcbo_last_test_timestamp_seconds{")]  # fmt: skip
         assert tested == [{f'pdu="{name}"', 'channel="2"'}]
         code, out, err = await s.cli("rcbo-log", "--db", str(s.db), "--format", "json")
         assert code == 0, err

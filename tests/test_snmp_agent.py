@@ -343,6 +343,9 @@ def test_an_rcbo_cycle_is_served_as_its_time(stack: Stack) -> None:
     assert got["c12ChannelRcboLastCycle.2.4"].startswith(
         f"{stamp.year}-{stamp.month}-{stamp.day},{stamp.hour}:{stamp.minute}:{stamp.second}."
     ), got
+    # a press and a reset outside a test session is no test
+    test = stack.snmp("snmpget", stack.v2c(), "C12-PDU-MIB::c12ChannelRcboLastTest.2.4")
+    assert "c12ChannelRcboLastTest.2.4 No Such Instance" in test.stdout, test.stdout
 
 
 # --- credentials ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ class HistoryCollector(Collector):
         """Units in the fleet only: a unit removed from the config raises no alerts."""
         fleet = {state.config.name for state in self.history.store}
         last = GaugeMetricFamily(
-            "c12_channel_rcbo_last_cycle_timestamp_seconds",
+            "c12_channel_rcbo_last_test_timestamp_seconds",
             "Unix time the channel's RCBO last passed a T-button test in a test session "
             "(an overcurrent trip or a hand switch-off is not a test); absent if never",
             labels=["pdu", "channel"],

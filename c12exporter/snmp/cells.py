@@ -253,14 +253,23 @@ def _hundredths_of_percent(ratio: float | None) -> Value:
 def rcbo_columns(
     history: History | None,
 ) -> Mapping[str, Callable[[ChannelReading, Reading], Value]]:
-    """c12ChannelRcboLastCycle: when the channel's RCBO last closed after being open; no
-    instance before a cycle is recorded (or where no history is kept)."""
+    """c12ChannelRcboLastCycle: when the channel's RCBO last closed after being open, and
+    c12ChannelRcboLastTest: when it last passed a test of a test session; no instance before
+    one is recorded (or where no history is kept)."""
 
-    def last_cycle(channel: ChannelReading, reading: Reading) -> Value:
-        at = None if history is None else history.last_cycle.get((reading.unit, channel.number))
-        return None if at is None else date_and_time(at)
+    def column(
+        times: Callable[[History], Mapping[tuple[str, int], float]],
+    ) -> Callable[[ChannelReading, Reading], Value]:
+        def value(channel: ChannelReading, reading: Reading) -> Value:
+            at = None if history is None else times(history).get((reading.unit, channel.number))
+            return None if at is None else date_and_time(at)
 
-    return {"c12ChannelRcboLastCycle": last_cycle}
+        return value
+
+    return {
+        "c12ChannelRcboLastCycle": column(lambda h: h.last_cycle),
+        "c12ChannelRcboLastTest": column(lambda h: h.last_test),
+    }
 
 
 def trip_forecast_columns(
