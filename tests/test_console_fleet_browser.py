@@ -197,6 +197,7 @@ def test_the_page_grows_with_the_screen_not_with_the_fleet(fleet: Fleet) -> None
 
 def test_only_new_problems_are_announced_not_the_clock(fleet: Fleet) -> None:
     fleet.view(LAPTOP)
+    fleet.js("window.sameDocument = true")
     live = fleet.js(
         "return Array.from(document.querySelectorAll('[aria-live]:not([aria-live=\"off\"])'))"
         ".map(e => e.id)"
@@ -211,6 +212,16 @@ def test_only_new_problems_are_announced_not_the_clock(fleet: Fleet) -> None:
         script = "return document.getElementById('announce').textContent"
         wait_until(lambda: "sim-150" in str(fleet.js(script)), 10, "announced")
         assert "neutral lost" in fleet.js(script)
+        # the fleet sorted again, live: the new alarm leads it, its row moved, not reloaded
+        first = "return document.querySelector('#fleet-body tr[data-unit]').dataset.unit"
+        wait_until(lambda: fleet.js(first) == "sim-150", 10, "sim-150 first in the fleet")
+        assert (
+            "neutral lost"
+            in fleet.driver.find_element(
+                By.CSS_SELECTOR, 'tr[data-unit="sim-150"] [data-k="status"]'
+            ).text
+        )
+        assert fleet.js("return window.sameDocument") is True
     finally:
         fleet.control.act("sim-150", "neutral_restore")
 

@@ -44,7 +44,7 @@ from aiohttp import web
 from ..exposer import ExposerContext
 from ..forecast import TripForecast
 from ..history.db import HistoryError
-from ..problems import Problem, ProblemBoard
+from ..problems import Problem, ProblemBoard, Severity
 from ..reading import ChannelReading, ChannelSettings, Reading, Settings, UnitSettings
 from ..routes import Routes
 from ..store import Change, FleetChange, Store, UnitState
@@ -58,6 +58,10 @@ log = logging.getLogger(__name__)
 
 FLUSH_S = 0.2
 """Changes are gathered this long before one event goes out."""
+RESORT_EVERY_S = 5.0
+"""A browser's fleet is sorted again at least this often when its order changed; at once
+when an alarm or a unit down comes or goes (warnings that come and go with a load near a
+limit would otherwise re-send the page every second)."""
 VALUES_EVERY_S = 1.0
 """Changed values go to a browser at most this often (a change of the problems at once)."""
 TICK_S = 2.0
@@ -130,6 +134,8 @@ class Client:
     order: list[str] = field(default_factory=list)
     alarms: tuple[tuple[str, int, bool], ...] = ()
     sent_at: float = 0.0
+    fleet_urgent: frozenset[str] = frozenset()
+    fleet_at: float = 0.0
     totals: dict[str, object] = field(default_factory=dict)
     sent_bytes: int = 0
 
@@ -152,6 +158,11 @@ class Frame:
     rows: dict[str, view.Cells] = field(default_factory=dict)
     pages: dict[FleetParams, FleetPage] = field(default_factory=dict)
     load: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def urgent(self) -> frozenset[str]:
+        """The alarms and units down: a new one re-sorts a browser's fleet at once."""
+        return frozenset(view.problem_id(p) for p in self.problems if p.severity >= Severity.DOWN)
 
     @property
     def alarms(self) -> tuple[tuple[str, int, bool], ...]:
@@ -281,20 +292,48 @@ class Hub:
             tuple((u.config.name, self.row(frame, u).s["status"]) for u in fleet.units),
             fleet.total,
         )
-        rows = {u.config.name: self.row(frame, u).flat() for u in fleet.units}
-        if full or signature != client.fleet:
-            out["fleet"] = self.fleet_html(frame, client.params, client.unit)
-            client.fleet = signature
+        urgent = frame.urgent
+        if full or (
+            signature != client.fleet
+            and (urgent != client.fleet_urgent or frame.now - client.fleet_at >= RESORT_EVERY_S)
+        ):
+            rows = {u.config.name: self.row(frame, u).flat() for u in fleet.units}
+            if full or client.params.tiles or client.params.group:
+                out["fleet"] = self.fleet_html(frame, client.params, client.unit)
+            else:  # the table in its new order: only the rows new to it as HTML
+                out["reorder"] = {
+                    "order": list(rows),
+                    "add": {
+                        u.config.name: page.fleet_row(
+                            u, self.row(frame, u), client.unit, client.params
+                        )
+                        for u in fleet.units
+                        if u.config.name not in client.rows
+                    },
+                    "pager": page.pager(fleet),
+                }
+                changed = {
+                    name: delta
+                    for name, cells in rows.items()
+                    if name in client.rows and (delta := _diff(client.rows[name], cells))
+                }
+                if changed:
+                    out["rows"] = changed
+            client.fleet, client.fleet_urgent, client.fleet_at = signature, urgent, frame.now
             client.rows = rows
-        else:
+        else:  # the rows on its screen, as they are now (a new order follows soon)
             changed = {}
-            for name, flat_row in rows.items():
-                delta = _diff(client.rows.get(name, {}), flat_row)
+            for name, sent in client.rows.items():
+                state = self.store.get(name)
+                if state is None:
+                    continue
+                now_cells = self.row(frame, state).flat()
+                delta = _diff(sent, now_cells)
                 if delta:
                     changed[name] = delta
+                    client.rows[name] = now_cells
             if changed:
                 out["rows"] = changed
-            client.rows = rows
         # a banner item whose text alone changed ("trips in 0:31", a percentage) is sent
         # as its new text, not as the whole item again
         listed = frame.problems[: page.BANNER_MAX]

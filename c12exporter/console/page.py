@@ -418,15 +418,21 @@ def fleet_body(fleet: FleetPage, rows: Mapping[str, Cells], selected: str) -> st
             f"{e(SORT_WORDS[params.sort])}</caption>"
             f"<thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(body)}</tbody></table>"
         )
+    return f"{listing}{pager(fleet)}"
+
+
+def pager(fleet: FleetPage) -> str:
+    """Where the page is in the fleet, and the links to the pages around it."""
+    params = fleet.params
     size = PAGE_TILES if params.tiles else PAGE_ROWS
     first = (params.page - 1) * size + 1 if fleet.total else 0
     last = first + len(fleet.units) - 1 if fleet.total else 0
-    pager = [f"<span>{first} to {last} of {fleet.total}</span>"]
+    links = [f"<span>{first} to {last} of {fleet.total}</span>"]
     if params.page > 1:
-        pager.append(f'<a href="{e(params.link(page=params.page - 1))}" rel="prev">Previous</a>')
+        links.append(f'<a href="{e(params.link(page=params.page - 1))}" rel="prev">Previous</a>')
     if params.page < fleet.pages:
-        pager.append(f'<a href="{e(params.link(page=params.page + 1))}" rel="next">Next</a>')
-    return f'{listing}<nav class="pager" aria-label="Pages of the fleet">{" ".join(pager)}</nav>'
+        links.append(f'<a href="{e(params.link(page=params.page + 1))}" rel="next">Next</a>')
+    return f'<nav class="pager" aria-label="Pages of the fleet">{" ".join(links)}</nav>'
 
 
 SORT_WORDS = {

@@ -26,7 +26,7 @@ from .. import balance
 from ..forecast import TripForecast
 from ..measurements import BY_NAME, OF_SCOPE, PHASES, Measurement, Pane, Scope
 from ..model import AUX_CHANNEL
-from ..problems import Problem, ProblemBoard, Severity
+from ..problems import Problem, Severity, down_detail
 from ..reading import ChannelReading, Identity, Reading
 from ..store import Store, UnitState
 
@@ -73,14 +73,6 @@ def panel_order(p: Problem) -> tuple[int, bool, float, str, str]:
 
 def problem_id(p: Problem) -> str:
     return f"{p.unit}/{p.key}"
-
-
-def by_unit(board: ProblemBoard | None, now: float) -> dict[str, list[Problem]]:
-    """Every active problem, by unit, worst first (the board's order)."""
-    out: dict[str, list[Problem]] = {}
-    for p in board.active(now) if board is not None else ():
-        out.setdefault(p.unit, []).append(p)
-    return out
 
 
 def about(problems: Sequence[Problem], *keys: str) -> str:
@@ -190,14 +182,6 @@ def status(problems: Sequence[Problem]) -> tuple[str, str]:
     return "; ".join(p.text for p in problems), worst(problems)
 
 
-def down_reason(unit: UnitState) -> str:
-    """The raw reason a unit cannot be read (behind a disclosure; the board has the words)."""
-    error = unit.last_error
-    if error is None:
-        return "not read yet" if unit.reading is None else "reading too old"
-    return f"{error.reason}: {error.message}"
-
-
 # --- cells -----------------------------------------------------------------------------------
 
 
@@ -274,7 +258,7 @@ def detail_cells(
         cells.a["d.age"] = last.taken_at
     if reading is None:
         s["d.up"] = "down"
-        t["d.reason"] = down_reason(unit)
+        t["d.reason"] = down_detail(unit)
         return cells
     s["d.up"] = "up"
     for m in STATUS_MEASUREMENTS:
@@ -329,7 +313,7 @@ def _channel(
     t[k + "problem"] = "; ".join(p.text for p in mine)
     t[k + "load"] = CHANNEL_LOAD.show(c.load_state)
     s[k + "load"] = c.load_state
-    t[k + "breaker"] = CHANNEL_BREAKER.show(reading_breaker(c))
+    t[k + "breaker"] = CHANNEL_BREAKER.show(c.values["channel_breaker"])
     s[k + "breaker"] = about(mine, f"breaker.{c.number}")
     band = c.supervision
     rating = bar_rating_a(c, reading)
@@ -344,10 +328,6 @@ def _channel(
         t[k + "band"] = "no band"
     s[k + "band"] = about(mine, f"band.{c.number}")
     t[k + "trip"] = "" if trip_s is None else f"trips in {countdown(trip_s)}"
-
-
-def reading_breaker(c: ChannelReading) -> str:
-    return "closed" if c.breaker_closed else "open"
 
 
 def totals_cells(store: Store, problems: Sequence[Problem], now: float) -> Cells:

@@ -219,8 +219,31 @@ document.documentElement.classList.add("js");
     old.replaceWith(holder.content.firstElementChild);
     ages();
   }
+  // the fleet in a new order: rows that stay are moved, new ones come as HTML
+  function reorder(update) {
+    const tbody = document.querySelector("#fleet-table tbody");
+    if (!tbody) { location.reload(); return; }
+    const kept = {};
+    tbody.querySelectorAll("tr[data-unit]").forEach(function (tr) { kept[tr.dataset.unit] = tr; });
+    update.order.forEach(function (name) {
+      let tr = kept[name];
+      if (tr) delete kept[name];
+      else {
+        const holder = document.createElement("template");
+        holder.innerHTML = update.add[name];
+        tr = holder.content.firstElementChild;
+      }
+      tbody.appendChild(tr);
+    });
+    Object.keys(kept).forEach(function (name) { kept[name].remove(); });
+    const pager = document.querySelector("#fleet-body .pager");
+    if (pager) pager.outerHTML = update.pager;
+    widths(tbody);
+    ages();
+  }
   function applyUpdate(data, first) {
     if (data.fleet !== undefined) document.getElementById("fleet-body").innerHTML = data.fleet;
+    if (data.reorder) reorder(data.reorder);
     Object.keys(data.rows || {}).forEach(function (name) {
       apply(document.querySelector('#fleet-body tr[data-unit="' + CSS.escape(name) + '"]'), data.rows[name]);
     });
