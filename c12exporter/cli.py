@@ -1,5 +1,5 @@
 """``c12exporter <command>``: serve, check-config, simulate, demo, discover, check,
-systemd-unit, register-map, docs."""
+systemd-unit, register-map, docs, mib."""
 
 from __future__ import annotations
 
@@ -122,6 +122,14 @@ def _parser(plugins: Plugins) -> argparse.ArgumentParser:
     )
     advise.add_arguments(advise_parser)
     advise_parser.set_defaults(func=advise.run)
+
+    from .snmp import mibfiles
+
+    mib = commands.add_parser(
+        "mib", help="write C12-PDU-MIB and the modules it imports into a directory"
+    )
+    mibfiles.add_arguments(mib)
+    mib.set_defaults(func=mibfiles.run)
 
     from .history import cli as history_cli
 

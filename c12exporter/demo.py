@@ -1,7 +1,8 @@
 """``c12exporter demo``: a simulated warehouse, the exporter on top, and Prometheus if installed.
 
 Everything listens on loopback. The demo writes its files (the simulator's unit
-list, the exporter config, Prometheus' config and data) to ``--data-dir``.
+list, the exporter config, Prometheus' config and data, and the MIB files an NMS loads)
+to ``--data-dir``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -22,6 +24,8 @@ from .plugins import load_plugins
 from .simulator.control import DEFAULT_CONTROL_PORT, ControlServer
 from .simulator.scenarios import DEFAULT_SCENARIO, SCENARIOS
 from .simulator.server import Fleet
+from .snmp.agent import RunningAgent
+from .snmp.mibfiles import write_mibs
 
 HOST = "127.0.0.1"
 DEFAULT_WEB_PORT = 10120
@@ -114,8 +118,20 @@ async def start_prometheus(data_dir: Path, web_port: int, port: int) -> asyncio.
     )  # fmt: skip
 
 
+def _snmp_hints(agent: RunningAgent, mib_dir: Path) -> list[str]:
+    """The walk with the MIB files the demo wrote: a stable path the user keeps using."""
+    mibs = ["-M", str(mib_dir), "-m", "C12-PDU-MIB"]
+    credentials = agent.credentials(secrets=True)
+    walk = ["snmpbulkwalk", *mibs, *credentials, agent.target, "C12-PDU-MIB::c12ChannelTable"]
+    return [
+        f"MIB files for any NMS: {mib_dir}   (docs/mib.md)",
+        "SNMP walk (MIB loaded by name):",
+        f"  {shlex.join(walk)}",
+    ]
+
+
 def _banner(fleet: Fleet, exporter: RunningExporter, control: ControlServer,
-            prometheus_port: int | None) -> str:  # fmt: skip
+            prometheus_port: int | None, mib_dir: Path) -> str:  # fmt: skip
     lines = [
         "",
         f"c12exporter demo: {len(fleet.units)} simulated C12B units "
@@ -136,8 +152,11 @@ def _banner(fleet: Fleet, exporter: RunningExporter, control: ControlServer,
             f"  {'prometheus':<11} http://{HOST}:{prometheus_port}/graph?g0.expr={query}&g0.tab=0"
         )
     for running in exporter.exposers.values():
-        if running.hints:
-            lines += ["", *(f"  {hint}" for hint in running.hints)]
+        hints = (
+            _snmp_hints(running, mib_dir) if isinstance(running, RunningAgent) else running.hints
+        )
+        if hints:
+            lines += ["", *(f"  {hint}" for hint in hints)]
     lines += ["", "Press Ctrl-C to stop.", ""]
     return "\n".join(lines)
 
@@ -166,7 +185,9 @@ async def run(args: argparse.Namespace) -> None:
         if not args.no_prometheus and shutil.which("prometheus"):
             prometheus = await start_prometheus(data_dir, args.web_port, args.prometheus_port)
             prometheus_port = args.prometheus_port
-        print(_banner(fleet, exporter, control, prometheus_port), flush=True)
+        mib_dir = data_dir.resolve() / "mibs"
+        write_mibs(mib_dir)
+        print(_banner(fleet, exporter, control, prometheus_port, mib_dir), flush=True)
         await signals.stopped()
     finally:
         if prometheus is not None and prometheus.returncode is None:
