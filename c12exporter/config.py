@@ -38,8 +38,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .addresses import split_host_port
 from .discovery.targets import TargetError, parse_targets
 from .history.config import parse_history
@@ -60,9 +58,8 @@ from .settings import (
     UnitConfig,
     only_keys,
     parse_duration,
-    yaml_problem,
 )
-from .yamlfile import load_yaml
+from .yamlfile import read_yaml_file
 
 DEFAULT_MODBUS_PORT = 502
 
@@ -235,14 +232,7 @@ def _relative_files(section: object, base: Path) -> dict[str, Any]:
 
 
 def _read_yaml(path: Path, where: str | None = None) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"{where or path}: cannot read {path}: {error.strerror}") from None
-    try:
-        data = load_yaml(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(error)}") from None
+    data = read_yaml_file(path, where=where)
     if data is None:
         return {}
     if not isinstance(data, dict):
