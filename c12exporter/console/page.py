@@ -35,6 +35,9 @@ def e(text: object) -> str:
 ICONS = """<svg class="sprite" aria-hidden="true" focusable="false">
 <symbol id="i-pen" viewBox="0 0 24 24"><path d="M4 20h4L19 9l-4-4L4 16z M14 6l4 4"
  fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round"/></symbol>
+<symbol id="i-sound" viewBox="0 0 24 24"><path d="M4 9h4l5-4v14l-5-4H4z" fill="currentColor"/>
+<path d="M16 8.5a5 5 0 0 1 0 7M18.5 6a8.5 8.5 0 0 1 0 12" fill="none" stroke="currentColor"
+ stroke-width="2" stroke-linecap="round"/></symbol>
 <symbol id="i-eye" viewBox="0 0 24 24"><path d="M2 12s4-7 10-7 10 7 10 7-4 7-10 7S2 12 2 12z"
  fill="none" stroke="currentColor" stroke-width="2"/><circle cx="12" cy="12" r="3"
  fill="currentColor"/></symbol>
@@ -194,7 +197,9 @@ def banner(problems: Sequence[Problem], totals: Cells, ackable: bool) -> str:
         '<div class="counts"><h2 id="banner-h">Problems</h2>'
         f'{counts}<span class="allclear">All clear</span>'
         '<span id="live" data-state="connecting">connecting…</span>'
-        '<button type="button" id="sound" aria-pressed="false">Sound</button></div>'
+        '<button type="button" id="sound" class="icon" aria-pressed="false" '
+        'aria-label="Sound for new alarms" title="Sound for new alarms">'
+        '<svg aria-hidden="true" focusable="false"><use href="#i-sound"/></svg></button></div>'
         '<div id="lost" role="alert" hidden><strong>Connection lost at '
         '<span id="lost-at"></span>.</strong> Values are as they were then; reconnecting by '
         "itself.</div>"
@@ -514,7 +519,7 @@ def unit_view(
         f'<div class="unit-head"><a class="back" href="{e(back)}">'
         '<span aria-hidden="true">←</span> Fleet</a>'
         f'<h2 id="unit-h">{e(name)}</h2>{severity(cells, "d.status", "d.status")}'
-        f'<span class="stored">named in the unit: {_k(cells, "d.stored")} {pen}</span>'
+        f'<span class="stored">name in the unit: {_k(cells, "d.stored")} {pen}</span>'
         f'<span class="age">read {_age(cells, "d.age")}</span></div>'
     )
     problems_html = (

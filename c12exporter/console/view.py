@@ -248,7 +248,7 @@ def detail_cells(
     t["d.address"] = unit.config.address
     last = reading or known
     if last is not None:
-        t["d.stored"] = last.stored_name or "(no name stored in the unit)"
+        t["d.stored"] = last.stored_name or "none"
         t["d.model"] = last.model.name
         t["d.layout"] = last.model.layout.description
         aux = last.model.aux_socket
