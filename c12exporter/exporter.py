@@ -132,15 +132,18 @@ class RunningExporter:
 
     async def _replace(self, section: str, settings: object) -> None:
         """Start ``section`` with ``settings``, then stop the one it replaces, so there is
-        no moment without a listener. If the new one cannot start beside the old one
-        (the same port), the old one stops first; if the new one still cannot start, the
-        old one comes back and the error is raised."""
+        no moment without a listener. The web server shares the old server's listening
+        socket on the same address (:mod:`.web.listener`): the port is never free for
+        another process to take, and if the new server cannot start the old one goes on
+        serving. An exposer that cannot share its port (SNMP's UDP socket) is stopped
+        first when the new one cannot start beside it, and restarted if the new one
+        still cannot start; then the error is raised."""
         exposer = self.plugins.exposers[section]
         previous = self.exposers.get(section)
         try:
             started = await exposer.start(settings, self.context)
         except ConfigError:
-            if previous is None:
+            if previous is None or getattr(exposer, "shares_listeners", False):
                 raise
             await previous.stop()
             try:

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -162,3 +163,60 @@ def serves(url: str) -> bool:
         return http_get(f"{url}/-/healthy", timeout=2) == "OK\n"
     except OSError:
         return False
+
+
+SQUATTER = """
+import socket, sys, time
+port, seconds = int(sys.argv[1]), float(sys.argv[2])
+end = time.monotonic() + seconds
+print("trying", flush=True)
+while time.monotonic() < end:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+        sock.listen()
+    except OSError:
+        sock.close()
+        continue
+    print("bound", flush=True)
+    time.sleep(seconds)
+"""
+"""Another process that takes the port the moment it is free."""
+
+
+def test_a_web_reload_on_the_same_port_never_leaves_it_free(tmp_path: Path) -> None:
+    """Three reloads that change only the web section, each while another process tries
+    to bind the port all along: the listening socket passes from the old server to the
+    new one, so the port is never free, scrapes during the reloads are all answered and
+    ``POST /-/reload`` answers its own request."""
+    port = free_port()
+    config = tmp_path / "c12.yml"
+    log = tmp_path / "exporter.log"
+
+    def write(idle_timeout: int) -> None:
+        config.write_text(yaml.safe_dump({
+            "web": {"listen_address": f"{LOOPBACK}:{port}", "idle_timeout": f"{idle_timeout}s"},
+            "units": [{"name": "nobody", "address": f"{LOOPBACK}:{free_port()}"}],
+        }))  # fmt: skip
+
+    write(30)
+    url = f"http://{LOOPBACK}:{port}"
+    with process(c12exporter_command("serve", "--config.file", str(config)), log) as proc:
+        wait_until(lambda: serves(url), 30, "exporter ready")
+        for round_ in range(1, 4):
+            squatter_log = tmp_path / f"squatter{round_}.log"
+            squatter = [sys.executable, "-c", SQUATTER, str(port), "3"]
+            with process(squatter, squatter_log):
+                wait_until(lambda s=squatter_log: "trying" in s.read_text(), 30, "squatter ready")
+                write(30 + round_)
+                if round_ == 3:
+                    assert http_post(f"{url}/-/reload") == (200, "OK\n")
+                else:
+                    os.kill(proc.pid, signal.SIGHUP)
+                wait_until(lambda n=round_: log.read_text().count("reloaded ") == n, 30, "reloaded")
+                scrapes = [serves(url) for _ in range(10)]
+                assert "bound" not in squatter_log.read_text(), f"round {round_}"
+            assert all(scrapes), f"round {round_}: {scrapes}"
+            assert proc.poll() is None
+        assert "reload refused" not in log.read_text()

@@ -7,6 +7,11 @@ it gives the reserve up, accepts the queued connection, answers it 503 (plain HT
 just closes it (TLS), and takes the reserve back. One warning per minute says so. If
 even that fails, accepting pauses for a second (asyncio's own back-off) and the
 message asyncio would log with a traceback is reduced to the same rate-limited line.
+
+A server started on an address this process already listens on (a reload that changes
+only the web settings) takes a duplicate of the listening socket instead of binding
+anew: the port is never free between the old server and the new one, so no other
+process can take it, and neither SO_REUSEPORT nor a moment without a listener is needed.
 """
 
 from __future__ import annotations
@@ -69,8 +74,10 @@ class Listener(socket.socket):
     """A listening TCP socket whose ``accept`` sheds connections instead of failing
     when descriptors run out (see the module's doc)."""
 
-    def __init__(self, family: int, *, tls: bool, shed: Callable[[str], None]) -> None:
-        super().__init__(family, socket.SOCK_STREAM)
+    def __init__(
+        self, family: int, *, tls: bool, shed: Callable[[str], None], fileno: int | None = None
+    ) -> None:
+        super().__init__(family, socket.SOCK_STREAM, fileno=fileno)
         self.tls = tls
         self.shed = shed
         self.paused_until = 0.0
@@ -126,7 +133,17 @@ class Listener(socket.socket):
         if self._reserve is not None:
             os.close(self._reserve)
             self._reserve = None
+        for key, held in list(_LISTENING.items()):
+            if self in held:
+                held.remove(self)
+                if not held:
+                    del _LISTENING[key]
         super().close()
+
+
+_LISTENING: dict[tuple[int, object], list[Listener]] = {}
+"""The open listeners of this process by family and bound address: a server started on
+an address already listened on shares the socket (see the module's doc)."""
 
 
 def _open_reserve() -> int | None:
@@ -154,13 +171,21 @@ def listen(
     host: str, port: int, *, tls: bool, shed: Callable[[str], None], backlog: int = 128
 ) -> list[Listener]:
     """Listening sockets for ``host`` (all addresses when empty) and ``port``, as
-    ``loop.create_server`` would bind them; ``shed("out_of_descriptors")`` is called for
-    each connection refused for want of a descriptor."""
+    ``loop.create_server`` would bind them, or duplicates of this process's own listeners
+    on the same address; ``shed("out_of_descriptors")`` is called for each connection
+    refused for want of a descriptor."""
     logging.getLogger("asyncio").addFilter(_QUIET)  # a set: adding it twice is harmless
     infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     sockets: list[Listener] = []
     try:
         for family, _, _, _, address in dict.fromkeys(infos):
+            held = _LISTENING.get((family, address)) if port else None
+            if held:  # the same kernel socket, so the port is never free in between
+                sock = Listener(family, tls=tls, shed=shed, fileno=os.dup(held[0].fileno()))
+                sockets.append(sock)
+                held.append(sock)
+                sock.setblocking(False)
+                continue
             sock = Listener(family, tls=tls, shed=shed)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -169,6 +194,8 @@ def listen(
             sock.bind(address)
             sock.listen(backlog)
             sock.setblocking(False)
+            if port:
+                _LISTENING[(family, address)] = [sock]
     except OSError:
         for sock in sockets:
             sock.close()

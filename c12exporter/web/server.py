@@ -82,6 +82,8 @@ class RunningHttp:
 
 class WebServerExposer:
     section = "web"
+    shares_listeners = True
+    """A new server on the same address takes over the old one's listening socket."""
 
     def parse_config(self, data: Mapping[str, Any], where: str) -> HttpSettings:
         only_keys(data, {"listen_address", "config_file", *LIMIT_KEYS}, where)
