@@ -1,10 +1,13 @@
 """``c12exporter check``: a check plugin for Nagios, Icinga and their kin.
 
 Follows the monitoring-plugins guidelines: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN;
-one status line, then perfdata ``'label'=value[UOM];warn;crit;min;max``. It reads one
-unit (``--unit``) or the whole fleet through a running exporter's ``/metrics``
-(``--exporter URL``, TLS and basic auth supported), or one unit directly over its
-transport (``--address host:port``). See docs/check.md.
+one status line, then perfdata ``'label'=value[UOM];warn;crit;min;max``. Text from
+outside (unit and channel names, errors) is escaped in that line: ``|`` would start the
+perfdata and a newline a line of long output, so ``|`` shows as ``¦`` and control
+characters as escapes (``\\n``). It reads one unit (``--unit``) or the whole fleet
+through a running exporter's ``/metrics`` (``--exporter URL``, TLS and basic auth
+supported), or one unit directly over its transport (``--address host:port``). See
+docs/check.md.
 """
 
 from __future__ import annotations
@@ -26,10 +29,13 @@ from . import limits
 from .measurements import PHASES
 from .model import INPUT_RATING_A
 from .reading import Reading, SupervisionState
+from .resolve import printable
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATE_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 PASSWORD_ENV = "C12_CHECK_PASSWORD"
+PIPE_SHOWN_AS = "\u00a6"
+"""``|`` in a name or message (the broken bar ``¦``): a ``|`` would start the perfdata."""
 
 
 class CheckError(Exception):
@@ -180,7 +186,7 @@ def make_error(parser: argparse.ArgumentParser) -> None:
     """Usage errors of a plugin are UNKNOWN (3), not argparse's 2 (CRITICAL)."""
 
     def error(message: str) -> NoReturn:
-        print(f"C12 UNKNOWN - {parser.prog}: {message}")
+        print(plugin_text(f"C12 UNKNOWN - {parser.prog}: {message}"))
         sys.exit(UNKNOWN)
 
     parser.error = error  # type: ignore[method-assign]
@@ -425,10 +431,16 @@ def _conductor_thresholds(conductor: str, t: Thresholds) -> tuple[float, float]:
     return t.phase_warn_a, t.phase_crit_a
 
 
+def plugin_text(text: str) -> str:
+    """``text`` safe for the status line: no ``|`` (perfdata starts there), no newline
+    (long output starts there), no other control character."""
+    return printable(text.replace("|", PIPE_SHOWN_AS))
+
+
 def _status_line(subject: str, verdict: Verdict, summary: str) -> str:
     shown = [p for p in verdict.problems if p]
     text = ", ".join(shown) if shown else summary
-    line = f"C12 {STATE_NAMES[verdict.state]} - {subject}: {text}"
+    line = plugin_text(f"C12 {STATE_NAMES[verdict.state]} - {subject}: {text}")
     if verdict.perfdata:
         line += " | " + " ".join(verdict.perfdata)
     return line
@@ -493,6 +505,6 @@ def run(args: argparse.Namespace) -> int:
             else:
                 state, line = check_unit(units[args.unit], thresholds)
     except CheckError as error:
-        state, line = UNKNOWN, f"C12 UNKNOWN - {error}"
+        state, line = UNKNOWN, plugin_text(f"C12 UNKNOWN - {error}")
     print(line)
     return state

@@ -3,8 +3,10 @@ each state, through the exporter and directly over Modbus."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -186,3 +188,45 @@ def test_the_neutral_is_judged_against_the_input_rating(fleet: Fleet) -> None:
     assert rc == 1 and "> 80 (WARNING)" in line, line
     rc, line = run_check(*unit, "--neutral-warning", "91", "--neutral-critical", "90")
     assert rc == 3 and "--neutral-warning 91.0 is above --neutral-critical 90.0" in line, line
+
+
+def rename(control: SimulatorControl, unit: str, channel: int, name: str) -> None:
+    """The simulator's ``set_name`` (``act`` takes ``name`` for the unit)."""
+    body = json.dumps({"action": "set_name", "channel": channel, "name": name}).encode()
+    request = urllib.request.Request(
+        f"{control.url}/units/{unit}/faults", data=body, method="POST",
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=5):
+        pass
+
+
+def test_a_hostile_channel_name_cannot_forge_perfdata_or_lines(fleet: Fleet) -> None:
+    """A channel named with ``|`` and a newline: the status line stays one line, its
+    perfdata starts at the check's own `` | ``, and the name shows escaped."""
+    control, url, addresses = fleet
+    unit = ("--exporter", url, "--unit", "sim-02")
+    rename(control, "sim-02", 6, "x|y\nC12 OK - all")
+    control.act("sim-02", "set_load", channel=6, current_a=17.0)
+    try:
+        for args in (unit, ("--address", addresses["sim-02"]), ("--exporter", url)):
+            line = wait_state(args, 2)  # run_check asserts a single line of output
+            assert line.count("|") == 1, line
+            assert "channel 6 (x\u00a6y\\nC12 OK - all) 17 A over its rating" in line, line
+            perfdata(line)  # every item after the bar is well-formed perfdata
+    finally:
+        control.act("sim-02", "set_load", channel=6, current_a=2.0)
+        rename(control, "sim-02", 6, "")
+
+
+def test_check_text_is_escaped_like_a_plugin_line() -> None:
+    from c12exporter.check import Thresholds, Unit, check_unit
+
+    t = Thresholds(40, 45, 50, 63, 0.8, 1.0)
+    state, line = check_unit(Unit("pdu\x1b]0;owned\x07|x\r\nC12 OK", up=False, error="e|f"), t)
+    assert state == 2
+    assert "\n" not in line and "\r" not in line and "\x1b" not in line and "|" not in line
+    assert (
+        line == "C12 CRITICAL - unit pdu\\x1b]0;owned\\x07\u00a6x\\r\\nC12 OK: "
+        "unreachable: e\u00a6f (CRITICAL)"
+    )
