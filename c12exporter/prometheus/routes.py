@@ -100,7 +100,12 @@ async def probe(request: web.Request) -> web.Response:
     unit = find_unit(store, target)
     registry = CollectorRegistry(auto_describe=False)
     if unit is not None:
-        await poller.probe_unit(unit.config.name)
+        reader = poller.readers.get(unit.config.name)
+        if reader is not None and reader.backing_off:
+            # Probes must not undo the backoff: the store already says why it is down.
+            log.debug("/probe %s: backing off after a failure, answered from the store", target)
+        else:
+            await poller.probe_unit(unit.config.name)
         forecast = request.app[CONTEXT_KEY].forecast
         registry.register(FleetCollector(store, select=lambda u: u is unit, forecast=forecast))
         return await _render(registry)
