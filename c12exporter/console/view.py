@@ -152,7 +152,7 @@ def phase_balance(reading: Reading) -> float | None:
 def balance_advice(reading: Reading) -> str:
     """The one move of a load that evens the phases most, in words."""
     if balance.reading_unbalance(reading) is None:
-        return "none needed (under 1 A)"
+        return "none (under 1 A)"
     move = balance.best_move(reading)
     return "none: no single move reduces the unbalance" if move is None else move.describe()
 
