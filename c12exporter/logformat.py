@@ -17,9 +17,11 @@ import time
 FORMATS = ("logfmt", "json")
 LEVELS = {"WARNING": "warn", "CRITICAL": "error"}
 
-_NEEDS_QUOTES = re.compile(r'[\s"=\\\x00-\x1f\x7f-\x9f\u2028\u2029]')
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+"""Bidirectional controls: U+202E would show the rest of a line reversed."""
+_NEEDS_QUOTES = re.compile(rf'[\s"=\\\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI}]')
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_TO_ESCAPE = re.compile(r'[\\"\x00-\x1f\x7f-\x9f\u2028\u2029]')
+_TO_ESCAPE = re.compile(rf'[\\"\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI}]')
 
 
 def logfmt_value(text: str) -> str:

@@ -212,3 +212,37 @@ def test_a_whole_reply_that_comes_as_the_wait_times_out_is_a_timeout() -> None:
         stop.set()
         server.join()
     assert isinstance(result, TransportError) and result.reason == "timeout", result
+
+
+def test_a_name_that_is_not_utf8_shows_replaced_and_the_unit_stays_up() -> None:
+    """Channel 4's name holds bytes that are not UTF-8 (0xFF 0xFE): the unit is read whole
+    through the poller, up, and that name shows U+FFFD where the bad bytes were."""
+    from c12exporter.modbus.registermap import C12B_V1 as MAP
+    from c12exporter.plugins import load_plugins
+    from c12exporter.poller import Poller
+    from c12exporter.settings import PollConfig, UnitConfig
+    from c12exporter.store import Store
+
+    unit = HonestUnit()
+    settings = MAP.block("settings")
+    at = settings.item_address("channel_name", 3) - settings.start
+    unit.holding[at : at + 2] = [0xFFFE, ord("A") << 8 | ord("m")]
+
+    async def test() -> None:
+        async with HostileServer(unit.reply) as server:
+            config = UnitConfig("odd-names", server.address)
+            poll = PollConfig(timeout_s=TIMEOUT_S)
+            store = Store((config,), poll.staleness_limit_s)
+            poller = Poller((config,), load_plugins(entry_points=False), store, poll)
+            try:
+                await poller.poll_unit(config.name)
+            finally:
+                await poller.stop()
+        state = store.get(config.name)
+        assert state is not None and state.last_error is None, state and state.last_error
+        reading = store.fresh_reading(state)
+        assert reading is not None
+        assert reading.channels[3].name.startswith("\ufffd\ufffdAm"), reading.channels[3].name
+        assert len(reading.channels) == 12 and reading.channels[0].current_a >= 0
+
+    asyncio.run(test())

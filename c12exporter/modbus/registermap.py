@@ -141,8 +141,8 @@ class Block:
         """Turn raw registers into engineering values, checking every field.
 
         :raises MapError: wrong length, a value outside its valid range, an
-            unknown enumeration value, "not available" where it is not allowed
-            or a string that is not UTF-8.
+            unknown enumeration value, or "not available" where it is not allowed
+            (text that is not UTF-8 is not an error: its bad bytes show as U+FFFD).
         """
         return self.decode_bytes(struct.pack(f">{len(registers)}H", *registers), unit)
 
@@ -217,10 +217,9 @@ def _decode_field(f: Field, raws: Sequence[int | bytes], unit: str) -> list[Valu
 def _decode_one(f: Field, raw: int | bytes, index: int, unit: str) -> Value:
     """One item, unpacked: an integer, or the bytes of a string."""
     if isinstance(raw, bytes):
-        try:
-            return raw.rstrip(b"\x00").decode("utf-8")
-        except UnicodeDecodeError:
-            raise MapError("bad_value", f"{_where(f, index, unit)} is not UTF-8 text") from None
+        # A name byte that is not UTF-8 shows as U+FFFD: one odd name must not take the
+        # unit down and hide every reading.
+        return raw.rstrip(b"\x00").decode("utf-8", errors="replace")
     if raw == f.kind.not_available:
         if f.nullable:
             return None
