@@ -382,3 +382,28 @@ def test_an_anonymous_view_lets_anyone_look_but_not_change(tmp_path: Path) -> No
     asyncio.run(test(anonymous=False))
     with pytest.raises(ConfigError, match=r"console\.anonymous_view: 'yes' must be true or false"):
         ConsoleExposer().parse_config({"anonymous_view": "yes"}, "c12.yml: console")
+
+
+def test_the_rows_and_bars_show_what_the_board_says(reading: Reading) -> None:
+    """A neutral over the input's rating is the board's alarm, and so is its bar; every
+    problem of the unit is in its row, worst first, in the board's words."""
+    from c12exporter.console.view import row_cells, status
+    from c12exporter.problems import Problem, Severity
+    from c12exporter.store import UnitState
+
+    state = UnitState(UnitConfig("u", "127.0.0.1:1"), reading=reading)
+    problems = [
+        Problem("u", "breaker.3", Severity.ALARM, "breaker 3 open", 10.0, channel=3),
+        Problem("u", "input.N", Severity.ALARM, "neutral 64 A over the 63 A input", 20.0),
+        Problem("u", "overload.5", Severity.WARNING, "channel 5 over rating", 30.0, channel=5),
+    ]
+    cells = row_cells(state, reading, problems)
+    assert cells.s["N"] == "alarm" and cells.s["L1"] == cells.s["L2"] == "ok"
+    assert cells.s["status"] == "alarm" and cells.t["sev"] == "Alarm"
+    assert cells.t["status"] == (
+        "breaker 3 open; neutral 64 A over the 63 A input; channel 5 over rating"
+    )
+    assert status([]) == ("OK", "ok")
+    detail = detail_cells(state, reading, problems)
+    assert detail.s["c.3.breaker"] == "alarm" and detail.s["c.5."] == "warn"
+    assert detail.t["c.3.problem"] == "breaker 3 open" and detail.s["d.N"] == "alarm"

@@ -277,6 +277,26 @@ def test_an_emergency_stop_shows_within_one_poll_interval(stack: Stack) -> None:
     assert elapsed <= POLL_S + FLUSH_S + 1.0, elapsed
 
 
+def test_the_events_of_an_alarm_open_in_the_console_filtered_by_unit(stack: Stack) -> None:
+    stack.open("sim-03")
+    stack.control.act("sim-03", "estop")
+    try:
+        link = '#problems li[data-id="sim-03/estop"] a.log'
+        wait_until(lambda: stack.driver.find_elements(By.CSS_SELECTOR, link), 10, "the alarm")
+        stack.driver.find_element(By.CSS_SELECTOR, link).click()
+        wait_until(lambda: "<table" in stack.content("#events-body") or "<table" in str(
+            stack.driver.execute_script("return document.getElementById('events-body').innerHTML")
+        ), 10, "the timeline")  # fmt: skip
+        assert stack.driver.execute_script("return document.body.dataset.view") == "events"
+        assert stack.driver.find_element(By.NAME, "of").get_attribute("value") == "sim-03"
+        wait_until(lambda: "e-stop" in stack.text("#events-body").lower(), 10, "the e-stop event")
+        others = [u for u in ("sim-01", "sim-02", "sim-04") if u in stack.text("#events-body")]
+        assert others == []
+    finally:
+        stack.control.act("sim-03", "estop_release")
+        stack.control.act("sim-03", "switch_on")
+
+
 def test_a_killed_unit_shows_down_with_its_reason_and_no_numbers(stack: Stack) -> None:
     stack.open("sim-04")
     model = stack.content('[data-k="d.model"]')

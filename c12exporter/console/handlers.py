@@ -298,7 +298,7 @@ class Hub:
             and (urgent != client.fleet_urgent or frame.now - client.fleet_at >= RESORT_EVERY_S)
         ):
             rows = {u.config.name: self.row(frame, u).flat() for u in fleet.units}
-            if full or client.params.tiles or client.params.group:
+            if full or client.params.tiles or client.params.group or not client.rows or not rows:
                 out["fleet"] = self.fleet_html(frame, client.params, client.unit)
             else:  # the table in its new order: only the rows new to it as HTML
                 out["reorder"] = {
