@@ -37,15 +37,15 @@ class _Loader(yaml.SafeLoader):
         super().__init__(stream)
         self._depth = 0
 
-    def compose_node(self, parent: Node | None, index: object) -> Node | None:
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
                 raise ComposerError(
                     None, None, f"nested more than {MAX_DEPTH} levels deep",
-                    self.peek_event().start_mark,
+                    self.peek_event().start_mark,  # type: ignore[no-untyped-call]
                 )  # fmt: skip
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
@@ -57,7 +57,7 @@ class _Loader(yaml.SafeLoader):
                 f"more than {MAX_VALUES:,} values once its aliases are expanded",
                 node.start_mark,
             )  # fmt: skip
-        return node  # type: ignore[no-any-return]
+        return node
 
     def construct_object(self, node: Node, deep: bool = False) -> Any:
         try:
@@ -93,13 +93,21 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+_IN_PROGRESS = -1
+
+
 def _expanded_size(node: Node, sizes: dict[int, int]) -> int:
     """How many values ``node`` stands for with every alias written out (a shared node
     counts each time it is used), in time linear in the nodes themselves."""
     known = sizes.get(id(node))
+    if known == _IN_PROGRESS:
+        raise ComposerError(
+            None, None, "an alias inside the value it names (the value would never end)",
+            node.start_mark,
+        )  # fmt: skip
     if known is not None:
         return known
-    sizes[id(node)] = 1  # a recursive alias (which the constructor refuses) counts once
+    sizes[id(node)] = _IN_PROGRESS
     size = 1
     if isinstance(node, MappingNode):
         for key, value in node.value:
@@ -150,7 +158,18 @@ def read_yaml_file(path: Path, what: str = "", where: str | None = None) -> Any:
         ) from None
     try:
         return load_yaml(text)
+    except yaml.reader.ReaderError as error:  # its message quotes the character
+        line = text.count("\n", 0, error.position) + 1
+        column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+        raise ConfigError(
+            f"{path}: not valid YAML: line {line}, column {column}: a control character "
+            f"(U+{_code(error.character):04X}) YAML does not allow; remove it"
+        ) from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {yaml_problem(error)}") from None
     except RecursionError:  # a guard beyond MAX_DEPTH: PyYAML's own recursion elsewhere
         raise ConfigError(f"{path}: not valid YAML: nested too deep") from None
+
+
+def _code(character: int | str) -> int:
+    return ord(character) if isinstance(character, str) else character

@@ -254,12 +254,12 @@ def test_an_unknown_user_costs_a_bcrypt_check_like_a_wrong_password(
     real = bcrypt.checkpw
     monkeypatch.setattr(bcrypt, "checkpw", lambda pw, h: checked.append(h) or real(pw, h))
 
-    def header(user: str, password: str) -> str:
-        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    def check(user: str, password: str) -> bool:
+        return webconfig._check((user, password.encode()), users, dummy, 4)
 
-    assert webconfig._check(header(USER, PASSWORD), users, dummy)
-    assert not webconfig._check(header(USER, "wrong"), users, dummy)
-    assert not webconfig._check(header("mallory", PASSWORD), users, dummy)
+    assert check(USER, PASSWORD)
+    assert not check(USER, "wrong")
+    assert not check("mallory", PASSWORD)
     assert checked == [hashed, hashed, dummy]
 
 

@@ -27,6 +27,7 @@ from ..plugins import fill, hookimpl
 from ..registry import Registry
 from ..routes import Routes
 from ..settings import ConfigError, only_keys
+from .clienterrors import quiet_client_errors
 from .compress import gzip_middleware
 from .connections import LIMIT_KEYS, ConnectionGuard, HttpLimits, connection_cap, start_sites
 from .webconfig import WebConfig, basic_auth_middleware, load_web_config
@@ -108,6 +109,7 @@ class WebServerExposer:
         if users:
             middlewares.append(basic_auth_middleware(users))
         app = web.Application(middlewares=middlewares)
+        quiet_client_errors()
         if settings.web_config.headers:
             app.on_response_prepare.append(response_headers(settings.web_config.headers))
         routes = server_routes()

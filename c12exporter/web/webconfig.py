@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import concurrent.futures
 import contextlib
 import hashlib
+import logging
 import os
 import re
 import ssl
@@ -28,10 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import bcrypt
-import yaml
 from aiohttp import web
 
-from ..settings import ConfigError, yaml_problem
+from ..settings import ConfigError
+from ..yamlfile import read_yaml_file
+from .listener import RateLimitedWarning
+
+log = logging.getLogger(__name__)
 
 REALM = "c12exporter"
 AUTH_WORKERS = 1
@@ -61,7 +64,14 @@ RESPONSE_HEADERS = (
     "X-XSS-Protection",
 )
 """The headers ``http_server_config.headers`` may set, as in exporter-toolkit."""
-BCRYPT_HASH = re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$")
+BCRYPT_HASH = re.compile(r"^\$2[aby]\$(?P<cost>\d\d)\$[./A-Za-z0-9]{53}$")
+MIN_COST, MAX_COST = 4, 31
+"""The costs bcrypt accepts in a hash (as Go's bcrypt does)."""
+MAX_PASSWORD_BYTES = 72
+"""bcrypt reads no more of a password. Go's ``bcrypt.CompareHashAndPassword``, which
+exporter-toolkit calls, reads the first 72 bytes of a longer one and ignores the rest
+(only its ``GenerateFromPassword`` refuses one); Python's bcrypt raises instead, so a
+password is cut to these bytes before the check, and both exporters answer alike."""
 TLS_VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
 CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,
@@ -81,12 +91,7 @@ def load_web_config(path: str | Path) -> WebConfig:
     """Read and check a web config file; errors name the file and key, never a secret."""
     path = Path(path)
     where = str(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as error:
-        raise ConfigError(f"{where}: cannot read the web config: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{where}: not valid YAML: {yaml_problem(error)}") from None
+    data = read_yaml_file(path, "the web config") or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: must be a mapping ({', '.join(sorted(TOP_KEYS))})")
     _known_keys(data, TOP_KEYS, {}, where)
@@ -177,18 +182,36 @@ def _ssl_context(data: Any, base: Path, where: str) -> ssl.SSLContext:
 
 
 def _users(data: Any, where: str) -> dict[str, bytes]:
+    """The users and their hashes, each one a hash some password can match: anything else
+    would fail at every request instead of at load."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: must map user names to bcrypt hashes")
     users = {}
     for user, hashed in data.items():
         # Never the value in a message: it is a hash, or a password put there by mistake.
-        if not isinstance(hashed, str) or not BCRYPT_HASH.match(hashed):
+        match = BCRYPT_HASH.match(hashed) if isinstance(hashed, str) else None
+        if match is None or not _valid_salt(hashed):
             raise ConfigError(
                 f"{where}.{user}: not a bcrypt hash; store hashes, never passwords "
                 "(e.g. htpasswd -nBC 10 \"\" | tr -d ':\\n')"
             )
+        cost = int(match["cost"])
+        if not MIN_COST <= cost <= MAX_COST:
+            raise ConfigError(
+                f"{where}.{user}: the hash's cost {cost} is outside {MIN_COST}..{MAX_COST}, "
+                "so no password can match it; hash the password again (htpasswd -B -C 10)"
+            )
         users[str(user)] = hashed.encode()
     return users
+
+
+def _valid_salt(hashed: str) -> bool:
+    """Whether bcrypt reads the salt of ``hashed`` (checked at the lowest cost, so at once)."""
+    try:
+        bcrypt.hashpw(b"", f"$2b${MIN_COST:02d}${hashed[7:29]}".encode())
+    except ValueError:
+        return False
+    return True
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -203,28 +226,36 @@ def basic_auth_middleware(users: Mapping[str, bytes]) -> Any:
     credential that checked out once is remembered (by its SHA-256, never in clear):
     a known client never waits for bcrypt again.
 
-    An unknown user is checked against a dummy hash of the same cost, so the answer takes
-    as long as for a known user with a wrong password (as exporter-toolkit does). Checks
-    run on a small pool of their own, and at most :data:`AUTH_QUEUE` wait for it: beyond
-    that a request with credentials not seen before is answered ``429`` at once, so a
-    flood of wrong passwords costs neither queueing time nor memory."""
+    A refusal takes as long whoever it names (see :func:`_check`). Checks run on a small
+    pool of their own, and at most :data:`AUTH_QUEUE` wait for it: beyond that a request
+    with credentials not seen before is answered ``429`` at once, so a flood of wrong
+    passwords costs neither queueing time nor memory. A header that is not Basic
+    credentials (another scheme, bad base64, no ``:``) is refused without bcrypt."""
     verified: set[bytes] = set()
     dummy = _dummy_hash(users)
+    top_cost = _cost(dummy)
     pool = concurrent.futures.ThreadPoolExecutor(
         AUTH_WORKERS, thread_name_prefix="basic-auth", initializer=_yield_cpu
     )
     pending = 0
+    refused = RateLimitedWarning(log)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         nonlocal pending
         header = request.headers.get("Authorization", "")
-        digest = hashlib.sha256(header.encode()).digest()
+        # aiohttp keeps bytes that are not UTF-8 as surrogates: encode them back as sent
+        digest = hashlib.sha256(header.encode("utf-8", "surrogateescape")).digest()
         if digest not in verified:
             if not header:
                 public = request.app.get(PUBLIC_KEY)
                 if public is not None and public(request):
                     return await handler(request)
+                raise _unauthorized()
+            credentials = _credentials(header)
+            if credentials is None:
+                refused.warn("basic auth: refused a request from %s: %s", _peer(request),
+                             "the Authorization header is not Basic credentials")  # fmt: skip
                 raise _unauthorized()
             if pending >= AUTH_QUEUE:
                 raise web.HTTPTooManyRequests(
@@ -233,15 +264,21 @@ def basic_auth_middleware(users: Mapping[str, bytes]) -> Any:
             pending += 1
             try:
                 loop = asyncio.get_running_loop()
-                ok = await loop.run_in_executor(pool, _check, header, users, dummy)
+                ok = await loop.run_in_executor(pool, _check, credentials, users, dummy, top_cost)
             finally:
                 pending -= 1
             if not ok:
+                refused.warn("basic auth: refused a request from %s: %s", _peer(request),
+                             "unknown user or wrong password")  # fmt: skip
                 raise _unauthorized()
             verified.add(digest)
         return await handler(request)
 
     return middleware
+
+
+def _peer(request: web.Request) -> str:
+    return request.remote or "unknown address"
 
 
 def _yield_cpu() -> None:
@@ -259,20 +296,44 @@ def _unauthorized() -> web.HTTPUnauthorized:
 
 
 def _dummy_hash(users: Mapping[str, bytes]) -> bytes:
-    """A hash nobody's password matches, at the cost of the configured ones."""
-    costs = [int(h.split(b"$")[2]) for h in users.values() if h.count(b"$") >= 3]
-    salt = bcrypt.gensalt(rounds=max(costs, default=DEFAULT_COST))
+    """A hash nobody's password matches, at the highest cost of the configured ones."""
+    salt = bcrypt.gensalt(rounds=max(map(_cost, users.values()), default=DEFAULT_COST))
     return bcrypt.hashpw(os.urandom(16).hex().encode(), salt)
 
 
-def _check(header: str, users: Mapping[str, bytes], dummy: bytes = b"") -> bool:
-    scheme, _, encoded = header.partition(" ")
+def _cost(hashed: bytes) -> int:
+    return int(hashed.split(b"$")[2])
+
+
+def _credentials(header: str) -> tuple[str, bytes] | None:
+    """User and password of a ``Basic`` header, or None if it is not one. The user is
+    compared as text, the password as the bytes the client sent."""
+    scheme, _, encoded = header.strip().partition(" ")
     if scheme.lower() != "basic":
-        return False
+        return None
     try:
-        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return False
+        decoded = base64.b64decode(encoded.strip(), validate=True)
+    except ValueError:  # binascii.Error, or text that is not ASCII
+        return None
+    user, colon, password = decoded.partition(b":")
+    if not colon:
+        return None
+    return user.decode("utf-8", "surrogateescape"), password
+
+
+def _check(
+    credentials: tuple[str, bytes], users: Mapping[str, bytes], dummy: bytes, top_cost: int
+) -> bool:
+    """Whether the password is the user's. A refusal costs a bcrypt at ``top_cost``
+    whoever it names: an unknown user is checked against ``dummy``, and a user whose hash
+    is cheaper than that checks ``dummy`` too after the wrong password, so a refusal never
+    tells which users exist or which have a cheap hash (exporter-toolkit's fixed dummy
+    hash of cost 10 hides the first, not the second)."""
+    user, password = credentials
+    password = password[:MAX_PASSWORD_BYTES]
     hashed = users.get(user)
-    matches = bcrypt.checkpw(password.encode(), hashed or dummy) if (hashed or dummy) else False
-    return hashed is not None and matches
+    if hashed is not None and bcrypt.checkpw(password, hashed):
+        return True
+    if hashed is None or _cost(hashed) < top_cost:
+        bcrypt.checkpw(password, dummy)
+    return False
