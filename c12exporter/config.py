@@ -47,6 +47,7 @@ from .modbus.registermap import C12B_V1, Field
 from .model import ModelError
 from .plugins import Plugins
 from .reading import SupervisionBand
+from .resolve import printable
 from .settings import (
     Config,
     ConfigError,
@@ -82,7 +83,19 @@ BAND_LIMITS_A = {
 """The supervision limits the unit's registers hold, by side of the band."""
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-RESERVED_LABELS = frozenset({"pdu", "phase", "channel", "state", "reason", "name"})
+RESERVED_LABELS = frozenset({
+    # the exporter's own series (a test compares this with every label on /metrics)
+    "pdu", "vendor", "model", "serial", "firmware", "layout", "aux_socket", "address", "name",
+    "phase", "channel", "connector", "connector_type", "pins", "socket", "standard",
+    "to_channel", "to_phase", "state", "reason", "version",
+    # what Prometheus sets on every target (``/sd`` hands ``labels:`` to it)
+    "job", "instance",
+})  # fmt: skip
+"""Label names ``labels:`` may not use: a unit's label of one of these names would
+replace the exporter's own value of it (or the target's, through ``/sd``)."""
+UNIT_NAME_MAX_LENGTH = 64
+"""A unit's name is a label value, an SNMP string and a console heading: at most this many
+characters, each printable (no control or format characters)."""
 
 
 def load_config(
@@ -371,9 +384,7 @@ def _unit(data: object, where: str, plugins: Plugins) -> UnitConfig:
         where,
     )
     assert isinstance(data, dict)
-    name = data.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"{where}.name: missing or empty; every unit needs a unique name")
+    name = _unit_name(data.get("name"), f"{where}.name")
     where = f"{where} ({name})"
     address = data.get("address")
     if not isinstance(address, str) or not address.strip():
@@ -392,7 +403,7 @@ def _unit(data: object, where: str, plugins: Plugins) -> UnitConfig:
         except ModelError as error:
             raise ConfigError(f"{where}.model: {error}") from None
     return UnitConfig(
-        name=name.strip(),
+        name=name,
         address=address.strip(),
         transport=transport,
         model=None if model is None else str(model),
@@ -402,6 +413,24 @@ def _unit(data: object, where: str, plugins: Plugins) -> UnitConfig:
         serial=_serial(data.get("serial"), f"{where}.serial"),
         supply=_supply(data.get("supply", "grid"), f"{where}.supply"),
     )
+
+
+def _unit_name(value: object, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: missing or empty; every unit needs a unique name")
+    name = value.strip()
+    if len(name) > UNIT_NAME_MAX_LENGTH:
+        raise ConfigError(
+            f"{where}: '{printable(name[:24])}'... is {len(name)} characters long; "
+            f"give at most {UNIT_NAME_MAX_LENGTH}"
+        )
+    odd = next((c for c in name if not c.isprintable()), None)
+    if odd is not None:
+        raise ConfigError(
+            f"{where}: '{printable(name)}' holds '{printable(odd)}': give printable "
+            "characters only (letters, digits, punctuation, spaces)"
+        )
+    return name
 
 
 def _supply(value: object, where: str) -> str:
@@ -478,9 +507,12 @@ def _labels(data: object, where: str) -> dict[str, str]:
     labels = {}
     for key, value in data.items():
         if not _LABEL_NAME.match(str(key)) or str(key).startswith("__"):
-            raise ConfigError(f"{where}.{key}: not a valid Prometheus label name")
+            raise ConfigError(f"{where}.{printable(str(key))}: not a valid Prometheus label name")
         if key in RESERVED_LABELS:
-            raise ConfigError(f"{where}.{key}: label name is used by the exporter itself")
+            raise ConfigError(
+                f"{where}.{key}: label name is the exporter's own and would replace its "
+                f"value; choose another (reserved: {', '.join(sorted(RESERVED_LABELS))})"
+            )
         if value is None or isinstance(value, list | dict):
             raise ConfigError(f"{where}.{key}: {value!r} must be text, e.g. {key}: A3")
         labels[str(key)] = str(value)

@@ -91,7 +91,7 @@ units_files: [sim.yml]
         ),
         (
             "units: [{name: a, address: 'h:1', labels: {pdu: x}}]\n",
-            r"labels\.pdu: label name is used by the exporter",
+            r"labels\.pdu: label name is the exporter.s own",
         ),
         (
             "units: [{name: a, address: 'h:1', supervision: {13: {max: 1}}}]\n",
@@ -453,3 +453,70 @@ def test_a_reload_of_a_broken_file_logs_no_secret(
     logged = caplog.text
     assert "reload refused" in logged and str(path) in logged, logged
     assert SECRET not in logged + refused
+
+
+@pytest.mark.parametrize(
+    "label", ["model", "serial", "address", "firmware", "layout", "vendor", "job", "instance"]
+)
+def test_a_label_of_the_exporters_own_is_refused_naming_file_and_key(
+    tmp_path: Path, label: str
+) -> None:
+    path = write(tmp_path, f"units: [{{name: a, address: 'h:1', labels: {{{label}: x}}}}]\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(path, PLUGINS)
+    assert str(error.value).startswith(
+        f"{path}: units[0] (a).labels.{label}: label name is the exporter's own"
+    ), error.value
+
+
+@pytest.mark.integration
+def test_the_reserved_labels_are_every_label_the_exporter_serves(tmp_path: Path) -> None:
+    """Every label name on a live /metrics page (units read from the simulator) is one
+    ``labels:`` may not use, so a new series with a new label cannot be overridden."""
+    import yaml
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from c12exporter.config import RESERVED_LABELS
+    from tests.servers import exporter, http_get, simulator, wait_until
+
+    with simulator(tmp_path, 2, "--speed", "0") as (_, units_file):
+        units = yaml.safe_load(units_file.read_text())["units"]
+        config = yaml.safe_dump({"poll": {"interval": "1s", "timeout": "500ms"}, "units": units})
+        with exporter(tmp_path, config) as url:
+            wait_until(lambda: "c12_unit_info{" in http_get(f"{url}/metrics"), 20, "a reading")
+            page = http_get(f"{url}/metrics")
+    served = {
+        label
+        for family in text_string_to_metric_families(page)
+        for sample in family.samples
+        for label in sample.labels
+    }
+    assert {"pdu", "model", "serial", "channel"} <= served
+    assert served - {"le", "quantile"} <= RESERVED_LABELS, served - RESERVED_LABELS
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("a\\nb", r"'a\\nb' holds '\\n'"),
+        ("a\\0b", r"'a\\x00b' holds '\\x00'"),
+        ("a\\eb", r"'a\\x1bb' holds '\\x1b'"),
+        ("a\\u202eb", r"'a\\u202eb' holds '\\u202e'"),
+        ("a" * 65, r"'aaaaaaaaaaaaaaaaaaaaaaaa'\.\.\. is 65 characters long; give at most 64"),
+    ],
+)
+def test_a_unit_name_of_control_characters_or_10_kb_is_refused(
+    tmp_path: Path, name: str, shown: str
+) -> None:
+    path = write(tmp_path, f'units: [{{name: "{name}", address: "h:1"}}]\n')
+    with pytest.raises(ConfigError, match=rf"^{path}: units\[0\]\.name: {shown}") as error:
+        load_config(path, PLUGINS)
+    assert "\n" not in str(error.value) and "\x1b" not in str(error.value)
+
+
+def test_a_10_kb_unit_name_is_refused_and_printable_names_load(tmp_path: Path) -> None:
+    path = write(tmp_path, f'units: [{{name: "{"x" * 10240}", address: "h:1"}}]\n')
+    with pytest.raises(ConfigError, match="is 10240 characters long; give at most 64"):
+        load_config(path, PLUGINS)
+    path = write(tmp_path, "units: [{name: 'Bühne links #3', address: 'h:1'}]\n")
+    assert load_config(path, PLUGINS).units[0].name == "Bühne links #3"
