@@ -136,26 +136,7 @@ def read_yaml_file(path: Path, what: str = "", where: str | None = None) -> Any:
     :param where: the config key that names the file, if it is not the file itself.
     :raises ConfigError: naming the file and the line and column, never its text.
     """
-    named = where or str(path)
-    what = f" {what}" if what else ""
-    try:
-        with path.open("rb") as file:
-            raw = file.read(MAX_FILE_BYTES + 1)
-    except OSError as error:
-        raise ConfigError(f"{named}: cannot read{what} {path}: {error.strerror}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ConfigError(
-            f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB; is it the right file?"
-        )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = raw.count(b"\n", 0, error.start) + 1
-        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
-        raise ConfigError(
-            f"{path}: not valid YAML: line {line}, column {column}: a byte that is not "
-            "UTF-8; save the file as UTF-8"
-        ) from None
+    text = read_text(path, what, where)
     try:
         return load_yaml(text)
     except yaml.reader.ReaderError as error:  # its message quotes the character
@@ -169,6 +150,33 @@ def read_yaml_file(path: Path, what: str = "", where: str | None = None) -> Any:
         raise ConfigError(f"{path}: not valid YAML: {yaml_problem(error)}") from None
     except RecursionError:  # a guard beyond MAX_DEPTH: PyYAML's own recursion elsewhere
         raise ConfigError(f"{path}: not valid YAML: nested too deep") from None
+
+
+def read_text(path: Path, what: str = "", where: str | None = None) -> str:
+    """The text of a config file, at most :data:`MAX_FILE_BYTES` of UTF-8.
+
+    :raises ConfigError: as :func:`read_yaml_file`.
+    """
+    named = where or str(path)
+    what = f" {what}" if what else ""
+    try:
+        with path.open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise ConfigError(f"{named}: cannot read{what} {path}: {error.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(
+            f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB; is it the right file?"
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        raise ConfigError(
+            f"{path}: not valid YAML: line {line}, column {column}: a byte that is not "
+            "UTF-8; save the file as UTF-8"
+        ) from None
 
 
 def _code(character: int | str) -> int:

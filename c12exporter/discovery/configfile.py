@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from ..settings import ConfigError, yaml_problem
+from ..yamlfile import load_yaml, read_text
 from .scan import Finding
 
 NAME_PREFIX = "pdu-"
@@ -78,9 +79,7 @@ def write_config(path: Path, findings: Sequence[Finding]) -> Merge:
     data: dict[str, Any] = {}
     if path.exists():
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise ConfigError(f"{path}: cannot merge into it: {error.strerror}") from None
+            loaded = load_yaml(read_text(path, "the config to merge into"))
         except yaml.YAMLError as error:  # its text would quote the file, secrets and all
             raise ConfigError(f"{path}: cannot merge into it: {yaml_problem(error)}") from None
         if loaded is not None and not isinstance(loaded, dict):
