@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
 from typing import Any
+from urllib.parse import quote
 
 from ..history import api as history_api
 from ..history.db import HistoryError
@@ -47,7 +48,8 @@ def jobs_pane(jobs: Iterable[Job], groups: Iterable[str], editable: bool) -> str
             else ""
         )
         rows.append(
-            f"<tr><th scope='row'>{e(job.name)}</th><td>{e(', '.join(job.units))}</td>"
+            f"<tr><th scope='row'><a href='history/jobs/{e(quote(job.name, safe=''))}/report'>"
+            f"{e(job.name)}</a></th><td>{e(', '.join(job.units))}</td>"
             f"<td>{e(iso(job.started_at))}</td><td>{e(state)}</td>"
             f'<td class="num">{energy:.3f}</td><td>{stop}</td></tr>'
         )
