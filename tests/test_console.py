@@ -407,3 +407,17 @@ def test_the_rows_and_bars_show_what_the_board_says(reading: Reading) -> None:
     detail = detail_cells(state, reading, problems)
     assert detail.s["c.3.breaker"] == "alarm" and detail.s["c.5."] == "warn"
     assert detail.t["c.3.problem"] == "breaker 3 open" and detail.s["d.N"] == "alarm"
+
+
+def test_a_unit_down_since_before_a_restart_keeps_the_identity_the_board_kept(
+    reading: Reading,
+) -> None:
+    from c12exporter.console.view import row_cells
+    from c12exporter.store import UnitState
+
+    state = UnitState(UnitConfig("u", "127.0.0.1:1"))  # never read since the start
+    cells = detail_cells(state, None, [], identity=reading.identity)
+    assert cells.t["d.model"] == reading.identity.model
+    assert cells.t["d.serial"] == reading.identity.serial and cells.s["d.up"] == "down"
+    row = row_cells(state, None, [], identity=reading.identity)
+    assert row.t["model"] == reading.identity.model and row.t["L1"] == ""

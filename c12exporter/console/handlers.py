@@ -280,7 +280,7 @@ class Hub:
         reading = self.store.fresh_reading(state, frame.now)
         cells = view.detail_cells(
             state, reading, frame.of_unit.get(name, ()), view.trips(self.forecast, reading),
-            self.known.get(name),
+            self.known.get(name), self.board.identity(name),
         )  # fmt: skip
         return state, reading, cells
 

@@ -235,6 +235,7 @@ def detail_cells(
     problems: Sequence[Problem],
     trip_s: Mapping[int, float] | None = None,
     known: Reading | None = None,
+    identity: Identity | None = None,
 ) -> Cells:
     """The unit's own view; keys start with ``d.``, ``m.`` (meter) and ``c.N.`` (channel).
 
@@ -256,6 +257,10 @@ def detail_cells(
         t["d.serial"] = last.identity.serial
         t["d.firmware"] = last.identity.firmware
         cells.a["d.age"] = last.taken_at
+    elif identity is not None:  # down since before the exporter started: what the board kept
+        t["d.model"] = identity.model
+        t["d.serial"] = identity.serial
+        t["d.firmware"] = identity.firmware
     if reading is None:
         s["d.up"] = "down"
         t["d.reason"] = down_detail(unit)
