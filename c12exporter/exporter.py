@@ -221,7 +221,7 @@ async def start_exporter(
     async def reload() -> str | None:
         return await running.reload()
 
-    history = await History.open(
+    history = await History.open_or_none(
         config.history_path, store, config.history.rcbo_test_period_s, forecast.progress
     )
     context = ExposerContext(

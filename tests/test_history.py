@@ -14,7 +14,7 @@ import sqlite3
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -751,3 +751,141 @@ def test_a_job_counts_a_power_loss_the_exporter_did_not_see(tmp_path: Path) -> N
         assert abs((after_j - start_j) - expected_j) > 0.05 * expected_j
 
     asyncio.run(test())
+
+
+# --- a disk that is full ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """Mounts a tmpfs of a given size (a disk that fills); unmounted at the end."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        where = tmp_path / f"disk{len(mounted)}"
+        where.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                       check=True)  # fmt: skip
+        mounted.append(where)
+        return where
+
+    try:
+        yield mount
+    finally:
+        for where in mounted:
+            subprocess.run(["umount", "-l", str(where)], check=True)
+
+
+@pytest.fixture
+def small_disk(tmpfs: Callable[[str], Path]) -> Path:
+    """64 KiB: too small for a new history database."""
+    return tmpfs("64k")
+
+
+def fill(disk: Path) -> Path:
+    """Fill ``disk`` to its last byte; returns the filler file (delete it to free space)."""
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):
+        while True:
+            out.write(b"\0" * 512)
+    return filler
+
+
+def test_a_full_disk_reports_sqlites_own_error_with_the_file_and_what_to_do(
+    small_disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from c12exporter.history.recorder import HistoryUnwritable
+    from c12exporter.settings import UnitConfig
+    from c12exporter.store import Store
+
+    path = small_disk / "history.sqlite3"
+    store = Store((UnitConfig("u", "127.0.0.1:9"),), staleness_s=3600)
+    with pytest.raises(HistoryUnwritable) as refused:
+        asyncio.run(History.open(path, store, 86400.0))
+    message = str(refused.value)
+    assert "no transaction is active" not in message
+    assert f"history: {path}: " in message and "database or disk is full" in message
+    assert "free space there, or set history.path" in message
+    caplog.set_level("ERROR")
+    assert asyncio.run(History.open_or_none(path, store, 86400.0)) is None
+    assert "serving without history" in caplog.text and "disk is full" in caplog.text
+
+
+@pytest.mark.integration
+def test_the_exporter_serves_without_history_on_a_full_disk(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    port = free_port()
+
+    async def test() -> None:
+        async with await Fleet.start(1, plugins=PLUGINS) as fleet:
+            config = write_config(tmp_path, fleet, port)
+            text = config.read_text().replace(
+                "history: {", f"history: {{path: '{small_disk / 'history.sqlite3'}', "
+            )
+            config.write_text(text)
+            running = await start_exporter(load_config(config, PLUGINS), PLUGINS)
+            try:
+                assert running.context.history is None
+                url = f"http://{LOOPBACK}:{port}/metrics"
+                loop = asyncio.get_running_loop()
+                await until(lambda: running.context.store.fresh_reading(
+                    running.context.store.get(fleet.units[0].name)) is not None, "a reading")  # type: ignore[arg-type]  # fmt: skip
+                body = await loop.run_in_executor(None, fetch, url)
+                assert f'c12_up{{pdu="{fleet.units[0].name}"}} 1.0' in body
+            finally:
+                await running.stop()
+
+    asyncio.run(test())
+
+
+def test_a_disk_that_fills_while_serving_logs_the_cause_and_writes_again_once_freed(
+    tmpfs: Callable[[str], Path],
+    reading_factory: Callable[..., Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from c12exporter.settings import UnitConfig
+    from c12exporter.store import Store
+
+    reading = reading_factory(1000 * WH, 10.0)
+    store = Store((UnitConfig("u", "127.0.0.1:9"),), staleness_s=3600)
+    caplog.set_level("WARNING")
+
+    def breaker(state: str) -> Any:
+        channels = [c.with_values(channel_breaker=state) for c in reading.channels]
+        return dataclasses.replace(reading, channels=tuple(channels))
+
+    disk = tmpfs("1m")
+
+    async def test() -> None:
+        history = await History.open(disk / "history.sqlite3", store, 86400.0)
+        try:
+            store.record_success("u", reading, 0.01)
+            await history.flush()
+            assert history.write_errors == 0
+            filler = fill(disk)
+            for state in ("open", "closed", "open", "closed"):  # the WAL grows until full
+                store.record_success("u", breaker(state), 0.01)
+                await history.flush()
+            assert history.write_errors >= 1
+            filler.unlink()
+            store.record_success("u", breaker("open"), 0.01)
+            await history.flush()
+            errors = history.write_errors
+            store.record_success("u", breaker("closed"), 0.01)
+            await history.flush()
+            assert history.write_errors == errors  # written again
+        finally:
+            await history.close()
+
+    asyncio.run(test())
+    failures = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(failures) == 1, failures  # once a minute, not once a poll
+    assert "database or disk is full" in failures[0] and "free space" in failures[0]
+    assert "no transaction is active" not in caplog.text
+    assert "written again, after" in caplog.text

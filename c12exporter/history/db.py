@@ -2,11 +2,14 @@
 
 The schema version is SQLite's ``user_version``; :data:`MIGRATIONS` holds the statements
 that take version ``n`` to ``n + 1``, applied in order in one transaction each. A file
-written by a newer version is refused rather than misread.
+written by a newer version is refused rather than misread. SQLite's own error is what a
+failure reports (a full disk, not the failed ROLLBACK after it), with the file and what
+to do.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -135,6 +138,50 @@ class HistoryError(Exception):
         self.status = status
 
 
+_WRITE_FAILURES = {
+    sqlite3.SQLITE_FULL: "the filesystem holding it is full: free space there, or set "
+    "history.path to a file on another filesystem",
+    sqlite3.SQLITE_READONLY: "it cannot be written: give the exporter's user write access to "
+    "it and its directory, or set history.path to a writable place",
+    sqlite3.SQLITE_CANTOPEN: "it cannot be created or opened: check that its directory exists "
+    "and is writable, or set history.path to a writable place",
+    sqlite3.SQLITE_IOERR: "the disk reported an I/O error: check the disk and its filesystem, "
+    "or set history.path to a file on another one",
+    sqlite3.SQLITE_PERM: "access is denied: give the exporter's user write access, or set "
+    "history.path to a writable place",
+}
+"""SQLite's codes for a file that cannot be written, with what to do about it."""
+
+
+class HistoryWriteError(HistoryError):
+    """The database file cannot be written (full disk, read-only, I/O error): the exporter
+    can go on serving without history."""
+
+
+def problem(path: Path, error: sqlite3.Error | OSError, doing: str) -> HistoryError:
+    """``error`` as a :class:`HistoryError` naming the file, SQLite's own words and, for a
+    file that cannot be written, what to do (a :class:`HistoryWriteError`)."""
+    if isinstance(error, OSError):
+        return HistoryWriteError(
+            f"{path}: {doing}: {error.strerror or error}: check the directory, or set "
+            "history.path to a writable place"
+        )
+    code = getattr(error, "sqlite_errorcode", None)
+    advice = _WRITE_FAILURES.get(code & 0xFF) if isinstance(code, int) else None
+    if advice is not None:
+        return HistoryWriteError(f"{path}: {doing}: {error}; {advice}")
+    return HistoryError(f"{path}: {doing}: {error}")
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """End a failed transaction, keeping the error that failed it: SQLite has already
+    rolled back after some errors (a full disk at COMMIT), and a ROLLBACK then would
+    raise "no transaction is active" in place of the real cause."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
 def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
     """Open (and create or migrate) the database; WAL so readers never wait for the writer.
 
@@ -148,22 +195,22 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
             f"no history database at {path}: start the exporter with this config first, "
             "or give --db PATH"
         )
-    if create:
-        path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
-    except sqlite3.DatabaseError as error:
-        raise HistoryError(f"{path}: cannot open the history database: {error}") from None
+    except (sqlite3.Error, OSError) as error:
+        raise problem(path, error, "cannot open the history database") from None
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         migrate(conn)
-    except (sqlite3.DatabaseError, HistoryError) as error:
+    except (sqlite3.Error, HistoryError) as error:
         conn.close()
         if isinstance(error, HistoryError):
             raise
-        raise HistoryError(f"{path}: cannot use the history database: {error}") from None
+        raise problem(path, error, "cannot use the history database") from None
     return conn
 
 
@@ -187,6 +234,6 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.execute(f"PRAGMA user_version = {version + 1}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
     return found

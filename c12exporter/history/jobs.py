@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..measurements import PHASES
 from ..reading import Reading
-from .db import HistoryError
+from .db import HistoryError, rollback
 
 NAME_MAX = 64
 JOULES_PER_KWH = 3.6e6
@@ -213,7 +213,7 @@ def insert_job(
         )
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     return Job(job_id, name, started, None, {u: UnitTotals(u) for u in units})
 

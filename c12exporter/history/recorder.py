@@ -28,7 +28,7 @@ from ..store import Change, Store
 from . import jobs as jobs_db
 from . import rcbo, samples, supply
 from . import rcbo_session as sessions
-from .db import HistoryError, connect
+from .db import HistoryError, HistoryWriteError, connect, problem, rollback
 from .events import BREAKER, REACHABLE, UNIT_CHANNEL, Event, Key, changes, states_of
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,15 @@ INSERT_TEST = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 END_SESSION = "UPDATE rcbo_sessions SET ended_at = ? WHERE id = ?"
+WRITE_ERROR_LOG_S = 60.0
+"""While writes keep failing (a full disk), the error is logged at most this often."""
 Heat = Callable[[str, int], float]
 """``(unit, channel)`` -> the breaker's heat, 0 cold to 1 trips (``TripForecast.progress``)."""
+
+
+class HistoryUnwritable(ConfigError):
+    """The history file cannot be written (full disk, read-only): :meth:`History.open`
+    refuses, :meth:`History.open_or_none` serves without history."""
 
 
 class History:
@@ -94,6 +101,11 @@ class History:
         """(unit, channel) -> why its breaker, recorded open now, opened."""
         self.write_errors = 0
         self._pending: list[Write] = []
+        self._failing_since = 0.0
+        """When writes began to fail (monotonic; 0 while they succeed)."""
+        self._unwritten = 0
+        """Rows lost since then."""
+        self._next_error_log = 0.0
 
     @classmethod
     async def open(
@@ -106,6 +118,9 @@ class History:
         history = cls(path, store, rcbo_test_period_s, heat)
         try:
             await history._run(history._load)
+        except HistoryWriteError as error:
+            history._writer.shutdown(wait=True)
+            raise HistoryUnwritable(f"history: {error}") from None
         except (HistoryError, OSError) as error:
             history._writer.shutdown(wait=True)
             raise ConfigError(f"history: {error}") from None
@@ -115,8 +130,29 @@ class History:
         store.subscribe(history.on_change)
         return history
 
+    @classmethod
+    async def open_or_none(
+        cls, path: Path, store: Store, rcbo_test_period_s: float, heat: Heat | None = None
+    ) -> History | None:
+        """:meth:`open` for serving: a file that cannot be written (a full disk, a
+        read-only one) is logged with SQLite's error and what to do, and the exporter
+        serves without history (None); other problems (a newer schema) still refuse."""
+        try:
+            return await cls.open(path, store, rcbo_test_period_s, heat)
+        except HistoryUnwritable as error:
+            log.error("%s; serving without history until a restart", error)
+            return None
+
     def _load(self) -> None:
         conn = self._conn = connect(self.path)
+        try:
+            self._remembered(conn)
+        except sqlite3.Error as error:
+            self._close()
+            raise problem(self.path, error, "cannot load the history") from None
+
+    def _remembered(self, conn: sqlite3.Connection) -> None:
+        """What the database remembers: states, tests, cycles, running jobs."""
         for unit, channel, kind, state, since in conn.execute("SELECT * FROM states"):
             self.states.setdefault(unit, {})[(channel, kind)] = state
             self.since.setdefault(unit, {})[(channel, kind)] = since
@@ -154,7 +190,8 @@ class History:
         try:
             return await self._run(work)
         except sqlite3.Error as error:
-            raise HistoryError(f"the history database refused it: {error}", "", 503) from None
+            refused = problem(self.path, error, "the history database refused it")
+            raise HistoryError(str(refused), "", 503) from None
 
     async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run a query on the writer's connection (after what is queued so far)."""
@@ -334,11 +371,25 @@ class History:
                     conn.execute(sql, params)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                rollback(conn)
                 raise
         except (sqlite3.Error, HistoryError) as error:
             self.write_errors += 1
-            log.error("history: %d rows not written to %s: %s", len(writes), self.path, error)
+            if isinstance(error, sqlite3.Error):
+                error = problem(self.path, error, "rows not written")
+            self._failing_since = self._failing_since or time.monotonic()
+            self._unwritten += len(writes)
+            now = time.monotonic()
+            if now >= self._next_error_log:  # a full disk fails every poll: once a minute
+                self._next_error_log = now + WRITE_ERROR_LOG_S
+                log.error("history: %d rows not written so far: %s", self._unwritten, error)
+            return
+        if self._failing_since:
+            log.warning(
+                "history: %s written again, after %.0f s in which %d rows were lost",
+                self.path, time.monotonic() - self._failing_since, self._unwritten,
+            )  # fmt: skip
+            self._failing_since, self._unwritten, self._next_error_log = 0.0, 0, 0.0
 
     async def flush(self) -> None:
         """Wait until everything queued so far is written."""
