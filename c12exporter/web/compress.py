@@ -25,6 +25,7 @@ from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
 
 from ..prometheus.exposition import accepts_gzip
+from .connections import GuardedRequestHandler
 
 MIN_BYTES = 256
 """Bodies shorter than this go out as they are: gzip's header and trailer alone are 18
@@ -75,12 +76,22 @@ async def gzip_middleware(request: web.Request, handler: Handler) -> web.StreamR
 class EventStream(web.StreamResponse):
     """A server-sent event stream, gzip with a flush per write when the client accepts it.
 
-    Used as ``web.StreamResponse``: ``prepare`` it, ``write`` whole events."""
+    Used as ``web.StreamResponse``: ``prepare`` it, ``write`` whole events. ``prepare``
+    answers ``503`` when event streams hold their share of the connections
+    (:func:`.connections.stream_cap`)."""
 
     _compressor: zlib._Compress | None = None
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         if not self.prepared:
+            protocol = request.protocol
+            if isinstance(protocol, GuardedRequestHandler) and not protocol.guard.admit_stream(
+                protocol
+            ):
+                raise web.HTTPServiceUnavailable(
+                    text="too many event streams open, try again later\n",
+                    headers={"Retry-After": "5"},
+                )
             self.content_type = "text/event-stream"
             vary_on_encoding(self)
             if accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING, "")):

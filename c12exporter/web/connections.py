@@ -3,10 +3,20 @@
 * ``header_timeout``: a new connection must deliver its first request's head within it;
 * ``idle_timeout``: a kept-alive connection must deliver its next request within it
   (aiohttp's keep-alive timeout);
+* a request body: one announced larger than :data:`MAX_BODY_BYTES` is answered ``413``
+  and the connection closed at once; a body must arrive whole within ``header_timeout``
+  of its head, or the connection is closed; a body the handler did not read is not
+  waited for (no lingering): the connection closes after the answer;
 * ``max_connections``: at the cap, a new connection closes the oldest connection that
-  is not in a request (idle, or still sending its head); if every connection is in a
-  request, the new one is answered ``503`` and closed. A scraper that sends its request
-  at once is therefore served however many idle connections are held open.
+  is idle or still sending its head, else the oldest still sending a body; if every
+  connection is in a request, the new one is answered ``503`` and closed. A scraper
+  that sends its request at once is therefore served however many idle or slow
+  connections are held open;
+* event streams (the console's live updates) take at most :func:`stream_cap` of the
+  connections, so streams alone never fill the cap and a scrape always finds a slot.
+
+A handler that finds its connection closed under it (evicted, timed out, gone) ends
+quietly: no traceback for what a client did.
 """
 
 from __future__ import annotations
@@ -15,11 +25,12 @@ import asyncio
 import logging
 import resource
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 
 from ..settings import ConfigError, parse_duration
@@ -32,6 +43,24 @@ FD_RESERVE = 64
 """Descriptors kept apart from HTTP connections: files, the SNMP agent, the loop."""
 MIN_CONNECTIONS = 8
 TOO_MANY = refusal("too many connections, try again")
+MAX_BODY_BYTES = 1024**2
+"""The largest request body served: every body this server takes (a console edit, a
+job) is a small JSON document; aiohttp's own read limit is the same."""
+
+
+def stream_cap(cap: int) -> int:
+    """How many of ``cap`` connections event streams may hold: a quarter (at least
+    half of :data:`MIN_CONNECTIONS`) is always left for scrapes and pages."""
+    return cap - max(MIN_CONNECTIONS // 2, cap // 4)
+
+
+async def _too_large(request: web.BaseRequest) -> web.StreamResponse:
+    response = web.Response(
+        status=413,
+        text=f"request body over {MAX_BODY_BYTES} bytes refused\n",
+    )
+    response.force_close()
+    return response
 
 
 @dataclass(frozen=True)
@@ -83,8 +112,9 @@ def _uncounted(reason: str) -> None:
 
 class ConnectionGuard:
     """The open connections of one web server, oldest first. ``closed(reason)`` is told
-    of every connection closed or refused to protect the server: ``evicted`` (idle, at
-    the cap), ``refused`` (at the cap, none idle), ``header_timeout``,
+    of every connection closed or refused to protect the server: ``evicted`` (idle or
+    sending a body, at the cap), ``refused`` (at the cap, none idle), ``header_timeout``,
+    ``body_timeout``, ``body_too_large``, ``stream_refused`` (at the event-stream cap),
     ``out_of_descriptors``."""
 
     def __init__(
@@ -94,11 +124,14 @@ class ConnectionGuard:
         self.cap = cap
         self.closed = closed
         self.open: dict[GuardedRequestHandler, None] = {}
+        self.streams: set[GuardedRequestHandler] = set()
         self._refusing = RateLimitedWarning(log)
 
     def admit(self, handler: GuardedRequestHandler) -> bool:
         if len(self.open) >= self.cap:
             idle = next((h for h in self.open if not h.in_request), None)
+            if idle is None:
+                idle = next((h for h in self.open if h.sending_body), None)
             if idle is None:
                 self._refusing.warn(
                     "%d HTTP connections, all in a request: refusing new ones (503); "
@@ -113,19 +146,90 @@ class ConnectionGuard:
         self.open[handler] = None
         return True
 
+    def admit_stream(self, handler: GuardedRequestHandler) -> bool:
+        """Whether ``handler`` may hold an event stream (below :func:`stream_cap`)."""
+        if handler not in self.streams and len(self.streams) >= stream_cap(self.cap):
+            self._refusing.warn(
+                "%d event streams open: refusing new ones (503) to keep connections for "
+                "scrapes; see web.max_connections",
+                len(self.streams),
+            )
+            self.closed("stream_refused")
+            return False
+        self.streams.add(handler)
+        return True
+
 
 class GuardedRequestHandler(RequestHandler):
-    __slots__ = ("_guard", "_head_timer")
+    __slots__ = ("_body", "_body_timer", "_guard", "_head_timer")
 
     def __init__(self, manager: web.Server, guard: ConnectionGuard, **kwargs: Any) -> None:
-        super().__init__(manager, **kwargs)
+        super().__init__(manager, lingering_time=0, **kwargs)
         self._guard = guard
         self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
+        self._body: StreamReader | None = None
+
+    @property
+    def guard(self) -> ConnectionGuard:
+        return self._guard
 
     @property
     def in_request(self) -> bool:
         """A request's head has arrived and it is not answered yet."""
         return bool(self._request_in_progress or self._messages)
+
+    @property
+    def sending_body(self) -> bool:
+        """The request being handled still has body to come."""
+        return self._body is not None and not self._body.is_eof()
+
+    async def _handle_request(
+        self,
+        request: web.BaseRequest,
+        start_time: float | None,
+        request_handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
+    ) -> tuple[web.StreamResponse, bool]:
+        length = request.content_length
+        if length is not None and length > MAX_BODY_BYTES:
+            self._guard.closed("body_too_large")
+            request_handler = _too_large
+        elif not request.content.is_eof():
+            self._body = request.content
+            self._body_timer = self._loop.call_later(
+                self._guard.limits.header_timeout, self._body_too_slow
+            )
+        try:
+            return await super()._handle_request(request, start_time, self._quiet(request_handler))
+        finally:
+            self._body = None
+            self._guard.streams.discard(self)
+            if self._body_timer is not None:
+                self._body_timer.cancel()
+                self._body_timer = None
+
+    def _quiet(
+        self, handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+    ) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
+        """``handler``, ending without a traceback when its connection is closed under it
+        (reading a body or preparing a stream): no one is left to answer."""
+
+        async def handle(request: web.BaseRequest) -> web.StreamResponse:
+            try:
+                return await handler(request)
+            except (ConnectionError, RuntimeError):
+                if self.transport is not None and not self.transport.is_closing():
+                    raise
+                # Sending this fails quietly (aiohttp takes it for a client gone away).
+                return web.Response(status=400, text="connection closed during the request\n")
+
+        return handle
+
+    def _body_too_slow(self) -> None:
+        self._body_timer = None
+        if self.sending_body:
+            self._guard.closed("body_timeout")
+            self.force_close()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not self._guard.admit(self):
@@ -152,6 +256,7 @@ class GuardedRequestHandler(RequestHandler):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._guard.open.pop(self, None)
+        self._guard.streams.discard(self)
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
