@@ -15,6 +15,7 @@ from pathlib import Path
 
 import bcrypt
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -25,6 +26,7 @@ from c12exporter.web.webconfig import load_web_config
 from tests.servers import (
     LOOPBACK,
     c12exporter_command,
+    exporter,
     free_port,
     process,
     prometheus,
@@ -309,3 +311,35 @@ def test_a_wrong_password_flood_is_refused_at_once_and_a_known_client_is_served(
     known, flooded = asyncio.run(run())
     assert known == [200] * 5
     assert 429 in flooded and set(flooded) <= {401, 429}
+
+
+def post_reload(url: str, headers: dict[str, str]) -> tuple[int, str]:
+    request = urllib.request.Request(f"{url}/-/reload", data=b"", method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read().decode()
+
+
+def test_reload_refuses_a_post_from_another_sites_page(tmp_path: Path) -> None:
+    """A form on any web page could post to /-/reload from an operator's browser: the
+    browser's Origin and Sec-Fetch-Site headers tell, and such a post is refused."""
+    config = yaml.safe_dump({"units": [{"name": "nobody", "address": f"{LOOPBACK}:{free_port()}"}]})
+    with exporter(tmp_path, config) as url:
+        log = tmp_path / "exporter.log"
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        for headers in (
+            {**form, "Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"},
+            {**form, "Origin": "http://evil.example"},
+            {**form, "Sec-Fetch-Site": "same-site"},
+            {**form, "Origin": "null"},
+        ):
+            status, text = post_reload(url, headers)
+            assert status == 403 and "refused" in text, (headers, status, text)
+        assert "reloaded" not in log.read_text()
+        same = {"Origin": url, "Sec-Fetch-Site": "same-origin"}
+        assert post_reload(url, same) == (200, "OK\n")
+        assert post_reload(url, {}) == (200, "OK\n")  # curl, a script
+        wait_until(lambda: log.read_text().count("reloaded ") == 2, 10, "two reloads")

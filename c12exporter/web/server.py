@@ -171,8 +171,27 @@ async def healthy(request: web.Request) -> web.Response:
     return web.Response(text="OK\n")
 
 
+def cross_site(request: web.Request) -> str | None:
+    """Why a state-changing request is refused as coming from another site, or ``None``.
+
+    A browser names the page a request comes from (``Sec-Fetch-Site``, ``Origin``): a
+    form on any web page could otherwise post to this server from an operator's browser.
+    A request without either header (curl, a script) is not from a web page."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site not in ("same-origin", "none"):
+        return f"cross-site request refused (Sec-Fetch-Site {site})"
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.host}":
+        return f"request from another origin ({origin}) refused"
+    return None
+
+
 async def reload(request: web.Request) -> web.Response:
-    """Reload the config file, as SIGHUP does; 500 with the reason if it is refused."""
+    """Reload the config file, as SIGHUP does; 500 with the reason if it is refused,
+    403 for a request from another site's page (:func:`cross_site`)."""
+    refusal = cross_site(request)
+    if refusal is not None:
+        return web.Response(status=403, text=f"{refusal}; reload from this server or curl\n")
     # Shielded: a reload that replaces this very server must not be cut short by it.
     error = await asyncio.shield(asyncio.ensure_future(request.app[CONTEXT_KEY].reload()))
     if error is not None:
