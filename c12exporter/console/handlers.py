@@ -44,6 +44,7 @@ from aiohttp import web
 from ..exposer import ExposerContext
 from ..forecast import TripForecast
 from ..history.db import HistoryError
+from ..names import name_refusal
 from ..problems import Problem, ProblemBoard, Severity
 from ..reading import ChannelReading, ChannelSettings, Reading, Settings, UnitSettings
 from ..routes import Routes
@@ -770,8 +771,8 @@ def check_name(typed: str, what: str) -> str:
         raise EditRefused(
             400, "name", f"{what}: only spaces; type a name, or empty the box to clear it"
         )
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise EditRefused(400, "name", f"{what}: control characters are not allowed")
+    if (refusal := name_refusal(name)) is not None:
+        raise EditRefused(400, "name", f"{what}: {refusal}")
     size = len(name.encode("utf-8"))
     if size > NAME_MAX_BYTES:
         raise EditRefused(

@@ -28,6 +28,7 @@ from pysnmp.entity.rfc3413 import cmdrsp  # type: ignore[import-untyped]
 from pysnmp.proto.api import v2c  # type: ignore[import-untyped]
 from pysnmp.smi import error as smi_error  # type: ignore[import-untyped]
 
+from ..names import name_refusal
 from ..poller import Poller
 from ..reading import KEEP, ChannelSettings, Limit, Settings, UnitSettings
 from ..transport import WriteError
@@ -85,15 +86,21 @@ def _check_type(column: Column, value: Any, name: Any, index: int) -> None:
 
 
 def _text(column: Column, value: Any, name: Any, index: int) -> str:
-    """An OCTET STRING value as text: ``wrongLength`` beyond the column's size,
-    ``wrongValue`` if it is not UTF-8."""
+    """An OCTET STRING value (a name) as text: ``wrongLength`` beyond the column's size,
+    ``wrongValue`` if it is not UTF-8 or holds a character no name may hold
+    (:func:`..names.name_refusal`, the console's rule too)."""
     octets = bytes(value.asOctets())
     if not column.object.check(octets):
         raise smi_error.WrongLengthError(name=name, idx=index)
     try:
-        return octets.decode("utf-8")
+        text = octets.decode("utf-8")
     except UnicodeDecodeError:
         raise smi_error.WrongValueError(name=name, idx=index) from None
+    refusal = name_refusal(text)
+    if refusal is not None:
+        log.info("SNMP SET of %s refused: %s", column.name, refusal)
+        raise smi_error.WrongValueError(name=name, idx=index)
+    return text
 
 
 def _amperes(milliamperes: int) -> float | None:
