@@ -1,16 +1,22 @@
 """The console's routes: the page, its assets, the integrations page, the live events
 and the edits.
 
-Live: ``/console/events?<the page's query>`` is a server-sent event stream. Each client
-gets a snapshot at once (and again after every reconnect: the browser reconnects by
-itself when the exporter restarts), then ``update`` events with only what changed *on
-its screen*: the cells of the fleet rows it shows (one page of the fleet, in the order
-its query asks), the problems in the banner, the fleet counts and its selected unit.
-When the order or a state of the units on its page changes, the page's fleet part is
-sent again as HTML. What a client was sent is remembered per client, so the stream
-grows with what is on screen, not with the fleet. Changes of the store and of the
-problem board are gathered for :data:`FLUSH_S`; a ``tick`` every :data:`TICK_S` tells
-the browser the stream is alive. A change of the fleet tells clients to reload.
+Live: ``/console/events?<the page's query>`` is a server-sent event stream. What a
+client was sent is remembered per client, and it is sent only what changed *on its
+screen*: the cells of the fleet rows it shows (one page of the fleet, in the order its
+query asks), the problems in the banner (a problem whose words alone changed as its
+words), the fleet counts and its selected unit. The stream of a page just rendered goes
+on from what the page showed (the page's ``pid``); after a reconnect (the browser
+reconnects by itself when the exporter restarts) a client gets all of it again. When
+the order of the rows on its page changes, the rows are moved and only rows new to the
+page are sent as HTML (the whole fleet part for tiles and groups): at once when an alarm
+or a unit down comes or goes, else at most every :data:`RESORT_EVERY_S`. A new, worse,
+ended or acknowledged problem goes out after :data:`FLUSH_S`; changed values at most
+every :data:`VALUES_EVERY_S`. A ``tick`` every :data:`TICK_S` tells the browser the
+stream is alive. A change of the fleet tells clients to reload.
+
+Access: ``console: anonymous_view`` lets anyone read the console's pages without basic
+auth (:data:`c12exporter.web.webconfig.PUBLIC_KEY`); ``/console/signin`` asks for it.
 
 Edits: ``POST /console/units/{name}/settings`` with a JSON body, written through the
 poller's one write path. Accepted only when the ``console:`` section enables writes,
