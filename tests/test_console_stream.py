@@ -151,3 +151,19 @@ def test_what_a_client_is_sent_grows_with_its_page_not_with_the_fleet(reading: R
     # only what changed: the currents and the reading time, not names or states
     changed = {key.split(":")[1] for row in rows.values() for key in row}
     assert {"L1", "age"} <= changed and "stored" not in changed and "model" not in changed
+
+
+def test_the_fleet_groups_by_a_label_and_shows_tiles(reading: Reading) -> None:
+    store, board = fleet(reading, 24)
+    store.record_success(name(13), faulty(reading, name(13), "estop"), 0.01)
+    html = str(snapshot(store, board, Client("", FleetParams(group="rack")))["fleet"])
+    headings = [h.split("<", 1)[0] for h in html.split('<th scope="colgroup" colspan="8">')[1:]]
+    assert headings == [f"rack: R{i}" for i in range(8)]
+    # within its rack, the unit with the e-stop leads
+    rack = html.split("rack: R5")[1].split('<tr class="group">')[0]
+    assert rack.index(f'data-unit="{name(13)}"') < rack.index(f'data-unit="{name(5)}"')
+    tiles = str(snapshot(store, board, Client("", FleetParams(tiles=True)))["fleet"])
+    assert tiles.count('<li data-unit="') == 24
+    assert tiles.index(f'data-unit="{name(13)}" data-state="alarm"') < tiles.index(
+        f'data-unit="{name(0)}"'
+    )
