@@ -1,5 +1,5 @@
 """``c12exporter <command>``: serve, check-config, simulate, demo, discover, check,
-systemd-unit, register-map, docs, mib."""
+systemd-unit, register-map, docs, mib, zabbix-trap."""
 
 from __future__ import annotations
 
@@ -25,13 +25,20 @@ LOG_LEVELS = ("debug", "info", "warn", "error")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["zabbix-trap"]:
+        # snmptrapd runs it once per notification, one after the other: skip loading the
+        # plugins (a third of a second each time) so that a burst of traps keeps up.
+        from .snmp import zabbixtrap
+
+        return zabbixtrap.main(arguments[1:])
     try:
         plugins = load_plugins()
     except PluginError as error:
         print(f"c12exporter: {error}", file=sys.stderr)
         return 2
     parser = _parser(plugins)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     args.plugins = plugins
     logformat.configure(
         getattr(logging, {"warn": "WARNING"}.get(args.log_level, args.log_level.upper())),
@@ -130,6 +137,15 @@ def _parser(plugins: Plugins) -> argparse.ArgumentParser:
     )
     mibfiles.add_arguments(mib)
     mib.set_defaults(func=mibfiles.run)
+
+    from .snmp import zabbixtrap
+
+    zabbix_trap = commands.add_parser(
+        "zabbix-trap",
+        help="snmptrapd trap handler: append the notification to Zabbix's SNMP trap file",
+    )
+    zabbixtrap.add_arguments(zabbix_trap)
+    zabbix_trap.set_defaults(func=zabbixtrap.run)
 
     from .history import cli as history_cli
 

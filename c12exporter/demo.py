@@ -24,7 +24,6 @@ from .plugins import load_plugins
 from .simulator.control import DEFAULT_CONTROL_PORT, ControlServer
 from .simulator.scenarios import DEFAULT_SCENARIO, SCENARIOS
 from .simulator.server import Fleet
-from .snmp.agent import RunningAgent
 from .snmp.mibfiles import write_mibs
 
 HOST = "127.0.0.1"
@@ -118,8 +117,9 @@ async def start_prometheus(data_dir: Path, web_port: int, port: int) -> asyncio.
     )  # fmt: skip
 
 
-def _snmp_hints(agent: RunningAgent, mib_dir: Path) -> list[str]:
-    """The walk with the MIB files the demo wrote: a stable path the user keeps using."""
+def _snmp_hints(agent: Any, mib_dir: Path) -> list[str]:
+    """``agent`` is the SNMP exposer's RunningAgent (not imported here: it loads pysnmp).
+    The walk with the MIB files the demo wrote: a stable path the user keeps using."""
     mibs = ["-M", str(mib_dir), "-m", "C12-PDU-MIB"]
     credentials = agent.credentials(secrets=True)
     walk = ["snmpbulkwalk", *mibs, *credentials, agent.target, "C12-PDU-MIB::c12ChannelTable"]
@@ -151,10 +151,9 @@ def _banner(fleet: Fleet, exporter: RunningExporter, control: ControlServer,
         lines.append(
             f"  {'prometheus':<11} http://{HOST}:{prometheus_port}/graph?g0.expr={query}&g0.tab=0"
         )
+    snmp = exporter.exposers.get("snmp")
     for running in exporter.exposers.values():
-        hints = (
-            _snmp_hints(running, mib_dir) if isinstance(running, RunningAgent) else running.hints
-        )
+        hints = _snmp_hints(running, mib_dir) if running is snmp else running.hints
         if hints:
             lines += ["", *(f"  {hint}" for hint in hints)]
     lines += ["", "Press Ctrl-C to stop.", ""]
