@@ -422,6 +422,17 @@ def test_a_refused_write_says_why_and_changes_nothing(stack: Stack) -> None:
     message = edit(stack, '[data-edit="channel_name"][data-channel="4"]',
                    **{"edit-name-input": "Überbühnenlicht"})  # fmt: skip
     assert "15 characters take 17 bytes" in message and "at most 16 bytes" in message
+    # the dialog counts bytes as they are typed
+    stack.driver.find_element(
+        By.CSS_SELECTOR, '[data-edit="channel_name"][data-channel="4"]'
+    ).click()
+    box = stack.driver.find_element(By.ID, "edit-name-input")
+    box.clear()
+    box.send_keys("Überbühne")
+    assert stack.text("#edit-bytes").startswith("11 of 16 bytes")
+    box.send_keys("nlicht")
+    assert stack.text("#edit-bytes").startswith("17 of 16 bytes: too long")
+    stack.driver.find_element(By.ID, "edit-cancel").click()
     assert settings_of(stack, "sim-03") == before
     assert stack.text('[data-k="c.4.band"]') == "no band"
 
