@@ -150,7 +150,7 @@ def test_a_web_reload_keeps_serving_and_a_taken_port_is_refused(tmp_path: Path) 
         assert last_reload_ok(new_url).endswith(" 1.0")
         wait_until(lambda: not serves(url), 30, "old address closed")
 
-        # Same address, other settings: the old server makes way for the new one.
+        # Same address, other settings: the new server takes over the listening socket.
         write(moved, idle_timeout="30s")
         os.kill(proc.pid, signal.SIGHUP)
         wait_until(lambda: log.read_text().count("reloaded ") == 2, 30, "second reload")

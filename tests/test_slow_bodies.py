@@ -238,3 +238,44 @@ def test_event_streams_beyond_their_cap_get_503() -> None:
     answers = asyncio.run(run())
     assert stream_cap(8) == 4
     assert [a[:12] for a in answers] == [b"HTTP/1.1 200"] * 4 + [b"HTTP/1.1 503"] * 4
+
+
+def test_a_stream_whose_connection_closed_before_prepare_ends_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An event stream's connection closed (by the client, or evicted) before the
+    handler prepares its response: no traceback, no 500 logged."""
+
+    async def run() -> None:
+        prepared = asyncio.Event()
+
+        async def events(request: web.Request) -> web.StreamResponse:
+            response = EventStream()
+            await asyncio.sleep(0.3)  # the handler's work before its first byte
+            try:
+                await response.prepare(request)
+            finally:
+                prepared.set()
+            return response
+
+        app = web.Application()
+        app.router.add_get("/events", events)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await start_sites(runner, LOOPBACK, port, ConnectionGuard(HttpLimits(), 8), None)
+        try:
+            _, writer = await asyncio.open_connection(LOOPBACK, port)
+            writer.write(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+            await asyncio.sleep(0.1)
+            writer.close()
+            await writer.wait_closed()
+            await asyncio.wait_for(prepared.wait(), 10)
+            await asyncio.sleep(0.1)
+        finally:
+            await runner.cleanup()
+
+    with caplog.at_level(logging.DEBUG, logger="aiohttp"):
+        asyncio.run(run())
+    errors = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
