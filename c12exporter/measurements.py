@@ -333,7 +333,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         metric=Metric("c12_current_amperes", help="Line and neutral current",
                       labels={"phase": "N"}),
         column=Column("c12InputNeutralCurrent", MILLI),
-        display=Display("Current"),
+        display=Display("Neutral current"),
     ),
     _current(
         "max_current", "Maximum line current since power-up", Scope.PHASE, nullable=True,
@@ -347,7 +347,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         metric=Metric("c12_max_current_amperes", help="Maximum current since power-up",
                       labels={"phase": "N"}),
         column=Column("c12InputMaxNeutralCurrent", MILLI),
-        display=Display("Highest current since power-up"),
+        display=Display("Highest neutral current since power-up"),
     ),
     Measurement(
         "current_thd", Scope.PHASE, "Average current THD since power-up", "ratio",

@@ -626,7 +626,11 @@ class Console:
     async def integrations(self, request: web.Request) -> web.Response:
         from ..web.server import ROUTES_KEY
 
-        links = [r for r in request.app[ROUTES_KEY].values() if r.method == "GET"]
+        links = [
+            r
+            for r in request.app[ROUTES_KEY].values()
+            if r.method == "GET" and "{" not in r.path and not r.path.startswith("/console/")
+        ]
         return web.Response(
             text=page.integrations(links, self.settings.title),
             content_type="text/html",
@@ -895,7 +899,7 @@ def add_routes(routes: Routes, context: ExposerContext) -> None:
     console = Console(context, board_for(routes, context))
     routes.state(CONSOLE_KEY, console)
     routes.add_get("/", console.index, title="Fleet console",
-                   description="every unit live, as on the unit's own web page")  # fmt: skip
+                   description="the alarm panel: problems first, every unit live")  # fmt: skip
     routes.state(PUBLIC_KEY, console.public)
     routes.add_get(SIGN_IN_PATH, console.sign_in)
     routes.add_get("/console/events", console.events)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -755,8 +756,8 @@ def integrations(links: Iterable[Route], title: str) -> str:
     """The plumbing, out of the crew's way: the exporter's routes, and each measurement's
     Prometheus metric and C12-PDU-MIB object."""
     nav = "".join(
-        f'<li><a href="../{e(r.path.lstrip("/"))}">{e(r.path)}</a> {e(r.title or "")}'
-        f"{(' — ' + e(r.description)) if r.description else ''}</li>"
+        f'<li><a href="../{e(r.path.lstrip("/"))}">{e(r.path)}</a>'
+        f"{(' — ' + e(re.sub('<[^>]+>', '', r.description))) if r.description else ''}</li>"
         for r in links
     )
     rows = "".join(
@@ -769,6 +770,7 @@ def integrations(links: Iterable[Route], title: str) -> str:
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Integrations · {e(title)}</title>
+<link rel="icon" href="static/favicon.svg">
 <link rel="stylesheet" href="static/console.css?v={e(__version__)}"></head>
 <body class="plain"><main id="main">
 <p><a href="../">← Fleet console</a></p>
