@@ -1,32 +1,49 @@
-"""Resolving unit host names: checked first, looked up on a few threads of their own,
-within a timeout of their own.
+"""Resolving unit host names: checked first, looked up on threads of their own, answers
+kept, and names that fail backed off, so names that never resolve cannot starve the
+names that do.
 
-The system resolver (``getaddrinfo``) blocks a thread and cannot be cancelled. Running it
-on asyncio's default executor lets names that never resolve take every thread that
-rendering and other work wait for; here they can only take the resolver's few threads,
-and a lookup that has not answered within its timeout fails with reason ``resolve``
-while its thread finishes on its own.
+The system resolver (``getaddrinfo``) blocks a thread and cannot be cancelled. Here:
+
+* a name has at most one lookup under way: callers of the same name share it, so a name
+  that hangs holds one thread, however often it is asked for;
+* an answer is kept: a name that resolved once is answered at once from what it last
+  resolved to (looked up again in the background once that is older than
+  :data:`FRESH_S`), so a unit that loses its connection reconnects at once even while
+  every lookup of other names hangs; only an answer that the name does not exist drops it;
+* a name whose lookup failed (an error, or no answer within the caller's timeout) is not
+  looked up again before its backoff (1 s, 2 s, 4 s, ... up to :data:`BACKOFF_MAX_S`);
+  until then it fails at once with its last reason;
+* at most :data:`RESOLVE_THREADS` lookups run at once (daemon threads, so one that never
+  answers holds up neither other work nor the exporter's exit).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import ipaddress
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 LookUp = Callable[[str, int], Sequence[str]]
 """``(host, port) -> IP addresses``; blocking, run on the resolver's own threads."""
 
-RESOLVE_THREADS = 4
-SLOT_WAIT_S = 0.01
-"""How often a lookup waiting for a free thread looks again."""
+RESOLVE_THREADS = 32
+"""Lookups under way at once, over all names (each name has at most one)."""
+FRESH_S = 60.0
+"""An answer younger than this is used without asking again."""
+BACKOFF_FIRST_S = 1.0
+BACKOFF_MAX_S = 60.0
 MAX_NAME_LENGTH = 253
 MAX_LABEL_LENGTH = 63
 _LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?$")
+_NO_SUCH_NAME = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+"""Answers that say the name does not exist (not that the resolver failed)."""
 
 
 class ResolveError(Exception):
@@ -70,15 +87,28 @@ def system_lookup(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+@dataclass
+class _Name:
+    """What the resolver knows of one host name."""
+
+    addresses: list[str] = field(default_factory=list)
+    resolved_at: float = 0.0
+    lookup: concurrent.futures.Future[list[str]] | None = None
+    """The lookup under way, shared by every caller of the name."""
+    failures: int = 0
+    retry_at: float = 0.0
+    reason: str = ""
+    """Why the last lookup failed."""
+
+
 class Resolver:
-    """Checks and resolves host names, at most ``threads`` lookups at a time, each on a
-    daemon thread of its own (a lookup that never answers neither holds up others' work
-    nor the exporter's exit)."""
+    """Checks and resolves host names; see the module's docstring for the rules."""
 
     def __init__(self, lookup: LookUp = system_lookup, threads: int = RESOLVE_THREADS) -> None:
         self.lookup = lookup
         self.threads = threads
         self._running = 0
+        self._names: dict[str, _Name] = {}
         self._lock = threading.Lock()
 
     @property
@@ -89,8 +119,8 @@ class Resolver:
     async def resolve(self, host: str, port: int, timeout_s: float) -> list[str]:
         """IP addresses of ``host`` (itself if it is one).
 
-        :raises ResolveError: invalid name, unknown name, or no answer within ``timeout_s``
-            (waiting for a free thread included).
+        :raises ResolveError: invalid name, unknown name, a name in its backoff after a
+            failure, or no answer within ``timeout_s``.
         """
         literal = ip_literal(host)
         if literal is not None:
@@ -98,61 +128,114 @@ class Resolver:
         problem = name_problem(host)
         if problem is not None:
             raise ResolveError(f"{printable(host)!r} is not a valid host name: {problem}")
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout_s):
-                while not self._take_thread():
-                    await asyncio.sleep(SLOT_WAIT_S)
-                answer: asyncio.Future[Sequence[str]] = loop.create_future()
-                threading.Thread(
-                    target=self._look_up, args=(loop, answer, host, port), daemon=True,
-                    name=f"c12-resolve {printable(host)[:32]}",
-                ).start()  # fmt: skip
-                addresses = await answer
-        except TimeoutError:
-            busy = " (all resolver threads busy)" if self._running >= self.threads else ""
-            raise ResolveError(
-                f"{printable(host)!r} did not resolve within {timeout_s:g}s{busy}"
-            ) from None
-        except OSError as error:
-            reason = error.strerror or str(error)
-            raise ResolveError(f"{printable(host)!r} does not resolve: {reason}") from None
-        if not addresses:
-            raise ResolveError(f"{printable(host)!r} resolves to no address")
-        return [str(a) for a in addresses]
-
-    def _take_thread(self) -> bool:
+        shown = repr(printable(host))
+        key = host.lower().rstrip(".")
+        now = time.monotonic()
         with self._lock:
-            if self._running >= self.threads:
-                return False
-            self._running += 1
-            return True
+            name = self._names.setdefault(key, _Name())
+            if name.addresses:
+                stale = now - name.resolved_at >= FRESH_S
+                if stale and name.lookup is None and now >= name.retry_at:
+                    self._start(key, name, port, now)  # in the background; stale till then
+                return list(name.addresses)
+            lookup = name.lookup
+            if lookup is None:
+                if now < name.retry_at:
+                    raise ResolveError(
+                        f"{shown} {name.reason} (next lookup in {name.retry_at - now:.0f}s)"
+                    )
+                lookup = self._start(key, name, port, now)
+            if lookup is None:
+                raise ResolveError(f"{shown} {name.reason}")
+        try:
+            addresses = await _wait(lookup, timeout_s)
+        except TimeoutError:
+            with self._lock:
+                self._failed(name, f"did not resolve within {timeout_s:g}s", time.monotonic())
+            raise ResolveError(f"{shown} did not resolve within {timeout_s:g}s") from None
+        except OSError as error:
+            raise ResolveError(f"{shown} does not resolve: {error.strerror or error}") from None
+        if not addresses:
+            raise ResolveError(f"{shown} resolves to no address")
+        return addresses
+
+    def _start(
+        self, key: str, name: _Name, port: int, now: float
+    ) -> concurrent.futures.Future[list[str]] | None:
+        """Start a lookup of ``key`` on a thread of its own (the lock is held); None if
+        every thread is taken (the name backs off)."""
+        if self._running >= self.threads:
+            self._failed(name, f"was not looked up: all {self.threads} resolver threads busy", now)
+            return None
+        self._running += 1
+        lookup: concurrent.futures.Future[list[str]] = concurrent.futures.Future()
+        lookup.set_running_or_notify_cancel()  # a caller that gives up cannot cancel it
+        name.lookup = lookup
+        threading.Thread(
+            target=self._look_up, args=(key, name, lookup, port), daemon=True,
+            name=f"c12-resolve {printable(key)[:32]}",
+        ).start()  # fmt: skip
+        return lookup
 
     def _look_up(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        answer: asyncio.Future[Sequence[str]],
-        host: str,
-        port: int,
+        self, host: str, name: _Name, lookup: concurrent.futures.Future[list[str]], port: int
     ) -> None:
         try:
-            result: Sequence[str] | BaseException = self.lookup(host, port)
-        except Exception as error:  # handed to the caller
-            result = error
-        finally:
+            addresses = [str(a) for a in self.lookup(host, port)]
+        except Exception as error:  # handed to the callers
             with self._lock:
                 self._running -= 1
+                name.lookup = None
+                reason = getattr(error, "strerror", None) or str(error)
+                self._failed(name, f"does not resolve: {reason}", time.monotonic())
+                if getattr(error, "errno", None) in _NO_SUCH_NAME:
+                    name.addresses = []  # the name is gone: its old answer no longer holds
+            lookup.set_exception(error)
+            return
+        with self._lock:
+            self._running -= 1
+            name.lookup = None
+            if addresses:
+                name.addresses, name.resolved_at = addresses, time.monotonic()
+                name.failures, name.retry_at, name.reason = 0, 0.0, ""
+            else:
+                self._failed(name, "resolves to no address", time.monotonic())
+        lookup.set_result(addresses)
+
+    @staticmethod
+    def _failed(name: _Name, reason: str, now: float) -> None:
+        """Back ``name`` off: 1 s, 2 s, 4 s, ... after each failure in a row."""
+        if now < name.retry_at:
+            return  # one failure, seen by several callers
+        name.failures += 1
+        name.reason = reason
+        name.retry_at = now + min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (name.failures - 1))
+
+
+async def _wait(lookup: concurrent.futures.Future[list[str]], timeout_s: float) -> list[str]:
+    """The lookup's answer, within ``timeout_s``; the lookup goes on if the wait ends."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[list[str]] = loop.create_future()
+
+    def done(finished: concurrent.futures.Future[list[str]]) -> None:
         with contextlib.suppress(RuntimeError):  # the loop has closed meanwhile
-            loop.call_soon_threadsafe(_settle, answer, result)
+            loop.call_soon_threadsafe(_settle, answer, finished)
+
+    lookup.add_done_callback(done)
+    async with asyncio.timeout(timeout_s):
+        return await answer
 
 
-def _settle(answer: asyncio.Future[Sequence[str]], result: Sequence[str] | BaseException) -> None:
+def _settle(
+    answer: asyncio.Future[list[str]], lookup: concurrent.futures.Future[list[str]]
+) -> None:
     if answer.done():  # the caller gave up
         return
-    if isinstance(result, BaseException):
-        answer.set_exception(result)
+    error = lookup.exception()
+    if error is not None:
+        answer.set_exception(error)
     else:
-        answer.set_result(result)
+        answer.set_result(lookup.result())
 
 
 DEFAULT_RESOLVER = Resolver()
