@@ -18,6 +18,7 @@ from . import balance
 from .config import load_config
 from .poller import Poller
 from .reading import Reading
+from .resolve import printable
 from .settings import ConfigError, PollConfig, UnitConfig
 from .store import Store
 
@@ -45,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
     unit = _unit(args)
     reading, problem = asyncio.run(_read(unit, args))
     if reading is None:
-        print(f"c12exporter advise: unit {unit.name}: cannot be read: {problem}", file=sys.stderr)
+        print(
+            printable(f"c12exporter advise: unit {unit.name}: cannot be read: {problem}"),
+            file=sys.stderr,
+        )
         return 1
     moves = balance.ranked_moves(reading)[: args.top]
     if args.format == "json":
@@ -86,22 +90,28 @@ async def _read(unit: UnitConfig, args: argparse.Namespace) -> tuple[Reading | N
 
 
 def as_text(reading: Reading, moves: list[balance.Move]) -> str:
+    """The advice for a terminal: every line escaped, since unit and channel names come
+    from the unit and an escape sequence in one would drive the terminal."""
+    return "\n".join(printable(line) for line in _text_lines(reading, moves))
+
+
+def _text_lines(reading: Reading, moves: list[balance.Move]) -> list[str]:
     currents = balance.line_currents(reading)
     lines = [f"unit {reading.unit}"]
     if currents is None:
-        return "\n".join([*lines, "the meter did not measure every line: no advice"])
+        return [*lines, "the meter did not measure every line: no advice"]
     lines.append("line currents: " + ", ".join(f"{p} {a:.1f} A" for p, a in currents.items()))
     now = balance.reading_unbalance(reading)
     if now is None:
         lines.append(f"unbalance: not judged (mean under {balance.MEAN_CURRENT_MIN_A:g} A)")
-        return "\n".join(lines)
+        return lines
     lines.append(f"unbalance (NEMA): {now:.1%}")
     if not moves:
         lines.append("no single move of a load to a free channel reduces it")
     for rank, move in enumerate(moves, 1):
         after = ", ".join(f"{p} {a:.1f} A" for p, a in move.currents_after.items())
         lines.append(f"{rank}. {move.describe()} ({after})")
-    return "\n".join(lines)
+    return lines
 
 
 def as_json(reading: Reading, moves: list[balance.Move]) -> dict[str, Any]:

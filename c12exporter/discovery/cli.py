@@ -9,7 +9,8 @@ from collections import Counter
 from pathlib import Path
 
 from ..plugins import load_plugins
-from .configfile import write_config
+from ..resolve import printable
+from .configfile import existing_serials, write_config
 from .scan import (
     DEFAULT_CONCURRENCY,
     DEFAULT_PORT,
@@ -17,8 +18,10 @@ from .scan import (
     DEFAULT_TIMEOUT_S,
     Finding,
     Outcome,
+    confirm_serials,
     endpoint,
     scan,
+    serial_conflicts,
 )
 from .targets import TargetError, parse_targets
 
@@ -59,16 +62,29 @@ def run(args: argparse.Namespace) -> int:
         return 2
     addresses = [endpoint(h, args.port) for h in hosts]
     findings = asyncio.run(_scan(addresses, args))
+    findings = asyncio.run(_checked(findings, args))
     _report(findings)
     if args.output is not None:
         merge = write_config(args.output, findings)
-        print(
+        print(printable(
             f"{args.output}: {len(merge.added)} added ({', '.join(merge.added) or 'none'}), "
             f"{len(merge.moved)} moved, {len(merge.kept)} unchanged"
-        )
+        ))  # fmt: skip
         for name, before, after in merge.moved:
-            print(f"  {name}: {before} -> {after}")
+            print(printable(f"  {name}: {before} -> {after}"))
     return 0
+
+
+async def _checked(findings: list[Finding], args: argparse.Namespace) -> list[Finding]:
+    """Two addresses claiming one serial, and a serial that changes between connections,
+    are reported, not written (see :mod:`.scan`); the config's units keep their own."""
+    bound: dict[str, str] = {}
+    if args.output is not None:
+        bound = existing_serials(args.output)
+    findings = serial_conflicts(findings, bound.get)
+    return await confirm_serials(
+        load_plugins(), findings, args.timeout, args.concurrency, bound.__contains__
+    )
 
 
 async def _scan(addresses: list[str], args: argparse.Namespace) -> list[Finding]:
@@ -109,10 +125,14 @@ class _PlainProgress:
 
 
 def _describe(finding: Finding) -> str:
+    """One line for the terminal, escaped: what a device says of itself could otherwise
+    set the title, clear the screen or print a summary of its own."""
     if finding.is_unit and finding.identity is not None:
         i = finding.identity
-        return f"{finding.address}: {i.model}, serial {i.serial}, firmware {i.firmware}"
-    return f"{finding.address}: skipped ({finding.outcome.value}): {finding.reason}"
+        line = f"{finding.address}: {i.model}, serial {i.serial}, firmware {i.firmware}"
+    else:
+        line = f"{finding.address}: skipped ({finding.outcome.value}): {finding.reason}"
+    return printable(line)
 
 
 def _report(findings: list[Finding]) -> None:

@@ -71,6 +71,21 @@ def merge_units(
     return merge
 
 
+def existing_serials(path: Path) -> dict[str, str]:
+    """serial -> address of the units a config file already names (none if it cannot be
+    read: :func:`write_config` then says why)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    units = data.get("units") if isinstance(data, dict) else None
+    return {
+        str(u["serial"]): str(u.get("address"))
+        for u in (units if isinstance(units, list) else [])
+        if isinstance(u, dict) and u.get("serial")
+    }
+
+
 def write_config(path: Path, findings: Sequence[Finding]) -> Merge:
     """Merge ``findings`` into the config at ``path`` (created if missing).
 

@@ -3,12 +3,17 @@ the transport plugin, at a bounded rate and concurrency.
 
 Each address ends as one :class:`Finding`: a C12B (to monitor), or skipped with the
 reason: a C12A (no network interface), another Modbus device, a port that accepts and
-says nothing, a refused connection, or bytes that are not Modbus.
+says nothing, a refused connection, or bytes that are not Modbus. A C12B whose serial
+is new is asked a second time (:func:`confirm_serials`): a device that gives another
+serial on each connection is no unit (it would add a unit per scan) and is skipped as
+``changing serial``; two addresses that claim one serial are both skipped as ``serial
+conflict`` (:func:`serial_conflicts`), since nothing tells which is the unit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import ipaddress
 import time
@@ -35,6 +40,8 @@ class Outcome(enum.Enum):
     SILENT = "silent"
     REFUSED = "refused"
     ERROR = "not Modbus"
+    UNSTABLE = "changing serial"
+    CONFLICT = "serial conflict"
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,62 @@ def _classify(error: TransportError) -> tuple[Outcome, str]:
     if error.reason in ("modbus_exception", "identity"):
         return Outcome.OTHER, f"a Modbus device without C12 identification: {error}"
     return Outcome.ERROR, f"answers, but not valid Modbus TCP: {error}"
+
+
+async def confirm_serials(
+    resolver: UnitResolver,
+    findings: Sequence[Finding],
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    known: Callable[[str], bool] = lambda serial: False,
+) -> list[Finding]:
+    """``findings`` with each C12B whose serial is not ``known`` asked again: one that
+    answers with another serial becomes ``changing serial``."""
+    limit = asyncio.Semaphore(max(1, concurrency))
+
+    async def confirm(finding: Finding) -> Finding:
+        first = finding.identity
+        if not finding.is_unit or first is None or known(first.serial):
+            return finding
+        async with limit:
+            again = await identify(resolver, finding.address, timeout_s)
+        if again.identity is None or again.identity.serial != first.serial:
+            then = repr(again.identity.serial) if again.identity else f"no answer ({again.reason})"
+            return dataclasses.replace(
+                finding,
+                outcome=Outcome.UNSTABLE,
+                reason=f"answered serial {first.serial!r}, then {then}: a serial that changes "
+                "is not a unit's; not added",
+            )
+        return finding
+
+    return list(await asyncio.gather(*(confirm(f) for f in findings)))
+
+
+def serial_conflicts(
+    findings: Sequence[Finding], bound: Callable[[str], str | None] = lambda serial: None
+) -> list[Finding]:
+    """``findings`` with every C12B that shares its serial with another address marked
+    ``serial conflict``, except the one at the address the serial is ``bound`` to (the
+    unit it already names keeps it while that address answers)."""
+    claims: dict[str, list[str]] = {}
+    for f in findings:
+        if f.is_unit and f.identity is not None and f.identity.serial:
+            claims.setdefault(f.identity.serial, []).append(f.address)
+    out = []
+    for f in findings:
+        serial = f.identity.serial if f.is_unit and f.identity is not None else ""
+        claimed = claims.get(serial, [])
+        if len(claimed) > 1 and f.address != bound(serial):
+            others = ", ".join(a for a in claimed if a != f.address)
+            f = dataclasses.replace(
+                f,
+                outcome=Outcome.CONFLICT,
+                reason=f"serial {serial!r} is also claimed by {others}: not taken; "
+                "find the device that copies it",
+            )
+        out.append(f)
+    return out
 
 
 async def scan(

@@ -1,6 +1,9 @@
 """Discovery while serving: scan on an interval, name what is found, hand the fleet over.
 
-Units are known by serial number. A unit keeps its name for life (kept in
+Units are known by serial number. A serial bound to a unit that still answers at its
+address is not taken by another address claiming it (a conflict, logged), a device
+whose serial changes between connections is not added, and discovery adds no more
+units than the addresses it scans. A unit keeps its name for life (kept in
 ``<state_dir>/discovered-units.json``), so a unit that moves to another address (DHCP,
 link-local) keeps its name, its history and its SNMP index. A unit unseen for
 ``gone_after`` is reported gone (it stays in the fleet and shows down); unseen for
@@ -19,10 +22,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..poller import UnitResolver
+from ..resolve import printable
 from ..settings import DiscoveryConfig, UnitConfig
 from ..telemetry import Telemetry
 from .configfile import NAME_PREFIX
-from .scan import Finding, endpoint, scan
+from .scan import Finding, Outcome, confirm_serials, endpoint, scan, serial_conflicts
 from .targets import parse_targets
 
 log = logging.getLogger(__name__)
@@ -84,21 +88,47 @@ class Discovery:
         config = self.config
         addresses = [endpoint(h, config.port) for h in parse_targets(config.networks)]
         started = time.monotonic()
+        reserved = list(reserved)
         findings = await scan(
             self.resolver, addresses, concurrency=config.concurrency, rate=config.rate,
             timeout_s=config.timeout_s,
         )  # fmt: skip
-        self._learn(findings, list(reserved), time.time())
+        findings = await self._checked(findings, reserved)
+        self._learn(findings, reserved, time.time(), cap=len(addresses))
         self._scans.inc()
         self._last.set(time.time())
         self._duration.set(time.monotonic() - started)
         return findings
 
-    def _learn(self, findings: list[Finding], reserved: list[UnitConfig], now: float) -> None:
+    async def _checked(self, findings: list[Finding], reserved: list[UnitConfig]) -> list[Finding]:
+        """``findings`` without the devices that would take a unit's name or grow the
+        fleet without end: a serial claimed at two addresses (the unit keeps its own
+        address while it answers there) and a serial that changes between connections;
+        each is logged as what it is."""
+        bound = {u.serial: u.address for u in reserved if u.serial}
+        bound.update({k.serial: k.address for k in self.known.values() if not k.gone})
+        findings = serial_conflicts(findings, bound.get)
+        known = set(bound) | set(self.known)
+        findings = await confirm_serials(
+            self.resolver, findings, self.config.timeout_s, self.config.concurrency,
+            known.__contains__,
+        )  # fmt: skip
+        for finding in findings:
+            if finding.outcome in (Outcome.CONFLICT, Outcome.UNSTABLE):
+                log.warning("discovery: %s: %s: %s", finding.address, finding.outcome.value,
+                            printable(finding.reason))  # fmt: skip
+        return findings
+
+    def _learn(
+        self, findings: list[Finding], reserved: list[UnitConfig], now: float, cap: int
+    ) -> None:
+        """Learn new units, moves and absences; at most ``cap`` units (the addresses
+        scanned) are in the fleet and not gone, so no device can grow it without end."""
         taken_names = {u.name for u in reserved} | {k.name for k in self.known.values()}
         reserved_serials = {u.serial for u in reserved if u.serial}
         reserved_addresses = {u.address for u in reserved}
         changed = False
+        refused = 0
         for finding in findings:
             identity = finding.identity
             if not finding.is_unit or identity is None or not identity.serial:
@@ -107,12 +137,16 @@ class Discovery:
                 continue
             known = self.known.get(identity.serial)
             if known is None:
+                live = sum(not k.gone and not self._forgotten(k, now) for k in self.known.values())
+                if live >= cap:
+                    refused += 1
+                    continue
                 name = _next_name(taken_names)
                 taken_names.add(name)
                 known = Known(name, identity.serial, finding.address, identity.model, now, now)
                 self.known[identity.serial] = known
-                log.info("discovered %s: %s serial %s at %s", name, identity.model,
-                         identity.serial, finding.address)  # fmt: skip
+                log.info("discovered %s: %s serial %s at %s", name, printable(identity.model),
+                         printable(identity.serial), finding.address)  # fmt: skip
                 changed = True
             elif known.address != finding.address:
                 log.info("%s (serial %s) moved from %s to %s", known.name, known.serial,
@@ -124,6 +158,12 @@ class Discovery:
                 known.gone = False
                 changed = True
             known.last_seen = now
+        if refused:
+            log.warning(
+                "discovery: %d new serials not added: %d units are in the fleet already, as "
+                "many as the addresses scanned; a device that changes its serial would add one "
+                "per scan (see c12_discovery_units)", refused, cap,
+            )  # fmt: skip
         for known in self.known.values():
             unseen = now - known.last_seen
             if not known.gone and unseen >= self.config.gone_after_s:
