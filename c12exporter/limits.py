@@ -70,6 +70,9 @@ INPUT_OVER_RATING_RATIO = Limit(
 INPUT_LOAD_HYSTERESIS = Limit(
     0.02, "ratio", f"{OURS}: an input level is left only this far (of the rating) below it"
 )
+CHANNEL_LOAD_HYSTERESIS = Limit(
+    0.05, "ratio", f"{OURS}: a channel's load level is left only this far (of its rating) below it"
+)
 NEUTRAL_MIN_CURRENT = Limit(2.0, "A", f"{OURS}: below this the neutral comparison is noise")
 IMBALANCE_MAX_RATIO = Limit(
     0.25,

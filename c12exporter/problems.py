@@ -219,22 +219,33 @@ def load_rating(channel: ChannelReading, reading: Reading) -> tuple[float, str]:
     return channel.rating_a, ""
 
 
+def _above(current_a: float, threshold_a: float, held: bool, margin_a: float) -> bool:
+    """Above ``threshold_a``; once there (``held``), until ``margin_a`` below it."""
+    return current_a > threshold_a - (margin_a if held else 0.0)
+
+
 def channel_loads(facts: Facts) -> Iterator[Finding]:
     """Over the breaker's non-tripping current: alarm (it heats towards a trip); over its
-    rating: warning; near it: warning."""
+    rating: warning; near it: warning. A level is left only
+    :data:`limits.CHANNEL_LOAD_HYSTERESIS` of the rating below where it was entered, so a
+    load hovering at a limit does not come and go at every poll."""
     reading = facts.reading
     curve = reading.model.breaker
+    margin = limits.CHANNEL_LOAD_HYSTERESIS.value
     for channel in reading.channels:
         if not channel.breaker_closed:
             continue
         number, current = channel.number, channel.current_a
         rating, what = load_rating(channel, reading)
         heating_a = curve.non_tripping_multiple * channel.rating_a
-        if current > heating_a:
+        over = facts.previous.get(f"overload.{number}")
+        held_near = f"near.{number}" in facts.previous or over is not None
+        margin_a = margin * rating
+        if _above(current, heating_a, over is Severity.ALARM, margin_a):
             key, severity, level = f"overload.{number}", Severity.ALARM, "over"
-        elif current > limits.OVER_RATING_RATIO.value * rating:
+        elif _above(current, limits.OVER_RATING_RATIO.value * rating, over is not None, margin_a):
             key, severity, level = f"overload.{number}", Severity.WARNING, "over"
-        elif current > limits.NEAR_RATING_RATIO.value * rating:
+        elif _above(current, limits.NEAR_RATING_RATIO.value * rating, held_near, margin_a):
             key, severity, level = f"near.{number}", Severity.WARNING, "near"
         else:
             continue

@@ -226,6 +226,25 @@ def test_an_input_level_is_left_only_below_its_hysteresis(quiet: Reading) -> Non
     assert judge(0.8 * 63 - 0.3) == set()  # not entered yet
 
 
+def test_a_channel_load_level_is_left_only_below_its_hysteresis(quiet: Reading) -> None:
+    def judge(amperes: float, **held: Severity) -> set[str]:
+        previous = {f"{key}.3": severity for key, severity in held.items()}
+        reading = channel(band(quiet, 3, None, None), 3, channel_current=amperes)
+        return {p.key + ":" + p.severity.word
+                for p in problems_of(UNIT, reading, {}, 0.0, previous=previous)}  # fmt: skip
+
+    margin = limits.CHANNEL_LOAD_HYSTERESIS.value * 16  # 0.8 A of a 16 A RCBO
+    near, over, heating = 0.8 * 16, 16.0, 1.05 * 16
+    assert judge(near - 0.1) == set() and judge(near + 0.1) == {"near.3:warning"}
+    assert judge(near - margin + 0.1, near=Severity.WARNING) == {"near.3:warning"}
+    assert judge(near - margin - 0.1, near=Severity.WARNING) == set()
+    assert judge(over - margin + 0.1, overload=Severity.WARNING) == {"overload.3:warning"}
+    assert judge(over - margin - 0.1, overload=Severity.WARNING) == {"near.3:warning"}
+    assert judge(heating - margin + 0.1, overload=Severity.ALARM) == {"overload.3:alarm"}
+    assert judge(heating - margin - 0.1, overload=Severity.ALARM) == {"overload.3:warning"}
+    assert judge(heating - margin + 0.1) == {"overload.3:warning"}  # not entered yet
+
+
 def test_temperature_against_the_manuals_range(quiet: Reading) -> None:
     assert said(quiet.with_values(temperature=40.0)) == set()
     assert said(quiet.with_values(temperature=41.0)) == {
