@@ -37,6 +37,8 @@ RESOLVE_THREADS = 32
 """Lookups under way at once, over all names (each name has at most one)."""
 FRESH_S = 60.0
 """An answer younger than this is used without asking again."""
+MAX_NAMES = 4096
+"""Names remembered at most (answers, backoffs)."""
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 60.0
 MAX_NAME_LENGTH = 253
@@ -132,7 +134,7 @@ class Resolver:
         key = host.lower().rstrip(".")
         now = time.monotonic()
         with self._lock:
-            name = self._names.setdefault(key, _Name())
+            name = self._names.get(key) or self._remember(key)
             if name.addresses:
                 stale = now - name.resolved_at >= FRESH_S
                 if stale and name.lookup is None and now >= name.retry_at:
@@ -158,6 +160,16 @@ class Resolver:
         if not addresses:
             raise ResolveError(f"{shown} resolves to no address")
         return addresses
+
+    def _remember(self, key: str) -> _Name:
+        """A new entry for ``key`` (the lock is held); past :data:`MAX_NAMES` (``/probe``
+        targets come from requests) the oldest entries with no lookup under way go."""
+        if len(self._names) >= MAX_NAMES:
+            idle = [k for k, n in self._names.items() if n.lookup is None]
+            for old in idle[: len(self._names) - MAX_NAMES + 1]:
+                del self._names[old]
+        name = self._names[key] = _Name()
+        return name
 
     def _start(
         self, key: str, name: _Name, port: int, now: float

@@ -352,3 +352,19 @@ def test_an_old_answer_is_used_while_its_refresh_hangs(
         assert await resolver.resolve("localhost", 502, 0.1) == ["127.0.0.2"]
 
     asyncio.run(test())
+
+
+def test_the_names_remembered_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``/probe`` targets come from requests: a stream of new names keeps at most
+    ``MAX_NAMES`` entries, dropping the oldest."""
+    import c12exporter.resolve as resolve
+
+    monkeypatch.setattr(resolve, "MAX_NAMES", 3)
+    resolver = Resolver(lambda host, port: ["127.0.0.1"])
+
+    async def test() -> None:
+        for i in range(10):
+            assert await resolver.resolve(f"pdu-{i}.stage.example", 502, 0.5) == ["127.0.0.1"]
+
+    asyncio.run(test())
+    assert list(resolver._names) == [f"pdu-{i}.stage.example" for i in (7, 8, 9)]
