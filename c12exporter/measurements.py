@@ -350,13 +350,16 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         display=Display("Highest neutral current since power-up"),
     ),
     Measurement(
-        "current_thd", Scope.PHASE, "Average current THD since power-up", "ratio",
+        "current_thd", Scope.PHASE,
+        "Average current THD since power-up, of the fundamental (THD-F: may exceed 1 for "
+        "switch-mode loads)", "ratio",
         Register("u16", MILLI, "ratio", valid=(0.0, 10.0), nullable=True),
         column=Column("c12LineCurrentThd", MILLI),
         display=Display("Current distortion (THD)", unit="%", digits=1),
     ),
     Measurement(
-        "voltage_thd", Scope.PHASE, "Average voltage THD since power-up", "ratio",
+        "voltage_thd", Scope.PHASE,
+        "Average voltage THD since power-up, of the fundamental (THD-F)", "ratio",
         Register("u16", MILLI, "ratio", valid=(0.0, 1.0), nullable=True),
         column=Column("c12LineVoltageThd", MILLI),
         display=Display("Voltage distortion (THD)", unit="%", digits=1),
@@ -382,15 +385,17 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         display=Display("Power"),
     ),
     Measurement(
-        "phase_reactive_power", Scope.PHASE, "Reactive power per phase", "var",
+        "phase_reactive_power", Scope.PHASE,
+        "Reactive power per phase, positive for a lagging (inductive) load", "var",
         Register("s32", 1.0, "var", valid=(-POWER_MAX, POWER_MAX), nullable=True),
         column=Column("c12LineReactivePower"),
         display=Display("Reactive power"),
     ),
     Measurement(
         "reactive_power", Scope.UNIT,
-        "Total reactive power over the phases the meter measures (c12_metered_phases): "
-        "a phase whose meter fuse is blown is left out", "var",
+        "Total reactive power over the phases the meter measures (c12_metered_phases), "
+        "positive for a lagging (inductive) load: a phase whose meter fuse is blown is left "
+        "out", "var",
         Register("s32", 1.0, "var", valid=(-POWER_MAX, POWER_MAX), nullable=True),
         column=Column("c12InputReactivePower"),
         display=Display("Reactive power"),
@@ -410,13 +415,16 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         display=Display("Apparent power"),
     ),
     Measurement(
-        "phase_power_factor", Scope.PHASE, "True power factor per phase", "ratio",
+        "phase_power_factor", Scope.PHASE,
+        "True power factor per phase (P / S), negative only while power flows back", "ratio",
         Register("s16", MILLI, "ratio", valid=(-1.0, 1.0), nullable=True),
         column=Column("c12LinePowerFactor", MILLI),
         display=Display("Power factor"),
     ),
     Measurement(
-        "power_factor", Scope.UNIT, "Average power factor (total P / total S)", "ratio",
+        "power_factor", Scope.UNIT,
+        "Average power factor (total P / total S), negative only while power flows back",
+        "ratio",
         Register("s16", MILLI, "ratio", valid=(-1.0, 1.0), nullable=True),
         column=Column("c12InputPowerFactor", MILLI),
         display=Display("Power factor"),
