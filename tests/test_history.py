@@ -873,6 +873,10 @@ def test_a_disk_that_fills_while_serving_logs_the_cause_and_writes_again_once_fr
                 store.record_success("u", breaker(state), 0.01)
                 await history.flush()
             assert history.write_errors >= 1
+            with pytest.raises(HistoryError) as refused:  # a job's insert, on the full disk
+                await history.start_job("Gala", ["u"])
+            assert refused.value.status == 503 and "disk is full" in str(refused.value)
+            assert "no transaction is active" not in str(refused.value)
             filler.unlink()
             store.record_success("u", breaker("open"), 0.01)
             await history.flush()
