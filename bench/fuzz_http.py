@@ -167,13 +167,15 @@ def _wait_for_polls(stack: Exporter) -> None:
 
 def _edit_token(port: int) -> str:
     """The console page's edit token for USER, as a browser gets it."""
-    status, body = send(port, build(Request("GET", "/", headers=((b"Authorization", _auth()),))))
+    status, body = send(
+        port, build(Request("GET", "/", headers=((b"Authorization", authorization()),)))
+    )
     match = re.search(rb'data-token="([0-9a-f]+)"', body)
     assert status == 200 and match, (status, body[:300])
     return match.group(1).decode()
 
 
-def _auth(user: str = USER, password: str = PASSWORD) -> bytes:
+def authorization(user: str = USER, password: str = PASSWORD) -> bytes:
     return b"Basic " + base64.b64encode(f"{user}:{password}".encode())
 
 
@@ -325,8 +327,40 @@ def json_values() -> st.SearchStrategy[object]:
 AUTH_KINDS = ("right", "none", "wrong", "junk", "long")
 QUERY_KEYS = ("target", "unit", "name", "since", "until", "of", "events", "page", "sort", "q",
               "format", "limit", "pid", "")  # fmt: skip
-EDIT_KEYS = ("token", "name", "channel", "action", "job", "unit", "units", "value", "setting",
-             "group", "interval", "duration", "start", "stop", "problem", "key")  # fmt: skip
+CSRF_HEADERS = {b"X-C12-Console", b"Content-Type", b"Origin", b"Sec-Fetch-Site"}
+NUMBERS = st.one_of(
+    st.integers(-(2**64), 2**64),
+    st.floats(),
+    st.sampled_from(("", "1", "-1", "0.5", "16", "nan", "inf", "1e309", "0x10", " 3 ")),
+)
+
+
+@st.composite
+def edits(draw: st.DrawFn, token: str, units: list[str]) -> dict[str, object]:
+    """A body for the console's and the history's POST routes: their fields with
+    plausible values or anything, the page's edit token most of the time."""
+    names = st.one_of(st.sampled_from(units), st.text(max_size=40))
+    fields: dict[str, st.SearchStrategy[object]] = {
+        "field": st.sampled_from(("unit_name", "channel_name", "band")) | st.text(max_size=8),
+        "value": st.text(max_size=40),
+        "channel": st.integers(-1, 14) | json_values(),
+        "min": NUMBERS,
+        "max": NUMBERS,
+        "action": st.sampled_from(("start", "stop")) | st.text(max_size=8),
+        "name": names,
+        "units": st.lists(names, max_size=3) | json_values(),
+        "unit": names,
+        "key": st.text(max_size=40),
+        "tester": st.text(max_size=20),
+        "timeout_s": NUMBERS,
+        "channels": st.lists(st.integers(-1, 14), max_size=4) | json_values(),
+    }
+    body: dict[str, object] = {}
+    for key in draw(st.lists(st.sampled_from(sorted(fields)), max_size=6, unique=True)):
+        body[key] = draw(fields[key])
+    if draw(st.integers(0, 3)):
+        body["token"] = token
+    return body
 
 
 @st.composite
@@ -339,13 +373,15 @@ def requests(draw: st.DrawFn, stack: Exporter, units: list[str]) -> Request:
     headers: list[tuple[bytes, bytes]] = []
     auth = "right" if draw(st.integers(0, 3)) else draw(st.sampled_from(AUTH_KINDS))
     if auth == "right":
-        headers.append((b"Authorization", _auth()))
+        headers.append((b"Authorization", authorization()))
     elif auth == "wrong":
-        headers.append((b"Authorization", _auth(draw(any_text), draw(any_text))))
+        headers.append((b"Authorization", authorization(draw(any_text), draw(any_text))))
     elif auth == "junk":
         headers.append((b"Authorization", header_value(draw)))
     elif auth == "long":
-        headers.append((b"Authorization", _auth(USER, PASSWORD + "x" * draw(st.integers(60, 400)))))
+        headers.append(
+            (b"Authorization", authorization(USER, PASSWORD + "x" * draw(st.integers(60, 400))))
+        )
     if draw(st.booleans()):
         known = draw(st.sampled_from((b"1", b"1", b"0", b"")))
         headers.append((b"X-C12-Console", header_value(draw) if rarely(draw) else known))
@@ -373,10 +409,10 @@ def requests(draw: st.DrawFn, stack: Exporter, units: list[str]) -> Request:
     if kind == "json":
         body = json.dumps(draw(json_values())).encode()
     elif kind == "edit":
-        edit = draw(st.dictionaries(st.sampled_from(EDIT_KEYS), json_values(), max_size=5))
-        if draw(st.booleans()):
-            edit["token"] = stack.token
-        body = json.dumps(edit).encode()
+        body = json.dumps(draw(edits(stack.token, units))).encode()
+        if not rarely(draw):  # as the console page sends it, so it gets past the CSRF checks
+            headers = [h for h in headers if h[0] not in CSRF_HEADERS]
+            headers += [(b"X-C12-Console", b"1"), (b"Content-Type", b"application/json")]
     elif kind == "bytes":
         body = draw(st.binary(max_size=512))
     else:
@@ -472,7 +508,7 @@ def main() -> None:
         answers = tally.by_route.get(f"{method} {path}", Counter())
         print(f"  {method} {path}: " + ", ".join(f"{s}: {n}" for s, n in sorted(answers.items())))
     for line in [*tally.failures[:20], *problems[:20], *stalled]:
-        print("  ", line)
+        print("  ", line[:3000])
     sys.exit(1 if fivexx or tally.by_status[0] or problems or stalled else 0)
 
 

@@ -5,6 +5,7 @@ unescaped control character may reach the log, and polling must go on."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -14,6 +15,7 @@ from bench.fuzz_http import (
     POLL_INTERVAL_S,
     Exporter,
     Request,
+    authorization,
     build,
     exporter_stack,
     fuzz,
@@ -53,6 +55,23 @@ def test_a_short_run_finds_no_5xx_no_traceback_and_polling_goes_on(stack: Export
     assert not log_problems(stack)
     time.sleep(1.5 * POLL_INTERVAL_S)  # one more poll, to see polling went on
     assert not polls_went_on(before, stack.units())
+
+
+@pytest.mark.parametrize("encoding", [b"gzip", b"deflate", b"br"])
+def test_a_body_that_does_not_decode_as_its_encoding_says_is_a_400(
+    stack: Exporter, encoding: bytes
+) -> None:
+    """Found by the fuzzer: an edit whose body is not the gzip it claims was a 500."""
+    unit = next(iter(stack.running.store)).config.name
+    request = Request(
+        "POST", f"/console/units/{unit}/settings",
+        ((b"Authorization", authorization()), (b"X-C12-Console", b"1"),
+         (b"Content-Type", b"application/json"), (b"Content-Encoding", encoding)),
+        json.dumps({"token": stack.token, "field": "unit_name", "value": "x"}).encode(),
+    )  # fmt: skip
+    status, body = send(stack.port, build(request))
+    assert status == 400, body
+    assert not log_problems(stack)
 
 
 def test_the_judges_can_fail(stack: Exporter) -> None:

@@ -27,7 +27,7 @@ from ..plugins import fill, hookimpl
 from ..registry import Registry
 from ..routes import Routes
 from ..settings import ConfigError, only_keys
-from .clienterrors import quiet_client_errors
+from .clienterrors import client_error_middleware, quiet_client_errors
 from .compress import gzip_middleware
 from .connections import LIMIT_KEYS, ConnectionGuard, HttpLimits, connection_cap, start_sites
 from .webconfig import WebConfig, basic_auth_middleware, load_web_config
@@ -108,6 +108,7 @@ class WebServerExposer:
         middlewares = [gzip_middleware]  # outermost: compresses the refusals too
         if users:
             middlewares.append(basic_auth_middleware(users))
+        middlewares.append(client_error_middleware)
         app = web.Application(middlewares=middlewares)
         quiet_client_errors()
         if settings.web_config.headers:
