@@ -130,7 +130,10 @@ def load_config(
     poll = _poll(_given(data, "poll", {}), f"{path}: poll")
     exposers = {}
     for section, exposer in plugins.exposers.items():
-        settings_data = _relative_files(data.get(section) or {}, path.parent)
+        section_data = data.get(section) or {}
+        if not isinstance(section_data, Mapping):
+            raise ConfigError(f"{path}: {section}: must be a mapping of its settings")
+        settings_data = _relative_files(section_data, path.parent)
         settings_data.update((overrides or {}).get(section, {}))
         settings = exposer.parse_config(settings_data, f"{path}: {section}")
         if settings is not None:
@@ -232,12 +235,10 @@ def _host_key(host: str) -> str:
         return host.lower().rstrip(".")
 
 
-def _relative_files(section: object, base: Path) -> dict[str, Any]:
+def _relative_files(section: Mapping[str, Any], base: Path) -> dict[str, Any]:
     """The section with every ``*_file`` path relative to the config file's directory, as
     Prometheus reads paths in its config (command-line flags stay relative to the working
     directory)."""
-    if not isinstance(section, Mapping):
-        return section  # type: ignore[return-value]  # the exposer names the error
     return {
         key: str(base / value) if str(key).endswith("_file") and isinstance(value, str) else value
         for key, value in section.items()
