@@ -35,7 +35,7 @@ HEADS = [
     # a body announced far over the cap: refused at once
     b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n",
     b"POST /-/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n",
-    # a body under the cap, a byte a second: answered without waiting for it
+    # a scrape with a body under the cap, a byte a second: refused unread
     b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n",
     # a chunked body of no announced size, a byte a second
     b"POST /console/jobs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
@@ -119,6 +119,7 @@ def test_slow_and_huge_bodies_starve_nothing_and_log_nothing(limited: tuple[str,
             dripping.join()
     closed = closed_counts(url)
     assert closed.get("body_too_large", 0) >= SLOW // 2 * 0.9, closed
+    assert closed.get("body_refused", 0) >= SLOW // 4 * 0.9, closed  # GET with a body
     text = log.read_text()
     for sign in ("Traceback", "Unhandled exception", "Error handling request"):
         assert sign not in text, text[-3000:]

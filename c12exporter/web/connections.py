@@ -4,9 +4,12 @@
 * ``idle_timeout``: a kept-alive connection must deliver its next request within it
   (aiohttp's keep-alive timeout);
 * a request body: one announced larger than :data:`MAX_BODY_BYTES` is answered ``413``
-  and the connection closed at once; a body must arrive whole within ``header_timeout``
-  of its head, or the connection is closed; a body the handler did not read is not
-  waited for (no lingering): the connection closes after the answer;
+  unread, one sent with a ``GET`` or ``HEAD`` ``400`` unread; a body must arrive whole
+  within ``header_timeout`` of its head, or the connection is closed. A body the
+  handler did not read is read and dropped after the answer until it ends or
+  ``header_timeout`` is up (aiohttp's lingering close: the client gets the answer, and
+  a client that reopens at once when closed is held, not served again and again); then
+  the connection closes;
 * ``max_connections``: at the cap, a new connection closes the oldest connection that
   is idle or still sending its head, else the oldest still sending a body; if every
   connection is in a request, the new one is answered ``503`` and closed. A scraper
@@ -54,12 +57,23 @@ def stream_cap(cap: int) -> int:
     return cap - max(MIN_CONNECTIONS // 2, cap // 4)
 
 
+BODILESS = frozenset({"GET", "HEAD"})
+"""Methods whose requests carry no body here: one sent with a body is refused unread
+(a scrape with a body would otherwise cost a whole rendering per connection)."""
+
+
+async def _no_body_here(request: web.BaseRequest) -> web.StreamResponse:
+    response = web.Response(status=400, text=f"a {request.method} request takes no body\n")
+    response.force_close()  # Connection: close, after the lingering close
+    return response
+
+
 async def _too_large(request: web.BaseRequest) -> web.StreamResponse:
     response = web.Response(
         status=413,
         text=f"request body over {MAX_BODY_BYTES} bytes refused\n",
     )
-    response.force_close()
+    response.force_close()  # Connection: close, after the lingering close
     return response
 
 
@@ -114,8 +128,8 @@ class ConnectionGuard:
     """The open connections of one web server, oldest first. ``closed(reason)`` is told
     of every connection closed or refused to protect the server: ``evicted`` (idle or
     sending a body, at the cap), ``refused`` (at the cap, none idle), ``header_timeout``,
-    ``body_timeout``, ``body_too_large``, ``stream_refused`` (at the event-stream cap),
-    ``out_of_descriptors``."""
+    ``body_timeout``, ``body_too_large``, ``body_refused`` (a body on a ``GET``),
+    ``stream_refused`` (at the event-stream cap), ``out_of_descriptors``."""
 
     def __init__(
         self, limits: HttpLimits, cap: int, closed: Callable[[str], None] = _uncounted
@@ -164,7 +178,7 @@ class GuardedRequestHandler(RequestHandler):
     __slots__ = ("_body", "_body_timer", "_guard", "_head_timer")
 
     def __init__(self, manager: web.Server, guard: ConnectionGuard, **kwargs: Any) -> None:
-        super().__init__(manager, lingering_time=0, **kwargs)
+        super().__init__(manager, lingering_time=guard.limits.header_timeout, **kwargs)
         self._guard = guard
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
@@ -181,8 +195,16 @@ class GuardedRequestHandler(RequestHandler):
 
     @property
     def sending_body(self) -> bool:
-        """The request being handled still has body to come."""
+        """The last request still has body to come (being handled, or after its answer)."""
         return self._body is not None and not self._body.is_eof()
+
+    def force_close(self) -> None:
+        # The body ends first, so a handler or the lingering close reading it stops at
+        # once instead of raising (aiohttp logs that with a traceback).
+        if self.sending_body:
+            assert self._body is not None
+            self._body.feed_eof()
+        super().force_close()
 
     async def _handle_request(
         self,
@@ -190,21 +212,26 @@ class GuardedRequestHandler(RequestHandler):
         start_time: float | None,
         request_handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
     ) -> tuple[web.StreamResponse, bool]:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+        self._body = request.content
         length = request.content_length
         if length is not None and length > MAX_BODY_BYTES:
             self._guard.closed("body_too_large")
             request_handler = _too_large
-        elif not request.content.is_eof():
-            self._body = request.content
+        elif request.method in BODILESS and not request.content.is_eof():
+            self._guard.closed("body_refused")
+            request_handler = _no_body_here
+        if not request.content.is_eof():
             self._body_timer = self._loop.call_later(
                 self._guard.limits.header_timeout, self._body_too_slow
             )
         try:
             return await super()._handle_request(request, start_time, self._quiet(request_handler))
         finally:
-            self._body = None
             self._guard.streams.discard(self)
-            if self._body_timer is not None:
+            if self._body_timer is not None and not self.sending_body:
                 self._body_timer.cancel()
                 self._body_timer = None
 
