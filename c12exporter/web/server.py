@@ -131,7 +131,8 @@ class WebServerExposer:
         closed = context.telemetry.counter(
             "c12_http_connections_closed",
             "HTTP connections closed or refused to protect the server, by reason "
-            "(evicted, refused, header_timeout, out_of_descriptors)",
+            "(evicted, refused, header_timeout, body_timeout, body_too_large, body_refused, "
+            "stream_refused, out_of_descriptors)",
             ["reason"],
         )
         cap = connection_cap(limits.max_connections, len(context.store))
