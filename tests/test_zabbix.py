@@ -1,12 +1,16 @@
 """The Zabbix templates in a real Zabbix 6.0 server: import, discovery, values, triggers.
 
 One Zabbix stack (PostgreSQL, zabbix_server, the frontend's API) for the module, with a
-simulated fleet (physics frozen) and the exporter with its SNMP agent.
+simulated fleet (physics frozen) and the exporter with its SNMP agent, whose
+notifications go to Debian's snmptrapd, which hands each to ``c12exporter zabbix-trap``,
+which writes the server's SNMP trap file.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,12 +18,15 @@ from typing import Any
 import pytest
 import yaml
 
+from c12exporter.snmp.mibfiles import write_mibs
 from tests.servers import (
     LOOPBACK,
     SimulatorControl,
     exporter,
     free_port,
     http_get,
+    process,
+    require_tool,
     simulator,
     wait_until,
 )
@@ -116,16 +123,58 @@ class Setup:
         assert triggers, f"{host}: no trigger for {alert} {channel}"
         return max(int(t["value"]) for t in triggers)
 
+    def trap_trigger(self, host: str, alert: str, name_end: str = "", channel: str = "") -> int:
+        """The value of the trap trigger of ``alert`` on ``host`` (whose name ends with
+        ``name_end``, e.g. ``N: Current above the input rating (SNMP trap)``; of
+        ``channel``)."""
+        triggers = self.api("trigger.get", {
+            "output": ["description", "value"], "hostids": [self.hosts()[host]],
+            "expandDescription": True, "tags": [
+                {"tag": "alert", "value": alert, "operator": 1},
+                {"tag": "source", "value": "snmptrap", "operator": 1}]})  # fmt: skip
+        found = [t for t in triggers if t["description"].endswith(name_end) and
+                 t["description"].startswith(f"Channel {channel} " if channel else "")]  # fmt: skip
+        assert len(found) == 1, (host, alert, name_end, triggers)
+        return int(found[0]["value"])
+
+
+@contextmanager
+def snmptrapd(tmp: Path, trap_file: Path) -> Iterator[int]:
+    """Debian's snmptrapd on a free loopback port, loading C12-PDU-MIB as written by
+    ``c12exporter mib``, handing every notification to ``c12exporter zabbix-trap``."""
+    mibs = tmp / "mibs"
+    write_mibs(mibs)
+    handler = Path(sys.executable).parent / "c12exporter"
+    conf = tmp / "snmptrapd.conf"
+    conf.write_text(
+        "authCommunity log,execute traps\n"
+        f"traphandle default {handler} zabbix-trap --file {trap_file}\n",
+        encoding="utf-8",
+    )
+    port = free_port()
+    command = [require_tool("snmptrapd", "snmptrapd"), "-f", "-Lo", "-n", "-C", "-c", str(conf),
+               "-M", str(mibs), "-m", "C12-PDU-MIB", f"udp:{LOOPBACK}:{port}"]  # fmt: skip
+    log = tmp / "snmptrapd.log"
+    with process(command, log):
+        wait_until(lambda: "NET-SNMP version" in log.read_text(), 15, "snmptrapd started")
+        yield port
+
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     tmp = tmp_path_factory.mktemp("zabbix")
-    with zabbix_stack(tmp) as zbx, simulator(tmp, len(UNITS), "--speed", "0") as (control, uf):
+    with (
+        zabbix_stack(tmp) as zbx,
+        snmptrapd(tmp, zbx.trap_file) as trap_port,
+        simulator(tmp, len(UNITS), "--speed", "0") as (control, uf),
+    ):
         units = yaml.safe_load(uf.read_text())["units"]
         snmp_port = free_port()
+        receiver = {"address": f"{LOOPBACK}:{trap_port}", "version": "v2c", "community": "traps"}
         config = yaml.safe_dump({
             "poll": {"interval": "1s", "timeout": "500ms"},
-            "snmp": {"listen_address": f"{LOOPBACK}:{snmp_port}", "community": "public"},
+            "snmp": {"listen_address": f"{LOOPBACK}:{snmp_port}", "community": "public",
+                     "notifications": {"receivers": [receiver]}},
             "units": units,
         })  # fmt: skip
         with exporter(tmp, config) as url:
@@ -391,3 +440,69 @@ def test_every_macro_a_trigger_uses_is_defined() -> None:
         defined = {m["macro"] for t in export["templates"] for m in t.get("macros", [])}
         used = set(re.findall(r"\{\$[A-Z0-9.]+\}", path.read_text()))
         assert used <= defined, (path, sorted(used - defined))
+
+
+ESTOP_DEADLINE = 5.0
+"""Seconds from pressing the e-stop to its trap trigger: no poll, no "check now". (The
+exporter polls every second; c12EstopPressed is followed at once by c12SwitchOff, whose
+record makes the server's SNMP trapper process the e-stop's.)"""
+TRAP_DEADLINE = 10.0
+"""Seconds from any other fault to its trap trigger. The trapper holds the last record of
+the file for two of its one-second idle passes before processing it, so a lone trap
+(a release, an RCBO) takes 2 to 5 s here."""
+
+
+def _trap_fires(setup: Setup, host: str, alert: str, value: int, name_end: str = "",
+                channel: str = "", within: float = TRAP_DEADLINE) -> None:  # fmt: skip
+    """Wait for the trap trigger to reach ``value``; fail past ``within`` seconds."""
+    wait_until(lambda: setup.trap_trigger(host, alert, name_end, channel) == value,
+               within, f"{host}: trap trigger {alert} {name_end} = {value}",
+               step=0.2)  # fmt: skip
+
+
+def test_traps_fire_their_triggers_within_5_s_on_the_right_unit(setup: Setup) -> None:
+    """sim-01's faults, each seen through snmptrapd, c12exporter zabbix-trap and the server's
+    SNMP trapper, on sim-01's host alone (every unit host shares the agent's address)."""
+    host, other = "c12-sim-01", "c12-sim-03"
+    assert setup.trap_trigger(host, "C12EmergencyStopPressed") == 0
+    setup.control.act("sim-01", "estop")
+    try:
+        _trap_fires(setup, host, "C12EmergencyStopPressed", 1, within=ESTOP_DEADLINE)
+        _trap_fires(setup, host, "C12SwitchDisconnectorOff", 1)
+        assert setup.trap_trigger(other, "C12EmergencyStopPressed") == 0
+        estop = next(i for k, i in setup.items(host).items() if "c12EstopPressed|" in k)
+        assert "c12EstopPressed" in estop["lastvalue"] and "sim-01" in estop["lastvalue"]
+    finally:
+        setup.control.act("sim-01", "estop_release")
+    _trap_fires(setup, host, "C12EmergencyStopPressed", 0)
+    setup.control.act("sim-01", "switch_on")
+    _trap_fires(setup, host, "C12SwitchDisconnectorOff", 0)
+
+    setup.control.act("sim-01", "neutral_lose")
+    try:
+        _trap_fires(setup, host, "C12NeutralLost", 1)
+    finally:
+        setup.control.act("sim-01", "neutral_restore")
+        setup.control.act("sim-01", "switch_on")
+    _trap_fires(setup, host, "C12NeutralLost", 0)
+
+    setup.control.act("sim-01", "rcbo_off", channel=4)
+    try:
+        _trap_fires(setup, host, "C12ChannelBreakerOpen", 1, "(SNMP trap)", channel="4")
+        assert setup.trap_trigger(host, "C12ChannelBreakerOpen", "(SNMP trap)", "5") == 0
+    finally:
+        setup.control.act("sim-01", "rcbo_reset", channel=4)
+    _trap_fires(setup, host, "C12ChannelBreakerOpen", 0, "(SNMP trap)", channel="4")
+
+    # Twelve 12.5 A LED-wall channels: about 85 A on the neutral, over the 63 A input.
+    n_over = "N: Current above the input rating (SNMP trap)"
+    for channel in range(1, 13):
+        setup.control.act("sim-01", "set_load", channel=channel, current_a=12.5,
+                          third_harmonic=0.69)  # fmt: skip
+    try:
+        _trap_fires(setup, host, "C12InputOverRating", 1, n_over)
+        assert setup.trap_trigger(host, "C12InputOverRating", "L1: " + n_over[3:]) == 0
+    finally:
+        for channel in range(1, 13):
+            setup.control.act("sim-01", "set_load", channel=channel, current_a=1.0)
+    _trap_fires(setup, host, "C12InputOverRating", 0, n_over)

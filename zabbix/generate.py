@@ -42,6 +42,7 @@ import yaml
 
 from alerts import generate as alerts
 from c12exporter import measurements as m
+from zabbix import traps
 
 HERE = Path(__file__).resolve().parent
 MIB = HERE.parent / "c12exporter" / "snmp" / "mibs" / "C12-PDU-MIB.txt"
@@ -786,6 +787,8 @@ class Trigger:
     depends_on: tuple[str, ...] = ()  # names of triggers of the same template or rule
     opdata: str = ""
     recovery: str = ""  # a recovery expression (hysteresis); "" resolves when not true
+    manual_close: bool = False  # an operator may close it (a trap trigger whose end was lost)
+    source: str = ""  # "snmptrap" for a trigger on SNMP trap items
 
 
 class Dialect:
@@ -1333,14 +1336,31 @@ class Builder:
             description += f" (Prometheus alert {trig.alert}: {rule['annotations']['summary']})"
             body["url"] = rule["annotations"]["runbook_url"]
         body["description"] = description
-        body["manual_close"] = "NO"
+        body["manual_close"] = "YES" if trig.manual_close else "NO"
         if trig.depends_on:
             body["dependencies"] = [
                 {"name": dep, "expression": deps_expr[dep]} for dep in trig.depends_on
             ]
         component = "channel" if trig.scope == "channel" else "unit"
-        body["tags"] = _tags(alert=trig.alert, scope=trig.scope, component=component)
+        body["tags"] = _tags(
+            alert=trig.alert, scope=trig.scope, component=component, source=trig.source
+        )
         return body
+
+    def trap_trigger(self, trap: traps.TrapTrigger, template: str) -> Trigger:
+        """A trigger on SNMP trap items: fires on the trap, resolves on its opposite."""
+        return Trigger(
+            trap.alert,
+            trap.name,
+            traps.expression(trap, template),
+            "",
+            "channel" if trap.item.channel else "unit",
+            trap.description,
+            UNIT_GUARDS if trap.item.channel else (),
+            "Last trap: {ITEM.LASTVALUE1}",
+            manual_close=True,
+            source=traps.TRAP_TAG,
+        )
 
     # templates
     def unit_template_body(self) -> dict[str, Any]:
@@ -1367,6 +1387,9 @@ class Builder:
             })  # fmt: skip
         items += [self.item(i, t) for i in unit_items()]
         triggers = unit_triggers(t, self.d)
+        if self.kind == "snmp":
+            items += [traps.item_body(x, self.uid(t, "item", x.key)) for x in traps.UNIT_ITEMS]
+            triggers += [self.trap_trigger(x, t) for x in traps.UNIT_TRIGGERS]
         exprs = {tr.name: tr.expression for tr in triggers}
         # Triggers whose expression has more than one item go to the top-level list, as
         # Zabbix exports them; those of one item stay with it, also in the top-level list
@@ -1449,6 +1472,9 @@ class Builder:
     def channel_discovery(self, t: str, unit_exprs: Mapping[str, str]) -> dict[str, Any]:
         protos = [self.item(i, t, prototype=True) for i in channel_items()]
         ctriggers = channel_triggers(t, self.d)
+        if self.kind == "snmp":
+            protos += [traps.item_body(x, self.uid(t, "item", x.key)) for x in traps.CHANNEL_ITEMS]
+            ctriggers += [self.trap_trigger(x, t) for x in traps.CHANNEL_TRIGGERS]
         exprs = {**unit_exprs, **{tr.name: tr.expression for tr in ctriggers}}
         rule: dict[str, Any] = {
             "uuid": self.uid(t, "discovery", "channels"),

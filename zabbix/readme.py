@@ -71,23 +71,52 @@ ordinary triggers on the unit host, so its channel trigger prototypes can depend
 TRAPS_TEXT = """\
 ## Notifications (SNMP traps)
 
-The exporter's SNMP agent sends C12-PDU-MIB notifications (docs/snmp.md). Zabbix reads traps
-from a file written by a trap receiver, into `snmptrap[regexp]` items of the host whose SNMP
-interface address sent them. Debian's zabbix-server-pgsql 6.0.14 ships no trap receiver:
-neither `zabbix_trap_receiver.pl` (Zabbix's Perl receiver for snmptrapd) nor
-`zabbix_trap_handler.sh` is in the package (`dpkg -L zabbix-server-pgsql`). These templates
-therefore have no trap items, and the polled items and triggers above carry every state.
-A NOC that wants traps:
+The exporter's SNMP agent sends C12-PDU-MIB notifications (docs/snmp.md). Zabbix reads
+traps from a file that a receiver called by snmptrapd writes (`StartSNMPTrapper=1`,
+`SNMPTrapperFile=`); Debian's zabbix-server-pgsql ships no receiver (neither
+`zabbix_trap_receiver.pl` nor `zabbix_trap_handler.sh`), and the Perl one needs snmptrapd's
+embedded Perl. `c12exporter zabbix-trap` is the receiver: snmptrapd runs it for every
+notification (`traphandle`), and it appends the record in the layout of Zabbix's Perl
+receiver (`<time> ZBXTRAP <address>`, PDU info, varbinds), under an exclusive lock, with
+`--max-size BYTES` renaming a full file to `PATH.1` (the server follows the rename).
 
-1. takes `zabbix_trap_receiver.pl` from Zabbix's source tarball of the same version
-   (`misc/snmptrap/`), installs Debian's `snmptrapd` and `libsnmp-perl`, and adds
-   `perl do "/usr/local/bin/zabbix_trap_receiver.pl";` and `authCommunity execute public`
-   to `/etc/snmp/snmptrapd.conf`, with the MIB loaded (`-M +/path/to/mibs -m +C12-PDU-MIB`);
-2. sets `StartSNMPTrapper=1` and `SNMPTrapperFile=` to the receiver's output file in
-   `zabbix_server.conf`;
-3. points the exporter's `snmp.notifications.receivers` at snmptrapd;
-4. adds an item of type *SNMP trap* with key `snmptrap["c12EstopPressed|c12EstopReleased"]`
-   (or `snmptrap.fallback`) to the host of the SNMP agent."""
+1. In `zabbix_server.conf` (or the proxy's), then restart the server:
+
+   ```
+   StartSNMPTrapper=1
+   SNMPTrapperFile=/var/lib/zabbix/snmptraps.log
+   ```
+
+2. The MIB files for snmptrapd: `c12exporter mib --output /usr/local/share/c12/mibs`.
+3. `/etc/snmp/snmptrapd.conf` (Debian's `snmptrapd`; the community is the one the
+   exporter's receiver entry sends, and snmptrapd's user must be able to write the file):
+
+   ```
+   authCommunity log,execute traps
+   traphandle default /usr/local/bin/c12exporter zabbix-trap --file /var/lib/zabbix/snmptraps.log
+   ```
+
+   (add `--max-size 100000000` to rotate the file at 100 MB)
+
+   and run it with the MIB loaded, so the records name the notifications and varbinds
+   (the items below match names, not OIDs), e.g. in `/etc/default/snmptrapd`:
+   `SNMPTRAPDOPTS='-Lsd -M +/usr/local/share/c12/mibs -m +C12-PDU-MIB udp:162'`.
+   For SNMPv3 traps add the exporter's user with its engine ID (docs/snmp.md).
+4. Point the exporter at snmptrapd: `snmp.notifications.receivers: [{address:
+   "zabbix.example.net:162", version: v2c, community: traps}]`.
+
+The server hands a trap to every host whose SNMP interface has the trap's source address.
+The unit hosts inherit the SNMP agent's interface, so each receives every trap of the
+exporter; the regexp of each trap item keeps only its own unit's traps by the unit's index
+(`c12UnitName.{$C12.UNIT.INDEX}`, `c12ChannelName.{$C12.UNIT.INDEX}.{#CHANNEL}`). A
+notification and its opposite share an item, so each trap trigger fires on the trap that
+starts the problem and resolves on the one that ends it, without waiting for a poll
+(`find(...,"regexp",...)` on the last trap). Trap triggers carry the tag `source:
+snmptrap`, the alert's severity and `alert` tag, and may be closed by hand (a lost trap);
+the polled triggers carry every state whatever happens to traps. `tests/test_zabbix.py`
+sends the notifications through Debian's snmptrapd and this receiver into a real Zabbix
+6.0: the e-stop's trap trigger fires within 5 s of pressing it, and the switch, neutral,
+RCBO and input-rating trap triggers fire and resolve on the right unit host only."""
 
 
 def _export(kind: str) -> dict[str, Any]:
@@ -190,7 +219,11 @@ def render(kind: str) -> str:
             lines += ["|Name|Severity|Prometheus alert|Expression|", "|----|----|----|----|"]
             lines += [_trigger_row(x) for x in own]
         lines.append("")
-    lines += [TRAPS_TEXT, ""]
+    if kind == "snmp":
+        lines += [TRAPS_TEXT, ""]
+    else:
+        lines += ["## Notifications (SNMP traps)", "", "Traps arrive through the SNMP "
+                  "template: see README_snmp.md.", ""]  # fmt: skip
     return "\n".join(lines)
 
 
