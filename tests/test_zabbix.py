@@ -67,11 +67,17 @@ IMPORT_RULES = {
 }
 
 
+V3_USER = {"name": "zabbix", "auth_protocol": "SHA-256", "auth_key": "zabbix auth phrase",
+           "priv_protocol": "AES-128", "priv_key": "zabbix priv phrase"}  # fmt: skip
+"""The exporter's SNMPv3 user Zabbix reads as in test_snmpv3_sha256_aes128."""
+
+
 @dataclass
 class Setup:
     zbx: ZabbixStack
     control: SimulatorControl
     exporter_url: str
+    snmp_port: int
 
     def api(self, method: str, params: Any) -> Any:
         return self.zbx.api.call(method, params)
@@ -174,11 +180,11 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         config = yaml.safe_dump({
             "poll": {"interval": "1s", "timeout": "500ms"},
             "snmp": {"listen_address": f"{LOOPBACK}:{snmp_port}", "community": "public",
-                     "notifications": {"receivers": [receiver]}},
+                     "users": [V3_USER], "notifications": {"receivers": [receiver]}},
             "units": units,
         })  # fmt: skip
         with exporter(tmp, config) as url:
-            s = Setup(zbx, control, url)
+            s = Setup(zbx, control, url, snmp_port)
             for path in (generate.SNMP_FILE, generate.HTTP_FILE):
                 assert s.api(
                     "configuration.import",
@@ -506,3 +512,50 @@ def test_traps_fire_their_triggers_within_5_s_on_the_right_unit(setup: Setup) ->
         for channel in range(1, 13):
             setup.control.act("sim-01", "set_load", channel=channel, current_a=1.0)
     _trap_fires(setup, host, "C12InputOverRating", 0, n_over)
+
+
+def test_snmpv3_sha256_aes128_reads_the_unit_template(setup: Setup) -> None:
+    """A host reading sim-01 over SNMPv3 authPriv (SHA-256, AES-128) with the unit template:
+    its items get the values of /metrics and it discovers the 12 channels."""
+    index = next(m["value"] for m in setup.api("usermacro.get", {
+        "hostids": [setup.hosts()["c12-sim-01"]], "output": ["macro", "value"]})
+        if m["macro"] == "{$C12.UNIT.INDEX}")  # fmt: skip
+    template = setup.api("template.get", {"output": ["templateid"],
+                                          "filter": {"host": [generate.SNMP_UNIT]}})[0]  # fmt: skip
+    group = setup.api("hostgroup.get", {"filter": {"name": [generate.UNIT_GROUP]}})[0]
+    host = "c12-v3-sim-01"
+    setup.api("host.create", {
+        "host": host, "groups": [{"groupid": group["groupid"]}],
+        "templates": [{"templateid": template["templateid"]}],
+        "macros": [{"macro": "{$C12.UNIT}", "value": "sim-01"},
+                   {"macro": "{$C12.UNIT.INDEX}", "value": index}],
+        "interfaces": [{"type": 2, "main": 1, "useip": 1, "ip": LOOPBACK, "dns": "",
+                        "port": str(setup.snmp_port), "details": {
+                            "version": 3, "bulk": 1, "securityname": V3_USER["name"],
+                            "securitylevel": 2, "authprotocol": 3,  # authPriv, SHA256
+                            "authpassphrase": V3_USER["auth_key"],
+                            "privprotocol": 1, "privpassphrase": V3_USER["priv_key"],  # AES128
+                            "contextname": ""}}],
+    })  # fmt: skip
+    page = http_get(f"{setup.exporter_url}/metrics")
+    expected = {
+        "c12.unit.temperature": _metric(page, "c12_temperature_celsius", pdu="sim-01"),
+        "c12.line.voltage[L2]": _metric(page, "c12_voltage_volts", pdu="sim-01", phase="L2"),
+        "c12.input.rating": _metric(page, "c12_input_rating_amperes", pdu="sim-01"),
+    }
+
+    def read_over_v3() -> bool:
+        setup.zbx.reload_config()
+        items = setup.items(host)
+        channels = [k for k in items if k.startswith("c12.channel.current[")]
+        got = {k: items[k]["lastvalue"] for k in expected}
+        bad = {k: (v, items[k]["error"]) for k, v in got.items()
+               if abs(float(v or "nan") - expected[k]) > 0.051}  # fmt: skip
+        if bad or len(channels) != 12:
+            setup.poke(host)
+            raise AssertionError(bad or f"{len(channels)} channels; {setup.discovery_errors(host)}")
+        return True
+
+    wait_until(read_over_v3, 60, f"{host}: items over SNMPv3", step=3)
+    current = setup.items(host)["c12.channel.current[3]"]
+    assert current["lastvalue"] != "" and not current["error"], current

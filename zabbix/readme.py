@@ -26,7 +26,8 @@ SETUP_SNMP = """\
    * SNMPv2c: SNMP version `SNMPv2`, community `{$SNMP_COMMUNITY}` or the community itself.
    * SNMPv3: SNMP version `SNMPv3`, security name the agent's user, security level
      `authPriv`, authentication protocol `SHA256` and privacy protocol `AES128` (Zabbix 6.0
-     offers both), with the user's pass phrases.
+     offers both), with the user's pass phrases. `tests/test_zabbix.py` reads a unit this
+     way in a real Zabbix 6.0 (values equal to /metrics, 12 channels discovered).
 4. The unit discovery makes one host per unit (group `C12 units`) linked to
    `StageSmarts C12B unit by SNMP`; the discovered hosts inherit the SNMP interface. Each
    unit host discovers its 12 channels.
