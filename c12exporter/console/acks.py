@@ -18,6 +18,7 @@ import logging
 import sqlite3
 from pathlib import Path
 
+from ..history.db import rollback
 from ..problems import Occurrence, Problem, Severity
 from ..reading import Identity
 
@@ -203,5 +204,5 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
                 conn.execute(f"PRAGMA user_version = {found}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
