@@ -59,13 +59,24 @@ class _Loader(yaml.SafeLoader):
             )  # fmt: skip
         return node
 
+    def construct_document(self, node: Node) -> Any:
+        try:
+            return super().construct_document(node)
+        except yaml.YAMLError:
+            raise
+        except Exception:  # a tag's constructor finishing a collection after construct_object
+            raise ConstructorError(
+                None, None, "a value is not valid for its tag", node.start_mark
+            ) from None
+
     def construct_object(self, node: Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep)
         except yaml.YAMLError:
             raise
-        except (ValueError, TypeError, AttributeError, OverflowError):
-            # e.g. int('...') for !!int: its message holds the value, which may be a secret
+        except Exception:  # whatever a tag's constructor raises is about the value
+            # e.g. int('...') for !!int, a KeyError for "!!bool null": the message holds the
+            # value, which may be a secret
             standard = node.tag.startswith(_STANDARD_TAG)
             kind = node.tag.removeprefix(_STANDARD_TAG) if standard else "value for its tag"
             raise ConstructorError(
@@ -74,6 +85,8 @@ class _Loader(yaml.SafeLoader):
             ) from None  # fmt: skip
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, MappingNode):  # "!!set null": the safe constructor names it
+            return super().construct_mapping(node, deep)
         first_line: dict[Any, int] = {}
         for key_node, _ in node.value:
             if key_node.tag == _MERGE_TAG:

@@ -42,7 +42,11 @@ def merge_units(
     merge = Merge()
     by_serial = {str(u["serial"]): u for u in units if isinstance(u, dict) and u.get("serial")}
     by_address = {str(u.get("address")): u for u in units if isinstance(u, dict)}
-    numbers = [int(m[1]) for u in units if (m := _NUMBERED.match(str(u.get("name", ""))))]
+    numbers = [
+        int(m[1])
+        for u in units
+        if isinstance(u, dict) and (m := _NUMBERED.match(str(u.get("name", ""))))
+    ]
     next_number = max(numbers, default=0) + 1
     for finding in findings:
         if not finding.is_unit or finding.identity is None:
@@ -53,10 +57,11 @@ def merge_units(
             entry = by_address.get(finding.address)
         if entry is not None:
             if entry.get("address") != finding.address:
-                merge.moved.append((str(entry["name"]), str(entry["address"]), finding.address))
+                merge.moved.append((str(entry.get("name")), str(entry.get("address")),
+                                    finding.address))  # fmt: skip
                 entry["address"] = finding.address
             else:
-                merge.kept.append(str(entry["name"]))
+                merge.kept.append(str(entry.get("name")))
             if serial:
                 entry["serial"] = serial
             continue

@@ -96,7 +96,9 @@ class WebServerExposer:
             raise ConfigError(
                 f"{where}.listen_address (or --web.listen-address): {error}"
             ) from None
-        config_file = str(data["config_file"]) if data.get("config_file") else None
+        config_file = data.get("config_file") or None
+        if config_file is not None and not isinstance(config_file, str):
+            raise ConfigError(f"{where}.config_file: {config_file!r} must be a file path")
         if config_file is None:
             return HttpSettings(host, port, limits=limits)
         web_config = load_web_config(config_file)
