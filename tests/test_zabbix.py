@@ -42,7 +42,8 @@ FAST = {
     "{$C12.CHANNEL.OVER.RATING.FOR}": "#1",
     "{$C12.CHANNEL.OUTSIDE.SUPERVISION.BAND.FOR}": "#1",
 }
-"""Template macros the tests shorten, so that a trigger fires on the next value."""
+"""Template macros the tests shorten, so that a trigger fires on the next value (every
+other ``...FOR}`` macro becomes ``#1`` too)."""
 
 TOLERANCE = {
     "c12.phase.unbalance": 0.0011,
@@ -129,6 +130,19 @@ class Setup:
         assert triggers, f"{host}: no trigger for {alert} {channel}"
         return max(int(t["value"]) for t in triggers)
 
+    def named(self, host: str, name: str) -> int:
+        """The value of the trigger called ``name`` on ``host`` (a channel's: its name up
+        to ``]: ``, then from there, e.g. ``Channel 2 ...: RCBO open``)."""
+        triggers = self.api("trigger.get", {
+            "output": ["description", "value"], "hostids": [self.hosts()[host]],
+            "expandDescription": True})  # fmt: skip
+        start, _, end = name.partition(" ...")
+        found = [t for t in triggers if t["description"] == name or (
+            end and t["description"].startswith(start + " [") and
+            t["description"].endswith(end))]  # fmt: skip
+        assert len(found) == 1, (host, name, sorted(t["description"] for t in triggers))
+        return int(found[0]["value"])
+
     def trap_trigger(self, host: str, alert: str, name_end: str = "", channel: str = "") -> int:
         """The value of the trap trigger of ``alert`` on ``host`` (whose name ends with
         ``name_end``, e.g. ``N: Current above the input rating (SNMP trap)``; of
@@ -200,9 +214,11 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
                     {"hostids": [templates[name]], "output": ["macro", "hostmacroid"]},
                 )
                 for macro in macros:
-                    if macro["macro"] in FAST:
+                    value = FAST.get(macro["macro"], "#1" if macro["macro"].endswith(".FOR}")
+                                     else None)  # fmt: skip
+                    if value is not None:
                         s.api("usermacro.update", {"hostmacroid": macro["hostmacroid"],
-                                                   "value": FAST[macro["macro"]]})  # fmt: skip
+                                                   "value": value})  # fmt: skip
             group = s.api("hostgroup.get", {"filter": {"name": [generate.UNIT_GROUP]}})[0]
             s.api("host.create", {
                 "host": "c12-agent", "groups": [{"groupid": group["groupid"]}],
@@ -559,3 +575,67 @@ def test_snmpv3_sha256_aes128_reads_the_unit_template(setup: Setup) -> None:
     wait_until(read_over_v3, 60, f"{host}: items over SNMPv3", step=3)
     current = setup.items(host)["c12.channel.current[3]"]
     assert current["lastvalue"] != "" and not current["error"], current
+
+
+OTHER_FAULTS = (
+    (("supply", {"phase": "L1", "voltage_v": 190.0}), ("L1: Voltage out of range",)),
+    (("supply", {"phase": "L2", "voltage_thd": 0.12}), ("L2: Voltage THD high",)),
+    (("frequency", {"frequency_hz": 52.0}), ("Supply frequency out of range",)),
+    (("fuse_blow", {"phase": "L3"}), ("L3: Meter reads no voltage (meter fuse?)",)),
+    (("rcbo_off", {"channel": 2}), ("Channel 2 ...: RCBO open",)),
+    (("set_load", {"channel": 5, "current_a": 14.0}), ("Channel 5 ...: Current near RCBO rating",)),
+    (("ambient", {"celsius": 60.0, "soaked": True}), ("Temperature is above its limit",)),
+)  # fmt: skip
+"""Faults put on sim-01 at once (independent of each other), and the triggers each fires."""
+REPAIRS = (
+    ("supply", {"phase": "L1", "voltage_v": 230.0}),
+    ("supply", {"phase": "L2", "voltage_thd": 0.02}),
+    ("frequency", {"frequency_hz": 50.0}),
+    ("fuse_replace", {"phase": "L3"}),
+    ("rcbo_reset", {"channel": 2}),
+    ("set_load", {"channel": 5, "current_a": 2.0}),
+    ("ambient", {"celsius": 24.0, "soaked": True}),
+)
+
+
+def _all_named(setup: Setup, hosts: tuple[str, ...], names: list[str], value: int) -> None:
+    def reached() -> bool:
+        wrong = {(h, n) for h in hosts for n in names if setup.named(h, n) != value}
+        if wrong:
+            for host in hosts:
+                setup.poke(host)
+            raise AssertionError(f"not {value}: {sorted(wrong)}")
+        return True
+
+    wait_until(reached, 90, f"{names} = {value}", step=3)
+
+
+def test_voltage_frequency_meter_breaker_rating_and_temperature_triggers(setup: Setup) -> None:
+    """Seven faults at once on sim-01: each fault's triggers fire on both templates' unit
+    hosts, and all resolve once the faults are repaired; then the voltage unbalance and
+    the temperature ladder's other steps one by one."""
+    hosts = ("c12-sim-01", "c12-sim-01-http")
+    names = [name for _, fired in OTHER_FAULTS for name in fired]
+    try:
+        for (action, params), _ in OTHER_FAULTS:
+            setup.control.act("sim-01", action, **params)
+        _all_named(setup, hosts, names, 1)
+    finally:
+        for action, params in REPAIRS:
+            setup.control.act("sim-01", action, **params)
+    _all_named(setup, hosts, names, 0)
+
+    # The unbalance is judged only while the meter reads all three phases (no fuse blown).
+    setup.control.act("sim-01", "supply", phase="L1", voltage_v=215.0)
+    _all_named(setup, hosts, ["Phase voltages unbalanced"], 1)
+    setup.control.act("sim-01", "supply", phase="L1", voltage_v=230.0)
+    _all_named(setup, hosts, ["Phase voltages unbalanced"], 0)
+
+    setup.control.act("sim-01", "ambient", celsius=42.0, soaked=True)
+    _all_named(setup, hosts, ["Temperature is near its limit"], 1)
+    setup.control.act("sim-01", "ambient", celsius=-20.0, soaked=True)
+    _all_named(setup, hosts, ["Temperature is below its minimum"], 1)
+    setup.control.act("sim-01", "ambient", celsius=24.0, soaked=True)
+    _all_named(
+        setup, hosts, ["Temperature is near its limit", "Temperature is below its minimum"], 0
+    )
