@@ -8,6 +8,7 @@ the secret the file holds (an SNMP community or key, a bcrypt hash)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import bcrypt
@@ -26,8 +27,11 @@ PLUGINS = load_plugins(entry_points=False)
 SECRET = "Zq7-Secret-Passphrase-91"
 HASH = bcrypt.hashpw(SECRET.encode(), bcrypt.gensalt(rounds=4)).decode()
 SECRETS = (SECRET, HASH, HASH[7:29], HASH[29:])
+LONG_RUN = int(os.environ.get("C12_FUZZ_CONFIG_EXAMPLES", "0"))
+"""Examples per test for a longer, random run (docs/performance.md); 0: the short,
+repeatable run of the default tests."""
 EXAMPLES = settings(
-    max_examples=300, deadline=None, derandomize=True, database=None,
+    max_examples=LONG_RUN or 300, deadline=None, derandomize=not LONG_RUN, database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )  # fmt: skip
 
@@ -188,8 +192,7 @@ def test_the_web_config_loads_or_is_refused_naming_the_file(folder: Path, web: b
         refused_properly(error, path)
 
 
-@settings(max_examples=100, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@EXAMPLES
 @given(main=yaml_files(SECTIONS | {"units": [UNIT]}))
 def test_discover_merges_into_a_config_or_refuses_it_naming_the_file(
     folder: Path, main: bytes
