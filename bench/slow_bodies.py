@@ -6,9 +6,9 @@ Not a test: it prints figures for docs/performance.md.
     .venv/bin/python bench/slow_bodies.py --seconds 30
 
 One simulated fleet (``--units`` units) and one exporter polling it every 250 ms, the
-exporter started with an open-file limit of 1,024 (soft and hard). First ``--seconds``
-with nothing else (the baseline), then another process (at nice 19) keeps
-``--connections`` connections open, each sending one of these request heads and then a
+exporter started with an open-file limit of 1,024 (soft and hard). ``--rounds`` times:
+``--seconds`` with nothing else (the baseline), then ``--seconds`` while another process
+(at nice 19) keeps ``--connections`` connections open, each sending one of these request heads and then a
 byte a second of body, opening another whenever the exporter closes one:
 
 * ``GET /metrics`` announcing a 1 GB body;
@@ -16,8 +16,9 @@ byte a second of body, opening another whenever the exporter closes one:
 * ``GET /metrics`` announcing a 100 kB body (under the body cap);
 * ``POST /console/jobs`` with a chunked body of no announced size.
 
-In both phases this process scrapes ``/metrics`` twice a second. It prints the polls
-made in each phase (from ``c12_polls_total``) and their ratio, the scrapes answered and
+Alternating the phases evens out whatever else the machine runs meanwhile. In both
+phases this process scrapes ``/metrics`` twice a second. It prints the polls made in
+each phase (summed over the rounds) (from ``c12_polls_total``) and their ratio, the scrapes answered and
 how long they took, the exporter's CPU time, and its log's size and tracebacks.
 ``--source DIR`` runs the exporter from another checkout.
 """
@@ -113,11 +114,19 @@ def measure(url: str, seconds: float, pid: int) -> dict[str, float]:
     }  # fmt: skip
 
 
+def combined(rounds: list[dict[str, float]]) -> dict[str, float]:
+    total = {k: sum(r[k] for r in rounds) for k in ("polls", "ok", "tried", "cpu")}
+    total["mean"] = sum(r["mean"] * r["ok"] for r in rounds) / max(1, total["ok"])
+    total["max"] = max(r["max"] for r in rounds)
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=40)
     parser.add_argument("--units", type=int, default=12)
     parser.add_argument("--connections", type=int, default=1100)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--source", type=Path, help="run the exporter from this source tree")
     args = parser.parse_args()
 
@@ -144,18 +153,22 @@ def main() -> None:
                 url = f"http://{LOOPBACK}:{port}"
                 wait_until(lambda: polls(url) > 0, 60, "first polls")
                 time.sleep(2)
-                quiet = measure(url, args.seconds, proc.pid)  # the baseline
-                stop = multiprocessing.Event()
                 opened = multiprocessing.Value("i", 0)
-                attacker = multiprocessing.Process(
-                    target=drip_process, args=(port, args.connections, stop, opened)
-                )
-                attacker.start()
-                time.sleep(5)  # the connections opened
-                slow = measure(url, args.seconds, proc.pid)
-                stop.set()
-                attacker.join(30)
-                attacker.kill()
+                quiet_rounds, slow_rounds = [], []
+                for _ in range(args.rounds):
+                    quiet_rounds.append(measure(url, args.seconds, proc.pid))  # the baseline
+                    stop = multiprocessing.Event()
+                    attacker = multiprocessing.Process(
+                        target=drip_process, args=(port, args.connections, stop, opened)
+                    )
+                    attacker.start()
+                    time.sleep(5)  # the connections opened
+                    slow_rounds.append(measure(url, args.seconds, proc.pid))
+                    stop.set()
+                    attacker.join(30)
+                    attacker.kill()
+                    time.sleep(args.seconds / 10)  # the held connections time out
+                quiet, slow = combined(quiet_rounds), combined(slow_rounds)
             finally:
                 proc.terminate()
                 try:
@@ -164,7 +177,8 @@ def main() -> None:
                     proc.kill()
                     proc.wait()
             text = log.read_text(errors="replace")
-    print(f"{args.units} units polled every 250 ms, {args.seconds:.0f} s each phase; "
+    print(f"{args.units} units polled every 250 ms, {args.rounds} rounds of "
+          f"{args.seconds:.0f} s each phase; "
           f"{args.connections} connections sending bodies a byte a second "
           f"({opened.value} opened in all)")  # fmt: skip
     print("| | alone | slow bodies | ratio |\n|---|---|---|---|")
