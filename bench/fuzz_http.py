@@ -92,6 +92,7 @@ class Exporter:
     port: int
     log: LogFile
     routes: list[tuple[str, str]]
+    auth: bool = True
     token: str = ""
 
     def units(self) -> list[tuple[int, int]]:
@@ -99,15 +100,16 @@ class Exporter:
         return [(u.polls_total, sum(u.errors_total.values())) for u in self.running.store]
 
 
-def _config(tmp: Path, units_file: Path) -> Path:
+def _config(tmp: Path, units_file: Path, auth: bool) -> Path:
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
     (tmp / "web.yml").write_text(f"basic_auth_users: {{{USER}: '{hashed}'}}\n", encoding="utf-8")
     config = tmp / "c12exporter.yml"
+    web, editors = ("{config_file: web.yml}", f", editors: [{USER}]") if auth else ("{}", "")
     config.write_text(
         f"units_files: [{units_file}]\n"
         f"poll: {{interval: {POLL_INTERVAL_S}s, timeout: 0.9s}}\n"
-        "web: {config_file: web.yml}\n"
-        f"console: {{writes_enabled: true, editors: [{USER}]}}\n"
+        f"web: {web}\n"
+        f"console: {{writes_enabled: true{editors}}}\n"
         "state_dir: state\n",
         encoding="utf-8",
     )
@@ -115,10 +117,11 @@ def _config(tmp: Path, units_file: Path) -> Path:
 
 
 @contextmanager
-def exporter_stack(tmp: Path) -> Iterator[Exporter]:
-    """The simulator (a process of its own) and an exporter reading it, until the end."""
+def exporter_stack(tmp: Path, auth: bool = True) -> Iterator[Exporter]:
+    """The simulator (a process of its own) and an exporter reading it, with basic auth
+    or without, until the end."""
     with simulator(tmp, UNITS, "--speed", "0") as (_, units_file):
-        config = _config(tmp, units_file)
+        config = _config(tmp, units_file, auth)
         log = LogFile(tmp / "exporter.log")
         root = logging.getLogger()
         root.addHandler(log)
@@ -143,7 +146,7 @@ def exporter_stack(tmp: Path) -> Iterator[Exporter]:
                 for r in web.runner.app.router.routes()
                 if r.resource is not None
             )
-            stack = Exporter(running, loop, port, log, routes)
+            stack = Exporter(running, loop, port, log, routes, auth)
             _wait_for_polls(stack)
             stack.token = _edit_token(port)
             yield stack
@@ -485,8 +488,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-auth", action="store_true", help="serve without basic auth")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, exporter_stack(Path(tmp)) as stack:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        exporter_stack(Path(tmp), auth=not args.no_auth) as stack,
+    ):
         before = stack.units()
         start = time.monotonic()
         tally = fuzz(stack, args.requests, args.seed)
