@@ -612,8 +612,8 @@ def _all_named(setup: Setup, hosts: tuple[str, ...], names: list[str], value: in
 
 def test_voltage_frequency_meter_breaker_rating_and_temperature_triggers(setup: Setup) -> None:
     """Seven faults at once on sim-01: each fault's triggers fire on both templates' unit
-    hosts, and all resolve once the faults are repaired; then the voltage unbalance and
-    the temperature ladder's other steps one by one."""
+    hosts, and all resolve once the faults are repaired; then the voltage unbalance, the
+    temperature ladder's other steps, the switch disconnector and the neutral one by one."""
     hosts = ("c12-sim-01", "c12-sim-01-http")
     names = [name for _, fired in OTHER_FAULTS for name in fired]
     try:
@@ -639,3 +639,16 @@ def test_voltage_frequency_meter_breaker_rating_and_temperature_triggers(setup: 
     _all_named(
         setup, hosts, ["Temperature is near its limit", "Temperature is below its minimum"], 0
     )
+
+    switch_off = "Switch disconnector is OFF: all outputs are dead"
+    setup.control.act("sim-01", "switch_off")
+    _all_named(setup, hosts, [switch_off], 1)
+    setup.control.act("sim-01", "switch_on")
+    _all_named(setup, hosts, [switch_off], 0)
+    setup.control.act("sim-01", "neutral_lose")
+    try:
+        _all_named(setup, hosts, ["Neutral lost: switch disconnector tripped"], 1)
+    finally:
+        setup.control.act("sim-01", "neutral_restore")
+        setup.control.act("sim-01", "switch_on")
+    _all_named(setup, hosts, ["Neutral lost: switch disconnector tripped", switch_off], 0)
