@@ -8,8 +8,9 @@ Not a test: it prints figures for docs/performance.md.
 One simulated fleet (``--units`` units) and one exporter polling it every 250 ms, the
 exporter started with an open-file limit of 1,024 (soft and hard). ``--rounds`` times:
 ``--seconds`` with nothing else (the baseline), then ``--seconds`` while another process
-(at nice 19) keeps ``--connections`` connections open, each sending one of these request heads and then a
-byte a second of body, opening another whenever the exporter closes one:
+(at nice 19) keeps ``--connections`` connections open, each sending one of these
+request heads and then a byte a second of body, opening another whenever the exporter
+closes one:
 
 * ``GET /metrics`` announcing a 1 GB body;
 * ``POST /console/jobs`` announcing a 1 GB body;
@@ -18,8 +19,9 @@ byte a second of body, opening another whenever the exporter closes one:
 
 Alternating the phases evens out whatever else the machine runs meanwhile. In both
 phases this process scrapes ``/metrics`` twice a second. It prints the polls made in
-each phase (summed over the rounds) (from ``c12_polls_total``) and their ratio, the scrapes answered and
-how long they took, the exporter's CPU time, and its log's size and tracebacks.
+each phase (from ``c12_polls_total``, summed over the rounds) and their ratio, the
+scrapes answered and how long they took, the exporter's CPU time, and its log's size
+and tracebacks.
 ``--source DIR`` runs the exporter from another checkout.
 """
 
