@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from c12exporter.config import load_config
-from c12exporter.discovery.configfile import write_config
+from c12exporter.discovery.configfile import existing_serials, write_config
 from c12exporter.plugins import load_plugins
 from c12exporter.settings import ConfigError
 from c12exporter.web.webconfig import load_web_config
@@ -199,6 +199,7 @@ def test_discover_merges_into_a_config_or_refuses_it_naming_the_file(
 ) -> None:
     path = folder / "discovered.yml"
     path.write_bytes(main)
+    existing_serials(path)  # read first by discover: never raises
     try:
         write_config(path, [])
     except ConfigError as error:

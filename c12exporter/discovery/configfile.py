@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from ..settings import ConfigError, yaml_problem
-from ..yamlfile import load_yaml, read_text
+from ..yamlfile import load_yaml, read_text, read_yaml_file
 from .scan import Finding
 
 NAME_PREFIX = "pdu-"
@@ -80,8 +80,8 @@ def existing_serials(path: Path) -> dict[str, str]:
     """serial -> address of the units a config file already names (none if it cannot be
     read: :func:`write_config` then says why)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        data = read_yaml_file(path)
+    except ConfigError:
         return {}
     units = data.get("units") if isinstance(data, dict) else None
     return {
