@@ -255,6 +255,15 @@ def decode_holding(registers: Sequence[int], unit: str) -> dict[str, Any]:
     }
 
 
+def _refuse_text_not_utf8(settings: dict[str, Any]) -> None:
+    """The unit stores only UTF-8 names. The decoder shows a bad byte as U+FFFD (so a
+    reader is never taken down by one), so a written name holding one was not UTF-8."""
+    for key, value in settings.items():
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and "\ufffd" in text:
+                raise ValueError(f"{key}: a name that is not UTF-8 text")
+
+
 class SimulatedUnit:
     """One simulated C12B: its physics, its identity and its Modbus TCP server."""
 
@@ -346,7 +355,9 @@ class SimulatedUnit:
         offset = address - SETTINGS.start
         registers[offset : offset + len(values)] = values
         try:
-            self.physics.apply_settings(decode_holding(registers, self.name))
+            settings = decode_holding(registers, self.name)
+            _refuse_text_not_utf8(settings)
+            self.physics.apply_settings(settings)
         except (MapError, ValueError) as error:
             log.info("%s: refused a settings write at %d: %s", self.name, address, error)
             return ExcCodes.ILLEGAL_VALUE
