@@ -119,8 +119,11 @@ def test_an_outside_exposer_adds_a_flag_and_a_page(tmp_path: Path) -> None:
                 None, fetch, f"{base}/greeting", "ops", "secret"
             )
             assert (status, text) == (200, "break a leg, stage-left\n")
-            status, landing = await loop.run_in_executor(None, fetch, f"{base}/", "ops", "secret")
-            assert status == 200 and 'href="greeting"' in landing and 'href="metrics"' in landing
+            status, landing = await loop.run_in_executor(
+                None, fetch, f"{base}/console/integrations", "ops", "secret"
+            )  # the console lists every route in its integrations place
+            assert status == 200 and 'href="../greeting"' in landing
+            assert 'href="../metrics"' in landing
             assert running.exposers["greeter"].hints == ["curl /greeting"]
         finally:
             await running.stop()

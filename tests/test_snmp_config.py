@@ -187,7 +187,7 @@ def test_compiled_names_resolve_to_the_oids_net_snmp_reads(tmp_path: Path) -> No
     tree = MibTree(mib, Store((), 10), 45.0, UnitIndexes(None), Telemetry())
     names = [c.name for c in tree.columns if c.object.module == "C12-PDU-MIB"]
     notifications = list(Composer(mib, 45.0, lambda: 0).notifications)
-    assert len(notifications) == 16 and len(names) == 1 + 15 + 19 + 10 + 19
+    assert len(notifications) == 16 and len(names) == 1 + 15 + 19 + 10 + 20
     command = ["snmptranslate", "-M", f"+{compiled.source_dir}", "-m", "C12-PDU-MIB", "-On"]
     result = subprocess.run(
         [*command, *(f"C12-PDU-MIB::{n}" for n in names + notifications)],
