@@ -135,9 +135,10 @@ class RunningExporter:
         no moment without a listener. The web server shares the old server's listening
         socket on the same address (:mod:`.web.listener`): the port is never free for
         another process to take, and if the new server cannot start the old one goes on
-        serving. An exposer that cannot share its port (SNMP's UDP socket) is stopped
-        first when the new one cannot start beside it, and restarted if the new one
-        still cannot start; then the error is raised."""
+        serving; so does the SNMP agent with its bound UDP socket (:mod:`.snmp.agent`).
+        An exposer that cannot share its port is stopped first when the new one cannot
+        start beside it, and restarted if the new one still cannot start; then the error
+        is raised."""
         exposer = self.plugins.exposers[section]
         previous = self.exposers.get(section)
         try:

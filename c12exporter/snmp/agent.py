@@ -9,11 +9,20 @@ Security model (see ``docs/snmp.md``):
 * VACM: every principal reads the system group and C12-PDU-MIB, nothing else. Only
   users with ``access: read-write`` have a write view, and only when ``writes_enabled``.
 * Communities configured for SNMPv2c notifications are not accepted on requests.
+
+An agent started on an address this process's running agent already listens on (a
+reload that changes only the SNMP settings) takes a duplicate of that bound UDP socket
+instead of binding anew: the port is never free for another process to take, and no
+``SO_REUSEPORT`` is needed. Every agent starts with reading held until it is fully
+configured; then, in one step of the event loop, the old agent stops reading and the new
+one starts, so no two agents read the one socket (which would split the datagrams
+between them) and a datagram that arrives in between waits in the socket's queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import ipaddress
 import logging
@@ -103,6 +112,15 @@ class _Guarded:
     fast: Callable[[bytes], bytes | None] | None = None
     """Answers what it can before pysnmp (reads, see :mod:`.fastpath` and :mod:`.fastv3`)."""
     counters: EngineCounters | None = None
+    held: bool = False
+    """Start with reading paused: the listening transport, until the agent is configured
+    (see the module's doc)."""
+
+    def connection_made(self, transport: Any) -> None:
+        # pysnmp's transport, next in the MRO of the concrete classes below
+        super().connection_made(transport)  # type: ignore[misc]
+        if self.held:  # asyncio starts reading only after this, and not while paused
+            transport.pause_reading()
 
     def datagram_received(self, datagram: bytes, address: Any) -> None:
         fast = self.fast
@@ -157,6 +175,8 @@ class RunningAgent:
     transport: _Guarded
     sender: Sender | None = None
     setter: SetResponder | None = None
+    sock: socket.socket | None = field(default=None, repr=False)
+    """The bound UDP socket (this agent's own descriptor), duplicated by a successor."""
     _closed: bool = field(default=False, repr=False)
 
     @property
@@ -208,6 +228,13 @@ class RunningAgent:
         if self._closed:
             return
         self._closed = True
+        for key, held in list(_SERVING.items()):
+            if self in held:
+                held.remove(self)
+                if not held:
+                    del _SERVING[key]
+        _read(self.transport, False)
+        await asyncio.sleep(0)  # answer the datagrams already read (queued by call_soon)
         self.tree.close()
         if self.sender is not None:
             await self.sender.stop()
@@ -249,9 +276,13 @@ async def start_agent(settings: SnmpSettings, context: ExposerContext) -> Runnin
         warnings.simplefilter("ignore", ResourceWarning)
         engine = snmp_engine.SnmpEngine(snmpEngineID=rfc1902.OctetString(engine_id))
     del engine.message_processing_subsystems[SNMPV1]  # SNMPv1 is not served
-    sock = _bind(settings)
+    holder = _holder(settings)
+    # The same kernel socket as the running agent's, so the port is never free in between.
+    sock = holder.dup() if holder is not None else _bind(settings)
     try:
-        transport = _transport_class(settings.host)().open_server_mode(sock=sock)
+        transport = _transport_class(settings.host)()
+        transport.held = True
+        transport.open_server_mode(sock=sock)
         engine_config.add_transport(engine, _domain(settings.host), transport)
         await _until_open(transport)
         _security(engine, settings, mib)
@@ -280,12 +311,19 @@ async def start_agent(settings: SnmpSettings, context: ExposerContext) -> Runnin
     host, port = sock.getsockname()[:2]
     running = RunningAgent(
         settings, engine, tree, compiled, settings.host, int(port), engine_id, transport, sender,
-        setter,
+        setter, sock,
     )  # fmt: skip
+    if settings.port:
+        _SERVING.setdefault(_address_key(settings), []).append(running)
+    for held in _SERVING.get(_address_key(settings), []):
+        if held is not running:
+            _read(held.transport, False)
+    _read(transport, True)  # in the same step as the old agent stopped reading
     log.info(
-        "SNMP agent on udp %s:%d, engine ID 0x%s, %s",
+        "SNMP agent on udp %s:%d%s, engine ID 0x%s, %s",
         _bracket(host),
         port,
+        " (socket taken over from the running agent)" if holder is not None else "",
         engine_id.hex(),
         ", ".join(
             (["SNMPv2c read-only"] if settings.community else [])
@@ -331,6 +369,35 @@ def _domain(host: str) -> Any:
     return udp6.DOMAIN_NAME if _is_v6(host) else udp.DOMAIN_NAME
 
 
+_SERVING: dict[tuple[bool, str, int], list[RunningAgent]] = {}
+"""This process's running agents by the address they were bound to: an agent started on
+an address already served takes a duplicate of its socket (see the module's doc)."""
+
+
+def _address_key(settings: SnmpSettings) -> tuple[bool, str, int]:
+    v6 = _is_v6(settings.host)
+    host = settings.host or ("::" if v6 else "0.0.0.0")
+    with contextlib.suppress(ValueError):  # a host name is compared as written
+        host = ipaddress.ip_address(host).compressed
+    return v6, host, settings.port
+
+
+def _holder(settings: SnmpSettings) -> socket.socket | None:
+    """The bound socket of this process's running agent on the same address, if any."""
+    if not settings.port:
+        return None
+    for running in _SERVING.get(_address_key(settings), []):
+        if running.sock is not None and running.sock.fileno() >= 0:
+            return running.sock
+    return None
+
+
+def _read(guarded: _Guarded, reading: bool) -> None:
+    transport = guarded.transport
+    if transport is not None and not transport.is_closing():
+        (transport.resume_reading if reading else transport.pause_reading)()
+
+
 def _bind(settings: SnmpSettings) -> socket.socket:
     v6 = _is_v6(settings.host)
     sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
@@ -339,9 +406,21 @@ def _bind(settings: SnmpSettings) -> socket.socket:
         sock.bind((settings.host or ("::" if v6 else "0.0.0.0"), settings.port))
     except OSError as error:
         sock.close()
+        ours = [
+            running.settings.listen_address
+            for (_, _, port), held in _SERVING.items()
+            for running in held
+            if port == settings.port
+        ]
+        hint = (
+            f"this exporter's agent listens on udp {ours[0]}; a move between all addresses "
+            "and one address on the same port needs another port or a restart"
+            if ours
+            else "pick a free port (ports below 1024 need root)"
+        )
         raise ConfigError(
             f"snmp.listen_address: cannot listen on udp {settings.listen_address}: "
-            f"{error.strerror or error}; pick a free port (ports below 1024 need root)"
+            f"{error.strerror or error}; {hint}"
         ) from None
     return sock
 

@@ -17,6 +17,8 @@ from .config import SnmpSettings, parse_snmp_config
 
 class SnmpExposer:
     section = "snmp"
+    shares_listeners = True
+    """A reload on the same address hands the bound UDP socket over (see :mod:`.agent`)."""
 
     def parse_config(self, data: Mapping[str, Any], where: str) -> SnmpSettings | None:
         return parse_snmp_config(data, where)
