@@ -30,6 +30,8 @@ import sys
 import tempfile
 import time
 import urllib.error
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -118,17 +120,24 @@ def limit_files() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (LIMIT, LIMIT))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=40)
-    parser.add_argument("--units", type=int, default=12)
-    parser.add_argument("--connections", type=int, default=1100)
-    parser.add_argument("--source", type=Path, help="run the exporter from this source tree")
-    args = parser.parse_args()
+@dataclass
+class Exporter:
+    """An exporter process at the open-file limit, polling a simulated fleet every 250 ms."""
 
+    url: str
+    port: int
+    pid: int
+    log: str = ""
+    """What it logged, once it has stopped."""
+
+
+@contextlib.contextmanager
+def exporter_at_file_limit(units: int, source: Path | None) -> Iterator[Exporter]:
+    """Start the simulator and an exporter (from ``source`` if given) reading it, wait for
+    its first polls, and stop both at the end, keeping the exporter's log."""
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        with simulator(tmp, args.units, "--speed", "0") as (_, units_file):
+        with simulator(tmp, units, "--speed", "0") as (_, units_file):
             port = free_port()
             config = tmp / "c12.yml"
             config.write_text(yaml.safe_dump({
@@ -137,30 +146,19 @@ def main() -> None:
                 "units_files": [str(units_file)],
             }))  # fmt: skip
             env = dict(os.environ)
-            if args.source is not None:
-                env["PYTHONPATH"] = str(args.source.resolve())
+            if source is not None:
+                env["PYTHONPATH"] = str(source.resolve())
             log = tmp / "exporter.log"
             command = [sys.executable, "-m", "c12exporter.cli", "serve",
                        "--config.file", str(config)]  # fmt: skip
             with open(log, "wb") as out:
                 proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                         env=env, cwd=tmp, preexec_fn=limit_files)  # fmt: skip
+            exporter = Exporter(f"http://{LOOPBACK}:{port}", port, proc.pid)
             try:
-                url = f"http://{LOOPBACK}:{port}"
-                wait_until(lambda: polls(url) > 0, 60, "first polls")
+                wait_until(lambda: polls(exporter.url) > 0, 60, "first polls")
                 time.sleep(2)
-                quiet = measure(url, args.seconds, proc.pid)  # the baseline: nothing held open
-                stop = multiprocessing.Event()
-                opened = multiprocessing.Value("i", 0)
-                holder = multiprocessing.Process(
-                    target=hold_process, args=(port, args.connections, stop, opened)
-                )
-                holder.start()
-                time.sleep(5)  # the connections opened
-                held = measure(url, args.seconds, proc.pid)
-                stop.set()
-                holder.join(30)
-                holder.kill()
+                yield exporter
             finally:
                 proc.terminate()
                 try:
@@ -168,7 +166,32 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-            text = log.read_text(errors="replace")
+            exporter.log = log.read_text(errors="replace")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=40)
+    parser.add_argument("--units", type=int, default=12)
+    parser.add_argument("--connections", type=int, default=1100)
+    parser.add_argument("--source", type=Path, help="run the exporter from this source tree")
+    args = parser.parse_args()
+
+    with exporter_at_file_limit(args.units, args.source) as exporter:
+        url, port, pid = exporter.url, exporter.port, exporter.pid
+        quiet = measure(url, args.seconds, pid)  # the baseline: nothing held open
+        stop = multiprocessing.Event()
+        opened = multiprocessing.Value("i", 0)
+        holder = multiprocessing.Process(
+            target=hold_process, args=(port, args.connections, stop, opened)
+        )
+        holder.start()
+        time.sleep(5)  # the connections opened
+        held = measure(url, args.seconds, pid)
+        stop.set()
+        holder.join(30)
+        holder.kill()
+    text = exporter.log
     print(f"{args.units} units polled every 250 ms, {args.seconds:.0f} s each phase; "
           f"{args.connections} connections held open ({opened.value} opened in all)")  # fmt: skip
     print("| | quiet | connections held | ratio |\n|---|---|---|---|")

@@ -34,20 +34,16 @@ import multiprocessing
 import os
 import resource
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.idle_connections import cpu_seconds, limit_files, polls
-from tests.servers import LOOPBACK, free_port, http_get, simulator, wait_until
+from bench.idle_connections import cpu_seconds, exporter_at_file_limit, polls
+from tests.servers import LOOPBACK, http_get, wait_until
 
 HEADS = [
     b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n",
@@ -132,53 +128,25 @@ def main() -> None:
     parser.add_argument("--source", type=Path, help="run the exporter from this source tree")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp_dir:
-        tmp = Path(tmp_dir)
-        with simulator(tmp, args.units, "--speed", "0") as (_, units_file):
-            port = free_port()
-            config = tmp / "c12.yml"
-            config.write_text(yaml.safe_dump({
-                "poll": {"interval": "250ms", "timeout": "200ms"},
-                "web": {"listen_address": f"{LOOPBACK}:{port}"},
-                "units_files": [str(units_file)],
-            }))  # fmt: skip
-            env = dict(os.environ)
-            if args.source is not None:
-                env["PYTHONPATH"] = str(args.source.resolve())
-            log = tmp / "exporter.log"
-            command = [sys.executable, "-m", "c12exporter.cli", "serve",
-                       "--config.file", str(config)]  # fmt: skip
-            with open(log, "wb") as out:
-                proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                                        env=env, cwd=tmp, preexec_fn=limit_files)  # fmt: skip
-            try:
-                url = f"http://{LOOPBACK}:{port}"
-                wait_until(lambda: polls(url) > 0, 60, "first polls")
-                time.sleep(2)
-                opened = multiprocessing.Value("i", 0)
-                quiet_rounds, slow_rounds = [], []
-                for _ in range(args.rounds):
-                    quiet_rounds.append(measure(url, args.seconds, proc.pid))  # the baseline
-                    stop = multiprocessing.Event()
-                    attacker = multiprocessing.Process(
-                        target=drip_process, args=(port, args.connections, stop, opened)
-                    )
-                    attacker.start()
-                    time.sleep(5)  # the connections opened
-                    slow_rounds.append(measure(url, args.seconds, proc.pid))
-                    stop.set()
-                    attacker.join(30)
-                    attacker.kill()
-                    time.sleep(args.seconds / 10)  # the held connections time out
-                quiet, slow = combined(quiet_rounds), combined(slow_rounds)
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            text = log.read_text(errors="replace")
+    with exporter_at_file_limit(args.units, args.source) as exporter:
+        url, port, pid = exporter.url, exporter.port, exporter.pid
+        opened = multiprocessing.Value("i", 0)
+        quiet_rounds, slow_rounds = [], []
+        for _ in range(args.rounds):
+            quiet_rounds.append(measure(url, args.seconds, pid))  # the baseline
+            stop = multiprocessing.Event()
+            attacker = multiprocessing.Process(
+                target=drip_process, args=(port, args.connections, stop, opened)
+            )
+            attacker.start()
+            time.sleep(5)  # the connections opened
+            slow_rounds.append(measure(url, args.seconds, pid))
+            stop.set()
+            attacker.join(30)
+            attacker.kill()
+            time.sleep(args.seconds / 10)  # the held connections time out
+        quiet, slow = combined(quiet_rounds), combined(slow_rounds)
+    text = exporter.log
     print(f"{args.units} units polled every 250 ms, {args.rounds} rounds of "
           f"{args.seconds:.0f} s each phase; "
           f"{args.connections} connections sending bodies a byte a second "
