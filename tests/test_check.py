@@ -7,7 +7,7 @@ import json
 import re
 import subprocess
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -54,14 +54,17 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             yield control, url, {u["name"]: u["address"] for u in units}
 
 
-def wait_state(args: tuple[str, ...], code: int) -> str:
-    """The status line once the check exits with ``code`` (the exporter polls every 1 s)."""
+def wait_state(
+    args: tuple[str, ...], code: int, settled: Callable[[str], bool] = lambda line: True
+) -> str:
+    """The status line once the check exits with ``code`` and the line is ``settled`` (the
+    exporter polls every 1 s, so loads set one channel at a time show up over several polls)."""
     import time
 
     deadline = time.monotonic() + 20
     while True:
         rc, line = run_check(*args)
-        if rc == code or time.monotonic() > deadline:
+        if (rc == code and settled(line)) or time.monotonic() > deadline:
             assert rc == code, line
             return line
         time.sleep(0.5)
@@ -177,7 +180,7 @@ def test_the_neutral_is_judged_against_the_input_rating(fleet: Fleet) -> None:
     assert line.startswith("C12 WARNING - unit sim-01: N ") and "> 50.4 (WARNING)" in line, line
     for channel in range(1, 13):
         control.act("sim-01", "set_load", channel=channel, current_a=12.5, third_harmonic=0.69)
-    line = wait_state(unit, 2)
+    line = wait_state(unit, 2, lambda line: perfdata(line)["L1"][0] >= 49.9)
     perf = perfdata(line)
     assert perf["L1"][0] == pytest.approx(50.0, abs=0.1)
     assert perf["N"][0] == pytest.approx(85.0, abs=1.0)
