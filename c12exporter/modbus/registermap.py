@@ -22,6 +22,11 @@ Conventions (also stated in the generated document):
   available says so (``nullable``); any other field reporting it is an error.
 * Strings are UTF-8, NUL padded, two bytes per register, first byte high.
 
+A block longer than one Modbus read may carry (125 registers) is read with several
+requests, planned here (:attr:`Block.reads`) and split between items, so no 32- or 64-bit
+value is ever cut; the transport decodes their concatenation as one block. A single field
+longer than one read is refused when the block is built (at import for this map).
+
 A firmware with another register map is a new :class:`RegisterMap` value, not
 new code.
 """
@@ -36,6 +41,7 @@ from typing import cast
 
 from ..measurements import CHANNEL_COUNT, CHANNELS, Measurement
 from ..measurements import MEASUREMENTS as DECLARED
+from .client import MAX_REGISTERS
 
 
 class Table(enum.IntEnum):
@@ -110,7 +116,11 @@ class Field:
 
 @dataclass(frozen=True)
 class Block:
-    """A contiguous run of fields read with one request."""
+    """A contiguous run of fields, read with the requests :attr:`reads` plans (one unless
+    the block is longer than one read may carry) and decoded as one.
+
+    :raises ValueError: a field alone is longer than one read may carry.
+    """
 
     name: str
     table: Table
@@ -119,6 +129,9 @@ class Block:
     addresses: Mapping[str, int] = field(init=False, repr=False, compare=False)
     count: int = field(init=False, repr=False, compare=False)
     """Registers in the block."""
+    reads: tuple[tuple[int, int], ...] = field(init=False, repr=False, compare=False)
+    """(start, count) of each request that reads the block, in address order: each at
+    most :data:`~.client.MAX_REGISTERS`, ending between two items."""
     _layout: struct.Struct = field(init=False, repr=False, compare=False)
     """Every item of every field in one big-endian struct: decoding is one unpack."""
 
@@ -127,12 +140,19 @@ class Block:
         next_address = self.start
         codes = []
         for f in self.fields:
+            if f.registers > MAX_REGISTERS:
+                raise ValueError(
+                    f"register block {self.name!r}: field {f.name!r} takes {f.registers} "
+                    f"registers, more than the {MAX_REGISTERS} one Modbus read carries; "
+                    "declare it as several fields"
+                )
             addresses[f.name] = next_address
             next_address += f.registers
             item = f"{f.kind.registers * 2}s" if f.kind is Kind.STRING else f.kind.struct_code
             codes.append(item * f.count)
         object.__setattr__(self, "addresses", addresses)
         object.__setattr__(self, "count", next_address - self.start)
+        object.__setattr__(self, "reads", _plan_reads(self.start, self.fields))
         object.__setattr__(self, "_layout", struct.Struct(">" + "".join(codes)))
 
     def decode(
@@ -196,6 +216,22 @@ class Block:
             for item in items:
                 out += _encode_one(f, item)
         return list(struct.unpack(f">{len(out) // 2}H", bytes(out)))
+
+
+def _plan_reads(start: int, fields: Sequence[Field]) -> tuple[tuple[int, int], ...]:
+    """The fewest requests that read ``fields`` from ``start`` in order, each ending
+    between two items (a 32- or 64-bit value is never split across two replies)."""
+    reads: list[tuple[int, int]] = []
+    read_start, read_count = start, 0
+    for f in fields:
+        for _ in range(f.count):
+            if read_count + f.kind.registers > MAX_REGISTERS:
+                reads.append((read_start, read_count))
+                read_start, read_count = read_start + read_count, 0
+            read_count += f.kind.registers
+    if read_count:
+        reads.append((read_start, read_count))
+    return tuple(reads)
 
 
 def _decode_field(f: Field, raws: Sequence[int | bytes], unit: str) -> list[Value]:
@@ -389,9 +425,10 @@ def markdown_table(register_map: RegisterMap = C12B_V1) -> str:
         "by `c12exporter register-map`; do not edit.",
         "",
         f"Register map version {register_map.version}. Modbus TCP, port 502 on hardware, "
-        "unit id 1 (any id is answered). Every poll reads each block below with one request "
-        f"({len(register_map.blocks)} requests per unit); identification is read once per "
-        "connection.",
+        "unit id 1 (any id is answered). Every poll reads each block below, with one request "
+        f"unless the block is longer than the {MAX_REGISTERS} registers one read carries "
+        f"({sum(len(b.reads) for b in register_map.blocks)} requests per unit); "
+        "identification is read once per connection.",
         "",
         "* Registers are 16-bit big-endian; 32- and 64-bit values put the most significant "
         "word first.",
@@ -430,6 +467,7 @@ def markdown_table(register_map: RegisterMap = C12B_V1) -> str:
             f"## Block `{block.name}`: {table}, {block.start}..{block.start + block.count - 1} "
             f"({block.count} registers)",
             "",
+            *_reads_line(block),
             "| address | field | type | count | scale | unit | valid range | nullable | "
             "writable | description |",
             "|---|---|---|---|---|---|---|---|---|---|",
@@ -451,3 +489,11 @@ def markdown_table(register_map: RegisterMap = C12B_V1) -> str:
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def _reads_line(block: Block) -> list[str]:
+    """The requests of a block read with more than one (none for one)."""
+    if len(block.reads) == 1:
+        return []
+    spans = ", ".join(f"{start}..{start + count - 1}" for start, count in block.reads)
+    return [f"Read with {len(block.reads)} requests: {spans}.", ""]

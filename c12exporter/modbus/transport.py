@@ -1,7 +1,8 @@
 """Built-in transport ``modbus-tcp``: reads, decodes and writes a C12B over Modbus TCP.
 
-Every poll reads each block of the register map with one request and decodes it there,
-so what leaves this module is values, never registers. Writes are checked against the
+Every poll reads each block of the register map with the requests the map plans for it
+(one, unless the block is longer than one read carries) and decodes it there, so what
+leaves this module is values, never registers. Writes are checked against the
 settings block (range, 10 mA resolution, 16-byte names) before anything is sent.
 """
 
@@ -98,8 +99,12 @@ class ModbusTcpTransport:
     async def read(self) -> UnitValues:
         values: dict[str, Value | list[Value]] = {}
         for block in self.register_map.blocks:
-            registers = await self._call(
-                self._client.read_registers(int(block.table), block.start, block.count)
+            function = int(block.table)
+            registers = b"".join(
+                [
+                    await self._call(self._client.read_registers(function, start, count))
+                    for start, count in block.reads
+                ]
             )
             try:
                 values.update(block.decode_bytes(registers, unit=self.address))

@@ -48,6 +48,7 @@ from ..modbus.registermap import (
     MEASUREMENTS,
     SETTINGS,
     UNIT_SETTINGS,
+    Block,
     MapError,
     Table,
 )
@@ -280,8 +281,12 @@ class SimulatedUnit:
         host: str,
         port: int,
         seed: int,
+        measurements: Block = MEASUREMENTS,
     ) -> None:
+        """:param measurements: the measurements block served (another register map's,
+        for one whose values ``physics.measurements()`` gives)."""
         self.name = name
+        self.measurements = measurements
         self.model = model
         self.serial = serial
         self.firmware = firmware
@@ -327,7 +332,7 @@ class SimulatedUnit:
         physics = self.physics_now()
         version, registers = self._measurements
         if version != physics.version:
-            registers = MEASUREMENTS.encode(physics.measurements())
+            registers = self.measurements.encode(physics.measurements())
             self._measurements = (physics.version, registers)
         return registers
 
@@ -345,9 +350,9 @@ class SimulatedUnit:
         registers = self.measurement_registers()
         if self.network is not NetworkMode.OUT_OF_RANGE:
             return registers
-        bad = list(registers)
-        bad[MEASUREMENTS.addresses["voltage"] - MEASUREMENTS.start] = OUT_OF_RANGE_VOLTAGE_RAW
-        bad[MEASUREMENTS.addresses["channel_load"] - MEASUREMENTS.start] = OUT_OF_RANGE_LOAD_STATE
+        bad, block = list(registers), self.measurements
+        bad[block.addresses["voltage"] - block.start] = OUT_OF_RANGE_VOLTAGE_RAW
+        bad[block.addresses["channel_load"] - block.start] = OUT_OF_RANGE_LOAD_STATE
         return bad
 
     def _write_settings(self, address: int, values: Sequence[int]) -> ExcCodes | None:
@@ -403,7 +408,9 @@ class SimulatedUnit:
                 ],
                 [
                     SimData(
-                        MEASUREMENTS.start, count=MEASUREMENTS.count, datatype=DataType.REGISTERS
+                        self.measurements.start,
+                        count=self.measurements.count,
+                        datatype=DataType.REGISTERS,
                     )
                 ],
             ),
@@ -514,7 +521,7 @@ class SimulatedUnit:
         state = self.physics_now().snapshot()
         try:
             meter: dict[str, Any] = {
-                "measurements": MEASUREMENTS.decode(self.measurement_registers(), self.name),
+                "measurements": self.measurements.decode(self.measurement_registers(), self.name),
                 "settings": decode_holding(self.settings_registers(), self.name),
             }
         except MapError as error:
