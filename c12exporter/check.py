@@ -8,6 +8,10 @@ characters as escapes (``\\n``). It reads one unit (``--unit``) or the whole fle
 through a running exporter's ``/metrics`` (``--exporter URL``, TLS and basic auth
 supported), or one unit directly over its transport (``--address host:port``). See
 docs/check.md.
+
+What it judges comes from the catalogue (:mod:`c12exporter.measurements`): the metric
+names, the state each value of a state metric stands for (the collector's mapping read
+backwards) and the state names; the ratings default to the model's.
 """
 
 from __future__ import annotations
@@ -26,8 +30,17 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import limits
-from .measurements import PHASES
-from .model import INPUT_RATING_A
+from .measurements import (
+    BREAKER_STATES,
+    BY_NAME,
+    ESTOP_STATES,
+    LOAD_STATES,
+    NEUTRAL_STATES,
+    PHASES,
+    SWITCH_STATES,
+    Measurement,
+)
+from .model import CHANNEL_RATING_A, INPUT_RATING_A
 from .reading import Reading, SupervisionState
 from .resolve import printable
 
@@ -42,15 +55,26 @@ class CheckError(Exception):
     """Something that makes the check's answer UNKNOWN."""
 
 
+PRESSED, RELEASED = ESTOP_STATES[1], ESTOP_STATES[0]
+SWITCH_ON = SWITCH_STATES[1]
+NEUTRAL_LOST = NEUTRAL_STATES[1]
+BREAKER_CLOSED = BREAKER_STATES[0]
+LOAD_NORMAL, SERIOUS_OVERLOAD = LOAD_STATES[1], LOAD_STATES[-1]
+
+
 @dataclass
 class Channel:
     number: int
     name: str
     current_a: float
     rating_a: float
-    breaker_closed: bool
-    load_level: int  # 0 off, 1 normal, 2 slight overload, 3 serious overload
-    supervision: int | None  # -1 below, 0 inside, 1 above, None: no band
+    breaker: str  # one of BREAKER_STATES
+    load: str  # one of LOAD_STATES
+    supervision: SupervisionState | None  # None: no band
+
+    @property
+    def breaker_closed(self) -> bool:
+        return self.breaker == BREAKER_CLOSED
 
 
 @dataclass
@@ -118,6 +142,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout", type=float, default=10.0, metavar="SECONDS", help="(default: %(default)s)"
     )
     near, over = limits.NEAR_RATING_RATIO.value, limits.OVER_RATING_RATIO.value
+    input_near = limits.INPUT_NEAR_RATING_RATIO.value
+    rated = f"the {INPUT_RATING_A:g} A input"
     parser.add_argument(
         "--temperature-warning",
         type=float,
@@ -137,29 +163,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         metavar="A",
         default=round(near * INPUT_RATING_A, 3),
-        help="phase current (default: %(default)s, 80%% of the 63 A input)",
+        help=f"phase current (default: %(default)s, {near * 100:.0f}%% of {rated})",
     )
     parser.add_argument(
         "--phase-critical",
         type=float,
         metavar="A",
         default=round(over * INPUT_RATING_A, 3),
-        help="phase current (default: %(default)s, the 63 A input)",
+        help=f"phase current (default: %(default)s, {rated})",
     )
     parser.add_argument(
         "--neutral-warning",
         type=float,
         metavar="A",
-        default=round(limits.INPUT_NEAR_RATING_RATIO.value * INPUT_RATING_A, 3),
-        help="neutral current (default: %(default)s, 80%% of the 63 A input: the neutral "
-        "is rated as a phase, and LED walls can push it above every phase)",
+        default=round(input_near * INPUT_RATING_A, 3),
+        help=f"neutral current (default: %(default)s, {input_near * 100:.0f}%% of {rated}: the "
+        "neutral is rated as a phase, and LED walls can push it above every phase)",
     )
     parser.add_argument(
         "--neutral-critical",
         type=float,
         metavar="A",
         default=round(limits.INPUT_OVER_RATING_RATIO.value * INPUT_RATING_A, 3),
-        help="neutral current (default: %(default)s, the 63 A input)",
+        help=f"neutral current (default: %(default)s, {rated})",
     )
     parser.add_argument(
         "--channel-warning",
@@ -237,9 +263,30 @@ def fetch_metrics(args: argparse.Namespace) -> str:
         raise CheckError(f"{url}: {reason}") from None
 
 
+def _state_metric(name: str) -> tuple[str, dict[float, str]]:
+    """A state measurement's metric name, and the state each of its values stands for."""
+    m: Measurement = BY_NAME[name]
+    return m.metric_name, {value: state for state, value in m.state_values.items()}
+
+
+ESTOP_METRIC, ESTOP_OF = _state_metric("emergency_stop")
+SWITCH_METRIC, SWITCH_OF = _state_metric("switch_disconnector")
+NEUTRAL_METRIC, NEUTRAL_OF = _state_metric("neutral")
+BREAKER_METRIC, BREAKER_OF = _state_metric("channel_breaker")
+LOAD_METRIC, LOAD_OF = _state_metric("channel_load")
+TEMPERATURE_METRIC = BY_NAME["temperature"].metric_name
+CURRENT_METRIC = BY_NAME["current"].metric_name
+"""The phases' and (``phase="N"``) the neutral's current."""
+CHANNEL_CURRENT_METRIC = BY_NAME["channel_current"].metric_name
+
+
 def parse_units(text: str) -> dict[str, Unit]:
     """Every unit of a /metrics page, by name."""
     from prometheus_client.parser import text_string_to_metric_families
+
+    from .prometheus.collector import SUPERVISION_POSITIONS
+
+    supervision_of = {float(v): state for state, v in SUPERVISION_POSITIONS.items()}
 
     units: dict[str, Unit] = {}
     channels: dict[tuple[str, int], dict[str, Any]] = {}
@@ -259,15 +306,15 @@ def parse_units(text: str) -> dict[str, Unit]:
         unit = units.get(labels.get("pdu", ""))
         if unit is None:
             continue
-        if name == "c12_emergency_stop_pressed":
-            unit.estop_pressed = value == 1
-        elif name == "c12_switch_disconnector_on":
-            unit.switch_on = value == 1
-        elif name == "c12_neutral_lost":
-            unit.neutral_lost = value == 1
-        elif name == "c12_temperature_celsius":
+        if name == ESTOP_METRIC:
+            unit.estop_pressed = ESTOP_OF.get(value) == PRESSED
+        elif name == SWITCH_METRIC:
+            unit.switch_on = SWITCH_OF.get(value) == SWITCH_ON
+        elif name == NEUTRAL_METRIC:
+            unit.neutral_lost = NEUTRAL_OF.get(value) == NEUTRAL_LOST
+        elif name == TEMPERATURE_METRIC:
             unit.temperature_c = value
-        elif name == "c12_current_amperes":
+        elif name == CURRENT_METRIC:
             unit.currents_a[labels["phase"]] = value
         elif name == "c12_input_rating_amperes":
             unit.input_rating_a = value
@@ -277,28 +324,25 @@ def parse_units(text: str) -> dict[str, Unit]:
             if name == "c12_channel_info":
                 row["name"] = labels.get("name", "")
     for (pdu, number), row in sorted(channels.items()):
-        if "c12_channel_current_amperes" not in row:
+        if CHANNEL_CURRENT_METRIC not in row:
             continue
         position = row.get("c12_channel_supervision_position")
+        breaker, load = row.get(BREAKER_METRIC), row.get(LOAD_METRIC)
         units[pdu].channels.append(
             Channel(
                 number=number,
                 name=str(row.get("name", "")),
-                current_a=float(row["c12_channel_current_amperes"]),
-                rating_a=float(row.get("c12_channel_rating_amperes", 16.0)),
-                breaker_closed=row.get("c12_channel_breaker_closed", 1) == 1,
-                load_level=int(row.get("c12_channel_load_level", 1)),
-                supervision=None if position is None else int(position),
+                current_a=float(row[CHANNEL_CURRENT_METRIC]),
+                rating_a=float(row.get("c12_channel_rating_amperes", CHANNEL_RATING_A)),
+                breaker=BREAKER_CLOSED if breaker is None else BREAKER_OF.get(breaker, ""),
+                load=LOAD_NORMAL if load is None else LOAD_OF.get(load, ""),
+                supervision=None if position is None else supervision_of.get(position),
             )
         )
     return units
 
 
 # ----------------------------------------------------------------- direct source
-
-
-_POSITIONS = {SupervisionState.BELOW: -1, SupervisionState.OK: 0, SupervisionState.ABOVE: 1}
-_LOAD_LEVELS = {"off": 0, "normal": 1, "slight_overload": 2, "serious_overload": 3}
 
 
 def unit_from_reading(name: str, reading: Reading) -> Unit:
@@ -321,9 +365,9 @@ def unit_from_reading(name: str, reading: Reading) -> Unit:
                 name=c.name,
                 current_a=c.current_a,
                 rating_a=c.rating_a,
-                breaker_closed=c.breaker_closed,
-                load_level=_LOAD_LEVELS[c.load_state],
-                supervision=_POSITIONS.get(c.supervision_state),
+                breaker=str(c.values["channel_breaker"]),
+                load=c.load_state,
+                supervision=c.supervision_state,
             )
             for c in reading.channels
         ],
@@ -393,7 +437,7 @@ def judge(unit: Unit, t: Thresholds, verdict: Verdict, prefix: str = "") -> None
     for ch in unit.channels:
         label = f"{prefix}channel {ch.number}" + (f" ({ch.name})" if ch.name else "")
         ratio = ch.current_a / ch.rating_a if ch.rating_a else 0.0
-        if ch.load_level >= 3:
+        if ch.load == SERIOUS_OVERLOAD:
             verdict.add(CRITICAL, f"{label} serious overload, {_fmt(ch.current_a)} A")
         elif ch.breaker_closed and ratio > t.channel_crit_ratio:
             verdict.add(CRITICAL, f"{label} {_fmt(ch.current_a)} A over its rating")
@@ -401,8 +445,8 @@ def judge(unit: Unit, t: Thresholds, verdict: Verdict, prefix: str = "") -> None
             verdict.add(WARNING, f"{label} {_fmt(ch.current_a)} A near its rating")
         if not ch.breaker_closed and unit.switch_on:
             verdict.add(WARNING, f"{label} RCBO open")
-        if ch.supervision in (-1, 1):
-            side = "below" if ch.supervision < 0 else "above"
+        if ch.supervision in (SupervisionState.BELOW, SupervisionState.ABOVE):
+            side = ch.supervision.value
             verdict.add(WARNING, f"{label} {_fmt(ch.current_a)} A {side} its supervision band")
     if prefix:
         return

@@ -242,6 +242,14 @@ class Measurement:
         return f"c12_{self.name}_{suffix}" if suffix else f"c12_{self.name}"
 
     @property
+    def state_values(self) -> Mapping[str, float]:
+        """The metric's value of each state: :attr:`Metric.states`, else the state's
+        position in :attr:`states`."""
+        if self.metric is not None and self.metric.states is not None:
+            return self.metric.states
+        return {state: float(position) for position, state in enumerate(self.states)}
+
+    @property
     def metric_help(self) -> str:
         return (self.metric.help if self.metric else "") or self.description
 

@@ -233,3 +233,54 @@ def test_check_text_is_escaped_like_a_plugin_line() -> None:
         line == "C12 CRITICAL - unit pdu\\x1b]0;owned\\x07\u00a6x\\r\\nC12 OK: "
         "unreachable: e\u00a6f (CRITICAL)"
     )
+
+
+@pytest.mark.parametrize(
+    ("estop", "switch", "neutral"),
+    [("released", "on", "ok"), ("pressed", "off", "lost"), ("released", "off", "ok")],
+)
+def test_metrics_and_a_reading_give_the_same_verdict(estop: str, switch: str, neutral: str) -> None:
+    """What /metrics serves (the collector's state values) reads back into the same
+    states, ratings and supervision as the reading itself: the check and the collector
+    share the catalogue's tables."""
+    import time
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from c12exporter.check import Thresholds, check_unit, parse_units, unit_from_reading
+    from c12exporter.config import UnitConfig
+    from c12exporter.modbus.registermap import MEASUREMENTS, SETTINGS
+    from c12exporter.plugins import load_plugins
+    from c12exporter.prometheus.collector import FleetCollector
+    from c12exporter.reading import Identity, build_reading
+    from c12exporter.store import Store
+    from tests.test_registermap import sample_measurements
+
+    values = {**sample_measurements(), "emergency_stop": estop,
+              "switch_disconnector": switch, "neutral": neutral}  # fmt: skip
+    settings = {
+        "supervision_min": [5.0, None, None, 1.0] + [None] * 8,  # channel 1 below its band
+        "supervision_max": [None, 0.5, 20.0, None] + [None] * 8,  # channel 2 above its band
+        "channel_name": ["left", "", "wall"] + [""] * 9,
+    }
+    now = time.time()
+    reading = build_reading(
+        "u",
+        Identity("StageSmarts", "C12B-24", "1.0", "SN1"),
+        load_plugins(entry_points=False).model("C12B-24"),
+        now,
+        {**MEASUREMENTS.decode(MEASUREMENTS.encode(values)),
+         **SETTINGS.decode(SETTINGS.encode(settings))},
+    )  # fmt: skip
+    store = Store((UnitConfig("u", "127.0.0.1:1502"),), staleness_s=15)
+    store.record_success("u", reading, 0.01)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FleetCollector(store))
+    served = parse_units(generate_latest(registry).decode())["u"]
+    thresholds = Thresholds(40.0, 45.0, 50.4, 63.0, 0.8, 1.0)
+    expected = check_unit(unit_from_reading("u", reading), thresholds)
+    assert check_unit(served, thresholds) == expected
+    assert "channel 3 (wall) serious overload" in expected[1]
+    assert "channel 1 (left) 0 A below its supervision band" in expected[1]
+    assert "channel 12 RCBO open" in expected[1] or switch == "off"
+    assert ("emergency stop pressed" in expected[1]) == (estop == "pressed")
