@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from .measurements import OF_SCOPE, PHASES, Quantity, Scope
 from .model import AUX_CHANNEL, UnitModel
 
+# Defined with the settings (a leaf); also imported from here, as before.
+from .settings import SupervisionBand as SupervisionBand
+from .settings import SupervisionState as SupervisionState
+
 
 @dataclass(frozen=True)
 class Identity:
@@ -19,36 +23,6 @@ class Identity:
     model: str
     firmware: str
     serial: str
-
-
-class SupervisionState(enum.Enum):
-    """Where a channel's current sits against its supervision band."""
-
-    DISABLED = "disabled"  # neither minimum nor maximum set
-    OK = "ok"
-    BELOW = "below"
-    ABOVE = "above"
-
-
-@dataclass(frozen=True)
-class SupervisionBand:
-    """Minimum and maximum current for a channel; ``None`` means not set."""
-
-    min_a: float | None = None
-    max_a: float | None = None
-
-    @property
-    def enabled(self) -> bool:
-        return self.min_a is not None or self.max_a is not None
-
-    def state(self, current_a: float) -> SupervisionState:
-        if not self.enabled:
-            return SupervisionState.DISABLED
-        if self.min_a is not None and current_a < self.min_a:
-            return SupervisionState.BELOW
-        if self.max_a is not None and current_a > self.max_a:
-            return SupervisionState.ABOVE
-        return SupervisionState.OK
 
 
 class Keep(enum.Enum):

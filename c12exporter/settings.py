@@ -1,9 +1,10 @@
-"""The exporter's settings as values: units, polling, exposers. A leaf: imports no other
-part of the exporter but the reading's value types, so every module may depend on it.
+"""The exporter's settings as values: units, polling, exposers, a channel's supervision
+band. A leaf: imports no other part of the exporter, so every module may depend on it.
 Loading and checking a config file is :mod:`c12exporter.config`'s job."""
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import math
 import re
@@ -12,10 +13,38 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .reading import SupervisionBand
-
 _DURATION = re.compile(r"^(?P<value>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class SupervisionState(enum.Enum):
+    """Where a channel's current sits against its supervision band."""
+
+    DISABLED = "disabled"  # neither minimum nor maximum set
+    OK = "ok"
+    BELOW = "below"
+    ABOVE = "above"
+
+
+@dataclass(frozen=True)
+class SupervisionBand:
+    """Minimum and maximum current for a channel; ``None`` means not set."""
+
+    min_a: float | None = None
+    max_a: float | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.min_a is not None or self.max_a is not None
+
+    def state(self, current_a: float) -> SupervisionState:
+        if not self.enabled:
+            return SupervisionState.DISABLED
+        if self.min_a is not None and current_a < self.min_a:
+            return SupervisionState.BELOW
+        if self.max_a is not None and current_a > self.max_a:
+            return SupervisionState.ABOVE
+        return SupervisionState.OK
 
 
 class ConfigError(ValueError):
