@@ -22,6 +22,11 @@ demo: venv system-tools
 test: venv system-tools
 	$(BIN)/tox run -e lint,types,py311
 
+# The MIB files at the top of the repository: copies of the package's, for an NMS.
+.PHONY: mibs
+mibs: venv
+	$(BIN)/c12exporter mib --output mibs
+
 bench: venv system-tools
 	$(BIN)/python bench/poll_fleet.py
 
