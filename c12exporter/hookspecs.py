@@ -103,7 +103,9 @@ def c12_add_exposers(exposers: Registry[Exposer]) -> None:
     """Called once at start to register exposers by config section name.
 
     An exposer serves the store's readings to one platform: the built-ins are
-    ``web`` (Prometheus ``/metrics`` and ``/probe``) and ``snmp`` (the agent).
+    ``web`` (the shared web server, which plugins add routes to:
+    :func:`c12_add_routes`), ``snmp`` (the agent) and ``console`` (the fleet console's
+    settings).
     Its section of the config file is validated by
     :meth:`c12exporter.exposer.Exposer.parse_config` at load time.
 
@@ -126,13 +128,24 @@ def c12_add_options(parser: argparse.ArgumentParser) -> None:
 
 @hookspec
 def c12_add_routes(routes: Routes, context: ExposerContext) -> None:
-    """Called each time the shared web server starts, to add HTTP routes to it.
+    """Called each time the shared web server starts (and on a reload that restarts it),
+    to add HTTP routes to it.
 
     Every route is served on the one listen address with the same TLS and basic auth
-    (``--web.config.file``). A route given a ``title`` is linked from the landing page.
+    (``--web.config.file``). Unless a plugin serves ``/`` (the console does), the server
+    answers ``/`` with a landing page built from the links the routes ask for, so a
+    plugin that is not loaded shows no link:
 
-    :param routes: add each with ``routes.add_get(path, handler, title=...)`` or
-        ``routes.add_post(path, handler)``; a path added twice is an error naming both
-        plugins.
+    * ``title``: a link to the route in the page's introduction, followed by its
+      ``description`` (a route with a description and no title is described without
+      a link);
+    * ``unit_title``: a link in each unit's row to ``path?target=NAME``, for a route that
+      serves one unit by name (the Prometheus plugin's ``/probe``).
+
+    :param routes: add each with ``routes.add_get(path, handler, title=...,
+        description=..., unit_title=...)`` or ``routes.add_post(path, handler)``; a path
+        added twice is an error naming both plugins. ``routes.state(key, value)`` hands
+        handlers a value as ``request.app[key]``; ``routes.on_shutdown(callback)`` ends
+        long-lived responses when the server stops.
     :param context: the store, poller, telemetry and current config the handlers serve.
     """

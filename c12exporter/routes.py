@@ -1,4 +1,6 @@
-"""The routes plugins add to the shared web server (hook ``c12_add_routes``)."""
+"""The routes plugins add to the shared web server (hook ``c12_add_routes``), and the
+links each route asks for on the server's landing page: the page links only what the
+loaded plugins serve."""
 
 from __future__ import annotations
 
@@ -16,13 +18,20 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @dataclass(frozen=True)
 class Route:
-    """One HTTP route; ``title`` (optional) is its link text on the landing page."""
+    """One HTTP route and the links it asks for on the landing page.
+
+    :param title: text of a link to ``path`` in the page's introduction; ``None``: no link.
+    :param description: a few words (HTML) after the link, or alone without one.
+    :param unit_title: text of a link in each unit's row of the page, to
+        ``path?target=NAME`` (a route that serves one unit by name); ``None``: none.
+    """
 
     method: str
     path: str
     handler: Handler
     title: str | None = None
     description: str = ""
+    unit_title: str | None = None
 
 
 class Routes(Registry[Route]):
@@ -43,13 +52,26 @@ class Routes(Registry[Route]):
         self.shutdown_callbacks.append(callback)
 
     def add_get(
-        self, path: str, handler: Handler, *, title: str | None = None, description: str = ""
+        self,
+        path: str,
+        handler: Handler,
+        *,
+        title: str | None = None,
+        description: str = "",
+        unit_title: str | None = None,
     ) -> None:
-        self.add(f"GET {path}", Route("GET", path, handler, title, description))
+        """Serve ``GET path``; see :class:`Route` for the landing page's links."""
+        self.add(f"GET {path}", Route("GET", path, handler, title, description, unit_title))
 
     def add_post(self, path: str, handler: Handler, *, description: str = "") -> None:
         self.add(f"POST {path}", Route("POST", path, handler, None, description))
 
     @property
     def links(self) -> list[Route]:
+        """Routes linked from the landing page's introduction, in the order added."""
         return [route for route in self.values() if route.title]
+
+    @property
+    def unit_links(self) -> list[Route]:
+        """Routes linked from each unit's row of the landing page, in the order added."""
+        return [route for route in self.values() if route.unit_title]

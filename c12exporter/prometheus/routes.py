@@ -61,6 +61,7 @@ def add_routes(routes: Routes, context: ExposerContext) -> None:
         "/probe",
         probe,
         description="<code>/probe?target=NAME</code> reads one unit now and serves only it",
+        unit_title="probe",
     )
     routes.add_get(
         "/sd", service_discovery, title="/sd", description="the units for Prometheus http_sd"

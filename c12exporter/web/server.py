@@ -3,7 +3,9 @@
 One listen address, one ``--web.config.file`` (TLS and basic auth) for all routes, and
 gzip for every text response where the client accepts it (:mod:`.compress`).
 The server itself serves ``/-/healthy``, ``/-/ready``, ``POST /-/reload`` and, unless
-a plugin claims ``/``, a landing page linking every route that has a title.
+a plugin claims ``/``, a landing page with the links the routes ask for (a title in
+the introduction, a link per unit: :class:`~c12exporter.routes.Route`), so it links only
+what the loaded plugins serve.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import hashlib
 import html
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,6 +220,8 @@ async def landing_page(request: web.Request) -> web.Response:
         for r in request.app[ROUTES_KEY].values()
         if r.description and not r.title
     )
+    unit_links = request.app[ROUTES_KEY].unit_links
+    link_headers = "<th></th>" * len(unit_links)
     rows = []
     for unit in store:
         reading = store.fresh_reading(unit, now)
@@ -228,10 +233,15 @@ async def landing_page(request: web.Request) -> web.Response:
             status = "down"
             error = unit.last_error
             detail = html.escape(f"{error.reason}: {error.message}" if error else "not polled yet")
+        target = html.escape(urllib.parse.quote(unit.config.name, safe=""))
+        row_links = "".join(
+            f'<td><a href="{html.escape(r.path.lstrip("/"))}?target={target}">'
+            f"{html.escape(r.unit_title or '')}</a></td>"
+            for r in unit_links
+        )
         rows.append(
             f"<tr><td>{name}</td><td>{html.escape(unit.config.address)}</td>"
-            f'<td class="{status}">{status}</td><td>{detail}</td>'
-            f'<td><a href="probe?target={html.escape(unit.config.name)}">probe</a></td></tr>'
+            f'<td class="{status}">{status}</td><td>{detail}</td>{row_links}</tr>'
         )
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>c12exporter</title>
@@ -239,7 +249,7 @@ async def landing_page(request: web.Request) -> web.Response:
 .up{{color:#070}} .down{{color:#b00}}</style></head>
 <body><h1>c12exporter {html.escape(__version__)}</h1>
 <p>Monitoring for StageSmarts C12B power distribution units. {links} {others}</p>
-<table><tr><th>unit</th><th>address</th><th>state</th><th>detail</th><th></th></tr>
+<table><tr><th>unit</th><th>address</th><th>state</th><th>detail</th>{link_headers}</tr>
 {"".join(rows)}
 </table></body></html>
 """
