@@ -20,12 +20,17 @@ Example (every key but ``units`` is optional)::
         supervision:              # optional: overrides the band stored in the unit
           3: {min: 0.5, max: 12}
     units_files: [sim-units.yml]  # optional: more units, e.g. the simulator's list
-    probe:                # optional: what /probe may read besides configured units
+    probe:                # optional (Prometheus plugin): what /probe may read besides units
       allow: [{network: 10.1.0.0/16, ports: [502]}]   # default: nothing else
+    history:              # optional (history plugin): database and RCBO test period
+      rcbo_test_period: 31d
     state_dir: c12exporter-state  # optional: small state files (SNMP unit index), relative
                                   # to this file's directory
 
-The simulator writes a file holding only ``units:``; it is a valid config as is.
+The simulator writes a file holding only ``units:``; it is a valid config as is. Every
+other top-level section belongs to a plugin: an exposer's (``web``, ``snmp``, ``console``)
+or one registered with ``c12_add_config_sections`` (``probe``, ``history``), which checks
+it; a section no loaded plugin owns is an unknown key.
 """
 
 from __future__ import annotations
@@ -40,7 +45,6 @@ from typing import Any
 
 from .addresses import split_host_port
 from .discovery.targets import TargetError, parse_targets
-from .history.config import parse_history
 from .limits import FREQUENCY_BANDS
 from .measurements import CHANNEL_COUNT, PHASES
 from .modbus.registermap import C12B_V1, Field
@@ -53,12 +57,11 @@ from .settings import (
     ConfigError,
     DiscoveryConfig,
     PollConfig,
-    ProbeConfig,
-    ProbeRule,
     Shard,
     UnitConfig,
     only_keys,
     parse_duration,
+    parse_whole,
 )
 from .yamlfile import read_yaml_file
 
@@ -121,9 +124,8 @@ def load_config(
             "state_dir",
             "discovery",
             "shard",
-            "history",
-            "probe",
             *plugins.exposers,
+            *plugins.sections,
         },
         str(path),
     )
@@ -173,9 +175,11 @@ def load_config(
         source=str(path),
         discovery=discovery,
         shard=Shard.parse(shard or data.get("shard", "1/1"), f"{path}: shard (or --shard)"),
-        probe=_probe(data.get("probe") or {}, f"{path}: probe"),
         state_dir=path.parent / state_dir,
-        history=parse_history(data.get("history"), f"{path}: history", path.parent),
+        sections={
+            key: parse(data.get(key), f"{path}: {key}", path.parent)
+            for key, parse in plugins.sections.items()
+        },
     )
 
 
@@ -264,7 +268,7 @@ def _poll(data: Mapping[str, Any], where: str) -> PollConfig:
             f"{where}.timeout: {timeout:g}s is longer than the interval {interval:g}s; "
             "a poll must end before the next one starts"
         )
-    concurrency = _whole(data.get("concurrency", defaults.concurrency), f"{where}.concurrency")
+    concurrency = parse_whole(data.get("concurrency", defaults.concurrency), f"{where}.concurrency")
     staleness = data.get("staleness")
     staleness_s = None if staleness is None else parse_duration(staleness, f"{where}.staleness")
     if staleness_s is not None and staleness_s < interval:
@@ -273,19 +277,6 @@ def _poll(data: Mapping[str, Any], where: str) -> PollConfig:
             "every reading would be stale before the next poll"
         )
     return PollConfig(interval, timeout, concurrency, staleness_s)
-
-
-def _whole(value: object, where: str, low: int = 1, high: int | None = None) -> int:
-    """A whole number in ``low..high``, or :class:`ConfigError` saying so."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        bounds = f"{low}..{high}" if high is not None else f">= {low}"
-        raise ConfigError(f"{where}: {value!r} must be a whole number {bounds}")
-    return value
 
 
 def _discovery(data: object, where: str) -> DiscoveryConfig:
@@ -304,8 +295,8 @@ def _discovery(data: object, where: str) -> DiscoveryConfig:
     except TargetError as error:
         raise ConfigError(f"{where}.networks: {error}") from None
     defaults = DiscoveryConfig(())
-    port = _whole(data.get("port", defaults.port), f"{where}.port", 1, 65535)
-    concurrency = _whole(data.get("concurrency", defaults.concurrency), f"{where}.concurrency")
+    port = parse_whole(data.get("port", defaults.port), f"{where}.port", 1, 65535)
+    concurrency = parse_whole(data.get("concurrency", defaults.concurrency), f"{where}.concurrency")
     rate = data.get("rate", defaults.rate)
     if (
         isinstance(rate, bool)
@@ -336,35 +327,6 @@ def _discovery(data: object, where: str) -> DiscoveryConfig:
         tuple(str(n) for n in networks), port, durations["interval"], durations["gone_after"],
         durations["forget_after"], concurrency, float(rate), durations["timeout"],
     )  # fmt: skip
-
-
-def _probe(data: object, where: str) -> ProbeConfig:
-    only_keys(data, {"allow"}, where)
-    assert isinstance(data, Mapping)
-    rules = data.get("allow") or []
-    if not isinstance(rules, list):
-        raise ConfigError(f"{where}.allow: must be a list of {{network: CIDR, ports: [502]}}")
-    allow = []
-    for i, rule in enumerate(rules):
-        here = f"{where}.allow[{i}]"
-        only_keys(rule, {"network", "ports"}, here)
-        assert isinstance(rule, Mapping)
-        try:
-            network = ipaddress.ip_network(str(rule.get("network", "")), strict=True)
-        except ValueError as error:
-            raise ConfigError(
-                f"{here}.network: {error}; give a network like 10.1.0.0/16 or 2001:db8::/64"
-            ) from None
-        ports = rule.get("ports")
-        if not isinstance(ports, list) or not ports:
-            raise ConfigError(f"{here}.ports: list the ports /probe may read there, e.g. [502]")
-        allow.append(
-            ProbeRule(
-                network, frozenset(_whole(p, f"{here}.ports[{j}]", 1, 65535)
-                                   for j, p in enumerate(ports))
-            )
-        )  # fmt: skip
-    return ProbeConfig(tuple(allow))
 
 
 def _units(data: object, source: str, plugins: Plugins) -> list[UnitConfig]:

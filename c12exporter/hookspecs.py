@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .model import AuxSocket, Layout, UnitModel
     from .registry import Registry
     from .routes import Routes
+    from .settings import SectionParser
     from .transport import TransportFactory
 
 PROJECT = "c12exporter"
@@ -110,6 +111,25 @@ def c12_add_exposers(exposers: Registry[Exposer]) -> None:
     :meth:`c12exporter.exposer.Exposer.parse_config` at load time.
 
     :param exposers: add each with ``exposers.add(exposer.section, exposer)``.
+    """
+
+
+@hookspec
+def c12_add_config_sections(sections: Registry[SectionParser]) -> None:
+    """Called once at start to register the top-level config sections a plugin owns that
+    start nothing by themselves (an exposer's section comes with the exposer).
+
+    A section no loaded plugin owns is an unknown key of the config file. The built-in
+    ones are ``probe`` (the Prometheus plugin: what ``/probe`` may read) and ``history``
+    (the history plugin: its database and RCBO test period). Their settings are in
+    ``Config.sections`` by key (``Config.probe`` and ``Config.history`` read them).
+
+    :param sections: add each with ``sections.add(key, parse)``;
+        ``parse(data, where, base)`` is called at every load with the section as written
+        (``None`` when absent), where it is (``"c12.yml: probe"``) and the config file's
+        directory (for relative paths); it returns the settings, which must compare equal
+        when unchanged, or raises :class:`c12exporter.settings.ConfigError` naming
+        ``where`` and the key.
     """
 
 

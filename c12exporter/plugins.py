@@ -15,6 +15,7 @@ from . import hookspecs
 from .exposer import Exposer
 from .model import AuxSocket, Layout, UnitModel, parse_model_name
 from .registry import PluginError, Registry
+from .settings import SectionParser
 from .transport import TransportFactory
 
 T = TypeVar("T")
@@ -47,6 +48,7 @@ class Plugins:
     aux_sockets: Registry[AuxSocket] = field(default_factory=lambda: Registry("aux socket"))
     transports: Registry[TransportFactory] = field(default_factory=lambda: Registry("transport"))
     exposers: Registry[Exposer] = field(default_factory=lambda: Registry("exposer"))
+    sections: Registry[SectionParser] = field(default_factory=lambda: Registry("config section"))
 
     @property
     def hook(self) -> pluggy.HookRelay:
@@ -106,4 +108,5 @@ def load_plugins(
     fill(manager.hook.c12_add_aux_sockets, plugins.aux_sockets)
     fill(manager.hook.c12_add_transports, plugins.transports)
     fill(manager.hook.c12_add_exposers, plugins.exposers)
+    fill(manager.hook.c12_add_config_sections, plugins.sections)
     return plugins

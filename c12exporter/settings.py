@@ -9,9 +9,12 @@ import ipaddress
 import math
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 _DURATION = re.compile(r"^(?P<value>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -158,6 +161,13 @@ class HistoryConfig:
     rcbo_test_period_s: float = 31 * 86400.0
 
 
+SectionParser = Callable[[object, str, Path], object]
+"""Checks a config section a plugin owns (hook ``c12_add_config_sections``) and returns its
+settings: called with the section's value as written (``None`` when absent), where it is
+(``"c12.yml: probe"``, for errors) and the config file's directory (for relative paths);
+raises :class:`ConfigError` naming ``where`` and the key."""
+
+
 @dataclass(frozen=True)
 class Config:
     units: tuple[UnitConfig, ...]
@@ -167,11 +177,28 @@ class Config:
     source: str = "<defaults>"
     discovery: DiscoveryConfig | None = None
     shard: Shard = Shard()
-    probe: ProbeConfig = ProbeConfig()
     state_dir: Path = Path("c12exporter-state")
     """Where small state files live (the SNMP unit index); relative paths are resolved
     against the config file's directory."""
-    history: HistoryConfig = HistoryConfig()
+    sections: Mapping[str, object] = field(default_factory=dict)
+    """Settings of each section a plugin owns, by key (``probe``, ``history``)."""
+
+    def section(self, key: str, default: T) -> T:
+        """The settings of section ``key``; ``default`` when no loaded plugin owns it."""
+        value = self.sections.get(key, default)
+        if not isinstance(value, type(default)):
+            raise TypeError(f"section {key}: {value!r} is not a {type(default).__name__}")
+        return value
+
+    @property
+    def probe(self) -> ProbeConfig:
+        """``probe:`` (the Prometheus plugin's): nothing but configured units without it."""
+        return self.section("probe", ProbeConfig())
+
+    @property
+    def history(self) -> HistoryConfig:
+        """``history:`` (the history plugin's)."""
+        return self.section("history", HistoryConfig())
 
     @property
     def history_path(self) -> Path:
@@ -205,6 +232,19 @@ def parse_duration(text: object, where: str) -> float:
     if not match or float(match.group("value")) <= 0:
         raise ConfigError(f"{where}: {text!r} is not a positive duration like 5s, 250ms or 2m")
     return float(match.group("value")) * _DURATION_UNITS[match.group("unit")]
+
+
+def parse_whole(value: object, where: str, low: int = 1, high: int | None = None) -> int:
+    """A whole number in ``low..high``, or :class:`ConfigError` saying so."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        bounds = f"{low}..{high}" if high is not None else f">= {low}"
+        raise ConfigError(f"{where}: {value!r} must be a whole number {bounds}")
+    return value
 
 
 def only_keys(data: object, allowed: set[str], where: str) -> None:

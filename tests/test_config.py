@@ -13,7 +13,9 @@ from c12exporter.config import BAND_LIMITS_A, ConfigError, load_config, register
 from c12exporter.discovery.configfile import write_config
 from c12exporter.exporter import start_exporter
 from c12exporter.modbus.registermap import C12B_V1, Field, Kind
-from c12exporter.plugins import load_plugins
+from c12exporter.plugins import Plugins, fill, hookimpl, load_plugins
+from c12exporter.registry import Registry
+from c12exporter.settings import HistoryConfig, ProbeConfig, SectionParser, only_keys
 from tests.servers import free_port
 
 PLUGINS = load_plugins(entry_points=False)
@@ -520,3 +522,64 @@ def test_a_10_kb_unit_name_is_refused_and_printable_names_load(tmp_path: Path) -
         load_config(path, PLUGINS)
     path = write(tmp_path, "units: [{name: 'Bühne links #3', address: 'h:1'}]\n")
     assert load_config(path, PLUGINS).units[0].name == "Bühne links #3"
+
+
+# --- sections owned by plugins ------------------------------------------------------------
+
+UNIT = "units: [{name: a, address: '127.0.0.1:1502'}]\n"
+
+
+def _without(*names: str) -> Plugins:
+    plugins = load_plugins(entry_points=False)
+    for name in names:
+        plugins.manager.unregister(name=name)
+    plugins.sections = fill(plugins.hook.c12_add_config_sections, Registry("config section"))
+    return plugins
+
+
+def test_probe_and_history_are_their_plugins_sections(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        UNIT + "probe: {allow: [{network: 10.1.0.0/16, ports: [502]}]}\n"
+        "history: {path: h.sqlite3, rcbo_test_period: 28d}\n",
+    )
+    config = load_config(path, PLUGINS)
+    assert set(config.sections) == {"probe", "history"}
+    assert config.probe.admits("10.1.2.3", 502) and not config.probe.admits("10.2.0.1", 502)
+    assert config.history == HistoryConfig(tmp_path / "h.sqlite3", 28 * 86400.0)
+    absent = load_config(write(tmp_path, UNIT, "plain.yml"), PLUGINS)
+    assert absent.probe == ProbeConfig() and absent.history == HistoryConfig()
+
+
+@pytest.mark.parametrize(
+    ("plugin", "section"),
+    [
+        ("c12exporter.prometheus.plugin", "probe: {allow: []}"),
+        ("c12exporter.history.plugin", "history: {rcbo_test_period: 31d}"),
+    ],
+)
+def test_a_section_is_unknown_without_its_plugin(tmp_path: Path, plugin: str, section: str) -> None:
+    path = write(tmp_path, UNIT + section + "\n")
+    load_config(path, PLUGINS)  # known while the plugin is loaded
+    key = section.split(":")[0]
+    with pytest.raises(ConfigError, match=rf"c12\.yml: unknown key '{key}'; allowed keys: "):
+        load_config(path, _without(plugin))
+    assert key not in load_config(write(tmp_path, UNIT, "plain.yml"), _without(plugin)).sections
+
+
+def test_a_plugins_section_is_checked_by_it_with_file_and_key(tmp_path: Path) -> None:
+    class Lighting:
+        @hookimpl
+        def c12_add_config_sections(self, sections: Registry[SectionParser]) -> None:
+            def parse(data: object, where: str, base: Path) -> tuple[str, Path]:
+                only_keys(data or {}, {"universe"}, where)
+                assert isinstance(data, dict | type(None))
+                return (str((data or {}).get("universe", "1")), base)
+
+            sections.add("lighting", parse)
+
+    plugins = load_plugins([Lighting()], entry_points=False)
+    config = load_config(write(tmp_path, UNIT + "lighting: {universe: 4}\n"), plugins)
+    assert config.sections["lighting"] == ("4", tmp_path)
+    with pytest.raises(ConfigError, match=r"c12\.yml: lighting: unknown key 'dmx'"):
+        load_config(write(tmp_path, UNIT + "lighting: {dmx: 4}\n"), plugins)

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..limits import RCBO_TEST_PERIOD
 from ..settings import ConfigError, HistoryConfig, only_keys, parse_duration
 
+SECTION = "history"
 _DAYS = re.compile(r"^(?P<value>\d+(?:\.\d+)?)d$")
 
 
