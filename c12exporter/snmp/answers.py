@@ -65,26 +65,43 @@ def get_bulk(
         used += len(encoded)
     if used > space:
         raise TooBig
-    cursors = list(names[non_repeaters:])
-    if cursors:
-        repetitions = min(repetitions, MAX_BULK_VARBINDS // len(cursors))
-    for _ in range(repetitions if cursors else 0):
+    cursors = names[non_repeaters:]
+    if not cursors or not repetitions:
+        return out
+    repetitions = min(repetitions, MAX_BULK_VARBINDS // len(cursors))
+    runs = [_run(tree, name, allowed, now, repetitions, space - used) for name in cursors]
+    if len(runs) == 1:  # a walk's request: its run, and endOfMibView if it ran out
+        found, end = runs[0]
+        if len(found) < repetitions:
+            found.append(end)
+        if used + sum(map(len, found)) <= space:
+            return out + found
+    for row in range(repetitions):
         ended = 0
-        for k, name in enumerate(cursors):
-            encoded, after = _next(tree, name, allowed, now)
+        for found, end in runs:
+            if row < len(found):
+                encoded = found[row]
+            else:
+                encoded = end
+                ended += 1
             used += len(encoded)
             if used > space:  # drop what does not fit
                 if not out:
                     raise TooBig
                 return out
             out.append(encoded)
-            if after is None:
-                ended += 1
-            else:
-                cursors[k] = after
-        if ended == len(cursors):
+        if ended == len(runs):
             break
     return out
+
+
+def _run(
+    tree: MibTree, name: Oid, allowed: Allowed, now: float, repetitions: int, space: int
+) -> tuple[list[bytes], bytes]:
+    """One repeater's instances, and the endOfMibView binding that follows them (RFC 3416
+    4.2.3: a repeater past the end repeats it, at the last name it reached)."""
+    found, last = tree.run(name, allowed, now, repetitions, space)
+    return found, ber.exception_varbind(last, ber.END_OF_MIB_VIEW)
 
 
 def _next(tree: MibTree, name: Oid, allowed: Allowed, now: float) -> tuple[bytes, Oid | None]:

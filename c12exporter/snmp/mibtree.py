@@ -6,8 +6,10 @@ variable binding; a slot is rebuilt lazily, on the first request after the store
 reported a poll of that unit (or after its reading went stale), so a burst of requests
 costs one rebuild at most. GetNext bisects the column list, then walks units in index
 order (the tables' first index, :mod:`.unitindex`), then bisects the few cells of one
-unit. Slots follow the store's fleet: a unit added by a reload gets a slot, a removed
-one loses it, a reconfigured one keeps its index and starts over.
+unit. GetBulk does that once per repeater and then takes the following cells as slices
+of each unit's pre-encoded bindings (:meth:`MibTree.run`). Slots follow the store's
+fleet: a unit added by a reload gets a slot, a removed one loses it, a reconfigured one
+keeps its index and starts over.
 
 A text longer than its column's SIZE is served cut to fit, on a UTF-8 character boundary,
 and counted (``c12_snmp_values_truncated_total{column}``). Any other computed value
@@ -147,7 +149,9 @@ class Hit:
         return self.column.object.value(self.raw)
 
 
-View = dict[int, tuple[list[Oid], list[Cell]]]
+Entry = tuple[list[Oid], list[Cell], list[bytes]]
+"""One unit's cells of one column, in OID order: suffixes, cells, encoded bindings."""
+View = dict[int, Entry]
 
 
 @dataclass(eq=False)
@@ -347,10 +351,11 @@ class MibTree:
                 for column in self._by_table["c12ChannelTable"]:
                     value = self._extract[column.position](channel, reading)
                     self._put(view, column, suffix, body, value, failing)
-            for keys, cells in view.values():
+            for keys, cells, encoded in view.values():
                 if len(keys) > 1 and keys != sorted(keys):
                     cells.sort()
                     keys[:] = [cell[0] for cell in cells]
+                    encoded[:] = [cell[2] for cell in cells]
         self._report(slot, failing)
         slot.view = view
         return view
@@ -393,10 +398,11 @@ class MibTree:
             return
         entry = view.get(column.position)
         if entry is None:
-            view[column.position] = ([suffix], [cell])
+            view[column.position] = ([suffix], [cell], [cell[2]])
         else:
             entry[0].append(suffix)
             entry[1].append(cell)
+            entry[2].append(cell[2])
 
     def _scalar(self, column: Column) -> Cell | None:
         assert column.scalar is not None
@@ -447,7 +453,7 @@ class MibTree:
         entry = self.view(slot, now).get(column.position)
         if entry is None:
             return None
-        keys, cells = entry
+        keys, cells, _ = entry
         i = bisect_left(keys, suffix)
         return cells[i] if i < len(keys) and keys[i] == suffix else None
 
@@ -482,8 +488,80 @@ class MibTree:
             entry = self.view(self._slots[order[i]], now).get(position)
             if entry is None:
                 continue
-            keys, cells = entry
+            keys, cells, _ = entry
             j = 0 if bound is None or i != start else bisect_right(keys, bound)
             if j < len(keys):
                 return Hit(column, *cells[j])
         return None
+
+    def run(
+        self, oid: Oid, allowed: Allowed, now: float, count: int, space: int
+    ) -> tuple[list[bytes], Oid]:
+        """The encoded instances that ``count`` GetNexts in a row would find from ``oid``
+        (each from the one before), and the OID of the last (``oid`` if none).
+
+        Fewer than ``count`` when the view ends, or once their total length exceeds
+        ``space`` (then a few more than fit: the caller cuts). Each unit's run of cells
+        in a column is taken as one slice of its pre-encoded bindings, so a walk costs
+        a bisection per request, not per binding.
+        """
+        out: list[bytes] = []
+        if count <= 0:
+            return out, oid
+        used = 0
+        last: tuple[Column, Oid] | None = None
+        i = bisect_right(self.prefixes, oid) - 1
+        bound: Oid | None = None
+        if i >= 0:
+            prefix = self.prefixes[i]
+            if oid[: len(prefix)] == prefix and allowed(self.columns[i]):
+                bound = oid[len(prefix) :]
+            else:
+                i += 1
+        else:
+            i = 0
+        order, slots = self._order, self._slots
+        for column in self.columns[i:]:
+            if not allowed(column):
+                bound = None
+                continue
+            if column.scalar is not None:
+                if not (bound and bound >= SCALAR_INSTANCE):
+                    cell = self._scalar(column)
+                    if cell is not None:
+                        out.append(cell[2])
+                        used += len(cell[2])
+                        last = column, cell[0]
+                        if len(out) == count or used > space:
+                            break
+                bound = None
+                continue
+            position = column.position
+            start = bisect_left(order, bound[0]) if bound else 0
+            for index in order[start:]:
+                slot = slots[index]
+                view = slot.view
+                if view is None or slot.dirty or now > slot.expires:
+                    view = self._build(slot, now)
+                entry = view.get(position)
+                if entry is None:
+                    bound = None
+                    continue
+                keys, cells, encoded = entry
+                j = bisect_right(keys, bound) if bound else 0
+                bound = None
+                taken = encoded[j : j + count - len(out)]
+                if not taken:
+                    continue
+                out += taken
+                used += sum(map(len, taken))
+                last = column, cells[j + len(taken) - 1][0]
+                if len(out) == count or used > space:
+                    break
+            else:
+                bound = None
+                continue
+            break
+        if last is None:
+            return out, oid
+        return out, last[0].oid + last[1]
