@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import heapq
 import threading
 import time
 from collections import Counter
@@ -520,6 +521,14 @@ class ProblemBoard:
         self._shown: dict[str, dict[str, Problem]] = {}
         self._judged: dict[str, Reading | None] = {}
         """The reading each unit's shown problems were judged from."""
+        self._by_age: list[tuple[float, int, str, Reading]] = []
+        """A heap of the readings judged, oldest ``taken_at`` first (a count breaks ties),
+        so the ones gone stale are found without a look at the rest."""
+        self._judgements = 0
+        self._stale: dict[str, Reading] = {}
+        """Units whose judged reading went stale, to be judged again at the next refresh."""
+        self._down: set[str] = set()
+        """The units shown down: their text runs with the clock."""
         now = time.time()
         with self._lock:
             for state in store:
@@ -548,6 +557,13 @@ class ProblemBoard:
             self._refresh(now)
             problems = list(self._shown.get(unit, {}).values())
         return sorted(problems, key=worst_first)
+
+    def version_at(self, now: float) -> int:
+        """:attr:`version` once the problems that run with the clock are brought to ``now``
+        (as :meth:`active` would): an unchanged version means unchanged problems."""
+        with self._lock:
+            self._refresh(now)
+            return self.version
 
     def counts(self, now: float) -> Mapping[Severity, int]:
         """How many problems of each severity (every severity present, 0 when none)."""
@@ -598,6 +614,7 @@ class ProblemBoard:
                 self._open.pop(name, None)
                 self._shown.pop(name, None)
                 self._judged.pop(name, None)
+                self._down.discard(name)
                 self._identities.pop(name, None)
                 if self.log is not None:
                     self.log.forget_unit(name)
@@ -609,13 +626,31 @@ class ProblemBoard:
 
     def _refresh(self, now: float) -> None:
         """Judge again the units whose text runs with the clock (unreachable for ...) and
-        those whose reading went stale without a poll."""
-        for state in self.store:
-            name = state.config.name
-            judged = self._judged.get(name)
-            stale = judged is not None and now - judged.taken_at > self.store.staleness_s
-            if stale or "down" in self._shown.get(name, {}):
+        those whose reading went stale without a poll.
+
+        Only those are looked at (:attr:`_down`, and what :meth:`_age` finds stale), so a
+        refresh costs nothing per healthy unit."""
+        self._age(now)
+        due = self._down | {name for name, reading in self._stale.items()
+                            if self._judged.get(name) is reading}  # fmt: skip
+        self._stale.clear()
+        for name in due:
+            state = self.store.get(name)
+            if state is not None:
                 self._judge(state, now)
+
+    def _age(self, now: float) -> None:
+        """Move the judged readings that went stale from :attr:`_by_age` to
+        :attr:`_stale`, and drop the entries of readings judged since; the heap holds no
+        more than the polls of one staleness limit."""
+        oldest = self._by_age
+        while oldest:
+            taken_at, _, name, reading = oldest[0]
+            if self._judged.get(name) is reading and now - taken_at <= self.store.staleness_s:
+                return
+            heapq.heappop(oldest)
+            if self._judged.get(name) is reading:
+                self._stale[name] = reading
 
     def _judge(self, state: UnitState, now: float) -> None:
         name = state.config.name
@@ -657,6 +692,14 @@ class ProblemBoard:
                 if self.log is not None:
                     self.log.save_identity(name, reading.identity)
         self._judged[name] = reading
+        if reading is not None:
+            self._judgements += 1
+            heapq.heappush(self._by_age, (reading.taken_at, self._judgements, name, reading))
+            self._age(now)
+        if "down" in shown:
+            self._down.add(name)
+        else:
+            self._down.discard(name)
         if shown != self._shown.get(name, {}):
             self.version += 1
         self._shown[name] = shown

@@ -119,6 +119,30 @@ def test_a_new_problem_goes_out_at_once_and_a_changed_text_as_text(reading: Read
     assert "e-stop pressed" in problems["set"][f"{name(7)}/estop"]
 
 
+def test_a_flush_with_no_new_problem_and_no_client_due_builds_nothing(reading: Reading) -> None:
+    """The polls of a large fleet wake the stream every FLUSH_S; the fleet's frame is built
+    only when the board changed or a client's values are due."""
+
+    async def flushes() -> tuple[int, int, int]:
+        store, board = fleet(reading, 200)
+        hub = Hub(store, board)
+        client = Client("")
+        client.queue = asyncio.Queue()
+        hub.clients.add(client)
+        hub.snapshot(client, "token")
+        hub.flush(client.sent_at)  # the hub's first frame
+        built = hub.updates
+        record(store, reading, range(200))  # polled again: the same problems
+        hub.flush(client.sent_at + VALUES_EVERY_S / 2)
+        quiet = hub.updates - built
+        store.record_success(name(7), faulty(reading, name(7), "estop"), 0.01)
+        hub.flush(client.sent_at + VALUES_EVERY_S / 2)  # a new alarm: at once
+        alarm = hub.updates - built
+        return quiet, alarm, client.queue.qsize()
+
+    assert asyncio.run(flushes()) == (0, 1, 1)
+
+
 def test_what_a_client_is_sent_grows_with_its_page_not_with_the_fleet(reading: Reading) -> None:
     sizes = {}
     for units in (100, 1000):

@@ -411,6 +411,27 @@ def test_a_reading_gone_stale_without_a_poll_is_down(quiet: Reading) -> None:
     assert down.severity is Severity.DOWN and down.detail == "reading too old"
 
 
+def test_only_the_unit_whose_reading_went_stale_goes_down_and_the_board_keeps_no_backlog(
+    quiet: Reading,
+) -> None:
+    names = ("a", "b", "c")
+    store = Store(tuple(UnitConfig(n, "127.0.0.1:1") for n in names), staleness_s=15.0)
+    board = ProblemBoard(store)
+    for second in range(100, 200, 5):  # "c" is read once, "a" and "b" every 5 s
+        for name in names if second == 100 else names[:2]:
+            store.record_success(name, at(quiet, float(second)), 0.01)
+        if second == 110:
+            assert board.active(110.0) == []
+    version = board.version
+    (down,) = board.active(200.0)
+    assert (down.unit, down.detail) == ("c", "reading too old")
+    assert board.version_at(200.0) == board.version > version
+    assert board.version_at(201.0) == board.version  # nothing new
+    # what the board keeps to find stale readings: the last readings of "a" and "b" (each
+    # entry is dropped once its unit has a newer one), not every poll since the start
+    assert len(board._by_age) <= 2 * len(names)
+
+
 def test_units_that_leave_the_fleet_take_their_problems(quiet: Reading) -> None:
     store = Store((UnitConfig("u", "127.0.0.1:1"),), 1e9)
     log = MemoryLog()

@@ -431,7 +431,18 @@ class Hub:
                 last_sent = time.monotonic()
 
     def flush(self, now: float, changed: bool = True) -> None:
-        """Send every client what changed on its screen."""
+        """Send every client what changed on its screen.
+
+        The frame (the whole fleet's problems, totals and pages) is built only when the
+        board changed since the last one (the only way the alarms can change) or a
+        client's values are due: the polls of a large fleet wake the stream every
+        :data:`FLUSH_S`, and most of those flushes would send nothing."""
+        version = self.board.version_at(now)
+        if version == self._version and all(
+            now - client.sent_at < VALUES_EVERY_S for client in self.clients
+        ):
+            return
+        self._version = version
         frame = self.frame(now)
         alarms = frame.alarms
         for client in list(self.clients):
