@@ -15,7 +15,8 @@ column's scale (:class:`Column`). Everything else derives from :data:`MEASUREMEN
   :class:`Display`: the plain label, unit and digits people read, and the pane.
 
 To add a measurement: declare it here (its place in the tuple is its place in the
-register map, so add it at the end), produce it in the simulator's physics
+register map, so add it at the end; a block that outgrows one Modbus read is read with
+several, planned by the register map), produce it in the simulator's physics
 (``Physics.measurements``), and, for SNMP, define its column in
 ``c12exporter/snmp/mibs/C12-PDU-MIB.txt``.
 """

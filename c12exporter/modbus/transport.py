@@ -99,13 +99,10 @@ class ModbusTcpTransport:
     async def read(self) -> UnitValues:
         values: dict[str, Value | list[Value]] = {}
         for block in self.register_map.blocks:
-            function = int(block.table)
-            registers = b"".join(
-                [
-                    await self._call(self._client.read_registers(function, start, count))
-                    for start, count in block.reads
-                ]
-            )
+            function, parts = int(block.table), []
+            for start, count in block.reads:  # one, unless the block outgrew one read
+                parts.append(await self._call(self._client.read_registers(function, start, count)))
+            registers = b"".join(parts)  # one part: that part itself, not a copy
             try:
                 values.update(block.decode_bytes(registers, unit=self.address))
             except MapError as error:
