@@ -17,8 +17,11 @@ dependency on a trigger prototype of another discovery rule.
 
 Every threshold is a user macro whose default comes from :data:`alerts.generate.CONFIG`
 (and so from :mod:`c12exporter.limits`), and every Prometheus alert of
-``alerts/c12-alerts.yml`` has its trigger, at the mapped severity, with the alert's name
-in the ``alert`` tag. Run::
+``alerts/c12-alerts.yml`` has its trigger, at the severity :data:`zabbix.names.SEVERITIES`
+maps its label to, with the alert's name in the ``alert`` tag, except those
+:data:`ALERTS_WITHOUT_TRIGGER` names with the reason (the generator refuses to write
+templates that miss one). It also writes each template file's README and
+``zabbix/README.md`` (:mod:`zabbix.readme`). Run::
 
     python -m zabbix.generate            # from the repository root: rewrite the files
     python -m zabbix.generate --check    # exit 1 if a committed file is stale
@@ -42,26 +45,31 @@ import yaml
 
 from alerts import generate as alerts
 from c12exporter import measurements as m
-from zabbix import traps
+from zabbix import readme, traps
+from zabbix.names import (
+    HERE,
+    HTTP,
+    HTTP_FILE,
+    HTTP_UNIT,
+    INDEX_FILE,
+    SEVERITIES,
+    SNMP,
+    SNMP_FILE,
+    SNMP_UNIT,
+    TEMPLATE_GROUP,
+    TEMPLATE_GROUP_UUID,
+    UNIT_GROUP,
+)
 
-HERE = Path(__file__).resolve().parent
 MIB = HERE.parent / "c12exporter" / "snmp" / "mibs" / "C12-PDU-MIB.txt"
 
-SNMP_FILE = HERE / "template_c12_snmp.yaml"
-HTTP_FILE = HERE / "template_c12_http.yaml"
-
-SNMP = "StageSmarts C12B by SNMP"
-SNMP_UNIT = "StageSmarts C12B unit by SNMP"
-HTTP = "StageSmarts C12B by HTTP"
-HTTP_UNIT = "StageSmarts C12B unit by HTTP"
-
-TEMPLATE_GROUP = "Templates/Power"
-TEMPLATE_GROUP_UUID = "3dcd5bbe90534f9e8eb5c2d53756af63"  # Zabbix 6.0's own uuid for it
-UNIT_GROUP = "C12 units"
-"""Host group of the discovered unit hosts (created by the import)."""
-
-SEVERITIES: Mapping[str, str] = {"critical": "HIGH", "warning": "WARNING"}
-"""Prometheus ``severity`` -> Zabbix severity (README: "Severities")."""
+ALERTS_WITHOUT_TRIGGER: Mapping[str, str] = {
+    "C12RcboTestOverdue": "it reads the exporter's history of RCBO tests "
+    "(c12_channel_rcbo_last_test_timestamp_seconds, only with `history:` configured), which "
+    "neither template reads; C12-PDU-MIB has c12ChannelRcboLastTest but not the test period.",
+}
+"""The Prometheus alerts no trigger stands for, and why; every other alert has its
+triggers in both templates (the generator refuses to write templates otherwise)."""
 
 _NAMESPACE = uuid.UUID("0b6b3c1e-6f7a-4c35-9d2e-c12c12c12c12")
 
@@ -79,6 +87,10 @@ def stable_uuid(*names: str) -> str:
 
 class MibError(ValueError):
     pass
+
+
+class TemplateError(ValueError):
+    """The templates would not stand for the Prometheus alerts as they must."""
 
 
 @dataclass(frozen=True)
@@ -769,7 +781,7 @@ def duration_macros(cfg: alerts.Config) -> list[Macro]:
         for name, duration in cfg.for_durations.items()
         if duration not in ("0", "0s", "0m")
         and name != "C12ExporterDown"
-        and name not in alerts.EXPORTER_HISTORY_ALERTS
+        and name not in ALERTS_WITHOUT_TRIGGER
     ]
 
 
@@ -1774,6 +1786,9 @@ class Builder:
     def export(self) -> dict[str, Any]:
         templates = [self.unit_template_body(), self.fleet_template_body()]
         triggers = [tr for body in templates for tr in body.pop("_triggers")]
+        self._check_alerts([*triggers, *(
+            p for body in templates for rule in body["discovery_rules"]
+            for p in rule.get("trigger_prototypes", []))])  # fmt: skip
         for body in templates:
             body["tags"] = [
                 {"tag": x["tag"].rstrip("_"), "value": x["value"]} for x in body["tags"]
@@ -1789,6 +1804,20 @@ class Builder:
                 "triggers": triggers,
             }
         }
+
+    def _check_alerts(self, triggers: Sequence[Mapping[str, Any]]) -> None:
+        """Every alert has a trigger unless ALERTS_WITHOUT_TRIGGER says why not."""
+        tagged = {
+            t["value"] for trigger in triggers for t in trigger["tags"] if t["tag"] == "alert"
+        }
+        missing = set(self.rules) - tagged - set(ALERTS_WITHOUT_TRIGGER)
+        unknown = tagged - set(self.rules)
+        if missing or unknown:
+            raise TemplateError(
+                f"{self.fleet_template}: no trigger for the alerts {sorted(missing)} (add one, "
+                f"or say why not in ALERTS_WITHOUT_TRIGGER); triggers name unknown alerts "
+                f"{sorted(unknown)}"
+            )
 
 
 def _js_object(mapping: Mapping[str, str]) -> str:
@@ -1815,8 +1844,16 @@ HEADER = (
 )
 
 
+def build(kind: str, cfg: alerts.Config = alerts.CONFIG, mib_path: Path = MIB) -> dict[str, Any]:
+    """The export of the template file of ``kind`` (``snmp`` or ``http``)."""
+    return Builder(kind, cfg, load_mib(mib_path)).export()
+
+
 def render(kind: str, cfg: alerts.Config = alerts.CONFIG, mib_path: Path = MIB) -> str:
-    body = Builder(kind, cfg, load_mib(mib_path)).export()
+    return _dump(build(kind, cfg, mib_path))
+
+
+def _dump(body: Mapping[str, Any]) -> str:
     return HEADER + yaml.dump(
         body, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1 << 16, indent=2
     )
@@ -1827,14 +1864,16 @@ OUTPUTS: Mapping[str, Path] = {"snmp": SNMP_FILE, "http": HTTP_FILE}
 
 def outputs(directory: Path | None = None) -> dict[Path, str]:
     """Every generated file and its text."""
-    from zabbix import readme
-
     texts: dict[Path, str] = {}
+    exports: dict[str, dict[str, Any]] = {}
     for kind, path in OUTPUTS.items():
         target = path if directory is None else directory / path.name
-        texts[target] = render(kind)
-        name = f"README_{kind}.md"
-        texts[target.with_name(name)] = readme.render(kind)
+        body = build(kind)
+        exports[kind] = body["zabbix_export"]
+        texts[target] = _dump(body)
+        texts[target.with_name(f"README_{kind}.md")] = readme.render(kind, exports[kind])
+    index = INDEX_FILE if directory is None else directory / INDEX_FILE.name
+    texts[index] = readme.render_index(exports, ALERTS_WITHOUT_TRIGGER)
     return texts
 
 
@@ -1847,7 +1886,7 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
     args = parser.parse_args(argv)
     try:
         texts = outputs(args.dir)
-    except MibError as error:
+    except (MibError, TemplateError) as error:
         print(f"zabbix.generate: {error}", file=sys.stderr)
         return 2
     stale = []

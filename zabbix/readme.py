@@ -1,10 +1,17 @@
-"""The READMEs of the Zabbix templates, generated from the same model as the templates."""
+"""The READMEs of the Zabbix templates, written from the templates' exports.
+
+``render`` writes a template file's README; ``render_index`` writes ``zabbix/README.md``,
+every trigger of both templates with its severity, its Prometheus alert and the test that
+proves it (:mod:`zabbix.proofs`). The generator hands both the exports it built.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-import yaml
+from zabbix.names import SEVERITIES, TEMPLATES
+from zabbix.proofs import PROOFS
 
 SETUP_SNMP = """\
 1. Enable the exporter's SNMP agent (docs/snmp.md), for example:
@@ -48,10 +55,26 @@ SETUP_HTTP = """\
    12 channels from `c12_channel_info`.
 """
 
-SEVERITY_TEXT = """\
-Prometheus `critical` is Zabbix **High**; `warning` is **Warning**. The fleet host's no-data
-trigger stands for `C12ExporterDown` (High); each unit host's own no-data trigger is a
-Warning that every other trigger of the unit depends on."""
+SEVERITY_NAMES = {
+    "DISASTER": "Disaster",
+    "HIGH": "High",
+    "AVERAGE": "Average",
+    "WARNING": "Warning",
+    "INFO": "Information",
+    "NOT_CLASSIFIED": "Not classified",
+}
+"""Zabbix's names of the severities of its export format."""
+
+SEVERITY_TEXT = (
+    "A trigger has the severity of its Prometheus alert: "
+    + "; ".join(
+        f"`{label}` is **{SEVERITY_NAMES[zabbix]}**" for label, zabbix in SEVERITIES.items()
+    )
+    + " (zabbix/names.py). `critical` means act now (dead outputs, overloads, a unit or the "
+    "exporter unseen); Zabbix's Disaster is left for a whole site down. The fleet host's "
+    "no-data trigger stands for `C12ExporterDown` (High); each unit host's own no-data "
+    "trigger is a Warning that every other trigger of the unit depends on."
+)
 
 DEPENDENCY_TEXT = """\
 The Alertmanager inhibitions (alerts/alertmanager.yml) are trigger dependencies here:
@@ -114,30 +137,26 @@ notification and its opposite share an item, so each trap trigger fires on the t
 starts the problem and resolves on the one that ends it, without waiting for a poll
 (`find(...,"regexp",...)` on the last trap). Trap triggers carry the tag `source:
 snmptrap`, the alert's severity and `alert` tag, and may be closed by hand (a lost trap);
-the polled triggers carry every state whatever happens to traps. `tests/test_zabbix.py`
-sends the notifications through Debian's snmptrapd and this receiver into a real Zabbix
-6.0: the e-stop's trap trigger fires within 5 s of pressing it, and the switch, neutral,
-RCBO and input-rating trap triggers fire and resolve on the right unit host only."""
+the polled triggers carry every state whatever happens to traps.
 
-
-def _export(kind: str) -> dict[str, Any]:
-    from zabbix import generate
-
-    text = generate.render(kind)
-    export: dict[str, Any] = yaml.safe_load(text)["zabbix_export"]
-    return export
+How fast: the exporter notices a change at its next poll; snmptrapd runs the receiver once
+per notification, one after the other (a new process, 0.2 to 0.5 s each on a busy
+machine), so a burst, such as a switch-off whose twelve supervised channels all leave
+their bands, holds the notifications behind it for seconds; the server's SNMP trapper
+processes a record when the next one arrives or, for the last of the file, on its second
+idle pass (1 to 2 s). `tests/test_zabbix.py` sends the notifications through Debian's
+snmptrapd and this receiver into a real Zabbix 6.0: every trap trigger (e-stop, switch,
+neutral, an RCBO, each phase and the neutral over the input rating) fires within 5 s of
+the fault and resolves within 5 s of its end, on the right unit host only."""
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render(kind: str) -> str:
-    from zabbix import generate
-
-    export = _export(kind)
-    title = generate.SNMP if kind == "snmp" else generate.HTTP
-    unit = generate.SNMP_UNIT if kind == "snmp" else generate.HTTP_UNIT
+def render(kind: str, export: Mapping[str, Any]) -> str:
+    """The README of the template file of ``kind`` (its ``zabbix_export``)."""
+    title, unit = TEMPLATES[kind]
     templates = {t["template"]: t for t in export["templates"]}
     lines = [
         f"# {title}",
@@ -158,7 +177,8 @@ def render(kind: str) -> str:
         "`{#CHANNEL}`, `{#CHANNEL.NAME}`, `{#CHANNEL.PHASE}`, `{#CHANNEL.CONNECTOR}`; the "
         "unit's name is `{$C12.UNIT}`).",
         "",
-        "Every Prometheus alert of alerts/c12-alerts.yml has a trigger here, with the alert's "
+        "Every Prometheus alert of alerts/c12-alerts.yml has a trigger here (except those "
+        "zabbix/README.md lists, with the reason), with the alert's "
         "name in its `alert` tag, and every threshold is a macro whose default is the "
         "Prometheus rules' (alerts/generate.py's CONFIG, from c12exporter/limits.py).",
         "",
@@ -234,3 +254,77 @@ def _trigger_row(trigger: dict[str, Any]) -> str:
         f"|{_cell(trigger['name'])}|{trigger['priority']}|{tags.get('alert', '')}|"
         f"`{_cell(trigger['expression'])}`|"
     )
+
+
+INDEX_INTRO = """\
+# Zabbix templates: every trigger, its severity, its alert and the test that proves it
+
+<!-- Generated by zabbix/generate.py from the templates and zabbix/proofs.py: edit those,
+then run python -m zabbix.generate -->
+
+The templates and their READMEs are generated by `zabbix/generate.py`
+([README_snmp.md](README_snmp.md), [README_http.md](README_http.md)). `tests/test_zabbix.py`
+runs a real Zabbix 6.0.14 (PostgreSQL, `zabbix_server`, the frontend's API) on loopback with
+both templates imported and two exporters, each with its SNMP agent, a fleet host of each
+template and its simulated units: the main one (three frozen units) also sends its
+notifications through Debian's snmptrapd and `c12exporter zabbix-trap`; the live one (one
+unit in real time) is stopped with SIGSTOP for the no-data triggers and powers its unit
+off and on for the energy counter reset. Every duration macro (`...FOR}`) is `#1` there,
+so a trigger fires on the next value; the interval, the no-data period and the power-up
+window are shortened through their macros too.
+
+The rounds of `test_polled_triggers_fire_and_resolve_in_rounds` put many faults on
+different units at once, wait until every trigger they should fire is a problem on the
+unit hosts of both templates, repair them all and wait until every one has resolved. The
+module's last test, `test_every_trigger_fired_and_resolved_where_the_table_says`, fails
+unless every trigger of both templates was seen at 1 and then at 0 in the test named here.
+"Both" means the SNMP and the HTTP template."""
+
+INDEX_SEVERITY = """\
+## Severities and alerts
+
+{severity_text}
+
+`test_every_prometheus_alert_has_a_trigger_at_its_severity` reads `alerts/c12-alerts.yml`
+and both templates: every alert has its triggers in both (the alert's name in their
+`alert` tag) at the severity above, except the alerts listed below, and no trigger names
+an alert that does not exist.
+
+{without}"""
+
+
+def all_triggers(export: Mapping[str, Any]) -> list[dict[str, Any]]:
+    triggers = list(export["triggers"])
+    for template in export["templates"]:
+        for rule in template.get("discovery_rules", []):
+            triggers += rule.get("trigger_prototypes", [])
+    return triggers
+
+
+def render_index(
+    exports: Mapping[str, Mapping[str, Any]], without_trigger: Mapping[str, str]
+) -> str:
+    """``zabbix/README.md``: every trigger of the templates of ``exports`` (kind ->
+    ``zabbix_export``) and the test that proves it; ``without_trigger``: the alerts that
+    have none, and why."""
+    rows: dict[str, dict[str, Any]] = {}
+    for kind, export in exports.items():
+        for trigger in all_triggers(export):
+            tags = {t["tag"]: t.get("value", "") for t in trigger.get("tags", [])}
+            row = rows.setdefault(trigger["name"], {
+                "severity": trigger["priority"], "alert": tags.get("alert", ""),
+                "kinds": []})  # fmt: skip
+            row["kinds"].append(kind)
+    lines = [INDEX_INTRO, "", "| trigger | severity | Prometheus alert | templates | proven by |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for name, row in rows.items():
+        kinds = "both" if len(row["kinds"]) == len(exports) else ", ".join(
+            k.upper() for k in row["kinds"])  # fmt: skip
+        proof = f"`{PROOFS[name]}`" if name in PROOFS else "**not proven**"
+        lines.append(
+            f"| {_cell(name)} | {SEVERITY_NAMES[row['severity']]} | {row['alert'] or '-'} "
+            f"| {kinds} | {proof} |"
+        )
+    without = "\n".join(f"* `{alert}`: {why}" for alert, why in sorted(without_trigger.items()))
+    lines += ["", INDEX_SEVERITY.format(severity_text=SEVERITY_TEXT, without=without), ""]
+    return "\n".join(lines)
