@@ -1,10 +1,11 @@
 """The agent's OID table: cells built from store snapshots, found by bisection.
 
 Columns (and the few scalars) come from the compiled MIB in OID order. Each configured
-unit has a slot holding its cells for every column, each cell encoded once as a BER
-variable binding; a slot is rebuilt lazily, on the first request after the store
-reported a poll of that unit (or after its reading went stale), so a burst of requests
-costs one rebuild at most. GetNext bisects the column list, then walks units in index
+unit has a slot holding its cells, each cell encoded once as a BER variable binding. A
+poll of the unit only marks its slot; the cells of a column are computed and encoded on
+the first request that reaches that column of that unit after the poll (or after the
+reading went stale), so the work after a poll is what the managers ask for, once however
+many ask. GetNext bisects the column list, then walks units in index
 order (the tables' first index, :mod:`.unitindex`), then bisects the few cells of one
 unit. GetBulk does that once per repeater and then takes the following cells as slices
 of each unit's pre-encoded bindings (:meth:`MibTree.run`). Slots follow the store's
@@ -67,6 +68,8 @@ V = TypeVar("V", bound=ScalarValue)
 SYSTEM_OBJECTS = ("sysDescr", "sysObjectID", "sysUpTime", "sysName")
 """The SNMPv2-MIB system group objects the agent answers (from the same table)."""
 SCALAR_INSTANCE: Oid = (0,)
+MAX_REMEMBERED_CHECKS = 4096
+"""Values per column whose SYNTAX check is remembered (then forgotten all at once)."""
 UNIT_TABLE = "c12UnitTable"
 TABLES: Mapping[str, Mapping[str, object]] = {
     UNIT_TABLE: UNIT_COLUMNS,
@@ -88,9 +91,20 @@ class Column:
     object: ObjectType
     scalar: Callable[[], ScalarValue] | None = None
     prefix: bytes = field(init=False)
+    _fits: dict[int | bytes, bool] = field(init=False, default_factory=dict)
+    """Values already checked against the SYNTAX (pyasn1's check costs microseconds)."""
 
     def __post_init__(self) -> None:
         self.prefix = ber.oid_body(self.object.oid)
+
+    def fits(self, raw: int | bytes) -> bool:
+        """Whether ``raw`` fits the column's SYNTAX, remembered for the values seen last."""
+        verdict = self._fits.get(raw)
+        if verdict is None:
+            if len(self._fits) >= MAX_REMEMBERED_CHECKS:
+                self._fits.clear()
+            verdict = self._fits[raw] = self.object.check(raw)
+        return verdict
 
     @property
     def oid(self) -> Oid:
@@ -116,7 +130,7 @@ class Column:
 
     def cell(self, suffix: Oid, suffix_body: bytes, value: ScalarValue) -> Cell:
         raw = self.raw(value)
-        if not isinstance(raw, tuple) and not self.object.check(raw):
+        if not isinstance(raw, tuple) and not self.fits(raw):
             raise CellError(f"{self.name}: {raw!r} is outside what its SYNTAX allows")
         return suffix, raw, ber.varbind(self.prefix + suffix_body, self.encode_value(raw))
 
@@ -125,7 +139,7 @@ class Column:
         if not isinstance(value, str) or self.object.kind != "octets":
             return value, False
         text = value.encode("utf-8")
-        if self.object.check(text):
+        if self.fits(text):
             return value, False
         cut = self.object.cut_text(text)
         return (value, False) if cut is None else (cut, True)
@@ -152,6 +166,9 @@ class Hit:
 Entry = tuple[list[Oid], list[Cell], list[bytes]]
 """One unit's cells of one column, in OID order: suffixes, cells, encoded bindings."""
 View = dict[int, Entry]
+"""The columns of a unit built since its last poll, by column position."""
+Row = tuple[Oid, bytes, tuple[Any, ...]]
+"""(instance suffix, its encoding, what the column's function takes)."""
 
 
 @dataclass(eq=False)
@@ -161,12 +178,15 @@ class UnitSlot:
     index: int
     state: UnitState
     body: bytes
-    view: View | None = None
+    view: View = field(default_factory=dict)
     dirty: bool = True
+    """Polled (or reconfigured) since ``rows`` were taken: nothing built holds."""
     expires: float = math.inf
     last_good: Reading | None = None
+    rows: dict[str, list[Row]] = field(default_factory=dict)
+    """Each table's rows for the unit's state at the last request, by table name."""
     failing: dict[str, str] = field(default_factory=dict)
-    """Columns whose value did not fit when the slot was last built -> what was done."""
+    """Columns whose value did not fit when last built -> what was done."""
 
 
 class MibTree:
@@ -212,10 +232,6 @@ class MibTree:
             self._add(state)
         self.columns = self._columns(mib, temperature_limit_c)
         self.prefixes = [c.oid for c in self.columns]
-        self._by_table: dict[str, list[Column]] = {table: [] for table in self.tables}
-        for column in self.columns:
-            if column.object.table is not None:
-                self._by_table[column.object.table].append(column)
         self._extract: dict[int, Extract] = {
             c.position: cast(Extract, self.tables[str(c.object.table)][c.name])
             for c in self.columns
@@ -309,100 +325,98 @@ class MibTree:
             slot = self._by_name.get(name)
             state = self.store.get(name)
             if slot is not None and state is not None:
-                slot.state, slot.last_good, slot.dirty, slot.view = state, None, True, None
+                slot.state, slot.last_good, slot.dirty, slot.view = state, None, True, {}
 
     def slot(self, index: int) -> UnitSlot | None:
         return self._slots.get(index)
 
-    def view(self, slot: UnitSlot, now: float) -> View:
-        view = slot.view
-        if view is None or slot.dirty or now > slot.expires:
-            view = self._build(slot, now)
-        return view
+    def entry(self, slot: UnitSlot, column: Column, now: float) -> Entry:
+        """The unit's cells of a table column, built if the unit was polled (or its
+        reading went stale) since they were."""
+        if slot.dirty or now > slot.expires:
+            self._refresh(slot, now)
+        entry = slot.view.get(column.position)
+        return self._build(slot, column) if entry is None else entry
 
-    def _build(self, slot: UnitSlot, now: float) -> View:
+    def _refresh(self, slot: UnitSlot, now: float) -> None:
+        """Take the unit's state as of ``now``; drop every column built before."""
         slot.dirty = False
-        failing: dict[str, str] = {}
         facts = UnitFacts.of(slot.index, slot.state, self.store, now, slot.last_good)
         reading = facts.reading
+        key = (slot.index,)
+        slot.rows = {UNIT_TABLE: [(key, slot.body, (facts,))]}
         if reading is not None:
             slot.last_good = reading
             slot.expires = reading.taken_at + self.store.staleness_s
+            slot.rows["c12InputTable"] = [(key, slot.body, (reading,))]
+            slot.rows["c12LineTable"] = [
+                (*self._row_key(slot, line_index(phase.phase)), (phase,))
+                for phase in reading.phases
+            ]
+            slot.rows["c12ChannelTable"] = [
+                (*self._row_key(slot, channel.number), (channel, reading))
+                for channel in reading.channels
+            ]
         else:
             slot.expires = math.inf
-        view: View = {}
-        key = (slot.index,)
-        for column in self._by_table[UNIT_TABLE]:
-            value = self._extract[column.position](facts)
-            self._put(view, column, key, slot.body, value, failing)
-        if reading is not None:
-            for column in self._by_table["c12InputTable"]:
-                value = self._extract[column.position](reading)
-                self._put(view, column, key, slot.body, value, failing)
-            for phase in reading.phases:
-                number = line_index(phase.phase)
-                suffix, body = (slot.index, number), slot.body + ber.subidentifiers((number,))
-                for column in self._by_table["c12LineTable"]:
-                    value = self._extract[column.position](phase)
-                    self._put(view, column, suffix, body, value, failing)
-            for channel in reading.channels:
-                suffix = (slot.index, channel.number)
-                body = slot.body + ber.subidentifiers((channel.number,))
-                for column in self._by_table["c12ChannelTable"]:
-                    value = self._extract[column.position](channel, reading)
-                    self._put(view, column, suffix, body, value, failing)
-            for keys, cells, encoded in view.values():
-                if len(keys) > 1 and keys != sorted(keys):
-                    cells.sort()
-                    keys[:] = [cell[0] for cell in cells]
-                    encoded[:] = [cell[2] for cell in cells]
-        self._report(slot, failing)
-        slot.view = view
-        return view
+        slot.view = {}
 
-    def _report(self, slot: UnitSlot, failing: dict[str, str]) -> None:
-        """Count dropped cells; log a column of a unit when it starts and stops failing."""
+    @staticmethod
+    def _row_key(slot: UnitSlot, number: int) -> tuple[Oid, bytes]:
+        return (slot.index, number), slot.body + ber.subidentifiers((number,))
+
+    def _build(self, slot: UnitSlot, column: Column) -> Entry:
+        extract = self._extract[column.position]
+        entry: Entry = ([], [], [])
+        problem = None
+        for suffix, body, args in slot.rows.get(str(column.object.table), ()):
+            found = self._put(entry, column, suffix, body, extract(*args))
+            problem = problem or found  # the first of the column's problems is logged
+        keys, cells, encoded = entry
+        if len(keys) > 1 and keys != sorted(keys):
+            cells.sort()
+            keys[:] = [cell[0] for cell in cells]
+            encoded[:] = [cell[2] for cell in cells]
+        self._report(slot, column.name, problem)
+        slot.view[column.position] = entry
+        return entry
+
+    def _report(self, slot: UnitSlot, column: str, problem: str | None) -> None:
+        """Log a column of a unit when it starts and stops failing."""
         name = slot.state.config.name
-        for column, problem in failing.items():
-            if column not in slot.failing:
+        before = slot.failing.pop(column, None)
+        if problem is not None:
+            slot.failing[column] = problem
+            if before is None:
                 log.warning(
                     "SNMP: %s of unit %s %s (reported once until it fits again)",
                     column,
                     name,
                     problem,
                 )
-        for column in slot.failing.keys() - failing.keys():
+        elif before is not None:
             log.info("SNMP: %s of unit %s fits its SYNTAX again", column, name)
-        slot.failing = failing
 
     def _put(
-        self,
-        view: View,
-        column: Column,
-        suffix: Oid,
-        body: bytes,
-        value: CellValue,
-        failing: dict[str, str],
-    ) -> None:
+        self, entry: Entry, column: Column, suffix: Oid, body: bytes, value: CellValue
+    ) -> str | None:
+        """Add a cell to ``entry``; what was done to a value that did not fit, if any."""
         if value is None:
-            return  # not available: no instance
+            return None  # not available: no instance
+        problem = None
         value, truncated = column.fitted(value)
         if truncated:
             self.stats.values_truncated.labels(column.name).inc()
-            failing.setdefault(column.name, f"cut to its SIZE, {len(cast(bytes, value))} octets")
+            problem = f"cut to its SIZE, {len(cast(bytes, value))} octets"
         try:
             cell = column.cell(suffix, body, value)
         except CellError as error:
             self.stats.cells_dropped.labels(column.name).inc()
-            failing.setdefault(column.name, f"left out: {error}")
-            return
-        entry = view.get(column.position)
-        if entry is None:
-            view[column.position] = ([suffix], [cell], [cell[2]])
-        else:
-            entry[0].append(suffix)
-            entry[1].append(cell)
-            entry[2].append(cell[2])
+            return f"left out: {error}"
+        entry[0].append(suffix)
+        entry[1].append(cell)
+        entry[2].append(cell[2])
+        return problem
 
     def _scalar(self, column: Column) -> Cell | None:
         assert column.scalar is not None
@@ -450,10 +464,7 @@ class MibTree:
         slot = self.slot(suffix[0]) if suffix else None
         if slot is None:
             return None
-        entry = self.view(slot, now).get(column.position)
-        if entry is None:
-            return None
-        keys, cells, _ = entry
+        keys, cells, _ = self.entry(slot, column, now)
         i = bisect_left(keys, suffix)
         return cells[i] if i < len(keys) and keys[i] == suffix else None
 
@@ -483,12 +494,8 @@ class MibTree:
         start, bound = 0, None
         if after:
             start, bound = bisect_left(order, after[0]), after
-        position = column.position
         for i in range(start, len(order)):
-            entry = self.view(self._slots[order[i]], now).get(position)
-            if entry is None:
-                continue
-            keys, cells, _ = entry
+            keys, cells, _ = self.entry(self._slots[order[i]], column, now)
             j = 0 if bound is None or i != start else bisect_right(keys, bound)
             if j < len(keys):
                 return Hit(column, *cells[j])
@@ -540,14 +547,10 @@ class MibTree:
             start = bisect_left(order, bound[0]) if bound else 0
             for index in order[start:]:
                 slot = slots[index]
-                view = slot.view
-                if view is None or slot.dirty or now > slot.expires:
-                    view = self._build(slot, now)
-                entry = view.get(position)
-                if entry is None:
-                    bound = None
-                    continue
-                keys, cells, encoded = entry
+                if slot.dirty or now > slot.expires:
+                    self._refresh(slot, now)
+                entry = slot.view.get(position)
+                keys, cells, encoded = self._build(slot, column) if entry is None else entry
                 j = bisect_right(keys, bound) if bound else 0
                 bound = None
                 taken = encoded[j : j + count - len(out)]
