@@ -101,36 +101,41 @@ def carrying_capacity_a(channel: ChannelReading, reading: Reading) -> float:
 
 
 def moves(reading: Reading) -> Iterator[Move]:
-    """Every possible move that lowers the unbalance, in no particular order."""
+    """Every possible move that lowers the unbalance, in the order of the loads, then of
+    the free channels."""
     currents = line_currents(reading)
     before = reading_unbalance(reading)
     if currents is None or before is None:
         return
-    loaded = [c for c in reading.channels if c.breaker_closed and c.current_a >= MOVABLE_MIN_A]
-    free = [c for c in reading.channels if c.breaker_closed and c.current_a < FREE_CHANNEL_MAX_A]
-    for source in loaded:
+    closed = [(c, c.current_a) for c in reading.channels if c.breaker_closed]  # read once
+    loaded = [(c, amps) for c, amps in closed if amps >= MOVABLE_MIN_A]
+    free = [c for c, amps in closed if amps < FREE_CHANNEL_MAX_A]
+    for source, amps in loaded:
         for target in free:
             if target.phase == source.phase or target.phase not in currents:
                 continue
-            if source.current_a > carrying_capacity_a(target, reading):
+            if amps > carrying_capacity_a(target, reading):
                 continue
             after = dict(currents)
-            after[source.phase] = max(0.0, after[source.phase] - source.current_a)
-            after[target.phase] += source.current_a
+            after[source.phase] = max(0.0, after[source.phase] - amps)
+            after[target.phase] += amps
             result = unbalance(list(after.values()))
             if result is not None and result < before:
-                yield Move(source, target, source.current_a, before, result, after)
+                yield Move(source, target, amps, before, result, after)
+
+
+def _rank(move: Move) -> tuple[float, float, int, int]:
+    """Best first: the lowest unbalance after; on a tie the smaller load moved (less to
+    replug), then the lower channel numbers."""
+    return (round(move.unbalance_after, 6), move.current_a, move.channel.number,
+            move.to_channel.number)  # fmt: skip
 
 
 def ranked_moves(reading: Reading) -> list[Move]:
     """Moves that lower the unbalance, best first, one per load and phase it goes to (the
     lowest-numbered free channel there). On a tie the smaller load moved comes first (less
     to replug), then the lower channel numbers."""
-    ordered = sorted(
-        moves(reading),
-        key=lambda m: (round(m.unbalance_after, 6), m.current_a, m.channel.number,
-                       m.to_channel.number),
-    )  # fmt: skip
+    ordered = sorted(moves(reading), key=_rank)
     seen: set[tuple[int, str]] = set()
     ranked = []
     for move in ordered:
@@ -142,5 +147,4 @@ def ranked_moves(reading: Reading) -> list[Move]:
 
 def best_move(reading: Reading) -> Move | None:
     """The single move that reduces the unbalance most; ``None`` when none reduces it."""
-    ranked = ranked_moves(reading)
-    return ranked[0] if ranked else None
+    return min(moves(reading), key=_rank, default=None)  # ranked_moves(reading)[0]
