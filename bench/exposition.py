@@ -1,123 +1,309 @@
-"""Benchmark: ``/metrics`` for a large fleet, generate_latest against the cached exposition.
+"""Benchmark: ``/metrics`` for a large fleet, generate_latest against the exposition
+rendered at scrape time, in process and over HTTP from an exporter that is polling.
 
 Not a test: it prints figures (Markdown) for docs/performance.md.
 
     .venv/bin/python bench/exposition.py --units 1000
 
-1. Builds N simulated units in this process (the simulator's physics, its default
-   scenario and models; no sockets) and decodes each one's registers into a Reading
-   as a poll does, recorded in a store.
+In process:
+
+1. Builds N simulated units (the simulator's physics, its default scenario and models;
+   no sockets) and decodes each one's registers into a Reading as a poll does, twice,
+   5 s of the scenario apart, recorded in a store.
 2. Baseline, in the same run: prometheus-client's ``generate_latest`` over
    FleetCollector, then gzip of that body at zlib level 6 (what aiohttp and gzip use).
-3. The cached exposition (c12exporter.prometheus.exposition): a scrape assembled from
-   pieces rendered once per reading, plain and gzip.
-4. The cost moved to the poll side: rendering every unit's pieces once per reading.
+3. The exposition (c12exporter.prometheus.exposition): a scrape after every unit has a
+   new reading (each unit rendered again), a scrape with nothing new, plain and gzip;
+   unit renders counted.
 
-Each scrape figure is the median of ``--repetitions`` runs; every body is checked
-(the gzip one decompressed) against the baseline's samples.
+Over HTTP (skipped with ``--no-http``): ``c12exporter simulate`` serves the fleet from
+another process, ``c12exporter serve`` polls every unit every 5 s; once all are up,
+``/metrics`` is scraped with gzip every 15 s (``--scrapes`` times) and once plain. Each
+gzip body is decompressed and gzipped whole at level 6 to compare sizes; the units whose
+reading changed since the previous scrape are counted from their poll timestamps.
+
+Every body is checked against generate_latest's (in process byte for byte; over HTTP the
+decompressed body must equal the plain one in its families).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
+import http.client
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+import yaml
 from prometheus_client import CollectorRegistry, generate_latest
+from simulated import start_simulator  # bench/simulated.py, beside this script
 
 from c12exporter.config import UnitConfig
 from c12exporter.modbus.registermap import MEASUREMENTS, SETTINGS
 from c12exporter.prometheus.collector import FleetCollector
-from c12exporter.prometheus.exposition import CachedExposition
-from c12exporter.reading import Identity, build_reading
+from c12exporter.prometheus.exposition import GZIP_LEVEL, CachedExposition
+from c12exporter.reading import Identity, Reading, build_reading
 from c12exporter.simulator.server import Fleet
 from c12exporter.store import Store
 
 
-def simulated_store(units: int) -> Store:
-    """``units`` units of the simulator's default fleet, each with one fresh reading."""
+def simulated_readings(
+    units: int, turns: int = 2
+) -> tuple[tuple[UnitConfig, ...], list[list[Reading]]]:
+    """``units`` units of the simulator's default fleet and ``turns`` readings of each: a
+    minute into the scenario, then every 5 s."""
     fleet = Fleet.build(units, seed=1)
     configs = tuple(
         UnitConfig(u.name, f"127.0.0.1:{20000 + i}", labels={"rack": f"R{i % 40:02d}"})
         for i, u in enumerate(fleet.units)
     )
-    store = Store(configs, staleness_s=3600)
     now = time.time()
+    readings: list[list[Reading]] = [[] for _ in range(turns)]
     for unit in fleet.units:
         physics = unit.physics
-        physics.advance(physics.time_s + 60)  # a minute of the scenario's loads
-        values = {
-            **MEASUREMENTS.decode(MEASUREMENTS.encode(physics.measurements())),
-            **SETTINGS.decode(SETTINGS.encode(physics.settings())),
-        }
         identity = Identity("StageSmarts", unit.model.name, unit.firmware, unit.serial)
-        reading = build_reading(unit.name, identity, unit.model, now, values)
-        store.record_success(unit.name, reading, 0.01)
+        for i in range(turns):
+            seconds = 60 if i == 0 else 5
+            physics.advance(physics.time_s + seconds)
+            values = {
+                **MEASUREMENTS.decode(MEASUREMENTS.encode(physics.measurements())),
+                **SETTINGS.decode(SETTINGS.encode(physics.settings())),
+            }
+            readings[i].append(build_reading(unit.name, identity, unit.model, now, values))
+    return configs, readings
+
+
+def simulated_store(units: int) -> Store:
+    """``units`` units of the simulator's default fleet, each with one fresh reading."""
+    configs, readings = simulated_readings(units, turns=1)
+    store = Store(configs, staleness_s=3600)
+    for reading in readings[0]:
+        store.record_success(reading.unit, reading, 0.01)
     return store
 
 
-def median_s(run: Callable[[], bytes], repetitions: int) -> tuple[float, bytes]:
+def median_s(
+    run: Callable[[], bytes], repetitions: int, before: Callable[[], None]
+) -> tuple[float, bytes]:
     times, body = [], b""
     for _ in range(repetitions):
+        before()
         started = time.perf_counter()
         body = run()
         times.append(time.perf_counter() - started)
     return statistics.median(times), body
 
 
-def sample_lines(text: bytes) -> list[bytes]:
-    return sorted(line for line in text.splitlines() if line and not line.startswith(b"#"))
-
-
-def main(args: argparse.Namespace) -> None:
-    store = simulated_store(args.units)
+def in_process(units: int, reps: int) -> None:
+    configs, readings = simulated_readings(units)
+    store = Store(configs, staleness_s=3600)
+    exposition = CachedExposition(store)
+    for reading in readings[0]:
+        store.record_success(reading.unit, reading, 0.01)
+    renders_at_polls = exposition.renders
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FleetCollector(store))
 
-    cached = CachedExposition(store)  # subscribed after the polls: its cache is empty
     started = time.perf_counter()
-    cached.render()  # renders every unit's pieces, as the listener does once per reading
-    render_all = time.perf_counter() - started
+    exposition.render()  # the first scrape: every unit's plan built
+    first_s = time.perf_counter() - started
+    turn = [1]
 
-    reps = args.repetitions
-    base_text_s, base_text = median_s(lambda: generate_latest(registry), reps)
-    base_gzip_s, base_gzip = median_s(lambda: gzip.compress(generate_latest(registry), 6), reps)
-    new_text_s, new_text = median_s(cached.render, reps)
-    new_gzip_s, new_gzip = median_s(cached.render_gzip, reps)
+    def new_readings() -> None:  # every unit polled again since the last scrape
+        now = time.time()
+        for reading in readings[turn[0] % 2]:
+            store.record_success(reading.unit, dataclasses.replace(reading, taken_at=now), 0.01)
+        turn[0] += 1
 
-    if not (sample_lines(base_text) == sample_lines(new_text) == sample_lines(
-        gzip.decompress(new_gzip)
-    )):  # fmt: skip
-        raise SystemExit("the cached exposition differs from generate_latest's")
-    series = len(sample_lines(new_text))
+    def nothing() -> None:
+        pass
 
-    print(f"## `/metrics` for {args.units} simulated units\n")
-    print(f"Command: `python bench/exposition.py --units {args.units} "
-          f"--repetitions {reps}` on {os.cpu_count()} cores, "
-          f"Python {sys.version.split()[0]}; median of {reps}.\n")  # fmt: skip
-    print(f"{series} series, {series / args.units:.1f} per unit; "
-          f"text body {len(new_text) / 1e6:.2f} MB.\n")  # fmt: skip
-    print("| scrape | generate_latest (baseline) | cached exposition | speed-up |")
+    renders0 = exposition.renders
+    base_text_s, _ = median_s(lambda: generate_latest(registry), reps, new_readings)
+    base_gzip_s, base_gzip = median_s(
+        lambda: gzip.compress(generate_latest(registry), 6), reps, nothing
+    )
+    new_text_s, new_text = median_s(exposition.render, reps, new_readings)
+    if new_text != generate_latest(registry):
+        raise SystemExit("the exposition differs from generate_latest's")
+    new_gzip_s, new_gzip = median_s(exposition.render_gzip, reps, new_readings)
+    if gzip.decompress(new_gzip) != generate_latest(registry):
+        raise SystemExit("the gzip exposition differs from generate_latest's")
+    renders_per_scrape = (exposition.renders - renders0) / (2 * reps)
+    renders0 = exposition.renders
+    same_text_s, _ = median_s(exposition.render, reps, nothing)
+    same_gzip_s, _ = median_s(exposition.render_gzip, reps, nothing)
+    renders_unchanged = exposition.renders - renders0
+    whole6 = len(gzip.compress(new_text, 6))
+    series = sum(1 for line in new_text.splitlines() if line and not line.startswith(b"#"))
+
+    print(f"## `/metrics` for {units} simulated units\n")
+    print(f"Command: `python bench/exposition.py --units {units} --repetitions {reps}` on "
+          f"{os.cpu_count()} cores, Python {sys.version.split()[0]}; load average "
+          f"{os.getloadavg()[0]:.2f} after the in-process part; median of {reps}.\n")  # fmt: skip
+    print(
+        f"{series} series, {series / units:.1f} per unit; text body {len(new_text) / 1e6:.2f} MB.\n"
+    )
+    print("In process, every unit with a new reading before each scrape (so each is rendered "
+          "again), and with nothing new:\n")  # fmt: skip
+    print("| scrape | generate_latest (baseline) | exposition | ratio baseline / exposition |")
     print("|---|---:|---:|---:|")
-    print(f"| plain text | {base_text_s * 1e3:.0f} ms | {new_text_s * 1e3:.1f} ms "
-          f"| {base_text_s / new_text_s:.1f}x |")  # fmt: skip
-    print(f"| gzip (level 6) | {base_gzip_s * 1e3:.0f} ms | {new_gzip_s * 1e3:.1f} ms "
-          f"| {base_gzip_s / new_gzip_s:.1f}x |")  # fmt: skip
-    print(f"| gzip body size | {len(base_gzip) / 1e6:.2f} MB | {len(new_gzip) / 1e6:.2f} MB "
-          f"| {len(new_gzip) / len(base_gzip):.2f}x the size |")  # fmt: skip
+    print(f"| plain text, every unit new | {base_text_s * 1e3:.0f} ms | {new_text_s * 1e3:.1f} ms "
+          f"| {base_text_s / new_text_s:.1f} |")  # fmt: skip
+    print(
+        f"| gzip, every unit new | {base_gzip_s * 1e3:.0f} ms (level 6) | "
+        f"{new_gzip_s * 1e3:.1f} ms (level {GZIP_LEVEL}) | {base_gzip_s / new_gzip_s:.1f} |"
+    )
+    print(f"| plain text, nothing new | {base_text_s * 1e3:.0f} ms | {same_text_s * 1e3:.1f} ms "
+          f"| {base_text_s / same_text_s:.1f} |")  # fmt: skip
+    print(f"| gzip, nothing new | {base_gzip_s * 1e3:.0f} ms | {same_gzip_s * 1e3:.1f} ms "
+          f"| {base_gzip_s / same_gzip_s:.1f} |")  # fmt: skip
+    print(f"| gzip body | {len(base_gzip) / 1e6:.3f} MB | {len(new_gzip) / 1e6:.3f} MB "
+          f"| {len(new_gzip) / whole6:.2f} x the whole-body level-6 gzip |")  # fmt: skip
     print()
-    print(f"First scrape with an empty cache (every unit's pieces rendered, as each recorded "
-          f"poll does for its own unit): {render_all * 1e3:.0f} ms, "
-          f"{render_all / args.units * 1e3:.2f} ms per unit "
-          f"({render_all / base_gzip_s:.2f}x one baseline gzip scrape).")  # fmt: skip
+    print(
+        f"Unit renders: {renders_at_polls} while the first readings were recorded, "
+        f"{renders_per_scrape:.0f} per scrape after every unit's new reading "
+        f"(each at most once), {renders_unchanged} in {2 * reps} scrapes with nothing new. "
+        f"The first scrape, "
+        f"which builds every unit's plan through the collector: {first_s * 1e3:.0f} ms.\n"
+    )
+
+
+# ---------------------------------------------------------------------- over HTTP
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get(port: int, gzipped: bool) -> tuple[float, bytes]:
+    """(seconds to the last byte, body as sent) of one ``/metrics`` scrape."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Accept-Encoding": "gzip"} if gzipped else {}
+    started = time.perf_counter()
+    connection.request("GET", "/metrics", headers=headers)
+    response = connection.getresponse()
+    body = response.read()
+    elapsed = time.perf_counter() - started
+    connection.close()
+    if response.status != 200:
+        raise SystemExit(f"/metrics answered {response.status}")
+    if gzipped != (response.getheader("Content-Encoding") == "gzip"):
+        raise SystemExit("/metrics: unexpected Content-Encoding")
+    return elapsed, body
+
+
+def last_polls(text: bytes) -> dict[bytes, bytes]:
+    prefix = b"c12_last_poll_success_timestamp_seconds{"
+    return {
+        line.rsplit(b" ", 1)[0]: line.rsplit(b" ", 1)[1]
+        for line in text.splitlines()
+        if line.startswith(prefix)
+    }
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def over_http(units: int, scrapes: int, interval: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        units_file = Path(tmp) / "sim-units.yml"
+        sim = start_simulator(units_file, "--units", str(units), "--speed", "1")
+        port = free_port()
+        config = Path(tmp) / "c12.yml"
+        config.write_text(yaml.safe_dump({
+            "poll": {"interval": "5s", "timeout": "2s"},
+            "units_files": [str(units_file)],
+        }))  # fmt: skip
+        log = (Path(tmp) / "exporter.log").open("wb")
+        exporter = subprocess.Popen(
+            [sys.executable, "-m", "c12exporter.cli", "serve", "--config.file", str(config),
+             f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=log, stderr=log, start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 300
+            while True:
+                time.sleep(2)
+                try:
+                    _, text = get(port, False)
+                    if text.count(b"c12_up{") == units and b" 0.0\n" not in b"".join(
+                        line + b"\n" for line in text.splitlines() if line.startswith(b"c12_up{")
+                    ):
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit(
+                        "not every unit came up:\n"
+                        + (Path(tmp) / "exporter.log").read_text()[-2000:]
+                    )
+            time.sleep(interval)  # a poll interval for steady state
+            load = os.getloadavg()[0]
+            previous = last_polls(get(port, False)[1])
+            rows = []
+            for _ in range(scrapes):
+                time.sleep(interval)
+                seconds, body = get(port, True)
+                text = gzip.decompress(body)
+                polls = last_polls(text)
+                changed = sum(1 for k, v in polls.items() if previous.get(k) != v)
+                previous = polls
+                whole6 = len(gzip.compress(text, 6))
+                rows.append((seconds, len(body), whole6, changed, len(text)))
+            time.sleep(interval)
+            plain_s, plain = get(port, False)
+            rss = rss_mib(exporter.pid)
+        finally:
+            exporter.terminate()
+            exporter.wait()
+            log.close()
+            sim.terminate()
+            sim.wait()
+    print(f"Over HTTP: `c12exporter serve` polling {units} simulated units (the simulator in "
+          f"another process) every 5 s, scraped with gzip every {interval:g} s; load average "
+          f"{load:.2f} when the scrapes began.\n")  # fmt: skip
+    print("| scrape | units with a new reading | answered in | gzip body | "
+          "whole-body level-6 gzip of the same text | ratio |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|")
+    for i, (seconds, size, whole6, changed, _) in enumerate(rows, 1):
+        print(f"| {i} | {changed} | {seconds * 1e3:.0f} ms | {size / 1e6:.3f} MB | "
+              f"{whole6 / 1e6:.3f} MB | {size / whole6:.2f} |")  # fmt: skip
+    times = sorted(r[0] for r in rows)
+    print()
+    print(f"Gzip scrapes: median {statistics.median(times) * 1e3:.0f} ms, slowest "
+          f"{times[-1] * 1e3:.0f} ms. A plain-text scrape after them: {plain_s * 1e3:.0f} ms "
+          f"for {len(plain) / 1e6:.2f} MB. Exporter resident memory after the scrapes: "
+          f"{rss:.0f} MiB.")  # fmt: skip
+
+
+def main(args: argparse.Namespace) -> None:
+    in_process(args.units, args.repetitions)
+    if args.http:
+        over_http(args.units, args.scrapes, args.interval)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, default=1000)
     parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--scrapes", type=int, default=6, help="gzip scrapes over HTTP")
+    parser.add_argument("--interval", type=float, default=15.0, help="seconds between scrapes")
+    parser.add_argument("--http", action=argparse.BooleanOptionalAction, default=True)
     main(parser.parse_args())

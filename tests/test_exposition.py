@@ -1,47 +1,39 @@
-"""The cached exposition: the same content as FleetCollector, valid gzip, never stale."""
+"""The exposition rendered at scrape time: byte for byte generate_latest's, valid gzip,
+never stale, each unit rendered at most once per reading and only when scraped."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import time
 import zlib
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
 from c12exporter.config import UnitConfig
+from c12exporter.forecast import TripForecast
+from c12exporter.modbus.registermap import MEASUREMENTS, SETTINGS
 from c12exporter.prometheus.collector import ExporterCollector, FleetCollector
-from c12exporter.prometheus.exposition import CachedExposition, deflate_piece, gzip_from_pieces
+from c12exporter.prometheus.exposition import CachedExposition, gzip_body
+from c12exporter.reading import Identity, Reading, SupervisionBand, build_reading
+from c12exporter.simulator.server import Fleet, SimulatedUnit
 from c12exporter.store import Store
 from tests.servers import promtool
 from tests.test_store import reading
 
 UP = UnitConfig("stage-left", "127.0.0.1:1502", labels={"rack": "A3"})
 DOWN = UnitConfig("stage-right", "127.0.0.1:1503")
-STALE = UnitConfig("foh", "127.0.0.1:1504", labels={"room": "hall"})
+STALE = UnitConfig("foh", "127.0.0.1:1504", labels={"room": 'hall "B"\\\n2'})
 NEVER = UnitConfig("spare", "127.0.0.1:1505")
 
-Sample = tuple[str, tuple[tuple[str, str], ...], float]
 
-
-def samples(text: str) -> set[Sample]:
-    return {
-        (s.name, tuple(sorted(s.labels.items())), s.value)
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def headers(text: str) -> set[tuple[str, str, str]]:
-    return {
-        (f.name, f.type, f.documentation) for f in text_string_to_metric_families(text) if f.samples
-    }
-
-
-def collector_text(store: Store) -> str:
+def collector_text(store: Store, *others: Collector, forecast: TripForecast | None = None) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(FleetCollector(store))
-    return generate_latest(registry).decode()
+    registry.register(FleetCollector(store, forecast=forecast))
+    for other in others:
+        registry.register(other)
+    return generate_latest(registry)
 
 
 def fleet(now: float) -> Store:
@@ -54,32 +46,20 @@ def fleet(now: float) -> Store:
     return store
 
 
-def test_same_samples_as_the_collector_for_up_down_stale_and_labelled_units() -> None:
+def test_byte_for_byte_the_collector_for_up_down_stale_and_labelled_units() -> None:
     now = time.time()
     store = fleet(now)
-    cached = CachedExposition(store)
-    text = cached.render(now).decode()
-    assert samples(text) == samples(collector_text(store))
-    assert headers(text) == headers(collector_text(store))
-    assert 'c12_up{pdu="stage-left",rack="A3",room=""} 1.0' in text
-    assert 'c12_up{pdu="foh",rack="",room="hall"} 0.0' in text  # stale: down form
-    assert not any('pdu="foh"' in line for line in text.splitlines() if "voltage" in line)
-    result = promtool("check", "metrics", stdin=text)
+    own = ExporterCollector()
+    cached = CachedExposition(store, [own])
+    for _ in range(2):  # the first scrape through the collector, the second from the plans
+        text = cached.render(now)
+        assert text == collector_text(store, own)
+        store.record_success(UP.name, reading(now, UP.name).with_values(temperature=41.5), 0.01)
+    assert b'c12_up{pdu="stage-left",rack="A3",room=""} 1.0' in text
+    assert b'c12_up{pdu="foh",rack="",room="hall \\"B\\"\\\\\\n2"} 0.0' in text  # stale
+    assert not any(b'pdu="foh"' in line for line in text.splitlines() if b"voltage" in line)
+    result = promtool("check", "metrics", stdin=text.decode())
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_each_family_is_one_group() -> None:
-    now = time.time()
-    text = CachedExposition(fleet(now)).render(now).decode()
-    names = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")]
-    assert len(names) == len(set(names))
-    seen: list[str] = []
-    for line in text.splitlines():
-        if not line.startswith("#"):
-            family = line.split("{")[0].split(" ")[0]
-            if not seen or seen[-1] != family:
-                assert family not in seen, f"{family} is split"
-                seen.append(family)
 
 
 def test_gzip_body_decompresses_to_the_text() -> None:
@@ -93,11 +73,12 @@ def test_gzip_body_decompresses_to_the_text() -> None:
     assert decompressor.decompress(body) == text and decompressor.eof
 
 
-def test_pieces_concatenate_into_one_gzip_member() -> None:
-    parts = [b"", b"a" * 5000, b"# HELP x y\n", bytes(range(256)) * 3, b"z\n"]
-    body = gzip_from_pieces((p, deflate_piece(p)) for p in parts)
-    assert gzip.decompress(body) == b"".join(parts)
-    assert gzip.decompress(gzip_from_pieces([])) == b""
+def test_gzip_halves_join_into_one_member() -> None:
+    lines = b"".join(b'c12_x{pdu="u%d"} %d.0\n' % (i, i * 7919 % 1000) for i in range(20000))
+    for text in (b"", b"x\n", lines):
+        body = gzip_body(text)
+        decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        assert decompressor.decompress(body) == text and decompressor.eof
 
 
 def test_follows_polls_and_turns_stale_units_down_without_an_event() -> None:
@@ -105,24 +86,24 @@ def test_follows_polls_and_turns_stale_units_down_without_an_event() -> None:
     store = Store((UP,), staleness_s=15)
     cached = CachedExposition(store)
     store.record_success(UP.name, reading(now, UP.name), 0.01)
-    assert 'c12_up{pdu="stage-left",rack="A3"} 1.0' in cached.render(now).decode()
-    later = cached.render(now + 16).decode()  # no poll since: stale
-    assert 'c12_up{pdu="stage-left",rack="A3"} 0.0' in later
-    assert "c12_channel_current_amperes" not in later
+    assert b'c12_up{pdu="stage-left",rack="A3"} 1.0' in cached.render(now)
+    later = cached.render(now + 16)  # no poll since: stale
+    assert b'c12_up{pdu="stage-left",rack="A3"} 0.0' in later
+    assert b"c12_channel_current_amperes" not in later
     store.record_success(UP.name, reading(now + 20, UP.name), 0.01)
-    assert samples(cached.render(now + 20).decode()) == samples(collector_text(store))
+    assert cached.render(now + 20) == collector_text(store)
 
 
-def test_changed_reading_is_served_even_if_the_event_was_missed() -> None:
+def test_changed_reading_is_served_even_if_set_behind_the_stores_back() -> None:
     now = time.time()
     store = Store((DOWN,), staleness_s=15)
     store.record_success(DOWN.name, reading(now, DOWN.name), 0.01)
-    cached = CachedExposition(store)  # subscribed after the first poll
+    cached = CachedExposition(store)
+    cached.render(now)
     state = store.get(DOWN.name)
     assert state is not None
-    hot = reading(now, DOWN.name).with_values(temperature=44.5)
-    state.reading = hot  # behind the store's back: no event
-    assert 'c12_temperature_celsius{pdu="stage-right"} 44.5' in cached.render(now).decode()
+    state.reading = reading(now, DOWN.name).with_values(temperature=44.5)  # no event
+    assert b'c12_temperature_celsius{pdu="stage-right"} 44.5' in cached.render(now)
 
 
 def test_fleet_changes_and_label_union() -> None:
@@ -130,37 +111,111 @@ def test_fleet_changes_and_label_union() -> None:
     store = Store((DOWN,), staleness_s=15)
     cached = CachedExposition(store)
     store.record_success(DOWN.name, reading(now, DOWN.name), 0.01)
-    assert 'c12_up{pdu="stage-right"} 1.0' in cached.render(now).decode()
+    assert b'c12_up{pdu="stage-right"} 1.0' in cached.render(now)
     store.reconcile((DOWN, UP))  # a unit with a new label: every series gains "rack"
     store.record_success(UP.name, reading(now, UP.name), 0.01)
-    text = cached.render(now).decode()
-    assert 'c12_up{pdu="stage-right",rack=""} 1.0' in text
-    assert samples(text) == samples(collector_text(store))
+    text = cached.render(now)
+    assert b'c12_up{pdu="stage-right",rack=""} 1.0' in text
+    assert text == collector_text(store)
     store.reconcile((UP,))
-    text = cached.render(now).decode()
-    assert 'pdu="stage-right"' not in text
-    assert samples(text) == samples(collector_text(store))
+    text = cached.render(now)
+    assert b'pdu="stage-right"' not in text
+    assert text == collector_text(store)
 
 
-def test_close_stops_following_the_store() -> None:
-    store = Store((UP,), staleness_s=15)
+def test_a_unit_is_rendered_at_most_once_per_reading_and_only_when_scraped() -> None:
+    units = [UnitConfig(f"u{i}", f"127.0.0.1:{1600 + i}") for i in range(4)]
+    store = Store(tuple(units), staleness_s=15)
     cached = CachedExposition(store)
-    cached.close()
-    store.record_success(UP.name, reading(time.time(), UP.name), 0.01)  # no listener left
-    assert 'c12_up{pdu="stage-left",rack="A3"} 1.0' in cached.render().decode()
+    now = time.time()
+    for poll in range(3):  # polls, nobody scrapes: nothing rendered
+        for unit in units:
+            store.record_success(unit.name, reading(now + poll, unit.name), 0.01)
+    assert cached.renders == 0
+    cached.render(now + 2)
+    assert cached.renders == 4  # each unit once, for its latest reading
+    cached.render(now + 2)
+    cached.render_gzip(now + 2)
+    assert cached.renders == 4  # nothing new: nothing rendered
+    store.record_success("u1", reading(now + 3, "u1"), 0.01)
+    store.record_success("u2", reading(now + 3, "u2"), 0.01)
+    store.record_success("u2", reading(now + 4, "u2"), 0.01)  # two polls, one scrape
+    assert cached.renders == 4
+    text = cached.render(now + 4)
+    assert cached.renders == 6  # u1 and u2, once each
+    assert cached.render(now + 4) == text and cached.renders == 6
+    cached.render(now + 30)  # all stale now: each unit's down form, once
+    assert cached.renders == 10
+    cached.render(now + 31)
+    assert cached.renders == 10
 
 
-def test_polls_render_only_while_someone_scrapes() -> None:
+# ------------------------------------------------------------ readings of every shape
+
+
+def simulated(unit: SimulatedUnit, taken_at: float, **settings: object) -> Reading:
+    """``unit``'s registers decoded as a poll decodes them, some settings overridden."""
+    physics = unit.physics
+    values = {
+        **MEASUREMENTS.decode(MEASUREMENTS.encode(physics.measurements())),
+        **SETTINGS.decode(SETTINGS.encode({**physics.settings(), **settings})),
+    }
+    identity = Identity("StageSmarts", unit.model.name, unit.firmware, unit.serial)
+    return build_reading(unit.name, identity, unit.model, taken_at, values)
+
+
+def test_plans_follow_readings_of_every_shape_byte_for_byte() -> None:
+    """Simulated units over two minutes of their scenario: values move, a band is set and
+    cleared, a meter fuse blows (voltage missing), polls fail; every scrape equals the
+    collector's text, and plans, not the collector, render the units most of the time."""
+    sim = Fleet.build(6, seed=3)
+    configs = tuple(
+        UnitConfig(u.name, f"127.0.0.1:{1700 + i}", labels={"rack": f"R{i % 2}"})
+        for i, u in enumerate(sim.units)
+    )
+    store = Store(configs, staleness_s=1e9)
+    forecast = TripForecast(store)
+    cached = CachedExposition(store, forecast=forecast)
+    band = {"supervision_min": [0.5] + [None] * 11, "supervision_max": [2.0] * 12}
+    start = time.time()
+    planned = 0
+    for step in range(24):
+        for i, unit in enumerate(sim.units):
+            unit.physics.advance(unit.physics.time_s + 5)
+            if i == 1 and step == 8:
+                unit.physics.fuse_ok[2] = False  # L3's meter fuse: its voltage goes missing
+            if i == 1 and step == 16:
+                unit.physics.fuse_ok[2] = True
+            if i == 2 and step % 7 == 3:
+                store.record_failure(unit.name, "timeout", "no answer", 2.0)
+                continue
+            settings = band if (i == 3 and 6 <= step < 14) else {}
+            store.record_success(unit.name, simulated(unit, start + step * 5, **settings), 0.02)
+        renders = cached.renders
+        text = cached.render(start + step * 5)
+        assert cached.renders - renders == len(sim.units)  # every unit has a new state
+        assert text == collector_text(store, forecast=forecast), f"step {step}"
+        planned += sum(1 for u in cached._units.values() if u.layout.prefixes[0])
+    assert planned > 0.8 * 24 * len(sim.units)
+    result = promtool("check", "metrics", stdin=text.decode())
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_unit_whose_reading_changes_shape_gets_a_new_plan() -> None:
     now = time.time()
     store = Store((UP,), staleness_s=15)
     cached = CachedExposition(store)
-    store.record_success(UP.name, reading(now, UP.name), 0.01)
-    assert not cached._units  # nobody scraped yet: nothing rendered at the poll
-    first = cached.render(now).decode()
-    assert 'c12_up{pdu="stage-left",rack="A3"} 1.0' in first  # rendered by the scrape
-    store.record_success(UP.name, reading(now + 1, UP.name).with_values(temperature=41.5), 0.01)
-    assert UP.name in cached._units  # being scraped: the poll renders its pieces
+    first = reading(now, UP.name)
+    store.record_success(UP.name, first, 0.01)
+    cached.render(now)
+    cached.render(now)
+    channels = list(first.channels)
+    channels[4] = dataclasses.replace(channels[4], name="Hazer", supervision=SupervisionBand(1.0))
+    renamed = dataclasses.replace(first, channels=tuple(channels), taken_at=now + 1)
+    store.record_success(UP.name, renamed, 0.01)
+    text = cached.render(now + 1)
+    assert b'c12_channel_info{channel="5",connector=' in text and b'name="Hazer"' in text
     assert (
-        'c12_temperature_celsius{pdu="stage-left",rack="A3"} 41.5'
-        in cached.render(now + 1).decode()
+        b'c12_channel_supervision_min_amperes{channel="5",pdu="stage-left",rack="A3"} 1.0' in text
     )
+    assert text == collector_text(store)

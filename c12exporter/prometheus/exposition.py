@@ -1,91 +1,58 @@
-"""``/metrics`` assembled from pieces rendered once per reading, plain or gzip.
+"""``/metrics`` rendered at scrape time, only for the units whose reading changed, plain or gzip.
 
-A unit's reading changes once per poll, but Prometheus may scrape more often (and an
-HA pair scrapes twice). Rebuilding the whole exposition with ``generate_latest`` at
-every scrape costs about a second at 1,000 units, and gzip compresses all of it again.
-Here each unit's part of each metric family is rendered once, when its poll is
-recorded, as text and as raw deflate; a scrape only puts the pieces in order.
+A unit's reading changes once per poll; Prometheus scrapes at its own pace (often less
+often than units are polled; an HA pair scrapes twice). Rendering the whole fleet with
+``generate_latest`` costs about two seconds at 1,000 units. Here nothing is rendered when
+a poll is recorded: a scrape renders each unit whose state changed since its cached
+render (once per reading at most, and only when asked for), through the unit's plan
+(:mod:`.unit_text`), and joins the cached texts of the others.
 
-The text format wants every family in one group (``# HELP``/``# TYPE`` once, then all
-its samples), so a scrape walks the families and, within each, the units in store
-order, and picks each unit's piece of that family.
-
-Gzip without compressing per scrape: every piece is compressed on its own (a fresh
-compressor, so it refers to nothing before it) and ended with a full flush, which
-byte-aligns it. Such pieces concatenate into one valid deflate stream; a scrape adds
-the gzip header, a final empty block, and the CRC-32 and length of the text (CRC-32
-computed over the pieces' text in order, which is much cheaper than deflate).
-
-Only while scraped: a poll renders its unit's pieces only if ``/metrics`` was scraped
-within :data:`IDLE_AFTER_S`; otherwise it drops them, and the first scrape after a quiet
-spell renders what it needs (as slow as the baseline, once).
+The text format wants every family in one group (``# HELP``/``# TYPE`` once, then all its
+samples), so a scrape walks the units in store order and puts each unit's lines under
+its family, families in the order first seen, as ``generate_latest`` over
+:class:`FleetCollector` does: the text is the same, byte for byte.
 
 Never stale: at each scrape a unit whose reading is not fresh
-(:meth:`Store.fresh_reading`) gets its down form (``c12_up 0`` and its poll health,
-no measurements), whatever is cached. Every cached piece is checked against the
-unit's state (reading, poll counters, config, extra labels), so a missed event costs
-a re-render, never a wrong answer. The content equals :class:`FleetCollector`'s; only
-the order of families may differ.
+(:meth:`Store.fresh_reading`) gets its down form (``c12_up 0`` and its poll health, no
+measurements), whatever is cached. A cached render is checked against the unit's state
+(reading, poll counters, config, extra labels), so it is redone when any of them moved.
+
+Gzip compresses the joined text once per scrape, at zlib level 1 (:data:`GZIP_LEVEL`),
+in two halves on two threads (zlib lets go of the GIL while it compresses), so polling
+goes on meanwhile.
 """
 
 from __future__ import annotations
 
-import functools
-import math
-import struct
+import concurrent.futures
+import itertools
 import threading
 import time
-import weakref
 import zlib
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import cast
+from collections.abc import Sequence
 
 from prometheus_client import generate_latest
-from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString as _untyped_float_to_go_string
 
 from ..forecast import TripForecast
-from ..reading import Reading
-from ..store import Change, FleetChange, Store, UnitState
-from .collector import _Families, _health, measured
+from ..store import Store, UnitState
+from .unit_text import (
+    HEADERS,
+    Layout,
+    PlanMismatch,
+    UnitPlan,
+    _picker,
+    build_plan,
+    collector_families,
+    plan_key,
+    through_collector,
+)
 
-IDLE_AFTER_S = 300.0
-"""Pieces are rendered at each poll only while someone scraped within this time; an
-exporter nobody scrapes (SNMP or the console only) spends nothing on the exposition."""
-GZIP_LEVEL = 6
-"""zlib's default level, as ``gzip`` and aiohttp use."""
-_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, mtime 0, OS unknown
-_FINAL_EMPTY_BLOCK = b"\x03\x00"  # a final fixed-Huffman block holding only end-of-block
-_float = cast(Callable[[float], str], _untyped_float_to_go_string)
-"""Sample values as ``generate_latest`` writes them."""
-
-
-def deflate_piece(data: bytes, level: int = GZIP_LEVEL) -> bytes:
-    """``data`` as raw deflate that refers to nothing before it and ends byte-aligned
-    (full flush), so such pieces concatenate into one deflate stream."""
-    if not data:
-        return b""
-    # A window no larger than the piece: same output, far less to set up per piece.
-    wbits = min(max(len(data).bit_length(), 9), zlib.MAX_WBITS)
-    compressor = zlib.compressobj(level, zlib.DEFLATED, -wbits)
-    return compressor.compress(data) + compressor.flush(zlib.Z_FULL_FLUSH)
-
-
-def gzip_from_pieces(pieces: Iterable[tuple[bytes, bytes]]) -> bytes:
-    """One gzip member from ``(text, deflate_piece(text))`` pairs, in order."""
-    crc = 0
-    size = 0
-    body = [_GZIP_HEADER]
-    for text, deflated in pieces:
-        if text:
-            crc = zlib.crc32(text, crc)
-            size += len(text)
-            body.append(deflated)
-    body.append(_FINAL_EMPTY_BLOCK)
-    body.append(struct.pack("<II", crc, size & 0xFFFFFFFF))
-    return b"".join(body)
+GZIP_LEVEL = 1
+"""zlib's fastest level: about a third of level 6's time for about 1.4x its size on this
+text (docs/performance.md)."""
+_COMPRESS_POOL = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="metrics-gzip")
+"""Compresses the first half of a body while the scrape's own thread does the second."""
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
@@ -101,66 +68,51 @@ def accepts_gzip(accept_encoding: str) -> bool:
     return False
 
 
-@dataclass(frozen=True)
-class _Piece:
-    text: bytes
-    deflated: bytes
-
-    @classmethod
-    def of(cls, text: bytes) -> _Piece:
-        return cls(text, deflate_piece(text))
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, mtime 0, OS unknown
 
 
-_EMPTY = _Piece(b"", b"")
+def _deflate(data: bytes | memoryview, level: int, last: bool) -> bytes:
+    """Raw deflate of ``data``; not ``last``: ended byte-aligned by a full flush (no
+    reference to it from what follows), so the next part's deflate can be appended."""
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+    flush = zlib.Z_FINISH if last else zlib.Z_FULL_FLUSH
+    return compressor.compress(data) + compressor.flush(flush)
 
 
-@functools.lru_cache(maxsize=65536)
-def _escape(value: str) -> str:
-    """A label value as ``generate_latest`` escapes it (values repeat: cached)."""
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+def gzip_body(text: bytes, level: int = GZIP_LEVEL) -> bytes:
+    """``text`` as one gzip member, its two halves deflated at once on two threads."""
+    half = text.find(b"\n", len(text) // 2) + 1 if len(text) > 1 << 16 else 0
+    view = memoryview(text)
+    if half <= 0:
+        deflated = [_deflate(view, level, last=True)]
+    else:
+        first = _COMPRESS_POOL.submit(_deflate, view[:half], level, False)
+        second = _deflate(view[half:], level, last=True)
+        deflated = [first.result(), second]
+    trailer = (zlib.crc32(text) & 0xFFFFFFFF).to_bytes(4, "little") + (
+        len(text) & 0xFFFFFFFF
+    ).to_bytes(4, "little")
+    return b"".join([_GZIP_HEADER, *deflated, trailer])
 
 
-def _family_name_and_type(metric: Metric) -> tuple[str, str]:
-    """The name and type ``generate_latest`` writes for ``metric``."""
-    if metric.type == "counter":
-        return metric.name + "_total", "counter"
-    return metric.name, "gauge" if metric.type in ("info", "stateset") else metric.type
+class _Unit:
+    """One unit's latest render and the state it was rendered from."""
 
+    __slots__ = ("fresh", "key", "layout", "plan", "texts")
 
-def _header(metric: Metric) -> bytes:
-    name, kind = _family_name_and_type(metric)
-    doc = metric.documentation.replace("\\", r"\\").replace("\n", r"\n")
-    return f"# HELP {name} {doc}\n# TYPE {name} {kind}\n".encode()
-
-
-def _samples(metric: Metric) -> bytes:
-    """The sample lines of ``metric``, formatted as ``generate_latest`` formats them."""
-    if not metric.samples:
-        return b""
-    names = sorted(metric.samples[0].labels)  # the family's label names: same for all
-    lines = []
-    for sample in metric.samples:
-        labels = sample.labels
-        text = ",".join([f'{k}="{_escape(labels[k])}"' for k in names])
-        value = _float(sample.value)
-        lines.append(f"{sample.name}{{{text}}} {value}\n" if text else f"{sample.name} {value}\n")
-    return "".join(lines).encode()
-
-
-_HEALTH_FAMILIES = frozenset(
-    ("c12_up", "c12_poll_duration_seconds", "c12_polls", "c12_poll_errors",
-     "c12_last_poll_success_timestamp_seconds")
-)  # fmt: skip
-"""Families of the down form (keys of ``_Families.families``: counters without _total)."""
-
-
-@dataclass
-class _UnitPieces:
-    """One unit's pieces, and the state they were rendered from."""
-
-    key: tuple[object, ...]
-    up: dict[str, _Piece]  # health (c12_up 1) and measurements
-    down: dict[str, _Piece]  # health only (c12_up 0)
+    def __init__(
+        self,
+        key: tuple[object, ...],
+        fresh: bool,
+        layout: Layout,
+        texts: tuple[bytes, ...],
+        plan: UnitPlan | None,
+    ) -> None:
+        self.key = key
+        self.fresh = fresh
+        self.layout = layout
+        self.texts = texts
+        self.plan = plan  # kept across readings of the same shape
 
 
 def _state_key(state: UnitState, extra: tuple[str, ...]) -> tuple[object, ...]:
@@ -174,12 +126,50 @@ def _state_key(state: UnitState, extra: tuple[str, ...]) -> tuple[object, ...]:
     )
 
 
+class _Template:
+    """The fleet's prefixes in exposition order (headers before each family's first),
+    and where each value comes from in the units' values laid end to end; kept while no
+    unit's layout changes."""
+
+    def __init__(self, layouts: tuple[Layout, ...]) -> None:
+        self.layouts = layouts
+        spans: dict[str, list[range]] = {}  # family -> its pairs, unit after unit
+        start = 0
+        for layout in layouts:
+            for family, count in zip(layout.families, layout.counts, strict=True):
+                end = start + count
+                group = spans.get(family)
+                if group is None:
+                    spans[family] = [range(start, end)]
+                else:
+                    group.append(range(start, end))
+                start = end
+        order = list(itertools.chain.from_iterable(itertools.chain.from_iterable(spans.values())))
+        self.pick = _picker(order)
+        every = list(itertools.chain.from_iterable(layout.prefixes for layout in layouts))
+        prefixes = list(self.pick(every))
+        first = 0
+        for family, group in spans.items():
+            prefixes[first] = HEADERS[family] + prefixes[first]
+            first += sum(len(r) for r in group)
+        self.prefixes = prefixes
+
+    def text(self, texts: list[bytes]) -> bytes:
+        """The fleet's text from the units' value texts laid end to end."""
+        prefixes = self.prefixes
+        out = prefixes + prefixes  # the length; then prefix, value, prefix, value...
+        out[0::2] = prefixes
+        out[1::2] = self.pick(texts)
+        return b"".join(out)
+
+
 class CachedExposition:
-    """The fleet's ``/metrics`` body from per-unit pieces, kept current by store events.
+    """The fleet's ``/metrics`` body, each unit rendered at most once per reading.
 
     ``collectors`` (the exporter's own registries) are rendered at every scrape and
-    appended; they are small. ``forecast`` gives the trip forecast series (it changes with
-    the reading, so it is cached with it).
+    appended; they are small. ``forecast`` gives the trip forecast series.
+    ``renders`` counts unit renders (through a plan or the collector), for tests and
+    the benchmark.
     """
 
     def __init__(
@@ -193,148 +183,65 @@ class CachedExposition:
         self.forecast = forecast
         self.collectors = list(collectors)
         self.level = level
-        self._lock = threading.Lock()
-        self._units: dict[str, _UnitPieces] = {}
-        self._headers: dict[str, _Piece] = {}
-        self._order: list[str] = []  # families in the order first seen
-        self._extra: tuple[str, ...] = self._label_union()
-        self._last_scrape = -math.inf
-        # The store keeps these listeners; they hold this object weakly, so a dropped
-        # exposition (an exposer restarted by a reload) does not live on through them.
-        ref = weakref.ref(self)
+        self.renders = 0
+        self._lock = threading.Lock()  # one scrape renders at a time; the next reuses it
+        self._units: dict[str, _Unit] = {}
+        self._extra: tuple[str, ...] = ()
+        self._template: _Template | None = None
 
-        def on_change(change: Change) -> None:
-            target = ref()
-            if target is not None:
-                target._on_change(change)
+    def _render_unit(
+        self, state: UnitState, fresh: bool, extra: tuple[str, ...], old: _Unit | None
+    ) -> _Unit:
+        self.renders += 1
+        key = _state_key(state, extra)
+        reading = state.reading if fresh else None
+        plan = old.plan if old is not None else None
+        if (
+            reading is not None
+            and plan is not None
+            and plan.key == plan_key(state, reading, self.forecast)
+        ):
+            try:
+                return _Unit(key, fresh, *plan.render(state, reading), plan)
+            except PlanMismatch:
+                pass
+        families = collector_families(state, reading, extra, self.forecast)
+        if reading is not None:
+            plan = build_plan(state, reading, extra, self.forecast, families)
+        return _Unit(key, fresh, *through_collector(families), plan)
 
-        def on_fleet(change: FleetChange) -> None:
-            target = ref()
-            if target is not None:
-                target._on_fleet(change)
-
-        self._listener = on_change
-        self._fleet_listener = on_fleet
-        store.subscribe(on_change)
-        store.watch_fleet(on_fleet)
-
-    def close(self) -> None:
-        """Stop following the store."""
-        self.store.unsubscribe(self._listener)
-        self.store.unwatch_fleet(self._fleet_listener)
-
-    # ------------------------------------------------------------------ events
-
-    def _label_union(self) -> tuple[str, ...]:
-        return tuple(sorted({k for u in self.store for k in u.config.labels}))
-
-    def _on_change(self, change: Change) -> None:
-        if time.monotonic() - self._last_scrape > IDLE_AFTER_S:
-            # Nobody scrapes: forget the unit's pieces rather than render them; the next
-            # scrape renders what it needs.
-            with self._lock:
-                self._units.pop(change.unit.config.name, None)
-            return
-        self._refresh(change.unit, self._extra)
-
-    def _on_fleet(self, change: FleetChange) -> None:
-        extra = self._label_union()
+    def _fleet(self, now: float | None) -> bytes:
+        """The fleet's part of the exposition, rendering the units whose state moved."""
+        now = time.time() if now is None else now
+        store = self.store
         with self._lock:
+            extra = tuple(sorted({k for u in store for k in u.config.labels}))
             if extra != self._extra:
                 self._extra = extra
                 self._units.clear()
-            else:
-                for name in (*change.removed, *change.changed):
-                    self._units.pop(name, None)
-
-    # ------------------------------------------------------------------ rendering
-
-    def _refresh(self, state: UnitState, extra: tuple[str, ...]) -> _UnitPieces:
-        """Render ``state``'s pieces and cache them (unless the label set moved on)."""
-        pieces = self._render_unit(state, extra)
-        with self._lock:
-            if extra == self._extra:
-                self._units[state.config.name] = pieces
-        return pieces
-
-    def _render_unit(self, state: UnitState, extra: tuple[str, ...]) -> _UnitPieces:
-        key = _state_key(state, extra)
-        reading = state.reading
-        ext = [state.config.labels.get(k, "") for k in extra]
-        down = self._render(_families(state, None, extra, ext).families.values())
-        if reading is None:
-            return _UnitPieces(key, {}, down)
-        f = _Families(extra)
-        _health(f, state, True, ext)
-        up_flag = f.families.pop("c12_up")
-        measured(f, state, reading, ext, self.forecast)
-        up = {**down, **self._render([up_flag])}
-        for name, metric in f.families.items():
-            if name not in _HEALTH_FAMILIES:
-                up.update(self._render([metric]))
-        return _UnitPieces(key, up, down)
-
-    def _render(self, metrics: Iterable[Metric]) -> dict[str, _Piece]:
-        pieces: dict[str, _Piece] = {}
-        for metric in metrics:
-            name = _family_name_and_type(metric)[0]
-            if name not in self._headers:
-                with self._lock:
-                    if name not in self._headers:
-                        self._headers[name] = _Piece.of(_header(metric))
-                        self._order.append(name)
-            samples = _samples(metric)
-            pieces[name] = _Piece(samples, deflate_piece(samples, self.level))
-        return pieces
-
-    # ------------------------------------------------------------------ scrapes
-
-    def _pieces(self, now: float | None = None) -> list[_Piece]:
-        """Every piece of the fleet's part, in exposition order."""
-        now = time.time() if now is None else now
-        self._last_scrape = time.monotonic()
-        with self._lock:
-            extra = self._extra
-            cached = dict(self._units)
-        if extra != self._label_union():  # a config change not yet announced
-            with self._lock:
-                self._extra = extra = self._label_union()
-                self._units.clear()
-            cached = {}
-        parts: list[dict[str, _Piece]] = []
-        for state in self.store:
-            unit = cached.get(state.config.name)
-            if unit is None or unit.key != _state_key(state, extra):
-                unit = self._refresh(state, extra)
-            up = self.store.fresh_reading(state, now) is not None and bool(unit.up)
-            parts.append(unit.up if up else unit.down)
-        with self._lock:
-            order = list(self._order)
-            headers = dict(self._headers)
-        out: list[_Piece] = []
-        for name in order:
-            group = [p[name] for p in parts if name in p]
-            if group:
-                out.append(headers[name])
-                out.extend(group)
-        out.extend(_Piece.of(generate_latest(c)) for c in self.collectors)
-        return out
+            cached = self._units
+            units: dict[str, _Unit] = {}
+            for state in store:
+                name = state.config.name
+                fresh = store.fresh_reading(state, now) is not None
+                unit = cached.get(name)
+                if unit is None or unit.fresh != fresh or unit.key != _state_key(state, extra):
+                    unit = self._render_unit(state, fresh, extra, unit)
+                units[name] = unit
+            self._units = units  # removed units go
+            layouts = tuple(u.layout for u in units.values())
+            template = self._template
+            if template is None or template.layouts != layouts:
+                template = self._template = _Template(layouts)
+            return template.text(
+                list(itertools.chain.from_iterable(u.texts for u in units.values()))
+            )
 
     def render(self, now: float | None = None) -> bytes:
         """The exposition as text."""
-        return b"".join(p.text for p in self._pieces(now))
+        own = b"".join(generate_latest(c) for c in self.collectors)
+        return self._fleet(now) + own
 
     def render_gzip(self, now: float | None = None) -> bytes:
-        """The exposition as one gzip member, from the compressed pieces."""
-        return gzip_from_pieces((p.text, p.deflated) for p in self._pieces(now))
-
-
-def _families(
-    state: UnitState, reading: Reading | None, extra: Sequence[str], ext: list[str]
-) -> _Families:
-    """What :class:`FleetCollector` yields for one unit: its down form without a reading."""
-    f = _Families(extra)
-    _health(f, state, reading is not None, ext)
-    if reading is not None:
-        measured(f, state, reading, ext)
-    return f
+        """The exposition as one gzip member."""
+        return gzip_body(self.render(now), self.level)

@@ -1,0 +1,538 @@
+"""One unit's series as (prefix, value) pairs, cheap enough to redo at every scrape.
+
+:mod:`.collector` says what a unit's series are; going through prometheus-client's
+metric objects costs about a millisecond per unit. Here a :class:`UnitPlan` is built once
+per unit label set and reading shape: every series' prefix (``name{labels} ``, in the
+collector's order) and where its value sits in the list gathered from a reading. A render
+gathers a reading's values (``itemgetter`` over its measurements, a few derived values)
+and picks them in the order of the unit's :class:`Layout`; the scrape turns all values
+into text at once through :data:`VALUE_TEXTS` and joins them to the prefixes
+(:mod:`.exposition`). Families whose text cannot change under a plan (identity, ratings,
+bands) are kept whole, as a prefix with an empty value.
+
+A plan is built from the collector's own families for a reading and must reproduce them
+byte for byte; a unit whose plan does not is rendered through the collector every time
+(correct, only slower). A reading of another shape than the plan's (a value missing that
+was there, or the other way round; a new channel name; a band set) makes the caller
+build a new plan. The few series whose labels come from the values (poll errors by
+reason, the best balancing move, the trip forecast) go through the collector each time
+and are served as one text.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
+
+from prometheus_client.core import Metric
+from prometheus_client.utils import floatToGoString as _untyped_float_to_go_string
+
+from .. import balance, supply
+from ..forecast import TripForecast
+from ..measurements import OF_SCOPE, Scope
+from ..reading import Reading
+from ..store import UnitState
+from .collector import (
+    SUPERVISION_POSITIONS,
+    _balance,
+    _Families,
+    _health,
+    _sample,
+    measured,
+    trip_forecast,
+)
+
+Rendered = tuple[tuple[str, bytes], ...]
+"""A unit's families in the collector's order: (exposed name, the unit's sample lines)."""
+
+_float = cast(Callable[[float], str], _untyped_float_to_go_string)
+"""Sample values as ``generate_latest`` writes them."""
+VALUE_TEXTS_MAX = 100_000
+"""The value cache starts afresh past this many values (energy counters and timestamps
+never repeat; most of a scrape's values do)."""
+
+_METRICS = {scope: tuple(m for m in OF_SCOPE[scope] if m.metric is not None) for scope in Scope}
+"""The measurements of each scope that have a series, in the collector's order."""
+
+
+def _state_texts() -> tuple[dict[str, bytes], frozenset[str]]:
+    """Each state name -> its sample text, and the names two measurements give different
+    numbers (a unit reading such a measurement is rendered through the collector)."""
+    texts: dict[str, bytes] = {}
+    clashing: set[str] = set()
+    for scope in Scope:
+        for m in _METRICS[scope]:
+            for state in m.states:
+                text = (_float(_sample(m, state)) + "\n").encode()
+                if texts.setdefault(state, text) != text:
+                    clashing.add(state)
+    return texts, frozenset(clashing)
+
+
+_STATE_TEXTS, _CLASHING_STATES = _state_texts()
+
+
+class _ValueTexts(dict[Any, bytes]):
+    """A value -> its sample text and newline, as ``generate_latest`` writes it. A state
+    name gives its number's text; a text already rendered (empty, or whole lines) is
+    itself; any other name is refused (KeyError), as the collector refuses it.
+
+    0.0 and -0.0 are one key: a cached zero is 0.0's text, and -0.0 is only answered
+    as itself while 0.0 is not cached. No value served through here is -0.0: readings
+    are decoded from integers, the derived values are differences of times and ratios
+    of non-negative numbers."""
+
+    def __missing__(self, value: Any) -> bytes:
+        if isinstance(value, bytes):
+            if value and not value.endswith(b"\n"):
+                raise KeyError(value)
+            return value
+        if isinstance(value, str):
+            text = _STATE_TEXTS[value]
+        else:
+            text = (_float(float(value)) + "\n").encode()
+            if value == 0 and math.copysign(1.0, value) < 0:
+                return text
+        if len(self) >= VALUE_TEXTS_MAX:
+            self.clear()
+            self[b""] = b""
+        self[value] = text
+        return text
+
+
+VALUE_TEXTS = _ValueTexts({b"": b""})  # b"": the value of a pair whose prefix is a whole text
+
+HEADERS: dict[str, bytes] = {}
+"""Exposed family name -> its ``# HELP`` and ``# TYPE`` lines, for every family seen."""
+
+
+@functools.lru_cache(maxsize=65536)
+def _escape(value: str) -> str:
+    """A label value as ``generate_latest`` escapes it (values repeat: cached)."""
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def exposed_name(metric: Metric) -> str:
+    """The family name ``generate_latest`` writes (counters end in ``_total``)."""
+    return metric.name + "_total" if metric.type == "counter" else metric.name
+
+
+def _header(metric: Metric) -> bytes:
+    name = exposed_name(metric)
+    kind = "gauge" if metric.type in ("info", "stateset") else metric.type
+    doc = metric.documentation.replace("\\", r"\\").replace("\n", r"\n")
+    return f"# HELP {name} {doc}\n# TYPE {name} {kind}\n".encode()
+
+
+def _recorded(families: dict[str, Metric]) -> dict[str, Metric]:
+    """``families``, their headers noted in :data:`HEADERS`."""
+    for metric in families.values():
+        name = exposed_name(metric)
+        if name not in HEADERS:
+            HEADERS[name] = _header(metric)
+    return families
+
+
+def _prefixes(metric: Metric) -> list[bytes]:
+    """``name{labels} `` of each sample of ``metric``, labels sorted as ``generate_latest``
+    sorts them."""
+    out = []
+    for sample in metric.samples:
+        labels = sample.labels
+        text = ",".join([f'{k}="{_escape(labels[k])}"' for k in sorted(labels)])
+        out.append((f"{sample.name}{{{text}}} " if text else f"{sample.name} ").encode())
+    return out
+
+
+def samples_text(metric: Metric) -> bytes:
+    """The sample lines of ``metric``, as ``generate_latest`` writes them."""
+    values = [(_float(s.value) + "\n").encode() for s in metric.samples]
+    return b"".join(map(operator.add, _prefixes(metric), values))
+
+
+def collector_families(
+    state: UnitState,
+    reading: Reading | None,
+    extra: Sequence[str],
+    forecast: TripForecast | None,
+) -> dict[str, Metric]:
+    """What :class:`FleetCollector` yields for one unit (its down form without a reading),
+    by the collector's family key."""
+    f = _Families(extra)
+    ext = [state.config.labels.get(k, "") for k in extra]
+    _health(f, state, reading is not None, ext)
+    if reading is not None:
+        measured(f, state, reading, ext, forecast)
+    return _recorded(f.families)
+
+
+class Layout:
+    """How a unit's values become its lines: its families in order, how many (prefix,
+    value) pairs each has (at least one: an empty family is an empty pair), the
+    prefixes, and ``pick``, which takes the values in that order from a render's list.
+    A render gives the value texts (:data:`VALUE_TEXTS`) in that order."""
+
+    __slots__ = ("counts", "families", "pick", "prefixes")
+
+    def __init__(
+        self,
+        families: Sequence[str],
+        counts: Sequence[int],
+        prefixes: Sequence[bytes],
+        pick: Callable[[list[Any]], tuple[Any, ...]],
+    ) -> None:
+        self.families = tuple(families)
+        self.counts = tuple(counts)
+        self.prefixes = tuple(prefixes)
+        self.pick = pick
+
+    def text(self, texts: Sequence[bytes]) -> Rendered:
+        """The unit's families as text, from its value texts (what a scrape joins, for
+        one unit alone)."""
+        out = []
+        start = 0
+        for family, count in zip(self.families, self.counts, strict=True):
+            end = start + count
+            pairs = zip(self.prefixes[start:end], texts[start:end], strict=True)
+            out.append((family, b"".join(p + t for p, t in pairs)))
+            start = end
+        return tuple(out)
+
+
+def _picker(positions: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """``itemgetter`` that always answers a tuple."""
+    if len(positions) == 1:
+        (position,) = positions
+        return lambda values: (values[position],)
+    if not positions:
+        return lambda values: ()
+    return cast(Callable[[Sequence[Any]], tuple[Any, ...]], operator.itemgetter(*positions))
+
+
+@functools.lru_cache(maxsize=256)
+def _whole(families: tuple[str, ...]) -> Layout:
+    """The layout of a unit rendered through the collector: one text per family."""
+    return Layout(families, (1,) * len(families), (b"",) * len(families), tuple)
+
+
+def through_collector(families: Mapping[str, Metric]) -> tuple[Layout, tuple[bytes, ...]]:
+    """A unit rendered through the collector: its layout and its families' texts."""
+    names = tuple(exposed_name(m) for m in families.values())
+    return _whole(names), tuple(samples_text(m) for m in families.values())
+
+
+# ---------------------------------------------------------------------- gathering
+
+_GET = {
+    scope: cast(
+        Callable[[Mapping[str, Any]], tuple[Any, ...]],
+        operator.itemgetter(*[m.name for m in _METRICS[scope]]),
+    )
+    for scope in Scope
+}
+_STATIC = operator.attrgetter(
+    "number", "name", "phase", "rating_a", "connector", "connector_type", "pins", "supervision"
+)
+
+
+def _static_key(state: UnitState, r: Reading, forecast: TripForecast | None) -> tuple[object, ...]:
+    """Everything a plan's prefixes and kept texts depend on, besides the value shape."""
+    return (
+        state.config,
+        r.unit,
+        r.identity,
+        r.model,
+        r.stored_name,
+        tuple([p.phase for p in r.phases]),
+        tuple(map(_STATIC, r.channels)),
+        forecast is not None,
+    )
+
+
+_DERIVED = 7
+"""Values gathered after the measurements, in this order:"""
+_DURATION, _POLLS, _LAST_SUCCESS, _WARNING, _POWER_UP, _VOLTAGE_UNBALANCE, _UNBALANCE = range(
+    _DERIVED
+)
+
+
+def _gather(
+    state: UnitState,
+    r: Reading,
+    banded: Sequence[int],
+    heat_channels: Sequence[int],
+    forecast: TripForecast | None,
+) -> list[Any]:
+    """Every value of ``r`` and ``state`` a plan picks from, in one list: the measurements
+    (unit, each phase, each channel), the derived values listed above, the supervision
+    positions of the channels ``banded`` (indexes), the heat of ``heat_channels``."""
+    rows = [_GET[Scope.UNIT](r.values)]
+    rows += [_GET[Scope.PHASE](p.values) for p in r.phases]
+    rows += [_GET[Scope.CHANNEL](c.values) for c in r.channels]
+    flat = list(itertools.chain.from_iterable(rows))
+    channels = r.channels
+    positions = [SUPERVISION_POSITIONS[channels[i].supervision_state] for i in banded]
+    flat += (
+        state.last_duration_s,
+        state.polls_total,
+        state.last_success_at,
+        float(1.0 in positions or -1.0 in positions),  # Reading.supervision_warning
+        r.taken_at - r.uptime_s,
+        supply.reading_voltage_unbalance(r),
+        balance.reading_unbalance(r),
+    )
+    flat += positions
+    if heat_channels:
+        heat = forecast.heat(r) if forecast is not None else {}
+        if len(heat) != len(heat_channels):
+            raise KeyError("the channels with a heat changed")
+        flat += [heat[channel] for channel in heat_channels]
+    return flat
+
+
+# ---------------------------------------------------------------------- plans
+
+
+class PlanMismatch(Exception):
+    """The plan cannot render this reading (its shape changed): build another."""
+
+
+_Dynamic = Callable[[UnitState, Reading, list[Any]], "bytes | None"]
+
+
+class UnitPlan:
+    """How to render one unit's readings of one shape without the collector."""
+
+    def __init__(
+        self,
+        key: tuple[object, ...],
+        gathered: int,
+        present: Callable[[Sequence[Any]], tuple[Any, ...]],
+        absent: Callable[[Sequence[Any]], tuple[Any, ...]],
+        absent_count: int,
+        banded: tuple[int, ...],
+        heat_channels: tuple[int, ...],
+        forecast: TripForecast | None,
+        dynamic: Sequence[_Dynamic],
+        layouts: tuple[Layout, Layout],
+    ) -> None:
+        self.key = key
+        self.gathered = gathered
+        self.present = present
+        self.absent = absent
+        self.absent_nones = (None,) * absent_count
+        self.banded = banded
+        self.heat_channels = heat_channels
+        self.forecast = forecast
+        self.dynamic = dynamic
+        self.layouts = layouts  # without and with the best balancing move
+
+    def render(self, state: UnitState, r: Reading) -> tuple[Layout, tuple[bytes, ...]]:
+        """``r``'s layout and value texts; :class:`PlanMismatch` if it is not of this
+        shape."""
+        try:
+            flat = _gather(state, r, self.banded, self.heat_channels, self.forecast)
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            raise PlanMismatch from e
+        if (
+            len(flat) != self.gathered
+            or None in self.present(flat)
+            or self.absent(flat) != self.absent_nones
+        ):
+            raise PlanMismatch
+        texts = [dynamic(state, r, flat) for dynamic in self.dynamic]
+        layout = self.layouts[texts[1] is not None]  # the best move's family is there
+        flat.append(b"")
+        flat += texts
+        try:
+            return layout, tuple(map(VALUE_TEXTS.__getitem__, layout.pick(flat)))
+        except KeyError as e:  # a state name the collector does not know either
+            raise PlanMismatch from e
+
+
+def build_plan(
+    state: UnitState,
+    r: Reading,
+    extra: Sequence[str],
+    forecast: TripForecast | None,
+    families: Mapping[str, Metric],
+) -> UnitPlan | None:
+    """A plan for ``r``'s shape, from ``families`` (the collector's for ``r``); ``None``
+    if the plan would not render ``r`` exactly as the collector does."""
+    ext = [state.config.labels.get(k, "") for k in extra]
+    channels = r.channels
+    banded = tuple(i for i, c in enumerate(channels) if c.supervision.enabled)
+    heat_channels = tuple(sorted(forecast.heat(r))) if forecast is not None else ()
+    try:
+        flat = _gather(state, r, banded, heat_channels, forecast)
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    derived = len(flat) - _DERIVED - len(banded) - len(heat_channels)
+    empty = len(flat)  # the b"" appended at a render, then the dynamic texts
+    errors_at, move_at, trip_at = empty + 1, empty + 2, empty + 3
+
+    # Family key -> positions of its values, in the collector's order of families and
+    # samples; "kept" families are served whole, "dynamic" ones as one text.
+    slots: dict[str, list[int]] = {}
+    kept: set[str] = set()
+    dynamic: dict[str, int] = {}
+
+    def slot(key: str, position: int) -> None:
+        value = flat[position]
+        if value is None:
+            return
+        if isinstance(value, str) and (value not in _STATE_TEXTS or value in _CLASHING_STATES):
+            raise PlanMismatch
+        slots.setdefault(key, []).append(position)
+
+    def keep(key: str) -> None:
+        slots[key] = []
+        kept.add(key)
+
+    def scoped(scope: Scope, offset: int) -> None:
+        for i, m in enumerate(_METRICS[scope]):
+            slot(m.metric_name, offset + i)
+
+    width = {scope: len(_METRICS[scope]) for scope in Scope}
+    try:
+        # In the collector's order: _health, then measured(): _unit, _input, _phases,
+        # _channels, _balance, trip_forecast.
+        keep("c12_up")
+        slot("c12_poll_duration_seconds", derived + _DURATION)
+        slot("c12_polls", derived + _POLLS)
+        slots["c12_poll_errors"] = []
+        dynamic["c12_poll_errors"] = errors_at
+        slot("c12_last_poll_success_timestamp_seconds", derived + _LAST_SUCCESS)
+        keep("c12_unit_info")
+        scoped(Scope.UNIT, 0)
+        slot("c12_supervision_warning", derived + _WARNING)
+        keep("c12_input_rating_amperes")
+        slot("c12_power_up_time_seconds", derived + _POWER_UP)
+        keep("c12_supply_frequency_band_ratio")
+        slot("c12_voltage_unbalance_ratio", derived + _VOLTAGE_UNBALANCE)
+        keep("c12_voltage_missing")
+        for i in range(len(r.phases)):
+            scoped(Scope.PHASE, width[Scope.UNIT] + i * width[Scope.PHASE])
+        for key in (
+            "c12_channel_info",
+            "c12_channel_rating_amperes",
+            "c12_channel_supervision_min_amperes",
+            "c12_channel_supervision_max_amperes",
+        ):
+            keep(key)  # fmt: skip
+        slots["c12_channel_supervision_position"] = []
+        channel_offset = width[Scope.UNIT] + len(r.phases) * width[Scope.PHASE]
+        for i in range(len(channels)):
+            scoped(Scope.CHANNEL, channel_offset + i * width[Scope.CHANNEL])
+            if i in banded:
+                slot("c12_channel_supervision_position", derived + _DERIVED + banded.index(i))
+        keep("c12_aux_socket_info")
+        keep("c12_aux_socket_rating_amperes")
+        slot("c12_phase_unbalance_ratio", derived + _UNBALANCE)
+        slots["c12_phase_unbalance_best_move_ratio"] = []
+        dynamic["c12_phase_unbalance_best_move_ratio"] = move_at
+        slots["c12_channel_trip_forecast_seconds"] = []
+        dynamic["c12_channel_trip_forecast_seconds"] = trip_at
+        slots["c12_channel_breaker_heat_ratio"] = []
+        for i in range(len(heat_channels)):
+            slot("c12_channel_breaker_heat_ratio", derived + _DERIVED + len(banded) + i)
+    except PlanMismatch:
+        return None
+
+    def layout(with_move: bool) -> Layout | None:
+        names: list[str] = []
+        counts: list[int] = []
+        prefixes: list[bytes] = []
+        positions: list[int] = []
+        for key, where in slots.items():
+            if key in dynamic:
+                if key == "c12_phase_unbalance_best_move_ratio" and not with_move:
+                    continue
+                names.append("c12_poll_errors_total" if key == "c12_poll_errors" else key)
+                counts.append(1)
+                prefixes.append(b"")
+                positions.append(dynamic[key])
+                continue
+            metric = families.get(key)
+            if metric is None:
+                if key in kept or where:
+                    return None
+                continue  # a family that has no value now is absent, as in the collector
+            names.append(exposed_name(metric))
+            if key in kept:
+                counts.append(1)
+                prefixes.append(samples_text(metric))
+                positions.append(empty)
+            elif len(metric.samples) != len(where):
+                return None
+            elif not where:
+                counts.append(1)
+                prefixes.append(b"")
+                positions.append(empty)
+            else:
+                counts.append(len(where))
+                prefixes += _prefixes(metric)
+                positions += where
+        return Layout(names, counts, prefixes, _picker(positions))
+
+    without_move, with_move = layout(False), layout(True)
+    if without_move is None or with_move is None:
+        return None
+
+    def errors(state: UnitState, r: Reading, flat: list[Any]) -> bytes:
+        if not state.errors_total:
+            return b""
+        f = _Families(extra)
+        _health(f, state, True, ext)
+        return samples_text(_recorded(f.families)["c12_poll_errors"])
+
+    def best_move(state: UnitState, r: Reading, flat: list[Any]) -> bytes | None:
+        if flat[derived + _UNBALANCE] is None:
+            return None
+        f = _Families(extra)
+        _balance(f, r, ext)
+        metric = _recorded(f.families).get("c12_phase_unbalance_best_move_ratio")
+        return None if metric is None else samples_text(metric)
+
+    def trip(state: UnitState, r: Reading, flat: list[Any]) -> bytes:
+        if forecast is None or not forecast.of(r):
+            return b""
+        f = _Families(extra)
+        trip_forecast(f, r, forecast, ext)
+        return samples_text(_recorded(f.families)["c12_channel_trip_forecast_seconds"])
+
+    used = [p for where in slots.values() for p in where]
+    absent = [i for i, value in enumerate(flat) if value is None]
+    plan = UnitPlan(
+        _static_key(state, r, forecast),
+        len(flat),
+        _picker(used),
+        _picker(absent),
+        len(absent),
+        banded,
+        heat_channels,
+        forecast,
+        (errors, best_move, trip),
+        (without_move, with_move),
+    )
+    try:
+        layout_now, texts = plan.render(state, r)
+    except PlanMismatch:
+        return None
+    if layout_now.text(texts) != through_collector_text(families):
+        return None
+    return plan
+
+
+def through_collector_text(families: Mapping[str, Metric]) -> Rendered:
+    """The collector's families as text, as a layout's :meth:`Layout.text` gives them."""
+    return tuple((exposed_name(m), samples_text(m)) for m in families.values())
+
+
+def plan_key(state: UnitState, r: Reading, forecast: TripForecast | None) -> tuple[object, ...]:
+    """What a plan must have been built for to render ``r`` (:attr:`UnitPlan.key`)."""
+    return _static_key(state, r, forecast)
