@@ -1,0 +1,74 @@
+"""A small scaling run (``bench/scaling.py``): two fleet sizes polled from simulators in
+processes of their own; every figure printed and sane. No timing is asserted."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from tests.servers import REPO
+
+SIZES = (10, 20)
+INTERVAL_S = 1.0
+INTERVALS = 3.0
+
+
+def load_scaling() -> ModuleType:
+    bench = str(REPO / "bench")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)  # scaling.py imports its neighbours by name
+    spec = importlib.util.spec_from_file_location("scaling", REPO / "bench" / "scaling.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["scaling"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_two_fleet_sizes_are_measured_and_printed(tmp_path: Path) -> None:
+    scaling = load_scaling()
+    points = [
+        scaling.measure(
+            tmp_path, units, INTERVAL_S, INTERVALS, scrape_every_s=1.0, timeout_s=1.0,
+            per_simulator=12,  # 20 units: two simulators, the names kept apart
+        )
+        for units in SIZES
+    ]  # fmt: skip
+    for point, units in zip(points, SIZES, strict=True):
+        assert point.units == units
+        assert point.up_after_s is not None, point
+        assert 20 < point.rss_mib <= point.peak_rss_mib < 2048, point
+        assert point.due == round(units * point.window_s / INTERVAL_S), point
+        assert point.polls >= units and point.failed * 2 < point.polls, point
+        assert point.cpu_s > 0 and 0 < point.cpu_ms_per_poll < 1000, point
+        assert point.stale < units, point
+        assert len(point.scrape_s) >= 2 and all(s > 0 for s in point.scrape_s), point
+        assert point.scrape_mib > 0, point
+    text = scaling.report(points, "python bench/scaling.py --units 10,20")
+    for units in SIZES:
+        assert f"\n| {units} | 1 s | " in text, text
+    assert "MiB per 1,000 units" in text and "least squares" in text, text
+
+
+def test_simulators_share_the_units_evenly() -> None:
+    scaling = load_scaling()
+    assert scaling.simulator_shares(10_000, 5_000) == [5_000, 5_000]
+    assert scaling.simulator_shares(10_001, 5_000) == [3_334, 3_334, 3_333]
+    assert scaling.simulator_shares(20, 12) == [10, 10]
+    assert scaling.simulator_shares(1, 5_000) == [1]
+
+
+def test_stale_units_are_those_not_up_or_not_polled_lately() -> None:
+    scaling = load_scaling()
+    text = "\n".join([
+        'c12_up{pdu="a"} 1.0', 'c12_polls_total{pdu="a"} 7.0',
+        'c12_last_poll_success_timestamp_seconds{pdu="a"} 995.0',
+        'c12_up{pdu="b"} 1.0', 'c12_polls_total{pdu="b"} 5.0',
+        'c12_last_poll_success_timestamp_seconds{pdu="b"} 900.0',
+        'c12_up{pdu="c"} 0.0', 'c12_polls_total{pdu="c"} 4.0',
+        'c12_poll_errors_total{pdu="c",reason="timeout"} 4.0',
+    ])  # fmt: skip
+    seen = scaling.read_exposition(text, now=1000.0, stale_after_s=10.0)
+    assert (seen.polls, seen.failed, seen.units, seen.stale) == (16, 4, 3, 2)
