@@ -17,14 +17,14 @@ from .reading import Reading
 from .settings import UnitConfig
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PollError:
     reason: str
     message: str
     at: float
 
 
-@dataclass
+@dataclass(slots=True)  # one per unit: no __dict__ each
 class UnitState:
     """What is known about one configured unit."""
 

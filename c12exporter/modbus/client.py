@@ -53,6 +53,8 @@ class ConnectionClosed(Exception):
 class _Receiver(asyncio.Protocol):
     """Buffers what the unit sends; counts bytes not yet part of a valid reply."""
 
+    __slots__ = ("_waiter", "buffer", "closed", "transport")  # one per unit: no __dict__
+
     def __init__(self) -> None:
         self.buffer = bytearray()
         self.closed = False
@@ -99,6 +101,8 @@ class _Receiver(asyncio.Protocol):
 
 class ModbusTcpClient:
     """One TCP connection to one unit; one request at a time (the caller serialises)."""
+
+    __slots__ = ("_body_length", "_receiver", "_tid", "pending", "unit_id")
 
     def __init__(self, unit_id: int = 1) -> None:
         self.unit_id = unit_id

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Awaitable, Sequence
 from math import isclose
 from typing import TypeVar
@@ -48,6 +49,10 @@ _T = TypeVar("_T")
 
 class ModbusTcpTransport:
     """One persistent Modbus TCP connection; reconnecting is the poller's job."""
+
+    __slots__ = ("_client", "address", "host", "port", "register_map", "resolver", "settings",
+                 "timeout", "unit_settings", "where")  # fmt: skip
+    """One per unit: no ``__dict__`` each."""
 
     def __init__(
         self,
@@ -182,7 +187,8 @@ class ModbusTcpTransport:
         information = await self._call(
             self._client.read_device_identification(READ_DEVICE_ID_EXTENDED)
         )
-        info = {k: _text(v) for k, v in information.items()}
+        # Vendor, model and firmware repeat across a fleet: one string each, not one per unit.
+        info = {k: sys.intern(_text(v)) for k, v in information.items()}
         model = info.get(ids.model_name) or info.get(ids.product_code) or ""
         if not model:
             raise TransportError("identity", f"{self.address}: device identification has no model")
