@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from .model import AUX_CHANNEL
 from .reading import ChannelReading, Reading
 
 MEAN_CURRENT_MIN_A = 1.0
@@ -94,8 +93,9 @@ def reading_unbalance(reading: Reading) -> float | None:
 
 
 def carrying_capacity_a(channel: ChannelReading, reading: Reading) -> float:
-    """What a channel can carry: its RCBO's rating, and the aux socket's on channel 12."""
-    if channel.number == AUX_CHANNEL:
+    """What a channel can carry: its RCBO's rating, and the aux socket's on the model's aux
+    channel."""
+    if channel.number == reading.model.aux_channel:
         return min(channel.rating_a, reading.model.aux_socket.rating_a)
     return channel.rating_a
 

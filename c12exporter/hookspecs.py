@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from .breaker import BreakerCurve
     from .exposer import Exposer, ExposerContext
-    from .model import AuxSocket, Layout, UnitModel
+    from .model import AuxSocket, Layout, ModelFamily, ModelResolver, UnitModel
     from .registry import Registry
     from .routes import Routes
     from .settings import SectionParser
@@ -39,11 +39,35 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 
 
 @hookspec
+def c12_add_model_families(
+    families: Registry[ModelFamily], layouts: Registry[Layout], aux_sockets: Registry[AuxSocket]
+) -> None:
+    """Called once at start, after :func:`c12_add_layouts` and :func:`c12_add_aux_sockets`,
+    to register model families by name prefix.
+
+    A family (:class:`c12exporter.model.ModelFamily`) reads the model names that start
+    with its prefix (``C12B-12``, ``C24B-12``) and declares what its models share: the
+    channel count, the channel the aux socket is wired to, the input's rating, its
+    output layouts and its aux sockets. Everything else follows from the model: the
+    register map's per-channel fields, the readings' channels, the simulator's channels.
+    A model name no family matches is refused with the names every family expects. The
+    built-in C12 family (:mod:`c12exporter.builtin.families`) takes its layouts and aux
+    sockets from the registries below; another family brings its own layouts (their codes
+    may repeat the C12's) and may share the aux sockets.
+
+    :param families: add each with ``families.add(family.prefix, family)``.
+    :param layouts: the layouts registered with :func:`c12_add_layouts` (the C12's).
+    :param aux_sockets: the aux socket types registered with :func:`c12_add_aux_sockets`.
+    """
+
+
+@hookspec
 def c12_add_layouts(layouts: Registry[Layout]) -> None:
-    """Called once at start to register output layouts.
+    """Called once at start to register the C12 family's output layouts.
 
     A layout is the ``L`` in a model name ``C12x-LA``: which connectors a model
-    has and which channel goes to which connector pins.
+    has and which channel goes to which connector pins. Another family's layouts come
+    with the family (:func:`c12_add_model_families`).
 
     :param layouts: add each layout with ``layouts.add(layout.code, layout)``;
         adding a code twice is an error naming both plugins.
@@ -55,7 +79,7 @@ def c12_add_aux_sockets(aux_sockets: Registry[AuxSocket]) -> None:
     """Called once at start to register auxiliary socket types.
 
     An aux socket is the ``A`` in a model name ``C12x-LA``: the domestic socket
-    wired to channel 12, with its own rating.
+    wired to the family's aux channel (the C12's channel 12), with its own rating.
 
     :param aux_sockets: add each with ``aux_sockets.add(socket.code, socket)``.
     """
@@ -83,14 +107,19 @@ def c12_breaker_curve(model: UnitModel) -> BreakerCurve | None:
 
 
 @hookspec
-def c12_add_transports(transports: Registry[TransportFactory]) -> None:
-    """Called once at start to register transports by scheme name.
+def c12_add_transports(transports: Registry[TransportFactory], models: ModelResolver) -> None:
+    """Called once at start, after :func:`c12_add_model_families`, to register transports
+    by scheme name.
 
     A unit's config ``transport:`` key (default ``modbus-tcp``) picks one. The
     factory is called with the unit's address and a request timeout and returns
     a :class:`c12exporter.transport.Transport`.
 
     :param transports: add each with ``transports.add("scheme", factory)``.
+    :param models: resolves a model name to its :class:`~c12exporter.model.UnitModel`
+        (raising :class:`~c12exporter.model.ModelError`), so a transport can read what
+        the unit says it is with that model's channels (the built-in one picks the
+        register map by the model's channel count).
     """
 
 

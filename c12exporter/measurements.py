@@ -28,8 +28,17 @@ from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass, field
 
 PHASES: tuple[str, ...] = ("L1", "L2", "L3")
+
+
+def channel_keys(channel_count: int) -> tuple[str, ...]:
+    """The channel numbers of a model with ``channel_count`` channels, as label values."""
+    return tuple(str(n) for n in range(1, channel_count + 1))
+
+
 CHANNEL_COUNT = 12
-CHANNELS: tuple[str, ...] = tuple(str(n) for n in range(1, CHANNEL_COUNT + 1))
+"""The C12's channels. A model declares its own (:attr:`c12exporter.model.UnitModel.
+channel_count`); this is the default for what is not given a model."""
+CHANNELS: tuple[str, ...] = channel_keys(CHANNEL_COUNT)
 
 ESTOP_STATES = ("released", "pressed")
 SWITCH_STATES = ("off", "on")
@@ -67,12 +76,23 @@ class Scope(enum.Enum):
 
     @property
     def keys(self) -> tuple[str, ...]:
-        """Label values in register order: ``()`` for the unit, phases, channel numbers."""
-        return {"unit": (), "phase": PHASES, "channel": CHANNELS}[self.value]
+        """Label values in register order for a C12: ``()`` for the unit, phases, channel
+        numbers (:meth:`keys_for` gives another channel count's)."""
+        return self.keys_for(CHANNEL_COUNT)
 
     @property
     def count(self) -> int:
         return max(1, len(self.keys))
+
+    def keys_for(self, channel_count: int) -> tuple[str, ...]:
+        """Label values in register order for a model of ``channel_count`` channels."""
+        if self is Scope.CHANNEL:
+            return CHANNELS if channel_count == CHANNEL_COUNT else channel_keys(channel_count)
+        return PHASES if self is Scope.PHASE else ()
+
+    def count_for(self, channel_count: int) -> int:
+        """Values per unit for a model of ``channel_count`` channels."""
+        return max(1, len(self.keys_for(channel_count)))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import pluggy
 
 from . import hookspecs
 from .exposer import Exposer
-from .model import AuxSocket, Layout, UnitModel, parse_model_name
+from .model import AuxSocket, Layout, ModelFamily, UnitModel, parse_model_name
 from .registry import PluginError, Registry
 from .settings import SectionParser
 from .transport import TransportFactory
@@ -26,6 +26,7 @@ hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT)
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "c12exporter.builtin.layouts",
     "c12exporter.builtin.aux_sockets",
+    "c12exporter.builtin.families",
     "c12exporter.builtin.breakers",
     "c12exporter.modbus.transport",
     "c12exporter.web.server",
@@ -46,6 +47,7 @@ class Plugins:
     manager: pluggy.PluginManager
     layouts: Registry[Layout] = field(default_factory=lambda: Registry("layout"))
     aux_sockets: Registry[AuxSocket] = field(default_factory=lambda: Registry("aux socket"))
+    families: Registry[ModelFamily] = field(default_factory=lambda: Registry("model family"))
     transports: Registry[TransportFactory] = field(default_factory=lambda: Registry("transport"))
     exposers: Registry[Exposer] = field(default_factory=lambda: Registry("exposer"))
     sections: Registry[SectionParser] = field(default_factory=lambda: Registry("config section"))
@@ -55,9 +57,9 @@ class Plugins:
         return self.manager.hook
 
     def model(self, name: str) -> UnitModel:
-        """Resolve a model name (``C12B-12``), with its breakers' curve from the plugins;
-        raises :class:`c12exporter.model.ModelError`."""
-        model = parse_model_name(name, self.layouts, self.aux_sockets)
+        """Resolve a model name (``C12B-12``) by its family, with its breakers' curve from
+        the plugins; raises :class:`c12exporter.model.ModelError`."""
+        model = parse_model_name(name, self.families)
         curve = self.hook.c12_breaker_curve(model=model)
         return model if curve is None else model.with_breaker(curve)
 
@@ -106,7 +108,13 @@ def load_plugins(
     plugins = Plugins(manager)
     fill(manager.hook.c12_add_layouts, plugins.layouts)
     fill(manager.hook.c12_add_aux_sockets, plugins.aux_sockets)
-    fill(manager.hook.c12_add_transports, plugins.transports)
+    fill(
+        manager.hook.c12_add_model_families,
+        plugins.families,
+        layouts=plugins.layouts,
+        aux_sockets=plugins.aux_sockets,
+    )
+    fill(manager.hook.c12_add_transports, plugins.transports, models=plugins.model)
     fill(manager.hook.c12_add_exposers, plugins.exposers)
     fill(manager.hook.c12_add_config_sections, plugins.sections)
     return plugins

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .measurements import OF_SCOPE, PHASES, Quantity, Scope
-from .model import AUX_CHANNEL, UnitModel
+from .model import ModelError, UnitModel
 
 # Defined with the settings (a leaf); also imported from here, as before.
 from .settings import SupervisionBand as SupervisionBand
@@ -194,7 +194,7 @@ class Reading:
 
     @property
     def aux_channel(self) -> ChannelReading:
-        return self.channels[AUX_CHANNEL - 1]
+        return self.channels[self.model.aux_channel - 1]
 
 
 def _number(value: Quantity) -> float:
@@ -226,6 +226,7 @@ def build_reading(
         transport that has no stored unit name may leave it out).
     :param supervision_overrides: channel -> band from config; replaces the band
         stored in the unit for that channel.
+    :raises ModelError: the values are not of the model's channel count.
     """
 
     def scoped(scope: Scope, index: int) -> dict[str, Quantity]:
@@ -240,6 +241,13 @@ def build_reading(
         assert isinstance(value, list)
         return value[index]
 
+    reported = values["channel_current"]
+    if not isinstance(reported, list) or len(reported) != model.channel_count:
+        raise ModelError(
+            f"unit {unit}: reports {len(reported) if isinstance(reported, list) else 1} "
+            f"channels, but a {model.name} has {model.channel_count}; correct the unit's "
+            "model: in the config, or read it with its own model's register map"
+        )
     overrides = supervision_overrides or {}
     channels = []
     for i in range(len(model.channel_phases)):

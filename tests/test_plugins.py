@@ -9,7 +9,7 @@ import pytest
 
 from c12exporter import hookimpl
 from c12exporter.breaker import EN_60947_2_MAGNETIC_HYDRAULIC, BreakerCurve
-from c12exporter.model import Connector, Layout, ModelError, UnitModel
+from c12exporter.model import AuxSocket, Connector, Layout, ModelError, ModelFamily, UnitModel
 from c12exporter.plugins import load_plugins
 from c12exporter.registry import PluginError, Registry
 from c12exporter.simulator.physics import ChannelSetup, ConstantLoad, Load, UnitPhysics
@@ -132,3 +132,94 @@ def test_misspelt_hook_fails_loudly() -> None:
 def test_layout_must_wire_every_channel_once() -> None:
     with pytest.raises(ModelError, match=r"must wire channels 1\.\.12"):
         Layout("9", "broken", (Connector("A", "x", 2, {1: ("1", "2")}),))
+
+
+def _two_socapex_of_3() -> Layout:
+    """A 6-channel family's layout "1": its code repeats the C12's layout 1."""
+    return Layout(
+        code="1",
+        description="2 x 19-pin Socapex-type, 3 channels per connector",
+        connectors=(
+            Connector("A", "Socapex 19-pin", 19, {1: ("1", "2"), 2: ("3", "4"), 3: ("5", "6")}),
+            Connector("B", "Socapex 19-pin", 19, {4: ("1", "2"), 5: ("3", "4"), 6: ("5", "6")}),
+        ),
+        channel_count=6,
+    )
+
+
+class SixChannels:
+    """An outside family: ``C6B-LA``, 6 channels, aux socket on channel 5, 32 A input."""
+
+    @hookimpl
+    def c12_add_model_families(
+        self, families: Registry[ModelFamily], aux_sockets: Registry[AuxSocket]
+    ) -> None:
+        layouts = {"1": _two_socapex_of_3()}
+        families.add("C6", ModelFamily("C6", 6, layouts, aux_sockets, aux_channel=5,
+                                       input_rating_a=32.0))  # fmt: skip
+
+
+def test_an_outside_family_declares_its_channels_aux_channel_and_input() -> None:
+    plugins = load_plugins([SixChannels()], entry_points=False)
+    model = plugins.model("c6b-13")
+    assert (model.name, model.channel_count, model.aux_channel) == ("C6B-13", 6, 5)
+    assert model.input_rating_a == 32.0 and model.aux_socket.name == "UK 13 A"
+    assert model.channel_phases == ("L1", "L2", "L3", "L1", "L2", "L3")
+    assert model.channels == ("1", "2", "3", "4", "5", "6")
+    assert model.layout.connector_of(5).label == "B"
+    c12 = plugins.model("C12B-12")  # the C12's layout 1 is still its own
+    assert (c12.channel_count, c12.aux_channel, c12.layout.connector_of(12).label) == (12, 12, "B")
+    with pytest.raises(ModelError, match=r"'C6A-11' is a C6A: it has no network interface"):
+        plugins.model("C6A-11")
+    with pytest.raises(ModelError, match=r"no plugin provides output layout '2' \(known: 1\)"):
+        plugins.model("C6B-21")
+    with pytest.raises(
+        ModelError,
+        match=r"'X1' is not a C12 or C6 model name; expected C12B-LA or C6B-LA, e.g. C12B-12",
+    ):
+        plugins.model("X1")
+
+
+def test_the_c12_family_keeps_its_messages(plugins) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ModelError) as refused:
+        plugins.model("C12A-12")
+    assert str(refused.value) == (
+        "model 'C12A-12' is a C12A: it has no network interface, so it cannot be read; "
+        "only C12B units (with the built-in webserver) can be monitored"
+    )
+    with pytest.raises(ModelError) as unknown:
+        plugins.model("C24B-12")  # no family for it without the C24B plugin
+    assert str(unknown.value) == (
+        "model 'C24B-12' is not a C12 model name; expected C12B-LA, e.g. C12B-12 "
+        "(L = output layout, A = aux socket)"
+    )
+    with pytest.raises(ModelError, match=r"unknown C12 variant 'X'; only C12B is networked"):
+        plugins.model("C12X-12")
+
+
+def test_a_family_refuses_a_layout_of_another_channel_count() -> None:
+    class Mismatch:
+        @hookimpl
+        def c12_add_model_families(
+            self, families: Registry[ModelFamily], layouts: Registry[Layout],
+            aux_sockets: Registry[AuxSocket],
+        ) -> None:  # fmt: skip
+            families.add("C8", ModelFamily("C8", 8, layouts, aux_sockets, aux_channel=8))
+
+    plugins = load_plugins([Mismatch()], entry_points=False)
+    with pytest.raises(ModelError, match=r"layout '1' wires 12 channels, but a C8 has 8"):
+        plugins.model("C8B-11")
+
+
+def test_a_model_checks_its_phases_and_aux_channel(plugins) -> None:  # type: ignore[no-untyped-def]
+    model = plugins.model("C12B-12")
+    with pytest.raises(ModelError, match=r"has 12 channels, but the phases list 3"):
+        model.with_phases(("L1", "L2", "L3"))
+    with pytest.raises(ModelError, match=r"aux channel 13 is not one of its channels 1\.\.12"):
+        UnitModel("C12B-12", model.layout, model.aux_socket, aux_channel=13)
+
+
+def test_a_layout_checks_its_own_channel_count() -> None:
+    assert _two_socapex_of_3().channel_count == 6
+    with pytest.raises(ModelError, match=r"must wire channels 1\.\.6 once each"):
+        Layout("1", "short", _two_socapex_of_3().connectors[:1], channel_count=6)
