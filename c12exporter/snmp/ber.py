@@ -29,7 +29,10 @@ def length(n: int) -> bytes:
 
 
 def tlv(tag: int, body: bytes) -> bytes:
-    return bytes((tag,)) + length(len(body)) + body
+    size = len(body)
+    if size < 0x80:  # most values and bindings: a one-octet length
+        return bytes((tag, size)) + body
+    return bytes((tag,)) + length(size) + body
 
 
 def integer_body(value: int) -> bytes:

@@ -9,6 +9,7 @@ text, or ``None`` when the cell has no instance (the unit reports it not availab
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ def truth(flag: bool) -> str:
     return "true" if flag else "false"
 
 
+@functools.cache  # a few dozen labels, converted for every cell of a state column
 def camel(label: str) -> str:
     """``slight_overload`` -> ``slightOverload`` (register map label -> MIB label)."""
     head, *rest = label.split("_")

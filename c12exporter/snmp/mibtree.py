@@ -68,8 +68,8 @@ V = TypeVar("V", bound=ScalarValue)
 SYSTEM_OBJECTS = ("sysDescr", "sysObjectID", "sysUpTime", "sysName")
 """The SNMPv2-MIB system group objects the agent answers (from the same table)."""
 SCALAR_INSTANCE: Oid = (0,)
-MAX_REMEMBERED_CHECKS = 4096
-"""Values per column whose SYNTAX check is remembered (then forgotten all at once)."""
+MAX_REMEMBERED_VALUES = 4096
+"""Values per column whose encoding is remembered (then forgotten all at once)."""
 UNIT_TABLE = "c12UnitTable"
 TABLES: Mapping[str, Mapping[str, object]] = {
     UNIT_TABLE: UNIT_COLUMNS,
@@ -77,6 +77,11 @@ TABLES: Mapping[str, Mapping[str, object]] = {
     "c12LineTable": LINE_COLUMNS,
     "c12ChannelTable": CHANNEL_COLUMNS,
 }
+
+
+def _arc(number: int) -> bytes:
+    """The encoding of a row's second index (a line or channel number)."""
+    return bytes((number,)) if number < 0x80 else ber.subidentifiers((number,))
 
 
 class CellError(ValueError):
@@ -91,20 +96,24 @@ class Column:
     object: ObjectType
     scalar: Callable[[], ScalarValue] | None = None
     prefix: bytes = field(init=False)
-    _fits: dict[int | bytes, bool] = field(init=False, default_factory=dict)
-    """Values already checked against the SYNTAX (pyasn1's check costs microseconds)."""
+    _values: dict[int | bytes, bytes | None] = field(init=False, default_factory=dict)
+    """Values seen last -> their encoding, ``None`` outside the SYNTAX (pyasn1's check
+    costs microseconds, and most values recur: states, ratings, names)."""
 
     def __post_init__(self) -> None:
         self.prefix = ber.oid_body(self.object.oid)
 
-    def fits(self, raw: int | bytes) -> bool:
-        """Whether ``raw`` fits the column's SYNTAX, remembered for the values seen last."""
-        verdict = self._fits.get(raw)
-        if verdict is None:
-            if len(self._fits) >= MAX_REMEMBERED_CHECKS:
-                self._fits.clear()
-            verdict = self._fits[raw] = self.object.check(raw)
-        return verdict
+    def encoded(self, raw: int | bytes) -> bytes | None:
+        """The encoded value, ``None`` if it does not fit the column's SYNTAX."""
+        try:
+            return self._values[raw]
+        except KeyError:
+            pass
+        if len(self._values) >= MAX_REMEMBERED_VALUES:
+            self._values.clear()
+        value = self.encode_value(raw) if self.object.check(raw) else None
+        self._values[raw] = value
+        return value
 
     @property
     def oid(self) -> Oid:
@@ -130,16 +139,17 @@ class Column:
 
     def cell(self, suffix: Oid, suffix_body: bytes, value: ScalarValue) -> Cell:
         raw = self.raw(value)
-        if not isinstance(raw, tuple) and not self.fits(raw):
+        encoded = self.encode_value(raw) if isinstance(raw, tuple) else self.encoded(raw)
+        if encoded is None:
             raise CellError(f"{self.name}: {raw!r} is outside what its SYNTAX allows")
-        return suffix, raw, ber.varbind(self.prefix + suffix_body, self.encode_value(raw))
+        return suffix, raw, ber.varbind(self.prefix + suffix_body, encoded)
 
     def fitted(self, value: V) -> tuple[V | bytes, bool]:
         """``value``, or a text cut to its SIZE (then ``True``)."""
         if not isinstance(value, str) or self.object.kind != "octets":
             return value, False
         text = value.encode("utf-8")
-        if self.fits(text):
+        if self.encoded(text) is not None:
             return value, False
         cut = self.object.cut_text(text)
         return (value, False) if cut is None else (cut, True)
@@ -183,8 +193,10 @@ class UnitSlot:
     """Polled (or reconfigured) since ``rows`` were taken: nothing built holds."""
     expires: float = math.inf
     last_good: Reading | None = None
+    facts: UnitFacts | None = None
+    """The unit as the last request after its poll found it."""
     rows: dict[str, list[Row]] = field(default_factory=dict)
-    """Each table's rows for the unit's state at the last request, by table name."""
+    """The rows of each table asked for since, by table name."""
     failing: dict[str, str] = field(default_factory=dict)
     """Columns whose value did not fit when last built -> what was done."""
 
@@ -341,35 +353,45 @@ class MibTree:
     def _refresh(self, slot: UnitSlot, now: float) -> None:
         """Take the unit's state as of ``now``; drop every column built before."""
         slot.dirty = False
-        facts = UnitFacts.of(slot.index, slot.state, self.store, now, slot.last_good)
-        reading = facts.reading
-        key = (slot.index,)
-        slot.rows = {UNIT_TABLE: [(key, slot.body, (facts,))]}
-        if reading is not None:
-            slot.last_good = reading
-            slot.expires = reading.taken_at + self.store.staleness_s
-            slot.rows["c12InputTable"] = [(key, slot.body, (reading,))]
-            slot.rows["c12LineTable"] = [
-                (*self._row_key(slot, line_index(phase.phase)), (phase,))
-                for phase in reading.phases
-            ]
-            slot.rows["c12ChannelTable"] = [
-                (*self._row_key(slot, channel.number), (channel, reading))
-                for channel in reading.channels
-            ]
+        slot.facts = facts = UnitFacts.of(slot.index, slot.state, self.store, now, slot.last_good)
+        if facts.reading is not None:
+            slot.last_good = facts.reading
+            slot.expires = facts.reading.taken_at + self.store.staleness_s
         else:
             slot.expires = math.inf
+        slot.rows = {}
         slot.view = {}
 
     @staticmethod
-    def _row_key(slot: UnitSlot, number: int) -> tuple[Oid, bytes]:
-        return (slot.index, number), slot.body + ber.subidentifiers((number,))
+    def _rows(slot: UnitSlot, table: str) -> list[Row]:
+        """A table's rows of the unit (none but the unit row while it is unreachable)."""
+        rows = slot.rows.get(table)
+        if rows is not None:
+            return rows
+        facts, key, body = slot.facts, (slot.index,), slot.body
+        reading = None if facts is None else facts.reading
+        if table == UNIT_TABLE:
+            rows = [(key, body, (facts,))]
+        elif reading is None:
+            rows = []
+        elif table == "c12InputTable":
+            rows = [(key, body, (reading,))]
+        elif table == "c12LineTable":
+            numbered = [(line_index(phase.phase), (phase,)) for phase in reading.phases]
+            rows = [((slot.index, n), body + _arc(n), args) for n, args in numbered]
+        else:
+            rows = [
+                ((slot.index, c.number), body + _arc(c.number), (c, reading))
+                for c in reading.channels
+            ]
+        slot.rows[table] = rows
+        return rows
 
     def _build(self, slot: UnitSlot, column: Column) -> Entry:
         extract = self._extract[column.position]
         entry: Entry = ([], [], [])
         problem = None
-        for suffix, body, args in slot.rows.get(str(column.object.table), ()):
+        for suffix, body, args in self._rows(slot, str(column.object.table)):
             found = self._put(entry, column, suffix, body, extract(*args))
             problem = problem or found  # the first of the column's problems is logged
         keys, cells, encoded = entry
