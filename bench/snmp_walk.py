@@ -13,6 +13,9 @@ Not a test: it prints a Markdown table (for docs/snmp.md).
    walked with the same options and protocol: all of mib-2 (which includes
    tables it reads from /proc on demand, such as TCP connections) and
    hrSWInstalledTable (served from a cache: snmpd at its fastest).
+4. The SNMP table's CPU per recorded reading (in process, no network): its store
+   listener, the first Get of one cell of a unit after its poll, and the cells of a whole
+   unit built by a walk after its poll (the walk's extra time over a warm walk).
 
 The agent and the walking tool share the machine's two cores, as do snmpd and its tool.
 """
@@ -29,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from c12exporter.exposer import ExposerContext
@@ -36,9 +40,10 @@ from c12exporter.plugins import load_plugins
 from c12exporter.poller import Poller
 from c12exporter.settings import Config, PollConfig, UnitConfig
 from c12exporter.simulator.server import Fleet
+from c12exporter.snmp import answers, ber
 from c12exporter.snmp.agent import RunningAgent, start_agent
 from c12exporter.snmp.config import parse_snmp_config
-from c12exporter.store import Store
+from c12exporter.store import Change, Store
 from c12exporter.telemetry import Telemetry
 
 COMMUNITY = "bench"
@@ -134,6 +139,59 @@ async def agent_for(
     return await start_agent(settings, context), store
 
 
+def cpu_per_poll(agent: RunningAgent, store: Store) -> dict[str, float]:
+    """CPU microseconds per recorded reading that the SNMP table costs: its listener
+    alone, then the first Get of one cell, or of every cell, of each polled unit."""
+    tree = agent.tree
+    states = list(store)
+    now = time.time()
+    names = {c.name: c for c in tree.columns}
+    sample = [names["c12UnitReachability"], names["c12ChannelCurrent"]]
+
+    def everything(column: object) -> bool:
+        return True
+
+    def polled() -> None:
+        for state in states:
+            store.record_success(state.config.name, state.reading, 0.01)  # type: ignore[arg-type]
+
+    def walk() -> int:
+        name, found = tree.mib.root, 0
+        while True:
+            out = answers.get_bulk(tree, [name], 0, 2048, everything, now, 10**9)
+            found += len(out)
+            if len(out) < 2048:
+                return found
+            _, start, _ = ber.read(out[-1], 0)
+            _, start, end = ber.read(out[-1], start)
+            name = ber.read_oid(out[-1], start, end)
+
+    def cpu(action: Callable[[], object]) -> float:
+        started = time.process_time()
+        action()
+        return (time.process_time() - started) * 1e6 / len(states)
+
+    changes = [Change(state, state.reading, state.reading) for state in states]
+    listener = min(cpu(lambda: [tree.on_change(c) for c in changes]) for _ in range(5))
+    polled()
+    one_cell = cpu(lambda: [tree.get((*sample[0].oid, i), everything, now) for i in tree._order])
+    polled()
+    two_cells = cpu(
+        lambda: [tree.get((*c.oid, i, 1), everything, now) for i in tree._order for c in sample]
+    )
+    walk()
+    warm = min(cpu(walk) for _ in range(3))
+    polled()
+    cold = cpu(walk)
+    return {
+        "listener": listener,
+        "one cell": one_cell,
+        "two cells": two_cells,
+        "whole unit": cold - warm,
+        "warm walk": warm,
+    }
+
+
 PROTOCOLS = ("SNMPv2c", "SNMPv3 authPriv")
 V3 = [
     "-v3", "-l", "authPriv", "-u", USER["name"], "-a", "SHA-256", "-A", USER["auth_key"],
@@ -186,17 +244,19 @@ async def main(args: argparse.Namespace) -> None:
     samples = await fleet_readings()
     rows = []
     memory: dict[int, float] = {}
+    per_poll: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         snmpd = await snmpd_walks(Path(tmp), args.repetitions, args.runs)
     for units in args.units:
         with tempfile.TemporaryDirectory() as state_dir:
-            agent, _ = await agent_for(units, samples, Path(state_dir))
+            agent, store = await agent_for(units, samples, Path(state_dir))
             try:
                 v2c = agent.credentials(secrets=True)
                 v3 = agent.credentials(USER["name"], secrets=True)
                 root = f".{'.'.join(map(str, agent.tree.mib.root))}"
                 cold = await bulkwalk(agent.target, v2c, root, args.repetitions[-1])
                 memory[units] = rss_mib()
+                per_poll[units] = cpu_per_poll(agent, store)
                 for reps in args.repetitions:
                     for label, credentials in zip(PROTOCOLS, (v2c, v3), strict=True):
                         walk = await best(agent.target, credentials, root, reps, args.runs)
@@ -228,6 +288,13 @@ async def main(args: argparse.Namespace) -> None:
         walk = snmpd[name, PROTOCOLS[0], args.repetitions[-1]]
         print(f"- snmpd {name} ({root}): {walk.varbinds} varbinds per walk")
     print(f"- median agent rate over all rows: {statistics.median(r[3].rate for r in rows):,.0f}/s")
+    for units, cost in per_poll.items():
+        print(
+            f"- {units} units, SNMP CPU per recorded reading: listener {cost['listener']:.1f} µs; "
+            f"then a Get of one cell {cost['one cell']:.0f} µs, of a unit's and a channel's "
+            f"cell {cost['two cells']:.0f} µs, a walk of all its cells {cost['whole unit']:.0f} µs "
+            f"more than a warm walk ({cost['warm walk']:.0f} µs a unit)"
+        )
 
 
 if __name__ == "__main__":
