@@ -35,12 +35,14 @@ import itertools
 import math
 import os
 import resource
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,11 +51,13 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import traced_serve  # bench/traced_serve.py
 from simulated import start_simulator  # bench/simulated.py, beside this script
 from soak import proc_status, stop, wait_healthy
 
 from c12exporter.settings import parse_duration
 
+BENCH = Path(__file__).resolve().parent
 TICKS = os.sysconf("SC_CLK_TCK")
 FILES_PER_SIMULATED_UNIT = 3
 """Listening socket, the exporter's connection and a spare (the simulator's own rule)."""
@@ -63,6 +67,7 @@ FIRST_NETWORK = 64
 UP_TIMEOUT_S = 300.0
 HTTP_TIMEOUT_S = 120.0
 STALE_INTERVALS = 2.0
+SNAPSHOT_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -214,8 +219,11 @@ def measure(
     timeout_s: float,
     per_simulator: int = UNITS_PER_SIMULATOR,
     exporter_env: dict[str, str] | None = None,
+    snapshot: Path | None = None,
 ) -> Point:
-    """Run one fleet size and measure it (see the module docstring)."""
+    """Run one fleet size and measure it (see the module docstring); with ``snapshot``,
+    the exporter runs under tracemalloc (slower) and writes a snapshot there at the end
+    of the window."""
     raise_file_limit(units)
     simulators, listed = start_simulators(workdir, units, per_simulator)
     exporter: subprocess.Popen[bytes] | None = None
@@ -228,25 +236,70 @@ def measure(
         }), encoding="utf-8")  # fmt: skip
         web_port = free_port_on("127.0.0.1")
         log = workdir / f"exporter-{units}.log"
+        env = {**os.environ, **(exporter_env or {})}
+        command = [sys.executable, "-m", "c12exporter.cli"]
+        if snapshot is not None:
+            command = [sys.executable, str(BENCH / "traced_serve.py")]
+            env[traced_serve.SNAPSHOT_ENV] = str(snapshot)
         with open(log, "wb") as out:
             exporter = subprocess.Popen(
-                [sys.executable, "-m", "c12exporter.cli", "--log.level=warn", "serve",
-                 "--config.file", str(config), f"--web.listen-address=127.0.0.1:{web_port}"],
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, **(exporter_env or {})},
+                [*command, "--log.level=warn", "serve", "--config.file", str(config),
+                 f"--web.listen-address=127.0.0.1:{web_port}"],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env,
             )  # fmt: skip
         started = time.monotonic()
         url = f"http://127.0.0.1:{web_port}"
         wait_healthy(url, exporter, log)
         up_after = _wait_all_up(url, units, interval_s, started)
         time.sleep(interval_s)  # the first round (every unit at once) is over
-        return _window(exporter, simulators, url, units, interval_s, intervals,
-                       scrape_every_s, up_after)  # fmt: skip
+        point = _window(exporter, simulators, url, units, interval_s, intervals,
+                        scrape_every_s, up_after)  # fmt: skip
+        if snapshot is not None:
+            _take_snapshot(exporter, snapshot)
+        return point
     finally:
         if exporter is not None:
             stop(exporter)
         for proc in simulators:
             stop(proc)
+
+
+def _take_snapshot(exporter: subprocess.Popen[bytes], snapshot: Path) -> None:
+    snapshot.unlink(missing_ok=True)
+    exporter.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + SNAPSHOT_TIMEOUT_S
+    while not snapshot.exists():
+        if time.monotonic() > deadline or exporter.poll() is not None:
+            raise SystemExit("the exporter wrote no tracemalloc snapshot")
+        time.sleep(1)
+
+
+def traced_table(snapshot: Path, top: int = 25) -> str:
+    """The snapshot's memory by where it was allocated: this package's modules, other
+    packages by name, the standard library by module, and the import machinery (code
+    objects, module dicts), as Markdown."""
+    stats = tracemalloc.Snapshot.load(str(snapshot)).statistics("filename")
+    groups: dict[str, list[int]] = {}
+    for stat in stats:
+        group = groups.setdefault(_allocated_in(stat.traceback[0].filename), [0, 0])
+        group[0] += stat.size
+        group[1] += stat.count
+    total = sum(size for size, _ in groups.values())
+    lines = ["| allocated in | MiB | blocks |", "|---|---:|---:|"]
+    for name, (size, count) in sorted(groups.items(), key=lambda g: -g[1][0])[:top]:
+        lines.append(f"| {name} | {size / 2**20:.2f} | {count:,} |")
+    lines.append(f"| all ({len(groups)} places) | {total / 2**20:.2f} | |")
+    return "\n".join(lines)
+
+
+def _allocated_in(filename: str) -> str:
+    if "/site-packages/" in filename:
+        return filename.split("/site-packages/", 1)[1].split("/", 1)[0]
+    if "/c12exporter/" in filename:
+        return "c12exporter/" + filename.rsplit("/c12exporter/", 1)[1]
+    if filename.startswith("<frozen importlib"):
+        return "imports (code objects, modules)"
+    return "stdlib " + filename.rsplit("/", 1)[-1]
 
 
 def _wait_all_up(url: str, units: int, interval_s: float, started: float) -> float | None:
@@ -396,12 +449,18 @@ def main() -> None:
         "--exporter-env", action="append", default=[], metavar="NAME=VALUE",
         help="set in the exporter's environment, e.g. MALLOC_ARENA_MAX=2 (repeatable)",
     )  # fmt: skip
+    parser.add_argument(
+        "--tracemalloc", action="store_true",
+        help="run the exporter under tracemalloc (slower: its CPU figures are not the "
+        "plain exporter's) and print where its memory was allocated at the end of each window",
+    )  # fmt: skip
     args = parser.parse_args()
     sizes = [int(u.replace("_", "")) for u in args.units.split(",") if u.strip()]
     intervals = [parse_duration(i, "--interval") for i in _list(args.interval, len(sizes),
                                                                  "--interval")]  # fmt: skip
     env = dict(item.split("=", 1) for item in args.exporter_env)
     points = []
+    traced = []
     with tempfile.TemporaryDirectory() as tmp:
         for units, interval in zip(sizes, intervals, strict=True):
             print(f"{units} units every {interval:g} s ...", file=sys.stderr, flush=True)
@@ -409,10 +468,15 @@ def main() -> None:
                 Path(tmp), units, interval, args.intervals,
                 parse_duration(args.scrape_every, "--scrape-every"),
                 parse_duration(args.timeout, "--timeout"), args.units_per_simulator, env,
+                Path(tmp) / f"traced-{units}.bin" if args.tracemalloc else None,
             )  # fmt: skip
             print(f"  {point}", file=sys.stderr, flush=True)
             points.append(point)
+            if args.tracemalloc:
+                traced.append(f"\nTraced at {units:,} units:\n\n"
+                              + traced_table(Path(tmp) / f"traced-{units}.bin"))  # fmt: skip
     print(report(points, "python bench/scaling.py " + " ".join(sys.argv[1:])))
+    print("\n".join(traced))
 
 
 if __name__ == "__main__":

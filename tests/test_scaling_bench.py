@@ -1,5 +1,6 @@
 """A small scaling run (``bench/scaling.py``): two fleet sizes polled from simulators in
-processes of their own; every figure printed and sane. No timing is asserted."""
+processes of their own, one of them under tracemalloc; every figure printed and sane.
+No timing is asserted."""
 
 from __future__ import annotations
 
@@ -29,10 +30,12 @@ def load_scaling() -> ModuleType:
 
 def test_two_fleet_sizes_are_measured_and_printed(tmp_path: Path) -> None:
     scaling = load_scaling()
+    snapshot = tmp_path / "traced.bin"
     points = [
         scaling.measure(
             tmp_path, units, INTERVAL_S, INTERVALS, scrape_every_s=1.0, timeout_s=1.0,
             per_simulator=12,  # 20 units: two simulators, the names kept apart
+            snapshot=snapshot if units == SIZES[0] else None,
         )
         for units in SIZES
     ]  # fmt: skip
@@ -50,6 +53,9 @@ def test_two_fleet_sizes_are_measured_and_printed(tmp_path: Path) -> None:
     for units in SIZES:
         assert f"\n| {units} | 1 s | " in text, text
     assert "MiB per 1,000 units" in text and "least squares" in text, text
+    traced = scaling.traced_table(snapshot)
+    assert "| c12exporter/" in traced and "| imports (code objects, modules) |" in traced
+    assert "| aiohttp |" in traced and "| all (" in traced, traced
 
 
 def test_simulators_share_the_units_evenly() -> None:
