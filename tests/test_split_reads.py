@@ -23,6 +23,7 @@ from c12exporter.modbus.registermap import (
     RegisterMap,
     Table,
     markdown_table,
+    register_map,
 )
 from c12exporter.modbus.transport import ModbusTcpTransport
 from c12exporter.plugins import load_plugins
@@ -111,10 +112,14 @@ def test_reads_never_cut_a_value(kinds: Sequence[Kind]) -> None:
     assert len(block.reads) > 1
 
 
-def test_a_field_longer_than_one_read_is_refused_by_name() -> None:
+def test_a_field_longer_than_one_read_is_cut_between_its_items() -> None:
     huge = Field("harmonics", Kind.U32, "", count=63)  # 126 registers
-    with pytest.raises(ValueError, match=r"'harmonics' takes 126 registers.*125"):
-        Block("measurements", Table.INPUT, 0, (*MEASUREMENTS.fields, huge))
+    block = Block("measurements", Table.INPUT, 0, (*MEASUREMENTS.fields, huge))
+    _assert_reads_cover(block)
+    assert len(block.reads) == 2
+    names = register_map(24).block("settings")  # 24 names of 8 registers: 192 registers
+    _assert_reads_cover(names)
+    assert names.reads == ((0, 120), (120, 120))
 
 
 def test_the_register_map_document_names_the_reads_of_a_split_block() -> None:

@@ -1,4 +1,5 @@
-"""The C12B's Modbus TCP register map, kept as data, and its codec.
+"""The C12B's Modbus TCP register map, kept as data, and its codec; the same layout for a
+model of any channel count.
 
 StageSmarts publishes no protocol, so this project defines the unit's network
 interface. The measurement block is laid out from the declarations in
@@ -24,22 +25,26 @@ Conventions (also stated in the generated document):
 
 A block longer than one Modbus read may carry (125 registers) is read with several
 requests, planned here (:attr:`Block.reads`) and split between items, so no 32- or 64-bit
-value is ever cut; the transport decodes their concatenation as one block. A single field
-longer than one read is refused when the block is built (at import for this map).
+value is ever cut; the transport decodes their concatenation as one block. A repeated
+field may span several reads (a 24-channel model's names take 192 registers): it is cut
+between two of its items, never inside one.
 
-A firmware with another register map is a new :class:`RegisterMap` value, not
-new code.
+A model of another channel count (a plugin's family, :class:`c12exporter.model.ModelFamily`)
+is served the same layout with its per-channel fields as wide as its channels:
+:func:`register_map` builds it; the C12B's is :data:`C12B_V1`. A firmware with another
+register map is a new :class:`RegisterMap` value, not new code.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
-from ..measurements import CHANNEL_COUNT, CHANNELS, Measurement
+from ..measurements import CHANNEL_COUNT, Measurement, channel_keys
 from ..measurements import MEASUREMENTS as DECLARED
 from .client import MAX_REGISTERS
 
@@ -101,12 +106,14 @@ class Field:
     to_si: float = 1.0
 
     @classmethod
-    def declared(cls, m: Measurement) -> Field:
-        """The register field of a declared measurement (named as the measurement)."""
+    def declared(cls, m: Measurement, channel_count: int = CHANNEL_COUNT) -> Field:
+        """The register field of a declared measurement (named as the measurement), for a
+        model of ``channel_count`` channels."""
         r = m.register
         return cls(
             m.name, Kind[r.kind.upper()], m.description, r.unit or m.unit, r.scale,
-            m.scope.count, r.valid, r.nullable, m.states, labels=m.scope.keys, to_si=r.to_si,
+            m.scope.count_for(channel_count), r.valid, r.nullable, m.states,
+            labels=m.scope.keys_for(channel_count), to_si=r.to_si,
         )  # fmt: skip
 
     @property
@@ -117,10 +124,7 @@ class Field:
 @dataclass(frozen=True)
 class Block:
     """A contiguous run of fields, read with the requests :attr:`reads` plans (one unless
-    the block is longer than one read may carry) and decoded as one.
-
-    :raises ValueError: a field alone is longer than one read may carry.
-    """
+    the block is longer than one read may carry) and decoded as one."""
 
     name: str
     table: Table
@@ -140,12 +144,6 @@ class Block:
         next_address = self.start
         codes = []
         for f in self.fields:
-            if f.registers > MAX_REGISTERS:
-                raise ValueError(
-                    f"register block {self.name!r}: field {f.name!r} takes {f.registers} "
-                    f"registers, more than the {MAX_REGISTERS} one Modbus read carries; "
-                    "declare it as several fields"
-                )
             addresses[f.name] = next_address
             next_address += f.registers
             item = f"{f.kind.registers * 2}s" if f.kind is Kind.STRING else f.kind.struct_code
@@ -310,70 +308,85 @@ def _over_range(f: Field, value: float) -> bool:
     return not f.valid[0] <= wire <= f.valid[1]
 
 
-# --- The C12B register map, version 1 ------------------------------------------------
+# --- The register map, version 1 ----------------------------------------------------
 
-MEASUREMENTS = Block(
-    name="measurements",
-    table=Table.INPUT,
-    start=0,
-    fields=tuple(Field.declared(m) for m in DECLARED),
-)
 
-SETTINGS = Block(
-    name="settings",
-    table=Table.HOLDING,
-    start=0,
-    fields=(
-        Field(
-            "supervision_min",
-            Kind.U16,
-            "Channel supervision minimum; not available = not set",
-            "A",
-            0.01,
-            valid=(0.0, 63.0),
-            nullable=True,
-            writable=True,
-            count=CHANNEL_COUNT,
-            labels=CHANNELS,
-        ),
-        Field(
-            "supervision_max",
-            Kind.U16,
-            "Channel supervision maximum; not available = not set",
-            "A",
-            0.01,
-            valid=(0.0, 63.0),
-            nullable=True,
-            writable=True,
-            count=CHANNEL_COUNT,
-            labels=CHANNELS,
-        ),
-        Field(
-            "channel_name",
-            Kind.STRING,
-            "Channel name (UTF-8, up to 16 bytes)",
-            writable=True,
-            count=CHANNEL_COUNT,
-            labels=CHANNELS,
-        ),
-    ),
-)
+def measurement_block(channel_count: int = CHANNEL_COUNT) -> Block:
+    """Every declared measurement, in declaration order, for ``channel_count`` channels."""
+    return Block(
+        name="measurements",
+        table=Table.INPUT,
+        start=0,
+        fields=tuple(Field.declared(m, channel_count) for m in DECLARED),
+    )
 
-UNIT_SETTINGS = Block(
-    name="unit_settings",
-    table=Table.HOLDING,
-    start=SETTINGS.start + SETTINGS.count,  # right after the channel settings
-    fields=(
-        Field(
-            "unit_name",
-            Kind.STRING,
-            "Unit name, as set on the unit's web page (UTF-8, up to 16 bytes)",
-            writable=True,
+
+def settings_block(channel_count: int = CHANNEL_COUNT) -> Block:
+    """The channels' settings: supervision band and name of each of ``channel_count``."""
+    channels = channel_keys(channel_count)
+    return Block(
+        name="settings",
+        table=Table.HOLDING,
+        start=0,
+        fields=(
+            Field(
+                "supervision_min",
+                Kind.U16,
+                "Channel supervision minimum; not available = not set",
+                "A",
+                0.01,
+                valid=(0.0, 63.0),
+                nullable=True,
+                writable=True,
+                count=channel_count,
+                labels=channels,
+            ),
+            Field(
+                "supervision_max",
+                Kind.U16,
+                "Channel supervision maximum; not available = not set",
+                "A",
+                0.01,
+                valid=(0.0, 63.0),
+                nullable=True,
+                writable=True,
+                count=channel_count,
+                labels=channels,
+            ),
+            Field(
+                "channel_name",
+                Kind.STRING,
+                "Channel name (UTF-8, up to 16 bytes)",
+                writable=True,
+                count=channel_count,
+                labels=channels,
+            ),
         ),
-    ),
-)
-"""The unit's own settings: a block of its own because the channel settings already
-fill 120 of the 125 registers one read may return."""
+    )
+
+
+def unit_settings_block(settings: Block) -> Block:
+    """The unit's own settings, right after the channel settings: a block of its own
+    because a C12B's channel settings already fill 120 of the 125 registers one read may
+    return."""
+    return Block(
+        name="unit_settings",
+        table=Table.HOLDING,
+        start=settings.start + settings.count,
+        fields=(
+            Field(
+                "unit_name",
+                Kind.STRING,
+                "Unit name, as set on the unit's web page (UTF-8, up to 16 bytes)",
+                writable=True,
+            ),
+        ),
+    )
+
+
+MEASUREMENTS = measurement_block()
+SETTINGS = settings_block()
+UNIT_SETTINGS = unit_settings_block(SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -415,6 +428,25 @@ C12B_V1 = RegisterMap(version="1", blocks=(MEASUREMENTS, SETTINGS, UNIT_SETTINGS
 """The register map served by C12B firmware 1.x (and by the simulator)."""
 
 
+@functools.cache
+def register_map(channel_count: int) -> RegisterMap:
+    """Version 1 of the register map for a model of ``channel_count`` channels: the C12B's
+    layout with each per-channel field ``channel_count`` wide (every block after a wider
+    one moves up with it); :data:`C12B_V1` itself for 12."""
+    if channel_count == CHANNEL_COUNT:
+        return C12B_V1
+    if channel_count < 1:
+        raise ValueError(f"a register map needs at least one channel, not {channel_count}")
+    settings = settings_block(channel_count)
+    blocks = (measurement_block(channel_count), settings, unit_settings_block(settings))
+    return RegisterMap(version="1", blocks=blocks)
+
+
+def channel_count_of(register_map: RegisterMap) -> int:
+    """The channels a register map carries (the width of its per-channel settings)."""
+    return register_map.block("settings").field("channel_name").count
+
+
 def markdown_table(register_map: RegisterMap = C12B_V1) -> str:
     """Render the register map as the Markdown document in ``docs/register-map.md``."""
     ids = register_map.identification
@@ -441,8 +473,8 @@ def markdown_table(register_map: RegisterMap = C12B_V1) -> str:
         "value is beyond its valid range (over range) reports it too, rather than a clamped "
         "number.",
         "* Strings are UTF-8, NUL padded, 16 bytes in 8 registers, first byte in the high half.",
-        "* Repeated fields (per phase L1-L3, per channel 1-12) occupy consecutive addresses "
-        "in that order.",
+        "* Repeated fields (per phase L1-L3, per channel "
+        f"1-{channel_count_of(register_map)}) occupy consecutive addresses in that order.",
         "",
         "## Device identification (function 43, MEI type 14)",
         "",

@@ -1,5 +1,9 @@
 """Built-in transport ``modbus-tcp``: reads, decodes and writes a C12B over Modbus TCP.
 
+The register map is the one for the channel count of the model the unit identifies as
+(resolved by the plugins' model families): a C12B's is :data:`~.registermap.C12B_V1`, a
+24-channel sibling's the same layout 24 wide (:func:`~.registermap.register_map`).
+
 Every poll reads each block of the register map with the requests the map plans for it
 (one, unless the block is longer than one read carries) and decodes it there, so what
 leaves this module is values, never registers. Writes are checked against the
@@ -9,6 +13,7 @@ settings block (range, 10 mA resolution, 16-byte names) before anything is sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Awaitable, Sequence
@@ -16,6 +21,7 @@ from math import isclose
 from typing import TypeVar
 
 from ..addresses import split_host_port
+from ..model import ModelError, ModelResolver
 from ..plugins import hookimpl
 from ..reading import Identity, Settings, UnitSettings
 from ..registry import Registry
@@ -31,7 +37,7 @@ from ..transport import (
 )
 from .client import ConnectionClosed, ExceptionReply, ModbusTcpClient, ReplyError, ShortReply
 from .framelog import RateLimitedLog
-from .registermap import C12B_V1, Block, MapError, RegisterMap
+from .registermap import C12B_V1, Block, MapError, RegisterMap, register_map
 
 DEFAULT_PORT = 502
 DEVICE_ID = 1
@@ -50,8 +56,8 @@ _T = TypeVar("_T")
 class ModbusTcpTransport:
     """One persistent Modbus TCP connection; reconnecting is the poller's job."""
 
-    __slots__ = ("_client", "address", "host", "port", "register_map", "resolver", "settings",
-                 "timeout", "unit_settings", "where")  # fmt: skip
+    __slots__ = ("_client", "address", "host", "models", "port", "register_map", "resolver",
+                 "settings", "timeout", "unit_settings", "where")  # fmt: skip
     """One per unit: no ``__dict__`` each."""
 
     def __init__(
@@ -60,17 +66,28 @@ class ModbusTcpTransport:
         timeout: float,
         register_map: RegisterMap = C12B_V1,
         resolver: Resolver | None = None,
+        models: ModelResolver | None = None,
     ) -> None:
+        """:param register_map: the map read until the unit identifies itself, and after
+            that too unless ``models`` is given.
+        :param models: resolves the model the unit identifies as; its channel count picks
+            the register map at each connect (a name no family reads keeps the map: the
+            poller refuses the model with its own message).
+        """
         self.address = address
         self.where = printable(address)
         """The address as messages show it (control characters escaped)."""
         self.timeout = timeout
-        self.register_map = register_map
-        self.settings = register_map.block("settings")
-        self.unit_settings = register_map.block("unit_settings")
+        self.models = models
+        self._use(register_map)
         self.host, self.port = split_host_port(address, DEFAULT_PORT)
         self.resolver = resolver or DEFAULT_RESOLVER
         self._client = ModbusTcpClient(DEVICE_ID)
+
+    def _use(self, register_map: RegisterMap) -> None:
+        self.register_map = register_map
+        self.settings = register_map.block("settings")
+        self.unit_settings = register_map.block("unit_settings")
 
     @property
     def stray_bytes(self) -> int:
@@ -99,7 +116,12 @@ class ModbusTcpTransport:
                 problems.append(f"{ip}: {error.strerror or error}")
         else:
             raise TransportError("connect", f"{where}: cannot connect: {'; '.join(problems)}")
-        return await self._read_identity()
+        identity = await self._read_identity()
+        if self.models is not None:
+            # A name no family reads keeps the map: the poller refuses the model by name.
+            with contextlib.suppress(ModelError):
+                self._use(register_map(self.models(identity.model).channel_count))
+        return identity
 
     async def read(self) -> UnitValues:
         values: dict[str, Value | list[Value]] = {}
@@ -249,10 +271,20 @@ def _text(value: bytes | str) -> str:
 
 
 def modbus_tcp(address: str, timeout: float) -> Transport:
-    """The ``modbus-tcp`` transport factory."""
+    """The ``modbus-tcp`` transport factory for C12B units only (:data:`C12B_V1`)."""
     return ModbusTcpTransport(address, timeout)
 
 
+def modbus_tcp_for(models: ModelResolver) -> TransportFactory:
+    """The ``modbus-tcp`` transport factory that reads each unit with the register map of
+    the model it identifies as."""
+
+    def modbus_tcp(address: str, timeout: float) -> Transport:
+        return ModbusTcpTransport(address, timeout, models=models)
+
+    return modbus_tcp
+
+
 @hookimpl
-def c12_add_transports(transports: Registry[TransportFactory]) -> None:
-    transports.add("modbus-tcp", modbus_tcp)
+def c12_add_transports(transports: Registry[TransportFactory], models: ModelResolver) -> None:
+    transports.add("modbus-tcp", modbus_tcp_for(models))
