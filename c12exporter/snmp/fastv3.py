@@ -155,7 +155,7 @@ class FastV3(FastPath):
             return None
         mac_end = mac_start + user.mac_octets
         signed = data[:mac_start] + bytes(user.mac_octets) + data[mac_end:]
-        mac = hmac.new(user.auth_key, signed, user.digest).digest()[: user.mac_octets]
+        mac = hmac.digest(user.auth_key, signed, user.digest)[: user.mac_octets]
         if not hmac.compare_digest(mac, data[mac_start:mac_end]):
             return None  # pysnmp counts usmStatsWrongDigests and reports it
         iv = boots.to_bytes(4, "big") + engine_time.to_bytes(4, "big") + salt
@@ -266,7 +266,7 @@ class FastV3(FastPath):
             + len(security) - len(parameters)  # their OCTET STRING and SEQUENCE headers
             + len(before_mac) + len(mac_tlv) - user.mac_octets
         )  # fmt: skip
-        mac = hmac.new(user.auth_key, message, user.digest).digest()[: user.mac_octets]
+        mac = hmac.digest(user.auth_key, message, user.digest)[: user.mac_octets]
         message[mac_at : mac_at + user.mac_octets] = mac
         return bytes(message)
 
