@@ -44,8 +44,10 @@ class ActionError(Exception):
 class Params:
     """The parameters of one request, read with checks that name the offending key."""
 
-    def __init__(self, payload: Mapping[str, Any]) -> None:
+    def __init__(self, payload: Mapping[str, Any], channel_count: int = CHANNEL_COUNT) -> None:
+        """:param channel_count: the unit's channels (its model's)."""
         self._payload = payload
+        self._channel_count = channel_count
 
     def _get(self, key: str) -> Any:
         if key not in self._payload:
@@ -67,12 +69,11 @@ class Params:
 
     def channel(self) -> int:
         value = self._get("channel")
+        count = self._channel_count
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ActionError(400, f"'channel' must be an integer 1..{CHANNEL_COUNT}")
-        if not 1 <= value <= CHANNEL_COUNT:
-            raise ActionError(
-                400, f"channel {value} does not exist; channels are 1..{CHANNEL_COUNT}"
-            )
+            raise ActionError(400, f"'channel' must be an integer 1..{count}")
+        if not 1 <= value <= count:
+            raise ActionError(400, f"channel {value} does not exist; channels are 1..{count}")
         return value
 
     def phase(self) -> str:
@@ -329,7 +330,7 @@ async def apply_action(unit: SimulatedUnit, payload: Mapping[str, Any]) -> None:
     if not isinstance(name, str) or name not in ACTIONS:
         raise ActionError(400, f"unknown action {name!r}; known: {', '.join(ACTIONS)}")
     try:
-        await ACTIONS[name].run(unit, Params(payload))
+        await ACTIONS[name].run(unit, Params(payload, unit.model.channel_count))
     except PhysicsError as error:
         raise ActionError(409, f"{unit.name}: {error}") from None
     except ValueError as error:

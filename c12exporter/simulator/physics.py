@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..breaker import EN_60947_2_MAGNETIC_HYDRAULIC, BreakerCurve
-from ..measurements import BY_NAME, CHANNEL_COUNT, MEASUREMENTS, PHASES, WH, Scope
+from ..measurements import BY_NAME, MEASUREMENTS, PHASES, WH, Scope
 from ..modbus.registermap import C12B_V1, Kind, Value
 from ..model import UnitModel
 
@@ -380,8 +380,9 @@ class UnitPhysics:
     """
 
     def __init__(self, model: UnitModel, seed: int, channels: Sequence[ChannelSetup] = ()) -> None:
-        if len(channels) > CHANNEL_COUNT:
-            raise ValueError(f"a C12B has {CHANNEL_COUNT} channels, got {len(channels)}")
+        count = model.channel_count
+        if len(channels) > count:
+            raise ValueError(f"a {model.name} has {count} channels, got {len(channels)}")
         self.model = model
         self._rng = random.Random(seed)
         rng = self._rng
@@ -392,7 +393,7 @@ class UnitPhysics:
         self._base_vthd = [rng.uniform(*VOLTAGE_THD_BASE_RANGE) for _ in PHASES]
         self.ambient_c = DEFAULT_AMBIENT_C + rng.uniform(-AMBIENT_SPREAD_C, AMBIENT_SPREAD_C)
         self.frequency_setpoint_hz = NOMINAL_FREQUENCY_HZ
-        setups = list(channels) + [ChannelSetup()] * (CHANNEL_COUNT - len(channels))
+        setups = list(channels) + [ChannelSetup()] * (count - len(channels))
         self._channels = [
             _Channel(
                 number=n,
@@ -749,7 +750,7 @@ class UnitPhysics:
             values["supervision_max"],
         )
         assert isinstance(names, list) and isinstance(lows, list) and isinstance(highs, list)
-        for number in range(1, CHANNEL_COUNT + 1):
+        for number in range(1, self.model.channel_count + 1):
             low, high = lows[number - 1], highs[number - 1]
             self.set_supervision(
                 number,
@@ -801,8 +802,9 @@ class UnitPhysics:
         self._settle()
 
     def _channel(self, number: int) -> _Channel:
-        if not 1 <= number <= CHANNEL_COUNT:
-            raise ValueError(f"channel {number} does not exist; channels are 1..{CHANNEL_COUNT}")
+        count = self.model.channel_count
+        if not 1 <= number <= count:
+            raise ValueError(f"channel {number} does not exist; channels are 1..{count}")
         return self._channels[number - 1]
 
     # --- what the unit reports -----------------------------------------------------------

@@ -134,7 +134,9 @@ EMPTY = None
 
 @dataclass(frozen=True)
 class UnitRole:
-    """What one unit feeds: a load kind (or nothing) per channel 1..12."""
+    """What one unit feeds: a load kind (or nothing) per channel 1..12; a unit of more
+    channels repeats them (channel 13 feeds what channel 1 does), one of fewer takes the
+    first."""
 
     name: str
     channels: tuple[LoadKind | None, ...]
@@ -252,13 +254,17 @@ def role_of(chosen: Scenario, index: int) -> UnitRole:
     return chosen.roles[index % len(chosen.roles)]
 
 
-def unit_channels(chosen: Scenario, index: int, seed: int) -> tuple[ChannelSetup, ...]:
-    """How the channels of unit ``index`` (0-based) of a fleet start, in ``chosen``."""
+def unit_channels(
+    chosen: Scenario, index: int, seed: int, channel_count: int = CHANNEL_COUNT
+) -> tuple[ChannelSetup, ...]:
+    """How the ``channel_count`` channels of unit ``index`` (0-based) of a fleet start, in
+    ``chosen``."""
     role = role_of(chosen, index)
     rng = random.Random(derive_seed(seed, "loads", index))
     counts: dict[str, int] = {}
     setups: list[ChannelSetup] = []
-    for kind in role.channels:
+    for number in range(channel_count):
+        kind = role.channels[number % len(role.channels)]
         if kind is None:
             setups.append(ChannelSetup())
             continue

@@ -45,12 +45,11 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from ..measurements import CHANNEL_COUNT, LOAD_STATES, PHASES
 from ..modbus.registermap import (
     C12B_V1,
-    MEASUREMENTS,
-    SETTINGS,
-    UNIT_SETTINGS,
     Block,
     MapError,
+    RegisterMap,
     Table,
+    register_map,
 )
 from ..model import UnitModel
 from ..plugins import Plugins, load_plugins
@@ -118,19 +117,19 @@ class SimulatorError(Exception):
     """The simulator cannot do what was asked (a port in use, a non-loopback address)."""
 
 
-def channel_phases(phases: Sequence[str]) -> tuple[str, ...]:
-    """The phase of each channel: 12 phases as given, or 3 as a rotation repeated over
-    the channels (``L2, L3, L1``: ch1 L2, ch2 L3, ch3 L1, ch4 L2 ...).
+def channel_phases(phases: Sequence[str], channel_count: int = CHANNEL_COUNT) -> tuple[str, ...]:
+    """The phase of each of ``channel_count`` channels: one per channel as given, or 3 as
+    a rotation repeated over the channels (``L2, L3, L1``: ch1 L2, ch2 L3, ch3 L1, ch4 L2 ...).
 
     :raises SimulatorError: another count, or a name that is not a phase.
     """
     given = tuple(p.strip().upper() for p in phases)
-    if len(given) not in (len(PHASES), CHANNEL_COUNT) or any(p not in PHASES for p in given):
+    if len(given) not in (len(PHASES), channel_count) or any(p not in PHASES for p in given):
         raise SimulatorError(
-            f"phases {','.join(phases)!r}: give {len(PHASES)} (a rotation) or {CHANNEL_COUNT} "
+            f"phases {','.join(phases)!r}: give {len(PHASES)} (a rotation) or {channel_count} "
             f"(one per channel), each one of {', '.join(PHASES)}"
         )
-    return tuple(given[(n - 1) % len(given)] for n in range(1, CHANNEL_COUNT + 1))
+    return tuple(given[(n - 1) % len(given)] for n in range(1, channel_count + 1))
 
 
 def check_loopback(host: str) -> None:
@@ -247,12 +246,16 @@ async def _shutdown(server: ModbusTcpServer) -> None:
 # --- One unit ----------------------------------------------------------------------------
 
 
-def decode_holding(registers: Sequence[int], unit: str) -> dict[str, Any]:
-    """The settings and unit settings blocks, decoded, from the holding registers."""
-    split = UNIT_SETTINGS.start - SETTINGS.start
+def decode_holding(
+    registers: Sequence[int], unit: str, served: RegisterMap = C12B_V1
+) -> dict[str, Any]:
+    """The settings and unit settings blocks of the map ``served``, decoded, from the
+    holding registers."""
+    settings, unit_settings = served.block("settings"), served.block("unit_settings")
+    split = unit_settings.start - settings.start
     return {
-        **SETTINGS.decode(registers[:split], unit),
-        **UNIT_SETTINGS.decode(registers[split:], unit),
+        **settings.decode(registers[:split], unit),
+        **unit_settings.decode(registers[split:], unit),
     }
 
 
@@ -281,12 +284,16 @@ class SimulatedUnit:
         host: str,
         port: int,
         seed: int,
-        measurements: Block = MEASUREMENTS,
+        measurements: Block | None = None,
     ) -> None:
-        """:param measurements: the measurements block served (another register map's,
-        for one whose values ``physics.measurements()`` gives)."""
+        """:param measurements: the measurements block served (default: that of the
+        register map for the model's channel count; another map's, for one whose values
+        ``physics.measurements()`` gives)."""
         self.name = name
-        self.measurements = measurements
+        self.register_map = register_map(model.channel_count)
+        self.measurements = measurements or self.register_map.block("measurements")
+        self.settings_block = self.register_map.block("settings")
+        self.unit_settings_block = self.register_map.block("unit_settings")
         self.model = model
         self.serial = serial
         self.firmware = firmware
@@ -342,7 +349,9 @@ class SimulatedUnit:
         version, registers = self._settings
         if version != self.physics.settings_version:
             settings = self.physics.settings()
-            registers = SETTINGS.encode(settings) + UNIT_SETTINGS.encode(settings)
+            registers = self.settings_block.encode(settings) + self.unit_settings_block.encode(
+                settings
+            )
             self._settings = (self.physics.settings_version, registers)
         return registers
 
@@ -357,10 +366,10 @@ class SimulatedUnit:
 
     def _write_settings(self, address: int, values: Sequence[int]) -> ExcCodes | None:
         registers = list(self.settings_registers())
-        offset = address - SETTINGS.start
+        offset = address - self.settings_block.start
         registers[offset : offset + len(values)] = values
         try:
-            settings = decode_holding(registers, self.name)
+            settings = decode_holding(registers, self.name, self.register_map)
             _refuse_text_not_utf8(settings)
             self.physics.apply_settings(settings)
         except (MapError, ValueError) as error:
@@ -401,8 +410,8 @@ class SimulatedUnit:
                 bits(),
                 [
                     SimData(
-                        SETTINGS.start,
-                        count=SETTINGS.count + UNIT_SETTINGS.count,
+                        self.settings_block.start,
+                        count=self.settings_block.count + self.unit_settings_block.count,
                         datatype=DataType.REGISTERS,
                     )
                 ],
@@ -522,7 +531,7 @@ class SimulatedUnit:
         try:
             meter: dict[str, Any] = {
                 "measurements": self.measurements.decode(self.measurement_registers(), self.name),
-                "settings": decode_holding(self.settings_registers(), self.name),
+                "settings": decode_holding(self.settings_registers(), self.name, self.register_map),
             }
         except MapError as error:
             meter = {"error": str(error)}
@@ -594,8 +603,10 @@ class Fleet:
         plugins = plugins or load_plugins()
         resolved = {name: plugins.model(name) for name in dict.fromkeys(models)}
         if phases is not None:
-            wiring = channel_phases(phases)
-            resolved = {name: model.with_phases(wiring) for name, model in resolved.items()}
+            resolved = {
+                name: model.with_phases(channel_phases(phases, model.channel_count))
+                for name, model in resolved.items()
+            }
         clock = FleetClock(speed, warmup_s)
         width = max(2, len(str(units)))
         batch = SERIAL_BATCH_RANGE[0] + derive_seed(seed, "batch") % (
@@ -616,7 +627,7 @@ class Fleet:
                     physics=UnitPhysics(
                         model,
                         derive_seed(seed, "physics", index),
-                        unit_channels(chosen, index, seed),
+                        unit_channels(chosen, index, seed, model.channel_count),
                     ),
                     clock=clock,
                     host=host,
