@@ -145,6 +145,8 @@ class Load:
 
     scrapes: int = 0
     scrape_bytes: int = 0
+    scrape_s: list[float] = field(default_factory=list)
+    """How long each scrape took (the exporter answers it on its event loop)."""
     walks: int = 0
     walk_errors: list[str] = field(default_factory=list)
     stream_bytes: int = 0
@@ -155,9 +157,11 @@ class Load:
 def scrape(url: str, load: Load) -> str:
     """``/metrics`` as Prometheus asks for it (gzip); the text."""
     request = urllib.request.Request(f"{url}/metrics", headers={"Accept-Encoding": "gzip"})
+    started = time.monotonic()
     with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
         body = response.read()
         gzipped = response.headers.get("Content-Encoding") == "gzip"
+    load.scrape_s.append(time.monotonic() - started)
     load.scrapes += 1
     load.scrape_bytes += len(body)
     return (gzip.decompress(body) if gzipped else body).decode()
@@ -442,7 +446,8 @@ def report(figures: Figures, command: str) -> str:
         "|---|---|",
         f"| window | {f.window_s:.0f} s; {f.load.scrapes} scrapes in all "
         f"({f.load.scrape_bytes / max(f.load.scrapes, 1) / 1e6:.2f} MB gzip each), "
-        f"{f.load.walks} SNMP walks, {len(f.load.walk_errors)} failed |",
+        f"{f.load.walks} SNMP walks, {len(f.load.walk_errors)} failed; scrapes took "
+        f"{min(f.load.scrape_s, default=0):.2f} to {max(f.load.scrape_s, default=0):.2f} s |",
         f"| exporter: polls (failed), CPU | {f.exporter_polls} ({f.exporter_failed}; "
         f"since the start: {f.failures or 'none'}), "
         f"{f.exporter_cpu_s:.2f} s ({f.exporter_cpu_s / f.window_s:.0%} of one core) |",

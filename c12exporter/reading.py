@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -123,8 +124,10 @@ class ChannelReading:
     pins: tuple[str, str]  # (live, neutral)
     values: Mapping[str, Quantity]
 
-    @property
+    @functools.cached_property
     def current_a(self) -> float:
+        # cached: every listener of every poll (exposition, SNMP, problems, forecast,
+        # history) asks for it, often more than once
         return _number(self.values["channel_current"])
 
     def with_values(self, **values: Quantity) -> ChannelReading:
@@ -140,7 +143,7 @@ class ChannelReading:
         """One of :data:`c12exporter.measurements.LOAD_STATES`."""
         return str(self.values["channel_load"])
 
-    @property
+    @functools.cached_property
     def supervision_state(self) -> SupervisionState:
         return self.supervision.state(self.current_a)
 

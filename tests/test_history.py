@@ -893,3 +893,36 @@ def test_a_disk_that_fills_while_serving_logs_the_cause_and_writes_again_once_fr
     assert "database or disk is full" in failures[0] and "free space" in failures[0]
     assert "no transaction is active" not in caplog.text
     assert "written again, after" in caplog.text
+
+
+def test_the_rcbo_metrics_are_built_again_only_when_a_test_a_channel_or_the_fleet_changes(
+    tmp_path: Path,
+) -> None:
+    from prometheus_client import generate_latest
+
+    from c12exporter.history.metrics import HistoryCollector
+    from c12exporter.settings import UnitConfig
+    from c12exporter.store import Store
+
+    async def scrapes() -> None:
+        store = Store((UnitConfig("a", "127.0.0.1:1"), UnitConfig("b", "127.0.0.1:2")), 15.0)
+        history = await History.open(tmp_path / "h.sqlite3", store, 86400.0)
+        try:
+            collector = HistoryCollector(history)
+            history.watched_since.update({("a", 1): 100.0, ("b", 2): 200.0})
+            first = list(collector.collect())
+            again = list(collector.collect())  # nothing changed: the same families
+            assert all(a is b for a, b in zip(first[:2], again[:2], strict=True))
+            history.last_test[("a", 1)] = 300.0
+            body = generate_latest(collector).decode()
+            assert 'c12_channel_rcbo_last_test_timestamp_seconds{channel="1",pdu="a"} 300.0' in body
+            history.last_test[("a", 1)] = 400.0  # a later pass: the same keys, a new time
+            body = generate_latest(collector).decode()
+            assert 'c12_channel_rcbo_last_test_timestamp_seconds{channel="1",pdu="a"} 400.0' in body
+            store.reconcile((UnitConfig("a", "127.0.0.1:1"),))  # "b" leaves the fleet
+            body = generate_latest(collector).decode()
+            assert 'pdu="b"' not in body and 'pdu="a"' in body
+        finally:
+            await history.close()
+
+    asyncio.run(scrapes())
