@@ -22,6 +22,10 @@ from .settings import Config, ConfigError
 log = logging.getLogger(__name__)
 
 LOG_LEVELS = ("debug", "info", "warn", "error")
+SERVING = ("serve", "check-config")
+"""Commands that need none of the others' modules (the simulator's pymodbus, the demo,
+discovery, the check plugin ...): a long-running exporter does not import them."""
+GLOBAL_OPTIONS_WITH_VALUE = ("--log.level", "--log.format")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PluginError as error:
         print(f"c12exporter: {error}", file=sys.stderr)
         return 2
-    parser = _parser(plugins)
+    parser = _parser(plugins, serving=_command(arguments) in SERVING)
     args = parser.parse_args(arguments)
     args.plugins = plugins
     logformat.configure(
@@ -54,7 +58,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result
 
 
-def _parser(plugins: Plugins) -> argparse.ArgumentParser:
+def _command(arguments: Sequence[str]) -> str | None:
+    """The sub-command ``arguments`` name: the first word that is neither an option nor
+    the value of a global option."""
+    words = iter(arguments)
+    for word in words:
+        if word in GLOBAL_OPTIONS_WITH_VALUE:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def _parser(plugins: Plugins, *, serving: bool = False) -> argparse.ArgumentParser:
+    """The whole command line; with ``serving``, only :data:`SERVING`'s commands."""
     parser = argparse.ArgumentParser(
         prog="c12exporter",
         description="Monitoring for StageSmarts C12B power distribution units.",
@@ -90,6 +107,8 @@ def _parser(plugins: Plugins) -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("config_file", metavar="FILE")
     check.set_defaults(func=_check_config)
+    if serving:
+        return parser
 
     from .simulator import cli as simulator_cli
 
