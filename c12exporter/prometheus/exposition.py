@@ -25,11 +25,10 @@ goes on meanwhile.
 from __future__ import annotations
 
 import concurrent.futures
-import itertools
 import threading
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from prometheus_client import generate_latest
 from prometheus_client.registry import Collector
@@ -38,10 +37,8 @@ from ..forecast import TripForecast
 from ..store import Store, UnitState
 from .unit_text import (
     HEADERS,
-    Layout,
     PlanMismatch,
     UnitPlan,
-    _picker,
     build_plan,
     collector_families,
     plan_key,
@@ -98,20 +95,20 @@ def gzip_body(text: bytes, level: int = GZIP_LEVEL) -> bytes:
 class _Unit:
     """One unit's latest render and the state it was rendered from."""
 
-    __slots__ = ("fresh", "key", "layout", "plan", "texts")
+    __slots__ = ("chunks", "families", "fresh", "key", "plan")
 
     def __init__(
         self,
         key: tuple[object, ...],
         fresh: bool,
-        layout: Layout,
-        texts: tuple[bytes, ...],
+        families: tuple[str, ...],
+        chunks: tuple[bytes, ...],
         plan: UnitPlan | None,
     ) -> None:
         self.key = key
         self.fresh = fresh
-        self.layout = layout
-        self.texts = texts
+        self.families = families  # interned: units of one shape share the tuple
+        self.chunks = chunks  # the unit's lines of each family
         self.plan = plan  # kept across readings of the same shape
 
 
@@ -126,41 +123,33 @@ def _state_key(state: UnitState, extra: tuple[str, ...]) -> tuple[object, ...]:
     )
 
 
-class _Template:
-    """The fleet's prefixes in exposition order (headers before each family's first),
-    and where each value comes from in the units' values laid end to end; kept while no
-    unit's layout changes."""
+def _joined(units: Iterable[_Unit]) -> bytes:
+    """The units' lines family by family, families in the order first seen, each under
+    its header: what ``generate_latest`` writes for them. A run of units of the same
+    shape is turned family by family at once (``zip``)."""
+    groups: dict[str, list[bytes]] = {}
+    run: list[tuple[bytes, ...]] = []
+    shape: tuple[str, ...] = ()
 
-    def __init__(self, layouts: tuple[Layout, ...]) -> None:
-        self.layouts = layouts
-        spans: dict[str, list[range]] = {}  # family -> its pairs, unit after unit
-        start = 0
-        for layout in layouts:
-            for family, count in zip(layout.families, layout.counts, strict=True):
-                end = start + count
-                group = spans.get(family)
-                if group is None:
-                    spans[family] = [range(start, end)]
-                else:
-                    group.append(range(start, end))
-                start = end
-        order = list(itertools.chain.from_iterable(itertools.chain.from_iterable(spans.values())))
-        self.pick = _picker(order)
-        every = list(itertools.chain.from_iterable(layout.prefixes for layout in layouts))
-        prefixes = list(self.pick(every))
-        first = 0
-        for family, group in spans.items():
-            prefixes[first] = HEADERS[family] + prefixes[first]
-            first += sum(len(r) for r in group)
-        self.prefixes = prefixes
+    def close_run() -> None:
+        for family, texts in zip(shape, zip(*run, strict=True), strict=True):
+            group = groups.get(family)
+            if group is None:
+                groups[family] = list(texts)
+            else:
+                group += texts
 
-    def text(self, texts: list[bytes]) -> bytes:
-        """The fleet's text from the units' value texts laid end to end."""
-        prefixes = self.prefixes
-        out = prefixes + prefixes  # the length; then prefix, value, prefix, value...
-        out[0::2] = prefixes
-        out[1::2] = self.pick(texts)
-        return b"".join(out)
+    for unit in units:
+        if unit.families is not shape:
+            close_run()
+            shape, run = unit.families, []
+        run.append(unit.chunks)
+    close_run()
+    parts: list[bytes] = []
+    for family, texts in groups.items():
+        parts.append(HEADERS[family])
+        parts += texts
+    return b"".join(parts)
 
 
 class CachedExposition:
@@ -168,8 +157,8 @@ class CachedExposition:
 
     ``collectors`` (the exporter's own registries) are rendered at every scrape and
     appended; they are small. ``forecast`` gives the trip forecast series.
-    ``renders`` counts unit renders (through a plan or the collector), for tests and
-    the benchmark.
+    ``renders`` counts unit renders (through a plan or the collector), ``planned`` those
+    through a plan, for tests and the benchmark.
     """
 
     def __init__(
@@ -184,10 +173,10 @@ class CachedExposition:
         self.collectors = list(collectors)
         self.level = level
         self.renders = 0
+        self.planned = 0
         self._lock = threading.Lock()  # one scrape renders at a time; the next reuses it
         self._units: dict[str, _Unit] = {}
         self._extra: tuple[str, ...] = ()
-        self._template: _Template | None = None
 
     def _render_unit(
         self, state: UnitState, fresh: bool, extra: tuple[str, ...], old: _Unit | None
@@ -202,7 +191,9 @@ class CachedExposition:
             and plan.key == plan_key(state, reading, self.forecast)
         ):
             try:
-                return _Unit(key, fresh, *plan.render(state, reading), plan)
+                unit = _Unit(key, fresh, *plan.render(state, reading), plan)
+                self.planned += 1
+                return unit
             except PlanMismatch:
                 pass
         families = collector_families(state, reading, extra, self.forecast)
@@ -229,13 +220,7 @@ class CachedExposition:
                     unit = self._render_unit(state, fresh, extra, unit)
                 units[name] = unit
             self._units = units  # removed units go
-            layouts = tuple(u.layout for u in units.values())
-            template = self._template
-            if template is None or template.layouts != layouts:
-                template = self._template = _Template(layouts)
-            return template.text(
-                list(itertools.chain.from_iterable(u.texts for u in units.values()))
-            )
+            return _joined(units.values())
 
     def render(self, now: float | None = None) -> bytes:
         """The exposition as text."""

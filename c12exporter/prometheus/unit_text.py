@@ -4,11 +4,13 @@
 metric objects costs about a millisecond per unit. Here a :class:`UnitPlan` is built once
 per unit label set and reading shape: every series' prefix (``name{labels} ``, in the
 collector's order) and where its value sits in the list gathered from a reading. A render
-gathers a reading's values (``itemgetter`` over its measurements, a few derived values)
-and picks them in the order of the unit's :class:`Layout`; the scrape turns all values
-into text at once through :data:`VALUE_TEXTS` and joins them to the prefixes
-(:mod:`.exposition`). Families whose text cannot change under a plan (identity, ratings,
-bands) are kept whole, as a prefix with an empty value.
+gathers a reading's values (``itemgetter`` over its measurements, a few derived values),
+writes the numbers with ``repr`` (what ``generate_latest`` writes, but for the exponent
+Go puts on numbers from a million up, infinities and NaN: those few go through
+prometheus-client's own function) and the states from a table, and orders them as the
+unit's :class:`Layout` wants; the scrape joins them to the prefixes (:mod:`.exposition`).
+Families whose text cannot change under a plan (identity, ratings, bands) are kept
+whole, as a prefix with an empty value.
 
 A plan is built from the collector's own families for a reading and must reproduce them
 byte for byte; a unit whose plan does not is rendered through the collector every time
@@ -51,10 +53,7 @@ Rendered = tuple[tuple[str, bytes], ...]
 
 _float = cast(Callable[[float], str], _untyped_float_to_go_string)
 """Sample values as ``generate_latest`` writes them."""
-VALUE_TEXTS_MAX = 100_000
-"""The value cache starts afresh past this many values (energy counters and timestamps
-never repeat; most of a scrape's values do)."""
-
+_NEWLINES = itertools.repeat("\n")
 _METRICS = {scope: tuple(m for m in OF_SCOPE[scope] if m.metric is not None) for scope in Scope}
 """The measurements of each scope that have a series, in the collector's order."""
 
@@ -75,36 +74,6 @@ def _state_texts() -> tuple[dict[str, bytes], frozenset[str]]:
 
 _STATE_TEXTS, _CLASHING_STATES = _state_texts()
 
-
-class _ValueTexts(dict[Any, bytes]):
-    """A value -> its sample text and newline, as ``generate_latest`` writes it. A state
-    name gives its number's text; a text already rendered (empty, or whole lines) is
-    itself; any other name is refused (KeyError), as the collector refuses it.
-
-    0.0 and -0.0 are one key: a cached zero is 0.0's text, and -0.0 is only answered
-    as itself while 0.0 is not cached. No value served through here is -0.0: readings
-    are decoded from integers, the derived values are differences of times and ratios
-    of non-negative numbers."""
-
-    def __missing__(self, value: Any) -> bytes:
-        if isinstance(value, bytes):
-            if value and not value.endswith(b"\n"):
-                raise KeyError(value)
-            return value
-        if isinstance(value, str):
-            text = _STATE_TEXTS[value]
-        else:
-            text = (_float(float(value)) + "\n").encode()
-            if value == 0 and math.copysign(1.0, value) < 0:
-                return text
-        if len(self) >= VALUE_TEXTS_MAX:
-            self.clear()
-            self[b""] = b""
-        self[value] = text
-        return text
-
-
-VALUE_TEXTS = _ValueTexts({b"": b""})  # b"": the value of a pair whose prefix is a whole text
 
 HEADERS: dict[str, bytes] = {}
 """Exposed family name -> its ``# HELP`` and ``# TYPE`` lines, for every family seen."""
@@ -171,36 +140,56 @@ def collector_families(
 
 
 class Layout:
-    """How a unit's values become its lines: its families in order, how many (prefix,
-    value) pairs each has (at least one: an empty family is an empty pair), the
-    prefixes, and ``pick``, which takes the values in that order from a render's list.
-    A render gives the value texts (:data:`VALUE_TEXTS`) in that order."""
+    """How a unit's values become its lines: its families in order, the (prefix, value)
+    pairs of each (at least one: an empty family is an empty pair), and the prefixes. A
+    render picks from its gathered list the numbers (``numbers``), the state names
+    (``states``) and the texts already made (``texts``: empty, or a family's whole
+    lines); ``order`` puts their texts, laid end to end, in the layout's order, and
+    ``slices`` cut the prefixes and values, interleaved, into one text per family."""
 
-    __slots__ = ("counts", "families", "pick", "prefixes")
+    __slots__ = ("families", "numbers", "order", "prefixes", "slices", "states", "texts")
 
     def __init__(
         self,
         families: Sequence[str],
         counts: Sequence[int],
         prefixes: Sequence[bytes],
-        pick: Callable[[list[Any]], tuple[Any, ...]],
+        positions: Sequence[int] = (),
+        kinds: Sequence[type] = (),
     ) -> None:
-        self.families = tuple(families)
-        self.counts = tuple(counts)
+        self.families = interned(tuple(families))
         self.prefixes = tuple(prefixes)
-        self.pick = pick
+        ends = list(itertools.accumulate(counts))
+        self.slices = tuple(
+            slice(2 * (end - count), 2 * end) for end, count in zip(ends, counts, strict=True)
+        )
+        by_kind: dict[type, list[int]] = {float: [], str: [], bytes: []}
+        for position, kind in zip(positions, kinds, strict=True):
+            by_kind[kind].append(position)
+        self.numbers = _picker(by_kind[float])
+        self.states = _picker(by_kind[str])
+        self.texts = _picker(by_kind[bytes])
+        laid = [*by_kind[float], *by_kind[str], *by_kind[bytes]]
+        where = {(position, kind): i for i, (position, kind) in enumerate(zip(laid, (
+            *[float] * len(by_kind[float]), *[str] * len(by_kind[str]),
+            *[bytes] * len(by_kind[bytes])), strict=True))}  # fmt: skip
+        self.order = _picker([where[p, k] for p, k in zip(positions, kinds, strict=True)])
 
-    def text(self, texts: Sequence[bytes]) -> Rendered:
-        """The unit's families as text, from its value texts (what a scrape joins, for
-        one unit alone)."""
-        out = []
-        start = 0
-        for family, count in zip(self.families, self.counts, strict=True):
-            end = start + count
-            pairs = zip(self.prefixes[start:end], texts[start:end], strict=True)
-            out.append((family, b"".join(p + t for p, t in pairs)))
-            start = end
-        return tuple(out)
+    def chunks(self, values: Sequence[bytes]) -> tuple[bytes, ...]:
+        """Each family's lines, from the value texts in the layout's order."""
+        pairs = list(self.prefixes + self.prefixes)  # its length; then prefix, value...
+        pairs[1::2] = values
+        pairs[0::2] = self.prefixes
+        return tuple(map(b"".join, map(pairs.__getitem__, self.slices)))
+
+
+_FAMILIES: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def interned(families: tuple[str, ...]) -> tuple[str, ...]:
+    """One tuple object for each list of families, so that units of the same shape can
+    be told by identity (a scrape joins such units' texts family by family at once)."""
+    return _FAMILIES.setdefault(families, families)
 
 
 def _picker(positions: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
@@ -213,16 +202,10 @@ def _picker(positions: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ..
     return cast(Callable[[Sequence[Any]], tuple[Any, ...]], operator.itemgetter(*positions))
 
 
-@functools.lru_cache(maxsize=256)
-def _whole(families: tuple[str, ...]) -> Layout:
-    """The layout of a unit rendered through the collector: one text per family."""
-    return Layout(families, (1,) * len(families), (b"",) * len(families), tuple)
-
-
-def through_collector(families: Mapping[str, Metric]) -> tuple[Layout, tuple[bytes, ...]]:
-    """A unit rendered through the collector: its layout and its families' texts."""
+def through_collector(families: Mapping[str, Metric]) -> tuple[tuple[str, ...], tuple[bytes, ...]]:
+    """A unit rendered through the collector: its families' names and texts."""
     names = tuple(exposed_name(m) for m in families.values())
-    return _whole(names), tuple(samples_text(m) for m in families.values())
+    return interned(names), tuple(samples_text(m) for m in families.values())
 
 
 # ---------------------------------------------------------------------- gathering
@@ -331,9 +314,9 @@ class UnitPlan:
         self.dynamic = dynamic
         self.layouts = layouts  # without and with the best balancing move
 
-    def render(self, state: UnitState, r: Reading) -> tuple[Layout, tuple[bytes, ...]]:
-        """``r``'s layout and value texts; :class:`PlanMismatch` if it is not of this
-        shape."""
+    def render(self, state: UnitState, r: Reading) -> tuple[tuple[str, ...], tuple[bytes, ...]]:
+        """``r``'s families and the lines of each; :class:`PlanMismatch` if ``r`` is not
+        of this plan's shape."""
         try:
             flat = _gather(state, r, self.banded, self.heat_channels, self.forecast)
         except (KeyError, IndexError, TypeError, ValueError) as e:
@@ -349,9 +332,16 @@ class UnitPlan:
         flat.append(b"")
         flat += texts
         try:
-            return layout, tuple(map(VALUE_TEXTS.__getitem__, layout.pick(flat)))
-        except KeyError as e:  # a state name the collector does not know either
+            numbers = list(map(float, layout.numbers(flat)))
+            values = list(map(_STATE_TEXTS.__getitem__, layout.states(flat)))
+        except (TypeError, ValueError, KeyError) as e:  # a number became a state or back
             raise PlanMismatch from e
+        written = list(map(repr, numbers))
+        for i in [i for i, x in enumerate(numbers) if not -math.inf < x < 1e6]:
+            written[i] = _float(numbers[i])  # Go's exponent, infinities, NaN
+        values[:0] = map(str.encode, map(operator.add, written, _NEWLINES))
+        values += layout.texts(flat)
+        return layout.families, layout.chunks(layout.order(values))
 
 
 def build_plan(
@@ -448,14 +438,20 @@ def build_plan(
         counts: list[int] = []
         prefixes: list[bytes] = []
         positions: list[int] = []
+        kinds: list[type] = []  # of each value: a number, a state name, a text
+
+        def pair(prefix: bytes, position: int, kind: type = bytes) -> None:
+            prefixes.append(prefix)
+            positions.append(position)
+            kinds.append(kind)
+
         for key, where in slots.items():
             if key in dynamic:
                 if key == "c12_phase_unbalance_best_move_ratio" and not with_move:
                     continue
                 names.append("c12_poll_errors_total" if key == "c12_poll_errors" else key)
                 counts.append(1)
-                prefixes.append(b"")
-                positions.append(dynamic[key])
+                pair(b"", dynamic[key])
                 continue
             metric = families.get(key)
             if metric is None:
@@ -465,19 +461,17 @@ def build_plan(
             names.append(exposed_name(metric))
             if key in kept:
                 counts.append(1)
-                prefixes.append(samples_text(metric))
-                positions.append(empty)
+                pair(samples_text(metric), empty)
             elif len(metric.samples) != len(where):
                 return None
             elif not where:
                 counts.append(1)
-                prefixes.append(b"")
-                positions.append(empty)
+                pair(b"", empty)
             else:
                 counts.append(len(where))
-                prefixes += _prefixes(metric)
-                positions += where
-        return Layout(names, counts, prefixes, _picker(positions))
+                for prefix, position in zip(_prefixes(metric), where, strict=True):
+                    pair(prefix, position, str if isinstance(flat[position], str) else float)
+        return Layout(names, counts, prefixes, positions, kinds)
 
     without_move, with_move = layout(False), layout(True)
     if without_move is None or with_move is None:
@@ -520,16 +514,16 @@ def build_plan(
         (without_move, with_move),
     )
     try:
-        layout_now, texts = plan.render(state, r)
+        names, chunks = plan.render(state, r)
     except PlanMismatch:
         return None
-    if layout_now.text(texts) != through_collector_text(families):
+    if tuple(zip(names, chunks, strict=True)) != through_collector_text(families):
         return None
     return plan
 
 
 def through_collector_text(families: Mapping[str, Metric]) -> Rendered:
-    """The collector's families as text, as a layout's :meth:`Layout.text` gives them."""
+    """The collector's families as text."""
     return tuple((exposed_name(m), samples_text(m)) for m in families.values())
 
 
