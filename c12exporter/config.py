@@ -360,9 +360,12 @@ def _unit(data: object, where: str, plugins: Plugins) -> UnitConfig:
             f"(known: {', '.join(sorted(plugins.transports))})"
         )
     model = data.get("model")
+    # The unit's channels: its model's when given, else any family's (the model the unit
+    # identifies as is checked against the phases when it is read).
+    counts = sorted({family.channel_count for family in plugins.families.values()})
     if model is not None:
         try:
-            plugins.model(str(model))
+            counts = [plugins.model(str(model)).channel_count]
         except ModelError as error:
             raise ConfigError(f"{where}.model: {error}") from None
     return UnitConfig(
@@ -370,9 +373,9 @@ def _unit(data: object, where: str, plugins: Plugins) -> UnitConfig:
         address=address.strip(),
         transport=transport,
         model=None if model is None else str(model),
-        phases=_phases(data.get("phases"), f"{where}.phases"),
+        phases=_phases(data.get("phases"), f"{where}.phases", counts),
         labels=_labels(data.get("labels") or {}, f"{where}.labels"),
-        supervision=_supervision(data.get("supervision") or {}, f"{where}.supervision"),
+        supervision=_supervision(data.get("supervision") or {}, f"{where}.supervision", counts),
         serial=_serial(data.get("serial"), f"{where}.serial"),
         supply=_supply(data.get("supply", "grid"), f"{where}.supply"),
     )
@@ -448,18 +451,21 @@ def _serial(value: object, where: str) -> str | None:
     return str(value).strip()
 
 
-def _phases(data: object, where: str) -> tuple[str, ...] | None:
+def _phases(
+    data: object, where: str, counts: Sequence[int] = (CHANNEL_COUNT,)
+) -> tuple[str, ...] | None:
+    """:param counts: the channel counts the unit's model may have."""
     if data is None:
         return None
     if (
         not isinstance(data, Sequence)
         or isinstance(data, str)
-        or len(data) != CHANNEL_COUNT
+        or len(data) not in counts
         or any(p not in PHASES for p in data)
     ):
         raise ConfigError(
-            f"{where}: must list the phase of each of the {CHANNEL_COUNT} channels, "
-            f"each one of {', '.join(PHASES)}; got {data!r}"
+            f"{where}: must list the phase of each of the {' or '.join(map(str, counts))} "
+            f"channels, each one of {', '.join(PHASES)}; got {data!r}"
         )
     return tuple(data)
 
@@ -482,14 +488,17 @@ def _labels(data: object, where: str) -> dict[str, str]:
     return labels
 
 
-def _supervision(data: object, where: str) -> dict[int, SupervisionBand]:
+def _supervision(
+    data: object, where: str, counts: Sequence[int] = (CHANNEL_COUNT,)
+) -> dict[int, SupervisionBand]:
+    """:param counts: the channel counts the unit's model may have."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: must map channel numbers to {{min: A, max: A}}")
     bands = {}
     for key, value in data.items():
         here = f"{where}.{key}"
-        if not str(key).isdigit() or not 1 <= int(key) <= CHANNEL_COUNT:
-            raise ConfigError(f"{here}: not a channel number 1..{CHANNEL_COUNT}")
+        if not str(key).isdigit() or not 1 <= int(key) <= max(counts):
+            raise ConfigError(f"{here}: not a channel number 1..{max(counts)}")
         if int(key) in bands:
             raise ConfigError(f"{here}: channel {int(key)} is given twice; keep one")
         only_keys(value, {"min", "max"}, here)

@@ -23,8 +23,9 @@ def _multi(label: str, type_: str, pins: int, channels: range, neutral_offset: i
     )
 
 
-def _socapex(label: str, channels: range) -> Connector:
-    # Socapex 19-pin: circuit n live on pin 2n-1, neutral on 2n; 13-18 earth, 19 spare.
+def socapex(label: str, channels: range) -> Connector:
+    """A 19-pin Socapex-type connector of up to six channels: circuit n live on pin 2n-1,
+    neutral on 2n; 13-18 earth, 19 spare (also for other families' layouts)."""
     return Connector(
         label=label,
         type="Socapex 19-pin",
@@ -36,7 +37,7 @@ def _socapex(label: str, channels: range) -> Connector:
 SOCAPEX_2X6 = Layout(
     code="1",
     description="2 x 19-pin Socapex-type, 6 channels per connector",
-    connectors=(_socapex("A", range(1, 7)), _socapex("B", range(7, 13))),
+    connectors=(socapex("A", range(1, 7)), socapex("B", range(7, 13))),
 )
 
 HARTING16_2X6 = Layout(
