@@ -141,6 +141,12 @@ def lasted(seconds: float) -> str:
     return f"{days} d {hours} h" if hours else f"{days} d"
 
 
+def lasted_changes_at(since: float, now: float) -> float:
+    """The next time :func:`lasted` of something that began at ``since`` may read
+    differently from how it reads at ``now``: not before the next whole minute."""
+    return since + 60.0 * (max(0, int(now - since)) // 60 + 1)
+
+
 def safety_chain(facts: Facts) -> Iterator[Finding]:
     """E-stop and lost neutral trip the switch disconnector; a switch off by itself is a
     warning (someone turned it off)."""
@@ -527,8 +533,9 @@ class ProblemBoard:
         self._judgements = 0
         self._stale: dict[str, Reading] = {}
         """Units whose judged reading went stale, to be judged again at the next refresh."""
-        self._down: set[str] = set()
-        """The units shown down: their text runs with the clock."""
+        self._down: dict[str, float] = {}
+        """The units shown down, and when their text ("unreachable for 2 min") next
+        changes: until then, judging them again finds the same problem."""
         now = time.time()
         with self._lock:
             for state in store:
@@ -614,7 +621,7 @@ class ProblemBoard:
                 self._open.pop(name, None)
                 self._shown.pop(name, None)
                 self._judged.pop(name, None)
-                self._down.discard(name)
+                self._down.pop(name, None)
                 self._identities.pop(name, None)
                 if self.log is not None:
                     self.log.forget_unit(name)
@@ -628,11 +635,11 @@ class ProblemBoard:
         """Judge again the units whose text runs with the clock (unreachable for ...) and
         those whose reading went stale without a poll.
 
-        Only those are looked at (:attr:`_down`, and what :meth:`_age` finds stale), so a
-        refresh costs nothing per healthy unit."""
+        Only those are looked at (:attr:`_down` whose text is due to change, and what
+        :meth:`_age` finds stale), so a refresh costs nothing per healthy unit."""
         self._age(now)
-        due = self._down | {name for name, reading in self._stale.items()
-                            if self._judged.get(name) is reading}  # fmt: skip
+        due = {name for name, at in self._down.items() if now >= at}
+        due |= {name for name, reading in self._stale.items() if self._judged.get(name) is reading}
         self._stale.clear()
         for name in due:
             state = self.store.get(name)
@@ -696,10 +703,11 @@ class ProblemBoard:
             self._judgements += 1
             heapq.heappush(self._by_age, (reading.taken_at, self._judgements, name, reading))
             self._age(now)
-        if "down" in shown:
-            self._down.add(name)
+        down = shown.get("down")
+        if down is not None:
+            self._down[name] = lasted_changes_at(down.since, now)
         else:
-            self._down.discard(name)
+            self._down.pop(name, None)
         if shown != self._shown.get(name, {}):
             self.version += 1
         self._shown[name] = shown

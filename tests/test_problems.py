@@ -19,6 +19,7 @@ from c12exporter.problems import (
     Severity,
     clock,
     lasted,
+    lasted_changes_at,
     problems_of,
 )
 from c12exporter.reading import Identity, PhaseReading, Reading, SupervisionBand
@@ -286,6 +287,15 @@ def test_durations_in_words() -> None:
         "under a minute", "2 min", "1 h", "1 h 5 min", "1 d 1 h"
     ]  # fmt: skip
     assert [clock(s) for s in (31.4, 299.6, 0)] == ["0:31", "5:00", "0:00"]
+
+
+def test_a_duration_in_words_reads_the_same_until_it_may_change() -> None:
+    for since in (1000.0, 1000.4):
+        for now in (since - 3, since, since + 59.9, since + 60, since + 3599.5, since + 90000):
+            changes = lasted_changes_at(since, now)
+            assert now < changes <= max(now, since) + 60
+            assert lasted(changes - 0.001 - since) == lasted(now - since)
+        assert lasted(lasted_changes_at(since, since + 61) - since) == "2 min"
 
 
 # --- the board --------------------------------------------------------------------------------
