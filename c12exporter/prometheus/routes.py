@@ -75,8 +75,8 @@ async def _render(registry: CollectorRegistry) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """The whole fleet from cached pieces; gzip when the scraper accepts it (Prometheus
-    does), assembled from pieces compressed once per reading."""
+    """The whole fleet, each unit rendered again only if its reading changed; gzip when
+    the scraper accepts it (Prometheus does)."""
     exposition = request.app[EXPOSITION_KEY]
     headers = {"Content-Type": CONTENT_TYPE_LATEST, "Vary": "Accept-Encoding"}
     if accepts_gzip(request.headers.get("Accept-Encoding", "")):
@@ -84,7 +84,7 @@ async def metrics(request: web.Request) -> web.Response:
         headers["Content-Encoding"] = "gzip"
     else:
         render = exposition.render
-    # Pieces of units polled since they were cached are rendered here: off the poll loop.
+    # Units polled since their last render are rendered here, off the poll loop.
     body = await asyncio.get_running_loop().run_in_executor(RENDER_POOL, render)
     return web.Response(body=body, headers=headers)
 

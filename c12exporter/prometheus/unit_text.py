@@ -54,6 +54,18 @@ Rendered = tuple[tuple[str, bytes], ...]
 _float = cast(Callable[[float], str], _untyped_float_to_go_string)
 """Sample values as ``generate_latest`` writes them."""
 _NEWLINES = itertools.repeat("\n")
+_KINDS = ("small", "large", "state", "text")
+"""Of a value: a number that ``repr`` writes as Go does (finite, under a million), another
+number, a state name, a text already made."""
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, str):
+        return "state"
+    assert isinstance(value, int | float)
+    return "small" if -math.inf < value < 1e6 else "large"
+
+
 _METRICS = {scope: tuple(m for m in OF_SCOPE[scope] if m.metric is not None) for scope in Scope}
 """The measurements of each scope that have a series, in the collector's order."""
 
@@ -142,12 +154,13 @@ def collector_families(
 class Layout:
     """How a unit's values become its lines: its families in order, the (prefix, value)
     pairs of each (at least one: an empty family is an empty pair), and the prefixes. A
-    render picks from its gathered list the numbers (``numbers``), the state names
-    (``states``) and the texts already made (``texts``: empty, or a family's whole
-    lines); ``order`` puts their texts, laid end to end, in the layout's order, and
+    render picks from its gathered list the numbers under a million (``small``), the
+    others (``large``: times, energy), the state names (``states``) and the texts already
+    made (``texts``: empty, or a family's whole lines); ``order`` puts their texts, laid
+    end to end in that order, in the layout's order, and
     ``slices`` cut the prefixes and values, interleaved, into one text per family."""
 
-    __slots__ = ("families", "numbers", "order", "prefixes", "slices", "states", "texts")
+    __slots__ = ("families", "large", "order", "prefixes", "slices", "small", "states", "texts")
 
     def __init__(
         self,
@@ -155,7 +168,7 @@ class Layout:
         counts: Sequence[int],
         prefixes: Sequence[bytes],
         positions: Sequence[int] = (),
-        kinds: Sequence[type] = (),
+        kinds: Sequence[str] = (),
     ) -> None:
         self.families = interned(tuple(families))
         self.prefixes = tuple(prefixes)
@@ -163,17 +176,15 @@ class Layout:
         self.slices = tuple(
             slice(2 * (end - count), 2 * end) for end, count in zip(ends, counts, strict=True)
         )
-        by_kind: dict[type, list[int]] = {float: [], str: [], bytes: []}
+        by_kind: dict[str, list[int]] = {kind: [] for kind in _KINDS}
         for position, kind in zip(positions, kinds, strict=True):
             by_kind[kind].append(position)
-        self.numbers = _picker(by_kind[float])
-        self.states = _picker(by_kind[str])
-        self.texts = _picker(by_kind[bytes])
-        laid = [*by_kind[float], *by_kind[str], *by_kind[bytes]]
-        where = {(position, kind): i for i, (position, kind) in enumerate(zip(laid, (
-            *[float] * len(by_kind[float]), *[str] * len(by_kind[str]),
-            *[bytes] * len(by_kind[bytes])), strict=True))}  # fmt: skip
-        self.order = _picker([where[p, k] for p, k in zip(positions, kinds, strict=True)])
+        self.small, self.large, self.states, self.texts = (
+            _picker(by_kind[kind]) for kind in _KINDS
+        )
+        laid = {(kind, p): i for i, (kind, p) in enumerate(
+            (kind, p) for kind in _KINDS for p in by_kind[kind])}  # fmt: skip
+        self.order = _picker([laid[k, p] for p, k in zip(positions, kinds, strict=True)])
 
     def chunks(self, values: Sequence[bytes]) -> tuple[bytes, ...]:
         """Each family's lines, from the value texts in the layout's order."""
@@ -236,6 +247,8 @@ def _static_key(state: UnitState, r: Reading, forecast: TripForecast | None) -> 
     )
 
 
+_POSITIONS = {id(state): position for state, position in SUPERVISION_POSITIONS.items()}
+"""SUPERVISION_POSITIONS by the member's id: hashing an Enum member runs Python code."""
 _DERIVED = 7
 """Values gathered after the measurements, in this order:"""
 _DURATION, _POLLS, _LAST_SUCCESS, _WARNING, _POWER_UP, _VOLTAGE_UNBALANCE, _UNBALANCE = range(
@@ -258,7 +271,7 @@ def _gather(
     rows += [_GET[Scope.CHANNEL](c.values) for c in r.channels]
     flat = list(itertools.chain.from_iterable(rows))
     channels = r.channels
-    positions = [SUPERVISION_POSITIONS[channels[i].supervision_state] for i in banded]
+    positions = [_POSITIONS[id(channels[i].supervision_state)] for i in banded]
     flat += (
         state.last_duration_s,
         state.polls_total,
@@ -332,14 +345,17 @@ class UnitPlan:
         flat.append(b"")
         flat += texts
         try:
-            numbers = list(map(float, layout.numbers(flat)))
-            values = list(map(_STATE_TEXTS.__getitem__, layout.states(flat)))
+            small = list(map(float, layout.small(flat)))
+            large = [(_float(x) + "\n").encode() for x in map(float, layout.large(flat))]
+            states = list(map(_STATE_TEXTS.__getitem__, layout.states(flat)))
         except (TypeError, ValueError, KeyError) as e:  # a number became a state or back
             raise PlanMismatch from e
-        written = list(map(repr, numbers))
-        for i in [i for i, x in enumerate(numbers) if not -math.inf < x < 1e6]:
-            written[i] = _float(numbers[i])  # Go's exponent, infinities, NaN
-        values[:0] = map(str.encode, map(operator.add, written, _NEWLINES))
+        if small and not (max(small) < 1e6 and math.isfinite(sum(small))):
+            raise PlanMismatch  # a number grew large (or NaN, infinite): sort them again
+        # Under a million, finite, repr() is what generate_latest writes.
+        values = list(map(str.encode, map(operator.add, map(repr, small), _NEWLINES)))
+        values += large
+        values += states
         values += layout.texts(flat)
         return layout.families, layout.chunks(layout.order(values))
 
@@ -433,14 +449,22 @@ def build_plan(
     except PlanMismatch:
         return None
 
+    @functools.cache
+    def kept_text(key: str) -> bytes:
+        return samples_text(families[key])
+
+    @functools.cache
+    def prefixes_of(key: str) -> list[bytes]:  # both layouts share them
+        return _prefixes(families[key])
+
     def layout(with_move: bool) -> Layout | None:
         names: list[str] = []
         counts: list[int] = []
         prefixes: list[bytes] = []
         positions: list[int] = []
-        kinds: list[type] = []  # of each value: a number, a state name, a text
+        kinds: list[str] = []  # of each value (_KINDS)
 
-        def pair(prefix: bytes, position: int, kind: type = bytes) -> None:
+        def pair(prefix: bytes, position: int, kind: str = "text") -> None:
             prefixes.append(prefix)
             positions.append(position)
             kinds.append(kind)
@@ -461,7 +485,7 @@ def build_plan(
             names.append(exposed_name(metric))
             if key in kept:
                 counts.append(1)
-                pair(samples_text(metric), empty)
+                pair(kept_text(key), empty)
             elif len(metric.samples) != len(where):
                 return None
             elif not where:
@@ -469,8 +493,8 @@ def build_plan(
                 pair(b"", empty)
             else:
                 counts.append(len(where))
-                for prefix, position in zip(_prefixes(metric), where, strict=True):
-                    pair(prefix, position, str if isinstance(flat[position], str) else float)
+                for prefix, position in zip(prefixes_of(key), where, strict=True):
+                    pair(prefix, position, _kind(flat[position]))
         return Layout(names, counts, prefixes, positions, kinds)
 
     without_move, with_move = layout(False), layout(True)
