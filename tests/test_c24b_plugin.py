@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from c12exporter.config import load_config
 from c12exporter.model import ModelError
 from c12exporter.plugins import Plugins, load_plugins
 from c12exporter.reading import ChannelSettings, Reading, build_reading
-from tests.servers import REPO, simulator, wait_until
+from c12exporter.settings import ConfigError
+from tests.servers import REPO, exporter, http_get, simulator, wait_until
 
 EXAMPLE = REPO / "examples" / "c24b"
 
@@ -64,6 +66,37 @@ def test_the_installed_plugin_adds_the_c24b_family(plugins: Plugins) -> None:
         plugins.model("C24A-12")
     with pytest.raises(ModelError, match=r"not a C12 or C24 model name; expected C12B-LA or"):
         plugins.model("C36B-12")
+
+
+def test_the_config_takes_a_c24b_units_phases_and_supervision(
+    plugins: Plugins, tmp_path: Path
+) -> None:
+    rotation = ["L2", "L3", "L1"] * 8
+    config = tmp_path / "c12.yml"
+    config.write_text(
+        "units:\n"
+        f"  - {{name: a, address: 'h:1', model: C24B-12, phases: {rotation},\n"
+        "     supervision: {24: {max: 10}}}\n"
+        f"  - {{name: b, address: 'h:2', phases: {rotation}}}\n"  # model from the unit
+    )
+    a, b = load_config(config, plugins).units
+    assert a.phases == b.phases == tuple(rotation)
+    assert a.supervision[24].max_a == 10.0
+    config.write_text(
+        f"units:\n  - {{name: a, address: 'h:1', model: C24B-12, phases: {rotation[:12]}}}\n"
+    )
+    with pytest.raises(
+        ConfigError, match=r"\(a\)\.phases: must list the phase of each of the 24 channels"
+    ):
+        load_config(config, plugins)
+    config.write_text("units:\n  - {name: a, address: 'h:1', phases: [L1, L2]}\n")
+    with pytest.raises(ConfigError, match=r"must list the phase of each of the 12 or 24 channels"):
+        load_config(config, plugins)
+    config.write_text(
+        "units:\n  - {name: a, address: 'h:1', model: C12B-12, supervision: {13: {max: 1}}}\n"
+    )
+    with pytest.raises(ConfigError, match=r"supervision\.13: not a channel number 1\.\.12"):
+        load_config(config, plugins)
 
 
 def test_simulate_c24b_serves_24_channels_read_by_the_transport(
@@ -114,3 +147,16 @@ def test_simulate_c24b_serves_24_channels_read_by_the_transport(
         assert isinstance(currents, list) and len(currents) == 12  # the C12B beside it
         assert isinstance(names, list) and names[11] == "far end"
         assert reading.aux_channel.number == 12
+
+        # `c12exporter serve` finds the plugin the same way and polls both units
+        with exporter(tmp_path, units_file.read_text()) as url:
+
+            def channel_series() -> dict[str, int]:
+                text = http_get(f"{url}/metrics")
+                if f'c12_up{{pdu="{c24b["name"]}"}} 1.0' not in text:
+                    return {}
+                lines = [x for x in text.splitlines() if x.startswith("c12_channel_current_")]
+                return {u["name"]: sum(f'pdu="{u["name"]}"' in x for x in lines) for u in units}
+
+            counts = wait_until(channel_series, 30, "both units polled")
+            assert counts == {c24b["name"]: 24, c12b["name"]: 12}
