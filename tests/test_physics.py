@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from c12exporter.modbus.registermap import MEASUREMENTS, SETTINGS, UNIT_SETTINGS
+from c12exporter.model import Connector, Layout, UnitModel
 from c12exporter.plugins import load_plugins
 from c12exporter.simulator.physics import (
     DEMAND_SUBINTERVAL_S,
@@ -595,3 +596,48 @@ def test_supply_action_sets_phase_voltage_and_its_distortion() -> None:
     assert voltage[0] is not None and 220.0 < voltage[0] < 240.0
     thd = values["voltage_thd"]
     assert isinstance(thd, list) and thd[1] == pytest.approx(0.12, abs=0.002)
+
+
+# --- a model of another channel count -----------------------------------------------------
+
+
+def _wide_model(channels: int) -> UnitModel:
+    """A model of ``channels`` channels (one True1 connector each), aux on the last."""
+    layout = Layout(
+        "1",
+        f"{channels} x True1",
+        tuple(
+            Connector(str(n), "Neutrik True1", 3, {n: ("L", "N")}) for n in range(1, channels + 1)
+        ),
+        channel_count=channels,
+    )
+    return UnitModel("W24B-11", layout, MODEL.aux_socket, aux_channel=channels)
+
+
+def test_a_24_channel_unit_feeds_its_phases_and_neutral_from_all_its_channels() -> None:
+    wide = _wide_model(24)
+    physics = UnitPhysics(wide, 1, [ChannelSetup(ConstantLoad(Load(5.0)))] * 24)
+    physics.advance(2.0)
+    values = m(physics)
+    assert len(values["channel_current"]) == 24
+    assert values["current"] == pytest.approx([40.0] * 3, rel=0.01)  # 8 channels of 5 A each
+    assert values["neutral_current"] == pytest.approx(0.0, abs=0.5)  # balanced, linear
+    physics.press_test_button(24)  # the aux channel's RCBO, as any other
+    values = m(physics)
+    assert values["channel_breaker"][23] == "open" and values["channel_current"][23] == 0.0
+    assert values["current"][2] == pytest.approx(35.0, rel=0.01)  # ch24 is on L3
+    assert values["neutral_current"] == pytest.approx(5.0, rel=0.05)
+    with pytest.raises(ValueError, match=r"channel 25 does not exist; channels are 1\.\.24"):
+        physics.set_load(25, Load(1.0))
+    with pytest.raises(ValueError, match=r"a W24B-11 has 24 channels, got 25"):
+        UnitPhysics(wide, 1, [ChannelSetup()] * 25)
+
+
+def test_a_wider_unit_repeats_its_roles_loads_over_its_channels() -> None:
+    concert = SCENARIOS["concert"]
+    twelve = unit_channels(concert, 1, seed=0)
+    wide = unit_channels(concert, 1, seed=0, channel_count=24)
+    assert wide[:12] == twelve  # the first 12 exactly as a C12B's, same draws
+    assert [s.name.rsplit(" ", 1)[0] for s in wide[12:]] == [
+        s.name.rsplit(" ", 1)[0] for s in twelve
+    ]
