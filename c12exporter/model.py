@@ -33,10 +33,6 @@ def phase_rotation(channel_count: int) -> tuple[str, ...]:
     return tuple(PHASES[(n - 1) % len(PHASES)] for n in range(1, channel_count + 1))
 
 
-DEFAULT_PHASE_ROTATION: tuple[str, ...] = phase_rotation(CHANNEL_COUNT)
-"""The C12's rotation: ch1 L1, ch2 L2, ch3 L3, ch4 L1 ... ch12 L3."""
-
-
 class ModelError(ValueError):
     """A model name that cannot be read, or a model this software cannot monitor."""
 
