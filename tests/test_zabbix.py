@@ -1,266 +1,67 @@
-"""The Zabbix templates in a real Zabbix 6.0 server: import, discovery, values, triggers.
+"""The Zabbix templates in a real Zabbix 6.0 server: import, discovery, values, and every
+trigger of both templates fired and resolved by faults put on simulated units.
 
-One Zabbix stack (PostgreSQL, zabbix_server, the frontend's API) for the module, with a
-simulated fleet (physics frozen) and the exporter with its SNMP agent, whose
-notifications go to Debian's snmptrapd, which hands each to ``c12exporter zabbix-trap``,
-which writes the server's SNMP trap file.
+The stack (tests/zabbix_fleet.py): Zabbix with both templates, a main exporter reading
+three frozen simulated units and sending its notifications through Debian's snmptrapd
+and ``c12exporter zabbix-trap``, and a live exporter reading one unit in real time.
+``zabbix/proofs.py`` says which test proves which trigger; the last test holds the
+templates' every trigger against what the tests saw.
 """
 
 from __future__ import annotations
 
-import sys
+import re
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from c12exporter.snmp.mibfiles import write_mibs
-from tests.servers import (
-    LOOPBACK,
-    SimulatorControl,
-    exporter,
-    free_port,
-    http_get,
-    process,
-    require_tool,
-    simulator,
-    wait_until,
+from c12exporter.measurements import PHASES
+from tests.servers import LOOPBACK, http_get, wait_until
+from tests.zabbix_fleet import (
+    BASE_LOAD_A,
+    LIVE_UNIT,
+    UNITS,
+    V3_USER,
+    Setup,
+    on_both,
+    unit_hosts,
+    zabbix_fleet,
 )
-from tests.zabbix_server import ZabbixStack, zabbix_stack
-from zabbix import generate
+from zabbix import generate, proofs, readme
 
 pytestmark = pytest.mark.integration
-
-UNITS = ("sim-01", "sim-02", "sim-03")
-FAST = {
-    "{$C12.INTERVAL}": "2s",
-    "{$C12.UNIT.DOWN.FOR}": "#1",
-    "{$C12.CHANNEL.OVER.RATING.FOR}": "#1",
-    "{$C12.CHANNEL.OUTSIDE.SUPERVISION.BAND.FOR}": "#1",
-}
-"""Template macros the tests shorten, so that a trigger fires on the next value (every
-other ``...FOR}`` macro becomes ``#1`` too)."""
 
 TOLERANCE = {
     "c12.phase.unbalance": 0.0011,
     "c12.voltage.unbalance": 0.00011,
-    "c12.channel.heat[1]": 0.0011,
+    "c12.channel.heat[1]": 0.005,
     "c12.input.frequency_band": 0.0001,
     "c12.unit.power_up": 90.0,
 }
 """How far an item may be from /metrics, where not 0.051 (SNMP's tenths of a unit, the
-values' own rounding): the unbalances travel in tenths and hundredths of a percent, the
-heat in thousandths. The power-up time is the wall clock less the unit's uptime, which
+values' own rounding): the unbalances travel in tenths and hundredths of a percent. The
+heat travels in thousandths and relaxes (120 s time constant) from the simulator's
+scenario towards the tests' base load, a few thousandths while an item waits for its
+next poll. The power-up time is the wall clock less the unit's uptime, which
 the frozen simulator does not advance: it moves on with the clock while the test waits."""
-
-IMPORT_RULES = {
-    "groups": {"createMissing": True},
-    "templates": {"createMissing": True, "updateExisting": True},
-    "items": {"createMissing": True, "updateExisting": True, "deleteMissing": True},
-    "triggers": {"createMissing": True, "updateExisting": True, "deleteMissing": True},
-    "discoveryRules": {"createMissing": True, "updateExisting": True, "deleteMissing": True},
-    "valueMaps": {"createMissing": True, "updateExisting": True, "deleteMissing": True},
-    "templateLinkage": {"createMissing": True},
-}
-
-
-V3_USER = {"name": "zabbix", "auth_protocol": "SHA-256", "auth_key": "zabbix auth phrase",
-           "priv_protocol": "AES-128", "priv_key": "zabbix priv phrase"}  # fmt: skip
-"""The exporter's SNMPv3 user Zabbix reads as in test_snmpv3_sha256_aes128."""
-
-
-@dataclass
-class Setup:
-    zbx: ZabbixStack
-    control: SimulatorControl
-    exporter_url: str
-    snmp_port: int
-
-    def api(self, method: str, params: Any) -> Any:
-        return self.zbx.api.call(method, params)
-
-    def hosts(self) -> dict[str, str]:
-        return {h["host"]: h["hostid"] for h in self.api("host.get", {"output": ["host"]})}
-
-    def items(self, host: str) -> dict[str, dict[str, Any]]:
-        hostid = self.hosts()[host]
-        items = self.api("item.get", {"output": ["key_", "lastvalue", "lastclock", "error",
-                                                 "itemid"], "hostids": [hostid]})  # fmt: skip
-        return {i["key_"]: i for i in items}
-
-    def poke(self, host: str, keys: tuple[str, ...] = ()) -> None:
-        """Check now: the unit host's master item or SNMP items and its discovery."""
-        hostid = self.hosts()[host]
-        ids = [r["itemid"] for r in self.api("discoveryrule.get", {
-            "output": ["itemid", "type"], "hostids": [hostid]}) if r["type"] != "18"]  # fmt: skip
-        items = self.api("item.get", {"output": ["itemid", "key_", "type"], "hostids": [hostid]})
-        ids += [i["itemid"] for i in items if i["type"] in ("19", "20") and
-                (not keys or i["key_"] in keys or i["type"] == "19")]  # fmt: skip
-        self.zbx.check_now(ids)
-
-    def discovery_errors(self, host: str) -> dict[str, str]:
-        """Discovery rule key -> its error (empty when it works), on ``host``."""
-        rules = self.api("discoveryrule.get", {
-            "output": ["key_", "error", "state"], "hostids": [self.hosts()[host]]})  # fmt: skip
-        return {r["key_"]: r["error"] for r in rules}
-
-    def problems(self, host: str) -> dict[str, str]:
-        """Trigger name -> alert tag, for triggers in PROBLEM state (dependencies applied:
-        a trigger whose dependency is in problem is not listed)."""
-        hostid = self.hosts()[host]
-        triggers = self.api("trigger.get", {
-            "output": ["description", "value"], "hostids": [hostid], "selectTags": "extend",
-            "only_true": False, "skipDependent": True, "expandDescription": True,
-            "filter": {"value": 1}})  # fmt: skip
-        return {t["description"]: next((x["value"] for x in t["tags"] if x["tag"] == "alert"),
-                                       "") for t in triggers}  # fmt: skip
-
-    def trigger_value(self, host: str, alert: str, channel: str = "") -> int:
-        hostid = self.hosts()[host]
-        triggers = self.api("trigger.get", {
-            "output": ["description", "value"], "hostids": [hostid], "selectTags": "extend",
-            "expandDescription": True, "tags": [{"tag": "alert", "value": alert,
-                                                  "operator": 1}]})  # fmt: skip
-        if channel:
-            triggers = [t for t in triggers if t["description"].startswith(f"Channel {channel} ")]
-        assert triggers, f"{host}: no trigger for {alert} {channel}"
-        return max(int(t["value"]) for t in triggers)
-
-    def named(self, host: str, name: str) -> int:
-        """The value of the trigger called ``name`` on ``host`` (a channel's: its name up
-        to ``]: ``, then from there, e.g. ``Channel 2 ...: RCBO open``)."""
-        triggers = self.api("trigger.get", {
-            "output": ["description", "value"], "hostids": [self.hosts()[host]],
-            "expandDescription": True})  # fmt: skip
-        start, _, end = name.partition(" ...")
-        found = [t for t in triggers if t["description"] == name or (
-            end and t["description"].startswith(start + " [") and
-            t["description"].endswith(end))]  # fmt: skip
-        assert len(found) == 1, (host, name, sorted(t["description"] for t in triggers))
-        return int(found[0]["value"])
-
-    def trap_trigger(self, host: str, alert: str, name_end: str = "", channel: str = "") -> int:
-        """The value of the trap trigger of ``alert`` on ``host`` (whose name ends with
-        ``name_end``, e.g. ``N: Current above the input rating (SNMP trap)``; of
-        ``channel``)."""
-        triggers = self.api("trigger.get", {
-            "output": ["description", "value"], "hostids": [self.hosts()[host]],
-            "expandDescription": True, "tags": [
-                {"tag": "alert", "value": alert, "operator": 1},
-                {"tag": "source", "value": "snmptrap", "operator": 1}]})  # fmt: skip
-        found = [t for t in triggers if t["description"].endswith(name_end) and
-                 t["description"].startswith(f"Channel {channel} " if channel else "")]  # fmt: skip
-        assert len(found) == 1, (host, alert, name_end, triggers)
-        return int(found[0]["value"])
-
-
-@contextmanager
-def snmptrapd(tmp: Path, trap_file: Path) -> Iterator[int]:
-    """Debian's snmptrapd on a free loopback port, loading C12-PDU-MIB as written by
-    ``c12exporter mib``, handing every notification to ``c12exporter zabbix-trap``."""
-    mibs = tmp / "mibs"
-    write_mibs(mibs)
-    handler = Path(sys.executable).parent / "c12exporter"
-    conf = tmp / "snmptrapd.conf"
-    conf.write_text(
-        "authCommunity log,execute traps\n"
-        f"traphandle default {handler} zabbix-trap --file {trap_file}\n",
-        encoding="utf-8",
-    )
-    port = free_port()
-    command = [require_tool("snmptrapd", "snmptrapd"), "-f", "-Lo", "-n", "-C", "-c", str(conf),
-               "-M", str(mibs), "-m", "C12-PDU-MIB", f"udp:{LOOPBACK}:{port}"]  # fmt: skip
-    log = tmp / "snmptrapd.log"
-    with process(command, log):
-        wait_until(lambda: "NET-SNMP version" in log.read_text(), 15, "snmptrapd started")
-        yield port
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    tmp = tmp_path_factory.mktemp("zabbix")
-    with (
-        zabbix_stack(tmp) as zbx,
-        snmptrapd(tmp, zbx.trap_file) as trap_port,
-        simulator(tmp, len(UNITS), "--speed", "0") as (control, uf),
-    ):
-        units = yaml.safe_load(uf.read_text())["units"]
-        snmp_port = free_port()
-        receiver = {"address": f"{LOOPBACK}:{trap_port}", "version": "v2c", "community": "traps"}
-        config = yaml.safe_dump({
-            "poll": {"interval": "1s", "timeout": "500ms"},
-            "snmp": {"listen_address": f"{LOOPBACK}:{snmp_port}", "community": "public",
-                     "users": [V3_USER], "notifications": {"receivers": [receiver]}},
-            "units": units,
-        })  # fmt: skip
-        with exporter(tmp, config) as url:
-            s = Setup(zbx, control, url, snmp_port)
-            for path in (generate.SNMP_FILE, generate.HTTP_FILE):
-                assert s.api(
-                    "configuration.import",
-                    {"format": "yaml", "source": path.read_text(), "rules": IMPORT_RULES},
-                )
-            zbx.analyze()
-            templates = {t["host"]: t["templateid"] for t in s.api("template.get", {
-                "output": ["host"], "search": {"host": "StageSmarts"}})}  # fmt: skip
-            for name in (generate.SNMP_UNIT, generate.HTTP_UNIT, generate.SNMP,
-                         generate.HTTP):  # fmt: skip
-                macros = s.api(
-                    "usermacro.get",
-                    {"hostids": [templates[name]], "output": ["macro", "hostmacroid"]},
-                )
-                for macro in macros:
-                    value = FAST.get(macro["macro"], "#1" if macro["macro"].endswith(".FOR}")
-                                     else None)  # fmt: skip
-                    if value is not None:
-                        s.api("usermacro.update", {"hostmacroid": macro["hostmacroid"],
-                                                   "value": value})  # fmt: skip
-            group = s.api("hostgroup.get", {"filter": {"name": [generate.UNIT_GROUP]}})[0]
-            s.api("host.create", {
-                "host": "c12-agent", "groups": [{"groupid": group["groupid"]}],
-                "templates": [{"templateid": templates[generate.SNMP]}],
-                "interfaces": [{"type": 2, "main": 1, "useip": 1, "ip": LOOPBACK, "dns": "",
-                                "port": str(snmp_port),
-                                "details": {"version": 2, "community": "public"}}],
-            })  # fmt: skip
-            s.api("host.create", {
-                "host": "c12-exporter", "groups": [{"groupid": group["groupid"]}],
-                "templates": [{"templateid": templates[generate.HTTP]}],
-                "macros": [{"macro": "{$C12.EXPORTER.URL}", "value": url}],
-            })  # fmt: skip
-            wanted = {f"c12-{u}" for u in UNITS} | {f"c12-{u}-http" for u in UNITS}
+    with zabbix_fleet(tmp_path_factory.mktemp("zabbix")) as s:
+        yield s
 
-            def discovered() -> bool:
-                zbx.reload_config()
-                s.poke("c12-agent")
-                s.poke("c12-exporter")
-                return wanted <= set(s.hosts())
 
-            wait_until(discovered, 90, "unit hosts discovered", step=3)
-
-            def channels() -> bool:
-                zbx.reload_config()
-                missing = {}
-                for host in sorted(wanted):
-                    n = sum(k.startswith("c12.channel.current[") for k in s.items(host))
-                    if n != 12:
-                        missing[host] = f"{n} channels; discovery: {s.discovery_errors(host)}"
-                        s.poke(host)
-                if missing:
-                    raise AssertionError(missing)  # wait_until reports the last one on timeout
-                return True
-
-            wait_until(channels, 90, "12 channels discovered on every unit host", step=3)
-            yield s
+@pytest.fixture(autouse=True)
+def _named_test(request: pytest.FixtureRequest) -> None:
+    """Proofs are noted under the running test's name (a round renames it)."""
+    if "setup" in request.fixturenames:
+        request.getfixturevalue("setup").test = request.node.name
 
 
 def test_templates_are_uuid4_and_stable() -> None:
-    import re
-
     for path in (generate.SNMP_FILE, generate.HTTP_FILE):
         text = path.read_text()
         uuids = re.findall(r"uuid: ([0-9a-f]+)", text)
@@ -271,23 +72,26 @@ def test_templates_are_uuid4_and_stable() -> None:
 
 
 def test_every_prometheus_alert_has_a_trigger_at_its_severity() -> None:
-    from alerts import generate as alerts
-
-    rules = {r["alert"]: r for g in alerts.rule_groups()["groups"] for r in g["rules"]}
+    """Each alert of alerts/c12-alerts.yml has its triggers in both templates (the alert's
+    name in their ``alert`` tag) at the severity zabbix/names.py maps its label to, unless
+    generate.ALERTS_WITHOUT_TRIGGER says why not; no trigger names an unknown alert."""
+    rules = {r["alert"]: r for g in yaml.safe_load(
+        (Path(__file__).parent.parent / "alerts" / "c12-alerts.yml").read_text())["groups"]
+        for r in g["rules"]}  # fmt: skip
+    assert set(generate.ALERTS_WITHOUT_TRIGGER) <= set(rules)
     for path in (generate.SNMP_FILE, generate.HTTP_FILE):
         export = yaml.safe_load(path.read_text())["zabbix_export"]
         found: dict[str, set[str]] = {}
-        triggers = list(export["triggers"])
-        for template in export["templates"]:
-            for rule in template.get("discovery_rules", []):
-                triggers += rule.get("trigger_prototypes", [])
-        for trigger in triggers:
+        for trigger in readme.all_triggers(export):
             tags = {t["tag"]: t.get("value", "") for t in trigger["tags"]}
             if tags.get("alert"):
                 found.setdefault(tags["alert"], set()).add(trigger["priority"])
-        assert set(found) == set(rules) - alerts.EXPORTER_HISTORY_ALERTS, path
+        missing = set(rules) - set(found) - set(generate.ALERTS_WITHOUT_TRIGGER)
+        assert not missing, f"{path.name}: no trigger for {sorted(missing)}"
+        assert not set(found) - set(rules), f"{path.name}: unknown alerts"
         for alert, priorities in found.items():
-            assert priorities == {generate.SEVERITIES[rules[alert]["labels"]["severity"]]}
+            severity = rules[alert]["labels"]["severity"]
+            assert priorities == {generate.SEVERITIES[severity]}, (path.name, alert, priorities)
 
 
 def test_discovery_finds_every_unit_and_its_12_channels(setup: Setup) -> None:
@@ -308,36 +112,40 @@ def _metric(page: str, name: str, **labels: str) -> float:
     raise AssertionError(f"{name}{{{want}}} not on /metrics")
 
 
-def test_item_values_equal_metrics(setup: Setup) -> None:
-    page = http_get(f"{setup.exporter_url}/metrics")  # frozen physics: one value per series
-    unbalanced: list[str] = []
-    for unit in UNITS:
-        expected = {
-            "c12.unit.temperature": _metric(page, "c12_temperature_celsius", pdu=unit),
-            "c12.line.current[L1]": _metric(page, "c12_current_amperes", pdu=unit, phase="L1"),
-            "c12.line.voltage[L2]": _metric(page, "c12_voltage_volts", pdu=unit, phase="L2"),
-            "c12.input.power.active": _metric(page, "c12_active_power_watts", pdu=unit),
-            "c12.input.rating": _metric(page, "c12_input_rating_amperes", pdu=unit),
-            "c12.input.frequency_band": _metric(page, "c12_supply_frequency_band_ratio", pdu=unit),
-            "c12.voltage.unbalance": _metric(page, "c12_voltage_unbalance_ratio", pdu=unit),
-            "c12.channel.heat[1]": _metric(
-                page, "c12_channel_breaker_heat_ratio", pdu=unit, channel="1"
-            ),
-            "c12.unit.power_up": _metric(page, "c12_power_up_time_seconds", pdu=unit),
-        }
-        if f'c12_phase_unbalance_ratio{{pdu="{unit}"}}' in page:  # absent under 1 A mean
-            expected["c12.phase.unbalance"] = _metric(page, "c12_phase_unbalance_ratio", pdu=unit)
-            unbalanced.append(unit)
-        for n in (1, 7, 12):
-            expected[f"c12.channel.current[{n}]"] = _metric(
-                page, "c12_channel_current_amperes", pdu=unit, channel=str(n)
-            )
-        # No overload: no forecast series and no SNMP instance; both templates read -1.
-        assert f'c12_channel_trip_forecast_seconds{{channel="1",pdu="{unit}"}}' not in page
-        expected["c12.channel.trip_forecast[1]"] = -1.0
-        for host in (f"c12-{unit}", f"c12-{unit}-http"):
+def _expected(page: str, unit: str) -> dict[str, float]:
+    """Item key -> the value /metrics serves for ``unit``."""
+    expected = {
+        "c12.unit.temperature": _metric(page, "c12_temperature_celsius", pdu=unit),
+        "c12.line.current[L1]": _metric(page, "c12_current_amperes", pdu=unit, phase="L1"),
+        "c12.line.voltage[L2]": _metric(page, "c12_voltage_volts", pdu=unit, phase="L2"),
+        "c12.input.power.active": _metric(page, "c12_active_power_watts", pdu=unit),
+        "c12.input.rating": _metric(page, "c12_input_rating_amperes", pdu=unit),
+        "c12.input.frequency_band": _metric(page, "c12_supply_frequency_band_ratio", pdu=unit),
+        "c12.voltage.unbalance": _metric(page, "c12_voltage_unbalance_ratio", pdu=unit),
+        "c12.channel.heat[1]": _metric(
+            page, "c12_channel_breaker_heat_ratio", pdu=unit, channel="1"
+        ),
+        "c12.unit.power_up": _metric(page, "c12_power_up_time_seconds", pdu=unit),
+        "c12.phase.unbalance": _metric(page, "c12_phase_unbalance_ratio", pdu=unit),
+    }
+    for n in (1, 7, 12):
+        expected[f"c12.channel.current[{n}]"] = _metric(
+            page, "c12_channel_current_amperes", pdu=unit, channel=str(n)
+        )
+    # No overload: no forecast series and no SNMP instance; both templates read -1.
+    assert f'c12_channel_trip_forecast_seconds{{channel="1",pdu="{unit}"}}' not in page
+    expected["c12.channel.trip_forecast[1]"] = -1.0
+    return expected
 
-            def values_match(host: str = host, expected: dict[str, float] = expected) -> bool:
+
+def test_item_values_equal_metrics(setup: Setup) -> None:
+    """Both templates' items of every unit hold what /metrics serves (read again on each
+    try: the frozen physics hold still, the breaker heat does not)."""
+    for unit in UNITS:
+        for host in unit_hosts(unit):
+
+            def values_match(host: str = host, unit: str = unit) -> bool:
+                expected = _expected(http_get(f"{setup.exporter_url}/metrics"), unit)
                 items = setup.items(host)
                 got = {k: items[k]["lastvalue"] for k in expected}
                 bad = {
@@ -351,146 +159,242 @@ def test_item_values_equal_metrics(setup: Setup) -> None:
                 return True
 
             wait_until(values_match, 45, f"{host}: items equal /metrics", step=2)
-    assert unbalanced, "no unit with a phase unbalance to compare"
 
 
-def _until(setup: Setup, host: str, alert: str, value: int, channel: str = "") -> None:
-    def reached() -> bool:
-        if setup.trigger_value(host, alert, channel) == value:
-            return True
-        setup.poke(host)
-        return False
-
-    wait_until(reached, 45, f"{host}: {alert} {channel} = {value}", step=2)
-
-
-def test_faults_fire_and_resolve_their_triggers(setup: Setup) -> None:
-    hosts = ("c12-sim-02", "c12-sim-02-http")
-    setup.control.act("sim-02", "estop")
-    for host in hosts:
-        _until(setup, host, "C12EmergencyStopPressed", 1)
-    setup.control.act("sim-02", "estop_release")
-    setup.control.act("sim-02", "switch_on")
-    for host in hosts:
-        _until(setup, host, "C12EmergencyStopPressed", 0)
-
-    setup.control.act("sim-02", "set_load", channel=5, current_a=17.0)
-    for host in hosts:
-        _until(setup, host, "C12ChannelOverRating", 1, channel="5")
-    setup.control.act("sim-02", "set_load", channel=5, current_a=2.0)
-    for host in hosts:
-        _until(setup, host, "C12ChannelOverRating", 0, channel="5")
-
-    # Twelve 12.5 A LED-wall channels: 85 A on the 63 A neutral, each phase about 50 A.
-    for channel in range(1, 13):
-        setup.control.act("sim-02", "set_load", channel=channel, current_a=12.5,
-                          third_harmonic=0.69)  # fmt: skip
-    for host in hosts:
-        _until(setup, host, "C12InputOverRating", 1)
-        problems = setup.problems(host)
-        assert "N: Current above the input rating" in problems, problems
-        assert not any(name.startswith("L1: Current above") for name in problems), problems
-    for channel in range(1, 13):
-        setup.control.act("sim-02", "set_load", channel=channel, current_a=1.0)
-    for host in hosts:
-        _until(setup, host, "C12InputOverRating", 0)
-
-    # 2 x In on channel 6 fires the trip trigger; at 0.8 x In the forecast is gone but
-    # the breaker's heat holds the problem (the recovery expression wants it under 0.2).
-    setup.control.act("sim-02", "set_load", channel=6, current_a=32.0)
-    for host in hosts:
-        _until(setup, host, "C12ChannelTripForecast", 1, channel="6")
-
-        def hot(host: str = host) -> bool:
-            setup.poke(host)
-            return float(setup.items(host)["c12.channel.heat[6]"]["lastvalue"] or 0) >= 0.35
-
-        wait_until(hot, 60, f"{host}: channel 6 at 35 % heat", step=2)
-    setup.control.act("sim-02", "set_load", channel=6, current_a=12.8)
-    for host in hosts:
-
-        def no_forecast(host: str = host) -> bool:
-            setup.poke(host)
-            return float(setup.items(host)["c12.channel.trip_forecast[6]"]["lastvalue"]) == -1
-
-        wait_until(no_forecast, 45, f"{host}: no forecast at 0.8 x In", step=2)
-        assert float(setup.items(host)["c12.channel.heat[6]"]["lastvalue"]) >= 0.2
-        assert setup.trigger_value(host, "C12ChannelTripForecast", "6") == 1
-
-    setup.control.act("sim-02", "set_supervision", channel=3, min_a=0.0, max_a=0.5)
-    for host in hosts:
-        _until(setup, host, "C12ChannelOutsideSupervisionBand", 1, channel="3")
-    setup.control.act("sim-02", "set_supervision", channel=3, min_a=None, max_a=None)
-    for host in hosts:
-        _until(setup, host, "C12ChannelOutsideSupervisionBand", 0, channel="3")
+PHASE_CHANNELS = {phase: tuple(range(n, 13, 3)) for n, phase in enumerate(PHASES, start=1)}
+"""The simulated units' wiring: channel 1 on L1, 2 on L2, 3 on L3, 4 on L1 ..."""
+OVER_A, NEAR_A, LOW_A = 15.9, 13.5, 1.0
+"""A phase's four channels at 15.9 A: 63.6 A, over the 63 A input; at 13.5 A: 54 A, above
+80 % of it (50.4 A); at 1 A: 4 A. Two phases so and the third light put about 55 A on the
+neutral (near its rating too) and unbalance the phases by about 90 %."""
+LOAD_PLANS = {"sim-01": ("L1", "L2", "L3"), "sim-02": ("L2", "L3", "L1"),
+              "sim-03": ("L3", "L1", "L2")}  # fmt: skip
+"""Round 1: per unit, the phase over the input rating, the one near it, the light one."""
+SERIOUS_A = 25.6
+"""1.6 x In: the load LED flashes fast (above 1.45 x In) and the curve trips in about 280 s,
+so the forecast is under 300 s at once while the heat, 1/280 a second, stays under the
+0.2 the trip trigger resolves below for the whole round."""
+LED_WALL = {"current_a": 12.5, "third_harmonic": 0.69}
+"""Twelve LED-wall channels: about 85 A on the neutral, 50 A on each phase."""
 
 
-def test_killed_unit_fires_unreachable_and_its_channel_triggers_stay_suppressed(
-    setup: Setup,
-) -> None:
-    hosts = ("c12-sim-03", "c12-sim-03-http")
-    # A channel in problem first: 17 A on channel 2.
-    setup.control.act("sim-03", "set_load", channel=2, current_a=17.0)
-    for host in hosts:
-        _until(setup, host, "C12ChannelOverRating", 1, channel="2")
-        assert any(a == "C12ChannelOverRating" for a in setup.problems(host).values())
-    setup.control.act("sim-03", "network", mode="kill")
+def _base(setup: Setup, unit: str) -> None:
+    setup.set_loads(unit, dict.fromkeys(range(1, 13), BASE_LOAD_A))
+
+
+def _channel(n: int, name: str) -> str:
+    return f"Channel {n} ...: {name}"
+
+
+def test_polled_triggers_fire_and_resolve_in_rounds(setup: Setup) -> None:
+    """Four rounds; in each, faults on every unit at once, every trigger they fire seen at
+    1 on both templates' unit hosts, then all repaired and every one seen at 0."""
+    s = setup
+
+    s.test = proofs.LOADS
+    for unit, (over, near, low) in LOAD_PLANS.items():
+        for phase, current in ((over, OVER_A), (near, NEAR_A), (low, LOW_A)):
+            s.set_loads(unit, dict.fromkeys(PHASE_CHANNELS[phase], current))
+    s.set_loads("sim-02", {1: SERIOUS_A})  # takes sim-02's neutral away from near
+    s.live_act("power_loss")
+    s.live_act("power_restore")  # uptime from 0, the power-up time two hours on
+    # A distorting supply on the live unit: its THD averages restart at power-up, so they
+    # follow at once (a frozen unit's hour of average would not move).
+    for phase in PHASES:
+        s.live_act("supply", phase=phase, voltage_thd=0.12)
+    loads = [
+        (h, n)
+        for unit, (over, near, _) in LOAD_PLANS.items()
+        for h in unit_hosts(unit)
+        for n in (
+            f"{over}: Current above the input rating",
+            f"{near}: Current near the input rating",
+            "Phase currents imbalanced",
+        )
+    ]
+    loads += on_both(("sim-01", "sim-03"), ["N: Current near the input rating"])
+    loads += on_both(
+        ["sim-02"],
+        [
+            _channel(1, "Serious overload, RCBO about to trip"),
+            _channel(1, "RCBO expected to trip soon"),
+        ],
+    )
+    loads += on_both(["sim-03"], [_channel(12, "Aux socket may be overloaded")])
+    loads += on_both([LIVE_UNIT], ["Powered up recently: energy counter restarted",
+                                   *(f"{p}: Voltage THD high" for p in PHASES)])  # fmt: skip
     try:
-        for host in hosts:
-            _until(setup, host, "C12UnitDown", 1)
-            problems = setup.problems(host)
-            assert "C12UnitDown" in problems.values(), problems
+        s.wait(loads, 1)
+    finally:
+        for unit in UNITS:
+            _base(s, unit)
+        for phase in PHASES:
+            s.live_act("supply", phase=phase, voltage_thd=0.02)
+    # The trip trigger: its heat is under 0.2; the restart: 20 s passed; the THD: its
+    # average since power-up back under 8 %.
+    s.wait(loads, 0)
+
+    s.test = proofs.SUPPLY
+    s.freeze_live_exporter(True)  # seen in round 3: nodata() needs 30 s and more
+    try:
+        _supply_and_channels(s)
+        _safety_chain_and_meter(s)
+    finally:
+        s.freeze_live_exporter(False)
+
+    s.test = proofs.UNREACHABLE
+    s.control.act("sim-01", "neutral_lose")
+    s.control.act("sim-03", "network", mode="kill")  # its channel 2 is over its rating
+    down = on_both(["sim-01"], ["Neutral lost: switch disconnector tripped"])
+    down += on_both(["sim-03"], ["Unit is not answering its polls"])
+    try:
+        s.wait(down, 1)
+        for host in unit_hosts("sim-03"):
+            problems = s.problems(host)
             # The channel trigger depends on the unit's: it is not shown as a problem.
             assert not any(a.startswith("C12Channel") for a in problems.values()), problems
     finally:
-        setup.control.act("sim-03", "network", mode="normal")
-        setup.control.act("sim-03", "set_load", channel=2, current_a=2.0)
-    for host in hosts:
-        _until(setup, host, "C12UnitDown", 0)
+        s.control.act("sim-01", "neutral_restore")
+        s.control.act("sim-01", "switch_on")
+        s.control.act("sim-03", "network", mode="normal")
+        _base(s, "sim-03")
+    s.wait([*down, *on_both(["sim-03"], [_channel(2, "Current above RCBO rating")])], 0)
 
 
-def test_generated_files_are_in_the_repository() -> None:
-    for path in generate.outputs():
-        assert Path(path).exists(), path
+def _supply_and_channels(s: Setup) -> None:
+    """Round 2: sim-01's voltages and frequency out of their limits, an RCBO open, a
+    channel near its rating, too hot; sim-02's channels over the rating, outside the band,
+    the trip trigger held by the heat; sim-03 an LED wall."""
+    for phase, volts in zip(PHASES, (190.0, 260.0, 190.0), strict=True):
+        s.control.act("sim-01", "supply", phase=phase, voltage_v=volts)
+    s.control.act("sim-01", "frequency", frequency_hz=52.0)
+    s.control.act("sim-01", "ambient", celsius=60.0, soaked=True)
+    s.control.act("sim-01", "rcbo_off", channel=2)
+    s.set_loads("sim-01", {5: 14.0})
+    s.set_loads("sim-02", {5: 17.0, 6: 32.0})
+    s.control.act("sim-02", "set_supervision", channel=3, min_a=0.0, max_a=0.5)
+    s.set_loads("sim-03", dict.fromkeys(range(1, 13), LED_WALL["current_a"]),
+                third_harmonic=LED_WALL["third_harmonic"])  # fmt: skip
+    names = [f"{p}: Voltage out of range" for p in PHASES]
+    names += ["Phase voltages unbalanced", "Supply frequency out of range",
+              "Temperature is above its limit", _channel(2, "RCBO open"),
+              _channel(5, "Current near RCBO rating")]  # fmt: skip
+    supply = on_both(["sim-01"], names)
+    supply += on_both(["sim-02"], [_channel(5, "Current above RCBO rating"),
+                                   _channel(3, "Current outside supervision band"),
+                                   _channel(6, "RCBO expected to trip soon")])  # fmt: skip
+    supply += on_both(["sim-03"], ["N: Current above the input rating",
+                                   "Neutral carries more current than any phase"])  # fmt: skip
+    try:
+        s.wait(supply, 1)
+        _trip_trigger_held_by_heat(s)
+    finally:
+        for phase in PHASES:
+            s.control.act("sim-01", "supply", phase=phase, voltage_v=230.0)
+        s.control.act("sim-01", "frequency", frequency_hz=50.0)
+        s.control.act("sim-01", "ambient", celsius=24.0, soaked=True)
+        s.control.act("sim-01", "rcbo_reset", channel=2)
+        s.control.act("sim-02", "set_supervision", channel=3, min_a=None, max_a=None)
+        # The heat holds the trip trigger for minutes; an open RCBO resolves it at once.
+        s.control.act("sim-02", "rcbo_off", channel=6)
+        for unit in UNITS:
+            _base(s, unit)
+    s.wait(supply, 0)
+    s.control.act("sim-02", "rcbo_reset", channel=6)
 
 
-def test_every_macro_a_trigger_uses_is_defined() -> None:
-    import re
+def _trip_trigger_held_by_heat(s: Setup) -> None:
+    """2 x In on sim-02's channel 6 fired the trip trigger; at 0.8 x In the forecast is
+    gone but the breaker's heat holds the problem (the recovery expression wants it under
+    0.2)."""
+    for host in unit_hosts("sim-02"):
 
-    for path in (generate.SNMP_FILE, generate.HTTP_FILE):
-        export = yaml.safe_load(path.read_text())["zabbix_export"]
-        defined = {m["macro"] for t in export["templates"] for m in t.get("macros", [])}
-        used = set(re.findall(r"\{\$[A-Z0-9.]+\}", path.read_text()))
-        assert used <= defined, (path, sorted(used - defined))
+        def hot(host: str = host) -> bool:
+            s.poke(host)
+            return float(s.items(host)["c12.channel.heat[6]"]["lastvalue"] or 0) >= 0.35
+
+        wait_until(hot, 60, f"{host}: channel 6 at 35 % heat", step=2)
+    s.set_loads("sim-02", {6: 12.8})
+    for host in unit_hosts("sim-02"):
+
+        def no_forecast(host: str = host) -> bool:
+            s.poke(host)
+            return float(s.items(host)["c12.channel.trip_forecast[6]"]["lastvalue"]) == -1
+
+        wait_until(no_forecast, 45, f"{host}: no forecast at 0.8 x In", step=2)
+        assert float(s.items(host)["c12.channel.heat[6]"]["lastvalue"]) >= 0.2
+        assert s.named(host, _channel(6, "RCBO expected to trip soon")) == 1
 
 
-ESTOP_DEADLINE = 5.0
-"""Seconds from pressing the e-stop to its trap trigger: no poll, no "check now". (The
-exporter polls every second; c12EstopPressed is followed at once by c12SwitchOff, whose
-record makes the server's SNMP trapper process the e-stop's.)"""
-TRAP_DEADLINE = 10.0
-"""Seconds from any other fault to its trap trigger. The trapper holds the last record of
-the file for two of its one-second idle passes before processing it, so a lone trap
-(a release, an RCBO) takes 2 to 5 s here."""
+def _safety_chain_and_meter(s: Setup) -> None:
+    """Round 3: sim-01's L1 meter fuse (the meter stops: every phase silent), warm, its
+    switch off; sim-02's e-stop; sim-03 too cold, a channel over its rating (kept for
+    round 4); the live exporter stopped since round 2."""
+    s.test = proofs.SAFETY
+    s.control.act("sim-01", "fuse_blow", phase="L1")
+    s.control.act("sim-01", "ambient", celsius=42.0, soaked=True)
+    s.control.act("sim-01", "switch_off")
+    s.control.act("sim-02", "estop")
+    s.control.act("sim-03", "ambient", celsius=-20.0, soaked=True)
+    s.set_loads("sim-03", {2: 17.0})
+    safety = on_both(
+        ["sim-01"],
+        [
+            *(f"{p}: Meter reads no voltage (meter fuse?)" for p in PHASES),
+            "Temperature is near its limit",
+            "Switch disconnector is OFF: all outputs are dead",
+        ],
+    )
+    safety += on_both(["sim-02"], ["Emergency stop is pressed: all outputs are dead"])
+    safety += on_both(["sim-03"], ["Temperature is below its minimum"])
+    safety += on_both([LIVE_UNIT], ["No data from the exporter for this unit"])
+    safety += [("c12-agent-live", "No data from the exporter SNMP agent"),
+               ("c12-exporter-live", "No data from the exporter")]  # fmt: skip
+    over = on_both(["sim-03"], [_channel(2, "Current above RCBO rating")])
+    try:
+        s.wait([*safety, *over], 1, timeout=120)
+    finally:
+        s.control.act("sim-01", "fuse_replace", phase="L1")
+        s.control.act("sim-01", "ambient", celsius=24.0, soaked=True)
+        s.control.act("sim-01", "switch_on")
+        s.control.act("sim-02", "estop_release")
+        s.control.act("sim-02", "switch_on")
+        s.control.act("sim-03", "ambient", celsius=24.0, soaked=True)
+        s.freeze_live_exporter(False)
+    s.wait(safety, 0)
+
+
+TRAP_DEADLINE = 5.0
+"""Seconds from a fault to its trap trigger, no poll, no "check now", when another record
+follows the fault's in the trap file (the e-stop: c12SwitchOff follows c12EstopPressed).
+The exporter polls every second; snmptrapd runs ``c12exporter zabbix-trap`` once per
+notification, one after the other (0.2 to 1 s each on this shared machine); the server's
+SNMP trapper reads the file every second and processes a record when the next arrives."""
+LONE_TRAP_DEADLINE = 7.0
+"""The same for the file's last record (a release, a neutral, an RCBO, a load change): the
+trapper keeps it until its second idle pass (src/zabbix_server/snmptrapper: the first
+pass sets ``force``, the next parses), 1 to 2 s more. Measured here under a load of 9 on
+2 cores: 3.1 to 6.2 s (the e-stop 4.1 to 4.3 s)."""
 
 
 def _trap_fires(setup: Setup, host: str, alert: str, value: int, name_end: str = "",
-                channel: str = "", within: float = TRAP_DEADLINE) -> None:  # fmt: skip
+                channel: str = "", within: float = LONE_TRAP_DEADLINE) -> None:  # fmt: skip
     """Wait for the trap trigger to reach ``value``; fail past ``within`` seconds."""
     wait_until(lambda: setup.trap_trigger(host, alert, name_end, channel) == value,
                within, f"{host}: trap trigger {alert} {name_end} = {value}",
                step=0.2)  # fmt: skip
 
 
-def test_traps_fire_their_triggers_within_5_s_on_the_right_unit(setup: Setup) -> None:
-    """sim-01's faults, each seen through snmptrapd, c12exporter zabbix-trap and the server's
-    SNMP trapper, on sim-01's host alone (every unit host shares the agent's address)."""
+def test_traps_fire_their_triggers_in_seconds_on_the_right_unit(setup: Setup) -> None:
+    """Faults seen through snmptrapd, c12exporter zabbix-trap and the server's SNMP
+    trapper, each on its own unit's host alone (every unit host shares the agent's
+    address): within 5 s of the fault, or 7 s for the last record of the file."""
     host, other = "c12-sim-01", "c12-sim-03"
     assert setup.trap_trigger(host, "C12EmergencyStopPressed") == 0
     setup.control.act("sim-01", "estop")
     try:
-        _trap_fires(setup, host, "C12EmergencyStopPressed", 1, within=ESTOP_DEADLINE)
-        _trap_fires(setup, host, "C12SwitchDisconnectorOff", 1)
+        _trap_fires(setup, host, "C12EmergencyStopPressed", 1, within=TRAP_DEADLINE)
+        _trap_fires(setup, host, "C12SwitchDisconnectorOff", 1, within=TRAP_DEADLINE)
         assert setup.trap_trigger(other, "C12EmergencyStopPressed") == 0
         estop = next(i for k, i in setup.items(host).items() if "c12EstopPressed|" in k)
         assert "c12EstopPressed" in estop["lastvalue"] and "sim-01" in estop["lastvalue"]
@@ -505,8 +409,8 @@ def test_traps_fire_their_triggers_within_5_s_on_the_right_unit(setup: Setup) ->
         _trap_fires(setup, host, "C12NeutralLost", 1)
     finally:
         setup.control.act("sim-01", "neutral_restore")
-        setup.control.act("sim-01", "switch_on")
     _trap_fires(setup, host, "C12NeutralLost", 0)
+    setup.control.act("sim-01", "switch_on")
 
     setup.control.act("sim-01", "rcbo_off", channel=4)
     try:
@@ -516,18 +420,44 @@ def test_traps_fire_their_triggers_within_5_s_on_the_right_unit(setup: Setup) ->
         setup.control.act("sim-01", "rcbo_reset", channel=4)
     _trap_fires(setup, host, "C12ChannelBreakerOpen", 0, "(SNMP trap)", channel="4")
 
-    # Twelve 12.5 A LED-wall channels: about 85 A on the neutral, over the 63 A input.
+    # Each unit's phase over the input rating: L1 on sim-01, L2 on sim-02, L3 on sim-03.
+    over = {unit: f"{phase}: Current above the input rating (SNMP trap)"
+            for unit, (phase, _, _) in LOAD_PLANS.items()}  # fmt: skip
+    for unit, (phase, _, _) in LOAD_PLANS.items():
+        setup.set_loads(unit, dict.fromkeys(PHASE_CHANNELS[phase], OVER_A))
+    try:
+        for unit, name in over.items():
+            _trap_fires(setup, f"c12-{unit}", "C12InputOverRating", 1, name)
+        assert setup.trap_trigger("c12-sim-02", "C12InputOverRating", over["sim-01"]) == 0
+    finally:
+        for unit in UNITS:
+            _base(setup, unit)
+    for unit, name in over.items():
+        _trap_fires(setup, f"c12-{unit}", "C12InputOverRating", 0, name)
+
+    # Twelve LED-wall channels: about 85 A on the neutral, over the 63 A input.
     n_over = "N: Current above the input rating (SNMP trap)"
-    for channel in range(1, 13):
-        setup.control.act("sim-01", "set_load", channel=channel, current_a=12.5,
-                          third_harmonic=0.69)  # fmt: skip
+    setup.set_loads("sim-01", dict.fromkeys(range(1, 13), LED_WALL["current_a"]),
+                    third_harmonic=LED_WALL["third_harmonic"])  # fmt: skip
     try:
         _trap_fires(setup, host, "C12InputOverRating", 1, n_over)
         assert setup.trap_trigger(host, "C12InputOverRating", "L1: " + n_over[3:]) == 0
     finally:
-        for channel in range(1, 13):
-            setup.control.act("sim-01", "set_load", channel=channel, current_a=1.0)
+        _base(setup, "sim-01")
     _trap_fires(setup, host, "C12InputOverRating", 0, n_over)
+
+
+def test_generated_files_are_in_the_repository() -> None:
+    for path in generate.outputs():
+        assert Path(path).exists(), path
+
+
+def test_every_macro_a_trigger_uses_is_defined() -> None:
+    for path in (generate.SNMP_FILE, generate.HTTP_FILE):
+        export = yaml.safe_load(path.read_text())["zabbix_export"]
+        defined = {m["macro"] for t in export["templates"] for m in t.get("macros", [])}
+        used = set(re.findall(r"\{\$[A-Z0-9.]+\}", path.read_text()))
+        assert used <= defined, (path, sorted(used - defined))
 
 
 def test_snmpv3_sha256_aes128_reads_the_unit_template(setup: Setup) -> None:
@@ -577,78 +507,27 @@ def test_snmpv3_sha256_aes128_reads_the_unit_template(setup: Setup) -> None:
     assert current["lastvalue"] != "" and not current["error"], current
 
 
-OTHER_FAULTS = (
-    (("supply", {"phase": "L1", "voltage_v": 190.0}), ("L1: Voltage out of range",)),
-    (("supply", {"phase": "L2", "voltage_thd": 0.12}), ("L2: Voltage THD high",)),
-    (("frequency", {"frequency_hz": 52.0}), ("Supply frequency out of range",)),
-    (("fuse_blow", {"phase": "L3"}), ("L3: Meter reads no voltage (meter fuse?)",)),
-    (("rcbo_off", {"channel": 2}), ("Channel 2 ...: RCBO open",)),
-    (("set_load", {"channel": 5, "current_a": 14.0}), ("Channel 5 ...: Current near RCBO rating",)),
-    (("ambient", {"celsius": 60.0, "soaked": True}), ("Temperature is above its limit",)),
-)  # fmt: skip
-"""Faults put on sim-01 at once (independent of each other), and the triggers each fires."""
-REPAIRS = (
-    ("supply", {"phase": "L1", "voltage_v": 230.0}),
-    ("supply", {"phase": "L2", "voltage_thd": 0.02}),
-    ("frequency", {"frequency_hz": 50.0}),
-    ("fuse_replace", {"phase": "L3"}),
-    ("rcbo_reset", {"channel": 2}),
-    ("set_load", {"channel": 5, "current_a": 2.0}),
-    ("ambient", {"celsius": 24.0, "soaked": True}),
-)
-
-
-def _all_named(setup: Setup, hosts: tuple[str, ...], names: list[str], value: int) -> None:
-    def reached() -> bool:
-        wrong = {(h, n) for h in hosts for n in names if setup.named(h, n) != value}
-        if wrong:
-            for host in hosts:
-                setup.poke(host)
-            raise AssertionError(f"not {value}: {sorted(wrong)}")
-        return True
-
-    wait_until(reached, 90, f"{names} = {value}", step=3)
-
-
-def test_voltage_frequency_meter_breaker_rating_and_temperature_triggers(setup: Setup) -> None:
-    """Seven faults at once on sim-01: each fault's triggers fire on both templates' unit
-    hosts, and all resolve once the faults are repaired; then the voltage unbalance, the
-    temperature ladder's other steps, the switch disconnector and the neutral one by one."""
-    hosts = ("c12-sim-01", "c12-sim-01-http")
-    names = [name for _, fired in OTHER_FAULTS for name in fired]
-    try:
-        for (action, params), _ in OTHER_FAULTS:
-            setup.control.act("sim-01", action, **params)
-        _all_named(setup, hosts, names, 1)
-    finally:
-        for action, params in REPAIRS:
-            setup.control.act("sim-01", action, **params)
-    _all_named(setup, hosts, names, 0)
-
-    # The unbalance is judged only while the meter reads all three phases (no fuse blown).
-    setup.control.act("sim-01", "supply", phase="L1", voltage_v=215.0)
-    _all_named(setup, hosts, ["Phase voltages unbalanced"], 1)
-    setup.control.act("sim-01", "supply", phase="L1", voltage_v=230.0)
-    _all_named(setup, hosts, ["Phase voltages unbalanced"], 0)
-
-    setup.control.act("sim-01", "ambient", celsius=42.0, soaked=True)
-    _all_named(setup, hosts, ["Temperature is near its limit"], 1)
-    setup.control.act("sim-01", "ambient", celsius=-20.0, soaked=True)
-    _all_named(setup, hosts, ["Temperature is below its minimum"], 1)
-    setup.control.act("sim-01", "ambient", celsius=24.0, soaked=True)
-    _all_named(
-        setup, hosts, ["Temperature is near its limit", "Temperature is below its minimum"], 0
-    )
-
-    switch_off = "Switch disconnector is OFF: all outputs are dead"
-    setup.control.act("sim-01", "switch_off")
-    _all_named(setup, hosts, [switch_off], 1)
-    setup.control.act("sim-01", "switch_on")
-    _all_named(setup, hosts, [switch_off], 0)
-    setup.control.act("sim-01", "neutral_lose")
-    try:
-        _all_named(setup, hosts, ["Neutral lost: switch disconnector tripped"], 1)
-    finally:
-        setup.control.act("sim-01", "neutral_restore")
-        setup.control.act("sim-01", "switch_on")
-    _all_named(setup, hosts, ["Neutral lost: switch disconnector tripped", switch_off], 0)
+def test_every_trigger_fired_and_resolved_where_the_table_says(
+    setup: Setup, request: pytest.FixtureRequest
+) -> None:
+    """Every trigger and trigger prototype of both templates was seen at 1 and then at 0,
+    on its template's hosts, in the test (and round) zabbix/proofs.py names for it."""
+    here = {item.name for item in request.session.items if item.module is request.module}
+    everything = {n for n, v in vars(request.module).items() if n.startswith("test_")}
+    if here != everything:
+        pytest.skip("holds what the whole module's tests saw: run the whole module")
+    wrong: list[str] = []
+    names: set[str] = set()
+    for kind, path in generate.OUTPUTS.items():
+        export = yaml.safe_load(path.read_text())["zabbix_export"]
+        for trigger in readme.all_triggers(export):
+            name = trigger["name"]
+            names.add(name)
+            want = proofs.PROOFS.get(name, "(not in zabbix/proofs.py)")
+            proof = setup.proofs.get((kind, name))
+            seen = (proof.fired, proof.resolved) if proof else ("never", "never")
+            if seen != (want, want):
+                wrong.append(f"{kind}: {name!r}: fired in {seen[0]!r}, resolved in "
+                             f"{seen[1]!r}; zabbix/proofs.py: {want!r}")  # fmt: skip
+    assert not wrong, "\n".join(wrong)
+    assert set(proofs.PROOFS) == names, sorted(set(proofs.PROOFS) ^ names)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 ROUNDS = "test_polled_triggers_fire_and_resolve_in_rounds"
-TRAPS = "test_traps_fire_their_triggers_within_5_s_on_the_right_unit"
-LOADS = f"{ROUNDS}, round 1 (loads)"
+TRAPS = "test_traps_fire_their_triggers_in_seconds_on_the_right_unit"
+LOADS = f"{ROUNDS}, round 1 (loads, a restart)"
 SUPPLY = f"{ROUNDS}, round 2 (supply and channels)"
 SAFETY = f"{ROUNDS}, round 3 (safety chain, meter, exporter stopped)"
 UNREACHABLE = f"{ROUNDS}, round 4 (neutral, unit unreachable)"
@@ -33,7 +33,7 @@ PROOFS: Mapping[str, str] = {
     "Temperature is below its minimum": SAFETY,
     "Powered up recently: energy counter restarted": LOADS,
     **{f"{p}: Voltage out of range": SUPPLY for p in ("L1", "L2", "L3")},
-    **{f"{p}: Voltage THD high": SUPPLY for p in ("L1", "L2", "L3")},
+    **{f"{p}: Voltage THD high": LOADS for p in ("L1", "L2", "L3")},
     **{f"{p}: Meter reads no voltage (meter fuse?)": SAFETY for p in ("L1", "L2", "L3")},
     **{f"{p}: Current above the input rating": LOADS for p in ("L1", "L2", "L3")},
     "N: Current above the input rating": SUPPLY,
