@@ -132,7 +132,9 @@ receiver (`<time> ZBXTRAP <address>`, PDU info, varbinds), under an exclusive lo
 The server hands a trap to every host whose SNMP interface has the trap's source address.
 The unit hosts inherit the SNMP agent's interface, so each receives every trap of the
 exporter; the regexp of each trap item keeps only its own unit's traps by the unit's index
-(`c12UnitName.{$C12.UNIT.INDEX}`, `c12ChannelName.{$C12.UNIT.INDEX}.{#CHANNEL}`). A
+(`c12UnitName.{$C12.UNIT.INDEX}`, `c12ChannelName.{$C12.UNIT.INDEX}.{#CHANNEL}`). Every
+exporter numbers its units from 1, so give each exporter's agent an address of its own:
+two behind one address would each take the other's traps for their own units'. A
 notification and its opposite share an item, so each trap trigger fires on the trap that
 starts the problem and resolves on the one that ends it, without waiting for a poll
 (`find(...,"regexp",...)` on the last trap). Trap triggers carry the tag `source:
@@ -270,8 +272,10 @@ runs a real Zabbix 6.0.14 (PostgreSQL, `zabbix_server`, the frontend's API) on l
 both templates imported and two exporters, each with its SNMP agent, a fleet host of each
 template and its simulated units: the main one (three frozen units) also sends its
 notifications through Debian's snmptrapd and `c12exporter zabbix-trap`; the live one (one
-unit in real time) is stopped with SIGSTOP for the no-data triggers and powers its unit
-off and on for the energy counter reset. Every duration macro (`...FOR}`) is `#1` there,
+unit in real time, its agent on 127.0.0.2) is stopped with SIGSTOP for the no-data
+triggers, and its unit is powered off and on for the energy counter reset and given a
+distorting supply for the THD triggers (a THD average since power-up moves only while
+time passes). Every duration macro (`...FOR}`) is `#1` there,
 so a trigger fires on the next value; the interval, the no-data period and the power-up
 window are shortened through their macros too.
 
