@@ -11,7 +11,11 @@ For each fleet size, one after the other:
    ``--units-per-simulator`` each (a simulated unit needs about three open files, and a
    process may not hold more than its hard limit), each simulator on its own loopback
    network (127.64.0.0/16, 127.65.0.0/16, ...), every unit on one port of its own
-   address, so the exporter's connections never run out of local ports.
+   address, so the exporter's connections never run out of local ports. Their physics
+   is frozen (``--speed 0``) by default: a simulated unit's physics costs CPU for every
+   second it runs, polled or not, and 10,000 units' physics would take the cores the
+   exporter is measured on; the exporter's work per poll is the same (``--speed 1`` for
+   live physics).
 2. ``c12exporter serve`` polls them every ``--interval`` (Prometheus exposition only,
    no SNMP agent); the harness waits until every unit is up, then one more interval so
    the first round of polls is over.
@@ -183,7 +187,7 @@ def free_port_on(host: str) -> int:
 
 
 def start_simulators(
-    workdir: Path, units: int, per_simulator: int
+    workdir: Path, units: int, per_simulator: int, speed: float = 0.0
 ) -> tuple[list[subprocess.Popen[bytes]], list[dict[str, object]]]:
     """Start the simulators; (their processes, the units as the exporter's config lists
     them, renamed ``s2-sim-0001`` ... when there is more than one simulator)."""
@@ -196,7 +200,7 @@ def start_simulators(
             port = free_port_on(f"127.{FIRST_NETWORK + i}.0.1")
             units_file = workdir / f"sim-units-{units}-{i + 1}.yml"
             procs.append(start_simulator(
-                units_file, "--units", str(share), "--speed", "1", "--seed", str(i),
+                units_file, "--units", str(share), "--speed", f"{speed:g}", "--seed", str(i),
                 "--addresses", network, "--port", str(port),
             ))  # fmt: skip
             for unit in yaml.safe_load(units_file.read_text(encoding="utf-8"))["units"]:
@@ -220,12 +224,13 @@ def measure(
     per_simulator: int = UNITS_PER_SIMULATOR,
     exporter_env: dict[str, str] | None = None,
     snapshot: Path | None = None,
+    speed: float = 0.0,
 ) -> Point:
     """Run one fleet size and measure it (see the module docstring); with ``snapshot``,
     the exporter runs under tracemalloc (slower) and writes a snapshot there at the end
     of the window."""
     raise_file_limit(units)
-    simulators, listed = start_simulators(workdir, units, per_simulator)
+    simulators, listed = start_simulators(workdir, units, per_simulator, speed)
     exporter: subprocess.Popen[bytes] | None = None
     try:
         config = workdir / f"c12exporter-{units}.yml"
@@ -449,6 +454,8 @@ def main() -> None:
         "--exporter-env", action="append", default=[], metavar="NAME=VALUE",
         help="set in the exporter's environment, e.g. MALLOC_ARENA_MAX=2 (repeatable)",
     )  # fmt: skip
+    parser.add_argument("--speed", type=float, default=0.0,
+                        help="the simulators' physics speed, 0 = frozen (%(default)s)")  # fmt: skip
     parser.add_argument(
         "--tracemalloc", action="store_true",
         help="run the exporter under tracemalloc (slower: its CPU figures are not the "
@@ -468,7 +475,7 @@ def main() -> None:
                 Path(tmp), units, interval, args.intervals,
                 parse_duration(args.scrape_every, "--scrape-every"),
                 parse_duration(args.timeout, "--timeout"), args.units_per_simulator, env,
-                Path(tmp) / f"traced-{units}.bin" if args.tracemalloc else None,
+                Path(tmp) / f"traced-{units}.bin" if args.tracemalloc else None, args.speed,
             )  # fmt: skip
             print(f"  {point}", file=sys.stderr, flush=True)
             points.append(point)
