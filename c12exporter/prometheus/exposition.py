@@ -27,6 +27,7 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Iterable, Sequence
 
@@ -113,8 +114,11 @@ class _Unit:
 
 
 def _state_key(state: UnitState, extra: tuple[str, ...]) -> tuple[object, ...]:
+    reading = state.reading
     return (
-        state.reading,  # compared by identity first; equal content renders the same
+        # The same reading (a reference that does not keep an old one alive: the store
+        # holds the newer reading until the next scrape, this the one rendered).
+        None if reading is None else weakref.ref(reading),
         state.config,
         state.polls_total,
         state.last_duration_s,

@@ -169,13 +169,11 @@ class Layout:
         prefixes: Sequence[bytes],
         positions: Sequence[int] = (),
         kinds: Sequence[str] = (),
+        alone: Sequence[int] = (),
     ) -> None:
         self.families = interned(tuple(families))
         self.prefixes = tuple(prefixes)
-        ends = list(itertools.accumulate(counts))
-        self.slices = tuple(
-            slice(2 * (end - count), 2 * end) for end, count in zip(ends, counts, strict=True)
-        )
+        self.slices = _slices(tuple(counts), tuple(alone) or (0,) * len(counts))
         by_kind: dict[str, list[int]] = {kind: [] for kind in _KINDS}
         for position, kind in zip(positions, kinds, strict=True):
             by_kind[kind].append(position)
@@ -194,6 +192,18 @@ class Layout:
         return tuple(map(b"".join, map(pairs.__getitem__, self.slices)))
 
 
+@functools.lru_cache(maxsize=4096)
+def _slices(counts: tuple[int, ...], alone: tuple[int, ...]) -> tuple[slice, ...]:
+    """Each family's part of the interleaved prefixes and values, by its pair count; of
+    a family whose text is its one prefix (``alone`` 1) or its one value (2), only that,
+    so the text is that very object, not a copy."""
+    out = []
+    for end, n, which in zip(itertools.accumulate(counts), counts, alone, strict=True):
+        start = 2 * (end - n)
+        out.append(slice(start + which - 1, start + which) if which else slice(start, 2 * end))
+    return tuple(out)
+
+
 _FAMILIES: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
@@ -204,7 +214,13 @@ def interned(families: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _picker(positions: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
-    """``itemgetter`` that always answers a tuple."""
+    """``itemgetter`` that always answers a tuple; one for each list of positions (units
+    of one shape share them)."""
+    return _shared_picker(tuple(positions))
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared_picker(positions: tuple[int, ...]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
     if len(positions) == 1:
         (position,) = positions
         return lambda values: (values[position],)
@@ -463,6 +479,7 @@ def build_plan(
         prefixes: list[bytes] = []
         positions: list[int] = []
         kinds: list[str] = []  # of each value (_KINDS)
+        alone: list[int] = []  # of each family: see _slices
 
         def pair(prefix: bytes, position: int, kind: str = "text") -> None:
             prefixes.append(prefix)
@@ -476,6 +493,7 @@ def build_plan(
                 names.append("c12_poll_errors_total" if key == "c12_poll_errors" else key)
                 counts.append(1)
                 pair(b"", dynamic[key])
+                alone.append(2)
                 continue
             metric = families.get(key)
             if metric is None:
@@ -486,16 +504,19 @@ def build_plan(
             if key in kept:
                 counts.append(1)
                 pair(kept_text(key), empty)
+                alone.append(1)
             elif len(metric.samples) != len(where):
                 return None
             elif not where:
                 counts.append(1)
                 pair(b"", empty)
+                alone.append(1)
             else:
                 counts.append(len(where))
+                alone.append(0)
                 for prefix, position in zip(prefixes_of(key), where, strict=True):
                     pair(prefix, position, _kind(flat[position]))
-        return Layout(names, counts, prefixes, positions, kinds)
+        return Layout(names, counts, prefixes, positions, kinds, alone)
 
     without_move, with_move = layout(False), layout(True)
     if without_move is None or with_move is None:
