@@ -85,6 +85,26 @@ def simulated_store(units: int) -> Store:
     """``units`` units of the simulator's default fleet, each with one fresh reading."""
     configs, readings = simulated_readings(units, turns=1)
     store = Store(configs, staleness_s=3600)
+    for reading in readings[0]:
+        store.record_success(reading.unit, reading, 0.01)
+    return store
+
+
+def median_s(
+    run: Callable[[], bytes], repetitions: int, before: Callable[[], None]
+) -> tuple[float, bytes]:
+    times, body = [], b""
+    for _ in range(repetitions):
+        before()
+        started = time.perf_counter()
+        body = run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), body
+
+
+def in_process(units: int, reps: int) -> None:
+    configs, readings = simulated_readings(units)
+    store = Store(configs, staleness_s=3600)
     gc.collect()
     rss_before = rss_mib(os.getpid())
     exposition = CachedExposition(store)
@@ -158,7 +178,8 @@ def simulated_store(units: int) -> Store:
         f"{renders_per_scrape:.0f} per scrape after every unit's new reading "
         f"(each at most once), {renders_unchanged} in {2 * reps} scrapes with nothing new. "
         f"The process's resident memory grew by {cache_mib:.0f} MiB from before the "
-        f"exposition was made to after these scrapes. The first scrape, which builds every unit's plan through the collector: {first_s * 1e3:.0f} ms.\n"
+        f"exposition was made to after these scrapes. The first scrape, which builds "
+        f"every unit's plan through the collector: {first_s * 1e3:.0f} ms.\n"
     )
 
 
