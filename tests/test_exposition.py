@@ -217,3 +217,23 @@ def test_a_unit_whose_reading_changes_shape_gets_a_new_plan() -> None:
         b'c12_channel_supervision_min_amperes{channel="5",pdu="stage-left",rack="A3"} 1.0' in text
     )
     assert text == collector_text(store)
+
+
+def test_a_number_that_grows_past_a_million_is_written_as_go_writes_it() -> None:
+    now = time.time()
+    store = Store((UP,), staleness_s=15)
+    cached = CachedExposition(store)
+    small = reading(now, UP.name).with_values(active_energy_import=999_000.0, temperature=-0.0)
+    store.record_success(UP.name, small, 0.01)
+    cached.render(now)
+    large = reading(now, UP.name).with_values(active_energy_import=1_234_567.0)
+    store.record_success(UP.name, large, 0.01)
+    planned = cached.planned
+    text = cached.render(now)
+    assert cached.planned == planned + 1  # through the plan, its numbers sorted again
+    assert b'c12_active_energy_import_joules_total{pdu="stage-left",rack="A3"} 1.234567e+06' in text
+    assert text == collector_text(store)
+    store.record_success(UP.name, small.with_values(temperature=float("nan")), 0.01)
+    text = cached.render(now)
+    assert b'c12_temperature_celsius{pdu="stage-left",rack="A3"} NaN' in text
+    assert text == collector_text(store)

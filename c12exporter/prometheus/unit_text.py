@@ -160,7 +160,8 @@ class Layout:
     end to end in that order, in the layout's order, and
     ``slices`` cut the prefixes and values, interleaved, into one text per family."""
 
-    __slots__ = ("families", "large", "order", "prefixes", "slices", "small", "states", "texts")
+    __slots__ = ("alone", "counts", "families", "kinds", "large", "order", "positions",
+                 "prefixes", "slices", "small", "states", "texts")  # fmt: skip
 
     def __init__(
         self,
@@ -172,6 +173,10 @@ class Layout:
         alone: Sequence[int] = (),
     ) -> None:
         self.families = interned(tuple(families))
+        self.counts, self.positions, self.kinds, self.alone = (
+            _SHARED.setdefault(t, t)
+            for t in (tuple(counts), tuple(positions), tuple(kinds), tuple(alone))
+        )
         self.prefixes = tuple(prefixes)
         self.slices = _slices(tuple(counts), tuple(alone) or (0,) * len(counts))
         by_kind: dict[str, list[int]] = {kind: [] for kind in _KINDS}
@@ -183,6 +188,14 @@ class Layout:
         laid = {(kind, p): i for i, (kind, p) in enumerate(
             (kind, p) for kind in _KINDS for p in by_kind[kind])}  # fmt: skip
         self.order = _picker([laid[k, p] for p, k in zip(positions, kinds, strict=True)])
+
+    def resorted(self, flat: list[Any]) -> Layout:
+        """This layout with its numbers sorted into small and large again, by ``flat``."""
+        kinds = [
+            _kind(flat[p]) if k in ("small", "large") else k
+            for p, k in zip(self.positions, self.kinds, strict=True)
+        ]
+        return Layout(self.families, self.counts, self.prefixes, self.positions, kinds, self.alone)
 
     def chunks(self, values: Sequence[bytes]) -> tuple[bytes, ...]:
         """Each family's lines, from the value texts in the layout's order."""
@@ -205,6 +218,9 @@ def _slices(counts: tuple[int, ...], alone: tuple[int, ...]) -> tuple[slice, ...
 
 
 _FAMILIES: dict[tuple[str, ...], tuple[str, ...]] = {}
+_SHARED: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+"""One tuple object for each layout's counts, positions and kinds: units of one shape
+share them."""
 
 
 def interned(families: tuple[str, ...]) -> tuple[str, ...]:
@@ -357,23 +373,35 @@ class UnitPlan:
         ):
             raise PlanMismatch
         texts = [dynamic(state, r, flat) for dynamic in self.dynamic]
-        layout = self.layouts[texts[1] is not None]  # the best move's family is there
+        which = texts[1] is not None  # the best move's family is there
+        layout = self.layouts[which]
         flat.append(b"")
         flat += texts
         try:
-            small = list(map(float, layout.small(flat)))
-            large = [(_float(x) + "\n").encode() for x in map(float, layout.large(flat))]
-            states = list(map(_STATE_TEXTS.__getitem__, layout.states(flat)))
+            values = _value_texts(layout, flat)
+            if values is None:  # a number grew past a million (an energy counter, uptime)
+                layout = layout.resorted(flat)
+                self.layouts = (layout, self.layouts[1]) if not which else (self.layouts[0], layout)
+                values = _value_texts(layout, flat)
         except (TypeError, ValueError, KeyError) as e:  # a number became a state or back
             raise PlanMismatch from e
-        if small and not (max(small) < 1e6 and math.isfinite(sum(small))):
-            raise PlanMismatch  # a number grew large (or NaN, infinite): sort them again
-        # Under a million, finite, repr() is what generate_latest writes.
-        values = list(map(str.encode, map(operator.add, map(repr, small), _NEWLINES)))
-        values += large
-        values += states
-        values += layout.texts(flat)
+        if values is None:
+            raise PlanMismatch
         return layout.families, layout.chunks(layout.order(values))
+
+
+def _value_texts(layout: Layout, flat: list[Any]) -> list[bytes] | None:
+    """The texts of the values ``layout`` picks from ``flat``, laid end to end (small
+    numbers, large ones, states, texts); ``None`` if a "small" number is not small."""
+    small = list(map(float, layout.small(flat)))
+    if small and not (max(small) < 1e6 and math.isfinite(sum(small))):
+        return None
+    # Under a million, finite, repr() is what generate_latest writes.
+    values = list(map(str.encode, map(operator.add, map(repr, small), _NEWLINES)))
+    values += [(_float(x) + "\n").encode() for x in map(float, layout.large(flat))]
+    values += map(_STATE_TEXTS.__getitem__, layout.states(flat))
+    values += layout.texts(flat)
+    return values
 
 
 def build_plan(
