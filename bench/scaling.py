@@ -313,7 +313,8 @@ def _wait_all_up(url: str, units: int, interval_s: float, started: float) -> flo
         _, text = scrape(url)
         if read_exposition(text, time.time(), STALE_INTERVALS * interval_s).stale == 0:
             return time.monotonic() - started
-        time.sleep(min(5.0, interval_s))
+        # not too often: a scrape of a large fleet is work for the exporter too
+        time.sleep(max(min(5.0, interval_s), interval_s / 2))
     return None
 
 
@@ -329,6 +330,10 @@ def _window(
 ) -> Point:
     window_s = intervals * interval_s
     stale_after = STALE_INTERVALS * interval_s
+    # The counters are read when a scrape is asked for (the exposition is made then), so
+    # polls are due over the time between the first and the last scrape's request, not
+    # over the scrapes' own length (seconds, for a large fleet).
+    first_asked = last_asked = time.monotonic()
     took, text = scrape(url)
     cpu0, sim0 = cpu_seconds(exporter.pid), sum(cpu_seconds(p.pid) for p in simulators)
     started = time.monotonic()
@@ -339,6 +344,7 @@ def _window(
         if left <= 0:
             break
         time.sleep(min(scrape_every_s, left))
+        last_asked = time.monotonic()
         took, text = scrape(url)
         scrapes.append(took)
     elapsed = time.monotonic() - started
@@ -355,7 +361,7 @@ def _window(
         peak_rss_mib=int(status["VmHWM"].split()[0]) / 1024,
         cpu_s=cpu,
         polls=last.polls - first.polls,
-        due=round(units * elapsed / interval_s),
+        due=round(units * (last_asked - first_asked) / interval_s),
         failed=last.failed - first.failed,
         stale=last.stale,
         scrape_s=tuple(scrapes),
