@@ -15,6 +15,9 @@ Not a test: it prints a Markdown table (for docs/snmp.md).
    tables it reads from /proc on demand, such as TCP connections; ``--snmpd-trees
    hrSWInstalledTable`` leaves it out) and hrSWInstalledTable (served from a cache:
    snmpd at its fastest).
+   Each row also gives the CPU the agent's process and snmpd spent per varbind over all
+   their walks of the row (from ``time.process_time`` and /proc/PID/stat): less moved by
+   other load than the rates, though snmpd's counts in 10 ms ticks.
 4. The SNMP table's CPU per recorded reading (in process, no network): its store
    listener, the first Get of one cell of a unit after its poll, and the cells of a whole
    unit built by a walk after its poll (the walk's extra time over a warm walk).
@@ -61,6 +64,8 @@ PLUGINS = load_plugins(entry_points=False)
 class Walk:
     varbinds: int
     seconds: float
+    cpu_s: float = 0.0
+    """CPU the answering process spent during the walk."""
 
     @property
     def rate(self) -> float:
@@ -80,26 +85,44 @@ def free_udp_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def bulkwalk(target: str, credentials: list[str], root: str, repetitions: int) -> Walk:
+async def bulkwalk(
+    target: str,
+    credentials: list[str],
+    root: str,
+    repetitions: int,
+    cpu: Callable[[], float] = time.process_time,
+) -> Walk:
+    """One walk, timed; ``cpu`` reads the answering process's CPU seconds."""
     command = [
         "snmpbulkwalk", "-On", "-Oq", "-t", "10", "-r", "0", f"-Cr{repetitions}",
         *credentials, target, root,
     ]  # fmt: skip
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu()
     proc = await asyncio.create_subprocess_exec(
         *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     out, err = await proc.communicate()
-    seconds = time.perf_counter() - started
+    seconds, cpu_s = time.perf_counter() - started, cpu() - cpu_started
     if proc.returncode:
         raise SystemExit(f"{' '.join(command)} failed: {err.decode()[-500:]}")
     lines = [line for line in out.decode().splitlines() if "No more variables" not in line]
-    return Walk(len(lines), seconds)
+    return Walk(len(lines), seconds, cpu_s)
 
 
-async def best(target: str, credentials: list[str], root: str, repetitions: int, runs: int) -> Walk:
-    walks = [await bulkwalk(target, credentials, root, repetitions) for _ in range(runs)]
-    return min(walks, key=lambda w: w.seconds)
+def process_cpu(pid: int) -> Callable[[], float]:
+    """Another process's CPU seconds (user and system), from /proc (in clock ticks)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def read() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    return read
+
+
+def cpu_per_varbind(walks: list[Walk]) -> float:
+    """The server's CPU microseconds per varbind over several walks."""
+    return sum(w.cpu_s for w in walks) * 1e6 / sum(w.varbinds for w in walks)
 
 
 async def fleet_readings() -> list[object]:
@@ -208,8 +231,9 @@ V3 = [
 
 
 @contextlib.asynccontextmanager
-async def snmpd(tmp: Path) -> AsyncIterator[str]:
-    """Debian's snmpd on a free loopback port, answering; its target for net-snmp's tools."""
+async def snmpd(tmp: Path) -> AsyncIterator[tuple[str, Callable[[], float]]]:
+    """Debian's snmpd on a free loopback port, answering: its target for net-snmp's
+    tools, and its CPU seconds."""
     binary = shutil.which("snmpd") or "/usr/sbin/snmpd"
     port = free_udp_port()
     conf = tmp / "snmpd.conf"
@@ -235,7 +259,7 @@ async def snmpd(tmp: Path) -> AsyncIterator[str]:
             )  # fmt: skip
             if await probe.wait() == 0:
                 break
-        yield target
+        yield target, process_cpu(proc.pid)
     finally:
         proc.terminate()
         await proc.wait()
@@ -248,13 +272,22 @@ class Row:
     repetitions: int
     agent: Walk
     snmpd: dict[str, Walk]
+    agent_cpu_us: float
+    """The agent's CPU per varbind over all its walks of the row."""
+    snmpd_cpu_us: dict[str, float]
 
 
 async def side_by_side(
-    agent: RunningAgent, snmpd_target: str, trees: list[str], repetitions: list[int], runs: int
+    agent: RunningAgent,
+    snmpd_at: tuple[str, Callable[[], float]],
+    trees: list[str],
+    repetitions: list[int],
+    runs: int,
 ) -> list[Row]:
     """For each protocol and step, the agent's walk and snmpd's walks of ``trees`` in
-    turns, so that load from elsewhere falls on both; the best of ``runs`` of each."""
+    turns, so that load from elsewhere falls on both; the best of ``runs`` of each, and
+    each server's CPU per varbind over them (less moved by other load than time)."""
+    snmpd_target, snmpd_cpu = snmpd_at
     v2c = agent.credentials(secrets=True)
     v3 = agent.credentials(USER["name"], secrets=True)
     root = f".{'.'.join(map(str, agent.tree.mib.root))}"
@@ -268,7 +301,7 @@ async def side_by_side(
             for _ in range(runs):
                 ours.append(await bulkwalk(agent.target, credentials, root, reps))
                 for name in trees:
-                    walk = await bulkwalk(snmpd_target, options, SNMPD_TREES[name], reps)
+                    walk = await bulkwalk(snmpd_target, options, SNMPD_TREES[name], reps, snmpd_cpu)
                     theirs[name].append(walk)
             rows.append(
                 Row(
@@ -277,6 +310,8 @@ async def side_by_side(
                     reps,
                     min(ours, key=lambda w: w.seconds),
                     {name: min(w, key=lambda w: w.seconds) for name, w in theirs.items()},
+                    cpu_per_varbind(ours),
+                    {name: cpu_per_varbind(w) for name, w in theirs.items()},
                 )
             )
     return rows
@@ -291,9 +326,9 @@ async def main(args: argparse.Namespace) -> None:
     per_poll: dict[int, dict[str, float]] = {}
     load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as tmp:
-        async with snmpd(Path(tmp)) as snmpd_target:
+        async with snmpd(Path(tmp)) as snmpd_at:
             for name in trees:  # warm its caches
-                await bulkwalk(snmpd_target, ["-v2c", "-c", COMMUNITY], SNMPD_TREES[name], 10)
+                await bulkwalk(snmpd_at[0], ["-v2c", "-c", COMMUNITY], SNMPD_TREES[name], 10)
             for units in args.units:
                 with tempfile.TemporaryDirectory() as state_dir:
                     agent, store = await agent_for(units, samples, Path(state_dir))
@@ -304,7 +339,7 @@ async def main(args: argparse.Namespace) -> None:
                         memory[units] = rss_mib()
                         per_poll[units] = cpu_per_poll(agent, store)
                         rows += await side_by_side(
-                            agent, snmpd_target, trees, args.repetitions, args.runs
+                            agent, snmpd_at, trees, args.repetitions, args.runs
                         )
                     finally:
                         await agent.stop()
@@ -316,8 +351,10 @@ async def main(args: argparse.Namespace) -> None:
     )
     head = "| units | protocol | -Cr | varbinds | agent s | agent varbinds/s |"
     head += "".join(f" snmpd {name} varbinds/s | ratio |" for name in trees)
+    head += " agent CPU µs/varbind |"
+    head += "".join(f" snmpd {name} CPU µs/varbind | CPU ratio |" for name in trees)
     print(head)
-    print("|---:|---|---:|---:|---:|---:|" + "---:|---:|" * len(trees))
+    print("|---:|---|---:|---:|---:|---:|" + "---:|---:|" * len(trees) * 2 + "---:|")
     for row in rows:
         walk = row.agent
         line = (
@@ -327,6 +364,10 @@ async def main(args: argparse.Namespace) -> None:
         for name in trees:
             theirs = row.snmpd[name]
             line += f" {theirs.rate:,.0f} | {walk.rate / theirs.rate:.2f} |"
+        line += f" {row.agent_cpu_us:.1f} |"
+        for name in trees:
+            theirs_us = row.snmpd_cpu_us[name]
+            line += f" {theirs_us:.1f} | {theirs_us / row.agent_cpu_us:.2f} |"
         print(line)
     print()
     for units, cold in colds.items():
