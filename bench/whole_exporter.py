@@ -401,6 +401,7 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # (part, frames that put a sample in it): the first part, in this order, whose frame is
     # on the sample's stack takes it
     ("history (SQLite writer thread)", ("history/db.py", "sqlite3", "_write (c12exporter/history")),
+    ("history: RCBO test metrics (scrapes)", ("c12exporter/history/metrics.py",)),
     ("history recorder (poll listener)", ("c12exporter/history/",)),
     ("problem board", ("c12exporter/problems.py", "console/board.py", "console/alarms.py")),
     ("trip forecast", ("c12exporter/forecast.py",)),

@@ -519,6 +519,9 @@ class ProblemBoard:
         self.log = log
         self.version = 0
         """Increases whenever the set of problems, a text or an acknowledgement changes."""
+        self.alarms_version = 0
+        """Increases whenever the set of problems, a severity, a start or an
+        acknowledgement changes: not when only a text does ("trips in 0:31")."""
         self._lock = threading.RLock()
         self._open: dict[str, dict[str, Occurrence]] = {}
         self._identities: dict[str, Identity] = {}
@@ -565,12 +568,13 @@ class ProblemBoard:
             problems = list(self._shown.get(unit, {}).values())
         return sorted(problems, key=worst_first)
 
-    def version_at(self, now: float) -> int:
-        """:attr:`version` once the problems that run with the clock are brought to ``now``
-        (as :meth:`active` would): an unchanged version means unchanged problems."""
+    def alarms_at(self, now: float) -> int:
+        """:attr:`alarms_version` once the problems that run with the clock are brought to
+        ``now`` (as :meth:`active` would): unchanged, no problem came, went, or changed
+        its severity, start or acknowledgement (its words may have)."""
         with self._lock:
             self._refresh(now)
-            return self.version
+            return self.alarms_version
 
     def counts(self, now: float) -> Mapping[Severity, int]:
         """How many problems of each severity (every severity present, 0 when none)."""
@@ -602,6 +606,7 @@ class ProblemBoard:
             if self.log is not None:
                 self.log.save(unit, key, occurrence, problem)
             self.version += 1
+            self.alarms_version += 1
             return problem
 
     # --- following the store ---------------------------------------------------------------
@@ -630,6 +635,7 @@ class ProblemBoard:
                 if state is not None:
                     self._judge(state, time.time())
             self.version += 1
+            self.alarms_version += 1
 
     def _refresh(self, now: float) -> None:
         """Judge again the units whose text runs with the clock (unreachable for ...) and
@@ -708,6 +714,15 @@ class ProblemBoard:
             self._down[name] = lasted_changes_at(down.since, now)
         else:
             self._down.pop(name, None)
-        if shown != self._shown.get(name, {}):
+        before = self._shown.get(name, {})
+        if shown != before:
             self.version += 1
+            if _alarms(shown) != _alarms(before):
+                self.alarms_version += 1
         self._shown[name] = shown
+
+
+def _alarms(shown: Mapping[str, Problem]) -> dict[str, tuple[Severity, float, bool]]:
+    """What of a unit's problems must reach the crew at once: which, how bad, since when,
+    acknowledged or not (not their words)."""
+    return {key: (p.severity, p.since, p.acked_by is None) for key, p in shown.items()}

@@ -432,14 +432,29 @@ def test_only_the_unit_whose_reading_went_stale_goes_down_and_the_board_keeps_no
             store.record_success(name, at(quiet, float(second)), 0.01)
         if second == 110:
             assert board.active(110.0) == []
-    version = board.version
+    version, alarms = board.version, board.alarms_version
     (down,) = board.active(200.0)
     assert (down.unit, down.detail) == ("c", "reading too old")
-    assert board.version_at(200.0) == board.version > version
-    assert board.version_at(201.0) == board.version  # nothing new
+    assert board.alarms_at(200.0) == board.alarms_version > alarms
+    assert board.alarms_at(201.0) == board.alarms_version  # nothing new
+    assert board.version > version
     # what the board keeps to find stale readings: the last readings of "a" and "b" (each
     # entry is dropped once its unit has a newer one), not every poll since the start
     assert len(board._by_age) <= 2 * len(names)
+
+
+def test_a_problem_whose_words_alone_change_is_no_new_alarm() -> None:
+    store = Store((UnitConfig("u", "127.0.0.1:1"),), staleness_s=15.0)
+    board = ProblemBoard(store)
+    store.record_failure("u", "timeout", "no answer within 2 s", 2.0)
+    state = store.get("u")
+    assert state is not None and state.last_error is not None
+    down_at = state.last_error.at
+    version, alarms = board.version, board.alarms_at(down_at)
+    assert board.alarms_at(down_at + 130) == alarms  # "unreachable for 2 min": words only
+    assert board.version == version + 1
+    board.acknowledge("u", "down", "ed", down_at + 131)
+    assert board.alarms_at(down_at + 131) == alarms + 1
 
 
 def test_units_that_leave_the_fleet_take_their_problems(quiet: Reading) -> None:

@@ -434,10 +434,11 @@ class Hub:
         """Send every client what changed on its screen.
 
         The frame (the whole fleet's problems, totals and pages) is built only when the
-        board changed since the last one (the only way the alarms can change) or a
-        client's values are due: the polls of a large fleet wake the stream every
-        :data:`FLUSH_S`, and most of those flushes would send nothing."""
-        version = self.board.version_at(now)
+        board's alarms changed since the last one (a problem came, went, got worse or was
+        acknowledged: what goes out at once) or a client's values are due: the polls of a
+        large fleet wake the stream every :data:`FLUSH_S`, and most of those flushes would
+        send nothing."""
+        version = self.board.alarms_at(now)
         if version == self._version and all(
             now - client.sent_at < VALUES_EVERY_S for client in self.clients
         ):
