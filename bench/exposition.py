@@ -303,7 +303,8 @@ def over_http(units: int, scrapes: int, interval: float) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
-    in_process(args.units, args.repetitions)
+    if args.in_process:
+        in_process(args.units, args.repetitions)
     if args.http:
         over_http(args.units, args.scrapes, args.interval)
 
@@ -315,4 +316,10 @@ if __name__ == "__main__":
     parser.add_argument("--scrapes", type=int, default=6, help="gzip scrapes over HTTP")
     parser.add_argument("--interval", type=float, default=15.0, help="seconds between scrapes")
     parser.add_argument("--http", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--in-process",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="--no-in-process: only over HTTP (e.g. against another version's exporter)",
+    )
     main(parser.parse_args())
