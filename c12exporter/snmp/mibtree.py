@@ -68,8 +68,10 @@ V = TypeVar("V", bound=ScalarValue)
 SYSTEM_OBJECTS = ("sysDescr", "sysObjectID", "sysUpTime", "sysName")
 """The SNMPv2-MIB system group objects the agent answers (from the same table)."""
 SCALAR_INSTANCE: Oid = (0,)
-MAX_REMEMBERED_VALUES = 4096
-"""Values per column whose encoding is remembered (then forgotten all at once)."""
+MAX_REMEMBERED_VALUES = 256
+"""Values per column whose encoding is remembered, then forgotten all at once: enough for
+the values that recur (states, ratings, names), little memory for measurements, which
+rarely do."""
 UNIT_TABLE = "c12UnitTable"
 TABLES: Mapping[str, Mapping[str, object]] = {
     UNIT_TABLE: UNIT_COLUMNS,
