@@ -185,11 +185,11 @@ class UnitReader:
                     "`c12exporter discover` again or correct serial:",
                 )
             model = self.resolver.model(self.unit.model or identity.model)
+            if self.unit.phases:
+                model = model.with_phases(self.unit.phases)
         except BaseException:
             await transport.close()
             raise
-        if self.unit.phases:
-            model = model.with_phases(self.unit.phases)
         self._connection = Connection(transport, identity, model)
         return self._connection
 
