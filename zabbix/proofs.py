@@ -15,15 +15,16 @@ ROUNDS = "test_polled_triggers_fire_and_resolve_in_rounds"
 TRAPS = "test_traps_fire_their_triggers_in_seconds_on_the_right_unit"
 LOADS = f"{ROUNDS}, round 1 (loads, a restart)"
 SUPPLY = f"{ROUNDS}, round 2 (supply and channels)"
-SAFETY = f"{ROUNDS}, round 3 (safety chain, meter, exporter stopped)"
+SAFETY = f"{ROUNDS}, round 3 (safety chain, meter)"
 UNREACHABLE = f"{ROUNDS}, round 4 (neutral, unit unreachable)"
+EXPORTER_STOPPED = f"{ROUNDS}, round 5 (exporter stopped)"
 
 CHANNEL = "Channel {#CHANNEL} [{#CHANNEL.NAME}]: "
 
 PROOFS: Mapping[str, str] = {
-    "No data from the exporter for this unit": SAFETY,
-    "No data from the exporter SNMP agent": SAFETY,
-    "No data from the exporter": SAFETY,
+    "No data from the exporter for this unit": EXPORTER_STOPPED,
+    "No data from the exporter SNMP agent": EXPORTER_STOPPED,
+    "No data from the exporter": EXPORTER_STOPPED,
     "Unit is not answering its polls": UNREACHABLE,
     "Emergency stop is pressed: all outputs are dead": SAFETY,
     "Neutral lost: switch disconnector tripped": UNREACHABLE,
