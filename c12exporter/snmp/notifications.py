@@ -225,13 +225,15 @@ class StateTracker:
             ("released", "pressed"),
             "c12NotifPrevEstopState",
         )
-        unit("switch_on", ("c12SwitchOff", "c12SwitchOn"), ("off", "on"), "c12NotifPrevSwitchState")
+        # The causes (e-stop, lost neutral) before the switch they open, so a receiver
+        # that acts on the first notification of a burst acts on the cause.
         unit(
             "neutral_lost",
             ("c12NeutralRestored", "c12NeutralLost"),
             ("ok", "lost"),
             "c12NotifPrevNeutralState",
         )
+        unit("switch_on", ("c12SwitchOff", "c12SwitchOn"), ("off", "on"), "c12NotifPrevSwitchState")
         before_channels = {c.number: c for c in old.channels}
         for channel in new.channels:
             previous = before_channels.get(channel.number)
