@@ -43,7 +43,7 @@ def unbalance(currents: Sequence[float]) -> float | None:
     mean = sum(currents) / len(currents)
     if mean < MEAN_CURRENT_MIN_A:
         return None
-    return max(abs(c - mean) for c in currents) / mean
+    return max([abs(c - mean) for c in currents]) / mean
 
 
 @dataclass(frozen=True)
@@ -146,5 +146,57 @@ def ranked_moves(reading: Reading) -> list[Move]:
 
 
 def best_move(reading: Reading) -> Move | None:
-    """The single move that reduces the unbalance most; ``None`` when none reduces it."""
-    return min(moves(reading), key=_rank, default=None)  # ranked_moves(reading)[0]
+    """The single move that reduces the unbalance most; ``None`` when none reduces it.
+
+    The first of :func:`ranked_moves`, without making every move (``/metrics`` asks for
+    it at each new reading of every unit): the free channels on one phase that can carry
+    a load all leave the same unbalance after, so only the lowest-numbered of them is
+    tried, and only the winner becomes a :class:`Move`.
+    """
+    currents = line_currents(reading)
+    if currents is None:
+        return None
+    before = unbalance(list(currents.values()))
+    if before is None:
+        return None
+    closed = [(c, c.current_a) for c in reading.channels if c.breaker_closed]  # read once
+    free = sorted((c for c, amps in closed if amps < FREE_CHANNEL_MAX_A), key=_number)
+    if not free:
+        return None
+    capacity = [(c, c.phase, carrying_capacity_a(c, reading)) for c in free]
+    phases = list(currents)
+    lines = list(currents.values())
+    best: tuple[tuple[float, float, int, int], ChannelReading, ChannelReading] | None = None
+    for source, amps in closed:
+        if not amps >= MOVABLE_MIN_A:
+            continue
+        leaves = phases.index(source.phase)
+        for joins, phase in enumerate(phases):
+            if joins == leaves:
+                continue
+            target = next((c for c, p, most in capacity if p == phase and amps <= most), None)
+            if target is None:
+                continue
+            after = lines.copy()  # as moves() computes it, in the phases' order
+            after[leaves] = max(0.0, after[leaves] - amps)
+            after[joins] += amps
+            result = unbalance(after)
+            if result is None or not result < before:
+                continue
+            rank = (round(result, 6), amps, source.number, target.number)
+            if best is None or rank < best[0]:
+                best = (rank, source, target)
+    if best is None:
+        return None
+    _, source, target = best
+    amps = source.current_a
+    currents_after = dict(currents)  # as moves() makes it
+    currents_after[source.phase] = max(0.0, currents_after[source.phase] - amps)
+    currents_after[target.phase] += amps
+    result = unbalance(list(currents_after.values()))
+    assert result is not None
+    return Move(source, target, amps, before, result, currents_after)
+
+
+def _number(channel: ChannelReading) -> int:
+    return channel.number

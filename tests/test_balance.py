@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import subprocess
 from pathlib import Path
 
@@ -114,6 +115,25 @@ def test_only_free_closed_channels_that_can_carry_the_load_take_it(reading: Read
     best = balance.best_move(r)
     # L1 22 A, L2 4 A, L3 2 A: 10 A of channel 4 to the aux channel leaves 12 / 4 / 12 A.
     assert best is not None and (best.channel.number, best.to_channel.number) == (4, 12)
+
+
+def test_the_best_move_is_the_first_ranked_on_many_loads(reading: Reading) -> None:
+    # best_move tries only the lowest-numbered free channel of each phase; it must agree
+    # with ranking every move, ties included (loads of whole and equal amperes), the aux
+    # socket's lower rating and open breakers too.
+    rng = random.Random(7)
+    tried = with_a_move = 0
+    for _ in range(2000):
+        amps = {n: rng.choice((0.0, 0.0, 0.05, 0.4, 1.0, 2.0, 5.0, 13.5, 14.0,
+                               round(rng.uniform(0, 16), 2))) for n in range(1, 13)}  # fmt: skip
+        open_breakers = tuple(n for n in range(1, 13) if rng.random() < 0.1)
+        r = loaded(reading, amps, open_breakers)
+        ranked = balance.ranked_moves(r)
+        best = balance.best_move(r)
+        assert best == (ranked[0] if ranked else None), (amps, open_breakers)
+        tried += 1
+        with_a_move += best is not None
+    assert with_a_move > tried // 4  # most draws have a move to judge
 
 
 def test_a_phases_override_changes_where_loads_go(reading: Reading) -> None:

@@ -1,16 +1,16 @@
-"""One unit's series as (prefix, value) pairs, cheap enough to redo at every scrape.
+"""One unit's series as text, cheap enough to redo at every scrape.
 
 :mod:`.collector` says what a unit's series are; going through prometheus-client's
 metric objects costs about a millisecond per unit. Here a :class:`UnitPlan` is built once
-per unit label set and reading shape: every series' prefix (``name{labels} ``, in the
-collector's order) and where its value sits in the list gathered from a reading. A render
-gathers a reading's values (``itemgetter`` over its measurements, a few derived values),
-writes the numbers with ``repr`` (what ``generate_latest`` writes, but for the exponent
-Go puts on numbers from a million up, infinities and NaN: those few go through
-prometheus-client's own function) and the states from a table, and orders them as the
-unit's :class:`Layout` wants; the scrape joins them to the prefixes (:mod:`.exposition`).
-Families whose text cannot change under a plan (identity, ratings, bands) are kept
-whole, as a prefix with an empty value.
+per unit label set and reading shape: a template of the unit's lines (every series'
+``name{labels} `` in the collector's order, a ``%s`` for its value) and where each value
+sits in the list gathered from a reading. A render gathers a reading's values
+(``itemgetter`` over its measurements, a few derived values), writes the numbers with
+``repr`` (what ``generate_latest`` writes, but for the exponent Go puts on numbers from a
+million up, infinities and NaN: those few go through prometheus-client's own function)
+and the states from a table, fills the template with one ``%`` and cuts it into one text
+per family for the scrape to join (:mod:`.exposition`). Families whose text cannot change
+under a plan (identity, ratings, bands) are kept whole.
 
 A plan is built from the collector's own families for a reading and must reproduce them
 byte for byte; a unit whose plan does not is rendered through the collector every time
@@ -53,10 +53,9 @@ Rendered = tuple[tuple[str, bytes], ...]
 
 _float = cast(Callable[[float], str], _untyped_float_to_go_string)
 """Sample values as ``generate_latest`` writes them."""
-_NEWLINES = itertools.repeat("\n")
-_KINDS = ("small", "large", "state", "text")
+_KINDS = ("small", "large", "state")
 """Of a value: a number that ``repr`` writes as Go does (finite, under a million), another
-number, a state name, a text already made."""
+number, a state name."""
 
 
 def _kind(value: object) -> str:
@@ -70,15 +69,15 @@ _METRICS = {scope: tuple(m for m in OF_SCOPE[scope] if m.metric is not None) for
 """The measurements of each scope that have a series, in the collector's order."""
 
 
-def _state_texts() -> tuple[dict[str, bytes], frozenset[str]]:
-    """Each state name -> its sample text, and the names two measurements give different
-    numbers (a unit reading such a measurement is rendered through the collector)."""
-    texts: dict[str, bytes] = {}
+def _state_texts() -> tuple[dict[str, str], frozenset[str]]:
+    """Each state name -> its sample value's text, and the names two measurements give
+    different numbers (a unit reading such a measurement is rendered through the collector)."""
+    texts: dict[str, str] = {}
     clashing: set[str] = set()
     for scope in Scope:
         for m in _METRICS[scope]:
             for state in m.states:
-                text = (_float(_sample(m, state)) + "\n").encode()
+                text = _float(_sample(m, state))
                 if texts.setdefault(state, text) != text:
                     clashing.add(state)
     return texts, frozenset(clashing)
@@ -152,39 +151,49 @@ def collector_families(
 
 
 class Layout:
-    """How a unit's values become its lines: its families in order, the (prefix, value)
-    pairs of each (at least one: an empty family is an empty pair), and the prefixes. A
-    render picks from its gathered list the numbers under a million (``small``), the
-    others (``large``: times, energy), the state names (``states``) and the texts already
-    made (``texts``: empty, or a family's whole lines); ``order`` puts their texts, laid
-    end to end in that order, in the layout's order, and
-    ``slices`` cut the prefixes and values, interleaved, into one text per family."""
+    """How a unit's values become its lines, one text per family in the collector's order.
 
-    __slots__ = ("alone", "counts", "families", "kinds", "large", "order", "positions",
-                 "prefixes", "slices", "small", "states", "texts")  # fmt: skip
+    The families of values (``alone`` 0) have one template: their lines with a ``%s``
+    for each value, families apart by a NUL (``template``: one string for the unit
+    rather than one per series, written with one ``%`` and cut with one ``split``). A
+    render picks from its gathered list the numbers under a million (``small``, written
+    with ``repr``), the others (``large``: times, energy) and the state names
+    (``states``); ``order`` puts their texts, laid end to end in that order, in the
+    template's order.
+    A family whose text cannot change under the plan (``alone`` 1) is kept whole
+    (``fixed``); one made at each render (``alone`` 2: poll errors, the best move, the
+    trip forecast) is picked from the gathered list by ``texts``. ``merge`` puts the
+    templated, fixed and made texts, laid end to end, in the families' order."""
+
+    __slots__ = ("alone", "dynamic", "families", "fixed", "kinds", "large", "merge", "order",
+                 "positions", "small", "states", "template", "templated", "texts")  # fmt: skip
 
     def __init__(
         self,
         families: Sequence[str],
-        counts: Sequence[int],
-        prefixes: Sequence[bytes],
-        positions: Sequence[int] = (),
-        kinds: Sequence[str] = (),
-        alone: Sequence[int] = (),
+        alone: Sequence[int],
+        template: str,
+        fixed: Sequence[bytes],
+        dynamic: Sequence[int],
+        positions: Sequence[int],
+        kinds: Sequence[str],
     ) -> None:
         self.families = interned(tuple(families))
-        self.counts, self.positions, self.kinds, self.alone = (
+        self.alone, self.dynamic, self.positions, self.kinds = (
             _SHARED.setdefault(t, t)
-            for t in (tuple(counts), tuple(positions), tuple(kinds), tuple(alone))
+            for t in (tuple(alone), tuple(dynamic), tuple(positions), tuple(kinds))
         )
-        self.prefixes = tuple(prefixes)
-        self.slices = _slices(tuple(counts), tuple(alone) or (0,) * len(counts))
+        self.template = template
+        self.templated = self.alone.count(0)
+        self.fixed = tuple(fixed)
+        self.texts = _picker(dynamic)
+        laid_end_to_end = {0: itertools.count(), 1: itertools.count(self.templated),
+                           2: itertools.count(self.templated + len(self.fixed))}  # fmt: skip
+        self.merge = _picker([next(laid_end_to_end[which]) for which in self.alone])
         by_kind: dict[str, list[int]] = {kind: [] for kind in _KINDS}
         for position, kind in zip(positions, kinds, strict=True):
             by_kind[kind].append(position)
-        self.small, self.large, self.states, self.texts = (
-            _picker(by_kind[kind]) for kind in _KINDS
-        )
+        self.small, self.large, self.states = (_picker(by_kind[kind]) for kind in _KINDS)
         laid = {(kind, p): i for i, (kind, p) in enumerate(
             (kind, p) for kind in _KINDS for p in by_kind[kind])}  # fmt: skip
         self.order = _picker([laid[k, p] for p, k in zip(positions, kinds, strict=True)])
@@ -195,26 +204,36 @@ class Layout:
             _kind(flat[p]) if k in ("small", "large") else k
             for p, k in zip(self.positions, self.kinds, strict=True)
         ]
-        return Layout(self.families, self.counts, self.prefixes, self.positions, kinds, self.alone)
+        return Layout(self.families, self.alone, self.template, self.fixed, self.dynamic,
+                      self.positions, kinds)  # fmt: skip
 
-    def chunks(self, values: Sequence[bytes]) -> tuple[bytes, ...]:
-        """Each family's lines, from the value texts in the layout's order."""
-        pairs = list(self.prefixes + self.prefixes)  # its length; then prefix, value...
-        pairs[1::2] = values
-        pairs[0::2] = self.prefixes
-        return tuple(map(b"".join, map(pairs.__getitem__, self.slices)))
+    def chunks(self, flat: list[Any]) -> tuple[bytes, ...] | None:
+        """Each family's lines, from the gathered values and the texts made for this
+        render (at the end of ``flat``); ``None`` if a "small" number is not small."""
+        small = list(map(float, self.small(flat)))
+        if small and not (max(small) < 1e6 and math.isfinite(sum(small))):
+            return None
+        # Under a million, finite, repr() is what generate_latest writes.
+        values = self.order((
+            *map(repr, small),
+            *[_float(x) for x in map(float, self.large(flat))],
+            *map(_STATE_TEXTS.__getitem__, self.states(flat)),
+        ))  # fmt: skip
+        templated = (
+            (self.template % values).encode().split(_FAMILY_END_BYTES) if self.templated else []
+        )
+        return self.merge((*templated, *self.fixed, *self.texts(flat)))
 
 
-@functools.lru_cache(maxsize=4096)
-def _slices(counts: tuple[int, ...], alone: tuple[int, ...]) -> tuple[slice, ...]:
-    """Each family's part of the interleaved prefixes and values, by its pair count; of
-    a family whose text is its one prefix (``alone`` 1) or its one value (2), only that,
-    so the text is that very object, not a copy."""
-    out = []
-    for end, n, which in zip(itertools.accumulate(counts), counts, alone, strict=True):
-        start = 2 * (end - n)
-        out.append(slice(start + which - 1, start + which) if which else slice(start, 2 * end))
-    return tuple(out)
+_FAMILY_END = "\0"
+"""Between two families in a template: no text ``generate_latest`` writes for a planned unit
+has it (a prefix that does is not planned)."""
+_FAMILY_END_BYTES = _FAMILY_END.encode()
+
+
+def _template(prefixes: Sequence[bytes]) -> str:
+    """A family's lines with a ``%s`` for each value, from its series' prefixes."""
+    return "".join([p.decode().replace("%", "%%") + "%s\n" for p in prefixes])
 
 
 _FAMILIES: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -260,6 +279,9 @@ _GET = {
     )
     for scope in Scope
 }
+_GET_UNIT, _GET_PHASE, _GET_CHANNEL = _GET[Scope.UNIT], _GET[Scope.PHASE], _GET[Scope.CHANNEL]
+"""Without a lookup by Scope at each render: hashing an Enum member runs Python code."""
+_VALUES = operator.attrgetter("values")
 _STATIC = operator.attrgetter(
     "number", "name", "phase", "rating_a", "connector", "connector_type", "pins", "supervision"
 )
@@ -298,9 +320,9 @@ def _gather(
     """Every value of ``r`` and ``state`` a plan picks from, in one list: the measurements
     (unit, each phase, each channel), the derived values listed above, the supervision
     positions of the channels ``banded`` (indexes), the heat of ``heat_channels``."""
-    rows = [_GET[Scope.UNIT](r.values)]
-    rows += [_GET[Scope.PHASE](p.values) for p in r.phases]
-    rows += [_GET[Scope.CHANNEL](c.values) for c in r.channels]
+    rows = [_GET_UNIT(r.values)]
+    rows += map(_GET_PHASE, map(_VALUES, r.phases))
+    rows += map(_GET_CHANNEL, map(_VALUES, r.channels))
     flat = list(itertools.chain.from_iterable(rows))
     channels = r.channels
     positions = [_POSITIONS[id(channels[i].supervision_state)] for i in banded]
@@ -375,33 +397,18 @@ class UnitPlan:
         texts = [dynamic(state, r, flat) for dynamic in self.dynamic]
         which = texts[1] is not None  # the best move's family is there
         layout = self.layouts[which]
-        flat.append(b"")
         flat += texts
         try:
-            values = _value_texts(layout, flat)
-            if values is None:  # a number grew past a million (an energy counter, uptime)
+            chunks = layout.chunks(flat)
+            if chunks is None:  # a number grew past a million (an energy counter, uptime)
                 layout = layout.resorted(flat)
                 self.layouts = (layout, self.layouts[1]) if not which else (self.layouts[0], layout)
-                values = _value_texts(layout, flat)
+                chunks = layout.chunks(flat)
         except (TypeError, ValueError, KeyError) as e:  # a number became a state or back
             raise PlanMismatch from e
-        if values is None:
+        if chunks is None:
             raise PlanMismatch
-        return layout.families, layout.chunks(layout.order(values))
-
-
-def _value_texts(layout: Layout, flat: list[Any]) -> list[bytes] | None:
-    """The texts of the values ``layout`` picks from ``flat``, laid end to end (small
-    numbers, large ones, states, texts); ``None`` if a "small" number is not small."""
-    small = list(map(float, layout.small(flat)))
-    if small and not (max(small) < 1e6 and math.isfinite(sum(small))):
-        return None
-    # Under a million, finite, repr() is what generate_latest writes.
-    values = list(map(str.encode, map(operator.add, map(repr, small), _NEWLINES)))
-    values += [(_float(x) + "\n").encode() for x in map(float, layout.large(flat))]
-    values += map(_STATE_TEXTS.__getitem__, layout.states(flat))
-    values += layout.texts(flat)
-    return values
+        return layout.families, chunks
 
 
 def build_plan(
@@ -422,8 +429,8 @@ def build_plan(
     except (KeyError, IndexError, TypeError, ValueError):
         return None
     derived = len(flat) - _DERIVED - len(banded) - len(heat_channels)
-    empty = len(flat)  # the b"" appended at a render, then the dynamic texts
-    errors_at, move_at, trip_at = empty + 1, empty + 2, empty + 3
+    made = len(flat)  # the texts made at a render are appended
+    errors_at, move_at, trip_at = made, made + 1, made + 2
 
     # Family key -> positions of its values, in the collector's order of families and
     # samples; "kept" families are served whole, "dynamic" ones as one text.
@@ -498,30 +505,27 @@ def build_plan(
         return samples_text(families[key])
 
     @functools.cache
-    def prefixes_of(key: str) -> list[bytes]:  # both layouts share them
-        return _prefixes(families[key])
+    def template_of(key: str) -> str:
+        return _template(_prefixes(families[key]))
+
+    joined: dict[str, str] = {}
 
     def layout(with_move: bool) -> Layout | None:
         names: list[str] = []
-        counts: list[int] = []
-        prefixes: list[bytes] = []
+        alone: list[int] = []  # of each family: see Layout
+        templates: list[str] = []
+        fixed: list[bytes] = []
+        made: list[int] = []
         positions: list[int] = []
         kinds: list[str] = []  # of each value (_KINDS)
-        alone: list[int] = []  # of each family: see _slices
-
-        def pair(prefix: bytes, position: int, kind: str = "text") -> None:
-            prefixes.append(prefix)
-            positions.append(position)
-            kinds.append(kind)
 
         for key, where in slots.items():
             if key in dynamic:
                 if key == "c12_phase_unbalance_best_move_ratio" and not with_move:
                     continue
                 names.append("c12_poll_errors_total" if key == "c12_poll_errors" else key)
-                counts.append(1)
-                pair(b"", dynamic[key])
                 alone.append(2)
+                made.append(dynamic[key])
                 continue
             metric = families.get(key)
             if metric is None:
@@ -530,21 +534,23 @@ def build_plan(
                 continue  # a family that has no value now is absent, as in the collector
             names.append(exposed_name(metric))
             if key in kept:
-                counts.append(1)
-                pair(kept_text(key), empty)
                 alone.append(1)
+                fixed.append(kept_text(key))
             elif len(metric.samples) != len(where):
                 return None
             elif not where:
-                counts.append(1)
-                pair(b"", empty)
                 alone.append(1)
+                fixed.append(b"")
             else:
-                counts.append(len(where))
                 alone.append(0)
-                for prefix, position in zip(prefixes_of(key), where, strict=True):
-                    pair(prefix, position, _kind(flat[position]))
-        return Layout(names, counts, prefixes, positions, kinds, alone)
+                templates.append(template_of(key))
+                positions += where
+                kinds += [_kind(flat[p]) for p in where]
+        if any(_FAMILY_END in t for t in templates):
+            return None
+        template = _FAMILY_END.join(templates)
+        template = joined.setdefault(template, template)  # both layouts share it
+        return Layout(names, alone, template, fixed, made, positions, kinds)
 
     without_move, with_move = layout(False), layout(True)
     if without_move is None or with_move is None:
@@ -557,13 +563,24 @@ def build_plan(
         _health(f, state, True, ext)
         return samples_text(_recorded(f.families)["c12_poll_errors"])
 
+    move_prefixes: dict[tuple[int, int], bytes] = {}  # by (channel, to_channel)
+
     def best_move(state: UnitState, r: Reading, flat: list[Any]) -> bytes | None:
         if flat[derived + _UNBALANCE] is None:
             return None
-        f = _Families(extra)
-        _balance(f, r, ext)
-        metric = _recorded(f.families).get("c12_phase_unbalance_best_move_ratio")
-        return None if metric is None else samples_text(metric)
+        move = balance.best_move(r)
+        if move is None:
+            return None
+        # The phases are the channels' (part of the plan's key): the channels name the series.
+        pair = (move.channel.number, move.to_channel.number)
+        prefix = move_prefixes.get(pair)
+        if prefix is None:
+            f = _Families(extra)
+            _balance(f, r, ext)
+            metric = _recorded(f.families)["c12_phase_unbalance_best_move_ratio"]
+            (prefix,) = _prefixes(metric)
+            move_prefixes[pair] = prefix
+        return prefix + (_float(move.unbalance_after) + "\n").encode()
 
     def trip(state: UnitState, r: Reading, flat: list[Any]) -> bytes:
         if forecast is None or not forecast.of(r):
