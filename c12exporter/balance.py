@@ -163,18 +163,21 @@ def best_move(reading: Reading) -> Move | None:
     free = sorted((c for c, amps in closed if amps < FREE_CHANNEL_MAX_A), key=_number)
     if not free:
         return None
-    capacity = [(c, c.phase, carrying_capacity_a(c, reading)) for c in free]
     phases = list(currents)
     lines = list(currents.values())
+    takers: dict[str, list[tuple[float, ChannelReading]]] = {}  # by phase, lowest number first
+    for c in free:
+        takers.setdefault(c.phase, []).append((carrying_capacity_a(c, reading), c))
+    to_phases = [(i, takers[phase]) for i, phase in enumerate(phases) if phase in takers]
     best: tuple[tuple[float, float, int, int], ChannelReading, ChannelReading] | None = None
     for source, amps in closed:
         if not amps >= MOVABLE_MIN_A:
             continue
         leaves = phases.index(source.phase)
-        for joins, phase in enumerate(phases):
+        for joins, candidates in to_phases:
             if joins == leaves:
                 continue
-            target = next((c for c, p, most in capacity if p == phase and amps <= most), None)
+            target = next((c for most, c in candidates if amps <= most), None)
             if target is None:
                 continue
             after = lines.copy()  # as moves() computes it, in the phases' order

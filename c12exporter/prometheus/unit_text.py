@@ -3,13 +3,13 @@
 :mod:`.collector` says what a unit's series are; going through prometheus-client's
 metric objects costs about a millisecond per unit. Here a :class:`UnitPlan` is built once
 per unit label set and reading shape: a template of the unit's lines (every series'
-``name{labels} `` in the collector's order, a ``%s`` for its value) and where each value
+``name{labels} `` in the collector's order, a slot for its value) and where each value
 sits in the list gathered from a reading. A render gathers a reading's values
-(``itemgetter`` over its measurements, a few derived values), writes the numbers with
-``repr`` (what ``generate_latest`` writes, but for the exponent Go puts on numbers from a
-million up, infinities and NaN: those few go through prometheus-client's own function)
-and the states from a table, fills the template with one ``%`` and cuts it into one text
-per family for the scrape to join (:mod:`.exposition`). Families whose text cannot change
+(``itemgetter`` over its measurements, a few derived values), fills the template with one
+``%`` (``%r``: ``repr``, what ``generate_latest`` writes for a number, but for the
+exponent Go puts on numbers from a million up, infinities and NaN: those few are written
+by prometheus-client's own function; states from a table) and cuts it into one text per
+family for the scrape to join (:mod:`.exposition`). Families whose text cannot change
 under a plan (identity, ratings, bands) are kept whole.
 
 A plan is built from the collector's own families for a reading and must reproduce them
@@ -27,6 +27,7 @@ import functools
 import itertools
 import math
 import operator
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
@@ -69,15 +70,15 @@ _METRICS = {scope: tuple(m for m in OF_SCOPE[scope] if m.metric is not None) for
 """The measurements of each scope that have a series, in the collector's order."""
 
 
-def _state_texts() -> tuple[dict[str, str], frozenset[str]]:
+def _state_texts() -> tuple[dict[str, bytes], frozenset[str]]:
     """Each state name -> its sample value's text, and the names two measurements give
     different numbers (a unit reading such a measurement is rendered through the collector)."""
-    texts: dict[str, str] = {}
+    texts: dict[str, bytes] = {}
     clashing: set[str] = set()
     for scope in Scope:
         for m in _METRICS[scope]:
             for state in m.states:
-                text = _float(_sample(m, state))
+                text = _float(_sample(m, state)).encode()
                 if texts.setdefault(state, text) != text:
                     clashing.add(state)
     return texts, frozenset(clashing)
@@ -153,8 +154,9 @@ def collector_families(
 class Layout:
     """How a unit's values become its lines, one text per family in the collector's order.
 
-    The families of values (``alone`` 0) have one template: their lines with a ``%s``
-    for each value, families apart by a NUL (``template``: one string for the unit
+    The families of values (``alone`` 0) have one template: their lines with a ``%r``
+    for each number under a million and a ``%b`` for each other value (its text), families
+    apart by a NUL (``template``: one string for the unit
     rather than one per series, written with one ``%`` and cut with one ``split``). A
     render picks from its gathered list the numbers under a million (``small``, written
     with ``repr``), the others (``large``: times, energy) and the state names
@@ -172,7 +174,7 @@ class Layout:
         self,
         families: Sequence[str],
         alone: Sequence[int],
-        template: str,
+        template: bytes,
         fixed: Sequence[bytes],
         dynamic: Sequence[int],
         positions: Sequence[int],
@@ -204,7 +206,8 @@ class Layout:
             _kind(flat[p]) if k in ("small", "large") else k
             for p, k in zip(self.positions, self.kinds, strict=True)
         ]
-        return Layout(self.families, self.alone, self.template, self.fixed, self.dynamic,
+        template = _reslotted(self.template, kinds)
+        return Layout(self.families, self.alone, template, self.fixed, self.dynamic,
                       self.positions, kinds)  # fmt: skip
 
     def chunks(self, flat: list[Any]) -> tuple[bytes, ...] | None:
@@ -213,27 +216,39 @@ class Layout:
         small = list(map(float, self.small(flat)))
         if small and not (max(small) < 1e6 and math.isfinite(sum(small))):
             return None
-        # Under a million, finite, repr() is what generate_latest writes.
+        # Under a million, finite, repr() (%r) is what generate_latest writes.
         values = self.order((
-            *map(repr, small),
-            *[_float(x) for x in map(float, self.large(flat))],
+            *small,
+            *[_float(x).encode() for x in map(float, self.large(flat))],
             *map(_STATE_TEXTS.__getitem__, self.states(flat)),
         ))  # fmt: skip
-        templated = (
-            (self.template % values).encode().split(_FAMILY_END_BYTES) if self.templated else []
-        )
+        templated = (self.template % values).split(_FAMILY_END) if self.templated else []
         return self.merge((*templated, *self.fixed, *self.texts(flat)))
 
 
-_FAMILY_END = "\0"
+_FAMILY_END = b"\0"
 """Between two families in a template: no text ``generate_latest`` writes for a planned unit
 has it (a prefix that does is not planned)."""
-_FAMILY_END_BYTES = _FAMILY_END.encode()
+_SLOT = {"small": b"%r\n", "large": b"%b\n", "state": b"%b\n"}
+"""A value's place in a template, by its kind."""
 
 
-def _template(prefixes: Sequence[bytes]) -> str:
-    """A family's lines with a ``%s`` for each value, from its series' prefixes."""
-    return "".join([p.decode().replace("%", "%%") + "%s\n" for p in prefixes])
+def _reslotted(template: bytes, kinds: Sequence[str]) -> bytes:
+    """``template`` with the slots of ``kinds`` (one a value, in order)."""
+    slots = iter(kinds)
+    return re.sub(
+        rb"%[%rb]\n?",
+        lambda m: m[0] if m[0].startswith(b"%%") else _SLOT[next(slots)],
+        template,
+    )
+
+
+def _template(prefixes: Sequence[bytes], kinds: Sequence[str]) -> bytes:
+    """A family's lines with a slot for each value, from its series' prefixes and its
+    values' kinds."""
+    return b"".join(
+        [p.replace(b"%", b"%%") + _SLOT[k] for p, k in zip(prefixes, kinds, strict=True)]
+    )
 
 
 _FAMILIES: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -505,15 +520,15 @@ def build_plan(
         return samples_text(families[key])
 
     @functools.cache
-    def template_of(key: str) -> str:
-        return _template(_prefixes(families[key]))
+    def template_of(key: str) -> bytes:
+        return _template(_prefixes(families[key]), [_kind(flat[p]) for p in slots[key]])
 
-    joined: dict[str, str] = {}
+    joined: dict[bytes, bytes] = {}
 
     def layout(with_move: bool) -> Layout | None:
         names: list[str] = []
         alone: list[int] = []  # of each family: see Layout
-        templates: list[str] = []
+        templates: list[bytes] = []
         fixed: list[bytes] = []
         made: list[int] = []
         positions: list[int] = []
