@@ -237,3 +237,20 @@ def test_a_number_that_grows_past_a_million_is_written_as_go_writes_it() -> None
     text = cached.render(now)
     assert b'c12_temperature_celsius{pdu="stage-left",rack="A3"} NaN' in text
     assert text == collector_text(store)
+
+
+def test_labels_with_a_percent_sign_or_a_nul_are_written_as_the_collector_writes_them() -> None:
+    # A plan's template takes "%" as a slot and NUL between families: a "%" in a label is
+    # escaped in the template, a NUL makes the unit go through the collector.
+    percent = UnitConfig("stage-left", "127.0.0.1:1502", labels={"rack": "50% %r %b %%"})
+    nul = UnitConfig("stage-right", "127.0.0.1:1503", labels={"rack": "A\x003"})
+    now = time.time()
+    store = Store((percent, nul), staleness_s=15)
+    cached = CachedExposition(store)
+    for step in range(3):
+        for config in (percent, nul):
+            store.record_success(config.name, reading(now + step, config.name), 0.01)
+        text = cached.render(now + step)
+        assert text == collector_text(store), f"step {step}"
+    assert b'rack="50% %r %b %%"} ' in text and b'rack="A\x003"} ' in text
+    assert cached.planned == 2  # the "%" unit's second and third readings, not the NUL one's
