@@ -352,5 +352,7 @@ def test_the_power_up_time_holds_within_the_poll_jitter_and_jumps_at_a_restart()
             return seen, float(line.split()[-1])
 
     seen, after = asyncio.run(test())
-    assert max(seen) - min(seen) <= 1.5, seen
+    # Whole seconds of uptime plus the time between the unit's answer and the reading's
+    # timestamp: well under a second alone, more on a machine busy with other tests.
+    assert max(seen) - min(seen) <= 3.0, seen
     assert after - max(seen) == pytest.approx(3600.0, abs=10.0)

@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 LIMIT_KEYS = {"max_connections", "header_timeout", "idle_timeout"}
 FD_RESERVE = 64
 """Descriptors kept apart from HTTP connections: files, the SNMP agent, the loop."""
+ACCEPT_BATCH = FD_RESERVE // 2
+"""Connections asyncio accepts in one pass of the loop (its ``backlog``), before any
+connection evicted for them is closed: kept inside the reserve, so a burst at the cap
+does not run the process out of descriptors."""
 MIN_CONNECTIONS = 8
 TOO_MANY = refusal("too many connections, try again")
 MAX_BODY_BYTES = 1024**2
@@ -328,7 +332,7 @@ class GuardedSite(web.BaseSite):
         if self._ssl_context is not None:
             extra["ssl_handshake_timeout"] = guard.limits.header_timeout
         self._server = await loop.create_server(
-            handler, sock=self._sock, ssl=self._ssl_context, **extra
+            handler, sock=self._sock, ssl=self._ssl_context, backlog=ACCEPT_BATCH, **extra
         )
 
 
