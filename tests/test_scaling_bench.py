@@ -4,32 +4,17 @@ No timing is asserted."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
-from tests.servers import REPO
+from tests.servers import load_bench
 
 SIZES = (10, 20)
 INTERVAL_S = 1.0
 INTERVALS = 3.0
 
 
-def load_scaling() -> ModuleType:
-    bench = str(REPO / "bench")
-    if bench not in sys.path:
-        sys.path.insert(0, bench)  # scaling.py imports its neighbours by name
-    spec = importlib.util.spec_from_file_location("scaling", REPO / "bench" / "scaling.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["scaling"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_two_fleet_sizes_are_measured_and_printed(tmp_path: Path) -> None:
-    scaling = load_scaling()
+    scaling = load_bench("scaling")
     snapshot = tmp_path / "traced.bin"
     points = [
         scaling.measure(
@@ -59,7 +44,7 @@ def test_two_fleet_sizes_are_measured_and_printed(tmp_path: Path) -> None:
 
 
 def test_simulators_share_the_units_evenly() -> None:
-    scaling = load_scaling()
+    scaling = load_bench("scaling")
     assert scaling.simulator_shares(10_000, 5_000) == [5_000, 5_000]
     assert scaling.simulator_shares(10_001, 5_000) == [3_334, 3_334, 3_333]
     assert scaling.simulator_shares(20, 12) == [10, 10]
@@ -67,7 +52,7 @@ def test_simulators_share_the_units_evenly() -> None:
 
 
 def test_stale_units_are_those_not_up_or_not_polled_lately() -> None:
-    scaling = load_scaling()
+    scaling = load_bench("scaling")
     text = "\n".join([
         'c12_up{pdu="a"} 1.0', 'c12_polls_total{pdu="a"} 7.0',
         'c12_last_poll_success_timestamp_seconds{pdu="a"} 995.0',

@@ -3,12 +3,9 @@ polling, and its open files do not keep growing."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
-from tests.servers import REPO, require_tool
+from tests.servers import load_bench, require_tool
 
 UNITS = 20
 DURATION_S = 12.0
@@ -17,18 +14,9 @@ FD_MARGIN = 20
 (20 units every 5 s) would be 40 over the run."""
 
 
-def load_soak() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("soak", REPO / "bench" / "soak.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["soak"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_short_soak_polls_and_keeps_its_files(tmp_path: Path) -> None:
     require_tool("snmpbulkwalk", "snmp")
-    soak = load_soak()
+    soak = load_bench("soak")
     result = soak.run_soak(
         tmp_path, UNITS, DURATION_S, sample_every_s=3.0, scrape_every_s=2.0, walk_every_s=4.0
     )
@@ -48,7 +36,7 @@ def test_a_short_soak_polls_and_keeps_its_files(tmp_path: Path) -> None:
 
 
 def test_rss_slope_is_taken_over_the_second_half() -> None:
-    soak = load_soak()
+    soak = load_bench("soak")
 
     def at(seconds: float, rss: float) -> object:
         return soak.Sample(seconds, rss, 10, 3, 5, 0, 0)

@@ -4,31 +4,16 @@ the bench reports CPU per unit-poll of each and the stream's bytes (no timing as
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
-from tests.servers import REPO, require_tool
+from tests.servers import load_bench, require_tool
 
 UNITS = 20
 
 
-def load_bench() -> ModuleType:
-    sys.path.insert(0, str(REPO / "bench"))
-    spec = importlib.util.spec_from_file_location(
-        "whole_exporter", REPO / "bench" / "whole_exporter.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["whole_exporter"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_short_run_measures_both_loops_and_the_stream(tmp_path: Path) -> None:
     require_tool("snmpbulkwalk", "snmp")
-    bench = load_bench()
+    bench = load_bench("whole_exporter")
     figures = bench.run(
         tmp_path, UNITS, window_s=3.0, interval=1.0, scrape_every_s=1.5, walk_every_s=2.0
     )
