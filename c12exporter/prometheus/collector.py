@@ -3,7 +3,9 @@
 Readings come from background polls, not from the scrape itself (one poll
 feeds Prometheus and SNMP alike). A unit whose last poll failed, or whose
 reading is older than the staleness limit, shows ``c12_up 0`` and none of its
-measurements. Names and labels are listed in ``docs/metrics.md``.
+measurements. Every family's name, type, help and labels come from its declaration:
+:mod:`..measurements` for what the unit measures, :mod:`..catalogue` for the rest; both
+are listed in ``docs/metrics.md``.
 """
 
 from __future__ import annotations
@@ -15,43 +17,18 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from .. import __version__, balance, supply
+from ..catalogue import DERIVED_BY_NAME, Derived
 from ..forecast import TripForecast
 from ..measurements import OF_SCOPE, Measurement, Quantity, Scope, metric_labels
 from ..reading import Reading, SupervisionState
 from ..store import Store, UnitState
 
-UP_HELP = (
-    "1 if the unit's last background poll succeeded and is fresher than the staleness "
-    "limit, else 0 (then no measurements are served for it)"
-)
 SUPERVISION_POSITIONS = {
     SupervisionState.BELOW: -1.0,
     SupervisionState.OK: 0.0,
     SupervisionState.ABOVE: 1.0,
 }
-"""Supervision state -> ``c12_channel_supervision_position``; disabled: no series."""
-SUPERVISION_POSITION_HELP = (
-    "Channel current against its supervision band: -1 below, 0 inside, 1 above; "
-    "absent while supervision is disabled"
-)
-TRIP_FORECAST_HELP = (
-    "Expected seconds until the channel's RCBO trips if its present current stays, from "
-    "the breaker curve and the load so far; absent while the channel is not overloaded"
-)
-BREAKER_HEAT_HELP = (
-    "Heat of the channel's RCBO: how far its dashpot has moved towards an overcurrent trip, "
-    "0 cold, 1 trips; kept through openings, relaxing towards what the present current "
-    "holds (docs/metrics.md)"
-)
-POWER_UP_HELP = (
-    "Unix time the unit was last powered up (reading time less its uptime): it moves only "
-    "by the poll jitter, and jumps when the unit restarts and its energy counters reset"
-)
-VOLTAGE_UNBALANCE_HELP = (
-    "Supply voltage unbalance as EN 50160 defines it (negative over positive sequence), by "
-    "IEC 61000-4-30's formula on line-line voltages derived from the line-neutral ones "
-    "taken 120 degrees apart; absent while a voltage is missing"
-)
+"""Supervision state -> the channel's supervision position; disabled: no series."""
 
 
 class _Families:
@@ -77,11 +54,46 @@ class _Families:
         assert isinstance(family, CounterMetricFamily)
         return family
 
+    def of(self, series: Derived) -> GaugeMetricFamily | CounterMetricFamily:
+        """The family of a declared series (:mod:`..catalogue`)."""
+        family = self.counter if series.metric.counter else self.gauge
+        return family(series.metric_name, series.metric_help, series.label_names)
+
+
+def _declared(name: str) -> Derived:
+    return DERIVED_BY_NAME[name]
+
+
+UP = _declared("up")
+POLL_DURATION = _declared("poll_duration")
+POLLS = _declared("polls")
+POLL_ERRORS = _declared("poll_errors")
+LAST_POLL_SUCCESS = _declared("last_poll_success")
+BUILD_INFO = _declared("exporter_build_info")
+UNIT_INFO = _declared("unit_info")
+SUPERVISION_WARNING = _declared("supervision_warning")
+INPUT_RATING = _declared("input_rating")
+POWER_UP_TIME = _declared("power_up_time")
+FREQUENCY_BAND = _declared("supply_frequency_band")
+VOLTAGE_UNBALANCE = _declared("voltage_unbalance")
+VOLTAGE_MISSING = _declared("voltage_missing")
+CHANNEL_INFO = _declared("channel_info")
+CHANNEL_RATING = _declared("channel_rating")
+SUPERVISION_MIN = _declared("channel_supervision_min")
+SUPERVISION_MAX = _declared("channel_supervision_max")
+SUPERVISION_POSITION = _declared("channel_supervision_position")
+AUX_SOCKET_INFO = _declared("aux_socket_info")
+AUX_SOCKET_RATING = _declared("aux_socket_rating")
+PHASE_UNBALANCE = _declared("phase_unbalance")
+BEST_MOVE = _declared("phase_unbalance_best_move")
+TRIP_FORECAST = _declared("channel_trip_forecast")
+BREAKER_HEAT = _declared("channel_breaker_heat")
+
 
 class FleetCollector(Collector):
     """Every unit in the store, or only those ``select`` accepts (for ``/probe``).
 
-    Sample: ``c12_channel_current_amperes{pdu="stage-left",channel="3"} 7.42``
+    Sample: ``<channel current>{pdu="stage-left",channel="3"} 7.42``
     """
 
     def __init__(
@@ -113,7 +125,7 @@ class ExporterCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         info = GaugeMetricFamily(
-            "c12_exporter_build_info", "c12exporter version; always 1", labels=["version"]
+            BUILD_INFO.metric_name, BUILD_INFO.metric_help, labels=list(BUILD_INFO.label_names)
         )
         info.add_metric([__version__], 1)
         yield info
@@ -121,20 +133,15 @@ class ExporterCollector(Collector):
 
 def _health(f: _Families, unit: UnitState, up: bool, ext: list[str]) -> None:
     pdu = unit.config.name
-    f.gauge("c12_up", UP_HELP).add_metric([pdu, *ext], 1 if up else 0)
+    f.of(UP).add_metric([pdu, *ext], 1 if up else 0)
     if unit.last_duration_s is not None:
-        f.gauge("c12_poll_duration_seconds", "Duration of the unit's last poll").add_metric(
-            [pdu, *ext], unit.last_duration_s
-        )
-    f.counter("c12_polls", "Polls of the unit attempted").add_metric([pdu, *ext], unit.polls_total)
-    errors = f.counter("c12_poll_errors", "Failed polls of the unit by reason", ("pdu", "reason"))
+        f.of(POLL_DURATION).add_metric([pdu, *ext], unit.last_duration_s)
+    f.of(POLLS).add_metric([pdu, *ext], unit.polls_total)
+    errors = f.of(POLL_ERRORS)
     for reason, count in sorted(unit.errors_total.items()):
         errors.add_metric([pdu, reason, *ext], count)
     if unit.last_success_at is not None:
-        f.gauge(
-            "c12_last_poll_success_timestamp_seconds",
-            "Unix time of the unit's last successful poll",
-        ).add_metric([pdu, *ext], unit.last_success_at)
+        f.of(LAST_POLL_SUCCESS).add_metric([pdu, *ext], unit.last_success_at)
 
 
 def measured(
@@ -155,13 +162,7 @@ def measured(
 
 
 def _unit(f: _Families, unit: UnitState, r: Reading, ext: list[str]) -> None:
-    info = f.gauge(
-        "c12_unit_info",
-        "Identity of the unit; always 1",
-        ("pdu", "vendor", "model", "serial", "firmware", "layout", "aux_socket", "address",
-         "name"),
-    )  # fmt: skip
-    info.add_metric(
+    f.of(UNIT_INFO).add_metric(
         [
             r.unit,
             r.identity.vendor,
@@ -177,27 +178,18 @@ def _unit(f: _Families, unit: UnitState, r: Reading, ext: list[str]) -> None:
         1,
     )
     _measurements(f, Scope.UNIT, [r.unit], r.values, ext)
-    f.gauge(
-        "c12_supervision_warning", "1 when any channel is outside its supervision band"
-    ).add_metric([r.unit, *ext], float(r.supervision_warning))
+    f.of(SUPERVISION_WARNING).add_metric([r.unit, *ext], float(r.supervision_warning))
 
 
 def _input(f: _Families, unit: UnitState, r: Reading, ext: list[str]) -> None:
     """What the rules judge the input by: its rating, the unit's power-up, the supply."""
     key = [r.unit, *ext]
-    f.gauge(
-        "c12_input_rating_amperes",
-        "Rating of the unit's input, for each phase and the neutral alike",
-    ).add_metric(key, r.model.input_rating_a)
-    f.gauge("c12_power_up_time_seconds", POWER_UP_HELP).add_metric(key, r.taken_at - r.uptime_s)
-    f.gauge(
-        "c12_supply_frequency_band_ratio",
-        "Allowed frequency deviation from nominal for the unit's supply (config 'supply': "
-        "grid or generator), as a ratio",
-    ).add_metric(key, supply.frequency_band(unit.config.supply))
+    f.of(INPUT_RATING).add_metric(key, r.model.input_rating_a)
+    f.of(POWER_UP_TIME).add_metric(key, r.taken_at - r.uptime_s)
+    f.of(FREQUENCY_BAND).add_metric(key, supply.frequency_band(unit.config.supply))
     unbalance = supply.reading_voltage_unbalance(r)
     if unbalance is not None:
-        f.gauge("c12_voltage_unbalance_ratio", VOLTAGE_UNBALANCE_HELP).add_metric(key, unbalance)
+        f.of(VOLTAGE_UNBALANCE).add_metric(key, unbalance)
 
 
 def _measurements(
@@ -223,27 +215,18 @@ def _sample(m: Measurement, value: float | str) -> float:
 
 
 def _phases(f: _Families, r: Reading, ext: list[str]) -> None:
-    missing = f.gauge(
-        "c12_voltage_missing",
-        "1 while the meter reports no voltage for the phase (blown meter fuse)",
-        ("pdu", "phase"),
-    )
+    missing = f.of(VOLTAGE_MISSING)
     for p in r.phases:
         _measurements(f, Scope.PHASE, [r.unit, p.phase], p.values, ext)
         missing.add_metric([r.unit, p.phase, *ext], float(p.voltage_v is None))
 
 
 def _channels(f: _Families, r: Reading, ext: list[str]) -> None:
-    labels = ("pdu", "channel")
-    info = f.gauge(
-        "c12_channel_info",
-        "Channel name, phase and connector; always 1",
-        ("pdu", "channel", "name", "phase", "connector", "connector_type", "pins"),
-    )
-    rating = f.gauge("c12_channel_rating_amperes", "Channel RCBO rating", labels)
-    band_min = f.gauge("c12_channel_supervision_min_amperes", "Supervision minimum", labels)
-    band_max = f.gauge("c12_channel_supervision_max_amperes", "Supervision maximum", labels)
-    supervision = f.gauge("c12_channel_supervision_position", SUPERVISION_POSITION_HELP, labels)
+    info = f.of(CHANNEL_INFO)
+    rating = f.of(CHANNEL_RATING)
+    band_min = f.of(SUPERVISION_MIN)
+    band_max = f.of(SUPERVISION_MAX)
+    supervision = f.of(SUPERVISION_POSITION)
     for c in r.channels:
         key = [r.unit, str(c.number)]
         info.add_metric(
@@ -261,16 +244,8 @@ def _channels(f: _Families, r: Reading, ext: list[str]) -> None:
     aux = r.aux_channel
     aux_socket = r.model.aux_socket
     key = [r.unit, str(aux.number)]
-    f.gauge(
-        "c12_aux_socket_info",
-        "The domestic socket wired to channel 12; always 1",
-        ("pdu", "channel", "socket", "standard"),
-    ).add_metric([*key, aux_socket.name, aux_socket.standard, *ext], 1)
-    f.gauge(
-        "c12_aux_socket_rating_amperes",
-        "The aux socket's own rating (it shares channel 12's RCBO)",
-        labels,
-    ).add_metric([*key, *ext], aux_socket.rating_a)
+    f.of(AUX_SOCKET_INFO).add_metric([*key, aux_socket.name, aux_socket.standard, *ext], 1)
+    f.of(AUX_SOCKET_RATING).add_metric([*key, *ext], aux_socket.rating_a)
 
 
 def _balance(f: _Families, r: Reading, ext: list[str]) -> None:
@@ -278,22 +253,11 @@ def _balance(f: _Families, r: Reading, ext: list[str]) -> None:
     now = balance.reading_unbalance(r)
     if now is None:
         return
-    f.gauge(
-        "c12_phase_unbalance_ratio",
-        "Line current unbalance as NEMA MG-1 defines it: the largest deviation from the mean "
-        "of the three line currents, over that mean (0 = balanced); absent while the mean is "
-        f"under {balance.MEAN_CURRENT_MIN_A:g} A",
-    ).add_metric([r.unit, *ext], now)
+    f.of(PHASE_UNBALANCE).add_metric([r.unit, *ext], now)
     move = balance.best_move(r)
     if move is None:
         return
-    f.gauge(
-        "c12_phase_unbalance_best_move_ratio",
-        "The unbalance after the single move that reduces it most: the load of channel "
-        "(on phase) replugged into the free to_channel (on to_phase); absent when no move "
-        "reduces it",
-        ("pdu", "channel", "phase", "to_channel", "to_phase"),
-    ).add_metric(
+    f.of(BEST_MOVE).add_metric(
         [r.unit, str(move.channel.number), move.phase, str(move.to_channel.number),
          move.to_phase, *ext],
         move.unbalance_after,
@@ -301,14 +265,13 @@ def _balance(f: _Families, r: Reading, ext: list[str]) -> None:
 
 
 def trip_forecast(f: _Families, r: Reading, forecast: TripForecast | None, ext: list[str]) -> None:
-    """``c12_channel_trip_forecast_seconds`` of the overloaded channels and
-    ``c12_channel_breaker_heat_ratio`` of every channel (none without a forecast:
-    ``/probe`` of an address)."""
+    """The trip forecast of the overloaded channels and the breaker heat of every channel
+    (none without a forecast: ``/probe`` of an address)."""
     seconds = {} if forecast is None else forecast.of(r)
-    family = f.gauge("c12_channel_trip_forecast_seconds", TRIP_FORECAST_HELP, ("pdu", "channel"))
+    family = f.of(TRIP_FORECAST)
     for channel, value in sorted(seconds.items()):
         family.add_metric([r.unit, str(channel), *ext], value)
     heat = {} if forecast is None else forecast.heat(r)
-    family = f.gauge("c12_channel_breaker_heat_ratio", BREAKER_HEAT_HELP, ("pdu", "channel"))
+    family = f.of(BREAKER_HEAT)
     for channel, value in sorted(heat.items()):
         family.add_metric([r.unit, str(channel), *ext], value)
