@@ -22,9 +22,11 @@ demo: venv system-tools
 test: venv system-tools
 	$(BIN)/tox run -e lint,types,py311
 
-# The MIB files at the top of the repository: copies of the package's, for an NMS.
+# The MIB's tables written from the declarations, and the copies of the package's MIB files
+# at the top of the repository, for an NMS.
 .PHONY: mibs
 mibs: venv
+	$(BIN)/python -m c12exporter.snmp.mibgen
 	$(BIN)/c12exporter mib --output mibs
 
 bench: venv system-tools

@@ -17,8 +17,9 @@ column's scale (:class:`Column`). Everything else derives from :data:`MEASUREMEN
 To add a measurement: declare it here (its place in the tuple is its place in the
 register map, so add it at the end; a block that outgrows one Modbus read is read with
 several, planned by the register map), produce it in the simulator's physics
-(``Physics.measurements``), and, for SNMP, define its column in
-``c12exporter/snmp/mibs/C12-PDU-MIB.txt``.
+(``Physics.measurements``), then regenerate what is written from the declarations
+(``make generate``: the MIB's tables, where a bare :class:`Column` gets the next free
+number and a SYNTAX from its unit, the Zabbix templates and the docs).
 """
 
 from __future__ import annotations
@@ -142,11 +143,24 @@ class Column:
         channels c12ChannelTable.
     :param step: the SI value of one MIB unit (0.001 for milliamperes).
     :param wrap: the value is taken modulo this (TimeTicks wrap at 2^32).
+    :param arc: its number in the table; default: the next free one.
+    :param syntax: its SYNTAX; default from the unit and ``step``
+        (:func:`c12exporter.snmp.mibgen.default_syntax`).
+    :param units: its UNITS; default from the unit; ``""`` for none.
+    :param description: its DESCRIPTION (paragraphs separated by a blank line); default:
+        the measurement's description.
+
+    :mod:`c12exporter.snmp.mibgen` writes the column into the MIB from this.
     """
 
     name: str
     step: float = 1.0
     wrap: int | None = None
+    _: KW_ONLY
+    arc: int | None = None
+    syntax: str = ""
+    units: str | None = None
+    description: str = ""
 
 
 class Pane(enum.Enum):
@@ -308,14 +322,22 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "emergency_stop", Scope.UNIT, "Emergency stop button", "",
         Register("u16"), states=ESTOP_STATES,
         metric=Metric("c12_emergency_stop_pressed", help="1 while the emergency stop is pressed"),
-        column=Column("c12UnitEstopState"),
+        column=Column(
+            "c12UnitEstopState", arc=10, syntax="C12EstopState",
+            description="The emergency stop button.",
+        ),
         display=Display("E-stop", Pane.STATUS),
     ),
     Measurement(
         "switch_disconnector", Scope.UNIT, "Switch disconnector", "",
         Register("u16"), states=SWITCH_STATES,
         metric=Metric("c12_switch_disconnector_on", help="1 while the switch disconnector is ON"),
-        column=Column("c12UnitSwitchState"),
+        column=Column(
+            "c12UnitSwitchState", arc=11, syntax="C12SwitchState", description=(
+                "The switch disconnector. The emergency stop and the loss-of-neutral sensor both "
+                "trip it to off(1)."
+            ),
+        ),
         display=Display("Switch", Pane.STATUS),
     ),
     Measurement(
@@ -323,7 +345,10 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         Register("u16"), states=NEUTRAL_STATES,
         metric=Metric("c12_neutral_lost",
                help="1 while the loss-of-neutral sensor reports a lost neutral"),
-        column=Column("c12UnitNeutralState"),
+        column=Column(
+            "c12UnitNeutralState", arc=12, syntax="C12NeutralState",
+            description="The loss-of-neutral sensor.",
+        ),
         display=Display("Neutral", Pane.STATUS),
     ),
     Measurement(
@@ -331,7 +356,15 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "Ambient (inlet air) temperature at the unit, the one the manual's 0-45 °C "
         "operating range is about", "°C",
         Register("s16", DECI, "°C", valid=(-40.0, 125.0), nullable=True),
-        column=Column("c12UnitTemperature", DECI),
+        column=Column(
+            "c12UnitTemperature", DECI, arc=9, description=(
+                "The ambient (inlet air) temperature the unit measures: the temperature the "
+                "manual's 0-45 degrees Celsius operating range is about, so its limit applies to "
+                "this value as is; the heat of the load inside the unit does not raise it. The "
+                "unit must not be used above c12TemperatureLimit. Absent while the unit reports "
+                "it as not available."
+            ),
+        ),
         note="the manual gives only an ambient range (0-45 °C) and leaves the meter's °C "
         "readouts blank; we take the sensor to read the inlet air, so the limit applies to "
         "the reading as is (docs/simulator.md)",
@@ -340,7 +373,13 @@ MEASUREMENTS: tuple[Measurement, ...] = (
     Measurement(
         "uptime", Scope.UNIT, "Seconds since the unit was last powered up", "s",
         Register("u32", 1.0, "s"),
-        column=Column("c12InputUptime", CENTI, wrap=2**32),
+        column=Column(
+            "c12InputUptime", CENTI, wrap=2**32, arc=15, syntax="TimeTicks", units="", description=(
+                "The time since the unit was last powered up, as the unit reported it at the last"
+                " successful poll. The maxima, the demand maxima and the energy counters of this "
+                "unit all count from that power-up."
+            ),
+        ),
         note="restarts at 0 after a power loss, with the energy counters",
         display=Display("Powered up for"),
     ),
@@ -349,25 +388,44 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "Line-neutral voltage; not available when the phase's meter fuse is blown", "V",
         Register("u16", DECI, "V", valid=(0.0, VOLTAGE_MAX_V), nullable=True),
         metric=Metric(help="Line-neutral voltage"),
-        column=Column("c12LineVoltage", DECI),
+        column=Column(
+            "c12LineVoltage", DECI, arc=2,
+            description=(
+                "The line-to-neutral voltage. Absent while c12LineVoltageAvailable is false(2)."
+            ),
+        ),
         display=Display("Voltage"),
     ),
     _current(
         "current", "Line current", Scope.PHASE, nullable=True,
-        metric=Metric(help="Line and neutral current"), column=Column("c12LineCurrent", MILLI),
+        metric=Metric(help="Line and neutral current"), column=Column(
+            "c12LineCurrent", MILLI, arc=3,
+            description=(
+                "The line current. Absent while the meter is stopped (see c12InputMeteredPhases)."
+            ),
+        ),
         display=Display("Current"),
     ),
     _current(
         "neutral_current", "Neutral current", Scope.UNIT, nullable=True,
         metric=Metric("c12_current_amperes", help="Line and neutral current",
                       labels={"phase": "N"}),
-        column=Column("c12InputNeutralCurrent", MILLI),
+        column=Column(
+            "c12InputNeutralCurrent", MILLI, arc=2, description=(
+                "The neutral current. Triplen harmonics (LED walls, switch-mode supplies) can "
+                "push it above the line currents even on a balanced load. Absent while the meter "
+                "is stopped."
+            ),
+        ),
         display=Display("Neutral current"),
     ),
     _current(
         "max_current", "Maximum line current since power-up", Scope.PHASE, nullable=True,
         metric=Metric(help="Maximum current since power-up"),
-        column=Column("c12LineMaxCurrent", MILLI),
+        column=Column(
+            "c12LineMaxCurrent", MILLI, arc=4,
+            description="The highest line current since the unit was last powered up.",
+        ),
         display=Display("Highest current since power-up"),
     ),
     _current(
@@ -375,7 +433,10 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         nullable=True,
         metric=Metric("c12_max_current_amperes", help="Maximum current since power-up",
                       labels={"phase": "N"}),
-        column=Column("c12InputMaxNeutralCurrent", MILLI),
+        column=Column(
+            "c12InputMaxNeutralCurrent", MILLI, arc=3,
+            description="The highest neutral current since the unit was last powered up.",
+        ),
         display=Display("Highest neutral current since power-up"),
     ),
     Measurement(
@@ -383,26 +444,50 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "Average current THD since power-up, of the fundamental (THD-F: may exceed 1 for "
         "switch-mode loads)", "ratio",
         Register("u16", MILLI, "ratio", valid=(0.0, 10.0), nullable=True),
-        column=Column("c12LineCurrentThd", MILLI),
+        column=Column(
+            "c12LineCurrentThd", MILLI, arc=9, syntax="C12DeciPercent (0..2147483647)", units="%",
+            description=(
+                "The average total harmonic distortion of the line current since the unit was "
+                "last powered up, relative to the fundamental (THD-F: the rms of the harmonic "
+                "currents over the fundamental current). It exceeds 100 % when the harmonics "
+                "carry more current than the fundamental, as with switch-mode supplies and LED "
+                "drivers."
+            ),
+        ),
         display=Display("Current distortion (THD)", unit="%", digits=1),
     ),
     Measurement(
         "voltage_thd", Scope.PHASE,
         "Average voltage THD since power-up, of the fundamental (THD-F)", "ratio",
         Register("u16", MILLI, "ratio", valid=(0.0, 1.0), nullable=True),
-        column=Column("c12LineVoltageThd", MILLI),
+        column=Column(
+            "c12LineVoltageThd", MILLI, arc=10, syntax="C12DeciPercent (0..2147483647)", units="%",
+            description=(
+                "The average total harmonic distortion of the line voltage since the unit was "
+                "last powered up, relative to the fundamental (THD-F, as EN 50160's 8 % limit "
+                "is). Absent while c12LineVoltageAvailable is false(2)."
+            ),
+        ),
         display=Display("Voltage distortion (THD)", unit="%", digits=1),
     ),
     Measurement(
         "frequency", Scope.UNIT, "Supply frequency", "Hz",
         Register("u16", CENTI, "Hz", valid=(40.0, 70.0), nullable=True),
-        column=Column("c12InputFrequency", CENTI),
+        column=Column(
+            "c12InputFrequency", CENTI, arc=1, syntax="C12CentiHertz",
+            description="The supply frequency. Absent while the meter reports it as not available.",
+        ),
         display=Display("Frequency"),
     ),
     Measurement(
         "phase_active_power", Scope.PHASE, "Active power per phase", "W",
         Register("s32", 1.0, "W", valid=(-POWER_MAX, POWER_MAX), nullable=True),
-        column=Column("c12LineActivePower"),
+        column=Column(
+            "c12LineActivePower", arc=5,
+            description=(
+                "The active power of the line. Absent while c12LineVoltageAvailable is false(2)."
+            ),
+        ),
         display=Display("Power"),
     ),
     Measurement(
@@ -410,14 +495,25 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "Total active power over the phases the meter measures (c12_metered_phases): "
         "a phase whose meter fuse is blown is left out", "W",
         Register("s32", 1.0, "W", valid=(-POWER_MAX, POWER_MAX), nullable=True),
-        column=Column("c12InputActivePower"),
+        column=Column(
+            "c12InputActivePower", arc=4, description=(
+                "The total active power of the lines the meter measures (c12InputMeteredPhases): "
+                "a line whose meter fuse is blown is left out. Absent while the meter is stopped."
+            ),
+        ),
         display=Display("Power"),
     ),
     Measurement(
         "phase_reactive_power", Scope.PHASE,
         "Reactive power per phase, positive for a lagging (inductive) load", "var",
         Register("s32", 1.0, "var", valid=(-POWER_MAX, POWER_MAX), nullable=True),
-        column=Column("c12LineReactivePower"),
+        column=Column(
+            "c12LineReactivePower", arc=6, description=(
+                "The reactive power of the line (fundamental): positive for a lagging (inductive)"
+                " load, negative for a leading (capacitive) one. Absent while "
+                "c12LineVoltageAvailable is false(2)."
+            ),
+        ),
         display=Display("Reactive power"),
     ),
     Measurement(
@@ -426,13 +522,25 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "positive for a lagging (inductive) load: a phase whose meter fuse is blown is left "
         "out", "var",
         Register("s32", 1.0, "var", valid=(-POWER_MAX, POWER_MAX), nullable=True),
-        column=Column("c12InputReactivePower"),
+        column=Column(
+            "c12InputReactivePower", arc=5, description=(
+                "The total reactive power of the lines the meter measures "
+                "(c12InputMeteredPhases): a line whose meter fuse is blown is left out. Sign as "
+                "IEC 61557-12 and IEC 62053-23 use it: positive for a lagging (inductive) load, "
+                "negative for a leading (capacitive) one. Absent while the meter is stopped."
+            ),
+        ),
         display=Display("Reactive power"),
     ),
     Measurement(
         "phase_apparent_power", Scope.PHASE, "Apparent power per phase", "VA",
         Register("u32", 1.0, "VA", valid=(0.0, POWER_MAX), nullable=True),
-        column=Column("c12LineApparentPower"),
+        column=Column(
+            "c12LineApparentPower", arc=7, description=(
+                "The apparent power of the line. Absent while c12LineVoltageAvailable is "
+                "false(2)."
+            ),
+        ),
         display=Display("Apparent power"),
     ),
     Measurement(
@@ -440,14 +548,27 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "Total apparent power over the phases the meter measures (c12_metered_phases): "
         "a phase whose meter fuse is blown is left out", "VA",
         Register("u32", 1.0, "VA", valid=(0.0, POWER_MAX), nullable=True),
-        column=Column("c12InputApparentPower"),
+        column=Column(
+            "c12InputApparentPower", arc=6, description=(
+                "The total apparent power of the lines the meter measures "
+                "(c12InputMeteredPhases): a line whose meter fuse is blown is left out. Absent "
+                "while the meter is stopped."
+            ),
+        ),
         display=Display("Apparent power"),
     ),
     Measurement(
         "phase_power_factor", Scope.PHASE,
         "True power factor per phase (P / S), negative only while power flows back", "ratio",
         Register("s16", MILLI, "ratio", valid=(-1.0, 1.0), nullable=True),
-        column=Column("c12LinePowerFactor", MILLI),
+        column=Column(
+            "c12LinePowerFactor", MILLI, arc=8, syntax="C12Thousandths (-1000..1000)", description=(
+                "The true power factor of the line (active over apparent power, harmonics "
+                "included), signed by the direction of active power as c12InputPowerFactor: "
+                "positive while importing, whether the load leads or lags. Absent while "
+                "c12LineVoltageAvailable is false(2) or the meter reports it as not available."
+            ),
+        ),
         display=Display("Power factor"),
     ),
     Measurement(
@@ -455,7 +576,16 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "Average power factor (total P / total S), negative only while power flows back",
         "ratio",
         Register("s16", MILLI, "ratio", valid=(-1.0, 1.0), nullable=True),
-        column=Column("c12InputPowerFactor", MILLI),
+        column=Column(
+            "c12InputPowerFactor", MILLI, arc=7, syntax="C12Thousandths (-1000..1000)",
+            description=(
+                "The power factor of the lines the meter measures: their total active over their "
+                "total apparent power (true power factor, harmonics included). Signed by the "
+                "direction of active power only: positive while the unit imports, as it always "
+                "does; it does not say whether the load leads or lags (the sign of "
+                "c12InputReactivePower does). Absent while the meter reports it as not available."
+            ),
+        ),
         display=Display("Power factor"),
     ),
     Measurement(
@@ -463,7 +593,13 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "Active power demand: the average over the last complete 15 min window, sliding "
         "every minute; not available until the first window since power-up completes", "W",
         Register("u32", 1.0, "W", valid=(0.0, POWER_MAX), nullable=True),
-        column=Column("c12InputDemandActivePower"),
+        column=Column(
+            "c12InputDemandActivePower", arc=10, description=(
+                "The active power demand: the average active power over the last complete "
+                "15-minute window, sliding by one minute. Absent until the first window since the"
+                " meter started has completed."
+            ),
+        ),
         display=Display("Demand, last 15 min"),
     ),
     Measurement(
@@ -471,7 +607,13 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "Apparent power demand: the average over the last complete 15 min window, sliding "
         "every minute; not available until the first window since power-up completes", "VA",
         Register("u32", 1.0, "VA", valid=(0.0, POWER_MAX), nullable=True),
-        column=Column("c12InputDemandApparentPower"),
+        column=Column(
+            "c12InputDemandApparentPower", arc=11, description=(
+                "The apparent power demand: the average apparent power over the last complete "
+                "15-minute window, sliding by one minute. Absent until the first window since the"
+                " meter started has completed."
+            ),
+        ),
         display=Display("Apparent demand, last 15 min"),
     ),
     Measurement(
@@ -479,7 +621,12 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "Maximum active power demand since power-up, over complete 15 min windows only; "
         "not available until the first window completes", "W",
         Register("u32", 1.0, "W", valid=(0.0, POWER_MAX), nullable=True),
-        column=Column("c12InputMaxDemandActivePower"),
+        column=Column(
+            "c12InputMaxDemandActivePower", arc=12, description=(
+                "The highest active power demand since the unit was last powered up, over "
+                "complete 15-minute windows only. Absent until the first window has completed."
+            ),
+        ),
         display=Display("Highest demand since power-up"),
     ),
     Measurement(
@@ -487,7 +634,12 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "Maximum apparent power demand since power-up, over complete 15 min windows only; "
         "not available until the first window completes", "VA",
         Register("u32", 1.0, "VA", valid=(0.0, POWER_MAX), nullable=True),
-        column=Column("c12InputMaxDemandApparentPower"),
+        column=Column(
+            "c12InputMaxDemandApparentPower", arc=13, description=(
+                "The highest apparent power demand since the unit was last powered up, over "
+                "complete 15-minute windows only. Absent until the first window has completed."
+            ),
+        ),
         display=Display("Highest apparent demand since power-up"),
     ),
     Measurement(
@@ -495,7 +647,14 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         Register("u64", 1.0, "Wh", to_si=WH, nullable=True),
         metric=Metric(counter=True, help="Import active energy since the unit was last powered up "
                "(resets on power loss)"),
-        column=Column("c12InputActiveEnergy", WH),
+        column=Column(
+            "c12InputActiveEnergy", WH, arc=8, description=(
+                "The import active energy the meter has counted since the unit was last powered "
+                "up. Discontinuities in the value of this counter occur when the unit loses "
+                "power, at which the meter starts again from zero, and are indicated by "
+                "c12InputEnergyResetTime."
+            ),
+        ),
         display=Display("Energy since power-up"),
     ),
     Measurement(
@@ -503,12 +662,24 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         Register("u64", 1.0, "varh", to_si=WH, nullable=True),
         metric=Metric(counter=True, help="Import reactive energy in var seconds (var h x 3600) "
                "since the unit was last powered up (resets on power loss)"),
-        column=Column("c12InputReactiveEnergy", WH),
+        column=Column(
+            "c12InputReactiveEnergy", WH, arc=9, description=(
+                "The import reactive energy the meter has counted since the unit was last powered"
+                " up. Discontinuities in the value of this counter occur when the unit loses "
+                "power, at which the meter starts again from zero, and are indicated by "
+                "c12InputEnergyResetTime."
+            ),
+        ),
         display=Display("Reactive energy since power-up"),
     ),
     _current(
         "channel_current", "Channel output current", Scope.CHANNEL, CHANNEL_MAX_A,
-        column=Column("c12ChannelCurrent", MILLI),
+        column=Column(
+            "c12ChannelCurrent", MILLI, arc=8, description=(
+                "The channel's output current. On the channel that feeds the auxiliary socket "
+                "(c12ChannelAuxSocket true(1)) this includes the load on that socket."
+            ),
+        ),
         display=Display("Current", Pane.CHANNELS, digits=2),
     ),
     Measurement(
@@ -517,7 +688,10 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         metric=Metric("c12_channel_breaker_closed",
                help="1 while the channel's RCBO is closed, 0 when open",
                states={"closed": 1.0, "open": 0.0}),
-        column=Column("c12ChannelBreakerState"),
+        column=Column(
+            "c12ChannelBreakerState", arc=9, syntax="C12BreakerState",
+            description="The channel's RCBO.",
+        ),
         note="open: tripped, tested or switched off",
         display=Display("Breaker", Pane.CHANNELS),
     ),
@@ -527,7 +701,10 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         metric=Metric("c12_channel_load_level",
                help="Channel load LED as an ordered level: 0 off, 1 normal, 2 slight "
                "overload (slow red flash), 3 serious overload (fast red flash)"),
-        column=Column("c12ChannelLoadState"),
+        column=Column(
+            "c12ChannelLoadState", arc=10, syntax="C12LoadState",
+            description="The channel's load LED.",
+        ),
         display=Display("Load LED", Pane.CHANNELS),
     ),
     Measurement(
@@ -535,7 +712,14 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "Phases the main meter measures: those whose meter fuse is intact, none while "
         "the L1 fuse is blown (the meter is powered from L1)", "",
         Register("u16", valid=(0.0, 3.0)),
-        column=Column("c12InputMeteredPhases"),
+        column=Column(
+            "c12InputMeteredPhases", arc=16, syntax="Unsigned32 (0..3)", description=(
+                "How many lines the main meter measures: those whose 1 AT meter fuse is intact. 0"
+                " while the L1 meter fuse is blown: the meter is powered from L1 and stops, and "
+                "every meter value of the unit is absent. The totals (power, energy, demand) "
+                "cover the measured lines only."
+            ),
+        ),
         display=Display("Phases the meter reads"),
     ),
 )  # fmt: skip
