@@ -36,6 +36,36 @@ import yaml
 
 from c12exporter import limits
 from c12exporter.breaker import EN_60947_2_MAGNETIC_HYDRAULIC
+from c12exporter.catalogue import (
+    AUX_SOCKET_RATING,
+    CHANNEL_BREAKER,
+    CHANNEL_BREAKER_HEAT,
+    CHANNEL_CURRENT,
+    CHANNEL_INFO,
+    CHANNEL_LOAD,
+    CHANNEL_RATING,
+    CHANNEL_RCBO_LAST_TEST,
+    CHANNEL_RCBO_WATCHED_SINCE,
+    CHANNEL_SUPERVISION_POSITION,
+    CHANNEL_TRIP_FORECAST,
+    CURRENT,
+    EMERGENCY_STOP,
+    FREQUENCY,
+    INPUT_RATING,
+    NEUTRAL,
+    PHASE_UNBALANCE,
+    POWER_UP_TIME,
+    RCBO_TEST_PERIOD,
+    SUPPLY_FREQUENCY_BAND,
+    SWITCH_DISCONNECTOR,
+    TEMPERATURE,
+    UP,
+    UPTIME,
+    VOLTAGE,
+    VOLTAGE_MISSING,
+    VOLTAGE_THD,
+    VOLTAGE_UNBALANCE,
+)
 
 FREQUENCY_BANDS: Mapping[str, float] = {
     name: band.value for name, band in limits.FREQUENCY_BANDS.items()
@@ -168,18 +198,15 @@ class _Promql:
 
     def with_channel_name(self, expr: str) -> str:
         """Adds the channel's configured ``name`` label from ``c12_channel_info``."""
-        return (
-            f"(\n  {expr}\n)\n"
-            f"* on({self.on_channel}) group_left(name)\n  {self.m('c12_channel_info')}"
-        )
+        return f"(\n  {expr}\n)\n* on({self.on_channel}) group_left(name)\n  {self.m(CHANNEL_INFO)}"
 
     def phases(self, metric: str) -> str:
         return self.m(metric, 'phase=~"L1|L2|L3"')
 
 
 def unit_alerts(cfg: Config, q: _Promql) -> list[Alert]:
-    uptime = q.m("c12_uptime_seconds")
-    power_up = q.m("c12_power_up_time_seconds")
+    uptime = q.m(UPTIME)
+    power_up = q.m(POWER_UP_TIME)
     window = cfg.energy_reset_window
     return [
         Alert(
@@ -196,7 +223,7 @@ def unit_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "C12UnitDown",
             "critical",
             "unit",
-            f"{q.m('c12_up')} == 0",
+            f"{q.m(UP)} == 0",
             "A C12 unit is not answering its polls.",
             "{{ $labels.pdu }} has had no fresh successful poll for "
             f"{cfg.for_durations['C12UnitDown']}: it has lost power, its electronics fuse has "
@@ -207,16 +234,16 @@ def unit_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "C12EmergencyStopPressed",
             "critical",
             "unit",
-            f"{q.m('c12_emergency_stop_pressed')} == 1",
+            f"{q.m(EMERGENCY_STOP)} == 1",
             "The emergency stop of a C12 unit is pressed: all its outputs are dead.",
             "The emergency stop of {{ $labels.pdu }} is pressed: the switch disconnector has "
-            "tripped and all 12 outputs are dead.",
+            "tripped and all its outputs are dead.",
         ),
         Alert(
             "C12NeutralLost",
             "critical",
             "unit",
-            f"{q.m('c12_neutral_lost')} == 1",
+            f"{q.m(NEUTRAL)} == 1",
             "A C12 unit has lost the neutral at its input and tripped its switch disconnector.",
             "{{ $labels.pdu }} reports a lost neutral at its power input and has tripped its "
             "switch disconnector. Without a neutral the phase voltages float: a qualified "
@@ -226,17 +253,17 @@ def unit_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "C12SwitchDisconnectorOff",
             "warning",
             "unit",
-            f"{q.m('c12_switch_disconnector_on')} == 0",
+            f"{q.m(SWITCH_DISCONNECTOR)} == 0",
             "The switch disconnector of a C12 unit is OFF: all its outputs are dead.",
             "The switch disconnector of {{ $labels.pdu }} has been OFF for "
-            f"{cfg.for_durations['C12SwitchDisconnectorOff']}: all 12 outputs are dead. The "
+            f"{cfg.for_durations['C12SwitchDisconnectorOff']}: all its outputs are dead. The "
             "meter sits before the switch, so supply voltages are still read.",
         ),
         Alert(
             "C12TemperatureNearLimit",
             "warning",
             "unit",
-            f"{q.m('c12_temperature_celsius')} > {_num(cfg.temperature_warning_c)}",
+            f"{q.m(TEMPERATURE)} > {_num(cfg.temperature_warning_c)}",
             f"A C12 unit is close to its {_num(cfg.temperature_limit_c)} °C ambient limit.",
             'The ambient at {{ $labels.pdu }} is {{ $value | printf "%.1f" }} °C, above '
             f"{_num(cfg.temperature_warning_c)} °C and close to the "
@@ -246,7 +273,7 @@ def unit_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "C12TemperatureOverLimit",
             "critical",
             "unit",
-            f"{q.m('c12_temperature_celsius')} > {_num(cfg.temperature_limit_c)}",
+            f"{q.m(TEMPERATURE)} > {_num(cfg.temperature_limit_c)}",
             f"A C12 unit is above its {_num(cfg.temperature_limit_c)} °C ambient limit.",
             'The ambient at {{ $labels.pdu }} is {{ $value | printf "%.1f" }} °C, above '
             f"{_num(cfg.temperature_limit_c)} °C: the manual forbids using the unit there.",
@@ -255,7 +282,7 @@ def unit_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "C12TemperatureBelowMinimum",
             "warning",
             "unit",
-            f"{q.m('c12_temperature_celsius')} < {_num(cfg.temperature_minimum_c)}",
+            f"{q.m(TEMPERATURE)} < {_num(cfg.temperature_minimum_c)}",
             f"A C12 unit is below its {_num(cfg.temperature_minimum_c)} °C ambient minimum.",
             'The ambient at {{ $labels.pdu }} is {{ $value | printf "%.1f" }} °C, below '
             f"{_num(cfg.temperature_minimum_c)} °C: the manual's operating range is "
@@ -284,10 +311,10 @@ def unit_alerts(cfg: Config, q: _Promql) -> list[Alert]:
 
 
 def channel_alerts(cfg: Config, q: _Promql) -> list[Alert]:
-    current = q.m("c12_channel_current_amperes")
-    ratio = f"{current} / {q.m('c12_channel_rating_amperes')}"
-    breaker_closed = f"{q.m('c12_channel_breaker_closed')} == 1"
-    position = q.m("c12_channel_supervision_position")
+    current = q.m(CHANNEL_CURRENT)
+    ratio = f"{current} / {q.m(CHANNEL_RATING)}"
+    breaker_closed = f"{q.m(CHANNEL_BREAKER)} == 1"
+    position = q.m(CHANNEL_SUPERVISION_POSITION)
 
     def current_where(condition: str) -> str:
         return f"{current} and on({q.on_channel}) {condition}"
@@ -297,19 +324,18 @@ def channel_alerts(cfg: Config, q: _Promql) -> list[Alert]:
         f'    "state", "{side}", "", ""\n  )'
         for op, side in (("<", "below"), (">", "above"))
     )
-    serious = current_where(f"{q.m('c12_channel_load_level')} == 3")
+    serious = current_where(f"{q.m(CHANNEL_LOAD)} == 3")
     exporter_labels = ", ".join(label for label in cfg.unit_labels if label != "pdu")
-    heat = q.m("c12_channel_breaker_heat_ratio")
-    forecast = q.m("c12_channel_trip_forecast_seconds")
+    heat = q.m(CHANNEL_BREAKER_HEAT)
+    forecast = q.m(CHANNEL_TRIP_FORECAST)
     forecast_query = (
-        '{{ with printf "c12_channel_trip_forecast_seconds{pdu=%q,channel=%q}" '
+        f'{{{{ with printf "{CHANNEL_TRIP_FORECAST}{{pdu=%q,channel=%q}}" '
         "$labels.pdu $labels.channel | query }}: at its present current it trips in "
         "{{ . | first | value | humanizeDuration }}{{ end }}"
     )
-    ch12_current = q.m("c12_channel_current_amperes", 'channel="12"')
-    aux_rating = q.m("c12_aux_socket_rating_amperes")
+    aux_rating = q.m(AUX_SOCKET_RATING)
     rating_query = (
-        '{{ with printf "c12_aux_socket_rating_amperes{pdu=%q,channel=%q}" '
+        f'{{{{ with printf "{AUX_SOCKET_RATING}{{pdu=%q,channel=%q}}" '
         "$labels.pdu $labels.channel | query }}{{ . | first | value }}{{ end }}"
     )
     return [
@@ -317,7 +343,7 @@ def channel_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "C12ChannelBreakerOpen",
             "warning",
             "channel",
-            q.with_channel_name(f"{q.m('c12_channel_breaker_closed')} == 0"),
+            q.with_channel_name(f"{q.m(CHANNEL_BREAKER)} == 0"),
             "An RCBO of a C12 unit is open: that output is dead.",
             "The RCBO of {{ $labels.pdu }} " + CHANNEL_REF + " is open: the output is dead. "
             "It tripped on overcurrent or earth leakage, was tested with its T button, or "
@@ -389,13 +415,14 @@ def channel_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "warning",
             "channel",
             q.with_channel_name(
-                f"{ch12_current}\n    > {aux_rating}\n  and {aux_rating}\n"
-                f"    < {q.m('c12_channel_rating_amperes')}"
+                f"{current}\n    > on({q.on_channel}) {aux_rating}\n"
+                f"  and on({q.on_channel}) {aux_rating}\n"
+                f"    < on({q.on_channel}) {q.m(CHANNEL_RATING)}"
             ),
-            "Channel 12 of a C12 unit draws more than its aux socket is rated for.",
+            "The channel of a C12 unit's aux socket draws more than the socket is rated for.",
             "{{ $labels.pdu }} " + CHANNEL_REF + ' draws {{ $value | printf "%.1f" }} A, more '
             f"than the {rating_query} A its aux socket is rated for. The unit measures the "
-            "main connector and the aux socket of channel 12 together, so the socket may or "
+            "main connector and the aux socket of that channel together, so the socket may or "
             "may not be overloaded: check what is plugged into it.",
         ),
         Alert(
@@ -403,10 +430,10 @@ def channel_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "warning",
             "channel",
             q.with_channel_name(
-                f"time() - (\n    {q.m('c12_channel_rcbo_last_test_timestamp_seconds')}\n"
-                f"    or {q.m('c12_channel_rcbo_watched_since_timestamp_seconds')}\n  )\n"
+                f"time() - (\n    {q.m(CHANNEL_RCBO_LAST_TEST)}\n"
+                f"    or {q.m(CHANNEL_RCBO_WATCHED_SINCE)}\n  )\n"
                 f"  > on({exporter_labels}) group_left()\n"
-                f"  {q.m('c12_rcbo_test_period_seconds')}"
+                f"  {q.m(RCBO_TEST_PERIOD)}"
             ),
             "An RCBO of a C12 unit has not been tested for longer than the test period.",
             "The RCBO of {{ $labels.pdu }} " + CHANNEL_REF + " has not passed a test "
@@ -422,7 +449,7 @@ def channel_alerts(cfg: Config, q: _Promql) -> list[Alert]:
 def supply_alerts(cfg: Config, q: _Promql) -> list[Alert]:
     v_low = cfg.nominal_voltage_v * (1 - cfg.voltage_tolerance)
     v_high = cfg.nominal_voltage_v * (1 + cfg.voltage_tolerance)
-    volts = q.m("c12_voltage_volts")
+    volts = q.m(VOLTAGE)
     f_nominal = _num(cfg.nominal_frequency_hz)
     bands = ", ".join(f"±{_pct(band)} {name}" for name, band in FREQUENCY_BANDS.items())
     return [
@@ -441,7 +468,7 @@ def supply_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "C12PhaseVoltageUnbalance",
             "warning",
             "voltage",
-            f"{q.m('c12_voltage_unbalance_ratio')} > {_num(cfg.voltage_unbalance_max)}",
+            f"{q.m(VOLTAGE_UNBALANCE)} > {_num(cfg.voltage_unbalance_max)}",
             "The supply voltages of a C12 unit are unbalanced.",
             "The supply voltage unbalance at {{ $labels.pdu }} (negative over positive "
             "sequence, EN 50160's measure) is {{ $value | humanizePercentage }}, above "
@@ -451,7 +478,7 @@ def supply_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "C12VoltageTHDHigh",
             "warning",
             "voltage",
-            f"{q.m('c12_voltage_thd_ratio')} > {_num(cfg.voltage_thd_max)}",
+            f"{q.m(VOLTAGE_THD)} > {_num(cfg.voltage_thd_max)}",
             "The supply voltage of a C12 unit is distorted "
             f"(THD above {_pct(cfg.voltage_thd_max)}).",
             "The average voltage THD on {{ $labels.phase }} of {{ $labels.pdu }} since "
@@ -462,8 +489,8 @@ def supply_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "C12FrequencyOutOfRange",
             "warning",
             "supply",
-            f"abs({q.m('c12_frequency_hertz')} - {f_nominal}) / {f_nominal}\n"
-            f"  > on({q.on_unit}) {q.m('c12_supply_frequency_band_ratio')}",
+            f"abs({q.m(FREQUENCY)} - {f_nominal}) / {f_nominal}\n"
+            f"  > on({q.on_unit}) {q.m(SUPPLY_FREQUENCY_BAND)}",
             "The supply frequency of a C12 unit is outside the band of its supply.",
             "The supply frequency at {{ $labels.pdu }} deviates "
             "{{ $value | humanizePercentage }} from "
@@ -473,7 +500,7 @@ def supply_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "C12MeterPhaseSilent",
             "warning",
             "meter",
-            f"{q.m('c12_voltage_missing')} == 1",
+            f"{q.m(VOLTAGE_MISSING)} == 1",
             "The meter of a C12 unit reads no voltage on one phase (meter fuse blown?).",
             "The meter of {{ $labels.pdu }} reports no voltage on {{ $labels.phase }} while "
             "the unit answers: that phase's 1 AT meter fuse has probably blown. The L1 fuse "
@@ -483,15 +510,12 @@ def supply_alerts(cfg: Config, q: _Promql) -> list[Alert]:
 
 
 def load_alerts(cfg: Config, q: _Promql) -> list[Alert]:
-    neutral = q.m("c12_current_amperes", 'phase="N"')
-    lines = q.phases("c12_current_amperes")
+    neutral = q.m(CURRENT, 'phase="N"')
+    lines = q.phases(CURRENT)
     avg = f"avg without(phase) ({lines})"
-    of_input = (
-        f"{q.m('c12_current_amperes')}\n  / ignoring(phase) group_left\n  "
-        f"{q.m('c12_input_rating_amperes')}"
-    )
+    of_input = f"{q.m(CURRENT)}\n  / ignoring(phase) group_left\n  {q.m(INPUT_RATING)}"
     amps = (
-        '{{ with printf "c12_current_amperes{pdu=%q,phase=%q}" $labels.pdu $labels.phase '
+        f'{{{{ with printf "{CURRENT}{{pdu=%q,phase=%q}}" $labels.pdu $labels.phase '
         '| query }}{{ . | first | value | printf "%.1f" }} A, {{ end }}'
     )
     return [
@@ -532,11 +556,11 @@ def load_alerts(cfg: Config, q: _Promql) -> list[Alert]:
             "C12PhaseCurrentImbalance",
             "warning",
             "load",
-            f"{q.m('c12_phase_unbalance_ratio')} > {_num(cfg.imbalance_max_ratio)}\n"
+            f"{q.m(PHASE_UNBALANCE)} > {_num(cfg.imbalance_max_ratio)}\n"
             f"and on({q.on_unit})\n{avg} > {_num(cfg.imbalance_min_average_a)}",
             "The phase currents of a C12 unit are badly unbalanced.",
             "The phase current unbalance of {{ $labels.pdu }} (NEMA MG-1: the largest "
-            "deviation from the mean, over the mean; c12_phase_unbalance_ratio) is "
+            f"deviation from the mean, over the mean; {PHASE_UNBALANCE}) is "
             "{{ $value | humanizePercentage }}, above "
             f"{_pct(cfg.imbalance_max_ratio)}.",
         ),
