@@ -45,6 +45,7 @@ from grafana_foundation_sdk.models import dashboard as models
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from alerts.generate import CONFIG, FREQUENCY_BANDS
+from c12exporter import catalogue as metric
 
 HERE = Path(__file__).resolve().parent
 
@@ -305,7 +306,7 @@ def base(uid: str, title: str, description: str) -> dashboard.Dashboard:
             .label("Job")
             .description("Scrape job(s) of the c12exporter")
             .datasource(DATASOURCE)
-            .query("label_values(c12_up, job)")
+            .query(f"label_values({metric.UP}, job)")
             .refresh(models.VariableRefresh.ON_TIME_RANGE_CHANGED)
             .sort(models.VariableSort.ALPHABETICAL_ASC)
             .include_all(True)
@@ -324,7 +325,7 @@ def pdu_variable(*, multi: bool) -> dashboard.QueryVariable:
         .label("Unit")
         .description("The C12 unit (pdu label: its configured name)")
         .datasource(DATASOURCE)
-        .query(f"label_values(c12_up{{{JOB}}}, pdu)")
+        .query(f"label_values({metric.UP}{{{JOB}}}, pdu)")
         .refresh(models.VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(models.VariableSort.ALPHABETICAL_ASC)
     )
@@ -349,20 +350,20 @@ def fleet_table() -> table.Panel:
         return f"max by(pdu) ({expr})"
 
     def current(phase: str) -> str:
-        return by_pdu(f'c12_current_amperes{{{JOB}, phase="{phase}"}}')
+        return by_pdu(f'{metric.CURRENT}{{{JOB}, phase="{phase}"}}')
 
     columns = [
-        ("Poll", "none", by_pdu(f"c12_up{{{JOB}}}")),
-        ("E-stop", "none", by_pdu(f"c12_emergency_stop_pressed{{{JOB}}}")),
-        ("Switch", "none", by_pdu(f"c12_switch_disconnector_on{{{JOB}}}")),
-        ("Neutral", "none", by_pdu(f"c12_neutral_lost{{{JOB}}}")),
-        ("Supervision", "none", by_pdu(f"c12_supervision_warning{{{JOB}}}")),
+        ("Poll", "none", by_pdu(f"{metric.UP}{{{JOB}}}")),
+        ("E-stop", "none", by_pdu(f"{metric.EMERGENCY_STOP}{{{JOB}}}")),
+        ("Switch", "none", by_pdu(f"{metric.SWITCH_DISCONNECTOR}{{{JOB}}}")),
+        ("Neutral", "none", by_pdu(f"{metric.NEUTRAL}{{{JOB}}}")),
+        ("Supervision", "none", by_pdu(f"{metric.SUPERVISION_WARNING}{{{JOB}}}")),
         ("L1", "amp", current("L1")),
         ("L2", "amp", current("L2")),
         ("L3", "amp", current("L3")),
         ("N", "amp", current("N")),
-        ("Power", "watt", by_pdu(f"c12_active_power_watts{{{JOB}}}")),
-        ("Temperature", "celsius", by_pdu(f"c12_temperature_celsius{{{JOB}}}")),
+        ("Power", "watt", by_pdu(f"{metric.ACTIVE_POWER}{{{JOB}}}")),
+        ("Temperature", "celsius", by_pdu(f"{metric.TEMPERATURE}{{{JOB}}}")),
     ]
     p = table_panel(
         "Units",
@@ -403,7 +404,7 @@ def fleet_table() -> table.Panel:
 
 def outside_band(selector: str) -> str:
     """Channels outside their supervision band, valued 1, labelled ``state`` below/above."""
-    position = f"c12_channel_supervision_position{{{selector}}}"
+    position = f"{metric.CHANNEL_SUPERVISION_POSITION}{{{selector}}}"
     return (
         f'abs(\n    label_replace({position} < 0, "state", "below", "", "")\n'
         f'    or label_replace({position} > 0, "state", "above", "", "")\n  )'
@@ -424,7 +425,7 @@ def fleet() -> models.Dashboard:
                 "Units up",
                 "Units whose last poll succeeded and is fresh.",
                 "none",
-                f"sum(c12_up{{{JOB}}})",
+                f"sum({metric.UP}{{{JOB}}})",
                 width=4,
             )
         )
@@ -433,7 +434,7 @@ def fleet() -> models.Dashboard:
                 "Units down",
                 "Units that do not answer (power lost, electronics fuse, network).",
                 "none",
-                any_count.format(expr=f"c12_up{{{JOB}}} == 0"),
+                any_count.format(expr=f"{metric.UP}{{{JOB}}} == 0"),
                 width=4,
                 limits=steps((None, "green"), (1, "red")),
             )
@@ -445,8 +446,7 @@ def fleet() -> models.Dashboard:
                 "loss-of-neutral sensor.",
                 "none",
                 any_count.format(
-                    expr=f"c12_emergency_stop_pressed{{{JOB}}} == 1 "
-                    f"or c12_neutral_lost{{{JOB}}} == 1"
+                    expr=f"{metric.EMERGENCY_STOP}{{{JOB}}} == 1 or {metric.NEUTRAL}{{{JOB}}} == 1"
                 ),
                 width=4,
                 limits=steps((None, "green"), (1, "red")),
@@ -457,7 +457,7 @@ def fleet() -> models.Dashboard:
                 "Switched off",
                 "Units whose switch disconnector is OFF (all outputs dead).",
                 "none",
-                any_count.format(expr=f"c12_switch_disconnector_on{{{JOB}}} == 0"),
+                any_count.format(expr=f"{metric.SWITCH_DISCONNECTOR}{{{JOB}}} == 0"),
                 width=4,
                 limits=steps((None, "green"), (1, "orange")),
             )
@@ -467,7 +467,7 @@ def fleet() -> models.Dashboard:
                 "Channels outside band",
                 "Channels whose current is outside their supervision band.",
                 "none",
-                any_count.format(expr=f"c12_channel_supervision_position{{{JOB}}} != 0"),
+                any_count.format(expr=f"{metric.CHANNEL_SUPERVISION_POSITION}{{{JOB}}} != 0"),
                 width=4,
                 limits=steps((None, "green"), (1, "orange")),
             )
@@ -477,7 +477,7 @@ def fleet() -> models.Dashboard:
                 "Fleet power",
                 "Total active power of all units that answer.",
                 "watt",
-                f"sum(c12_active_power_watts{{{JOB}}})",
+                f"sum({metric.ACTIVE_POWER}{{{JOB}}})",
                 width=4,
             )
         )
@@ -492,8 +492,8 @@ def fleet() -> models.Dashboard:
                         "Current",
                         "amp",
                         f"max by(pdu, channel, name, state) (\n  {outside}\n"
-                        f"  * on({ON_CHANNEL}) group_left(name) c12_channel_info{{{JOB}}}\n"
-                        f"  * on({ON_CHANNEL}) group_left c12_channel_current_amperes{{{JOB}}}\n)",
+                        f"  * on({ON_CHANNEL}) group_left(name) {metric.CHANNEL_INFO}{{{JOB}}}\n"
+                        f"  * on({ON_CHANNEL}) group_left {metric.CHANNEL_CURRENT}{{{JOB}}}\n)",
                     )
                 ],
                 keys=["pdu", "channel", "name", "state"],
@@ -507,7 +507,7 @@ def fleet() -> models.Dashboard:
                 "L1, L2, L3 and N current of every unit. N above the phases means triplen "
                 "harmonics (LED walls, switch-mode supplies).",
                 "amp",
-                [query(f"c12_current_amperes{{{JOB}}}", "{{pdu}} {{phase}}")],
+                [query(f"{metric.CURRENT}{{{JOB}}}", "{{pdu}} {{phase}}")],
             )
         )
         .with_panel(
@@ -515,7 +515,7 @@ def fleet() -> models.Dashboard:
                 "Active power",
                 "Total active power of every unit.",
                 "watt",
-                [query(f"c12_active_power_watts{{{JOB}}}", "{{pdu}}")],
+                [query(f"{metric.ACTIVE_POWER}{{{JOB}}}", "{{pdu}}")],
             )
         )
         .with_panel(
@@ -524,7 +524,7 @@ def fleet() -> models.Dashboard:
                 "Ambient (inlet air) temperature at each unit; the manual's limit is "
                 f"{LIMITS.temperature_limit_c:g} °C ambient.",
                 "celsius",
-                [query(f"c12_temperature_celsius{{{JOB}}}", "{{pdu}}")],
+                [query(f"{metric.TEMPERATURE}{{{JOB}}}", "{{pdu}}")],
                 limits=steps(
                     (None, "green"),
                     (LIMITS.temperature_warning_c, "orange"),
@@ -536,7 +536,7 @@ def fleet() -> models.Dashboard:
             state_timeline(
                 "Poll state",
                 "Whether each unit answered its polls over time.",
-                f"c12_up{{{JOB}}}",
+                f"{metric.UP}{{{JOB}}}",
                 "{{pdu}}",
                 UP,
             )
@@ -547,7 +547,7 @@ def fleet() -> models.Dashboard:
                 "Poll duration",
                 "Duration of each unit's last poll over Modbus TCP.",
                 "s",
-                [query(f"c12_poll_duration_seconds{{{JOB}}}", "{{pdu}}")],
+                [query(f"{metric.POLL_DURATION}{{{JOB}}}", "{{pdu}}")],
             )
         )
         .with_panel(
@@ -557,8 +557,8 @@ def fleet() -> models.Dashboard:
                 "cps",
                 [
                     query(
-                        "sum by(pdu, reason) "
-                        f"(rate(c12_poll_errors_total{{{JOB}}}[$__rate_interval]))",
+                        f"sum by(pdu, reason) "
+                        f"(rate({metric.POLL_ERRORS}{{{JOB}}}[$__rate_interval]))",
                         "{{pdu}} {{reason}}",
                     )
                 ],
@@ -573,7 +573,7 @@ def fleet() -> models.Dashboard:
 
 def channel_expr(expr: str) -> str:
     """Per-channel ``expr`` of the selected unit and connector, labelled with name and phase."""
-    info = f'c12_channel_info{{{UNIT}, connector=~"$connector"}}'
+    info = f'{metric.CHANNEL_INFO}{{{UNIT}, connector=~"$connector"}}'
     return (
         f"max by(channel, name, phase) (\n  ({expr})\n"
         f"  * on({ON_CHANNEL}) group_left(name, phase) {info}\n)"
@@ -581,10 +581,10 @@ def channel_expr(expr: str) -> str:
 
 
 def channel_rows(d: dashboard.Dashboard) -> dashboard.Dashboard:
-    current = f"c12_channel_current_amperes{{{UNIT}}}"
-    rating = f"c12_channel_rating_amperes{{{UNIT}}}"
-    load_level = f"c12_channel_load_level{{{UNIT}}}"
-    supervision_position = f"c12_channel_supervision_position{{{UNIT}}}"
+    current = f"{metric.CHANNEL_CURRENT}{{{UNIT}}}"
+    rating = f"{metric.CHANNEL_RATING}{{{UNIT}}}"
+    load_level = f"{metric.CHANNEL_LOAD}{{{UNIT}}}"
+    supervision_position = f"{metric.CHANNEL_SUPERVISION_POSITION}{{{UNIT}}}"
     legend = "{{channel}} {{name}}"
     rating_steps = steps(
         (None, "green"), (LIMITS.near_rating_ratio, "orange"), (LIMITS.over_rating_ratio, "red")
@@ -599,13 +599,13 @@ def channel_rows(d: dashboard.Dashboard) -> dashboard.Dashboard:
             ("Current", "amp", channel_expr(current)),
             ("Rating", "amp", channel_expr(rating)),
             ("Load", "percentunit", channel_expr(f"{current} / {rating}")),
-            ("Band min", "amp", channel_expr(f"c12_channel_supervision_min_amperes{{{UNIT}}}")),
-            ("Band max", "amp", channel_expr(f"c12_channel_supervision_max_amperes{{{UNIT}}}")),
-            ("RCBO", "none", channel_expr(f"c12_channel_breaker_closed{{{UNIT}}}")),
+            ("Band min", "amp", channel_expr(f"{metric.CHANNEL_SUPERVISION_MIN}{{{UNIT}}}")),
+            ("Band max", "amp", channel_expr(f"{metric.CHANNEL_SUPERVISION_MAX}{{{UNIT}}}")),
+            ("RCBO", "none", channel_expr(f"{metric.CHANNEL_BREAKER}{{{UNIT}}}")),
             ("Load LED", "none", channel_expr(load_level)),
             ("Supervision", "none", channel_expr(supervision_position)),
-            ("Heat", "percentunit", channel_expr(f"c12_channel_breaker_heat_ratio{{{UNIT}}}")),
-            ("Trips in", "s", channel_expr(f"c12_channel_trip_forecast_seconds{{{UNIT}}}")),
+            ("Heat", "percentunit", channel_expr(f"{metric.CHANNEL_BREAKER_HEAT}{{{UNIT}}}")),
+            ("Trips in", "s", channel_expr(f"{metric.CHANNEL_TRIP_FORECAST}{{{UNIT}}}")),
         ],
         keys=["channel", "name", "phase"],
         height=8,
@@ -656,7 +656,7 @@ def channel_rows(d: dashboard.Dashboard) -> dashboard.Dashboard:
             state_timeline(
                 "RCBO",
                 "Breaker of each channel: closed, or open (tripped, tested or switched off).",
-                channel_expr(f"c12_channel_breaker_closed{{{UNIT}}}"),
+                channel_expr(f"{metric.CHANNEL_BREAKER}{{{UNIT}}}"),
                 legend,
                 BREAKER,
             )
@@ -694,14 +694,14 @@ def unit() -> models.Dashboard:
         "c12-unit",
         "C12 unit",
         "One StageSmarts C12B unit: safety chain, supply quality, phases, energy, "
-        "temperature and its 12 channels by output connector.",
+        "temperature and its channels by output connector.",
     )
     d = d.with_variable(pdu_variable(multi=False)).with_variable(
         dashboard.QueryVariable("connector")
         .label("Connector")
         .description("Output connectors of the unit (one row each)")
         .datasource(DATASOURCE)
-        .query(f"label_values(c12_channel_info{{{UNIT}}}, connector)")
+        .query(f"label_values({metric.CHANNEL_INFO}{{{UNIT}}}, connector)")
         .refresh(models.VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(models.VariableSort.ALPHABETICAL_ASC)
         .multi(True)
@@ -710,13 +710,13 @@ def unit() -> models.Dashboard:
     )
     d = (
         d.with_panel(
-            state_stat("Poll", "Whether the unit answers its polls.", f"c12_up{{{UNIT}}}", UP)
+            state_stat("Poll", "Whether the unit answers its polls.", f"{metric.UP}{{{UNIT}}}", UP)
         )
         .with_panel(
             state_stat(
                 "Emergency stop",
                 "Pressed: the switch disconnector tripped and all outputs are dead.",
-                f"c12_emergency_stop_pressed{{{UNIT}}}",
+                f"{metric.EMERGENCY_STOP}{{{UNIT}}}",
                 ESTOP,
             )
         )
@@ -724,7 +724,7 @@ def unit() -> models.Dashboard:
             state_stat(
                 "Switch disconnector",
                 "OFF: all outputs dead (voltages are still metered: the meter is before it).",
-                f"c12_switch_disconnector_on{{{UNIT}}}",
+                f"{metric.SWITCH_DISCONNECTOR}{{{UNIT}}}",
                 SWITCH,
             )
         )
@@ -732,7 +732,7 @@ def unit() -> models.Dashboard:
             state_stat(
                 "Neutral",
                 "LOST: the loss-of-neutral sensor tripped the switch disconnector.",
-                f"c12_neutral_lost{{{UNIT}}}",
+                f"{metric.NEUTRAL}{{{UNIT}}}",
                 NEUTRAL,
             )
         )
@@ -740,7 +740,7 @@ def unit() -> models.Dashboard:
             state_stat(
                 "Supervision",
                 "Warning when any channel is outside its supervision band.",
-                f"c12_supervision_warning{{{UNIT}}}",
+                f"{metric.SUPERVISION_WARNING}{{{UNIT}}}",
                 SUPERVISION_WARNING,
             )
         )
@@ -750,7 +750,7 @@ def unit() -> models.Dashboard:
                 "Ambient temperature at the unit; do not use above "
                 f"{LIMITS.temperature_limit_c:g} °C.",
                 "celsius",
-                f"c12_temperature_celsius{{{UNIT}}}",
+                f"{metric.TEMPERATURE}{{{UNIT}}}",
                 limits=steps(
                     (None, "green"),
                     (LIMITS.temperature_warning_c, "orange"),
@@ -764,7 +764,7 @@ def unit() -> models.Dashboard:
                 f"Supply frequency; coloured by the grid band {f_low:g}-{f_high:g} Hz (a unit on "
                 "a generator is judged by its own, wider band).",
                 "hertz",
-                f"c12_frequency_hertz{{{UNIT}}}",
+                f"{metric.FREQUENCY}{{{UNIT}}}",
                 limits=steps((None, "red"), (f_low, "green"), (f_high, "red")),
             )
         )
@@ -773,7 +773,7 @@ def unit() -> models.Dashboard:
                 "Uptime",
                 "Time since the unit was last powered up (its kWh counter restarted then).",
                 "s",
-                f"c12_uptime_seconds{{{UNIT}}}",
+                f"{metric.UPTIME}{{{UNIT}}}",
             )
         )
         .with_panel(
@@ -782,7 +782,7 @@ def unit() -> models.Dashboard:
                 "Identity",
                 "Model, serial, firmware, output layout, aux socket and address of the unit.",
                 "none",
-                [query(f"c12_unit_info{{{UNIT}}}", instant=True, as_table=True)],
+                [query(f"{metric.UNIT_INFO}{{{UNIT}}}", instant=True, as_table=True)],
                 width=24,
                 height=3,
             ).with_transformation(
@@ -803,7 +803,7 @@ def unit() -> models.Dashboard:
                 f"Line-neutral voltage per phase; band {v_low:g}-{v_high:g} V. Metered before "
                 "the switch disconnector. A phase with a blown meter fuse has no line.",
                 "volt",
-                [query(f"c12_voltage_volts{{{UNIT}}}", phase_legend)],
+                [query(f"{metric.VOLTAGE}{{{UNIT}}}", phase_legend)],
                 limits=steps((None, "red"), (v_low, "green"), (v_high, "red")),
             )
         )
@@ -814,9 +814,9 @@ def unit() -> models.Dashboard:
                 "neutral alike). N above the phases: triplen harmonics.",
                 "amp",
                 [
-                    query(f"c12_current_amperes{{{UNIT}}}", phase_legend),
-                    query(f"c12_max_current_amperes{{{UNIT}}}", "max {{phase}}", ref="B"),
-                    query(f"c12_input_rating_amperes{{{UNIT}}}", "input rating", ref="C"),
+                    query(f"{metric.CURRENT}{{{UNIT}}}", phase_legend),
+                    query(f"{metric.MAX_CURRENT}{{{UNIT}}}", "max {{phase}}", ref="B"),
+                    query(f"{metric.INPUT_RATING}{{{UNIT}}}", "input rating", ref="C"),
                 ],
             )
         )
@@ -828,9 +828,9 @@ def unit() -> models.Dashboard:
                 "another phase (the legend names it; `c12exporter advise` lists the moves).",
                 "percentunit",
                 [
-                    query(f"c12_phase_unbalance_ratio{{{UNIT}}}", "unbalance"),
+                    query(f"{metric.PHASE_UNBALANCE}{{{UNIT}}}", "unbalance"),
                     query(
-                        f"c12_phase_unbalance_best_move_ratio{{{UNIT}}}",
+                        f"{metric.PHASE_UNBALANCE_BEST_MOVE}{{{UNIT}}}",
                         "after moving channel {{channel}} ({{phase}}) to {{to_channel}} "
                         "({{to_phase}})",
                         ref="B",
@@ -844,7 +844,7 @@ def unit() -> models.Dashboard:
                 f"Supply frequency; coloured by the grid band {f_low:g}-{f_high:g} Hz (a unit on "
                 "a generator is judged by its own, wider band).",
                 "hertz",
-                [query(f"c12_frequency_hertz{{{UNIT}}}", "frequency")],
+                [query(f"{metric.FREQUENCY}{{{UNIT}}}", "frequency")],
                 limits=steps((None, "red"), (f_low, "green"), (f_high, "red")),
             )
         )
@@ -855,8 +855,8 @@ def unit() -> models.Dashboard:
                 f"{LIMITS.voltage_thd_max:.0%}.",
                 "percentunit",
                 [
-                    query(f"c12_voltage_thd_ratio{{{UNIT}}}", "voltage {{phase}}"),
-                    query(f"c12_current_thd_ratio{{{UNIT}}}", "current {{phase}}", ref="B"),
+                    query(f"{metric.VOLTAGE_THD}{{{UNIT}}}", "voltage {{phase}}"),
+                    query(f"{metric.CURRENT_THD}{{{UNIT}}}", "current {{phase}}", ref="B"),
                 ],
                 limits=steps((None, "green"), (LIMITS.voltage_thd_max, "red")),
             )
@@ -867,8 +867,8 @@ def unit() -> models.Dashboard:
                 "True power factor per phase and the unit's average.",
                 "none",
                 [
-                    query(f"c12_phase_power_factor_ratio{{{UNIT}}}", phase_legend),
-                    query(f"c12_power_factor_ratio{{{UNIT}}}", "average", ref="B"),
+                    query(f"{metric.PHASE_POWER_FACTOR}{{{UNIT}}}", phase_legend),
+                    query(f"{metric.POWER_FACTOR}{{{UNIT}}}", "average", ref="B"),
                 ],
             )
             .min(0)
@@ -882,10 +882,10 @@ def unit() -> models.Dashboard:
                 "completes).",
                 "watt",
                 [
-                    query(f"c12_phase_active_power_watts{{{UNIT}}}", phase_legend),
-                    query(f"c12_active_power_watts{{{UNIT}}}", "total", ref="B"),
-                    query(f"c12_demand_active_power_watts{{{UNIT}}}", "demand", ref="C"),
-                    query(f"c12_max_demand_active_power_watts{{{UNIT}}}", "max demand", ref="D"),
+                    query(f"{metric.PHASE_ACTIVE_POWER}{{{UNIT}}}", phase_legend),
+                    query(f"{metric.ACTIVE_POWER}{{{UNIT}}}", "total", ref="B"),
+                    query(f"{metric.DEMAND_ACTIVE_POWER}{{{UNIT}}}", "demand", ref="C"),
+                    query(f"{metric.MAX_DEMAND_ACTIVE_POWER}{{{UNIT}}}", "max demand", ref="D"),
                 ],
             )
         )
@@ -895,8 +895,8 @@ def unit() -> models.Dashboard:
                 "Total apparent power (VA) and reactive power (var).",
                 "voltamp",
                 [
-                    query(f"c12_apparent_power_volt_amperes{{{UNIT}}}", "apparent"),
-                    query(f"c12_reactive_power_vars{{{UNIT}}}", "reactive", ref="B"),
+                    query(f"{metric.APPARENT_POWER}{{{UNIT}}}", "apparent"),
+                    query(f"{metric.REACTIVE_POWER}{{{UNIT}}}", "reactive", ref="B"),
                 ],
             ).override_by_name(
                 "reactive", [models.DynamicConfigValue(id_val="unit", value="voltampreact")]
@@ -908,7 +908,7 @@ def unit() -> models.Dashboard:
                 "Ambient temperature at the unit; do not use above "
                 f"{LIMITS.temperature_limit_c:g} °C.",
                 "celsius",
-                [query(f"c12_temperature_celsius{{{UNIT}}}", "temperature")],
+                [query(f"{metric.TEMPERATURE}{{{UNIT}}}", "temperature")],
                 limits=steps(
                     (None, "green"),
                     (LIMITS.temperature_warning_c, "orange"),
@@ -924,7 +924,7 @@ def unit() -> models.Dashboard:
                 "kwatth",
                 [
                     query(
-                        f"increase(c12_active_energy_import_joules_total{{{UNIT}}}"
+                        f"increase({metric.ACTIVE_ENERGY_IMPORT}{{{UNIT}}}"
                         f"[$__interval]) / {JOULES_PER_KWH}",
                         "kWh per interval",
                     )
@@ -937,8 +937,7 @@ def unit() -> models.Dashboard:
                 "Active energy imported over the dashboard's time range (kWh), across counter "
                 "resets.",
                 "kwatth",
-                f"increase(c12_active_energy_import_joules_total{{{UNIT}}}[$__range]) "
-                f"/ {JOULES_PER_KWH}",
+                f"increase({metric.ACTIVE_ENERGY_IMPORT}{{{UNIT}}}[$__range]) / {JOULES_PER_KWH}",
                 width=12,
                 height=8,
                 instant=True,
@@ -954,7 +953,7 @@ def unit() -> models.Dashboard:
 
 def energy() -> models.Dashboard:
     selected = f'{JOB}, pdu=~"$pdu"'
-    energy_total = f"c12_active_energy_import_joules_total{{{selected}}}"
+    energy_total = f"{metric.ACTIVE_ENERGY_IMPORT}{{{selected}}}"
 
     def kwh(window: str) -> str:
         return f"sum by(pdu) (increase({energy_total}[{window}])) / {JOULES_PER_KWH}"
@@ -1022,20 +1021,20 @@ def energy() -> models.Dashboard:
                     (
                         "Reactive energy",
                         "suffix: kvarh",  # Grafana has no reactive energy unit
-                        "sum by(pdu) (increase(c12_reactive_energy_import_var_seconds_total"
+                        f"sum by(pdu) (increase({metric.REACTIVE_ENERGY_IMPORT}"
                         f"{{{selected}}}[$__range])) / {JOULES_PER_KWH}",
                     ),
                     (
                         "Peak demand",
                         "watt",
                         "max by(pdu) (max_over_time("
-                        f"c12_demand_active_power_watts{{{selected}}}[$__range]))",
+                        f"{metric.DEMAND_ACTIVE_POWER}{{{selected}}}[$__range]))",
                     ),
                     (
                         "Mean power",
                         "watt",
-                        "sum by(pdu) (avg_over_time("
-                        f"c12_active_power_watts{{{selected}}}[$__range]))",
+                        f"sum by(pdu) "
+                        f"(avg_over_time({metric.ACTIVE_POWER}{{{selected}}}[$__range]))",
                     ),
                 ],
                 keys=["pdu"],
@@ -1046,7 +1045,7 @@ def energy() -> models.Dashboard:
                 "Active power",
                 "Active power of each selected unit.",
                 "watt",
-                [query(f"c12_active_power_watts{{{selected}}}", "{{pdu}}")],
+                [query(f"{metric.ACTIVE_POWER}{{{selected}}}", "{{pdu}}")],
                 width=24,
             )
         )
