@@ -34,7 +34,6 @@ from typing import Protocol
 
 from . import limits
 from .forecast import TripForecast
-from .model import AUX_CHANNEL
 from .reading import ChannelReading, Identity, Reading, SupervisionState
 from .store import Change, FleetChange, Store, UnitState
 
@@ -218,10 +217,10 @@ def trip_forecasts(facts: Facts) -> Iterator[Finding]:
 
 
 def load_rating(channel: ChannelReading, reading: Reading) -> tuple[float, str]:
-    """The rating a channel's load is judged by, and what it is: channel 12 also feeds
-    the aux socket, whose own rating may be lower than the RCBO's."""
+    """The rating a channel's load is judged by, and what it is: the model's aux channel
+    (12 on a C12B) also feeds the aux socket, whose own rating may be lower than the RCBO's."""
     aux = reading.model.aux_socket
-    if channel.number == AUX_CHANNEL and aux.rating_a < channel.rating_a:
+    if channel.number == reading.model.aux_channel and aux.rating_a < channel.rating_a:
         return aux.rating_a, f" ({aux.name} socket)"
     return channel.rating_a, ""
 

@@ -837,7 +837,9 @@ def _channel(body: dict[str, Any], reading: Reading) -> ChannelReading:
     number = body.get("channel")
     channels = {c.number: c for c in reading.channels}
     if not isinstance(number, int) or number not in channels:
-        raise EditRefused(400, "channel", f"channel: {number!r} is not a channel (1..12)")
+        raise EditRefused(
+            400, "channel", f"channel: {number!r} is not a channel (1..{len(channels)})"
+        )
     return channels[number]
 
 

@@ -18,7 +18,6 @@ from urllib.parse import urlencode
 
 from .. import __version__
 from ..measurements import MEASUREMENTS, PHASES, Measurement
-from ..model import AUX_CHANNEL
 from ..problems import Problem
 from ..reading import Reading
 from ..routes import Route
@@ -598,7 +597,7 @@ def channels(
             rating = view.bar_rating_a(c, reading)
             aux = (
                 f'<span class="aux">+ {e(reading.model.aux_socket.name)} socket</span>'
-                if number == AUX_CHANNEL
+                if number == reading.model.aux_channel
                 else ""
             )
             rename = (

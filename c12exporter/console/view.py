@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from .. import balance
 from ..forecast import TripForecast
 from ..measurements import BY_NAME, OF_SCOPE, PHASES, Measurement, Pane, Scope
-from ..model import AUX_CHANNEL
 from ..problems import Problem, Severity, down_detail
 from ..reading import ChannelReading, Identity, Reading
 from ..store import Store, UnitState
@@ -158,8 +157,9 @@ def balance_advice(reading: Reading) -> str:
 
 
 def bar_rating_a(channel: ChannelReading, reading: Reading) -> float:
-    """Channel 12 feeds the aux socket: its bar is against the socket's own rating."""
-    if channel.number == AUX_CHANNEL:
+    """The model's aux channel (12 on a C12B) feeds the aux socket: its bar is against the
+    socket's own rating."""
+    if channel.number == reading.model.aux_channel:
         return min(channel.rating_a, reading.model.aux_socket.rating_a)
     return channel.rating_a
 
@@ -253,7 +253,9 @@ def detail_cells(
         t["d.model"] = last.model.name
         t["d.layout"] = last.model.layout.description
         aux = last.model.aux_socket
-        t["d.aux"] = f"{aux.name} ({aux.standard}, {aux.rating_a:g} A) on channel {AUX_CHANNEL}"
+        t["d.aux"] = (
+            f"{aux.name} ({aux.standard}, {aux.rating_a:g} A) on channel {last.model.aux_channel}"
+        )
         t["d.serial"] = last.identity.serial
         t["d.firmware"] = last.identity.firmware
         cells.a["d.age"] = last.taken_at
