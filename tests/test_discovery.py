@@ -48,7 +48,9 @@ def test_targets_take_networks_ranges_and_addresses() -> None:
 
 
 def _found(address: str, serial: str) -> Finding:
-    return Finding(address, Outcome.C12B, identity=Identity("StageSmarts", "C12B-12", "1", serial))
+    return Finding(
+        address, Outcome.READABLE, identity=Identity("StageSmarts", "C12B-12", "1", serial)
+    )
 
 
 def test_merge_keeps_names_by_serial_and_numbers_new_units_after_the_highest() -> None:
@@ -60,7 +62,7 @@ def test_merge_keeps_names_by_serial_and_numbers_new_units_after_the_highest() -
         _found("10.0.0.21:502", "SS1"),  # by address: gains its serial
         _found("10.0.0.99:502", "SS2"),  # by serial: moved
         _found("10.0.0.30:502", "SS3"),  # new
-        Finding("10.0.0.31:502", Outcome.C12A, "a C12A"),  # skipped
+        Finding("10.0.0.31:502", Outcome.UNNETWORKED, "a C12A"),  # skipped
     ])  # fmt: skip
     assert units == [
         {"name": "stage-left", "address": "10.0.0.21:502", "serial": "SS1"},
@@ -113,9 +115,10 @@ def test_discover_finds_exactly_the_c12b_units_and_a_moved_unit_keeps_its_name(
         done = discover("127.0.3.0/24", "127.0.4.0/24", "--port", str(port),
                         "--timeout", "0.5", "--output", str(config))  # fmt: skip
     summary = done.stdout.splitlines()
-    assert "scanned 508 addresses: 4 C12B units found; skipped 1 C12A, 1 other device, " \
-        "1 silent, 501 refused" in summary, done.stdout  # fmt: skip
-    assert f"127.0.4.2:{port}: skipped (C12A)" in done.stdout
+    assert "scanned 508 addresses: 4 units found; skipped 1 without network interface, " \
+        "1 other device, 1 silent, 501 refused" in summary, done.stdout  # fmt: skip
+    assert f"127.0.4.2:{port}: skipped (without network interface): StageSmarts C12A-12: " \
+        "model 'C12A-12' is a C12A: it has no network interface" in done.stdout  # fmt: skip
     assert f"127.0.4.1:{port}: skipped (other device): Acme Metering PM-3000" in done.stdout
     units = yaml.safe_load(config.read_text())["units"]
     assert units[0] == {"name": "stage-left", "address": "127.0.9.1:502"}

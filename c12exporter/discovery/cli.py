@@ -96,7 +96,7 @@ async def _scan(addresses: list[str], args: argparse.Namespace) -> list[Finding]
 
     with Progress(
         TextColumn("scanning"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[found]} C12B found"), transient=True,
+        TextColumn("{task.fields[found]} units found"), transient=True,
     ) as progress:  # fmt: skip
         task = progress.add_task("scan", total=len(addresses), found=0)
         found = 0
@@ -120,7 +120,7 @@ class _PlainProgress:
         self.done += 1
         self.found += finding.is_unit
         if self.done % self.step == 0 or self.done == self.total:
-            print(f"scanned {self.done}/{self.total}: {self.found} C12B found",
+            print(f"scanned {self.done}/{self.total}: {self.found} units found",
                   file=sys.stderr, flush=True)  # fmt: skip
 
 
@@ -140,8 +140,8 @@ def _report(findings: list[Finding]) -> None:
         if finding.outcome is not Outcome.REFUSED:
             print(_describe(finding))
     counts = Counter(f.outcome for f in findings)
-    parts = [f"{counts[o]} {o.value}" for o in Outcome if counts[o] and o is not Outcome.C12B]
+    parts = [f"{counts[o]} {o.value}" for o in Outcome if counts[o] and o is not Outcome.READABLE]
     print(
-        f"scanned {len(findings)} addresses: {counts[Outcome.C12B]} C12B units found"
+        f"scanned {len(findings)} addresses: {counts[Outcome.READABLE]} units found"
         + (f"; skipped {', '.join(parts)}" if parts else "")
     )

@@ -1,13 +1,15 @@
-"""Scanning addresses for C12B units: Read Device Identification (Modbus 43/14) through
-the transport plugin, at a bounded rate and concurrency.
+"""Scanning addresses for units: Read Device Identification (Modbus 43/14) through the
+transport plugin, at a bounded rate and concurrency.
 
-Each address ends as one :class:`Finding`: a C12B (to monitor), or skipped with the
-reason: a C12A (no network interface), another Modbus device, a port that accepts and
-says nothing, a refused connection, or bytes that are not Modbus. A C12B whose serial
-is new is asked a second time (:func:`confirm_serials`): a device that gives another
-serial on each connection is no unit (it would add a unit per scan) and is skipped as
-``changing serial``; two addresses that claim one serial are both skipped as ``serial
-conflict`` (:func:`serial_conflicts`), since nothing tells which is the unit.
+Each address ends as one :class:`Finding`: a unit of a model some family can read (a
+C12B, or a C24B with its plugin: to monitor), or skipped with the reason: a model its
+family names but cannot read (a C12A: no network interface), another Modbus device, a
+port that accepts and says nothing, a refused connection, or bytes that are not Modbus.
+A unit whose serial is new is asked a second time (:func:`confirm_serials`): a device
+that gives another serial on each connection is no unit (it would add a unit per scan)
+and is skipped as ``changing serial``; two addresses that claim one serial are both
+skipped as ``serial conflict`` (:func:`serial_conflicts`), since nothing tells which is
+the unit.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import dataclasses
 import enum
 import ipaddress
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from ..model import ModelError, UnitModel
+from ..model import ModelError, ModelFamily, UnitModel
 from ..poller import UnitResolver
 from ..reading import Identity
 from ..transport import TransportError
@@ -33,9 +36,17 @@ DEFAULT_TIMEOUT_S = 1.0
 TRANSPORT = "modbus-tcp"
 
 
+class ScanResolver(UnitResolver, Protocol):
+    """The plugins as a scan needs them: transports, models, and the model families that
+    say which refused names are their unnetworked variant."""
+
+    @property
+    def families(self) -> Mapping[str, ModelFamily]: ...
+
+
 class Outcome(enum.Enum):
-    C12B = "C12B"
-    C12A = "C12A"
+    READABLE = "unit"
+    UNNETWORKED = "without network interface"
     OTHER = "other device"
     SILENT = "silent"
     REFUSED = "refused"
@@ -56,7 +67,7 @@ class Finding:
 
     @property
     def is_unit(self) -> bool:
-        return self.outcome is Outcome.C12B
+        return self.outcome is Outcome.READABLE
 
 
 def endpoint(host: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> str:
@@ -82,7 +93,17 @@ class RateLimit:
             await asyncio.sleep(delay)
 
 
-async def identify(resolver: UnitResolver, address: str, timeout_s: float) -> Finding:
+def unnetworked(name: str, families: Iterable[ModelFamily]) -> bool:
+    """Whether a family names ``name`` as its variant without a network interface (a
+    C12A, a C24A): a unit of a known model that cannot be read, not another device."""
+    for family in families:
+        if family.matches(name):
+            match = family.pattern.match(name.strip().upper())
+            return match is not None and match["kind"] == family.unnetworked
+    return False
+
+
+async def identify(resolver: ScanResolver, address: str, timeout_s: float) -> Finding:
     """Ask ``address`` who it is (one connection, closed again)."""
     transport = resolver.transports[TRANSPORT](address, timeout_s)
     try:
@@ -97,10 +118,11 @@ async def identify(resolver: UnitResolver, address: str, timeout_s: float) -> Fi
     try:
         model = resolver.model(identity.model)
     except ModelError as error:
-        outcome = Outcome.C12A if identity.model.upper().startswith("C12A") else Outcome.OTHER
+        refused = unnetworked(identity.model, resolver.families.values())
+        outcome = Outcome.UNNETWORKED if refused else Outcome.OTHER
         who = f"{identity.vendor} {identity.model}".strip()
         return Finding(address, outcome, f"{who}: {error}", identity)
-    return Finding(address, Outcome.C12B, "", identity, model)
+    return Finding(address, Outcome.READABLE, "", identity, model)
 
 
 def _classify(error: TransportError) -> tuple[Outcome, str]:
@@ -114,13 +136,13 @@ def _classify(error: TransportError) -> tuple[Outcome, str]:
 
 
 async def confirm_serials(
-    resolver: UnitResolver,
+    resolver: ScanResolver,
     findings: Sequence[Finding],
     timeout_s: float = DEFAULT_TIMEOUT_S,
     concurrency: int = DEFAULT_CONCURRENCY,
     known: Callable[[str], bool] = lambda serial: False,
 ) -> list[Finding]:
-    """``findings`` with each C12B whose serial is not ``known`` asked again: one that
+    """``findings`` with each unit whose serial is not ``known`` asked again: one that
     answers with another serial becomes ``changing serial``."""
     limit = asyncio.Semaphore(max(1, concurrency))
 
@@ -146,7 +168,7 @@ async def confirm_serials(
 def serial_conflicts(
     findings: Sequence[Finding], bound: Callable[[str], str | None] = lambda serial: None
 ) -> list[Finding]:
-    """``findings`` with every C12B that shares its serial with another address marked
+    """``findings`` with every unit that shares its serial with another address marked
     ``serial conflict``, except the one at the address the serial is ``bound`` to (the
     unit it already names keeps it while that address answers)."""
     claims: dict[str, list[str]] = {}
@@ -170,7 +192,7 @@ def serial_conflicts(
 
 
 async def scan(
-    resolver: UnitResolver,
+    resolver: ScanResolver,
     addresses: Sequence[str],
     *,
     concurrency: int = DEFAULT_CONCURRENCY,

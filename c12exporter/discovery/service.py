@@ -21,12 +21,19 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..poller import UnitResolver
 from ..resolve import printable
 from ..settings import DiscoveryConfig, UnitConfig
 from ..telemetry import Telemetry
 from .configfile import NAME_PREFIX
-from .scan import Finding, Outcome, confirm_serials, endpoint, scan, serial_conflicts
+from .scan import (
+    Finding,
+    Outcome,
+    ScanResolver,
+    confirm_serials,
+    endpoint,
+    scan,
+    serial_conflicts,
+)
 from .targets import parse_targets
 
 log = logging.getLogger(__name__)
@@ -53,7 +60,7 @@ class Discovery:
     def __init__(
         self,
         config: DiscoveryConfig,
-        resolver: UnitResolver,
+        resolver: ScanResolver,
         state_dir: Path,
         telemetry: Telemetry,
     ) -> None:
