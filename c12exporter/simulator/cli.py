@@ -74,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KIND:HOST",
-        help="also run a device that is not a C12B on HOST:--port, for discovery to skip: "
+        help="also run a device that is not a readable unit on HOST:--port, for discovery to skip: "
         "other (another vendor's Modbus device), c12a, silent (accepts, never answers); "
         "repeatable",
     )
@@ -100,8 +100,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--phases",
         metavar="LIST",
         help="the channels' phases of every unit, when wired otherwise than the model: "
-        "3 as a rotation (L2,L3,L1: ch1 L2, ch2 L3, ch3 L1, ch4 L2 ...) or 12, one per "
-        "channel; the units file lists them as each unit's phases:",
+        "3 as a rotation (L2,L3,L1: ch1 L2, ch2 L3, ch3 L1, ch4 L2 ...) or one per channel "
+        "(12 for a C12B); the units file lists them as each unit's phases:",
     )
     parser.add_argument(
         "--speed",
@@ -144,7 +144,7 @@ async def run(args: argparse.Namespace) -> None:
         except (SimulatorError, OSError) as error:
             raise SystemExit(f"c12exporter simulate: {error}") from None
         print(
-            f"{len(fleet.units)} simulated C12B units ({fleet.scenario.name}, seed {fleet.seed}, "
+            f"{len(fleet.units)} simulated units ({fleet.scenario.name}, seed {fleet.seed}, "
             f"speed {fleet.clock.speed:g}) on {args.listen_host}; units listed in "
             f"{args.units_file}; control interface {control.url}",
             flush=True,
@@ -185,7 +185,7 @@ def place_on_addresses(fleet: Fleet, cidr: str, port: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     """``python -m c12exporter.simulator``: the simulate command on its own."""
     parser = argparse.ArgumentParser(
-        prog="python -m c12exporter.simulator", description="Run a simulated C12B fleet."
+        prog="python -m c12exporter.simulator", description="Run a simulated fleet."
     )
     add_arguments(parser)
     asyncio.run(run(parser.parse_args(argv)))

@@ -269,7 +269,8 @@ def _refuse_text_not_utf8(settings: dict[str, Any]) -> None:
 
 
 class SimulatedUnit:
-    """One simulated C12B: its physics, its identity and its Modbus TCP server."""
+    """One simulated unit (a C12B, or a plugin's model): its physics, its identity and its
+    Modbus TCP server."""
 
     def __init__(
         self,
@@ -722,7 +723,7 @@ class Fleet:
     def units_yaml(self) -> str:
         """The exporter config listing every unit (models come from device identification)."""
         lines = [
-            f"# Simulated C12B fleet: {len(self.units)} units, scenario "
+            f"# Simulated fleet: {len(self.units)} units, scenario "
             f"{self.scenario.name!r}, seed {self.seed}.",
             "# Written by the simulator at start; the exporter reads it as is as its config",
             "# file. Models are not listed: the exporter reads each unit's device identification.",
