@@ -211,6 +211,37 @@ class Display:
     digits: int | None = None
 
 
+ZABBIX_UNITS: Mapping[str, tuple[str, float]] = {
+    "J": ("Wh", 3600.0),
+    "var·s": ("varh", 3600.0),
+    "ratio": ("", 1.0),
+}
+"""SI unit -> (the units a Zabbix item shows, the SI value of one of them), where they are
+not the SI unit itself."""
+
+
+@dataclass(frozen=True)
+class ZabbixHints:
+    """How the Zabbix templates show a measurement (``zabbix/generate.py``): an item in
+    both templates, read from its MIB column and from its metric.
+
+    :param key: the item key; ``[phase]`` or ``[{#CHANNEL}]`` is added unless it has
+        brackets; default ``c12.unit|line|channel.<name>``.
+    :param name: default: the display label.
+    :param component: the ``component`` tag; default ``safety`` for the status pane,
+        ``channel`` for a channel, else ``load``.
+    :param description: default: the measurement's description.
+    :param units: default from the unit (:data:`ZABBIX_UNITS`); ``uptime`` for a
+        duration Zabbix shows as one.
+    """
+
+    key: str = ""
+    name: str = ""
+    component: str = ""
+    description: str = ""
+    units: str | None = None
+
+
 def _duration(seconds: float) -> str:
     seconds = int(seconds)
     days, rest = divmod(seconds, 86400)
@@ -240,6 +271,8 @@ class Measurement:
     """More for the docs than fits the description."""
     display: Display | None = None
     """The plain label and format for people; default: the description, in the meter."""
+    zabbix: ZabbixHints | None = field(default_factory=ZabbixHints)
+    """Its item in the Zabbix templates; ``None``: not in them."""
 
     @property
     def label(self) -> str:
@@ -326,6 +359,8 @@ MEASUREMENTS: tuple[Measurement, ...] = (
             "c12UnitEstopState", arc=10, syntax="C12EstopState",
             description="The emergency stop button.",
         ),
+        zabbix=ZabbixHints("c12.unit.estop", "Emergency stop",
+                           description="The emergency stop button."),
         display=Display("E-stop", Pane.STATUS),
     ),
     Measurement(
@@ -338,6 +373,8 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 "trip it to off(1)."
             ),
         ),
+        zabbix=ZabbixHints("c12.unit.switch", "Switch disconnector",
+                           description="The 4-pole switch disconnector."),
         display=Display("Switch", Pane.STATUS),
     ),
     Measurement(
@@ -349,6 +386,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
             "c12UnitNeutralState", arc=12, syntax="C12NeutralState",
             description="The loss-of-neutral sensor.",
         ),
+        zabbix=ZabbixHints(description="The loss-of-neutral sensor."),
         display=Display("Neutral", Pane.STATUS),
     ),
     Measurement(
@@ -368,6 +406,9 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         note="the manual gives only an ambient range (0-45 °C) and leaves the meter's °C "
         "readouts blank; we take the sensor to read the inlet air, so the limit applies to "
         "the reading as is (docs/simulator.md)",
+        zabbix=ZabbixHints(name="Temperature", component="environment",
+                           description="Unit temperature, taken as the ambient reading the "
+                           "manual's 0-45 °C applies to."),
         display=Display("Temperature (inlet air)"),
     ),
     Measurement(
@@ -381,6 +422,9 @@ MEASUREMENTS: tuple[Measurement, ...] = (
             ),
         ),
         note="restarts at 0 after a power loss, with the energy counters",
+        zabbix=ZabbixHints(name="Uptime", component="health", units="uptime",
+                           description="Time since the unit was last powered up; its energy "
+                           "counters restart then."),
         display=Display("Powered up for"),
     ),
     Measurement(
@@ -394,6 +438,8 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 "The line-to-neutral voltage. Absent while c12LineVoltageAvailable is false(2)."
             ),
         ),
+        zabbix=ZabbixHints(component="supply",
+                           description="Line-neutral voltage (absent with a blown meter fuse)."),
         display=Display("Voltage"),
     ),
     _current(
@@ -404,6 +450,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 "The line current. Absent while the meter is stopped (see c12InputMeteredPhases)."
             ),
         ),
+        zabbix=ZabbixHints(description="Line current."),
         display=Display("Current"),
     ),
     _current(
@@ -417,6 +464,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 "is stopped."
             ),
         ),
+        zabbix=ZabbixHints("c12.input.current[N]", description="Current in the neutral conductor."),
         display=Display("Neutral current"),
     ),
     _current(
@@ -426,6 +474,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
             "c12LineMaxCurrent", MILLI, arc=4,
             description="The highest line current since the unit was last powered up.",
         ),
+        zabbix=None,
         display=Display("Highest current since power-up"),
     ),
     _current(
@@ -437,6 +486,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
             "c12InputMaxNeutralCurrent", MILLI, arc=3,
             description="The highest neutral current since the unit was last powered up.",
         ),
+        zabbix=None,
         display=Display("Highest neutral current since power-up"),
     ),
     Measurement(
@@ -454,6 +504,8 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 "drivers."
             ),
         ),
+        zabbix=ZabbixHints("c12.line.current_thd", "Current THD",
+                           description="Average current THD since power-up, as a ratio."),
         display=Display("Current distortion (THD)", unit="%", digits=1),
     ),
     Measurement(
@@ -468,6 +520,8 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 "is). Absent while c12LineVoltageAvailable is false(2)."
             ),
         ),
+        zabbix=ZabbixHints("c12.line.voltage_thd", "Voltage THD", "supply",
+                           description="Average voltage THD since power-up, as a ratio."),
         display=Display("Voltage distortion (THD)", unit="%", digits=1),
     ),
     Measurement(
@@ -477,6 +531,8 @@ MEASUREMENTS: tuple[Measurement, ...] = (
             "c12InputFrequency", CENTI, arc=1, syntax="C12CentiHertz",
             description="The supply frequency. Absent while the meter reports it as not available.",
         ),
+        zabbix=ZabbixHints("c12.input.frequency", component="supply",
+                           description="Supply frequency."),
         display=Display("Frequency"),
     ),
     Measurement(
@@ -488,6 +544,8 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 "The active power of the line. Absent while c12LineVoltageAvailable is false(2)."
             ),
         ),
+        zabbix=ZabbixHints("c12.line.power.active", "Active power",
+                           description="Active power of the phase."),
         display=Display("Power"),
     ),
     Measurement(
@@ -501,6 +559,8 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 "a line whose meter fuse is blown is left out. Absent while the meter is stopped."
             ),
         ),
+        zabbix=ZabbixHints("c12.input.power.active", "Active power",
+                           description="Total active power of the phases the meter measures."),
         display=Display("Power"),
     ),
     Measurement(
@@ -514,6 +574,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 "c12LineVoltageAvailable is false(2)."
             ),
         ),
+        zabbix=None,
         display=Display("Reactive power"),
     ),
     Measurement(
@@ -530,6 +591,8 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 "negative for a leading (capacitive) one. Absent while the meter is stopped."
             ),
         ),
+        zabbix=ZabbixHints("c12.input.power.reactive", "Reactive power",
+                           description="Total reactive power of the phases the meter measures."),
         display=Display("Reactive power"),
     ),
     Measurement(
@@ -541,6 +604,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 "false(2)."
             ),
         ),
+        zabbix=None,
         display=Display("Apparent power"),
     ),
     Measurement(
@@ -555,6 +619,8 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 "while the meter is stopped."
             ),
         ),
+        zabbix=ZabbixHints("c12.input.power.apparent", "Apparent power",
+                           description="Total apparent power of the phases the meter measures."),
         display=Display("Apparent power"),
     ),
     Measurement(
@@ -569,6 +635,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 "c12LineVoltageAvailable is false(2) or the meter reports it as not available."
             ),
         ),
+        zabbix=None,
         display=Display("Power factor"),
     ),
     Measurement(
@@ -586,6 +653,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 "c12InputReactivePower does). Absent while the meter reports it as not available."
             ),
         ),
+        zabbix=ZabbixHints("c12.input.power_factor", description="Total P / total S."),
         display=Display("Power factor"),
     ),
     Measurement(
@@ -600,6 +668,9 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 " meter started has completed."
             ),
         ),
+        zabbix=ZabbixHints("c12.input.demand.active", "Active power demand",
+                           description="Active power demand over the last complete 15 min "
+                           "window (none before the first)."),
         display=Display("Demand, last 15 min"),
     ),
     Measurement(
@@ -614,6 +685,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 " meter started has completed."
             ),
         ),
+        zabbix=None,
         display=Display("Apparent demand, last 15 min"),
     ),
     Measurement(
@@ -627,6 +699,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 "complete 15-minute windows only. Absent until the first window has completed."
             ),
         ),
+        zabbix=None,
         display=Display("Highest demand since power-up"),
     ),
     Measurement(
@@ -640,6 +713,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 "complete 15-minute windows only. Absent until the first window has completed."
             ),
         ),
+        zabbix=None,
         display=Display("Highest apparent demand since power-up"),
     ),
     Measurement(
@@ -655,6 +729,8 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 "c12InputEnergyResetTime."
             ),
         ),
+        zabbix=ZabbixHints("c12.input.energy.active", "Active energy", "energy",
+                           description="Import active energy since the unit was last powered up."),
         display=Display("Energy since power-up"),
     ),
     Measurement(
@@ -670,6 +746,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 "c12InputEnergyResetTime."
             ),
         ),
+        zabbix=None,
         display=Display("Reactive energy since power-up"),
     ),
     _current(
@@ -680,6 +757,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 "(c12ChannelAuxSocket true(1)) this includes the load on that socket."
             ),
         ),
+        zabbix=ZabbixHints(description="Channel output current."),
         display=Display("Current", Pane.CHANNELS, digits=2),
     ),
     Measurement(
@@ -693,6 +771,9 @@ MEASUREMENTS: tuple[Measurement, ...] = (
             description="The channel's RCBO.",
         ),
         note="open: tripped, tested or switched off",
+        zabbix=ZabbixHints(name="RCBO",
+                           description="The channel's RCBO; open: tripped, tested or "
+                           "switched off."),
         display=Display("Breaker", Pane.CHANNELS),
     ),
     Measurement(
@@ -705,6 +786,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
             "c12ChannelLoadState", arc=10, syntax="C12LoadState",
             description="The channel's load LED.",
         ),
+        zabbix=ZabbixHints(name="Load state", description="The channel's load LED."),
         display=Display("Load LED", Pane.CHANNELS),
     ),
     Measurement(
@@ -720,6 +802,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 "cover the measured lines only."
             ),
         ),
+        zabbix=None,
         display=Display("Phases the meter reads"),
     ),
 )  # fmt: skip

@@ -202,13 +202,19 @@ def _metric_states(measurement: str) -> dict[str, int]:
     return {s: i for i, s in enumerate(decl.states)}
 
 
+def http_valuemap(decl: m.Measurement) -> str:
+    """The HTTP template's value map of a state measurement's metric."""
+    words = decl.metric_name.removeprefix("c12_").removeprefix("channel_").replace("_", " ")
+    return f"C12 {words}"
+
+
 HTTP_VALUEMAPS: Mapping[str, Mapping[int, str]] = {
     "C12 up": {0: "down", 1: "up"},
-    "C12 emergency stop pressed": {v: s for s, v in _metric_states("emergency_stop").items()},
-    "C12 switch disconnector on": {v: s for s, v in _metric_states("switch_disconnector").items()},
-    "C12 neutral lost": {v: s for s, v in _metric_states("neutral").items()},
-    "C12 breaker closed": {v: s for s, v in _metric_states("channel_breaker").items()},
-    "C12 load level": {v: s for s, v in _metric_states("channel_load").items()},
+    **{
+        http_valuemap(decl): {int(v): state for state, v in decl.state_values.items()}
+        for decl in m.MEASUREMENTS
+        if decl.states and decl.zabbix is not None
+    },
     "C12 supervision position": {-1: "below", 0: "inside", 1: "above", 2: "disabled"},
     "C12 flag": {0: "no", 1: "yes"},
 }
@@ -226,9 +232,74 @@ POWER_UP_JS = "return Math.round(Date.now() / 1000 - value / 100);"
 """The power-up time from c12InputUptime (hundredths of a second) as it arrives."""
 
 
+SCOPE_KEYS: Mapping[m.Scope, str] = {
+    m.Scope.UNIT: "unit",
+    m.Scope.PHASE: "line",
+    m.Scope.CHANNEL: "channel",
+}
+"""The middle part of a measured item's default key."""
+COMPONENT_OF_PANE: Mapping[m.Pane, str] = {m.Pane.STATUS: "safety", m.Pane.CHANNELS: "channel"}
+
+
+def measured_item(decl: m.Measurement, instance: str = "") -> Item:
+    """A measurement's item as its declaration says (:class:`measurements.ZabbixHints`):
+    read from its MIB column and from its metric, scaled to the units Zabbix shows.
+    ``instance`` is the phase of a phase-scope measurement."""
+    hints, column = decl.zabbix, decl.column
+    assert hints is not None and column is not None and decl.metric is not None
+    units, si_per_unit = m.ZABBIX_UNITS.get(decl.unit, (decl.unit, 1.0))
+    units = units if hints.units is None else hints.units
+    key = hints.key or f"c12.{SCOPE_KEYS[decl.scope]}.{decl.name.removeprefix('channel_')}"
+    name = hints.name or decl.label
+    labels = dict(UNIT_SEL)
+    snmp_instance = ""
+    if decl.scope is m.Scope.PHASE:
+        labels["phase"] = instance
+        snmp_instance = f".{PHASE_ARC[instance]}"
+        key, name = f"{key}[{instance}]", f"{instance}: {name}"
+    elif decl.scope is m.Scope.CHANNEL:
+        labels["channel"] = CH
+        snmp_instance = f".{CH}"
+        key, name = f"{key}[{CH}]", f"{CHANNEL_LABEL}: {name}"
+    labels.update(decl.metric.labels)
+    step = column.step / si_per_unit
+    state = bool(decl.states)
+    return Item(
+        key,
+        name,
+        hints.description or f"{decl.description}.",
+        hints.component or COMPONENT_OF_PANE.get(decl.pane, "load"),
+        Snmp(
+            column.name,
+            snmp_instance,
+            None if state or step == 1 else step,
+            valuemap=column.syntax if state and column.syntax.isidentifier() else "",
+        ),
+        Http(
+            decl.metric_name + ("_total" if decl.metric.counter else ""),
+            labels,
+            multiplier=None if si_per_unit == 1 else 1 / si_per_unit,
+            valuemap=http_valuemap(decl) if state else "",
+        ),
+        units=units,
+        value_type="UNSIGNED" if state or units == "uptime" else "FLOAT",
+    )
+
+
+def measured_items(scope: m.Scope) -> list[Item]:
+    """The items of every measurement of ``scope`` the templates show, in declaration
+    order (a phase's for each phase)."""
+    shown = [decl for decl in m.OF_SCOPE[scope] if decl.zabbix is not None]
+    if scope is m.Scope.PHASE:
+        return [measured_item(decl, phase) for phase in m.PHASES for decl in shown]
+    return [measured_item(decl) for decl in shown]
+
+
 def unit_items() -> list[Item]:
-    """Items of one unit (the unit templates)."""
-    items = [
+    """Items of one unit (the unit templates): the measured ones as declared, then those
+    the exporter derives."""
+    items = [*measured_items(m.Scope.UNIT), *measured_items(m.Scope.PHASE)]
+    items += [
         Item(
             "c12.unit.status",
             "Unit status",
@@ -240,33 +311,6 @@ def unit_items() -> list[Item]:
             value_type="UNSIGNED",
         ),
         Item(
-            "c12.unit.estop",
-            "Emergency stop",
-            "The emergency stop button.",
-            "safety",
-            Snmp("c12UnitEstopState", valuemap="C12EstopState"),
-            Http("c12_emergency_stop_pressed", UNIT_SEL, valuemap="C12 emergency stop pressed"),
-            value_type="UNSIGNED",
-        ),
-        Item(
-            "c12.unit.switch",
-            "Switch disconnector",
-            "The 4-pole switch disconnector.",
-            "safety",
-            Snmp("c12UnitSwitchState", valuemap="C12SwitchState"),
-            Http("c12_switch_disconnector_on", UNIT_SEL, valuemap="C12 switch disconnector on"),
-            value_type="UNSIGNED",
-        ),
-        Item(
-            "c12.unit.neutral",
-            "Neutral",
-            "The loss-of-neutral sensor.",
-            "safety",
-            Snmp("c12UnitNeutralState", valuemap="C12NeutralState"),
-            Http("c12_neutral_lost", UNIT_SEL, valuemap="C12 neutral lost"),
-            value_type="UNSIGNED",
-        ),
-        Item(
             "c12.unit.supervision_warning",
             "Supervision warning",
             "A channel is outside its supervision band (the web interface's warning triangle).",
@@ -274,15 +318,6 @@ def unit_items() -> list[Item]:
             Snmp("c12UnitSupervisionWarning", valuemap="TruthValue"),
             Http("c12_supervision_warning", UNIT_SEL, valuemap="C12 flag"),
             value_type="UNSIGNED",
-        ),
-        Item(
-            "c12.unit.temperature",
-            "Temperature",
-            "Unit temperature, taken as the ambient reading the manual's 0-45 °C applies to.",
-            "environment",
-            Snmp("c12UnitTemperature", multiplier=DECI),
-            Http("c12_temperature_celsius", UNIT_SEL),
-            units="°C",
         ),
         Item(
             "c12.unit.model",
@@ -313,16 +348,6 @@ def unit_items() -> list[Item]:
             value_type="CHAR",
         ),
         Item(
-            "c12.unit.uptime",
-            "Uptime",
-            "Time since the unit was last powered up; its energy counters restart then.",
-            "health",
-            Snmp("c12InputUptime", multiplier=CENTI),
-            Http("c12_uptime_seconds", UNIT_SEL),
-            units="uptime",
-            value_type="UNSIGNED",
-        ),
-        Item(
             "c12.unit.power_up",
             "Power-up time",
             "When the unit was last powered up: the time less its uptime (HTTP: "
@@ -333,15 +358,6 @@ def unit_items() -> list[Item]:
             Snmp("c12InputUptime", script=POWER_UP_JS),
             Http("c12_power_up_time_seconds", UNIT_SEL),
             units="unixtime",
-        ),
-        Item(
-            "c12.input.frequency",
-            "Frequency",
-            "Supply frequency.",
-            "supply",
-            Snmp("c12InputFrequency", multiplier=CENTI),
-            Http("c12_frequency_hertz", UNIT_SEL),
-            units="Hz",
         ),
         Item(
             "c12.input.frequency_band",
@@ -372,50 +388,6 @@ def unit_items() -> list[Item]:
             Http("c12_voltage_unbalance_ratio", UNIT_SEL),
         ),
         Item(
-            "c12.input.current[N]",
-            "Neutral current",
-            "Current in the neutral conductor.",
-            "load",
-            Snmp("c12InputNeutralCurrent", multiplier=MILLI),
-            Http("c12_current_amperes", {**UNIT_SEL, "phase": "N"}),
-            units="A",
-        ),
-        Item(
-            "c12.input.power.active",
-            "Active power",
-            "Total active power of the phases the meter measures.",
-            "load",
-            Snmp("c12InputActivePower"),
-            Http("c12_active_power_watts", UNIT_SEL),
-            units="W",
-        ),
-        Item(
-            "c12.input.power.reactive",
-            "Reactive power",
-            "Total reactive power of the phases the meter measures.",
-            "load",
-            Snmp("c12InputReactivePower"),
-            Http("c12_reactive_power_vars", UNIT_SEL),
-            units="var",
-        ),
-        Item(
-            "c12.input.power.apparent",
-            "Apparent power",
-            "Total apparent power of the phases the meter measures.",
-            "load",
-            Snmp("c12InputApparentPower"),
-            Http("c12_apparent_power_volt_amperes", UNIT_SEL),
-            units="VA",
-        ),
-        Item(
-            "c12.input.power_factor",
-            "Power factor",
-            "Total P / total S.",
-            "load",
-            Snmp("c12InputPowerFactor", multiplier=MILLI),
-            Http("c12_power_factor_ratio", UNIT_SEL),
-        ),
-        Item(
             "c12.phase.unbalance",
             "Phase current unbalance",
             "Line current unbalance as NEMA MG-1 defines it: the largest deviation of a line "
@@ -426,71 +398,10 @@ def unit_items() -> list[Item]:
             Snmp("c12InputPhaseUnbalance", multiplier=MILLI),
             Http("c12_phase_unbalance_ratio", UNIT_SEL),
         ),
-        Item(
-            "c12.input.demand.active",
-            "Active power demand",
-            "Active power demand over the last complete 15 min window (none before the first).",
-            "load",
-            Snmp("c12InputDemandActivePower"),
-            Http("c12_demand_active_power_watts", UNIT_SEL),
-            units="W",
-        ),
-        Item(
-            "c12.input.energy.active",
-            "Active energy",
-            "Import active energy since the unit was last powered up.",
-            "energy",
-            Snmp("c12InputActiveEnergy"),
-            Http("c12_active_energy_import_joules_total", UNIT_SEL, multiplier=1 / 3600),
-            units="Wh",
-        ),
     ]
     for phase, arc in PHASE_ARC.items():
         sel = {**UNIT_SEL, "phase": phase}
         items += [
-            Item(
-                f"c12.line.voltage[{phase}]",
-                f"{phase}: Voltage",
-                f"Line-neutral voltage of {phase} (absent with a blown meter fuse).",
-                "supply",
-                Snmp("c12LineVoltage", f".{arc}", DECI),
-                Http("c12_voltage_volts", sel),
-                units="V",
-            ),
-            Item(
-                f"c12.line.current[{phase}]",
-                f"{phase}: Current",
-                f"Current of {phase}.",
-                "load",
-                Snmp("c12LineCurrent", f".{arc}", MILLI),
-                Http("c12_current_amperes", sel),
-                units="A",
-            ),
-            Item(
-                f"c12.line.power.active[{phase}]",
-                f"{phase}: Active power",
-                f"Active power of {phase}.",
-                "load",
-                Snmp("c12LineActivePower", f".{arc}"),
-                Http("c12_phase_active_power_watts", sel),
-                units="W",
-            ),
-            Item(
-                f"c12.line.current_thd[{phase}]",
-                f"{phase}: Current THD",
-                f"Average current THD of {phase} since power-up, as a ratio.",
-                "load",
-                Snmp("c12LineCurrentThd", f".{arc}", MILLI),
-                Http("c12_current_thd_ratio", sel),
-            ),
-            Item(
-                f"c12.line.voltage_thd[{phase}]",
-                f"{phase}: Voltage THD",
-                f"Average voltage THD of {phase} since power-up, as a ratio.",
-                "supply",
-                Snmp("c12LineVoltageThd", f".{arc}", MILLI),
-                Http("c12_voltage_thd_ratio", sel),
-            ),
             Item(
                 f"c12.line.voltage_missing[{phase}]",
                 f"{phase}: Voltage missing",
@@ -529,18 +440,11 @@ def unit_items() -> list[Item]:
 
 
 def channel_items() -> list[Item]:
-    """Item prototypes of the channel discovery."""
+    """Item prototypes of the channel discovery: the measured ones as declared, then
+    those the exporter derives."""
     sel = {**UNIT_SEL, "channel": CH}
     return [
-        Item(
-            f"c12.channel.current[{CH}]",
-            f"{CHANNEL_LABEL}: Current",
-            "Channel output current.",
-            "channel",
-            Snmp("c12ChannelCurrent", f".{CH}", MILLI),
-            Http("c12_channel_current_amperes", sel),
-            units="A",
-        ),
+        *measured_items(m.Scope.CHANNEL),
         Item(
             f"c12.channel.rating[{CH}]",
             f"{CHANNEL_LABEL}: RCBO rating",
@@ -549,24 +453,6 @@ def channel_items() -> list[Item]:
             Snmp("c12ChannelRating", f".{CH}", MILLI),
             Http("c12_channel_rating_amperes", sel),
             units="A",
-        ),
-        Item(
-            f"c12.channel.breaker[{CH}]",
-            f"{CHANNEL_LABEL}: RCBO",
-            "The channel's RCBO; open: tripped, tested or switched off.",
-            "channel",
-            Snmp("c12ChannelBreakerState", f".{CH}", valuemap="C12BreakerState"),
-            Http("c12_channel_breaker_closed", sel, valuemap="C12 breaker closed"),
-            value_type="UNSIGNED",
-        ),
-        Item(
-            f"c12.channel.load[{CH}]",
-            f"{CHANNEL_LABEL}: Load state",
-            "The channel's load LED.",
-            "channel",
-            Snmp("c12ChannelLoadState", f".{CH}", valuemap="C12LoadState"),
-            Http("c12_channel_load_level", sel, valuemap="C12 load level"),
-            value_type="UNSIGNED",
         ),
         Item(
             f"c12.channel.supervision[{CH}]",
