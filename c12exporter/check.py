@@ -9,9 +9,11 @@ through a running exporter's ``/metrics`` (``--exporter URL``, TLS and basic aut
 supported), or one unit directly over its transport (``--address host:port``). See
 docs/check.md.
 
-What it judges comes from the catalogue (:mod:`c12exporter.measurements`): the metric
-names, the state each value of a state metric stands for (the collector's mapping read
-backwards) and the state names; the ratings default to the model's.
+What it judges comes from the declarations: the metric names (:mod:`c12exporter.catalogue`),
+the state each value of a state metric stands for (the collector's mapping read backwards)
+and the state names (:mod:`c12exporter.measurements`). The phase and neutral limits default
+to ratios of each unit's own input rating (``c12_input_rating_amperes``, or the model of a
+unit read directly); the channel limits are ratios of each channel's rating.
 """
 
 from __future__ import annotations
@@ -30,6 +32,21 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import limits
+from .catalogue import (
+    CHANNEL_BREAKER,
+    CHANNEL_CURRENT,
+    CHANNEL_INFO,
+    CHANNEL_LOAD,
+    CHANNEL_RATING,
+    CHANNEL_SUPERVISION_POSITION,
+    CURRENT,
+    EMERGENCY_STOP,
+    INPUT_RATING,
+    NEUTRAL,
+    SWITCH_DISCONNECTOR,
+    TEMPERATURE,
+    UP,
+)
 from .measurements import (
     BREAKER_STATES,
     BY_NAME,
@@ -40,7 +57,7 @@ from .measurements import (
     SWITCH_STATES,
     Measurement,
 )
-from .model import CHANNEL_RATING_A, INPUT_RATING_A
+from .model import CHANNEL_RATING_A
 from .reading import Reading, SupervisionState
 from .resolve import printable
 
@@ -88,22 +105,32 @@ class Unit:
     neutral_lost: bool = False
     temperature_c: float | None = None
     currents_a: dict[str, float] = field(default_factory=dict)  # L1, L2, L3, N
-    input_rating_a: float = INPUT_RATING_A
-    """The rating of each phase and of the neutral (the model's, as /metrics serves it)."""
+    input_rating_a: float | None = None
+    """The rating of each phase and of the neutral (the model's, as /metrics serves it);
+    ``None`` from an exporter that does not serve it."""
     channels: list[Channel] = field(default_factory=list)
     error: str = ""
 
 
 @dataclass(frozen=True)
 class Thresholds:
+    """The limits; a phase or neutral limit of ``None`` is that ratio of each unit's input
+    rating (:data:`INPUT_WARN_RATIO`, :data:`INPUT_CRIT_RATIO`)."""
+
     temperature_warn: float
     temperature_crit: float
-    phase_warn_a: float
-    phase_crit_a: float
+    phase_warn_a: float | None
+    phase_crit_a: float | None
     channel_warn_ratio: float
     channel_crit_ratio: float
-    neutral_warn_a: float = limits.INPUT_NEAR_RATING_RATIO.value * INPUT_RATING_A
-    neutral_crit_a: float = limits.INPUT_OVER_RATING_RATIO.value * INPUT_RATING_A
+    neutral_warn_a: float | None = None
+    neutral_crit_a: float | None = None
+
+
+INPUT_WARN_RATIO = limits.INPUT_NEAR_RATING_RATIO.value
+INPUT_CRIT_RATIO = limits.INPUT_OVER_RATING_RATIO.value
+"""Default phase and neutral limits, of the unit's input rating (the neutral is rated as a
+phase)."""
 
 
 @dataclass
@@ -142,8 +169,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout", type=float, default=10.0, metavar="SECONDS", help="(default: %(default)s)"
     )
     near, over = limits.NEAR_RATING_RATIO.value, limits.OVER_RATING_RATIO.value
-    input_near = limits.INPUT_NEAR_RATING_RATIO.value
-    rated = f"the {INPUT_RATING_A:g} A input"
+    rated = f"the unit's input rating, {INPUT_RATING}"
+    warn_default = f"default: {INPUT_WARN_RATIO * 100:.0f}%% of {rated}"
+    crit_default = f"default: {INPUT_CRIT_RATIO * 100:.0f}%% of {rated}"
     parser.add_argument(
         "--temperature-warning",
         type=float,
@@ -162,30 +190,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--phase-warning",
         type=float,
         metavar="A",
-        default=round(near * INPUT_RATING_A, 3),
-        help=f"phase current (default: %(default)s, {near * 100:.0f}%% of {rated})",
+        help=f"phase current ({warn_default})",
     )
     parser.add_argument(
         "--phase-critical",
         type=float,
         metavar="A",
-        default=round(over * INPUT_RATING_A, 3),
-        help=f"phase current (default: %(default)s, {rated})",
+        help=f"phase current ({crit_default})",
     )
     parser.add_argument(
         "--neutral-warning",
         type=float,
         metavar="A",
-        default=round(input_near * INPUT_RATING_A, 3),
-        help=f"neutral current (default: %(default)s, {input_near * 100:.0f}%% of {rated}: the "
-        "neutral is rated as a phase, and LED walls can push it above every phase)",
+        help=f"neutral current ({warn_default}: the neutral is rated as a phase, and LED "
+        "walls can push it above every phase)",
     )
     parser.add_argument(
         "--neutral-critical",
         type=float,
         metavar="A",
-        default=round(limits.INPUT_OVER_RATING_RATIO.value * INPUT_RATING_A, 3),
-        help=f"neutral current (default: %(default)s, {rated})",
+        help=f"neutral current ({crit_default})",
     )
     parser.add_argument(
         "--channel-warning",
@@ -263,21 +287,22 @@ def fetch_metrics(args: argparse.Namespace) -> str:
         raise CheckError(f"{url}: {reason}") from None
 
 
-def _state_metric(name: str) -> tuple[str, dict[float, str]]:
-    """A state measurement's metric name, and the state each of its values stands for."""
+def _states(name: str) -> dict[float, str]:
+    """The state each value of a state measurement's metric stands for."""
     m: Measurement = BY_NAME[name]
-    return m.metric_name, {value: state for state, value in m.state_values.items()}
+    return {value: state for state, value in m.state_values.items()}
 
 
-ESTOP_METRIC, ESTOP_OF = _state_metric("emergency_stop")
-SWITCH_METRIC, SWITCH_OF = _state_metric("switch_disconnector")
-NEUTRAL_METRIC, NEUTRAL_OF = _state_metric("neutral")
-BREAKER_METRIC, BREAKER_OF = _state_metric("channel_breaker")
-LOAD_METRIC, LOAD_OF = _state_metric("channel_load")
-TEMPERATURE_METRIC = BY_NAME["temperature"].metric_name
-CURRENT_METRIC = BY_NAME["current"].metric_name
-"""The phases' and (``phase="N"``) the neutral's current."""
-CHANNEL_CURRENT_METRIC = BY_NAME["channel_current"].metric_name
+ESTOP_OF = _states("emergency_stop")
+SWITCH_OF = _states("switch_disconnector")
+NEUTRAL_OF = _states("neutral")
+BREAKER_OF = _states("channel_breaker")
+LOAD_OF = _states("channel_load")
+CHANNEL_SERIES = frozenset(
+    (CHANNEL_CURRENT, CHANNEL_BREAKER, CHANNEL_LOAD, CHANNEL_INFO, CHANNEL_RATING,
+     CHANNEL_SUPERVISION_POSITION)
+)  # fmt: skip
+"""The per-channel series the check reads."""
 
 
 def parse_units(text: str) -> dict[str, Unit]:
@@ -299,41 +324,41 @@ def parse_units(text: str) -> dict[str, Unit]:
         pdu = labels.get("pdu")
         if pdu is None:
             continue
-        if sample.name == "c12_up":
+        if sample.name == UP:
             units.setdefault(pdu, Unit(pdu, up=False)).up = value == 1
     for sample in samples:
         labels, value, name = sample.labels, sample.value, sample.name
         unit = units.get(labels.get("pdu", ""))
         if unit is None:
             continue
-        if name == ESTOP_METRIC:
+        if name == EMERGENCY_STOP:
             unit.estop_pressed = ESTOP_OF.get(value) == PRESSED
-        elif name == SWITCH_METRIC:
+        elif name == SWITCH_DISCONNECTOR:
             unit.switch_on = SWITCH_OF.get(value) == SWITCH_ON
-        elif name == NEUTRAL_METRIC:
+        elif name == NEUTRAL:
             unit.neutral_lost = NEUTRAL_OF.get(value) == NEUTRAL_LOST
-        elif name == TEMPERATURE_METRIC:
+        elif name == TEMPERATURE:
             unit.temperature_c = value
-        elif name == CURRENT_METRIC:
+        elif name == CURRENT:
             unit.currents_a[labels["phase"]] = value
-        elif name == "c12_input_rating_amperes":
+        elif name == INPUT_RATING:
             unit.input_rating_a = value
-        elif name.startswith("c12_channel_") and "channel" in labels:
+        elif name in CHANNEL_SERIES and "channel" in labels:
             row = channels.setdefault((unit.name, int(labels["channel"])), {})
             row[name] = value
-            if name == "c12_channel_info":
+            if name == CHANNEL_INFO:
                 row["name"] = labels.get("name", "")
     for (pdu, number), row in sorted(channels.items()):
-        if CHANNEL_CURRENT_METRIC not in row:
+        if CHANNEL_CURRENT not in row:
             continue
-        position = row.get("c12_channel_supervision_position")
-        breaker, load = row.get(BREAKER_METRIC), row.get(LOAD_METRIC)
+        position = row.get(CHANNEL_SUPERVISION_POSITION)
+        breaker, load = row.get(CHANNEL_BREAKER), row.get(CHANNEL_LOAD)
         units[pdu].channels.append(
             Channel(
                 number=number,
                 name=str(row.get("name", "")),
-                current_a=float(row[CHANNEL_CURRENT_METRIC]),
-                rating_a=float(row.get("c12_channel_rating_amperes", CHANNEL_RATING_A)),
+                current_a=float(row[CHANNEL_CURRENT]),
+                rating_a=float(row.get(CHANNEL_RATING, CHANNEL_RATING_A)),
                 breaker=BREAKER_CLOSED if breaker is None else BREAKER_OF.get(breaker, ""),
                 load=LOAD_NORMAL if load is None else LOAD_OF.get(load, ""),
                 supervision=None if position is None else supervision_of.get(position),
@@ -429,7 +454,7 @@ def judge(unit: Unit, t: Thresholds, verdict: Verdict, prefix: str = "") -> None
         amps = unit.currents_a.get(phase)
         if amps is None:
             continue
-        warn, crit = _conductor_thresholds(phase, t)
+        warn, crit = _conductor_thresholds(phase, t, unit)
         if amps > crit:
             verdict.add(CRITICAL, f"{prefix}{phase} {_fmt(amps)} A > {_fmt(crit)}")
         elif amps > warn:
@@ -456,10 +481,10 @@ def judge(unit: Unit, t: Thresholds, verdict: Verdict, prefix: str = "") -> None
         )
     for phase in (*PHASES, "N"):
         if phase in unit.currents_a:
-            warn, crit = _conductor_thresholds(phase, t)
+            warn, crit = _conductor_thresholds(phase, t, unit)
+            rating = "" if unit.input_rating_a is None else _fmt(unit.input_rating_a)
             verdict.perfdata.append(
-                f"'{phase}'={_fmt(unit.currents_a[phase])}A;{_fmt(warn)};{_fmt(crit)};0;"
-                f"{_fmt(unit.input_rating_a)}"
+                f"'{phase}'={_fmt(unit.currents_a[phase])}A;{_fmt(warn)};{_fmt(crit)};0;{rating}"
             )
     for ch in unit.channels:
         warn, crit = ch.rating_a * t.channel_warn_ratio, ch.rating_a * t.channel_crit_ratio
@@ -468,11 +493,23 @@ def judge(unit: Unit, t: Thresholds, verdict: Verdict, prefix: str = "") -> None
         )
 
 
-def _conductor_thresholds(conductor: str, t: Thresholds) -> tuple[float, float]:
-    """Warning and critical amperes of a phase or (``N``) the neutral."""
+def _conductor_thresholds(conductor: str, t: Thresholds, unit: Unit) -> tuple[float, float]:
+    """Warning and critical amperes of a phase or (``N``) the neutral of ``unit``: those
+    given, else ratios of the unit's input rating."""
     if conductor == "N":
-        return t.neutral_warn_a, t.neutral_crit_a
-    return t.phase_warn_a, t.phase_crit_a
+        warn, crit = t.neutral_warn_a, t.neutral_crit_a
+    else:
+        warn, crit = t.phase_warn_a, t.phase_crit_a
+    if (warn is None or crit is None) and unit.input_rating_a is None:
+        raise CheckError(
+            f"{unit.name}: the exporter serves no {INPUT_RATING} to judge its currents by: "
+            f"give --{'neutral' if conductor == 'N' else 'phase'}-warning and -critical"
+        )
+    rating = unit.input_rating_a or 0.0
+    return (
+        INPUT_WARN_RATIO * rating if warn is None else warn,
+        INPUT_CRIT_RATIO * rating if crit is None else crit,
+    )
 
 
 def plugin_text(text: str) -> str:
@@ -534,7 +571,7 @@ def run(args: argparse.Namespace) -> int:
             ("neutral", thresholds.neutral_warn_a, thresholds.neutral_crit_a),
             ("channel", thresholds.channel_warn_ratio, thresholds.channel_crit_ratio),
         ):
-            if warn > crit:
+            if warn is not None and crit is not None and warn > crit:
                 raise CheckError(f"--{name}-warning {warn} is above --{name}-critical {crit}")
         if args.address is not None:
             if args.unit is not None:

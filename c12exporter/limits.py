@@ -65,7 +65,10 @@ INPUT_NEAR_RATING_RATIO = Limit(
     0.8, "ratio", f"{OURS}: the usual near-overload warning at 80 % of the input rating"
 )
 INPUT_OVER_RATING_RATIO = Limit(
-    1.0, "ratio", "the input's 63 A rating (plug, cable and switch disconnector), phases and N"
+    1.0,
+    "ratio",
+    "the input's rating (c12_input_rating_amperes: plug, cable and switch disconnector), "
+    "phases and N",
 )
 INPUT_LOAD_HYSTERESIS = Limit(
     0.02, "ratio", f"{OURS}: an input level is left only this far (of the rating) below it"

@@ -284,3 +284,50 @@ def test_metrics_and_a_reading_give_the_same_verdict(estop: str, switch: str, ne
     assert "channel 1 (left) 0 A below its supervision band" in expected[1]
     assert "channel 12 RCBO open" in expected[1] or switch == "off"
     assert ("emergency stop pressed" in expected[1]) == (estop == "pressed")
+
+
+def test_phase_and_neutral_limits_default_to_the_units_own_input_rating() -> None:
+    """A model with a 10 A input: the default limits are 80 % and 100 % of 10 A, whether
+    the check reads the rating from /metrics (``c12_input_rating_amperes``) or from the
+    reading's model; limits given on the command line still win."""
+    import dataclasses
+    import time
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from c12exporter.check import Thresholds, check_unit, parse_units, unit_from_reading
+    from c12exporter.config import UnitConfig
+    from c12exporter.modbus.registermap import MEASUREMENTS, SETTINGS
+    from c12exporter.plugins import load_plugins
+    from c12exporter.prometheus.collector import FleetCollector
+    from c12exporter.reading import Identity, build_reading
+    from c12exporter.store import Store
+    from tests.test_registermap import sample_measurements
+
+    model = load_plugins(entry_points=False).model("C12B-24")
+    small = dataclasses.replace(model, input_rating_a=10.0)
+    values = {**sample_measurements(), "emergency_stop": "released",
+              "switch_disconnector": "on", "neutral": "ok"}  # fmt: skip
+    registers = {**MEASUREMENTS.decode(MEASUREMENTS.encode(values)),
+                 **SETTINGS.decode(SETTINGS.encode({"supervision_min": [None] * 12,
+                                                     "supervision_max": [None] * 12,
+                                                     "channel_name": [""] * 12}))}  # fmt: skip
+    reading = build_reading(
+        "u", Identity("StageSmarts", "C12B-24", "1.0", "SN1"), small, time.time(), registers
+    )
+    store = Store((UnitConfig("u", "127.0.0.1:1502"),), staleness_s=15)
+    store.record_success("u", reading, 0.01)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FleetCollector(store))
+    served = parse_units(generate_latest(registry).decode())["u"]
+    assert served.input_rating_a == 10.0
+
+    defaults = Thresholds(40.0, 45.0, None, None, 0.8, 1.0)
+    state, line = check_unit(served, defaults)
+    assert (state, line) == check_unit(unit_from_reading("u", reading), defaults)
+    assert state == 2 and "L1 12.34 A > 10 (CRITICAL)" in line, line
+    assert "'L1'=12.34A;8;10;0;10" in line and "'N'=7.25A;8;10;0;10" in line, line
+
+    given = Thresholds(40.0, 45.0, 50.4, 63.0, 0.8, 1.0, neutral_warn_a=7.0, neutral_crit_a=9.0)
+    status = check_unit(served, given)[1].split(" | ")[0]
+    assert "N 7.25 A > 7 (WARNING)" in status and "L1" not in status, status
