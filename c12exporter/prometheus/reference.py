@@ -1,14 +1,17 @@
-"""The measurement tables of ``docs/metrics.md``, written from the declarations.
+"""The tables of ``docs/metrics.md``, written from the declarations.
 
-The document's other parts (health, identity, derived series, the reasoning) are
-prose; the tables between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->`` are
-rewritten by :func:`update` (``c12exporter docs``) and checked by the tests.
+The measured series come from :mod:`..measurements`, the derived and the exporter's own
+from :mod:`..catalogue` (each listed in its :class:`~..catalogue.Table`). The tables
+between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->`` are rewritten by
+:func:`update` (``c12exporter docs``) and checked by the tests; the rest of the document
+(the reasoning, the definitions) is prose.
 """
 
 from __future__ import annotations
 
 import re
 
+from ..catalogue import DERIVED, Derived, Table, exposed
 from ..measurements import MEASUREMENTS, PHASES, Measurement, Scope, metric_labels
 
 HEADER = ["| metric | type | labels | meaning |", "|---|---|---|---|"]
@@ -49,11 +52,32 @@ TABLES = {
     "unit": (Scope.UNIT, Scope.PHASE),
     "channel": (Scope.CHANNEL,),
 }
+"""Measured tables: name -> the scopes of their measurements."""
 
 
-def update(document: str) -> str:
-    """``document`` with every generated table rewritten."""
-    for name, scopes in TABLES.items():
+def _derived_row(series: Derived) -> str:
+    kind = "counter" if series.metric.counter else "gauge"
+    if series.metric_name.endswith("_info"):
+        kind = "info (gauge 1)"
+    labels = ", ".join(series.label_names)
+    return f"| `{exposed(series)}` | {kind} | {labels} | {series.note or series.metric_help} |"
+
+
+def derived_table(table: Table, derived: tuple[Derived, ...] = DERIVED) -> str:
+    """One row per derived series of ``table``, in declaration order."""
+    return "\n".join([*HEADER, *(_derived_row(s) for s in derived if s.table is table)])
+
+
+def tables(derived: tuple[Derived, ...] = DERIVED) -> dict[str, str]:
+    """Every generated table of the document, by name."""
+    measured = {name: table(scopes) for name, scopes in TABLES.items()}
+    return {**measured, **{t.value: derived_table(t, derived) for t in Table}}
+
+
+def update(document: str, derived: tuple[Derived, ...] = DERIVED) -> str:
+    """``document`` with every generated table rewritten (``derived``: the catalogue's
+    derived series, or others to see what the document would become)."""
+    for name, text in tables(derived).items():
         pattern = re.compile(
             rf"(<!-- generated: {name} -->\n)(?:.*?\n)?(<!-- end: {name} -->)", re.DOTALL
         )
@@ -61,8 +85,6 @@ def update(document: str) -> str:
         if match is None:
             raise ValueError(f"no '<!-- generated: {name} -->' ... '<!-- end: {name} -->' block")
         document = (
-            document[: match.start()]
-            + f"{match[1]}{table(scopes)}\n{match[2]}"
-            + document[match.end() :]
+            document[: match.start()] + f"{match[1]}{text}\n{match[2]}" + document[match.end() :]
         )
     return document
