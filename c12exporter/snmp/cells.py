@@ -19,7 +19,6 @@ from ..addresses import split_host_port
 from ..forecast import TripForecast
 from ..history.recorder import History
 from ..measurements import OF_SCOPE, PHASES, Measurement, Quantity, Scope
-from ..model import AUX_CHANNEL
 from ..reading import ChannelReading, PhaseReading, Reading
 from ..store import Store, UnitState
 
@@ -214,13 +213,19 @@ LINE_COLUMNS: Mapping[str, Callable[[PhaseReading], Value]] = {
 def _aux_text(channel: ChannelReading, reading: Reading, attribute: str) -> str:
     """Zero-length on channels that feed no aux socket."""
     return (
-        str(getattr(reading.model.aux_socket, attribute)) if channel.number == AUX_CHANNEL else ""
+        str(getattr(reading.model.aux_socket, attribute))
+        if channel.number == reading.model.aux_channel
+        else ""
     )
 
 
 def _aux_rating(channel: ChannelReading, reading: Reading) -> int:
     """0 on channels that feed no aux socket."""
-    return milli(reading.model.aux_socket.rating_a) if channel.number == AUX_CHANNEL else 0
+    return (
+        milli(reading.model.aux_socket.rating_a)
+        if channel.number == reading.model.aux_channel
+        else 0
+    )
 
 
 CHANNEL_COLUMNS: Mapping[str, Callable[[ChannelReading, Reading], Value]] = {
@@ -234,7 +239,7 @@ CHANNEL_COLUMNS: Mapping[str, Callable[[ChannelReading, Reading], Value]] = {
     "c12ChannelSupervisionMin": lambda c, r: limit_ma(c.supervision.min_a),
     "c12ChannelSupervisionMax": lambda c, r: limit_ma(c.supervision.max_a),
     "c12ChannelSupervisionState": lambda c, r: c.supervision_state.value,
-    "c12ChannelAuxSocket": lambda c, r: truth(c.number == AUX_CHANNEL),
+    "c12ChannelAuxSocket": lambda c, r: truth(c.number == r.model.aux_channel),
     "c12ChannelAuxSocketName": lambda c, r: _aux_text(c, r, "name"),
     "c12ChannelAuxSocketStd": lambda c, r: _aux_text(c, r, "standard"),
     "c12ChannelAuxSocketRating": _aux_rating,
