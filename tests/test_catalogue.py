@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 import dataclasses
 import re
+import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,16 @@ from c12exporter import catalogue
 from c12exporter.catalogue import DERIVED, SERIES, Derived, Table, exposed, label_names
 from c12exporter.measurements import Metric, Scope
 from c12exporter.prometheus import reference
-from tests.servers import REPO, exporter, http_get, simulator, wait_until
+from tests.servers import (
+    LOOPBACK,
+    REPO,
+    exporter,
+    free_port,
+    http_get,
+    require_tool,
+    simulator,
+    wait_until,
+)
 
 NAME_TAKERS = (
     "alerts/generate.py",
@@ -115,23 +126,48 @@ def _families(text: str) -> dict[str, tuple[str, str, set[tuple[str, ...]]]]:
 
 
 def test_every_series_a_real_scrape_serves_is_declared(tmp_path: Path) -> None:
-    """The exporter polling the simulator over TCP, with its history on: every ``c12_``
-    family on /metrics is declared with the type, help and labels it is served with."""
+    """The exporter polling the simulator over TCP, with its history, SNMP agent and
+    discovery on, after a reload and an SNMP request refused: every ``c12_`` family on
+    /metrics is declared with the type, help and labels it is served with."""
+    snmp_port, empty_port = free_port(), free_port()
     with simulator(tmp_path, 2) as (_, units_file):
         config = (
             "poll: {interval: 1s, timeout: 500ms}\n"
-            f"units_files: [{units_file}]\nhistory: {{path: {tmp_path / 'history.db'}}}\n"
+            f"units_files: [{units_file}]\nstate_dir: {tmp_path / 'state'}\n"
+            f"history: {{path: {tmp_path / 'history.db'}}}\n"
+            f"snmp: {{listen_address: '{LOOPBACK}:{snmp_port}', community: public}}\n"
+            f"discovery: {{networks: [127.0.9.0/30], port: {empty_port}, timeout: 300ms}}\n"
         )
         with exporter(tmp_path, config) as url:
+            snmpget = require_tool("snmpget", "snmp")
+            for community in ("public", "not-the-community"):
+                subprocess.run(
+                    [snmpget, "-v2c", "-c", community, "-t", "1", "-r", "0",
+                     f"{LOOPBACK}:{snmp_port}", "1.3.6.1.2.1.1.1.0"],
+                    capture_output=True, check=False, timeout=10,
+                )  # fmt: skip
+            request = urllib.request.Request(f"{url}/-/reload", method="POST")
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert response.status == 200
 
             def scraped() -> str | None:
                 text = http_get(f"{url}/metrics")
-                ready = (catalogue.CHANNEL_BREAKER_HEAT, catalogue.CHANNEL_RCBO_WATCHED_SINCE)
-                return text if all(f"\n{name}{{" in text for name in ready) else None
+                ready = (
+                    catalogue.CHANNEL_BREAKER_HEAT,
+                    catalogue.CHANNEL_RCBO_WATCHED_SINCE,
+                    catalogue.SNMP_REQUESTS_DROPPED,
+                    catalogue.DISCOVERY_SCANS,
+                    catalogue.CONFIG_RELOADS,
+                )
+                return text if all(f"\n{name}" in text for name in ready) else None
 
-            text = wait_until(scraped, 30, "every unit polled")
+            text = wait_until(scraped, 30, "every unit polled, a scan, the reload counted")
     served = {k: v for k, v in _families(text).items() if k.startswith("c12_")}
     declared = {exposed(s): s for s in SERIES if s.metric is not None}
+    # prometheus-client's Counter serves NAME_created beside NAME_total: part of the counter
+    created = {k for k in served if k.endswith("_created")}
+    assert {k.removesuffix("_created") + "_total" for k in created} <= set(declared), created
+    served = {k: v for k, v in served.items() if k not in created}
     undeclared = sorted(set(served) - set(declared))
     assert not undeclared, f"served but not in c12exporter/catalogue.py: {undeclared}"
     for name, (kind, help_text, labels) in served.items():
@@ -144,4 +180,5 @@ def test_every_series_a_real_scrape_serves_is_declared(tmp_path: Path) -> None:
     # what the collector serves for every unit that is up, whatever its readings
     always = {exposed(s) for s in DERIVED if s.table in (Table.HEALTH, Table.HISTORY)}
     always |= {catalogue.UNIT_INFO, catalogue.CHANNEL_INFO, catalogue.AUX_SOCKET_INFO}
+    always |= {catalogue.SNMP_REQUESTS, catalogue.DISCOVERY_UNITS, catalogue.CONFIG_RELOADS}
     assert always <= set(served), always - set(served)
