@@ -280,7 +280,11 @@ class Measurement:
 
     @property
     def pane(self) -> Pane:
-        return self.display.pane if self.display else Pane.METER
+        """Where the console shows it: :attr:`Display.pane`; without a display, a channel's
+        measurement in pane D, any other in the meter."""
+        if self.display is not None:
+            return self.display.pane
+        return Pane.CHANNELS if self.scope is Scope.CHANNEL else Pane.METER
 
     def show(self, value: Quantity) -> str:
         """``value`` as people read it: "231 V", "4.20 kW", "12.5 %", "off"; "n/a" when

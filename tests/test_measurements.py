@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from c12exporter import measurements
 from c12exporter.measurements import MEASUREMENTS, Metric
@@ -58,61 +59,70 @@ def test_contradicting_declarations_are_refused() -> None:
 
 
 NEW_DECLARATION = """    Measurement(
-        "earth_leakage", Scope.UNIT, "Residual current to earth", "A",
-        Register("u16", 0.0001, "A", valid=(0.0, 6.0)),
-        column=Column("c12InputEarthLeakage", MILLI),
+        "channel_voltage", Scope.CHANNEL, "Channel output voltage", "V",
+        Register("u16", DECI, "V", valid=(0.0, VOLTAGE_MAX_V)),
+        column=Column("c12ChannelVoltage", DECI),
     ),
 """
-NEW_PHYSICS = """            "earth_leakage": 0.0123,
-"""
-NEW_MIB_COLUMN = """
-c12InputEarthLeakage OBJECT-TYPE
-    SYNTAX      C12MilliAmperes
-    UNITS       "mA"
-    MAX-ACCESS  read-only
-    STATUS      current
-    DESCRIPTION
-        "The residual current to earth."
-    ::= { c12InputEntry 20 }
+NEW_PHYSICS = """            "channel_voltage": [231.0] * len(channel_current),
 """
 
 
-def _insert(path: Path, anchor: str, text: str, after: bool = False) -> None:
+def _insert(path: Path, anchor: str, text: str) -> None:
     source = path.read_text(encoding="utf-8")
     assert source.count(anchor) == 1, f"{path}: anchor {anchor!r} not found once"
-    replacement = anchor + text if after else text + anchor
-    path.write_text(source.replace(anchor, replacement), encoding="utf-8")
+    path.write_text(source.replace(anchor, text + anchor), encoding="utf-8")
 
 
-def test_a_measurement_added_in_one_place_is_decoded_served_and_walked(tmp_path: Path) -> None:
-    """A contributor's change on a copy of the package: one declaration, one value in the
-    simulator's physics, one MIB column. Nothing else is edited."""
+def test_a_channel_measurement_declared_once_reaches_every_surface(tmp_path: Path) -> None:
+    """A contributor's change on a copy of the tree: one declaration and one value in the
+    simulator's physics, nothing else edited; the generators rewrite the MIB, the Zabbix
+    templates and the docs, and the value is on /metrics, over SNMP, in the console, in
+    both templates and in the docs."""
     root = tmp_path / "tree"
-    shutil.copytree(REPO / "c12exporter", root / "c12exporter",
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    for part in ("c12exporter", "zabbix", "alerts", "docs"):
+        shutil.copytree(REPO / part, root / part, ignore=shutil.ignore_patterns("__pycache__"))
     _insert(root / "c12exporter" / "measurements.py", ')  # fmt: skip\n"""Every measurement',
             NEW_DECLARATION)  # fmt: skip
     _insert(root / "c12exporter" / "simulator" / "physics.py",
             '            "channel_current": list(channel_current),\n', NEW_PHYSICS)  # fmt: skip
-    mib = root / "c12exporter" / "snmp" / "mibs" / "C12-PDU-MIB.txt"
-    _insert(
-        mib,
-        "    c12InputVoltageUnbalance       Unsigned32\n}",
-        "    c12InputEarthLeakage C12MilliAmperes,\n",
-    )
-    _insert(mib, "    ::= { c12InputEntry 19 }\n", NEW_MIB_COLUMN, after=True)
-    _insert(mib, "        c12InputVoltageUnbalance\n    }", "        c12InputEarthLeakage,\n")
 
     env = {**os.environ, "PYTHONPATH": str(root), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     # Run from the copy (not the checkout the tests were started in).
     cli = [sys.executable, "-c", "from c12exporter.cli import main; raise SystemExit(main())"]
 
     def run(*args: str) -> str:
-        done = subprocess.run([*cli, *args], env=env, cwd=root, capture_output=True, text=True,
-                              timeout=60, check=True)  # fmt: skip
+        done = subprocess.run(list(args), env=env, cwd=root, capture_output=True, text=True,
+                              timeout=120, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
-    assert "`earth_leakage`" in run("register-map")  # the register map grew by one field
+    run(sys.executable, "-m", "c12exporter.snmp.mibgen")
+    run(sys.executable, "-m", "zabbix.generate")
+    run(*cli, "docs", "--dir", str(root / "docs"))
+
+    mib = root / "c12exporter" / "snmp" / "mibs" / "C12-PDU-MIB.txt"
+    assert "c12ChannelVoltage OBJECT-TYPE" in mib.read_text(encoding="utf-8")
+    assert "`channel_voltage`" in (root / "docs" / "register-map.md").read_text(encoding="utf-8")
+    assert "c12_channel_voltage_volts" in (root / "docs" / "metrics.md").read_text(encoding="utf-8")
+    wanted = {
+        "snmp": ("snmp_oid", "1.3.6.1.4.1.8072.9999.9999.12.1.5.1.22.{$C12.UNIT.INDEX}.{#CHANNEL}"),
+        "http": ("pattern", 'c12_channel_voltage_volts{pdu="{$C12.UNIT}",channel="{#CHANNEL}"}'),
+    }
+    for kind, (field, value) in wanted.items():
+        template = (root / "zabbix" / f"template_c12_{kind}.yaml").read_text(encoding="utf-8")
+        (item,) = [
+            item
+            for t in yaml.safe_load(template)["zabbix_export"]["templates"]
+            for rule in t.get("discovery_rules", [])
+            for item in rule.get("item_prototypes", [])
+            if item["key"] == "c12.channel.voltage[{#CHANNEL}]"
+        ]
+        steps = item.get("preprocessing", [])
+        read = item.get("snmp_oid") if field == "snmp_oid" else steps[0]["parameters"][0]
+        assert (read, item["units"]) == (value, "V"), f"{kind} template: {item}"
+        if kind == "snmp":  # tenths of a volt
+            assert {"type": "MULTIPLIER", "parameters": ["0.1"]} in steps, item
 
     units_file, control_port = tmp_path / "sim-units.yml", free_port()
     simulate = [*cli, "simulate", "--units", "1", "--units-file", str(units_file),
@@ -130,16 +140,29 @@ def test_a_measurement_added_in_one_place_is_decoded_served_and_walked(tmp_path:
         }))  # fmt: skip
         serve = [*cli, "serve", "--config.file", str(config)]
         with process(serve, tmp_path / "exporter.log", env=env, cwd=root):
-            url = f"http://{LOOPBACK}:{web_port}/metrics"
-            line = f'c12_earth_leakage_amperes{{pdu="{unit["name"]}"}} 0.0123'
-            wait_until(lambda: line in http_get(url), 30, "the new measurement on /metrics")
+            base = f"http://{LOOPBACK}:{web_port}"
+
+            def voltages() -> dict[str, float]:
+                return {
+                    sample.labels["channel"]: sample.value
+                    for family in text_string_to_metric_families(http_get(base + "/metrics"))
+                    for sample in family.samples
+                    if sample.name == "c12_channel_voltage_volts"
+                }
+
+            wait_until(voltages, 90, "the new measurement on /metrics")
+            assert voltages() == {str(n): 231.0 for n in range(1, 13)}
             walk = subprocess.run(
                 [require_tool("snmpwalk", "snmp"), "-M", f"+{mib.parent}", "-m", "C12-PDU-MIB",
                  "-v2c", "-c", "public", "-Oqs", "-t", "2", "-r", "2",
-                 f"udp:{LOOPBACK}:{snmp_port}", "C12-PDU-MIB::c12InputEarthLeakage"],
+                 f"udp:{LOOPBACK}:{snmp_port}", "C12-PDU-MIB::c12ChannelVoltage"],
                 capture_output=True, text=True, timeout=60, check=False,
             )  # fmt: skip
-            # 12 mA, shown through the MIB's DISPLAY-HINT "d-3"
-            assert walk.stdout.split()[:2] == ["c12InputEarthLeakage.1", ".012"], (
-                walk.stdout + walk.stderr
-            )
+            # the last column of the MIB: the walk ends past the end of the MIB view
+            rows = [row for row in walk.stdout.splitlines() if "No more variables" not in row]
+            assert len(rows) == 12, walk.stdout + walk.stderr
+            # 2310 tenths of a volt, shown through C12DeciVolts' DISPLAY-HINT "d-1"
+            assert rows[6].split()[:2] == ["c12ChannelVoltage.1.7", "231.0"], walk.stdout
+            page = http_get(f"{base}/?unit={unit['name']}")
+            pane = page[page.index('id="pane-d"') :]
+            assert "Channel output voltage" in pane and "231 V" in pane, pane[:2000]

@@ -620,6 +620,10 @@ def channels(
                 )  # fmt: skip
             else:
                 band_edit = ""
+            more = "".join(
+                f'<div class="ch-more">{e(m.label)} {_k(cells, k + m.name)}</div>'
+                for m in view.CHANNEL_MORE
+            )
             tiles.append(
                 f'<li class="ch" data-channel="{number}" data-s="{k}" '
                 f'data-state="{e(cells.s.get(k, "ok"))}">'
@@ -630,7 +634,7 @@ def channels(
                 f'<div class="ch-cur">{_k(cells, k + "current")}'
                 f'<span class="of">of {rating:g} A</span></div>'
                 f"{_bar(cells, k + 'current', f'against its {rating:g} A rating', k)}"
-                f'<div class="ch-brk">Breaker {_k(cells, k + "breaker", "b")}</div>'
+                f'<div class="ch-brk">Breaker {_k(cells, k + "breaker", "b")}</div>{more}'
                 f'<div class="ch-band">Band {_k(cells, k + "band")} {band_edit}</div>'
                 f"{_k(cells, k + 'problem', 'p', PROBLEM_CLASS)}"
                 f"{_k(cells, k + 'trip', 'p', TRIP_CLASS)}"

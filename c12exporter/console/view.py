@@ -138,6 +138,13 @@ STATUS_MEASUREMENTS = tuple(m for m in OF_SCOPE[Scope.UNIT] if m.pane is Pane.ST
 CHANNEL_CURRENT = BY_NAME["channel_current"]
 CHANNEL_BREAKER = BY_NAME["channel_breaker"]
 CHANNEL_LOAD = BY_NAME["channel_load"]
+CHANNEL_MORE = tuple(
+    m
+    for m in OF_SCOPE[Scope.CHANNEL]
+    if m.pane is Pane.CHANNELS and m not in (CHANNEL_CURRENT, CHANNEL_BREAKER, CHANNEL_LOAD)
+)
+"""Pane D's other per-channel measurements, each a labelled line in its channel's block
+(current, breaker and load LED are drawn as the bar, the word and the LED)."""
 
 
 # --- derived values ------------------------------------------------------------------------
@@ -322,6 +329,8 @@ def _channel(
     s[k + "load"] = c.load_state
     t[k + "breaker"] = CHANNEL_BREAKER.show(c.values["channel_breaker"])
     s[k + "breaker"] = about(mine, f"breaker.{c.number}")
+    for m in CHANNEL_MORE:
+        t[k + m.name] = m.show(c.values[m.name])
     band = c.supervision
     rating = bar_rating_a(c, reading)
     # the band drawn on the bar: marks at its minimum and maximum (0 when not set)
