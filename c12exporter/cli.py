@@ -187,7 +187,7 @@ def _parser(plugins: Plugins, *, serving: bool = False) -> argparse.ArgumentPars
     regmap.set_defaults(func=lambda args: print(markdown_table()) or 0)
 
     docs = commands.add_parser(
-        "docs", help="rewrite the generated parts of docs/ from the measurement declarations"
+        "docs", help="rewrite the generated parts of docs/ from the declarations"
     )
     docs.add_argument("--dir", type=Path, default=Path("docs"), help="(default: %(default)s)")
     docs.set_defaults(func=_docs)
@@ -196,11 +196,13 @@ def _parser(plugins: Plugins, *, serving: bool = False) -> argparse.ArgumentPars
 
 def _docs(args: argparse.Namespace) -> int:
     from .prometheus import reference
+    from .snmp import mibgen
 
     (args.dir / "register-map.md").write_text(markdown_table() + "\n", encoding="utf-8")
-    metrics = args.dir / "metrics.md"
+    metrics, mib = args.dir / "metrics.md", args.dir / "mib.md"
     metrics.write_text(reference.update(metrics.read_text(encoding="utf-8")), encoding="utf-8")
-    print(f"wrote {args.dir / 'register-map.md'} and the tables of {metrics}")
+    mib.write_text(mibgen.render_docs(mib.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"wrote {args.dir / 'register-map.md'} and the tables of {metrics} and {mib}")
     return 0
 
 

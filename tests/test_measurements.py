@@ -105,6 +105,9 @@ def test_a_channel_measurement_declared_once_reaches_every_surface(tmp_path: Pat
     assert "c12ChannelVoltage OBJECT-TYPE" in mib.read_text(encoding="utf-8")
     assert "`channel_voltage`" in (root / "docs" / "register-map.md").read_text(encoding="utf-8")
     assert "c12_channel_voltage_volts" in (root / "docs" / "metrics.md").read_text(encoding="utf-8")
+    assert "| 22 | `c12ChannelVoltage` | C12DeciVolts (0..2147483647) | 0.1 V |" in (
+        root / "docs" / "mib.md"
+    ).read_text(encoding="utf-8")
     wanted = {
         "snmp": ("snmp_oid", "1.3.6.1.4.1.8072.9999.9999.12.1.5.1.22.{$C12.UNIT.INDEX}.{#CHANNEL}"),
         "http": ("pattern", 'c12_channel_voltage_volts{pdu="{$C12.UNIT}",channel="{#CHANNEL}"}'),

@@ -32,6 +32,11 @@ def test_the_committed_mib_is_what_the_declarations_write() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_mib_doc_tables_are_what_the_declarations_write() -> None:
+    text = (REPO / "docs" / "mib.md").read_text(encoding="utf-8")
+    assert mibgen.render_docs(text) == text, "docs/mib.md is out of date: run `c12exporter docs`"
+
+
 LEAKAGE = Measurement(
     "channel_leakage", Scope.CHANNEL, "Residual current of the channel", "A",
     Register("u16", 0.0001, "A", valid=(0.0, 6.0)), column=Column("c12ChannelLeakage", MILLI),

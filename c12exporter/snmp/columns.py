@@ -23,6 +23,8 @@ class MibColumn:
     :param description: the DESCRIPTION, paragraphs separated by a blank line.
     :param units: the UNITS clause; none when empty.
     :param access: the MAX-ACCESS clause.
+    :param scale: docs/mib.md's "scale / units" when the SYNTAX does not say it.
+    :param source: what it holds, for docs/mib.md.
     """
 
     entry: str
@@ -33,6 +35,8 @@ class MibColumn:
     description: str
     units: str = ""
     access: str = "read-only"
+    scale: str = ""
+    source: str = ""
 
 
 COLUMNS: tuple[MibColumn, ...] = (
@@ -42,6 +46,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12UnitIndex",
         "Unsigned32 (1..4294967295)",
         access="not-accessible",
+        source="the unit's number, kept in `snmp-unit-index.json`",
         description=(
             "A number given to a unit the first time the agent serves it, counting from 1. "
             "The agent keeps it for that unit across configuration reloads and restarts, "
@@ -53,6 +58,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         2,
         "c12UnitName",
         "C12Utf8String",
+        source="`unit` (configured name)",
         description=("The unit's name as configured (the 'pdu' label of the Prometheus metrics)."),
     ),
     MibColumn(
@@ -60,6 +66,8 @@ COLUMNS: tuple[MibColumn, ...] = (
         3,
         "c12UnitAddress",
         "DisplayString",
+        scale="`host:port`, IPv6 as `[addr]:port`",
+        source="configured address",
         description=(
             "The unit's network address as configured, as 'host:port' (an IPv6 literal in "
             "brackets, e.g. '[2001:db8::1]:502')."
@@ -70,6 +78,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         4,
         "c12UnitReachability",
         "C12Reachability",
+        source="store: fresh good reading",
         description=(
             "Whether the agent holds a fresh reading of the unit. While it is "
             "unreachable(2) the unit has no rows in c12InputTable, c12LineTable and "
@@ -81,6 +90,8 @@ COLUMNS: tuple[MibColumn, ...] = (
         5,
         "c12UnitLastUpdate",
         "DateAndTime",
+        scale="UTC",
+        source="`taken_at` of the last good reading",
         description=(
             "When the last successful poll of the unit was taken, in UTC (the 11-octet form"
             " with direction '+' and offset 0). The value '0000000000000000'H means the "
@@ -92,6 +103,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         6,
         "c12UnitModel",
         "DisplayString (SIZE (0..32))",
+        source="`identity.model`",
         description=(
             "The model name the unit reports, e.g. 'C12B-12' (C12B, output layout 1, "
             "auxiliary socket 2)."
@@ -102,6 +114,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         7,
         "c12UnitSerial",
         "DisplayString (SIZE (0..64))",
+        source="`identity.serial`",
         description="The serial number the unit reports.",
     ),
     MibColumn(
@@ -109,6 +122,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         8,
         "c12UnitFirmware",
         "DisplayString (SIZE (0..64))",
+        source="`identity.firmware`",
         description="The firmware version the unit reports.",
     ),
     MibColumn(
@@ -116,6 +130,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         13,
         "c12UnitSupervisionWarning",
         "TruthValue",
+        source="`supervision_warning`",
         description=(
             "true(1) while any channel of the unit is outside its supervision band "
             "(c12ChannelSupervisionState below(3) or above(4)): the warning triangle of the"
@@ -128,6 +143,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12UnitStoredName",
         "C12Utf8String (SIZE (0..16))",
         access="read-write",
+        source="`stored_name` (the name stored in the unit)",
         description=(
             "The name stored in the unit itself (at most 16 octets of UTF-8), the one its "
             "own web page shows; empty when none is set. Writing it renames the unit in the"
@@ -140,6 +156,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         15,
         "c12UnitSupply",
         "C12Supply",
+        source="config `supply` (default grid)",
         description=(
             "What feeds the unit, as the agent's configuration says (supply: grid or "
             "generator; grid when not given)."
@@ -151,6 +168,11 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12UnitFrequencyBand",
         "C12DeciPercent (0..1000)",
         units="percent",
+        scale="0.1 %",
+        source=(
+            "the allowed frequency deviation of that supply: 10 (grid, ±1 %) or 20 (generator, ±2"
+            " %), as `c12_supply_frequency_band_ratio`"
+        ),
         description=(
             "The allowed deviation of c12InputFrequency from 50 Hz for the unit's "
             "c12UnitSupply, in tenths of a percent: 10 (1.0 %, EN 50160 on an "
@@ -162,6 +184,8 @@ COLUMNS: tuple[MibColumn, ...] = (
         14,
         "c12InputEnergyResetTime",
         "DateAndTime",
+        scale="UTC",
+        source="`taken_at - uptime_s`",
         description=(
             "When the meter's energy counters (c12InputActiveEnergy, "
             "c12InputReactiveEnergy) last started from zero: the unit's last power-up, "
@@ -176,6 +200,12 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12InputPhaseUnbalance",
         "Unsigned32 (0..2000)",
         units="tenths of a percent",
+        scale="0.1 %",
+        source=(
+            "NEMA line current unbalance, as `c12_phase_unbalance_ratio` "
+            "([console.md](console.md#phase-balance)); no instance while the mean line current is"
+            " under 1 A or a line is not metered"
+        ),
         description=(
             "The unbalance of the three line currents as NEMA MG-1 defines it: the largest "
             "deviation of a c12LineCurrent from the mean of the three, over that mean, in "
@@ -191,6 +221,11 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12InputRating",
         "C12MilliAmperes (0..2147483647)",
         units="A",
+        scale="mA",
+        source=(
+            "`model.input_rating_a` x 1000 (63000): each line and the neutral, as "
+            "`c12_input_rating_amperes`"
+        ),
         description=(
             "The rating of the unit's input (63 A Harting plug, 5-pole cable, 4-pole switch"
             " disconnector), for each line and for the neutral alike: the neutral conductor"
@@ -206,6 +241,12 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12InputVoltageUnbalance",
         "Unsigned32 (0..10000)",
         units="hundredths of a percent",
+        scale="0.01 %",
+        source=(
+            "EN 50160 voltage unbalance (negative over positive sequence), as "
+            "`c12_voltage_unbalance_ratio` ([metrics.md](metrics.md#supply-quality-definitions));"
+            " no instance while a line voltage is missing"
+        ),
         description=(
             "The supply voltage unbalance as EN 50160 defines it: the negative-sequence "
             "over the positive-sequence voltage, in hundredths of a percent (EN 50160 "
@@ -221,6 +262,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12LineIndex",
         "C12PhaseName",
         access="not-accessible",
+        source="L1..L3",
         description="The line: l1(1), l2(2) or l3(3).",
     ),
     MibColumn(
@@ -228,6 +270,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         11,
         "c12LineVoltageAvailable",
         "TruthValue",
+        source="`voltage_v is not None`",
         description=(
             "false(2) while the meter reports no voltage for this line (its meter fuse is "
             "blown); the voltage-derived columns of the row are then absent. true(1) "
@@ -240,6 +283,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12ChannelIndex",
         "Unsigned32 (1..4294967295)",
         access="not-accessible",
+        source="`number`: 1 to the model's channel count (12 on a C12B, 24 on a C24B)",
         description=(
             "The channel (output) number as printed on the unit, from 1 to the number of "
             "channels of the unit's model (12 on a C12B)."
@@ -251,6 +295,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12ChannelName",
         "C12Utf8String (SIZE (0..16))",
         access="read-write",
+        source="`name`",
         description=(
             "The channel's name as stored in the unit (at most 16 octets of UTF-8). Writing"
             " it renames the channel in the unit."
@@ -261,6 +306,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         3,
         "c12ChannelConnector",
         "DisplayString (SIZE (0..16))",
+        source="`connector` (e.g. `A`)",
         description="The label of the back-panel connector that carries the channel, e.g. 'A'.",
     ),
     MibColumn(
@@ -268,6 +314,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         4,
         "c12ChannelConnectorType",
         "DisplayString (SIZE (0..64))",
+        source="`connector_type` (e.g. `Socapex 19-pin`)",
         description="The family of that connector, e.g. 'Socapex 19-pin'.",
     ),
     MibColumn(
@@ -275,6 +322,8 @@ COLUMNS: tuple[MibColumn, ...] = (
         5,
         "c12ChannelPins",
         "DisplayString (SIZE (0..32))",
+        scale="`live/neutral`",
+        source='`"/".join(pins)` (e.g. `1/2`, `L/N`)',
         description=(
             "The connector contacts that carry the channel, as the live pin and the neutral"
             " pin separated by '/', e.g. '1/2'."
@@ -285,6 +334,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         6,
         "c12ChannelPhase",
         "C12PhaseName",
+        source="`phase` (= `c12LineIndex` of that line)",
         description=(
             "The line that feeds the channel; its value is the c12LineIndex of that line's "
             "row in c12LineTable."
@@ -296,6 +346,8 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12ChannelRating",
         "C12MilliAmperes (0..2147483647)",
         units="A",
+        scale="mA",
+        source="`rating_a` x 1000 (16000)",
         description="The rated current of the channel's RCBO (16 A, read 16000).",
     ),
     MibColumn(
@@ -305,6 +357,8 @@ COLUMNS: tuple[MibColumn, ...] = (
         "C12MilliAmperes (-1 | 0..63000)",
         units="A",
         access="read-write",
+        scale="mA, -1 = not set",
+        source="`supervision.min_a` x 1000 or -1",
         description=(
             "The minimum of the channel's supervision band in milliamperes; -1 means not "
             "set (no minimum). Tools that apply the display hint show -1 as a tiny negative"
@@ -321,6 +375,8 @@ COLUMNS: tuple[MibColumn, ...] = (
         "C12MilliAmperes (-1 | 0..63000)",
         units="A",
         access="read-write",
+        scale="mA, -1 = not set",
+        source="`supervision.max_a` x 1000 or -1",
         description=(
             "The maximum of the channel's supervision band in milliamperes; -1 means not "
             "set (no maximum). Tools that apply the display hint show -1 as a tiny negative"
@@ -335,6 +391,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         13,
         "c12ChannelSupervisionState",
         "C12SupervisionState",
+        source="`supervision_state`",
         description="Where c12ChannelCurrent sits against the supervision band.",
     ),
     MibColumn(
@@ -342,6 +399,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         14,
         "c12ChannelAuxSocket",
         "TruthValue",
+        source="`number == model.aux_channel` (12 on a C12B, 24 on a C24B)",
         description=(
             "true(1) when the channel also feeds the unit's auxiliary domestic socket "
             "(channel 12 on a C12B that has one). The socket and the channel's main "
@@ -353,6 +411,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         15,
         "c12ChannelAuxSocketName",
         "DisplayString (SIZE (0..64))",
+        source="`model.aux_socket.name` on the aux channel, else empty",
         description=(
             "The kind of auxiliary socket, e.g. 'German Schuko'; zero-length when "
             "c12ChannelAuxSocket is false(2)."
@@ -363,6 +422,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         16,
         "c12ChannelAuxSocketStd",
         "DisplayString (SIZE (0..64))",
+        source="`model.aux_socket.standard` on the aux channel, else empty",
         description=(
             "The standard the auxiliary socket follows, e.g. 'CEE 7/3'; zero-length when "
             "c12ChannelAuxSocket is false(2)."
@@ -374,6 +434,8 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12ChannelAuxSocketRating",
         "C12MilliAmperes (0..2147483647)",
         units="A",
+        scale="mA",
+        source="`model.aux_socket.rating_a` x 1000 on the aux channel, else 0",
         description=(
             "The auxiliary socket's own rating from its national standard (e.g. 13000 for a"
             " BS 1363 socket); 0 when c12ChannelAuxSocket is false(2). The channel's RCBO "
@@ -386,6 +448,12 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12ChannelTripForecast",
         "Unsigned32",
         units="seconds",
+        scale="seconds, rounded up",
+        source=(
+            "the trip forecast (`c12exporter/forecast.py`, "
+            "[metrics.md](metrics.md#breaker-heat-and-trip-forecast)); no instance while the "
+            "channel is not overloaded"
+        ),
         description=(
             "The expected time until the channel's RCBO trips if the present "
             "c12ChannelCurrent stays, in whole seconds rounded up (0: due now). It follows "
@@ -401,6 +469,11 @@ COLUMNS: tuple[MibColumn, ...] = (
         19,
         "c12ChannelRcboLastCycle",
         "DateAndTime",
+        source=(
+            "when the RCBO last closed after being open, whatever opened it (a test, a trip, a "
+            "hand switch-off), from the history ([history.md](history.md)); no instance before a "
+            "cycle is recorded. Not a test record: see column 21"
+        ),
         description=(
             "When the channel's RCBO last closed again after being open, whatever opened it"
             " (a test with its T button, a trip or a switch-off), as the exporter's history"
@@ -413,6 +486,12 @@ COLUMNS: tuple[MibColumn, ...] = (
         20,
         "c12ChannelBreakerHeat",
         "C12Thousandths (0..1000)",
+        scale="0.001",
+        source=(
+            "the breaker's heat, as `c12_channel_breaker_heat_ratio` "
+            "([metrics.md](metrics.md#breaker-heat-and-trip-forecast)): 0 cold, 1000 trips; every"
+            " channel while a forecast is kept"
+        ),
         description=(
             "The heat of the channel's RCBO in thousandths: how far the dashpot of the "
             "magnetic-hydraulic breaker has moved towards an overcurrent trip, 0 cold, 1000"
@@ -430,6 +509,11 @@ COLUMNS: tuple[MibColumn, ...] = (
         21,
         "c12ChannelRcboLastTest",
         "DateAndTime",
+        source=(
+            "when the RCBO last passed a test of a test session, as "
+            "`c12_channel_rcbo_last_test_timestamp_seconds` ([history.md](history.md)); trips and"
+            " hand switching never count; no instance before a test passes"
+        ),
         description=(
             "When the channel's RCBO last passed a test in a test session of the exporter's"
             " history: prompted, it opened with its T button with no overcurrent behind it."

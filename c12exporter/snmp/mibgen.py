@@ -49,18 +49,21 @@ class Table:
     group: str
     group_arc: int
     group_description: str
+    doc_source: str = "from the Reading"
+    """The heading of docs/mib.md's last column."""
 
 
 TABLES: tuple[Table, ...] = (
     Table("c12UnitEntry", Scope.UNIT, "c12Unit", "c12UnitGroup", 2,
-          "Identity, reachability and the safety chain of each unit."),
+          "Identity, reachability and the safety chain of each unit.",
+          "from the Reading (or the store and config)"),
     Table("c12InputEntry", Scope.UNIT, "c12Input", "c12InputGroup", 3,
           "The unit-wide values of the main meter."),
     Table("c12LineEntry", Scope.PHASE, "c12Line", "c12LineGroup", 4,
-          "The per-line values of the main meter."),
+          "The per-line values of the main meter.", "from `Reading.phases[line - 1]`"),
     Table("c12ChannelEntry", Scope.CHANNEL, "c12Channel", "c12ChannelGroup", 5,
           "The output channels: wiring, current, breaker, load LED, supervision, trip "
-          "forecast and RCBO test log."),
+          "forecast and RCBO test log.", "from `Reading.channels[channel - 1]`"),
 )  # fmt: skip
 
 SYNTAX_OF_STEP: Mapping[tuple[str, float], str] = {
@@ -85,6 +88,18 @@ UNITS_OF: Mapping[str, str] = {
 }
 """The UNITS clause of a measurement's column by its SI unit (the register's unit when the
 column counts in it, e.g. Wh)."""
+
+
+SCALE_OF_SYNTAX: Mapping[str, str] = {
+    "C12MilliAmperes": "mA",
+    "C12DeciVolts": "0.1 V",
+    "C12CentiHertz": "0.01 Hz",
+    "C12DeciCelsius": "0.1 °C",
+    "C12Thousandths": "0.001",
+    "C12DeciPercent": "0.1 %",
+    "TimeTicks": "0.01 s",
+}
+"""docs/mib.md's "scale / units" of a column by its type (else its UNITS)."""
 
 
 class MibGenerationError(ValueError):
@@ -120,17 +135,36 @@ def default_units(m: Measurement) -> str:
     return UNITS_OF.get(m.unit, "")
 
 
+def default_source(m: Measurement) -> str:
+    """What a measurement's column holds, for docs/mib.md."""
+    assert m.column is not None
+    step, text = m.column.step, f"`{m.name}`"
+    if not m.states and step < 1:
+        text += f" x {round(1 / step)}"
+    elif not m.states and step > 1:
+        text += f" / {step:g}"
+    if m.column.wrap:
+        text += f", modulo 2^{m.column.wrap.bit_length() - 1}"
+    if m.register.nullable:
+        text += "; absent when not available"
+    return text
+
+
 def measured_column(m: Measurement, table: Table) -> MibColumn:
     """A measurement's column with its defaults filled in (``arc`` may stay ``None``)."""
     column = m.column
     assert column is not None
+    syntax = column.syntax or default_syntax(m)
+    units = default_units(m) if column.units is None else column.units
     return MibColumn(
         table.entry,
         column.arc,
         column.name,
-        column.syntax or default_syntax(m),
-        units=default_units(m) if column.units is None else column.units,
+        syntax,
+        units=units,
         description=column.description or f"{m.description}.",
+        scale=SCALE_OF_SYNTAX.get(_base_type(syntax), units),
+        source=default_source(m),
     )
 
 
@@ -273,6 +307,50 @@ def render(
         columns = columns_of(table, measurements, others)
         text = _replace(text, f"{table.entry} columns", table_text(table, columns))
         text = _replace(text, table.group, group_text(table, columns))
+    return text
+
+
+def _cell(text: str) -> str:
+    """Text in a Markdown table cell (a SYNTAX's ``|`` would end the cell)."""
+    return text.replace("|", "\\|")
+
+
+def doc_table(table: Table, columns: Sequence[MibColumn]) -> str:
+    """docs/mib.md's table of the entry's columns."""
+    rows = [
+        f"| col | object | syntax | scale / units | {table.doc_source} |",
+        "|---|---|---|---|---|",
+    ]
+    for c in columns:
+        syntax = c.syntax + {
+            "not-accessible": ", not-accessible",
+            "read-write": ", **read-write**",
+        }.get(c.access, "")
+        scale = c.scale or SCALE_OF_SYNTAX.get(_base_type(c.syntax), c.units)
+        cells = (str(c.arc), f"`{c.name}`", syntax, scale, c.source)
+        rows.append("|" + "|".join(f" {_cell(cell)} " if cell else " " for cell in cells) + "|")
+    return "\n".join(rows)
+
+
+def render_docs(
+    text: str,
+    measurements: Iterable[Measurement] = MEASUREMENTS,
+    others: Iterable[MibColumn] = COLUMNS,
+) -> str:
+    """``text`` (docs/mib.md) with each table of columns rewritten from the declarations."""
+    measurements, others = tuple(measurements), tuple(others)
+    for table in TABLES:
+        begin, end = (
+            f"<!-- begin {table.entry} columns: written by c12exporter docs -->\n",
+            f"<!-- end {table.entry} columns -->\n",
+        )
+        start, stop = text.find(begin), text.find(end)
+        if start < 0 or stop < start:
+            raise MibGenerationError(
+                f"docs/mib.md: the marker {begin.strip()!r} or its end is missing"
+            )
+        body = doc_table(table, columns_of(table, measurements, others))
+        text = text[: start + len(begin)] + body + "\n" + text[stop:]
     return text
 
 
