@@ -24,10 +24,19 @@ test: venv system-tools
 
 # The MIB's tables written from the declarations, and the copies of the package's MIB files
 # at the top of the repository, for an NMS.
-.PHONY: mibs
+.PHONY: mibs generate
 mibs: venv
 	$(BIN)/python -m c12exporter.snmp.mibgen
 	$(BIN)/c12exporter mib --output mibs
+
+# Everything written from the declarations: the MIB and its copies, the generated parts
+# of docs/, the alert rules, the dashboards and the Zabbix templates (each has a test
+# that fails while it is stale).
+generate: mibs
+	$(BIN)/c12exporter docs
+	$(BIN)/python -m alerts.generate
+	$(BIN)/python -m dashboards.generate
+	$(BIN)/python -m zabbix.generate
 
 bench: venv system-tools
 	$(BIN)/python bench/poll_fleet.py
