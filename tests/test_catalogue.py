@@ -140,28 +140,42 @@ def test_every_series_a_real_scrape_serves_is_declared(tmp_path: Path) -> None:
         )
         with exporter(tmp_path, config) as url:
             snmpget = require_tool("snmpget", "snmp")
-            for community in ("public", "not-the-community"):
+
+            def ask_snmp(community: str) -> None:
                 subprocess.run(
                     [snmpget, "-v2c", "-c", community, "-t", "1", "-r", "0",
                      f"{LOOPBACK}:{snmp_port}", "1.3.6.1.2.1.1.1.0"],
                     capture_output=True, check=False, timeout=10,
                 )  # fmt: skip
+
+            def snmp_answers() -> bool:
+                ask_snmp("public")
+                answered = rf'\n{catalogue.SNMP_REQUESTS}{{outcome="answered"}} [1-9]'
+                return re.search(answered, http_get(f"{url}/metrics")) is not None
+
+            # a reload once every server is up (one racing the agent's start is refused)
+            wait_until(snmp_answers, 30, "the SNMP agent")
             request = urllib.request.Request(f"{url}/-/reload", method="POST")
             with urllib.request.urlopen(request, timeout=10) as response:
                 assert response.status == 200
+            ready = (
+                catalogue.CHANNEL_BREAKER_HEAT,
+                catalogue.CHANNEL_RCBO_WATCHED_SINCE,
+                catalogue.SNMP_REQUESTS_DROPPED,
+                catalogue.DISCOVERY_SCANS,
+                catalogue.CONFIG_RELOADS,
+            )
+            missing: list[str] = []
 
             def scraped() -> str | None:
+                ask_snmp("public")
+                ask_snmp("not-the-community")  # until the agent listens and counts it
                 text = http_get(f"{url}/metrics")
-                ready = (
-                    catalogue.CHANNEL_BREAKER_HEAT,
-                    catalogue.CHANNEL_RCBO_WATCHED_SINCE,
-                    catalogue.SNMP_REQUESTS_DROPPED,
-                    catalogue.DISCOVERY_SCANS,
-                    catalogue.CONFIG_RELOADS,
-                )
-                return text if all(f"\n{name}" in text for name in ready) else None
+                missing[:] = [name for name in ready if f"\n{name}" not in text]
+                return None if missing else text
 
-            text = wait_until(scraped, 30, "every unit polled, a scan, the reload counted")
+            text = wait_until(scraped, 60, "every series to be served")
+            assert not missing, missing
     served = {k: v for k, v in _families(text).items() if k.startswith("c12_")}
     declared = {exposed(s): s for s in SERIES if s.metric is not None}
     # prometheus-client's Counter serves NAME_created beside NAME_total: part of the counter
