@@ -44,6 +44,7 @@ from typing import Any
 import yaml
 
 from alerts import generate as alerts
+from c12exporter import catalogue as cat
 from c12exporter import measurements as m
 from zabbix import readme, traps
 from zabbix.names import (
@@ -65,7 +66,7 @@ MIB = HERE.parent / "c12exporter" / "snmp" / "mibs" / "C12-PDU-MIB.txt"
 
 ALERTS_WITHOUT_TRIGGER: Mapping[str, str] = {
     "C12RcboTestOverdue": "it reads the exporter's history of RCBO tests "
-    "(c12_channel_rcbo_last_test_timestamp_seconds, only with `history:` configured), which "
+    f"({cat.CHANNEL_RCBO_LAST_TEST}, only with `history:` configured), which "
     "neither template reads; C12-PDU-MIB has c12ChannelRcboLastTest but not the test period.",
 }
 """The Prometheus alerts no trigger stands for, and why; every other alert has its
@@ -304,10 +305,10 @@ def unit_items() -> list[Item]:
             "c12.unit.status",
             "Unit status",
             "Whether the exporter holds a fresh reading of the unit (SNMP: "
-            "c12UnitReachability, reachable(1)/unreachable(2); HTTP: c12_up, 1/0).",
+            f"c12UnitReachability, reachable(1)/unreachable(2); HTTP: {cat.UP}, 1/0).",
             "health",
             Snmp("c12UnitReachability", valuemap="C12Reachability"),
-            Http("c12_up", UNIT_SEL, valuemap="C12 up"),
+            Http(cat.UP, UNIT_SEL, valuemap="C12 up"),
             value_type="UNSIGNED",
         ),
         Item(
@@ -316,7 +317,7 @@ def unit_items() -> list[Item]:
             "A channel is outside its supervision band (the web interface's warning triangle).",
             "channels",
             Snmp("c12UnitSupervisionWarning", valuemap="TruthValue"),
-            Http("c12_supervision_warning", UNIT_SEL, valuemap="C12 flag"),
+            Http(cat.SUPERVISION_WARNING, UNIT_SEL, valuemap="C12 flag"),
             value_type="UNSIGNED",
         ),
         Item(
@@ -325,7 +326,7 @@ def unit_items() -> list[Item]:
             "Model name from the device identification.",
             "inventory",
             Snmp("c12UnitModel"),
-            Http("c12_unit_info", UNIT_SEL, label="model"),
+            Http(cat.UNIT_INFO, UNIT_SEL, label="model"),
             value_type="CHAR",
             history="7d",
         ),
@@ -335,7 +336,7 @@ def unit_items() -> list[Item]:
             "Serial number of the unit.",
             "inventory",
             Snmp("c12UnitSerial"),
-            Http("c12_unit_info", UNIT_SEL, label="serial"),
+            Http(cat.UNIT_INFO, UNIT_SEL, label="serial"),
             value_type="CHAR",
         ),
         Item(
@@ -344,19 +345,19 @@ def unit_items() -> list[Item]:
             "Firmware version of the unit.",
             "inventory",
             Snmp("c12UnitFirmware"),
-            Http("c12_unit_info", UNIT_SEL, label="firmware"),
+            Http(cat.UNIT_INFO, UNIT_SEL, label="firmware"),
             value_type="CHAR",
         ),
         Item(
             "c12.unit.power_up",
             "Power-up time",
             "When the unit was last powered up: the time less its uptime (HTTP: "
-            "c12_power_up_time_seconds, the reading's time less its uptime; SNMP: the time "
+            f"{cat.POWER_UP_TIME}, the reading's time less its uptime; SNMP: the time "
             "the value arrives less c12InputUptime). It moves only by the poll jitter, and "
             "jumps when the unit restarts, even unseen.",
             "health",
             Snmp("c12InputUptime", script=POWER_UP_JS),
-            Http("c12_power_up_time_seconds", UNIT_SEL),
+            Http(cat.POWER_UP_TIME, UNIT_SEL),
             units="unixtime",
         ),
         Item(
@@ -366,7 +367,7 @@ def unit_items() -> list[Item]:
             "(config 'supply': 0.01 on the grid, 0.02 on a generator), as a ratio.",
             "supply",
             Snmp("c12UnitFrequencyBand", multiplier=MILLI),
-            Http("c12_supply_frequency_band_ratio", UNIT_SEL),
+            Http(cat.SUPPLY_FREQUENCY_BAND, UNIT_SEL),
         ),
         Item(
             "c12.input.rating",
@@ -374,7 +375,7 @@ def unit_items() -> list[Item]:
             "The rating of the unit's input, for each phase and the neutral alike.",
             "load",
             Snmp("c12InputRating", multiplier=MILLI),
-            Http("c12_input_rating_amperes", UNIT_SEL),
+            Http(cat.INPUT_RATING, UNIT_SEL),
             units="A",
         ),
         Item(
@@ -385,7 +386,7 @@ def unit_items() -> list[Item]:
             "apart, as a ratio. Not supported while a phase voltage is missing.",
             "supply",
             Snmp("c12InputVoltageUnbalance", multiplier=0.0001),
-            Http("c12_voltage_unbalance_ratio", UNIT_SEL),
+            Http(cat.VOLTAGE_UNBALANCE, UNIT_SEL),
         ),
         Item(
             "c12.phase.unbalance",
@@ -396,7 +397,7 @@ def unit_items() -> list[Item]:
             "`c12exporter advise UNIT` names the move of one load that reduces it most.",
             "load",
             Snmp("c12InputPhaseUnbalance", multiplier=MILLI),
-            Http("c12_phase_unbalance_ratio", UNIT_SEL),
+            Http(cat.PHASE_UNBALANCE, UNIT_SEL),
         ),
     ]
     for phase, arc in PHASE_ARC.items():
@@ -406,10 +407,10 @@ def unit_items() -> list[Item]:
                 f"c12.line.voltage_missing[{phase}]",
                 f"{phase}: Voltage missing",
                 f"The meter reads no voltage on {phase} (its meter fuse has blown). SNMP "
-                "c12LineVoltageAvailable true(1)/false(2); HTTP c12_voltage_missing 0/1.",
+                f"c12LineVoltageAvailable true(1)/false(2); HTTP {cat.VOLTAGE_MISSING} 0/1.",
                 "meter",
                 Snmp("c12LineVoltageAvailable", f".{arc}", valuemap="TruthValue"),
-                Http("c12_voltage_missing", sel, valuemap="C12 flag"),
+                Http(cat.VOLTAGE_MISSING, sel, valuemap="C12 flag"),
                 value_type="UNSIGNED",
             ),
         ]
@@ -451,18 +452,17 @@ def channel_items() -> list[Item]:
             "The channel's RCBO rating.",
             "channel",
             Snmp("c12ChannelRating", f".{CH}", MILLI),
-            Http("c12_channel_rating_amperes", sel),
+            Http(cat.CHANNEL_RATING, sel),
             units="A",
         ),
         Item(
             f"c12.channel.supervision[{CH}]",
             f"{CHANNEL_LABEL}: Supervision",
             "Current against the supervision band (SNMP c12ChannelSupervisionState; HTTP "
-            "c12_channel_supervision_position, 2 = no band set).",
+            f"{cat.CHANNEL_SUPERVISION_POSITION}, 2 = no band set).",
             "channel",
             Snmp("c12ChannelSupervisionState", f".{CH}", valuemap="C12SupervisionState"),
-            Http(
-                "c12_channel_supervision_position",
+            Http(cat.CHANNEL_SUPERVISION_POSITION,
                 sel,
                 on_fail="2",
                 valuemap="C12 supervision position",
@@ -475,7 +475,7 @@ def channel_items() -> list[Item]:
             "Supervision minimum; -1 when not set.",
             "channel",
             Snmp("c12ChannelSupervisionMin", f".{CH}", script=SUPERVISION_LIMIT_JS),
-            Http("c12_channel_supervision_min_amperes", sel, on_fail="-1"),
+            Http(cat.CHANNEL_SUPERVISION_MIN, sel, on_fail="-1"),
             units="A",
         ),
         Item(
@@ -484,7 +484,7 @@ def channel_items() -> list[Item]:
             "Supervision maximum; -1 when not set.",
             "channel",
             Snmp("c12ChannelSupervisionMax", f".{CH}", script=SUPERVISION_LIMIT_JS),
-            Http("c12_channel_supervision_max_amperes", sel, on_fail="-1"),
+            Http(cat.CHANNEL_SUPERVISION_MAX, sel, on_fail="-1"),
             units="A",
         ),
         Item(
@@ -493,7 +493,7 @@ def channel_items() -> list[Item]:
             "Rating of the domestic socket on this channel (0: none).",
             "channel",
             Snmp("c12ChannelAuxSocketRating", f".{CH}", MILLI),
-            Http("c12_aux_socket_rating_amperes", sel, on_fail="0"),
+            Http(cat.AUX_SOCKET_RATING, sel, on_fail="0"),
             units="A",
         ),
         Item(
@@ -504,7 +504,7 @@ def channel_items() -> list[Item]:
             "current holds.",
             "channel",
             Snmp("c12ChannelBreakerHeat", f".{CH}", MILLI),
-            Http("c12_channel_breaker_heat_ratio", sel),
+            Http(cat.CHANNEL_BREAKER_HEAT, sel),
         ),
         Item(
             f"c12.channel.trip_forecast[{CH}]",
@@ -513,7 +513,7 @@ def channel_items() -> list[Item]:
             "the breaker curve and the load so far; -1 while the channel is not overloaded.",
             "channel",
             Snmp("c12ChannelTripForecast", f".{CH}", on_missing="-1"),
-            Http("c12_channel_trip_forecast_seconds", sel, on_fail="-1"),
+            Http(cat.CHANNEL_TRIP_FORECAST, sel, on_fail="-1"),
             units="s",
         ),
     ]
@@ -1426,8 +1426,9 @@ class Builder:
                 "key": "c12.channel.discovery",
                 "delay": "0",
                 "lifetime": "7d",
-                "description": "The unit's 12 channels from c12_channel_info (present while "
-                "the unit is up): number, name, phase and connector.",
+                "description": f"The unit's channels, however many its model has, from "
+                f"{cat.CHANNEL_INFO} (present while the unit is up): number, name, phase and "
+                "connector.",
                 "item_prototypes": protos,
                 "trigger_prototypes": [self.trigger(tr, t, exprs) for tr in ctriggers],
                 "master_item": {"key": "c12.unit.metrics"},
@@ -1439,7 +1440,7 @@ class Builder:
                 ],
                 "preprocessing": [
                     {"type": "PROMETHEUS_TO_JSON",
-                     "parameters": ['c12_channel_info{pdu="{$C12.UNIT}"}']},
+                     "parameters": [cat.CHANNEL_INFO + '{pdu="{$C12.UNIT}"}']},
                     {"type": "DISCARD_UNCHANGED_HEARTBEAT",
                      "parameters": ["{$C12.CHANNEL.LLD.INTERVAL}"]},
                 ],
@@ -1555,9 +1556,9 @@ class Builder:
                     "history": "7d",
                     "trends": "0",
                     "value_type": "CHAR",
-                    "description": "c12_exporter_build_info's version label.",
+                    "description": f"{cat.EXPORTER_BUILD_INFO}'s version label.",
                     "preprocessing": [{"type": "PROMETHEUS_PATTERN",
-                                       "parameters": ["c12_exporter_build_info", "label",
+                                       "parameters": [cat.EXPORTER_BUILD_INFO, "label",
                                                       "version"]}],
                     "master_item": {"key": "c12.metrics"},
                     "tags": _tags(component="health"),
@@ -1570,7 +1571,7 @@ class Builder:
                 "key": "c12.unit.discovery",
                 "delay": "0",
                 "lifetime": "{$C12.LLD.LIFETIME}",
-                "description": "Every unit of the exporter's config from c12_up (present "
+                "description": f"Every unit of the exporter's config from {cat.UP} (present "
                 "whether or not the unit answers).",
                 "master_item": {"key": "c12.metrics"},
                 "lld_macro_paths": [
@@ -1579,7 +1580,7 @@ class Builder:
                     {"lld_macro": "{#EXPORTER.USER}", "path": "$.user"},
                 ],
                 "preprocessing": [
-                    {"type": "PROMETHEUS_TO_JSON", "parameters": ["c12_up"]},
+                    {"type": "PROMETHEUS_TO_JSON", "parameters": [cat.UP]},
                     {"type": "JAVASCRIPT", "parameters": [
                         "var rows = JSON.parse(value);\n"
                         "rows.forEach(function (row) {\n"
