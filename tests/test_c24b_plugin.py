@@ -48,12 +48,15 @@ from tests.servers import (
     simulator,
     wait_until,
 )
-from tests.snmp_harness import parse, scaled
+from tests.snmp_harness import parse, scaled, snmp_env
 
 EXAMPLE = REPO / "examples" / "c24b"
 MIB_DIR = Path(c12exporter.snmp.__file__).parent / "mibs"
 """C12-PDU-MIB and the modules it imports, as the package carries them."""
 COMMUNITY = "c12-public"
+OPERATOR = {"name": "operator", "auth_key": "operator-auth-key", "priv_key": "operator-priv-key",
+            "access": "read-write"}  # fmt: skip
+"""An SNMPv3 user who may Set (SHA-256 and AES-128, the defaults)."""
 CONNECTORS_OF_SIX = {label: list(range(6 * i + 1, 6 * i + 7)) for i, label in enumerate("ABCD")}
 """A C24B's channels drawn by connector: four 19-pin Socapex-type connectors of six."""
 
@@ -146,11 +149,15 @@ class Stack:
     c12b: dict[str, Any]
     url: str
     snmp_port: int
-    simulator_log: Path
+    tmp: Path
 
     @property
     def units(self) -> list[dict[str, Any]]:
         return [self.c24b, self.c12b]
+
+    @property
+    def simulator_log(self) -> str:
+        return (self.tmp / "simulator.log").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -167,10 +174,12 @@ def stack(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             c24b, c12b = (next(u for u in units if model_of[u["name"]] == m) for m in
                           ("C24B-12", "C12B-12"))  # fmt: skip
             snmp_port = free_port()
+            snmp = {"listen_address": f"{LOOPBACK}:{snmp_port}", "community": COMMUNITY,
+                    "users": [OPERATOR], "writes_enabled": True}  # fmt: skip
             config = (
                 units_file.read_text()
-                + "poll: {interval: 1s, timeout: 1s}\n"
-                + f"snmp: {{listen_address: '{LOOPBACK}:{snmp_port}', community: {COMMUNITY}}}\n"
+                + "poll: {interval: 2s, timeout: 2s}\n"
+                + yaml.safe_dump({"snmp": snmp})
             )
             with exporter(tmp, config) as url:
 
@@ -179,7 +188,11 @@ def stack(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                     return all(f'c12_up{{pdu="{u["name"]}"}} 1.0' in text for u in units)
 
                 wait_until(both_up, 30, "the exporter's first polls of both units")
-                yield Stack(control, c24b, c12b, url, snmp_port, tmp / "simulator.log")
+                yield Stack(control, c24b, c12b, url, snmp_port, tmp)
+
+
+SLOW = ("--timeout", "10")
+"""A unit's answers may take seconds on a busy machine: what is checked is what they say."""
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -193,7 +206,7 @@ def test_simulate_c24b_serves_24_channels_read_by_the_transport(
     stack: Stack, plugins: Plugins
 ) -> None:
     c24b, c12b = stack.c24b, stack.c12b
-    assert "2 simulated units (idle-bench" in stack.simulator_log.read_text()
+    assert "2 simulated units (idle-bench" in stack.simulator_log
     stack.control.act(c24b["name"], "set_load", channel=24, current_a=7.5)
     stack.control.act(c24b["name"], "set_supervision", channel=20, max_a=10.0)
 
@@ -241,7 +254,8 @@ def test_simulate_c24b_serves_24_channels_read_by_the_transport(
         ]  # fmt: skip
         return {u["name"]: sum(f'pdu="{u["name"]}"' in x for x in lines) for u in stack.units}
 
-    assert channel_series() == {c24b["name"]: 24, c12b["name"]: 12}
+    expected = {c24b["name"]: 24, c12b["name"]: 12}
+    wait_until(lambda: channel_series() == expected, 30, "both units' channels on /metrics")
     aux = [x for x in http_get(f"{stack.url}/metrics").splitlines() if "c12_aux_socket_info{" in x]
     assert {(u["pdu"], u["channel"]) for u in map(_labels, aux)} == {
         (c24b["name"], "24"),
@@ -256,21 +270,32 @@ def _labels(line: str) -> dict[str, str]:
 # --- SNMP: snmpwalk with the MIB loaded by name ------------------------------------------------
 
 
+def net_snmp(stack: Stack, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """A net-snmp tool against the exporter's agent, C12-PDU-MIB loaded by name from the
+    package's mibs directory."""
+    command = [require_tool(tool, "snmp"), "-M", f"+{MIB_DIR}", "-m", "+C12-PDU-MIB",
+               "-OqeUtb", "-r", "1", "-t", "2", *args]  # fmt: skip
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=30, check=False, env=snmp_env(stack.tmp)
+    )
+
+
 def snmpwalk(stack: Stack, column: str) -> dict[str, str]:
     """One column of C12-PDU-MIB as net-snmp walks it: {``name.unit.channel``: value}."""
-    tool = require_tool("snmpwalk", "snmp")
-    command = [tool, "-v2c", "-c", COMMUNITY, "-M", f"+{MIB_DIR}", "-m", "+C12-PDU-MIB",
-               "-OqeUtb", "-r", "1", "-t", "2", f"udp:{LOOPBACK}:{stack.snmp_port}",
-               f"C12-PDU-MIB::{column}"]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    target = f"udp:{LOOPBACK}:{stack.snmp_port}"
+    result = net_snmp(stack, "snmpwalk", "-v2c", "-c", COMMUNITY, target, f"C12-PDU-MIB::{column}")
     assert result.returncode == 0, result.stderr[-2000:]
     return parse(result.stdout)
 
 
-def test_snmpwalk_shows_each_units_channels_and_its_aux_socket_row(stack: Stack) -> None:
+def snmp_unit_index(stack: Stack, unit: dict[str, Any]) -> str:
+    """The unit's c12UnitIndex, found by its name as an NMS would."""
     names = snmpwalk(stack, "c12UnitName")
-    index = {name: key.split(".", 1)[1] for key, name in names.items()}
-    c24b, c12b = index[stack.c24b["name"]], index[stack.c12b["name"]]
+    return next(key.split(".", 1)[1] for key, name in names.items() if name == unit["name"])
+
+
+def test_snmpwalk_shows_each_units_channels_and_its_aux_socket_row(stack: Stack) -> None:
+    c24b, c12b = snmp_unit_index(stack, stack.c24b), snmp_unit_index(stack, stack.c12b)
 
     def rows(column: str, unit: str) -> dict[int, str]:
         walked = snmpwalk(stack, column)
@@ -288,6 +313,26 @@ def test_snmpwalk_shows_each_units_channels_and_its_aux_socket_row(stack: Stack)
     ratings = {n: scaled(v) for n, v in rows("c12ChannelAuxSocketRating", c24b).items()}
     assert {n: v for n, v in ratings.items() if v} == {24: 16000}  # mA
     assert rows("c12ChannelConnector", c24b)[24] == "D"
+
+
+def test_snmpset_writes_a_name_and_a_band_on_channel_24(stack: Stack) -> None:
+    unit = snmp_unit_index(stack, stack.c24b)
+    operator = ["-v3", "-l", "authPriv", "-u", OPERATOR["name"], "-a", "SHA-256", "-A",
+                OPERATOR["auth_key"], "-x", "AES", "-X", OPERATOR["priv_key"],
+                f"udp:{LOOPBACK}:{stack.snmp_port}"]  # fmt: skip
+    done = net_snmp(stack, "snmpset", *operator,
+                    f"C12-PDU-MIB::c12ChannelName.{unit}.24", "s", "stage right",
+                    f"C12-PDU-MIB::c12ChannelSupervisionMax.{unit}.24", "i", "12500")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-1000:]
+
+    def stored() -> tuple[str, float | None]:
+        settings = stack.control.unit(stack.c24b["name"])["meter"]["settings"]
+        return settings["channel_name"][23], settings["supervision_max"][23]
+
+    wait_until(lambda: stored() == ("stage right", 12.5), 15, "the Set reaches channel 24")
+    done = net_snmp(stack, "snmpset", "-Ir", *operator,  # -Ir: no client-side index check
+                    f"C12-PDU-MIB::c12ChannelName.{unit}.25", "s", "no such channel")  # fmt: skip
+    assert done.returncode != 0 and "noCreation" in done.stderr, done.stderr
 
 
 # --- the console -------------------------------------------------------------------------------
@@ -339,7 +384,7 @@ def test_advise_names_channels_up_to_24(stack: Stack, plugins: Plugins) -> None:
     assert (phases[21], phases[23]) == ("L1", "L3")
     for channel, current in loads.items():
         stack.control.act(name, "set_load", channel=channel, current_a=current)
-    done = run_cli("advise", stack.c24b["address"], "--format", "json", "--top", "2")
+    done = run_cli("advise", stack.c24b["address"], "--format", "json", "--top", "2", *SLOW)
     assert done.returncode == 0, done.stderr
     advice = json.loads(done.stdout)
     assert advice["line_currents_a"] == pytest.approx({"L1": 17.0, "L2": 8.0, "L3": 1.4}, abs=0.1)
@@ -349,39 +394,52 @@ def test_advise_names_channels_up_to_24(stack: Stack, plugins: Plugins) -> None:
     )  # fmt: skip
     assert best["current_a"] == pytest.approx(3.0, abs=0.01)
     assert (second["channel"], second["to_channel"]) == (1, 24)
-    done = run_cli("advise", stack.c24b["address"], "--top", "1")
+    done = run_cli("advise", stack.c24b["address"], "--top", "1", *SLOW)
     assert done.returncode == 0, done.stderr
-    assert "1. move the 3.0 A load of channel 22 on L1 to channel 24 on L3" in done.stdout
+    assert re.search(  # channel 24 may carry a name another test gave it
+        r"^1\. move the 3\.0 A load of channel 22 on L1 to channel 24( \(.*\))? on L3: ",
+        done.stdout,
+        re.M,
+    ), done.stdout
 
 
 def perfdata_channels(line: str) -> list[int]:
     return [int(n) for n in re.findall(r"'ch(\d+)'=", line.split(" | ", 1)[1])]
 
 
+def check_ok(*args: str) -> str:
+    """``c12exporter check``'s line once it says OK (exit 0): on a busy machine one of the
+    exporter's polls may time out, and the unit shows down until the next."""
+
+    def ok() -> str:
+        done = run_cli("check", *args)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    return str(wait_until(ok, 30, f"`c12exporter check {' '.join(args)}` to say OK", step=1.0))
+
+
 def test_check_is_ok_with_24_channels_in_its_perfdata(stack: Stack) -> None:
     name = stack.c24b["name"]
-    done = run_cli("check", "--exporter", stack.url, "--unit", name)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.startswith(f"C12 OK - unit {name}: e-stop released, switch on, "
-                                  "24 channels OK, L1/L2/L3 "), done.stdout  # fmt: skip
-    assert perfdata_channels(done.stdout) == list(range(1, 25))
+    line = check_ok("--exporter", stack.url, "--unit", name)
+    assert line.startswith(f"C12 OK - unit {name}: e-stop released, switch on, "
+                           "24 channels OK, L1/L2/L3 "), line  # fmt: skip
+    assert perfdata_channels(line) == list(range(1, 25))
 
-    done = run_cli("check", "--address", stack.c24b["address"])  # directly over Modbus
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "24 channels OK" in done.stdout
-    assert perfdata_channels(done.stdout) == list(range(1, 25))
+    line = check_ok("--address", stack.c24b["address"])  # directly over Modbus
+    assert "24 channels OK" in line
+    assert perfdata_channels(line) == list(range(1, 25))
 
-    done = run_cli("check", "--exporter", stack.url, "--unit", stack.c12b["name"])
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "12 channels OK" in done.stdout
-    assert perfdata_channels(done.stdout) == list(range(1, 13))
+    line = check_ok("--exporter", stack.url, "--unit", stack.c12b["name"])
+    assert "12 channels OK" in line
+    assert perfdata_channels(line) == list(range(1, 13))
 
 
 def test_discover_finds_the_c24b_and_skips_a_c24a_as_without_network_interface(
     stack: Stack, plugins: Plugins
 ) -> None:
     host, port = stack.c24b["address"].rsplit(":", 1)
-    done = run_cli("discover", host, "--port", port, "--timeout", "2")
+    done = run_cli("discover", host, "--port", port, *SLOW)
     assert done.returncode == 0, done.stderr
     assert f"{stack.c24b['address']}: C24B-12, serial " in done.stdout
     assert "scanned 1 addresses: 1 units found" in done.stdout
