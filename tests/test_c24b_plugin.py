@@ -442,7 +442,7 @@ def test_discover_finds_the_c24b_and_skips_a_c24a_as_without_network_interface(
     done = run_cli("discover", host, "--port", port, *SLOW)
     assert done.returncode == 0, done.stderr
     assert f"{stack.c24b['address']}: C24B-12, serial " in done.stdout
-    assert "scanned 1 addresses: 1 units found" in done.stdout
+    assert "scanned 1 address: 1 unit found" in done.stdout
 
     c24a = HonestUnit()  # answers Read Device Identification as a C24A would
     ids = C12B_V1.identification

@@ -104,7 +104,7 @@ def test_discover_escapes_what_devices_say(tmp_path: Path) -> None:
     assert "\x1b" not in text and "\x07" not in text
     lines = text.splitlines()
     assert [line for line in lines if line.startswith("scanned")] == [lines[-1]], text
-    assert lines[-1].startswith("scanned 2 addresses: 1 units found"), text
+    assert lines[-1].startswith("scanned 2 addresses: 1 unit found"), text
     assert "serial S1\\x1b]0;owned\\x07\\x1b[2J\\nscanned 9" in text
     assert "PM\\x1b]0;owned" in text  # the skipped device's words, escaped too
 

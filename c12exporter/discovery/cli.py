@@ -142,6 +142,11 @@ def _report(findings: list[Finding]) -> None:
     counts = Counter(f.outcome for f in findings)
     parts = [f"{counts[o]} {o.value}" for o in Outcome if counts[o] and o is not Outcome.READABLE]
     print(
-        f"scanned {len(findings)} addresses: {counts[Outcome.READABLE]} units found"
+        f"scanned {_counted(len(findings), 'address', 'addresses')}: "
+        f"{_counted(counts[Outcome.READABLE], 'unit', 'units')} found"
         + (f"; skipped {', '.join(parts)}" if parts else "")
     )
+
+
+def _counted(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
