@@ -14,6 +14,8 @@ import re
 import shutil
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -368,6 +370,39 @@ def test_the_console_draws_24_channels_as_four_connectors_of_six(stack: Stack) -
     assert sorted(n for channels in drawn.values() for n in channels) == list(range(1, 13))
     assert aux_tiles(page) == [12]
     assert "on channel 12" in page and "on channel 24" not in page
+
+
+def stream_events(url: str, deadline: float) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The console's server-sent events (name, data) until ``deadline`` (monotonic)."""
+    with urllib.request.urlopen(url, timeout=max(1.0, deadline - time.monotonic())) as response:
+        event = ""
+        while time.monotonic() < deadline:
+            line = response.readline().decode()
+            if not line:
+                return
+            if line.startswith("event: "):
+                event = line.removeprefix("event: ").strip()
+            elif line.startswith("data: "):
+                yield event, json.loads(line.removeprefix("data: "))
+
+
+def test_the_console_stream_updates_channel_24_live(stack: Stack) -> None:
+    """The unit view over the live stream: its first event draws the 24 channels, and a
+    new load on channel 24 reaches that channel's tile at a later poll."""
+    name = stack.c24b["name"]
+    deadline = time.monotonic() + 30
+    events = stream_events(f"{stack.url}/console/events?unit={name}", deadline)
+    kind, first = next(events)
+    assert kind == "snapshot" and connectors(str(first["unit"])) == CONNECTORS_OF_SIX
+    stack.control.act(name, "set_load", channel=24, current_a=5.5)
+    for kind, data in events:
+        detail = data.get("detail", {}) if kind == "update" else {}
+        if detail.get("t:c.24.current") == "5.50 A":
+            assert detail["w:c.24.current"] == pytest.approx(100 * 5.5 / 16, abs=0.1)
+            break
+    else:
+        raise AssertionError("channel 24's new current never reached the console's stream")
+    events.close()
 
 
 # --- the command line: advise, check, discover ------------------------------------------------
