@@ -7,6 +7,7 @@ unit as it is: /metrics, the SNMP agent (snmpwalk), the console, ``advise``, ``c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -391,18 +392,19 @@ def test_the_console_stream_updates_channel_24_live(stack: Stack) -> None:
     new load on channel 24 reaches that channel's tile at a later poll."""
     name = stack.c24b["name"]
     deadline = time.monotonic() + 30
-    events = stream_events(f"{stack.url}/console/events?unit={name}", deadline)
-    kind, first = next(events)
-    assert kind == "snapshot" and connectors(str(first["unit"])) == CONNECTORS_OF_SIX
-    stack.control.act(name, "set_load", channel=24, current_a=5.5)
-    for kind, data in events:
-        detail = data.get("detail", {}) if kind == "update" else {}
-        if detail.get("t:c.24.current") == "5.50 A":
-            assert detail["w:c.24.current"] == pytest.approx(100 * 5.5 / 16, abs=0.1)
-            break
-    else:
-        raise AssertionError("channel 24's new current never reached the console's stream")
-    events.close()
+    with contextlib.closing(
+        stream_events(f"{stack.url}/console/events?unit={name}", deadline)
+    ) as events:
+        kind, first = next(events)
+        assert kind == "snapshot" and connectors(str(first["unit"])) == CONNECTORS_OF_SIX
+        stack.control.act(name, "set_load", channel=24, current_a=5.5)
+        for kind, data in events:
+            detail = data.get("detail", {}) if kind == "update" else {}
+            if detail.get("t:c.24.current") == "5.50 A":
+                assert detail["w:c.24.current"] == pytest.approx(100 * 5.5 / 16, abs=0.1)
+                break
+        else:
+            raise AssertionError("channel 24's new current never reached the console's stream")
 
 
 # --- the command line: advise, check, discover ------------------------------------------------
