@@ -134,7 +134,7 @@ def _banner(fleet: Fleet, exporter: RunningExporter, control: ControlServer,
             prometheus_port: int | None, mib_dir: Path) -> str:  # fmt: skip
     lines = [
         "",
-        f"c12exporter demo: {len(fleet.units)} simulated C12B units "
+        f"c12exporter demo: {len(fleet.units)} simulated units "
         f"(scenario {fleet.scenario.name}), polled every 5 s",
         "",
     ]

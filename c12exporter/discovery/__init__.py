@@ -1,2 +1,2 @@
-"""Finding C12B units on a network: address ranges, identification, configs, and the
+"""Finding units on a network: address ranges, identification, configs, and the
 exporter's own discovery while it serves."""
