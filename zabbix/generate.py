@@ -5,7 +5,7 @@ Two templates, each with a unit template its discovered hosts link:
 * ``StageSmarts C12B by SNMP`` (on a host with the exporter's SNMP agent as SNMP
   interface) discovers units from C12-PDU-MIB's ``c12UnitTable`` and creates one host per
   unit linked to ``StageSmarts C12B unit by SNMP``, which reads that unit's columns
-  (by its ``c12UnitIndex``) and discovers its 12 channels.
+  (by its ``c12UnitIndex``) and discovers its channels, however many its model has.
 * ``StageSmarts C12B by HTTP`` (on a host for the exporter) reads ``/metrics`` and does
   the same from ``c12_up`` and ``c12_channel_info``, with ``StageSmarts C12B unit by
   HTTP``: one HTTP agent master item (history 0) per unit host and dependent items
@@ -229,6 +229,17 @@ UNIT_SEL = {"pdu": "{$C12.UNIT}"}
 MILLI, DECI, CENTI = 0.001, 0.1, 0.01
 SUPERVISION_LIMIT_JS = "return value == -1 ? -1 : value / 1000;"
 """A supervision limit: mA, or -1 when not set (kept as -1)."""
+AUX_JS = (
+    "var rows = JSON.parse(value), aux = {};\n"
+    "rows.forEach(function (row) {\n"
+    f"  if (row.name == '{cat.AUX_SOCKET_INFO}') aux[row.labels.channel] = true;\n"
+    "});\n"
+    f"rows = rows.filter(function (row) {{ return row.name == '{cat.CHANNEL_INFO}'; }});\n"
+    "rows.forEach(function (row) { row.labels.aux = aux[row.labels.channel] ? '1' : '0'; });\n"
+    "return JSON.stringify(rows);"
+)
+"""The channels of the HTTP discovery, each marked ``aux`` 1 where the unit's aux socket
+is (its ``c12_aux_socket_info`` series names the channel), whatever the model."""
 POWER_UP_JS = "return Math.round(Date.now() / 1000 - value / 100);"
 """The power-up time from c12InputUptime (hundredths of a second) as it arrives."""
 
@@ -462,7 +473,8 @@ def channel_items() -> list[Item]:
             f"{cat.CHANNEL_SUPERVISION_POSITION}, 2 = no band set).",
             "channel",
             Snmp("c12ChannelSupervisionState", f".{CH}", valuemap="C12SupervisionState"),
-            Http(cat.CHANNEL_SUPERVISION_POSITION,
+            Http(
+                cat.CHANNEL_SUPERVISION_POSITION,
                 sel,
                 on_fail="2",
                 valuemap="C12 supervision position",
@@ -779,7 +791,7 @@ def unit_triggers(t: str, d: Dialect) -> list[Trigger]:
             "",
             "unit",
             "The emergency stop of {$C12.UNIT} is pressed: the switch disconnector has "
-            "tripped and all 12 outputs are dead.",
+            "tripped and all its outputs are dead.",
             (UNIT_DOWN,),
         ),
         Trigger(
@@ -798,7 +810,7 @@ def unit_triggers(t: str, d: Dialect) -> list[Trigger]:
             _held(r("c12.unit.switch"), d.state("switch", "off"), "C12SwitchDisconnectorOff"),
             "",
             "unit",
-            "The switch disconnector of {$C12.UNIT} is OFF: all 12 outputs are dead. The "
+            "The switch disconnector of {$C12.UNIT} is OFF: all its outputs are dead. The "
             "meter sits before the switch, so voltages are still read.",
             (UNIT_DOWN, ESTOP, NEUTRAL),
         ),
@@ -1382,6 +1394,7 @@ class Builder:
             {"lld_macro": "{#CHANNEL.NAME}", "path": "$['{#CHANNEL.NAME}']"},
             {"lld_macro": "{#CHANNEL.PHASE}", "path": "$['{#CHANNEL.PHASE}']"},
             {"lld_macro": "{#CHANNEL.CONNECTOR}", "path": "$['{#CHANNEL.CONNECTOR}']"},
+            {"lld_macro": "{#CHANNEL.AUX}", "path": "$['{#CHANNEL.AUX}']"},
         ]
         if self.kind == "snmp":
             idx = "{$C12.UNIT.INDEX}"
@@ -1391,6 +1404,7 @@ class Builder:
                     ("{#CHANNEL.NAME}", "c12ChannelName"),
                     ("{#CHANNEL.CONNECTOR}", "c12ChannelConnector"),
                     ("{#CHANNEL.PHASE}", "c12ChannelPhase"),
+                    ("{#CHANNEL.AUX}", "c12ChannelAuxSocket"),
                 )
             )
             phases = {str(n): name.upper() for n, name in self.mib.enums["C12PhaseName"].items()}
@@ -1400,8 +1414,9 @@ class Builder:
                 "key": "c12.channel.discovery",
                 "delay": "{$C12.CHANNEL.LLD.INTERVAL}",
                 "lifetime": "7d",
-                "description": "The unit's 12 channels from c12ChannelTable (rows exist "
-                "while the unit is reachable): number, name, phase and connector.",
+                "description": "The unit's channels, however many its model has, from "
+                "c12ChannelTable (rows exist while the unit is reachable): number, name, "
+                "phase, connector and whether it feeds the aux socket (1).",
                 "item_prototypes": protos,
                 "trigger_prototypes": [self.trigger(tr, t, exprs) for tr in ctriggers],
                 "lld_macro_paths": [
@@ -1427,8 +1442,8 @@ class Builder:
                 "delay": "0",
                 "lifetime": "7d",
                 "description": f"The unit's channels, however many its model has, from "
-                f"{cat.CHANNEL_INFO} (present while the unit is up): number, name, phase and "
-                "connector.",
+                f"{cat.CHANNEL_INFO} (present while the unit is up): number, name, phase, "
+                f"connector and whether it feeds the aux socket ({cat.AUX_SOCKET_INFO}: 1).",
                 "item_prototypes": protos,
                 "trigger_prototypes": [self.trigger(tr, t, exprs) for tr in ctriggers],
                 "master_item": {"key": "c12.unit.metrics"},
@@ -1437,10 +1452,13 @@ class Builder:
                     {"lld_macro": "{#CHANNEL.NAME}", "path": "$.labels.name"},
                     {"lld_macro": "{#CHANNEL.PHASE}", "path": "$.labels.phase"},
                     {"lld_macro": "{#CHANNEL.CONNECTOR}", "path": "$.labels.connector"},
+                    {"lld_macro": "{#CHANNEL.AUX}", "path": "$.labels.aux"},
                 ],
                 "preprocessing": [
                     {"type": "PROMETHEUS_TO_JSON",
-                     "parameters": [cat.CHANNEL_INFO + '{pdu="{$C12.UNIT}"}']},
+                     "parameters": [f'{{__name__=~"^({cat.CHANNEL_INFO}|{cat.AUX_SOCKET_INFO})$",'
+                                    'pdu="{$C12.UNIT}"}']},
+                    {"type": "JAVASCRIPT", "parameters": [AUX_JS]},
                     {"type": "DISCARD_UNCHANGED_HEARTBEAT",
                      "parameters": ["{$C12.CHANNEL.LLD.INTERVAL}"]},
                 ],
@@ -1449,7 +1467,7 @@ class Builder:
             "name": "Aux socket only on its channel",
             "step": "1",
             "filter": {"conditions": [{
-                "macro": "{#CHANNEL}", "value": f"^{m.CHANNEL_COUNT}$",
+                "macro": "{#CHANNEL.AUX}", "value": "^1$",
                 "operator": "NOT_MATCHES_REGEX", "formulaid": "A",
             }]},
             "operations": [

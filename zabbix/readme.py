@@ -34,10 +34,10 @@ SETUP_SNMP = """\
    * SNMPv3: SNMP version `SNMPv3`, security name the agent's user, security level
      `authPriv`, authentication protocol `SHA256` and privacy protocol `AES128` (Zabbix 6.0
      offers both), with the user's pass phrases. `tests/test_zabbix.py` reads a unit this
-     way in a real Zabbix 6.0 (values equal to /metrics, 12 channels discovered).
+     way in a real Zabbix 6.0 (values equal to /metrics, every channel discovered).
 4. The unit discovery makes one host per unit (group `C12 units`) linked to
    `StageSmarts C12B unit by SNMP`; the discovered hosts inherit the SNMP interface. Each
-   unit host discovers its 12 channels.
+   unit host discovers its channels.
 """
 
 SETUP_HTTP = """\
@@ -52,7 +52,7 @@ SETUP_HTTP = """\
 3. The unit discovery makes one host per unit (group `C12 units`) linked to
    `StageSmarts C12B unit by HTTP`, with the exporter's URL and user; each unit host reads
    `/metrics` once per `{$C12.INTERVAL}` into a master item (history 0) and discovers its
-   12 channels from `c12_channel_info`.
+   channels from `c12_channel_info`.
 """
 
 SEVERITY_NAMES = {
@@ -177,7 +177,7 @@ def render(kind: str, export: Mapping[str, Any]) -> str:
             else "over HTTP: its `/metrics` page (docs/metrics.md)."
         )
         + f" `{title}` goes on the exporter's host and discovers the units; each unit "
-        f"becomes a host linked to `{unit}`, which discovers the unit's 12 channels (macros "
+        f"becomes a host linked to `{unit}`, which discovers the unit's channels (macros "
         "`{#CHANNEL}`, `{#CHANNEL.NAME}`, `{#CHANNEL.PHASE}`, `{#CHANNEL.CONNECTOR}`; the "
         "unit's name is `{$C12.UNIT}`).",
         "",
