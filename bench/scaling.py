@@ -16,13 +16,16 @@ For each fleet size, one after the other:
    second it runs, polled or not, and 10,000 units' physics would take the cores the
    exporter is measured on; the exporter's work per poll is the same (``--speed 1`` for
    live physics).
-2. ``c12exporter serve`` polls them every ``--interval`` (Prometheus exposition only,
-   no SNMP agent); the harness waits until every unit is up, then one more interval so
-   the first round of polls is over.
+2. ``c12exporter serve`` polls them every ``--interval`` as a deployment runs: the
+   Prometheus exposition, the console and its problem board, the history database, the
+   trip forecast and the SNMP agent (``--no-snmp`` leaves the agent out); the harness
+   waits until every unit is up, then one more interval so the first round of polls is
+   over.
 3. Over the window (``--intervals`` poll intervals) it scrapes ``/metrics`` with gzip
-   every ``--scrape-every``, as Prometheus would, timing each scrape; at the start and
-   the end it reads the exporter's CPU time and the fleet's polls and failed polls
-   (``c12_polls_total``, ``c12_poll_errors_total``).
+   every ``--scrape-every``, as Prometheus would, timing each scrape, and walks one
+   column of the SNMP unit table (``snmpbulkwalk``) at its start and its end, as a
+   manager would; at the start and the end it reads the exporter's CPU time and the
+   fleet's polls and failed polls (``c12_polls_total``, ``c12_poll_errors_total``).
 4. It prints, per fleet size: resident memory at the end of the window and at its peak
    (``VmHWM``), cores used, CPU per unit-poll, polls done against polls due (units x
    window / interval: fewer means the poller skipped rounds it had fallen behind on),
@@ -57,7 +60,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import traced_serve  # bench/traced_serve.py
 from simulated import start_simulator  # bench/simulated.py, beside this script
-from soak import proc_status, stop, wait_healthy
+from soak import COMMUNITY, free_port, proc_status, stop, wait_healthy, wait_snmp, walk_units
 
 from c12exporter.settings import parse_duration
 
@@ -94,6 +97,8 @@ class Point:
     scrape_mib: float
     """The exposition's size, uncompressed."""
     simulator_cpu_s: float
+    walked: int | None = None
+    """Values the last SNMP walk of the window returned; ``None``: no SNMP agent."""
 
     @property
     def cores(self) -> float:
@@ -225,20 +230,25 @@ def measure(
     exporter_env: dict[str, str] | None = None,
     snapshot: Path | None = None,
     speed: float = 0.0,
+    snmp: bool = True,
 ) -> Point:
     """Run one fleet size and measure it (see the module docstring); with ``snapshot``,
     the exporter runs under tracemalloc (slower) and writes a snapshot there at the end
-    of the window."""
+    of the window; without ``snmp``, the exporter runs no SNMP agent."""
     raise_file_limit(units)
     simulators, listed = start_simulators(workdir, units, per_simulator, speed)
     exporter: subprocess.Popen[bytes] | None = None
     try:
         config = workdir / f"c12exporter-{units}.yml"
-        config.write_text(yaml.safe_dump({
+        settings: dict[str, object] = {
             "poll": {"interval": f"{interval_s:g}s", "timeout": f"{min(timeout_s, interval_s):g}s"},
             "state_dir": str(workdir / f"state-{units}"),
             "units": listed,
-        }), encoding="utf-8")  # fmt: skip
+        }  # fmt: skip
+        snmp_port = free_port(socket.SOCK_DGRAM) if snmp else None
+        if snmp_port is not None:
+            settings["snmp"] = {"listen_address": f"127.0.0.1:{snmp_port}", "community": COMMUNITY}
+        config.write_text(yaml.safe_dump(settings), encoding="utf-8")
         web_port = free_port_on("127.0.0.1")
         log = workdir / f"exporter-{units}.log"
         env = {**os.environ, **(exporter_env or {})}
@@ -255,10 +265,12 @@ def measure(
         started = time.monotonic()
         url = f"http://127.0.0.1:{web_port}"
         wait_healthy(url, exporter, log)
+        if snmp_port is not None:
+            wait_snmp(snmp_port)
         up_after = _wait_all_up(url, units, interval_s, started)
         time.sleep(interval_s)  # the first round (every unit at once) is over
         point = _window(exporter, simulators, url, units, interval_s, intervals,
-                        scrape_every_s, up_after)  # fmt: skip
+                        scrape_every_s, up_after, snmp_port)  # fmt: skip
         if snapshot is not None:
             _take_snapshot(exporter, snapshot)
         return point
@@ -327,6 +339,7 @@ def _window(
     intervals: float,
     scrape_every_s: float,
     up_after: float | None,
+    snmp_port: int | None = None,
 ) -> Point:
     window_s = intervals * interval_s
     stale_after = STALE_INTERVALS * interval_s
@@ -339,6 +352,8 @@ def _window(
     started = time.monotonic()
     first = read_exposition(text, time.time(), stale_after)
     scrapes = [took]
+    if snmp_port is not None:
+        walk_units(snmp_port)
     while True:
         left = started + window_s - time.monotonic()
         if left <= 0:
@@ -347,6 +362,7 @@ def _window(
         last_asked = time.monotonic()
         took, text = scrape(url)
         scrapes.append(took)
+    walked = None if snmp_port is None else walk_units(snmp_port)
     elapsed = time.monotonic() - started
     cpu = cpu_seconds(exporter.pid) - cpu0
     simulator_cpu = sum(cpu_seconds(p.pid) for p in simulators) - sim0
@@ -367,6 +383,7 @@ def _window(
         scrape_s=tuple(scrapes),
         scrape_mib=len(text.encode("utf-8")) / 2**20,
         simulator_cpu_s=simulator_cpu,
+        walked=walked,
     )
 
 
@@ -460,6 +477,8 @@ def main() -> None:
         "--exporter-env", action="append", default=[], metavar="NAME=VALUE",
         help="set in the exporter's environment, e.g. MALLOC_ARENA_MAX=2 (repeatable)",
     )  # fmt: skip
+    parser.add_argument("--no-snmp", dest="snmp", action="store_false",
+                        help="run the exporter without its SNMP agent")  # fmt: skip
     parser.add_argument("--speed", type=float, default=0.0,
                         help="the simulators' physics speed, 0 = frozen (%(default)s)")  # fmt: skip
     parser.add_argument(
@@ -482,6 +501,7 @@ def main() -> None:
                 parse_duration(args.scrape_every, "--scrape-every"),
                 parse_duration(args.timeout, "--timeout"), args.units_per_simulator, env,
                 Path(tmp) / f"traced-{units}.bin" if args.tracemalloc else None, args.speed,
+                args.snmp,
             )  # fmt: skip
             print(f"  {point}", file=sys.stderr, flush=True)
             points.append(point)

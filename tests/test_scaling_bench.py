@@ -1,5 +1,6 @@
 """A small scaling run (``bench/scaling.py``): two fleet sizes polled from simulators in
-processes of their own, one of them under tracemalloc; every figure printed and sane.
+processes of their own, the SNMP agent walked, one of them under tracemalloc; every
+figure printed and sane.
 No timing is asserted."""
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def test_two_fleet_sizes_are_measured_and_printed(tmp_path: Path) -> None:
         assert point.stale < units, point
         assert len(point.scrape_s) >= 2 and all(s > 0 for s in point.scrape_s), point
         assert point.scrape_mib > 0, point
+        assert point.walked == units, point  # the SNMP agent answered for every unit
     text = scaling.report(points, "python bench/scaling.py --units 10,20")
     for units in SIZES:
         assert f"\n| {units} | 1 s | " in text, text
