@@ -33,7 +33,7 @@ from .reading import Reading
 from .store import Change, FleetChange, Store
 
 
-@dataclass
+@dataclass(slots=True)  # one per channel of the fleet: no __dict__ each
 class _Heat:
     """One breaker as the exporter follows it: progress, and what flowed since when."""
 
@@ -42,7 +42,7 @@ class _Heat:
     multiple: float = 0.0
 
 
-@dataclass
+@dataclass(slots=True)
 class _Unit:
     reading: Reading
     heat: dict[int, _Heat] = field(default_factory=dict)

@@ -7,6 +7,7 @@ import enum
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from .measurements import OF_SCOPE, PHASES, Quantity, Scope
 from .model import ModelError, UnitModel
@@ -89,7 +90,7 @@ Settings = ChannelSettings | UnitSettings
 """One change on the settings write path (:meth:`c12exporter.poller.Poller.write_settings`)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # three per reading: no __dict__ each
 class PhaseReading:
     """Main meter values for one phase, by measurement name (see
     :mod:`c12exporter.measurements`). ``None`` = the meter reports it not available (the
@@ -114,6 +115,22 @@ class ChannelReading:
     """One output channel: its measurements by name, its settings, and what the model
     says about it."""
 
+    # A dozen per reading, a reading per unit and poll: slots instead of a __dict__ each
+    # halve a reading's memory. Those starting with _ keep what the properties work out.
+    __slots__ = (
+        "_current_a",
+        "_supervision_state",
+        "connector",
+        "connector_type",
+        "name",
+        "number",
+        "phase",
+        "pins",
+        "rating_a",
+        "supervision",
+        "values",
+    )
+
     number: int
     name: str
     supervision: SupervisionBand
@@ -123,12 +140,24 @@ class ChannelReading:
     connector_type: str
     pins: tuple[str, str]  # (live, neutral)
     values: Mapping[str, Quantity]
+    _current_a: ClassVar[float]  # slots, not fields: set on first use
+    _supervision_state: ClassVar[SupervisionState]
 
-    @functools.cached_property
+    @property
+    def __dict__(self) -> dict[str, Any]:  # type: ignore[override]
+        """The fields by name, as ``vars()`` gave them before the slots (a changed copy
+        can still be built with ``ChannelReading(**{**vars(channel), ...})``)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @property
     def current_a(self) -> float:
-        # cached: every listener of every poll (exposition, SNMP, problems, forecast,
-        # history) asks for it, often more than once
-        return _number(self.values["channel_current"])
+        # worked out once and kept: every listener of every poll (exposition, SNMP,
+        # problems, forecast, history) asks for it, often more than once
+        try:
+            return self._current_a
+        except AttributeError:
+            object.__setattr__(self, "_current_a", _number(self.values["channel_current"]))
+            return self._current_a
 
     def with_values(self, **values: Quantity) -> ChannelReading:
         """A copy with some measurements changed."""
@@ -143,9 +172,13 @@ class ChannelReading:
         """One of :data:`c12exporter.measurements.LOAD_STATES`."""
         return str(self.values["channel_load"])
 
-    @functools.cached_property
+    @property
     def supervision_state(self) -> SupervisionState:
-        return self.supervision.state(self.current_a)
+        try:
+            return self._supervision_state
+        except AttributeError:
+            object.__setattr__(self, "_supervision_state", self.supervision.state(self.current_a))
+            return self._supervision_state
 
 
 @dataclass(frozen=True)
@@ -198,6 +231,13 @@ class Reading:
     @property
     def aux_channel(self) -> ChannelReading:
         return self.channels[self.model.aux_channel - 1]
+
+
+@functools.lru_cache(maxsize=1024)
+def _band(min_a: float | None, max_a: float | None) -> SupervisionBand:
+    """One shared band per pair of limits: the fleet's channels use a handful of them, and
+    a band of its own per channel and poll was a twelfth of a reading's memory."""
+    return SupervisionBand(min_a, max_a)
 
 
 def _number(value: Quantity) -> float:
@@ -256,12 +296,10 @@ def build_reading(
     for i in range(len(model.channel_phases)):
         number = i + 1
         connector = model.layout.connector_of(number)
-        band = overrides.get(
-            number,
-            SupervisionBand(
-                _optional(setting("supervision_min", i)), _optional(setting("supervision_max", i))
-            ),
+        stored = _band(
+            _optional(setting("supervision_min", i)), _optional(setting("supervision_max", i))
         )
+        band = overrides.get(number, stored)
         channels.append(
             ChannelReading(
                 number=number,

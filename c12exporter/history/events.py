@@ -13,6 +13,7 @@ A state is keyed by ``(channel, kind)``; ``channel`` 0 is the unit itself. Kinds
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -38,6 +39,18 @@ Key = tuple[int, str]
 """``(channel, kind)``; channel 0 for the unit."""
 
 
+@functools.cache
+def key(channel: int, kind: str) -> Key:
+    """The one ``(channel, kind)`` tuple the whole fleet shares: the history keeps some 30
+    states per unit twice (state and since), and a tuple of its own for each was most of
+    that memory. Channels and kinds are few (a model's channels, :data:`KINDS`)."""
+    return (channel, kind)
+
+
+UNIT_KEYS = tuple(key(UNIT_CHANNEL, kind) for kind in UNIT_KINDS)
+UP = key(UNIT_CHANNEL, REACHABLE)
+
+
 @dataclass(frozen=True)
 class Event:
     """One recorded state: a change (``previous`` set) or a baseline (``previous`` None:
@@ -53,19 +66,19 @@ class Event:
 
     @property
     def key(self) -> Key:
-        return (self.channel or UNIT_CHANNEL, self.kind)
+        return key(self.channel or UNIT_CHANNEL, self.kind)
 
 
 def states_of(reading: Reading) -> dict[Key, str]:
     """Every recorded state a successful poll shows."""
     values = reading.values
-    states: dict[Key, str] = {(UNIT_CHANNEL, REACHABLE): "up"}
-    for kind in UNIT_KINDS:
-        states[(UNIT_CHANNEL, kind)] = str(values[kind])
+    states: dict[Key, str] = {UP: "up"}
+    for unit_key, kind in zip(UNIT_KEYS, UNIT_KINDS, strict=True):
+        states[unit_key] = str(values[kind])
     for channel in reading.channels:
         number = channel.number
-        states[(number, BREAKER)] = str(channel.values["channel_breaker"])
-        states[(number, SUPERVISION)] = SUPERVISION_NAMES[channel.supervision_state.value]
+        states[key(number, BREAKER)] = str(channel.values["channel_breaker"])
+        states[key(number, SUPERVISION)] = SUPERVISION_NAMES[channel.supervision_state.value]
     return states
 
 

@@ -29,7 +29,7 @@ from . import jobs as jobs_db
 from . import rcbo, samples, supply
 from . import rcbo_session as sessions
 from .db import HistoryError, HistoryWriteError, connect, problem, rollback
-from .events import BREAKER, REACHABLE, UNIT_CHANNEL, Event, Key, changes, states_of
+from .events import BREAKER, UP, Event, Key, changes, key, states_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -154,8 +154,9 @@ class History:
     def _remembered(self, conn: sqlite3.Connection) -> None:
         """What the database remembers: states, tests, cycles, running jobs."""
         for unit, channel, kind, state, since in conn.execute("SELECT * FROM states"):
-            self.states.setdefault(unit, {})[(channel, kind)] = state
-            self.since.setdefault(unit, {})[(channel, kind)] = since
+            shared = key(channel, kind)
+            self.states.setdefault(unit, {})[shared] = state
+            self.since.setdefault(unit, {})[shared] = since
         self.last_test = rcbo.last_tests(conn)
         self.last_cycle = rcbo.last_cycles(conn)
         self.watched_since = rcbo.watched_since(conn)
@@ -219,8 +220,8 @@ class History:
         if change.after is None:
             error = change.unit.last_error
             at = error.at if error else time.time()
-            seen = {(UNIT_CHANNEL, REACHABLE): "down"}
-            details = {(UNIT_CHANNEL, REACHABLE): error.reason if error else ""}
+            seen = {UP: "down"}
+            details = {UP: error.reason if error else ""}
         else:
             at = change.after.taken_at
             seen = states_of(change.after)
