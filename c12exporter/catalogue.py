@@ -27,6 +27,8 @@ from typing import Final
 
 from . import balance, measurements
 from .measurements import MEASUREMENTS, Measurement, Metric, Scope
+from .snmp import mibgen
+from .snmp.columns import COLUMNS, MibColumn
 
 
 class SelfScope(enum.Enum):
@@ -475,6 +477,18 @@ SERIES: tuple[Series, ...] = (*MEASUREMENTS, *DERIVED)
 
 BY_NAME: Mapping[str, Series] = {s.name: s for s in SERIES}
 DERIVED_BY_NAME: Mapping[str, Derived] = {s.name: s for s in DERIVED}
+
+
+def mib_columns(name: str) -> tuple[MibColumn, ...]:
+    """The C12-PDU-MIB columns that carry series ``name`` to SNMP: a measurement's
+    column, or the columns that name a derived series (:attr:`MibColumn.series`); none
+    for a series SNMP does not carry."""
+    series = BY_NAME[name]
+    if isinstance(series, Measurement):
+        if series.column is None:
+            return ()
+        return (mibgen.measured_column(series, mibgen.table_of(series)),)
+    return tuple(c for c in COLUMNS if c.series == name)
 
 
 def check(derived: tuple[Derived, ...] = DERIVED) -> None:

@@ -5,7 +5,9 @@ Column`). The columns here are the rest of C12-PDU-MIB's four tables: the indexe
 unit's identity and configuration, and what the exporter derives from a reading (supply
 band, unbalance, supervision, aux socket, trip forecast, breaker heat, RCBO records).
 :mod:`c12exporter.snmp.mibgen` writes the MIB's tables from both; :mod:`c12exporter.snmp.
-cells` says what each column holds.
+cells` says what each column holds. A column that carries a derived series names its
+declaration (``series``), so each is found from the other
+(:func:`c12exporter.catalogue.mib_columns`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ class MibColumn:
     :param access: the MAX-ACCESS clause.
     :param scale: docs/mib.md's "scale / units" when the SYNTAX does not say it.
     :param source: what it holds, for docs/mib.md.
+    :param series: the id of the derived series (:data:`c12exporter.catalogue.DERIVED`)
+        the column carries to SNMP, where it carries one.
     """
 
     entry: str
@@ -37,6 +41,7 @@ class MibColumn:
     access: str = "read-only"
     scale: str = ""
     source: str = ""
+    series: str = ""
 
 
 COLUMNS: tuple[MibColumn, ...] = (
@@ -79,6 +84,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12UnitReachability",
         "C12Reachability",
         source="store: fresh good reading",
+        series="up",
         description=(
             "Whether the agent holds a fresh reading of the unit. While it is "
             "unreachable(2) the unit has no rows in c12InputTable, c12LineTable and "
@@ -104,6 +110,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12UnitModel",
         "DisplayString (SIZE (0..32))",
         source="`identity.model`",
+        series="unit_info",
         description=(
             "The model name the unit reports, e.g. 'C12B-12' (C12B, output layout 1, "
             "auxiliary socket 2)."
@@ -115,6 +122,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12UnitSerial",
         "DisplayString (SIZE (0..64))",
         source="`identity.serial`",
+        series="unit_info",
         description="The serial number the unit reports.",
     ),
     MibColumn(
@@ -123,6 +131,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12UnitFirmware",
         "DisplayString (SIZE (0..64))",
         source="`identity.firmware`",
+        series="unit_info",
         description="The firmware version the unit reports.",
     ),
     MibColumn(
@@ -131,6 +140,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12UnitSupervisionWarning",
         "TruthValue",
         source="`supervision_warning`",
+        series="supervision_warning",
         description=(
             "true(1) while any channel of the unit is outside its supervision band "
             "(c12ChannelSupervisionState below(3) or above(4)): the warning triangle of the"
@@ -173,6 +183,7 @@ COLUMNS: tuple[MibColumn, ...] = (
             "the allowed frequency deviation of that supply: 10 (grid, ±1 %) or 20 (generator, ±2"
             " %), as `c12_supply_frequency_band_ratio`"
         ),
+        series="supply_frequency_band",
         description=(
             "The allowed deviation of c12InputFrequency from 50 Hz for the unit's "
             "c12UnitSupply, in tenths of a percent: 10 (1.0 %, EN 50160 on an "
@@ -186,6 +197,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         "DateAndTime",
         scale="UTC",
         source="`taken_at - uptime_s`",
+        series="power_up_time",
         description=(
             "When the meter's energy counters (c12InputActiveEnergy, "
             "c12InputReactiveEnergy) last started from zero: the unit's last power-up, "
@@ -206,6 +218,7 @@ COLUMNS: tuple[MibColumn, ...] = (
             "([console.md](console.md#phase-balance)); no instance while the mean line current is"
             " under 1 A or a line is not metered"
         ),
+        series="phase_unbalance",
         description=(
             "The unbalance of the three line currents as NEMA MG-1 defines it: the largest "
             "deviation of a c12LineCurrent from the mean of the three, over that mean, in "
@@ -226,6 +239,7 @@ COLUMNS: tuple[MibColumn, ...] = (
             "`model.input_rating_a` x 1000 (63000): each line and the neutral, as "
             "`c12_input_rating_amperes`"
         ),
+        series="input_rating",
         description=(
             "The rating of the unit's input (63 A Harting plug, 5-pole cable, 4-pole switch"
             " disconnector), for each line and for the neutral alike: the neutral conductor"
@@ -247,6 +261,7 @@ COLUMNS: tuple[MibColumn, ...] = (
             "`c12_voltage_unbalance_ratio` ([metrics.md](metrics.md#supply-quality-definitions));"
             " no instance while a line voltage is missing"
         ),
+        series="voltage_unbalance",
         description=(
             "The supply voltage unbalance as EN 50160 defines it: the negative-sequence "
             "over the positive-sequence voltage, in hundredths of a percent (EN 50160 "
@@ -271,6 +286,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12LineVoltageAvailable",
         "TruthValue",
         source="`voltage_v is not None`",
+        series="voltage_missing",
         description=(
             "false(2) while the meter reports no voltage for this line (its meter fuse is "
             "blown); the voltage-derived columns of the row are then absent. true(1) "
@@ -296,6 +312,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         "C12Utf8String (SIZE (0..16))",
         access="read-write",
         source="`name`",
+        series="channel_info",
         description=(
             "The channel's name as stored in the unit (at most 16 octets of UTF-8). Writing"
             " it renames the channel in the unit."
@@ -307,6 +324,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12ChannelConnector",
         "DisplayString (SIZE (0..16))",
         source="`connector` (e.g. `A`)",
+        series="channel_info",
         description="The label of the back-panel connector that carries the channel, e.g. 'A'.",
     ),
     MibColumn(
@@ -315,6 +333,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12ChannelConnectorType",
         "DisplayString (SIZE (0..64))",
         source="`connector_type` (e.g. `Socapex 19-pin`)",
+        series="channel_info",
         description="The family of that connector, e.g. 'Socapex 19-pin'.",
     ),
     MibColumn(
@@ -324,6 +343,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         "DisplayString (SIZE (0..32))",
         scale="`live/neutral`",
         source='`"/".join(pins)` (e.g. `1/2`, `L/N`)',
+        series="channel_info",
         description=(
             "The connector contacts that carry the channel, as the live pin and the neutral"
             " pin separated by '/', e.g. '1/2'."
@@ -335,6 +355,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12ChannelPhase",
         "C12PhaseName",
         source="`phase` (= `c12LineIndex` of that line)",
+        series="channel_info",
         description=(
             "The line that feeds the channel; its value is the c12LineIndex of that line's "
             "row in c12LineTable."
@@ -348,6 +369,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         units="A",
         scale="mA",
         source="`rating_a` x 1000 (16000)",
+        series="channel_rating",
         description="The rated current of the channel's RCBO (16 A, read 16000).",
     ),
     MibColumn(
@@ -359,6 +381,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         access="read-write",
         scale="mA, -1 = not set",
         source="`supervision.min_a` x 1000 or -1",
+        series="channel_supervision_min",
         description=(
             "The minimum of the channel's supervision band in milliamperes; -1 means not "
             "set (no minimum). Tools that apply the display hint show -1 as a tiny negative"
@@ -377,6 +400,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         access="read-write",
         scale="mA, -1 = not set",
         source="`supervision.max_a` x 1000 or -1",
+        series="channel_supervision_max",
         description=(
             "The maximum of the channel's supervision band in milliamperes; -1 means not "
             "set (no maximum). Tools that apply the display hint show -1 as a tiny negative"
@@ -392,6 +416,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12ChannelSupervisionState",
         "C12SupervisionState",
         source="`supervision_state`",
+        series="channel_supervision_position",
         description="Where c12ChannelCurrent sits against the supervision band.",
     ),
     MibColumn(
@@ -400,6 +425,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12ChannelAuxSocket",
         "TruthValue",
         source="`number == model.aux_channel` (12 on a C12B, 24 on a C24B)",
+        series="aux_socket_info",
         description=(
             "true(1) when the channel also feeds the unit's auxiliary domestic socket "
             "(channel 12 on a C12B that has one). The socket and the channel's main "
@@ -412,6 +438,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12ChannelAuxSocketName",
         "DisplayString (SIZE (0..64))",
         source="`model.aux_socket.name` on the aux channel, else empty",
+        series="aux_socket_info",
         description=(
             "The kind of auxiliary socket, e.g. 'German Schuko'; zero-length when "
             "c12ChannelAuxSocket is false(2)."
@@ -423,6 +450,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         "c12ChannelAuxSocketStd",
         "DisplayString (SIZE (0..64))",
         source="`model.aux_socket.standard` on the aux channel, else empty",
+        series="aux_socket_info",
         description=(
             "The standard the auxiliary socket follows, e.g. 'CEE 7/3'; zero-length when "
             "c12ChannelAuxSocket is false(2)."
@@ -436,6 +464,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         units="A",
         scale="mA",
         source="`model.aux_socket.rating_a` x 1000 on the aux channel, else 0",
+        series="aux_socket_rating",
         description=(
             "The auxiliary socket's own rating from its national standard (e.g. 13000 for a"
             " BS 1363 socket); 0 when c12ChannelAuxSocket is false(2). The channel's RCBO "
@@ -454,6 +483,7 @@ COLUMNS: tuple[MibColumn, ...] = (
             "[metrics.md](metrics.md#breaker-heat-and-trip-forecast)); no instance while the "
             "channel is not overloaded"
         ),
+        series="channel_trip_forecast",
         description=(
             "The expected time until the channel's RCBO trips if the present "
             "c12ChannelCurrent stays, in whole seconds rounded up (0: due now). It follows "
@@ -492,6 +522,7 @@ COLUMNS: tuple[MibColumn, ...] = (
             "([metrics.md](metrics.md#breaker-heat-and-trip-forecast)): 0 cold, 1000 trips; every"
             " channel while a forecast is kept"
         ),
+        series="channel_breaker_heat",
         description=(
             "The heat of the channel's RCBO in thousandths: how far the dashpot of the "
             "magnetic-hydraulic breaker has moved towards an overcurrent trip, 0 cold, 1000"
@@ -514,6 +545,7 @@ COLUMNS: tuple[MibColumn, ...] = (
             "`c12_channel_rcbo_last_test_timestamp_seconds` ([history.md](history.md)); trips and"
             " hand switching never count; no instance before a test passes"
         ),
+        series="channel_rcbo_last_test",
         description=(
             "When the channel's RCBO last passed a test in a test session of the exporter's"
             " history: prompted, it opened with its T button with no overcurrent behind it."
