@@ -15,7 +15,8 @@ from c12exporter.config import UnitConfig
 from c12exporter.forecast import TripForecast
 from c12exporter.modbus.registermap import MEASUREMENTS, SETTINGS
 from c12exporter.prometheus.collector import ExporterCollector, FleetCollector
-from c12exporter.prometheus.exposition import CachedExposition, gzip_body
+from c12exporter.prometheus.exposition import CachedExposition
+from c12exporter.prometheus.gzip_segments import SegmentedGzip, crc32_combine
 from c12exporter.reading import Identity, Reading, SupervisionBand, build_reading
 from c12exporter.simulator.server import Fleet, SimulatedUnit
 from c12exporter.store import Store
@@ -73,12 +74,27 @@ def test_gzip_body_decompresses_to_the_text() -> None:
     assert decompressor.decompress(body) == text and decompressor.eof
 
 
-def test_gzip_halves_join_into_one_member() -> None:
-    lines = b"".join(b'c12_x{pdu="u%d"} %d.0\n' % (i, i * 7919 % 1000) for i in range(20000))
-    for text in (b"", b"x\n", lines):
-        body = gzip_body(text)
-        decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
-        assert decompressor.decompress(body) == text and decompressor.eof
+def test_segments_join_into_one_member_and_unchanged_ones_are_not_compressed_again() -> None:
+    lines = [b'c12_x{pdu="u%d"} %d.0\n' % (i, i * 7919 % 1000) for i in range(20000)]
+    first, second = tuple(lines[:12000]), tuple(lines[12000:])
+    gz = SegmentedGzip()
+    for segments in ([], [("a", (b"x\n",))], [("a", first), ("b", (b"",)), ("c", second)]):
+        body = gz.body(segments)
+        decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)  # checks CRC and length
+        assert decompressor.decompress(body) == b"".join(p for _, t in segments for p in t)
+        assert decompressor.eof and not decompressor.unused_data
+    compressed = gz.compressed
+    changed = (*second[:-1], b'c12_x{pdu="u19999"} 1.0\n')
+    body = gz.body([("a", first), ("b", (b"",)), ("c", changed)])
+    assert gz.compressed == compressed + 1  # only "c" again
+    assert gzip.decompress(body) == b"".join(first + changed)
+
+
+def test_crc32_combine_is_zlibs() -> None:
+    texts = [b"", b"a", b"c12_up 1.0\n" * 1000, bytes(range(256)) * 300, b"\0" * 70000]
+    for a in texts:
+        for b in texts:
+            assert crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
 
 
 def test_follows_polls_and_turns_stale_units_down_without_an_event() -> None:
@@ -254,3 +270,74 @@ def test_labels_with_a_percent_sign_or_a_nul_are_written_as_the_collector_writes
         assert text == collector_text(store), f"step {step}"
     assert b'rack="50% %r %b %%"} ' in text and b'rack="A\x003"} ' in text
     assert cached.planned == 2  # the "%" unit's second and third readings, not the NUL one's
+
+
+def overloaded(r: Reading, amps: float) -> Reading:
+    """``r`` with its first channel drawing ``amps`` (its breaker closed)."""
+    first = r.channels[0].with_values(channel_current=amps, channel_breaker="closed")
+    return dataclasses.replace(r, channels=(first, *r.channels[1:]))
+
+
+def test_trip_forecasts_and_poll_errors_are_written_by_the_plan_as_the_collector_writes_them() -> (
+    None
+):
+    sim = Fleet.build(3, seed=5)
+    configs = tuple(UnitConfig(u.name, f"127.0.0.1:{1800 + i}") for i, u in enumerate(sim.units))
+    store = Store(configs, staleness_s=1e9)
+    forecast = TripForecast(store)
+    cached = CachedExposition(store, forecast=forecast)
+    start = time.time()
+    for step in range(8):
+        for i, unit in enumerate(sim.units):
+            unit.physics.advance(unit.physics.time_s + 5)
+            r = simulated(unit, start + step * 5)
+            rating = r.channels[0].rating_a
+            if i != 1:  # overloaded by more and more, then by another channel too
+                r = overloaded(r, rating * (1.5 + step / 10))
+            if i == 2 and step >= 4:
+                second = r.channels[1].with_values(channel_current=rating * 2.5)
+                r = dataclasses.replace(r, channels=(r.channels[0], second, *r.channels[2:]))
+            if step in (2, 5) and i == 0:
+                store.record_failure(unit.name, "timeout", "no answer", 2.0)
+            store.record_success(unit.name, r, 0.02)
+        planned = cached.planned
+        text = cached.render(start + step * 5)
+        assert text == collector_text(store, forecast=forecast), f"step {step}"
+        if step:
+            assert cached.planned - planned == len(sim.units)
+    assert text.count(b"c12_channel_trip_forecast_seconds{") == 3
+    assert b'c12_poll_errors_total{pdu="' + sim.units[0].name.encode() in text
+
+
+class PollDuringScrape(TripForecast):
+    """A trip forecast under which a poll lands while the scrape renders (the first time
+    the heat of ``unit``'s reading is asked for, a newer reading is recorded)."""
+
+    def __init__(self, store: Store, unit: str, newer: Reading) -> None:
+        super().__init__(store)
+        self.unit, self.newer = unit, newer
+
+    def heat(self, reading: Reading) -> dict[int, float]:
+        newer, self.newer = self.newer, None
+        if newer is not None and reading.unit == self.unit:
+            self.store.record_success(self.unit, newer, 0.02)
+        return dict(super().heat(reading))
+
+
+def test_a_reading_replaced_during_the_scrape_is_rendered_from_the_newer_one() -> None:
+    sim = Fleet.build(2, seed=7)
+    configs = tuple(UnitConfig(u.name, f"127.0.0.1:{1900 + i}") for i, u in enumerate(sim.units))
+    store = Store(configs, staleness_s=1e9)
+    start = time.time()
+    first = [simulated(u, start) for u in sim.units]
+    for u in sim.units:
+        u.physics.advance(u.physics.time_s + 5)
+    newer = simulated(sim.units[0], start + 5)
+    forecast = PollDuringScrape(store, sim.units[0].name, newer)
+    cached = CachedExposition(store, forecast=forecast)
+    for r in first:
+        store.record_success(r.unit, r, 0.02)
+    text = cached.render(start + 5)
+    assert forecast.newer is None  # the poll landed during the scrape
+    assert text == collector_text(store, forecast=forecast)
+    assert text.count(b"c12_channel_breaker_heat_ratio{") == 24  # none lost to the old one

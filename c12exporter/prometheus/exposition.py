@@ -17,26 +17,34 @@ Never stale: at each scrape a unit whose reading is not fresh
 measurements), whatever is cached. A cached render is checked against the unit's state
 (reading, poll counters, config, extra labels), so it is redone when any of them moved.
 
-Gzip compresses the joined text once per scrape, at zlib level 1 (:data:`GZIP_LEVEL`),
-in two halves on two threads (zlib lets go of the GIL while it compresses), so polling
-goes on meanwhile.
+A reading that a poll replaces while the scrape renders it is not served: the unit is
+rendered from the newer one (the trip forecast follows only the latest reading).
+
+The exporter's own collectors are rendered at every scrape, but a metric a collector
+yields again as the same object with the same samples (the RCBO test log: 12,000 series
+at 1,000 units) keeps its text. Gzip is made family by family (:mod:`.gzip_segments`):
+a family whose text did not change since the previous gzip scrape is not compressed
+again.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
+import itertools
 import threading
 import time
 import weakref
-import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 
 from prometheus_client import generate_latest
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from ..forecast import TripForecast
+from ..reading import Reading
 from ..store import Store, UnitState
+from .gzip_segments import LEVEL, Segment, SegmentedGzip
 from .unit_text import (
+    COLUMNS,
     HEADERS,
     PlanMismatch,
     UnitPlan,
@@ -46,11 +54,10 @@ from .unit_text import (
     through_collector,
 )
 
-GZIP_LEVEL = 1
-"""zlib's fastest level: about a third of level 6's time for about 1.4x its size on this
-text (docs/performance.md)."""
-_COMPRESS_POOL = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="metrics-gzip")
-"""Compresses the first half of a body while the scrape's own thread does the second."""
+GZIP_LEVEL = LEVEL
+_RENDER_TRIES = 3
+"""Renders of a unit whose reading polls keep replacing while it is rendered (a poll
+takes longer than a render: one retry is the rule, a third try is served whatever)."""
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
@@ -64,33 +71,6 @@ def accepts_gzip(accept_encoding: str) -> bool:
             except ValueError:
                 return False
     return False
-
-
-_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, mtime 0, OS unknown
-
-
-def _deflate(data: bytes | memoryview, level: int, last: bool) -> bytes:
-    """Raw deflate of ``data``; not ``last``: ended byte-aligned by a full flush (no
-    reference to it from what follows), so the next part's deflate can be appended."""
-    compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
-    flush = zlib.Z_FINISH if last else zlib.Z_FULL_FLUSH
-    return compressor.compress(data) + compressor.flush(flush)
-
-
-def gzip_body(text: bytes, level: int = GZIP_LEVEL) -> bytes:
-    """``text`` as one gzip member, its two halves deflated at once on two threads."""
-    half = text.find(b"\n", len(text) // 2) + 1 if len(text) > 1 << 16 else 0
-    view = memoryview(text)
-    if half <= 0:
-        deflated = [_deflate(view, level, last=True)]
-    else:
-        first = _COMPRESS_POOL.submit(_deflate, view[:half], level, False)
-        second = _deflate(view[half:], level, last=True)
-        deflated = [first.result(), second]
-    trailer = (zlib.crc32(text) & 0xFFFFFFFF).to_bytes(4, "little") + (
-        len(text) & 0xFFFFFFFF
-    ).to_bytes(4, "little")
-    return b"".join([_GZIP_HEADER, *deflated, trailer])
 
 
 class _Unit:
@@ -109,12 +89,13 @@ class _Unit:
         self.key = key
         self.fresh = fresh
         self.families = families  # interned: units of one shape share the tuple
-        self.chunks = chunks  # the unit's lines of each family
+        self.chunks = chunks  # the unit's lines of each family, by column
         self.plan = plan  # kept across readings of the same shape
 
 
-def _state_key(state: UnitState, extra: tuple[str, ...]) -> tuple[object, ...]:
-    reading = state.reading
+def _state_key(
+    state: UnitState, reading: Reading | None, extra: tuple[str, ...]
+) -> tuple[object, ...]:
     return (
         # The same reading (a reference that does not keep an old one alive: the store
         # holds the newer reading until the next scrape, this the one rendered).
@@ -127,33 +108,53 @@ def _state_key(state: UnitState, extra: tuple[str, ...]) -> tuple[object, ...]:
     )
 
 
-def _joined(units: Iterable[_Unit]) -> bytes:
-    """The units' lines family by family, families in the order first seen, each under
-    its header: what ``generate_latest`` writes for them. A run of units of the same
-    shape is turned family by family at once (``zip``)."""
-    groups: dict[str, list[bytes]] = {}
-    run: list[tuple[bytes, ...]] = []
-    shape: tuple[str, ...] = ()
-
-    def close_run() -> None:
-        for family, texts in zip(shape, zip(*run, strict=True), strict=True):
-            group = groups.get(family)
-            if group is None:
-                groups[family] = list(texts)
-            else:
-                group += texts
-
+def _grouped(units: Sequence[_Unit]) -> dict[str, tuple[bytes, ...]]:
+    """The units' lines family by family under each family's header, families in the
+    order first seen: what ``generate_latest`` writes for them. Units of one shape share
+    their tuple of families, so the order comes from each shape's first unit; the texts
+    are turned into families all at once, by column (:data:`.unit_text.COLUMNS`)."""
+    order: dict[str, None] = {}
+    shapes: set[int] = set()
     for unit in units:
-        if unit.families is not shape:
-            close_run()
-            shape, run = unit.families, []
-        run.append(unit.chunks)
-    close_run()
-    parts: list[bytes] = []
-    for family, texts in groups.items():
-        parts.append(HEADERS[family])
-        parts += texts
-    return b"".join(parts)
+        if id(unit.families) not in shapes:
+            shapes.add(id(unit.families))
+            order.update(dict.fromkeys(unit.families))
+    columns = list(itertools.zip_longest(*[unit.chunks for unit in units], fillvalue=b""))
+    return {family: (HEADERS[family], *columns[COLUMNS[family]]) for family in order}
+
+
+class _OneMetric(Collector):
+    """A collector of one metric, for ``generate_latest``."""
+
+    def __init__(self, metric: Metric) -> None:
+        self.metric = metric
+
+    def collect(self) -> Iterator[Metric]:
+        yield self.metric
+
+
+class _OwnText:
+    """The text of each metric the exporter's own collectors yield; a metric yielded
+    again as the same object with the same samples keeps its text (the object is held,
+    so its id is not reused)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[int, tuple[Metric, tuple[object, ...], bytes]] = {}
+
+    def texts(self, collectors: Sequence[Collector]) -> list[bytes]:
+        kept: dict[int, tuple[Metric, tuple[object, ...], bytes]] = {}
+        out = []
+        for collector in collectors:
+            for metric in collector.collect():
+                made_of = (metric.name, metric.documentation, metric.type, metric.unit,
+                           tuple(metric.samples))  # fmt: skip
+                entry = self._kept.get(id(metric))
+                if entry is None or entry[0] is not metric or entry[1] != made_of:
+                    entry = (metric, made_of, generate_latest(_OneMetric(metric)))
+                kept[id(metric)] = entry
+                out.append(entry[2])
+        self._kept = kept
+        return out
 
 
 class CachedExposition:
@@ -175,19 +176,38 @@ class CachedExposition:
         self.store = store
         self.forecast = forecast
         self.collectors = list(collectors)
-        self.level = level
+        self.gzip = SegmentedGzip(level)
         self.renders = 0
         self.planned = 0
         self._lock = threading.Lock()  # one scrape renders at a time; the next reuses it
         self._units: dict[str, _Unit] = {}
         self._extra: tuple[str, ...] = ()
+        self._own = _OwnText()
 
     def _render_unit(
         self, state: UnitState, fresh: bool, extra: tuple[str, ...], old: _Unit | None
     ) -> _Unit:
+        """The unit rendered from its latest reading: one that a poll replaced meanwhile
+        (the forecast has moved on from it) is left for the newer one."""
+        for _ in range(_RENDER_TRIES - 1):
+            reading = state.reading
+            unit = self._render_reading(state, reading, fresh, extra, old)
+            if state.reading is reading:
+                return unit
+        return self._render_reading(state, state.reading, fresh, extra, old)
+
+    def _render_reading(
+        self,
+        state: UnitState,
+        reading: Reading | None,
+        fresh: bool,
+        extra: tuple[str, ...],
+        old: _Unit | None,
+    ) -> _Unit:
         self.renders += 1
-        key = _state_key(state, extra)
-        reading = state.reading if fresh else None
+        key = _state_key(state, reading, extra)
+        if not fresh:
+            reading = None
         plan = old.plan if old is not None else None
         if (
             reading is not None
@@ -205,32 +225,43 @@ class CachedExposition:
             plan = build_plan(state, reading, extra, self.forecast, families)
         return _Unit(key, fresh, *through_collector(families), plan)
 
-    def _fleet(self, now: float | None) -> bytes:
-        """The fleet's part of the exposition, rendering the units whose state moved."""
+    def _fleet(self, now: float | None) -> dict[str, tuple[bytes, ...]]:
+        """The fleet's families and their lines (each with its header first), rendering
+        the units whose state moved."""
         now = time.time() if now is None else now
         store = self.store
-        with self._lock:
-            extra = tuple(sorted({k for u in store for k in u.config.labels}))
-            if extra != self._extra:
-                self._extra = extra
-                self._units.clear()
-            cached = self._units
-            units: dict[str, _Unit] = {}
-            for state in store:
-                name = state.config.name
-                fresh = store.fresh_reading(state, now) is not None
-                unit = cached.get(name)
-                if unit is None or unit.fresh != fresh or unit.key != _state_key(state, extra):
-                    unit = self._render_unit(state, fresh, extra, unit)
-                units[name] = unit
-            self._units = units  # removed units go
-            return _joined(units.values())
+        extra = tuple(sorted({k for u in store for k in u.config.labels}))
+        if extra != self._extra:
+            self._extra = extra
+            self._units.clear()
+        cached = self._units
+        units: dict[str, _Unit] = {}
+        for state in store:
+            name = state.config.name
+            fresh = store.fresh_reading(state, now) is not None
+            unit = cached.get(name)
+            if (
+                unit is None
+                or unit.fresh != fresh
+                or unit.key != _state_key(state, state.reading, extra)
+            ):
+                unit = self._render_unit(state, fresh, extra, unit)
+            units[name] = unit
+        self._units = units  # removed units go
+        return _grouped(list(units.values()))
 
     def render(self, now: float | None = None) -> bytes:
         """The exposition as text."""
-        own = b"".join(generate_latest(c) for c in self.collectors)
-        return self._fleet(now) + own
+        with self._lock:
+            groups = self._fleet(now)
+            own = self._own.texts(self.collectors)
+        return b"".join([part for texts in groups.values() for part in texts] + own)
 
     def render_gzip(self, now: float | None = None) -> bytes:
         """The exposition as one gzip member."""
-        return gzip_body(self.render(now), self.level)
+        with self._lock:
+            segments: list[Segment] = list(self._fleet(now).items())
+            segments += [
+                (f"own {i}", (text,)) for i, text in enumerate(self._own.texts(self.collectors))
+            ]
+            return self.gzip.body(segments)

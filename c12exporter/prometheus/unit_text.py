@@ -9,7 +9,8 @@ sits in the list gathered from a reading. A render gathers a reading's values
 ``%`` (``%r``: ``repr``, what ``generate_latest`` writes for a number, but for the
 exponent Go puts on numbers from a million up, infinities and NaN: those few are written
 by prometheus-client's own function; states from a table) and cuts it into one text per
-family for the scrape to join (:mod:`.exposition`). Families whose text cannot change
+family, laid out by the family's column (:data:`COLUMNS`), for the scrape to join
+(:mod:`.exposition`). Families whose text cannot change
 under a plan (identity, ratings, bands) are kept whole.
 
 A plan is built from the collector's own families for a reading and must reproduce them
@@ -17,8 +18,9 @@ byte for byte; a unit whose plan does not is rendered through the collector ever
 (correct, only slower). A reading of another shape than the plan's (a value missing that
 was there, or the other way round; a new channel name; a band set) makes the caller
 build a new plan. The few series whose labels come from the values (poll errors by
-reason, the best balancing move, the trip forecast) go through the collector each time
-and are served as one text.
+reason, the best balancing move, the trip forecast) are made at each render as one text,
+from prefixes the collector made (per pair of channels of a move, per overloaded
+channel) or, for poll errors, kept while the counts stay.
 """
 
 from __future__ import annotations
@@ -48,9 +50,6 @@ from .collector import (
     measured,
     trip_forecast,
 )
-
-Rendered = tuple[tuple[str, bytes], ...]
-"""A unit's families in the collector's order: (exposed name, the unit's sample lines)."""
 
 _float = cast(Callable[[float], str], _untyped_float_to_go_string)
 """Sample values as ``generate_latest`` writes them."""
@@ -165,7 +164,8 @@ class Layout:
     A family whose text cannot change under the plan (``alone`` 1) is kept whole
     (``fixed``); one made at each render (``alone`` 2: poll errors, the best move, the
     trip forecast) is picked from the gathered list by ``texts``. ``merge`` puts the
-    templated, fixed and made texts, laid end to end, in the families' order."""
+    templated, fixed and made texts, laid end to end, in the families' columns
+    (:data:`COLUMNS`; the empty text, last, in the columns of families not there)."""
 
     __slots__ = ("alone", "dynamic", "families", "fixed", "kinds", "large", "merge", "order",
                  "positions", "small", "states", "template", "templated", "texts")  # fmt: skip
@@ -191,7 +191,8 @@ class Layout:
         self.texts = _picker(dynamic)
         laid_end_to_end = {0: itertools.count(), 1: itertools.count(self.templated),
                            2: itertools.count(self.templated + len(self.fixed))}  # fmt: skip
-        self.merge = _picker([next(laid_end_to_end[which]) for which in self.alone])
+        families_laid = [next(laid_end_to_end[which]) for which in self.alone]
+        self.merge = _column_picker(self.families, families_laid, len(self.alone))
         by_kind: dict[str, list[int]] = {kind: [] for kind in _KINDS}
         for position, kind in zip(positions, kinds, strict=True):
             by_kind[kind].append(position)
@@ -211,8 +212,9 @@ class Layout:
                       self.positions, kinds)  # fmt: skip
 
     def chunks(self, flat: list[Any]) -> tuple[bytes, ...] | None:
-        """Each family's lines, from the gathered values and the texts made for this
-        render (at the end of ``flat``); ``None`` if a "small" number is not small."""
+        """Each family's lines by column (:data:`COLUMNS`), from the gathered values and
+        the texts made for this render (at the end of ``flat``); ``None`` if a "small"
+        number is not small."""
         small = list(map(float, self.small(flat)))
         if small and not (max(small) < 1e6 and math.isfinite(sum(small))):
             return None
@@ -223,7 +225,7 @@ class Layout:
             *map(_STATE_TEXTS.__getitem__, self.states(flat)),
         ))  # fmt: skip
         templated = (self.template % values).split(_FAMILY_END) if self.templated else []
-        return self.merge((*templated, *self.fixed, *self.texts(flat)))
+        return self.merge((*templated, *self.fixed, *self.texts(flat), b""))
 
 
 _FAMILY_END = b"\0"
@@ -257,6 +259,24 @@ _SHARED: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 share them."""
 
 
+COLUMNS: dict[str, int] = {}
+"""Exposed family name -> its column: a unit's texts are laid out by column, ``b""`` for a
+family it has not, so that a scrape turns every unit's texts into families at once
+(``zip``) whatever each unit's families. Numbered in the order first met; the order of
+the families in the text is another matter (:func:`.exposition._grouped`)."""
+
+
+def _column_picker(
+    families: Sequence[str], laid: Sequence[int], empty: int
+) -> Callable[[Sequence[bytes]], tuple[bytes, ...]]:
+    """Picks the texts of ``families`` (at ``laid``, one a family) by column, and the
+    empty text at ``empty`` for the columns of the families not there."""
+    by_column = {
+        COLUMNS.setdefault(f, len(COLUMNS)): p for f, p in zip(families, laid, strict=True)
+    }
+    return _picker([by_column.get(c, empty) for c in range(max(by_column, default=-1) + 1)])
+
+
 def interned(families: tuple[str, ...]) -> tuple[str, ...]:
     """One tuple object for each list of families, so that units of the same shape can
     be told by identity (a scrape joins such units' texts family by family at once)."""
@@ -280,9 +300,11 @@ def _shared_picker(positions: tuple[int, ...]) -> Callable[[Sequence[Any]], tupl
 
 
 def through_collector(families: Mapping[str, Metric]) -> tuple[tuple[str, ...], tuple[bytes, ...]]:
-    """A unit rendered through the collector: its families' names and texts."""
-    names = tuple(exposed_name(m) for m in families.values())
-    return interned(names), tuple(samples_text(m) for m in families.values())
+    """A unit rendered through the collector: its families' names and texts by column."""
+    names = interned(tuple(exposed_name(m) for m in families.values()))
+    texts = [samples_text(m) for m in families.values()]
+    picker = _column_picker(names, range(len(names)), len(names))
+    return names, picker((*texts, b""))
 
 
 # ---------------------------------------------------------------------- gathering
@@ -298,8 +320,11 @@ _GET_UNIT, _GET_PHASE, _GET_CHANNEL = _GET[Scope.UNIT], _GET[Scope.PHASE], _GET[
 """Without a lookup by Scope at each render: hashing an Enum member runs Python code."""
 _VALUES = operator.attrgetter("values")
 _STATIC = operator.attrgetter(
-    "number", "name", "phase", "rating_a", "connector", "connector_type", "pins", "supervision"
-)
+    "number", "name", "phase", "rating_a", "connector", "connector_type", "pins",
+    # The band's limits rather than the band: comparing two of its dataclass objects
+    # runs Python code, twelve times a unit at each render.
+    "supervision.min_a", "supervision.max_a",
+)  # fmt: skip
 
 
 def _static_key(state: UnitState, r: Reading, forecast: TripForecast | None) -> tuple[object, ...]:
@@ -409,7 +434,10 @@ class UnitPlan:
             or self.absent(flat) != self.absent_nones
         ):
             raise PlanMismatch
-        texts = [dynamic(state, r, flat) for dynamic in self.dynamic]
+        try:
+            texts = [dynamic(state, r, flat) for dynamic in self.dynamic]
+        except KeyError as e:  # the forecast moved on to a newer reading meanwhile
+            raise PlanMismatch from e
         which = texts[1] is not None  # the best move's family is there
         layout = self.layouts[which]
         flat += texts
@@ -571,12 +599,20 @@ def build_plan(
     if without_move is None or with_move is None:
         return None
 
+    errors_text: dict[tuple[tuple[str, int], ...], bytes] = {}  # the latest counts' text
+
     def errors(state: UnitState, r: Reading, flat: list[Any]) -> bytes:
         if not state.errors_total:
             return b""
-        f = _Families(extra)
-        _health(f, state, True, ext)
-        return samples_text(_recorded(f.families)["c12_poll_errors"])
+        counts = tuple(sorted(state.errors_total.items()))
+        text = errors_text.get(counts)
+        if text is None:
+            f = _Families(extra)
+            _health(f, state, True, ext)
+            text = samples_text(_recorded(f.families)["c12_poll_errors"])
+            errors_text.clear()
+            errors_text[counts] = text
+        return text
 
     move_prefixes: dict[tuple[int, int], bytes] = {}  # by (channel, to_channel)
 
@@ -597,12 +633,22 @@ def build_plan(
             move_prefixes[pair] = prefix
         return prefix + (_float(move.unbalance_after) + "\n").encode()
 
+    trip_prefixes: dict[int, bytes] = {}  # by channel number
+
     def trip(state: UnitState, r: Reading, flat: list[Any]) -> bytes:
-        if forecast is None or not forecast.of(r):
+        seconds = forecast.of(r) if forecast is not None else {}
+        if not seconds:
             return b""
-        f = _Families(extra)
-        trip_forecast(f, r, forecast, ext)
-        return samples_text(_recorded(f.families)["c12_channel_trip_forecast_seconds"])
+        if not trip_prefixes.keys() >= seconds.keys():
+            f = _Families(extra)
+            trip_forecast(f, r, forecast, ext)
+            metric = _recorded(f.families)["c12_channel_trip_forecast_seconds"]
+            for sample, prefix in zip(metric.samples, _prefixes(metric), strict=True):
+                trip_prefixes[int(sample.labels["channel"])] = prefix
+        # In the collector's order: by channel number.
+        return b"".join(
+            [trip_prefixes[c] + (_float(s) + "\n").encode() for c, s in sorted(seconds.items())]
+        )
 
     used = [p for where in slots.values() for p in where]
     absent = [i for i, value in enumerate(flat) if value is None]
@@ -622,14 +668,9 @@ def build_plan(
         names, chunks = plan.render(state, r)
     except PlanMismatch:
         return None
-    if tuple(zip(names, chunks, strict=True)) != through_collector_text(families):
+    if (names, chunks) != through_collector(families):
         return None
     return plan
-
-
-def through_collector_text(families: Mapping[str, Metric]) -> Rendered:
-    """The collector's families as text."""
-    return tuple((exposed_name(m), samples_text(m)) for m in families.values())
 
 
 def plan_key(state: UnitState, r: Reading, forecast: TripForecast | None) -> tuple[object, ...]:
