@@ -110,6 +110,25 @@ def process(command: Sequence[str], log: Path, **kwargs: Any) -> Iterator[subpro
                     proc.wait()
 
 
+EXAMPLE_PLUGIN = REPO / "examples" / "c24b"
+"""An outside plugin: the 24-channel C24B model family, its own distribution."""
+
+
+def install_example_plugin(tmp: Path) -> dict[str, str]:
+    """The C24B example installed with pip (built offline from a copy, no dependencies)
+    into a directory under ``tmp``; returns the environment of a process that has it, as
+    a user's pip leaves it: the package and its entry point on the path."""
+    source, target = tmp / "c24b-source", tmp / "c24b-site"
+    shutil.copytree(EXAMPLE_PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
+         "--no-index", "--quiet", "--target", str(target), str(source)],
+        check=True, capture_output=True, timeout=120, cwd=tmp,
+    )  # fmt: skip
+    path = os.pathsep.join(p for p in (str(target), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path}
+
+
 def c12exporter_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "c12exporter.cli", *args]
 
@@ -193,8 +212,12 @@ class SimulatorControl:
 
 
 @contextmanager
-def simulator(tmp: Path, units: int, *args: str) -> Iterator[tuple[SimulatorControl, Path]]:
-    """``c12exporter simulate`` as a user runs it; yields its control client and units file."""
+def simulator(
+    tmp: Path, units: int, *args: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[SimulatorControl, Path]]:
+    """``c12exporter simulate`` as a user runs it; yields its control client and units file.
+
+    :param env: the process's environment (default: the tests')."""
     units_file = tmp / "sim-units.yml"
     control_port = free_port()
     command = c12exporter_command(
@@ -207,7 +230,7 @@ def simulator(tmp: Path, units: int, *args: str) -> Iterator[tuple[SimulatorCont
         f"{LOOPBACK}:{control_port}",
         *args,
     )
-    with process(command, tmp / "simulator.log"):
+    with process(command, tmp / "simulator.log", env=env):
         control = SimulatorControl(f"http://{LOOPBACK}:{control_port}")
         wait_until(lambda: units_file.exists() and control.units(), 30, "simulator ready")
         yield control, units_file

@@ -22,6 +22,7 @@ from c12exporter.measurements import PHASES
 from tests.servers import LOOPBACK, http_get, wait_until
 from tests.zabbix_fleet import (
     BASE_LOAD_A,
+    CHANNELS,
     LIVE_UNIT,
     UNITS,
     V3_USER,
@@ -95,14 +96,19 @@ def test_every_prometheus_alert_has_a_trigger_at_its_severity() -> None:
             assert priorities == {generate.SEVERITIES[severity]}, (path.name, alert, priorities)
 
 
-def test_discovery_finds_every_unit_and_its_12_channels(setup: Setup) -> None:
+def test_discovery_finds_every_unit_and_all_its_channels(setup: Setup) -> None:
+    """The C12Bs' 12 channels with the aux socket on 12; the live unit, a C24B of the
+    outside example plugin, its 24 with the aux socket on 24 only."""
     hosts = setup.hosts()
-    for unit in UNITS:
+    for unit in (*UNITS, LIVE_UNIT):
+        count = CHANNELS.get(unit, 12)
         for host in (f"c12-{unit}", f"c12-{unit}-http"):
             assert host in hosts
             keys = setup.items(host)
-            assert {f"c12.channel.current[{n}]" for n in range(1, 13)} <= set(keys)
-            assert "c12.channel.aux_rating[12]" in keys and "c12.channel.aux_rating[1]" not in keys
+            current = {k for k in keys if k.startswith("c12.channel.current[")}
+            assert current == {f"c12.channel.current[{n}]" for n in range(1, count + 1)}, host
+            aux = {k for k in keys if k.startswith("c12.channel.aux_rating[")}
+            assert aux == {f"c12.channel.aux_rating[{count}]"}, (host, aux)
 
 
 def _metric(page: str, name: str, **labels: str) -> float:

@@ -39,6 +39,7 @@ from tests.servers import (
     c12exporter_command,
     free_port,
     http_get,
+    install_example_plugin,
     process,
     require_tool,
     simulator,
@@ -49,6 +50,11 @@ from zabbix import generate
 
 UNITS = ("sim-01", "sim-02", "sim-03")
 LIVE_UNIT = "live-01"
+LIVE_MODEL = "C24B-12"
+"""The live unit is a 24-channel C24B of the outside example plugin (``examples/c24b``),
+aux socket on channel 24: the templates must discover any model's channels."""
+CHANNELS = {LIVE_UNIT: 24}
+"""Channels per unit host where not 12."""
 LIVE_AGENT_IP = "127.0.0.2"
 """The live exporter's SNMP agent listens here: the server hands a trap to every host whose
 SNMP interface has the trap's source address, and the live unit has the same index as the
@@ -256,7 +262,9 @@ def snmptrapd(tmp: Path, trap_file: Path) -> Iterator[int]:
 
 
 @contextmanager
-def exporter_process(tmp: Path, name: str, config: str) -> Iterator[tuple[str, Any]]:
+def exporter_process(
+    tmp: Path, name: str, config: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, Any]]:
     """``c12exporter serve`` on a free port; yields its base URL and its process (which
     tests/servers.py's ``exporter`` keeps to itself), so that a test can stop it."""
     config_file = tmp / f"{name}.yml"
@@ -265,7 +273,7 @@ def exporter_process(tmp: Path, name: str, config: str) -> Iterator[tuple[str, A
     command = c12exporter_command(
         "serve", "--config.file", str(config_file), f"--web.listen-address={LOOPBACK}:{port}"
     )
-    with process(command, tmp / f"{name}.log") as proc:
+    with process(command, tmp / f"{name}.log", env=env) as proc:
         url = f"http://{LOOPBACK}:{port}"
         wait_until(lambda: http_get(f"{url}/-/healthy"), 30, f"{name} ready")
         try:
@@ -332,20 +340,22 @@ def _discover(s: Setup, fleet_hosts: set[str], wanted: set[str]) -> None:
         missing = {}
         for host in sorted(wanted):
             n = sum(k.startswith("c12.channel.current[") for k in s.items(host))
-            if n != 12:
+            unit = host.removeprefix("c12-").removesuffix("-http")
+            if n != CHANNELS.get(unit, 12):
                 missing[host] = f"{n} channels; discovery: {s.discovery_errors(host)}"
                 s.poke(host)
         if missing:
             raise AssertionError(missing)  # wait_until reports the last one on timeout
         return True
 
-    wait_until(channels, 90, "12 channels discovered on every unit host", step=3)
+    wait_until(channels, 90, "every channel discovered on every unit host", step=3)
 
 
 @contextmanager
 def zabbix_fleet(tmp: Path) -> Iterator[Setup]:
     """Zabbix with both templates, the main and the live exporter, their fleet hosts, and
-    every unit host discovered with its 12 channels, every channel at ``BASE_LOAD_A``."""
+    every unit host discovered with all its channels, every channel at ``BASE_LOAD_A``.
+    The live exporter and its simulator have the C24B example plugin installed."""
     with ExitStack() as stack:
         zbx = stack.enter_context(zabbix_stack(tmp))
         trap_port = stack.enter_context(snmptrapd(tmp, zbx.trap_file))
@@ -354,8 +364,10 @@ def zabbix_fleet(tmp: Path) -> Iterator[Setup]:
         live_tmp.mkdir()
         control, units_file = stack.enter_context(simulator(
             main_tmp, len(UNITS), "--speed", "0", "--warmup", str(MAIN_WARMUP_S)))  # fmt: skip
+        plugin_env = install_example_plugin(live_tmp)
         live, live_units_file = stack.enter_context(simulator(
-            live_tmp, 1, "--warmup", str(LIVE_WARMUP_S)))  # fmt: skip
+            live_tmp, 1, "--warmup", str(LIVE_WARMUP_S), "--models", LIVE_MODEL,
+            env=plugin_env))  # fmt: skip
         units = yaml.safe_load(units_file.read_text())["units"]
         live_units = yaml.safe_load(live_units_file.read_text())["units"]
         live_units[0]["name"] = LIVE_UNIT
@@ -364,7 +376,8 @@ def zabbix_fleet(tmp: Path) -> Iterator[Setup]:
         url, _ = stack.enter_context(exporter_process(main_tmp, "exporter", _exporter_config(
             units, f"{LOOPBACK}:{snmp_port}", [receiver])))  # fmt: skip
         live_url, live_proc = stack.enter_context(exporter_process(live_tmp, "exporter",
-            _exporter_config(live_units, f"{LIVE_AGENT_IP}:{live_snmp_port}", [])))  # fmt: skip
+            _exporter_config(live_units, f"{LIVE_AGENT_IP}:{live_snmp_port}", []),
+            env=plugin_env))  # fmt: skip
         s = Setup(zbx, control, live, live_proc, live.units()[0]["name"], url, snmp_port)
         for unit in UNITS:
             s.set_loads(unit, dict.fromkeys(range(1, 13), BASE_LOAD_A))
@@ -373,7 +386,7 @@ def zabbix_fleet(tmp: Path) -> Iterator[Setup]:
             # the trap test times one notification, not the queue behind a burst.
             for channel in range(1, 13):
                 control.act(unit, "set_supervision", channel=channel, min_a=None, max_a=None)
-        for channel in range(1, 13):
+        for channel in range(1, CHANNELS[LIVE_UNIT] + 1):
             s.live_act("set_load", channel=channel, current_a=BASE_LOAD_A)
         templates = _import_templates(s)
         _fleet_hosts(s, templates, "", url, LOOPBACK, snmp_port)
