@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from c12exporter.measurements import PHASES
+from c12exporter import catalogue
+from c12exporter.measurements import PHASES, Metric, Scope
+from c12exporter.snmp.columns import MibColumn
 from tests.servers import LOOPBACK, http_get, wait_until
 from tests.zabbix_fleet import (
     BASE_LOAD_A,
@@ -481,6 +483,24 @@ def test_traps_fire_their_triggers_in_seconds_on_the_right_unit(setup: Setup) ->
 def test_generated_files_are_in_the_repository() -> None:
     for path in generate.outputs():
         assert Path(path).exists(), path
+
+
+def test_a_series_added_to_the_catalogue_and_the_mib_is_not_forgotten_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A derived series with a MIB column that no item reads stops the generator."""
+    cycle = catalogue.Derived(
+        "channel_rcbo_last_cycle", Scope.CHANNEL, "When the RCBO last closed after opening", "s",
+        Metric("c12_channel_rcbo_last_cycle_timestamp_seconds", help="Last RCBO cycle"),
+    )  # fmt: skip
+    column = MibColumn("c12ChannelEntry", 19, "c12ChannelRcboLastCycle", "DateAndTime",
+                       description="When the RCBO last closed.", series=cycle.name)  # fmt: skip
+    monkeypatch.setattr(catalogue, "DERIVED", (*catalogue.DERIVED, cycle))
+    monkeypatch.setattr(catalogue, "BY_NAME", {**catalogue.BY_NAME, cycle.name: cycle})
+    monkeypatch.setattr(catalogue, "COLUMNS", (*catalogue.COLUMNS, column))
+    for kind in ("snmp", "http"):
+        with pytest.raises(generate.TemplateError, match="'channel_rcbo_last_cycle'"):
+            generate.build(kind)
 
 
 def test_every_macro_a_trigger_uses_is_defined() -> None:

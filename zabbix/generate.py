@@ -20,7 +20,10 @@ Every threshold is a user macro whose default comes from :data:`alerts.generate.
 ``alerts/c12-alerts.yml`` has its trigger, at the severity :data:`zabbix.names.SEVERITIES`
 maps its label to, with the alert's name in the ``alert`` tag, except those
 :data:`ALERTS_WITHOUT_TRIGGER` names with the reason (the generator refuses to write
-templates that miss one). It also writes each template file's README and
+templates that miss one). The measured items come from the measurement declarations
+(:class:`c12exporter.measurements.ZabbixHints`); the derived ones are written here with
+the catalogue's names, and every derived series SNMP carries is read by both templates
+unless :data:`SERIES_WITHOUT_ITEM` says why not (checked the same way). It also writes each template file's README and
 ``zabbix/README.md`` (:mod:`zabbix.readme`). Run::
 
     python -m zabbix.generate            # from the repository root: rewrite the files
@@ -71,6 +74,20 @@ ALERTS_WITHOUT_TRIGGER: Mapping[str, str] = {
 }
 """The Prometheus alerts no trigger stands for, and why; every other alert has its
 triggers in both templates (the generator refuses to write templates otherwise)."""
+
+SERIES_WITHOUT_ITEM: Mapping[str, str] = {
+    "channel_rcbo_last_test": "the RCBO test record is the exporter's history, read in its "
+    "console and reports; the overdue rule has no trigger either (ALERTS_WITHOUT_TRIGGER).",
+}
+"""The derived series of a unit that SNMP carries (a column of C12-PDU-MIB) but neither
+template reads, and why; every other one is read by both templates (the generator
+refuses to write templates otherwise, so a series added to the catalogue and the MIB is
+not forgotten here)."""
+
+SNMP_READS_INSTEAD: Mapping[str, str] = {"power_up_time": "c12InputUptime"}
+"""Series the SNMP template computes from another column than the one that carries it:
+the power-up time is the time c12InputUptime arrives less its value (c12InputEnergyResetTime
+is a DateAndTime, which Zabbix does not read as a time)."""
 
 _NAMESPACE = uuid.UUID("0b6b3c1e-6f7a-4c35-9d2e-c12c12c12c12")
 
@@ -1694,6 +1711,7 @@ class Builder:
         self._check_alerts([*triggers, *(
             p for body in templates for rule in body["discovery_rules"]
             for p in rule.get("trigger_prototypes", []))])  # fmt: skip
+        self._check_series(yaml.safe_dump(templates))
         for body in templates:
             body["tags"] = [
                 {"tag": x["tag"].rstrip("_"), "value": x["value"]} for x in body["tags"]
@@ -1709,6 +1727,33 @@ class Builder:
                 "triggers": triggers,
             }
         }
+
+    def _check_series(self, text: str) -> None:
+        """Every derived series of a unit that has a MIB column is read by the template
+        (by its metric over HTTP, by one of its columns over SNMP), unless
+        SERIES_WITHOUT_ITEM says why not."""
+        unread = []
+        for series in cat.DERIVED:
+            columns = (
+                () if isinstance(series.scope, cat.SelfScope) else cat.mib_columns(series.name)
+            )
+            if not columns or series.name in SERIES_WITHOUT_ITEM:
+                continue
+            if self.kind == "http":
+                read = re.search(rf"\b{series.metric_name}\b", text) is not None
+            else:
+                names = [c.name for c in columns]
+                names += (
+                    [SNMP_READS_INSTEAD[series.name]] if series.name in SNMP_READS_INSTEAD else []
+                )
+                read = any(f"{self.mib.oid(name)}." in text for name in names)
+            if not read:
+                unread.append(series.name)
+        if unread:
+            raise TemplateError(
+                f"{self.fleet_template}: nothing reads the series {sorted(unread)} (add an item "
+                "or a discovery that reads it, or say why not in SERIES_WITHOUT_ITEM)"
+            )
 
     def _check_alerts(self, triggers: Sequence[Mapping[str, Any]]) -> None:
         """Every alert has a trigger unless ALERTS_WITHOUT_TRIGGER says why not."""
