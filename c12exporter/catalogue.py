@@ -21,14 +21,17 @@ checks every declaration has one), serve it, and run ``c12exporter docs``.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from . import balance, measurements
-from .measurements import MEASUREMENTS, Measurement, Metric, Scope
+from . import balance, measurements, supply
+from .measurements import MEASUREMENTS, Display, Measurement, Metric, Quantity, Scope
 from .snmp import mibgen
 from .snmp.columns import COLUMNS, MibColumn
+
+if TYPE_CHECKING:
+    from .reading import Reading
 
 
 class SelfScope(enum.Enum):
@@ -61,9 +64,13 @@ class Derived:
     :param labels: the label names after ``pdu`` and the scope's label.
     :param note: its meaning in ``docs/metrics.md``.
     :param table: where ``docs/metrics.md`` lists it.
+    :param of: its value from a reading, where it is a function of the reading alone.
+    :param display: how the console shows it (a unit's series with ``of``, in the meter
+        pane or another :class:`~measurements.Pane`).
 
-    Fields after ``_`` are keyword-only, so more (a MIB column, monitoring hints) can
-    be added with defaults without touching the declarations.
+    Fields after ``_`` are keyword-only, so more can be added with defaults without
+    touching the declarations. The MIB columns that carry a series name it
+    (:func:`mib_columns`).
     """
 
     name: str
@@ -75,6 +82,16 @@ class Derived:
     _: KW_ONLY
     note: str = ""
     table: Table = Table.UNIT
+    of: Callable[[Reading], Quantity] | None = None
+    display: Display | None = None
+
+    @property
+    def label(self) -> str:
+        return self.display.label if self.display else self.description
+
+    def show(self, value: Quantity) -> str:
+        """``value`` as people read it (:func:`measurements.show`)."""
+        return measurements.show(value, self.unit, self.display)
 
     @property
     def metric_name(self) -> str:
@@ -193,6 +210,7 @@ DERIVED: tuple[Derived, ...] = (
         note="the rating of the unit's input (the model's: 63 A on a C12), for each phase and "
         "the neutral alike: the rules and the check compare `c12_current_amperes` (phases "
         "and `N`) with it",
+        of=lambda r: r.model.input_rating_a, display=Display("Input rating, each line and N"),
     ),
     Derived(
         "power_up_time", UNIT, "Time the unit was last powered up", "s",
@@ -222,6 +240,8 @@ DERIVED: tuple[Derived, ...] = (
                "line-neutral ones taken 120 degrees apart; absent while a voltage is missing"),
         note="supply voltage unbalance as EN 50160 defines it (see [Supply quality "
         "definitions](#supply-quality-definitions)); absent while a line voltage is missing",
+        of=supply.reading_voltage_unbalance,
+        display=Display("Voltage unbalance (EN 50160)", unit="%", digits=1),
     ),
     Derived(
         "voltage_missing", PHASE, "The meter reports no voltage for the phase", "",
@@ -239,6 +259,7 @@ DERIVED: tuple[Derived, ...] = (
         "mean of the three line currents, over that mean (`0` balanced, `0.1` 10 %); absent "
         f"while the mean is under {balance.MEAN_CURRENT_MIN_A:g} A (docs/console.md, "
         '"Phase balance")',
+        of=balance.reading_unbalance, display=Display("Phase balance", unit="%", digits=0),
     ),
     Derived(
         "phase_unbalance_best_move", UNIT, "The unbalance after the best single move",

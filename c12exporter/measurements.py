@@ -242,6 +242,25 @@ class ZabbixHints:
     units: str | None = None
 
 
+def show(value: Quantity, si_unit: str, display: Display | None = None) -> str:
+    """``value`` (in ``si_unit``) as people read it: "231 V", "4.20 kW", "12.5 %", "off";
+    "n/a" when there is none."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, str):
+        return value.replace("_", " ")
+    unit, scale, digits = DISPLAY_UNITS[si_unit]
+    if si_unit == "s":
+        return _duration(value)
+    if display is not None and display.unit is not None:
+        unit = display.unit
+        scale = 100.0 if unit == "%" else scale
+    if display is not None and display.digits is not None:
+        digits = display.digits
+    text = f"{value * scale:.{digits}f}"
+    return f"{text} {unit}" if unit else text
+
+
 def _duration(seconds: float) -> str:
     seconds = int(seconds)
     days, rest = divmod(seconds, 86400)
@@ -287,22 +306,8 @@ class Measurement:
         return Pane.CHANNELS if self.scope is Scope.CHANNEL else Pane.METER
 
     def show(self, value: Quantity) -> str:
-        """``value`` as people read it: "231 V", "4.20 kW", "12.5 %", "off"; "n/a" when
-        the unit reports none."""
-        if value is None:
-            return "n/a"
-        if isinstance(value, str):
-            return value.replace("_", " ")
-        unit, scale, digits = DISPLAY_UNITS[self.unit]
-        if self.unit == "s":
-            return _duration(value)
-        if self.display is not None and self.display.unit is not None:
-            unit = self.display.unit
-            scale = 100.0 if unit == "%" else scale
-        if self.display is not None and self.display.digits is not None:
-            digits = self.display.digits
-        text = f"{value * scale:.{digits}f}"
-        return f"{text} {unit}" if unit else text
+        """``value`` as people read it (:func:`show`)."""
+        return show(value, self.unit, self.display)
 
     @property
     def metric_name(self) -> str:

@@ -15,10 +15,11 @@ from typing import Any
 import bcrypt
 import pytest
 
+from c12exporter.balance import reading_unbalance as phase_balance
 from c12exporter.config import load_config
 from c12exporter.console.handlers import EditRefused, check_name, parse_edit
 from c12exporter.console.plugin import ConsoleExposer
-from c12exporter.console.view import detail_cells, phase_balance, trips
+from c12exporter.console.view import detail_cells, trips
 from c12exporter.exporter import start_exporter
 from c12exporter.forecast import TripForecast
 from c12exporter.plugins import load_plugins
@@ -421,3 +422,23 @@ def test_a_unit_down_since_before_a_restart_keeps_the_identity_the_board_kept(
     assert cells.t["d.serial"] == reading.identity.serial and cells.s["d.up"] == "down"
     row = row_cells(state, None, [], identity=reading.identity)
     assert row.t["model"] == reading.identity.model and row.t["L1"] == ""
+
+
+def test_the_meter_shows_the_derived_values_the_catalogue_declares(reading: Reading) -> None:
+    """Every unit series the catalogue gives a reading function and a display is in the
+    meter pane under its label, formatted by its declaration."""
+    from c12exporter import catalogue
+    from c12exporter.console.page import meter
+    from c12exporter.store import UnitState
+
+    cells = detail_cells(UnitState(UnitConfig("u", "127.0.0.1:1"), reading=reading), reading, [])
+    html = meter(cells, reading)
+    shown = {d.name for d in catalogue.DERIVED if d.of is not None and d.display is not None}
+    assert {"phase_unbalance", "voltage_unbalance", "input_rating"} <= shown
+    for name in shown:
+        series = catalogue.DERIVED_BY_NAME[name]
+        assert series.of is not None
+        assert cells.t[f"m.{name}"] == series.show(series.of(reading))
+        value = f'<span data-k="m.{name}">{cells.t[f"m.{name}"]}</span>'
+        assert f"<dt>{series.label}</dt><dd>{value}</dd>" in html, name
+    assert cells.t["m.input_rating"] == "63.0 A"

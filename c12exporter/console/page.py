@@ -665,14 +665,17 @@ def meter(cells: Cells, reading: Reading) -> str:
         )
         rows.append(f'<tr><th scope="row">{e(m.label)}</th>{values}</tr>')
     unit_rows = "".join(
-        f"<dt>{e(m.label)}</dt><dd>{_k(cells, f'm.{m.name}')}</dd>" for m in view.UNIT_ROWS
+        f"<dt>{e(label)}</dt><dd>{_k(cells, f'm.{name}')}</dd>"
+        for label, name in [
+            *((m.label, m.name) for m in view.UNIT_ROWS),
+            *((d.label, d.name) for d in view.DERIVED_ROWS),
+        ]
     )
     return (
         '<details class="pane" id="meter"><summary>Meter details</summary>'
         f'<table class="meter"><thead><tr><td></td>{heads}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
         f'<dl class="kv">{unit_rows}'
-        f"<dt>Phase balance</dt><dd>{_k(cells, 'd.balance')}</dd>"
         f"<dt>To even the phases</dt><dd>{_k(cells, 'd.advice')}</dd></dl>"
         '<p class="hint">Power factor without sign; THD against the fundamental; the meter '
         "reads before the switch, so voltages show with the switch off.</p></details>"

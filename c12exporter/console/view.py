@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .. import balance
+from .. import balance, catalogue
 from ..forecast import TripForecast
 from ..measurements import BY_NAME, OF_SCOPE, PHASES, Measurement, Pane, Scope
 from ..problems import Problem, Severity, down_detail
@@ -133,6 +133,12 @@ def _layout() -> tuple[tuple[LineRow, ...], tuple[Measurement, ...]]:
 
 
 LINE_ROWS, UNIT_ROWS = _layout()
+DERIVED_ROWS = tuple(
+    d
+    for d in catalogue.DERIVED
+    if d.scope is Scope.UNIT and d.of is not None and d.display and d.display.pane is Pane.METER
+)
+"""The meter pane's values the exporter derives from a reading, from their declarations."""
 STATUS_MEASUREMENTS = tuple(m for m in OF_SCOPE[Scope.UNIT] if m.pane is Pane.STATUS)
 """E-stop, switch disconnector, neutral: the safety chain, in words."""
 CHANNEL_CURRENT = BY_NAME["channel_current"]
@@ -148,11 +154,6 @@ CHANNEL_MORE = tuple(
 
 
 # --- derived values ------------------------------------------------------------------------
-
-
-def phase_balance(reading: Reading) -> float | None:
-    """The NEMA line current unbalance (see :mod:`c12exporter.balance`)."""
-    return balance.reading_unbalance(reading)
 
 
 def balance_advice(reading: Reading) -> str:
@@ -277,8 +278,6 @@ def detail_cells(
     s["d.up"] = "up"
     for m in STATUS_MEASUREMENTS:
         t[f"d.{m.name}"] = m.show(reading.values[m.name])
-    unbalance = phase_balance(reading)
-    t["d.balance"] = "n/a (under 1 A)" if unbalance is None else f"{unbalance * 100:.0f} %"
     t["d.advice"] = balance_advice(reading)
     rating = reading.model.input_rating_a
     for line, current in line_currents(reading).items():
@@ -292,6 +291,9 @@ def detail_cells(
             t[f"m.{row.phase.name}.N"] = row.neutral.show(reading.values[row.neutral.name])
     for m in UNIT_ROWS:
         t[f"m.{m.name}"] = m.show(reading.values[m.name])
+    for d in DERIVED_ROWS:
+        assert d.of is not None
+        t[f"m.{d.name}"] = d.show(d.of(reading))
     forecast = trip_s or {}
     for c in reading.channels:
         _channel(cells, c, reading, forecast.get(c.number), problems)
