@@ -12,10 +12,14 @@ the module-level constants below are each series' exposed name, computed from it
 declaration (``CHANNEL_CURRENT == "c12_channel_current_amperes"``, a counter's with
 ``_total``: ``POLL_ERRORS == "c12_poll_errors_total"``), and the collector takes each
 derived family's name, type, help and labels from :data:`BY_NAME`. The derived tables
-of ``docs/metrics.md`` are written from the declarations (``c12exporter docs``).
+of ``docs/metrics.md`` are written from the declarations (``c12exporter docs``). A
+derived series also declares its items in both Zabbix templates (``zabbix``, written by
+``zabbix/generate.py``), how the console shows it (``display``, with ``of``: its value
+from a reading), and the MIB columns that carry it name it (:func:`mib_columns`).
 
 To add a derived series: declare it in :data:`DERIVED`, add its constant below (a test
-checks every declaration has one), serve it, and run ``c12exporter docs``.
+checks every declaration has one), serve it (the collector; a MIB column in
+``snmp/columns.py`` filled by ``snmp/cells.py``), and run ``make generate``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,15 @@ from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING, Final
 
 from . import balance, measurements, supply
-from .measurements import MEASUREMENTS, Display, Measurement, Metric, Quantity, Scope
+from .measurements import (
+    MEASUREMENTS,
+    Display,
+    Measurement,
+    Metric,
+    Quantity,
+    Scope,
+    ZabbixHints,
+)
 from .snmp import mibgen
 from .snmp.columns import COLUMNS, MibColumn
 
@@ -67,6 +79,8 @@ class Derived:
     :param of: its value from a reading, where it is a function of the reading alone.
     :param display: how the console shows it (a unit's series with ``of``, in the meter
         pane or another :class:`~measurements.Pane`).
+    :param zabbix: its items in both Zabbix templates (an info series may have several,
+        one per label), read from its MIB column and its metric.
 
     Fields after ``_`` are keyword-only, so more can be added with defaults without
     touching the declarations. The MIB columns that carry a series name it
@@ -84,6 +98,7 @@ class Derived:
     table: Table = Table.UNIT
     of: Callable[[Reading], Quantity] | None = None
     display: Display | None = None
+    zabbix: tuple[ZabbixHints, ...] = ()
 
     @property
     def label(self) -> str:
@@ -156,6 +171,16 @@ DERIVED: tuple[Derived, ...] = (
                "1 if the unit's last background poll succeeded and is fresher than the "
                "staleness limit, else 0 (then no measurements are served for it)"),
         note="1 if the last poll succeeded and is fresh, else 0", table=HEALTH,
+        zabbix=(
+            ZabbixHints(
+                "c12.unit.status", "Unit status", "health",
+                value_map="C12 up",
+                description=(
+                    "Whether the exporter holds a fresh reading of the unit (SNMP: "
+                    "c12UnitReachability, reachable(1)/unreachable(2); HTTP: c12_up, 1/0)."
+                ),
+            ),
+        ),
     ),
     Derived(
         "poll_duration", UNIT, "Duration of the last poll", "s",
@@ -196,12 +221,41 @@ DERIVED: tuple[Derived, ...] = (
         ("vendor", "model", "serial", "firmware", "layout", "aux_socket", "address", "name"),
         note="identity of the unit; `name` is the name stored in the unit itself (empty when "
         "unset)",
+        zabbix=(
+            ZabbixHints(
+                "c12.unit.model", "Model", "inventory",
+                label="model",
+                description="Model name from the device identification.",
+            ),
+            ZabbixHints(
+                "c12.unit.serial", "Serial number", "inventory",
+                column="c12UnitSerial",
+                label="serial",
+                description="Serial number of the unit.",
+            ),
+            ZabbixHints(
+                "c12.unit.firmware", "Firmware version", "inventory",
+                column="c12UnitFirmware",
+                label="firmware",
+                description="Firmware version of the unit.",
+            ),
+        ),
     ),
     Derived(
         "supervision_warning", UNIT, "A channel is outside its supervision band", "",
         _gauge("c12_supervision_warning", "1 when any channel is outside its supervision band"),
         note="1 when any channel is outside its supervision band (the web interface's warning "
         "triangle)",
+        zabbix=(
+            ZabbixHints(
+                "c12.unit.supervision_warning", "Supervision warning", "channels",
+                value_map="C12 flag",
+                description=(
+                    "A channel is outside its supervision band (the web interface's warning "
+                    "triangle)."
+                ),
+            ),
+        ),
     ),
     Derived(
         "input_rating", UNIT, "Rating of the unit's input", "A",
@@ -211,6 +265,12 @@ DERIVED: tuple[Derived, ...] = (
         "the neutral alike: the rules and the check compare `c12_current_amperes` (phases "
         "and `N`) with it",
         of=lambda r: r.model.input_rating_a, display=Display("Input rating, each line and N"),
+        zabbix=(
+            ZabbixHints(
+                "c12.input.rating", "Input rating", "load",
+                description="The rating of the unit's input, for each phase and the neutral alike.",
+            ),
+        ),
     ),
     Derived(
         "power_up_time", UNIT, "Time the unit was last powered up", "s",
@@ -231,6 +291,15 @@ DERIVED: tuple[Derived, ...] = (
                "'supply': grid or generator), as a ratio"),
         note="the allowed frequency deviation from 50 Hz for the unit's `supply` (config): "
         "0.01 on the grid (EN 50160), 0.02 on a generator",
+        zabbix=(
+            ZabbixHints(
+                "c12.input.frequency_band", "Frequency band", "supply",
+                description=(
+                    "The allowed deviation of the frequency from nominal for the unit's supply "
+                    "(config 'supply': 0.01 on the grid, 0.02 on a generator), as a ratio."
+                ),
+            ),
+        ),
     ),
     Derived(
         "voltage_unbalance", UNIT, "Supply voltage unbalance", "ratio",
@@ -242,12 +311,32 @@ DERIVED: tuple[Derived, ...] = (
         "definitions](#supply-quality-definitions)); absent while a line voltage is missing",
         of=supply.reading_voltage_unbalance,
         display=Display("Voltage unbalance (EN 50160)", unit="%", digits=1),
+        zabbix=(
+            ZabbixHints(
+                "c12.voltage.unbalance", "Voltage unbalance", "supply",
+                description=(
+                    "Supply voltage unbalance as EN 50160 defines it (negative over positive "
+                    "sequence), from line-line voltages derived taking the phases 120 degrees "
+                    "apart, as a ratio. Not supported while a phase voltage is missing."
+                ),
+            ),
+        ),
     ),
     Derived(
         "voltage_missing", PHASE, "The meter reports no voltage for the phase", "",
         _gauge("c12_voltage_missing",
                "1 while the meter reports no voltage for the phase (blown meter fuse)"),
         note="1 while the meter reports no voltage for that phase (blown meter fuse)",
+        zabbix=(
+            ZabbixHints(
+                "c12.line.voltage_missing", "Voltage missing", "meter",
+                value_map="C12 flag",
+                description=(
+                    "The meter reads no voltage on the phase (its meter fuse has blown). SNMP "
+                    "c12LineVoltageAvailable true(1)/false(2); HTTP c12_voltage_missing 0/1."
+                ),
+            ),
+        ),
     ),
     Derived(
         "phase_unbalance", UNIT, "Line current unbalance", "ratio",
@@ -260,6 +349,18 @@ DERIVED: tuple[Derived, ...] = (
         f"while the mean is under {balance.MEAN_CURRENT_MIN_A:g} A (docs/console.md, "
         '"Phase balance")',
         of=balance.reading_unbalance, display=Display("Phase balance", unit="%", digits=0),
+        zabbix=(
+            ZabbixHints(
+                "c12.phase.unbalance", "Phase current unbalance", "load",
+                description=(
+                    "Line current unbalance as NEMA MG-1 defines it: the largest deviation of a "
+                    "line current from the mean of the three, over that mean, as a ratio (0 "
+                    "balanced). Not supported while the mean is under 1 A or a line is not "
+                    "measured. `c12exporter advise UNIT` names the move of one load that reduces "
+                    "it most."
+                ),
+            ),
+        ),
     ),
     Derived(
         "phase_unbalance_best_move", UNIT, "The unbalance after the best single move",
@@ -283,16 +384,38 @@ DERIVED: tuple[Derived, ...] = (
         "channel_rating", CHANNEL, "Channel RCBO rating", "A",
         _gauge("c12_channel_rating_amperes", "Channel RCBO rating"),
         note="the channel's RCBO rating (the model's: 16 A on a C12)", table=CHANNEL_TABLE,
+        zabbix=(
+            ZabbixHints(
+                "c12.channel.rating", "RCBO rating", "channel",
+                description="The channel's RCBO rating.",
+            ),
+        ),
     ),
     Derived(
         "channel_supervision_min", CHANNEL, "Supervision minimum", "A",
         _gauge("c12_channel_supervision_min_amperes", "Supervision minimum"),
         note="supervision minimum (absent when not set)", table=CHANNEL_TABLE,
+        zabbix=(
+            ZabbixHints(
+                "c12.channel.supervision.min", "Supervision minimum", "channel",
+                absent="-1",
+                not_set=-1,
+                description="Supervision minimum; -1 when not set.",
+            ),
+        ),
     ),
     Derived(
         "channel_supervision_max", CHANNEL, "Supervision maximum", "A",
         _gauge("c12_channel_supervision_max_amperes", "Supervision maximum"),
         note="supervision maximum (absent when not set)", table=CHANNEL_TABLE,
+        zabbix=(
+            ZabbixHints(
+                "c12.channel.supervision.max", "Supervision maximum", "channel",
+                absent="-1",
+                not_set=-1,
+                description="Supervision maximum; -1 when not set.",
+            ),
+        ),
     ),
     Derived(
         "channel_supervision_position", CHANNEL, "Channel current against its band", "",
@@ -302,6 +425,18 @@ DERIVED: tuple[Derived, ...] = (
         note="current against the supervision band: `-1` below, `0` inside, `1` above; absent "
         "while supervision is disabled (neither minimum nor maximum set)",
         table=CHANNEL_TABLE,
+        zabbix=(
+            ZabbixHints(
+                "c12.channel.supervision", "Supervision", "channel",
+                absent="2",
+                value_map="C12 supervision position",
+                value_type="FLOAT",
+                description=(
+                    "Current against the supervision band (SNMP c12ChannelSupervisionState; HTTP "
+                    "c12_channel_supervision_position, 2 = no band set)."
+                ),
+            ),
+        ),
     ),
     Derived(
         "aux_socket_info", CHANNEL, "The domestic socket of the unit", "",
@@ -318,6 +453,13 @@ DERIVED: tuple[Derived, ...] = (
                "channel label)"),
         note="the aux socket's own rating (it shares the RCBO of the channel in the "
         "`channel` label)", table=CHANNEL_TABLE,
+        zabbix=(
+            ZabbixHints(
+                "c12.channel.aux_rating", "Aux socket rating", "channel",
+                absent="0",
+                description="Rating of the domestic socket on this channel (0: none).",
+            ),
+        ),
     ),
     Derived(
         "channel_trip_forecast", CHANNEL, "Expected time until the channel's RCBO trips", "s",
@@ -328,6 +470,18 @@ DERIVED: tuple[Derived, ...] = (
         note="expected seconds until the channel's RCBO trips if its present current stays "
         "(see [Breaker heat and trip forecast](#breaker-heat-and-trip-forecast)); absent "
         "while the channel is not overloaded", table=CHANNEL_TABLE,
+        zabbix=(
+            ZabbixHints(
+                "c12.channel.trip_forecast", "Trip forecast", "channel",
+                absent="-1",
+                absent_snmp="-1",
+                description=(
+                    "Expected seconds until the channel's RCBO trips at its present current, from"
+                    " the breaker curve and the load so far; -1 while the channel is not "
+                    "overloaded."
+                ),
+            ),
+        ),
     ),
     Derived(
         "channel_breaker_heat", CHANNEL, "Heat of the channel's RCBO", "ratio",
@@ -338,6 +492,16 @@ DERIVED: tuple[Derived, ...] = (
         note="the heat of the channel's RCBO: how far its dashpot has moved towards an "
         "overcurrent trip, `0` cold, `1` trips; present for every channel (also with the "
         "breaker open) while the unit is up (not on `/probe`)", table=CHANNEL_TABLE,
+        zabbix=(
+            ZabbixHints(
+                "c12.channel.heat", "Breaker heat", "channel",
+                description=(
+                    "How far the channel's RCBO has gone towards an overcurrent trip (its "
+                    "dashpot), 0 cold, 1 trips; kept through openings, relaxing towards what the "
+                    "present current holds."
+                ),
+            ),
+        ),
     ),
     # --- the RCBO test log, from the history database -------------------------------------
     Derived(

@@ -233,6 +233,17 @@ class ZabbixHints:
     :param description: default: the measurement's description.
     :param units: default from the unit (:data:`ZABBIX_UNITS`); ``uptime`` for a
         duration Zabbix shows as one.
+
+    A derived series (:class:`c12exporter.catalogue.Derived`) takes these too, and:
+
+    :param column: the MIB column the SNMP template reads; default the series' column.
+    :param label: read this label of the metric (an info series) instead of its value.
+    :param absent: the value the HTTP template gives while the series is absent.
+    :param absent_snmp: the value the SNMP template gives while the column's instance is.
+    :param not_set: the column's value for "not set", passed on unscaled.
+    :param value_map: the HTTP template's value map of the metric's numbers (the SNMP
+        template maps the column's enumeration); the item is then an unsigned number.
+    :param value_type: ``FLOAT`` (default), ``UNSIGNED`` or ``CHAR``.
     """
 
     key: str = ""
@@ -240,6 +251,13 @@ class ZabbixHints:
     component: str = ""
     description: str = ""
     units: str | None = None
+    column: str = ""
+    label: str = ""
+    absent: str | None = None
+    absent_snmp: str | None = None
+    not_set: int | None = None
+    value_map: str = ""
+    value_type: str = ""
 
 
 def show(value: Quantity, si_unit: str, display: Display | None = None) -> str:

@@ -20,10 +20,11 @@ Every threshold is a user macro whose default comes from :data:`alerts.generate.
 ``alerts/c12-alerts.yml`` has its trigger, at the severity :data:`zabbix.names.SEVERITIES`
 maps its label to, with the alert's name in the ``alert`` tag, except those
 :data:`ALERTS_WITHOUT_TRIGGER` names with the reason (the generator refuses to write
-templates that miss one). The measured items come from the measurement declarations
-(:class:`c12exporter.measurements.ZabbixHints`); the derived ones are written here with
-the catalogue's names, and every derived series SNMP carries is read by both templates
-unless :data:`SERIES_WITHOUT_ITEM` says why not (checked the same way). It also writes each template file's README and
+templates that miss one). The items come from the declarations: a measurement's and a
+derived series' :class:`c12exporter.measurements.ZabbixHints` (on the measurement, and
+:attr:`c12exporter.catalogue.Derived.zabbix`); every derived series SNMP carries is read
+by both templates unless :data:`SERIES_WITHOUT_ITEM` says why not (checked the same
+way). It also writes each template file's README and
 ``zabbix/README.md`` (:mod:`zabbix.readme`). Run::
 
     python -m zabbix.generate            # from the repository root: rewrite the files
@@ -243,9 +244,6 @@ CH = "{#CHANNEL}"
 CHANNEL_LABEL = "Channel {#CHANNEL} [{#CHANNEL.NAME}]"
 UNIT_SEL = {"pdu": "{$C12.UNIT}"}
 
-MILLI, DECI, CENTI = 0.001, 0.1, 0.01
-SUPERVISION_LIMIT_JS = "return value == -1 ? -1 : value / 1000;"
-"""A supervision limit: mA, or -1 when not set (kept as -1)."""
 AUX_JS = (
     "var rows = JSON.parse(value), aux = {};\n"
     "rows.forEach(function (row) {\n"
@@ -315,6 +313,65 @@ def measured_item(decl: m.Measurement, instance: str = "") -> Item:
     )
 
 
+def derived_item(series: cat.Derived, hints: m.ZabbixHints, instance: str = "") -> Item:
+    """A derived series' item as its declaration says (:attr:`catalogue.Derived.zabbix`):
+    read from its MIB column (scaled by the column's step; an enumeration mapped by the
+    column's textual convention) and from its metric."""
+    assert isinstance(series.scope, m.Scope)
+    columns = {c.name: c for c in cat.mib_columns(series.name)}
+    column = columns[hints.column] if hints.column else next(iter(columns.values()))
+    units = m.ZABBIX_UNITS.get(series.unit, (series.unit, 1.0))[0]
+    labels = dict(UNIT_SEL)
+    key, name, snmp_instance = hints.key, hints.name, ""
+    if series.scope is m.Scope.PHASE:
+        labels["phase"] = instance
+        snmp_instance = f".{PHASE_ARC[instance]}"
+        key, name = f"{key}[{instance}]", f"{instance}: {name}"
+    elif series.scope is m.Scope.CHANNEL:
+        labels["channel"] = CH
+        snmp_instance = f".{CH}"
+        key, name = f"{key}[{CH}]", f"{CHANNEL_LABEL}: {name}"
+    scaled = column.step != 1 and hints.not_set is None
+    script = ""
+    if hints.not_set is not None:
+        script = (
+            f"return value == {hints.not_set} ? {hints.not_set} : value / {1 / column.step:g};"
+        )
+    default_type = "CHAR" if hints.label else "UNSIGNED" if hints.value_map else "FLOAT"
+    return Item(
+        key,
+        name,
+        hints.description or f"{series.description}.",
+        hints.component,
+        Snmp(
+            column.name,
+            snmp_instance,
+            column.step if scaled else None,
+            valuemap=column.syntax if hints.value_map else "",
+            script=script,
+            on_missing=hints.absent_snmp,
+        ),
+        Http(
+            cat.exposed(series),
+            labels,
+            label=hints.label,
+            on_fail=hints.absent,
+            valuemap=hints.value_map,
+        ),
+        units=units if hints.units is None else hints.units,
+        value_type=hints.value_type or default_type,
+    )
+
+
+def derived_items(scope: m.Scope) -> list[Item]:
+    """The items of every derived series of ``scope`` the catalogue gives Zabbix hints,
+    in declaration order (a phase's for each phase)."""
+    shown = [(d, h) for d in cat.DERIVED if d.scope is scope for h in d.zabbix]
+    if scope is m.Scope.PHASE:
+        return [derived_item(d, h, phase) for phase in m.PHASES for d, h in shown]
+    return [derived_item(d, h) for d, h in shown]
+
+
 def measured_items(scope: m.Scope) -> list[Item]:
     """The items of every measurement of ``scope`` the templates show, in declaration
     order (a phase's for each phase)."""
@@ -325,57 +382,14 @@ def measured_items(scope: m.Scope) -> list[Item]:
 
 
 def unit_items() -> list[Item]:
-    """Items of one unit (the unit templates): the measured ones as declared, then those
-    the exporter derives."""
-    items = [*measured_items(m.Scope.UNIT), *measured_items(m.Scope.PHASE)]
-    items += [
-        Item(
-            "c12.unit.status",
-            "Unit status",
-            "Whether the exporter holds a fresh reading of the unit (SNMP: "
-            f"c12UnitReachability, reachable(1)/unreachable(2); HTTP: {cat.UP}, 1/0).",
-            "health",
-            Snmp("c12UnitReachability", valuemap="C12Reachability"),
-            Http(cat.UP, UNIT_SEL, valuemap="C12 up"),
-            value_type="UNSIGNED",
-        ),
-        Item(
-            "c12.unit.supervision_warning",
-            "Supervision warning",
-            "A channel is outside its supervision band (the web interface's warning triangle).",
-            "channels",
-            Snmp("c12UnitSupervisionWarning", valuemap="TruthValue"),
-            Http(cat.SUPERVISION_WARNING, UNIT_SEL, valuemap="C12 flag"),
-            value_type="UNSIGNED",
-        ),
-        Item(
-            "c12.unit.model",
-            "Model",
-            "Model name from the device identification.",
-            "inventory",
-            Snmp("c12UnitModel"),
-            Http(cat.UNIT_INFO, UNIT_SEL, label="model"),
-            value_type="CHAR",
-            history="7d",
-        ),
-        Item(
-            "c12.unit.serial",
-            "Serial number",
-            "Serial number of the unit.",
-            "inventory",
-            Snmp("c12UnitSerial"),
-            Http(cat.UNIT_INFO, UNIT_SEL, label="serial"),
-            value_type="CHAR",
-        ),
-        Item(
-            "c12.unit.firmware",
-            "Firmware version",
-            "Firmware version of the unit.",
-            "inventory",
-            Snmp("c12UnitFirmware"),
-            Http(cat.UNIT_INFO, UNIT_SEL, label="firmware"),
-            value_type="CHAR",
-        ),
+    """Items of one unit (the unit templates): the measured and derived ones as their
+    declarations say, the power-up time (computed from c12InputUptime over SNMP), and two
+    calculated from the line items."""
+    items = [
+        *measured_items(m.Scope.UNIT),
+        *measured_items(m.Scope.PHASE),
+        *derived_items(m.Scope.UNIT),
+        *derived_items(m.Scope.PHASE),
         Item(
             "c12.unit.power_up",
             "Power-up time",
@@ -388,60 +402,7 @@ def unit_items() -> list[Item]:
             Http(cat.POWER_UP_TIME, UNIT_SEL),
             units="unixtime",
         ),
-        Item(
-            "c12.input.frequency_band",
-            "Frequency band",
-            "The allowed deviation of the frequency from nominal for the unit's supply "
-            "(config 'supply': 0.01 on the grid, 0.02 on a generator), as a ratio.",
-            "supply",
-            Snmp("c12UnitFrequencyBand", multiplier=MILLI),
-            Http(cat.SUPPLY_FREQUENCY_BAND, UNIT_SEL),
-        ),
-        Item(
-            "c12.input.rating",
-            "Input rating",
-            "The rating of the unit's input, for each phase and the neutral alike.",
-            "load",
-            Snmp("c12InputRating", multiplier=MILLI),
-            Http(cat.INPUT_RATING, UNIT_SEL),
-            units="A",
-        ),
-        Item(
-            "c12.voltage.unbalance",
-            "Voltage unbalance",
-            "Supply voltage unbalance as EN 50160 defines it (negative over positive "
-            "sequence), from line-line voltages derived taking the phases 120 degrees "
-            "apart, as a ratio. Not supported while a phase voltage is missing.",
-            "supply",
-            Snmp("c12InputVoltageUnbalance", multiplier=0.0001),
-            Http(cat.VOLTAGE_UNBALANCE, UNIT_SEL),
-        ),
-        Item(
-            "c12.phase.unbalance",
-            "Phase current unbalance",
-            "Line current unbalance as NEMA MG-1 defines it: the largest deviation of a line "
-            "current from the mean of the three, over that mean, as a ratio (0 balanced). Not "
-            "supported while the mean is under 1 A or a line is not measured. "
-            "`c12exporter advise UNIT` names the move of one load that reduces it most.",
-            "load",
-            Snmp("c12InputPhaseUnbalance", multiplier=MILLI),
-            Http(cat.PHASE_UNBALANCE, UNIT_SEL),
-        ),
     ]
-    for phase, arc in PHASE_ARC.items():
-        sel = {**UNIT_SEL, "phase": phase}
-        items += [
-            Item(
-                f"c12.line.voltage_missing[{phase}]",
-                f"{phase}: Voltage missing",
-                f"The meter reads no voltage on {phase} (its meter fuse has blown). SNMP "
-                f"c12LineVoltageAvailable true(1)/false(2); HTTP {cat.VOLTAGE_MISSING} 0/1.",
-                "meter",
-                Snmp("c12LineVoltageAvailable", f".{arc}", valuemap="TruthValue"),
-                Http(cat.VOLTAGE_MISSING, sel, valuemap="C12 flag"),
-                value_type="UNSIGNED",
-            ),
-        ]
     amps = [f"last(//c12.line.current[{p}])" for p in m.PHASES]
     items += [
         Item(
@@ -469,83 +430,9 @@ def unit_items() -> list[Item]:
 
 
 def channel_items() -> list[Item]:
-    """Item prototypes of the channel discovery: the measured ones as declared, then
-    those the exporter derives."""
-    sel = {**UNIT_SEL, "channel": CH}
-    return [
-        *measured_items(m.Scope.CHANNEL),
-        Item(
-            f"c12.channel.rating[{CH}]",
-            f"{CHANNEL_LABEL}: RCBO rating",
-            "The channel's RCBO rating.",
-            "channel",
-            Snmp("c12ChannelRating", f".{CH}", MILLI),
-            Http(cat.CHANNEL_RATING, sel),
-            units="A",
-        ),
-        Item(
-            f"c12.channel.supervision[{CH}]",
-            f"{CHANNEL_LABEL}: Supervision",
-            "Current against the supervision band (SNMP c12ChannelSupervisionState; HTTP "
-            f"{cat.CHANNEL_SUPERVISION_POSITION}, 2 = no band set).",
-            "channel",
-            Snmp("c12ChannelSupervisionState", f".{CH}", valuemap="C12SupervisionState"),
-            Http(
-                cat.CHANNEL_SUPERVISION_POSITION,
-                sel,
-                on_fail="2",
-                valuemap="C12 supervision position",
-            ),
-            value_type="FLOAT",
-        ),
-        Item(
-            f"c12.channel.supervision.min[{CH}]",
-            f"{CHANNEL_LABEL}: Supervision minimum",
-            "Supervision minimum; -1 when not set.",
-            "channel",
-            Snmp("c12ChannelSupervisionMin", f".{CH}", script=SUPERVISION_LIMIT_JS),
-            Http(cat.CHANNEL_SUPERVISION_MIN, sel, on_fail="-1"),
-            units="A",
-        ),
-        Item(
-            f"c12.channel.supervision.max[{CH}]",
-            f"{CHANNEL_LABEL}: Supervision maximum",
-            "Supervision maximum; -1 when not set.",
-            "channel",
-            Snmp("c12ChannelSupervisionMax", f".{CH}", script=SUPERVISION_LIMIT_JS),
-            Http(cat.CHANNEL_SUPERVISION_MAX, sel, on_fail="-1"),
-            units="A",
-        ),
-        Item(
-            f"c12.channel.aux_rating[{CH}]",
-            f"{CHANNEL_LABEL}: Aux socket rating",
-            "Rating of the domestic socket on this channel (0: none).",
-            "channel",
-            Snmp("c12ChannelAuxSocketRating", f".{CH}", MILLI),
-            Http(cat.AUX_SOCKET_RATING, sel, on_fail="0"),
-            units="A",
-        ),
-        Item(
-            f"c12.channel.heat[{CH}]",
-            f"{CHANNEL_LABEL}: Breaker heat",
-            "How far the channel's RCBO has gone towards an overcurrent trip (its dashpot), "
-            "0 cold, 1 trips; kept through openings, relaxing towards what the present "
-            "current holds.",
-            "channel",
-            Snmp("c12ChannelBreakerHeat", f".{CH}", MILLI),
-            Http(cat.CHANNEL_BREAKER_HEAT, sel),
-        ),
-        Item(
-            f"c12.channel.trip_forecast[{CH}]",
-            f"{CHANNEL_LABEL}: Trip forecast",
-            "Expected seconds until the channel's RCBO trips at its present current, from "
-            "the breaker curve and the load so far; -1 while the channel is not overloaded.",
-            "channel",
-            Snmp("c12ChannelTripForecast", f".{CH}", on_missing="-1"),
-            Http(cat.CHANNEL_TRIP_FORECAST, sel, on_fail="-1"),
-            units="s",
-        ),
-    ]
+    """Item prototypes of the channel discovery: the measured and derived ones as their
+    declarations say."""
+    return [*measured_items(m.Scope.CHANNEL), *derived_items(m.Scope.CHANNEL)]
 
 
 # ------------------------------------------------------------------------ thresholds

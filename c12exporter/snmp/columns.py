@@ -27,6 +27,7 @@ class MibColumn:
     :param access: the MAX-ACCESS clause.
     :param scale: docs/mib.md's "scale / units" when the SYNTAX does not say it.
     :param source: what it holds, for docs/mib.md.
+    :param step: the SI value of one unit of the column (0.001 for milliamperes).
     :param series: the id of the derived series (:data:`c12exporter.catalogue.DERIVED`)
         the column carries to SNMP, where it carries one.
     """
@@ -41,6 +42,7 @@ class MibColumn:
     access: str = "read-only"
     scale: str = ""
     source: str = ""
+    step: float = 1.0
     series: str = ""
 
 
@@ -183,6 +185,7 @@ COLUMNS: tuple[MibColumn, ...] = (
             "the allowed frequency deviation of that supply: 10 (grid, ±1 %) or 20 (generator, ±2"
             " %), as `c12_supply_frequency_band_ratio`"
         ),
+        step=0.001,
         series="supply_frequency_band",
         description=(
             "The allowed deviation of c12InputFrequency from 50 Hz for the unit's "
@@ -218,6 +221,7 @@ COLUMNS: tuple[MibColumn, ...] = (
             "([console.md](console.md#phase-balance)); no instance while the mean line current is"
             " under 1 A or a line is not metered"
         ),
+        step=0.001,
         series="phase_unbalance",
         description=(
             "The unbalance of the three line currents as NEMA MG-1 defines it: the largest "
@@ -239,6 +243,7 @@ COLUMNS: tuple[MibColumn, ...] = (
             "`model.input_rating_a` x 1000 (63000): each line and the neutral, as "
             "`c12_input_rating_amperes`"
         ),
+        step=0.001,
         series="input_rating",
         description=(
             "The rating of the unit's input (63 A Harting plug, 5-pole cable, 4-pole switch"
@@ -261,6 +266,7 @@ COLUMNS: tuple[MibColumn, ...] = (
             "`c12_voltage_unbalance_ratio` ([metrics.md](metrics.md#supply-quality-definitions));"
             " no instance while a line voltage is missing"
         ),
+        step=0.0001,
         series="voltage_unbalance",
         description=(
             "The supply voltage unbalance as EN 50160 defines it: the negative-sequence "
@@ -369,6 +375,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         units="A",
         scale="mA",
         source="`rating_a` x 1000 (16000)",
+        step=0.001,
         series="channel_rating",
         description="The rated current of the channel's RCBO (16 A, read 16000).",
     ),
@@ -381,6 +388,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         access="read-write",
         scale="mA, -1 = not set",
         source="`supervision.min_a` x 1000 or -1",
+        step=0.001,
         series="channel_supervision_min",
         description=(
             "The minimum of the channel's supervision band in milliamperes; -1 means not "
@@ -400,6 +408,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         access="read-write",
         scale="mA, -1 = not set",
         source="`supervision.max_a` x 1000 or -1",
+        step=0.001,
         series="channel_supervision_max",
         description=(
             "The maximum of the channel's supervision band in milliamperes; -1 means not "
@@ -464,6 +473,7 @@ COLUMNS: tuple[MibColumn, ...] = (
         units="A",
         scale="mA",
         source="`model.aux_socket.rating_a` x 1000 on the aux channel, else 0",
+        step=0.001,
         series="aux_socket_rating",
         description=(
             "The auxiliary socket's own rating from its national standard (e.g. 13000 for a"
@@ -522,6 +532,7 @@ COLUMNS: tuple[MibColumn, ...] = (
             "([metrics.md](metrics.md#breaker-heat-and-trip-forecast)): 0 cold, 1000 trips; every"
             " channel while a forecast is kept"
         ),
+        step=0.001,
         series="channel_breaker_heat",
         description=(
             "The heat of the channel's RCBO in thousandths: how far the dashpot of the "
