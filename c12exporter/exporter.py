@@ -82,6 +82,16 @@ class RunningExporter:
     def poller(self) -> Poller:
         return self.context.poller
 
+    async def start_exposers(self) -> None:
+        """Start every enabled exposer, in the config's order. A reload asked for
+        meanwhile (the web server answers ``POST /-/reload`` before the SNMP agent has
+        bound its port) waits until all have started, then finds them running."""
+        async with self._reloading:
+            for section, settings in self.config.exposers.items():
+                exposer = self.plugins.exposers[section]
+                self.exposers[section] = await exposer.start(settings, self.context)
+                self.settings[section] = settings
+
     async def reload(self) -> str | None:
         """Load the config again and follow it; returns ``None`` or why it was refused.
         A reload never ends the process: whatever goes wrong is logged and counted."""
@@ -238,9 +248,7 @@ async def start_exporter(
     )
     running = RunningExporter(plugins, context, load, discovery=discovery)
     try:
-        for section, settings in config.exposers.items():
-            running.exposers[section] = await plugins.exposers[section].start(settings, context)
-            running.settings[section] = settings
+        await running.start_exposers()
     except BaseException:
         await running.stop()
         raise
