@@ -33,6 +33,7 @@ from typing import Any, NoReturn
 
 from . import limits
 from .catalogue import (
+    AUX_SOCKET_RATING,
     CHANNEL_BREAKER,
     CHANNEL_CURRENT,
     CHANNEL_INFO,
@@ -58,6 +59,7 @@ from .measurements import (
     Measurement,
 )
 from .model import CHANNEL_RATING_A
+from .problems import load_rating
 from .reading import Reading, SupervisionState
 from .resolve import printable
 
@@ -300,7 +302,7 @@ BREAKER_OF = _states("channel_breaker")
 LOAD_OF = _states("channel_load")
 CHANNEL_SERIES = frozenset(
     (CHANNEL_CURRENT, CHANNEL_BREAKER, CHANNEL_LOAD, CHANNEL_INFO, CHANNEL_RATING,
-     CHANNEL_SUPERVISION_POSITION)
+     CHANNEL_SUPERVISION_POSITION, AUX_SOCKET_RATING)
 )  # fmt: skip
 """The per-channel series the check reads."""
 
@@ -358,13 +360,22 @@ def parse_units(text: str) -> dict[str, Unit]:
                 number=number,
                 name=str(row.get("name", "")),
                 current_a=float(row[CHANNEL_CURRENT]),
-                rating_a=float(row.get(CHANNEL_RATING, CHANNEL_RATING_A)),
+                rating_a=_load_rating(row),
                 breaker=BREAKER_CLOSED if breaker is None else BREAKER_OF.get(breaker, ""),
                 load=LOAD_NORMAL if load is None else LOAD_OF.get(load, ""),
                 supervision=None if position is None else supervision_of.get(position),
             )
         )
     return units
+
+
+def _load_rating(row: dict[str, Any]) -> float:
+    """The rating a channel's load is judged by: its RCBO's, or the aux socket's own
+    where the channel feeds one with a lower rating (as the problem board and the alerts
+    judge it; :func:`c12exporter.problems.load_rating`)."""
+    rating = float(row.get(CHANNEL_RATING, CHANNEL_RATING_A))
+    socket = float(row.get(AUX_SOCKET_RATING, 0.0))
+    return socket if 0.0 < socket < rating else rating
 
 
 # ----------------------------------------------------------------- direct source
@@ -389,7 +400,7 @@ def unit_from_reading(name: str, reading: Reading) -> Unit:
                 number=c.number,
                 name=c.name,
                 current_a=c.current_a,
-                rating_a=c.rating_a,
+                rating_a=load_rating(c, reading)[0],
                 breaker=str(c.values["channel_breaker"]),
                 load=c.load_state,
                 supervision=c.supervision_state,

@@ -331,3 +331,46 @@ def test_phase_and_neutral_limits_default_to_the_units_own_input_rating() -> Non
     given = Thresholds(40.0, 45.0, 50.4, 63.0, 0.8, 1.0, neutral_warn_a=7.0, neutral_crit_a=9.0)
     status = check_unit(served, given)[1].split(" | ")[0]
     assert "N 7.25 A > 7 (WARNING)" in status and "L1" not in status, status
+
+
+def test_the_aux_channel_is_judged_by_its_sockets_own_rating() -> None:
+    """A C12B-13's channel 12 feeds a UK 13 A socket: 13.5 A is over that rating (as the
+    problem board and the alerts say), from /metrics and from the reading alike, while
+    13.5 A on channel 11 is only near its 16 A RCBO's."""
+    import time
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from c12exporter.check import Thresholds, check_unit, parse_units, unit_from_reading
+    from c12exporter.config import UnitConfig
+    from c12exporter.modbus.registermap import MEASUREMENTS, SETTINGS
+    from c12exporter.plugins import load_plugins
+    from c12exporter.prometheus.collector import FleetCollector
+    from c12exporter.reading import Identity, build_reading
+    from c12exporter.store import Store
+    from tests.test_registermap import sample_measurements
+
+    currents = [1.0] * 10 + [13.5, 13.5]
+    values = {**sample_measurements(), "emergency_stop": "released",
+              "switch_disconnector": "on", "neutral": "ok", "channel_current": currents,
+              "channel_load": ["normal"] * 12, "channel_breaker": ["closed"] * 12}  # fmt: skip
+    registers = {**MEASUREMENTS.decode(MEASUREMENTS.encode(values)),
+                 **SETTINGS.decode(SETTINGS.encode({"supervision_min": [None] * 12,
+                                                     "supervision_max": [None] * 12,
+                                                     "channel_name": [""] * 12}))}  # fmt: skip
+    model = load_plugins(entry_points=False).model("C12B-13")
+    reading = build_reading(
+        "u", Identity("StageSmarts", "C12B-13", "1.0", "SN1"), model, time.time(), registers
+    )
+    store = Store((UnitConfig("u", "127.0.0.1:1502"),), staleness_s=15)
+    store.record_success("u", reading, 0.01)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FleetCollector(store))
+    served = parse_units(generate_latest(registry).decode())["u"]
+
+    thresholds = Thresholds(40.0, 45.0, 100.0, 120.0, 0.8, 1.0)
+    state, line = check_unit(served, thresholds)
+    assert (state, line) == check_unit(unit_from_reading("u", reading), thresholds)
+    assert state == 2 and "channel 12 13.5 A over its rating" in line, line
+    assert "channel 11 13.5 A near its rating" in line, line
+    assert "'ch12'=13.5A;10.4;13;0;13" in line, line
