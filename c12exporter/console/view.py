@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from .. import balance, catalogue
 from ..forecast import TripForecast
 from ..measurements import BY_NAME, OF_SCOPE, PHASES, Measurement, Pane, Scope
-from ..problems import Problem, Severity, down_detail
+from ..problems import Problem, Severity, down_detail, load_rating
 from ..reading import ChannelReading, Identity, Reading
 from ..store import Store, UnitState
 
@@ -165,11 +165,9 @@ def balance_advice(reading: Reading) -> str:
 
 
 def bar_rating_a(channel: ChannelReading, reading: Reading) -> float:
-    """The model's aux channel (12 on a C12B) feeds the aux socket: its bar is against the
-    socket's own rating."""
-    if channel.number == reading.model.aux_channel:
-        return min(channel.rating_a, reading.model.aux_socket.rating_a)
-    return channel.rating_a
+    """What a channel's bar is against: the rating its load is judged by (the aux
+    socket's own on the channel that feeds it, where lower; :func:`load_rating`)."""
+    return load_rating(channel, reading)[0]
 
 
 def trips(forecast: TripForecast | None, reading: Reading | None) -> Mapping[int, float]:
