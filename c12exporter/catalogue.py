@@ -664,6 +664,16 @@ BY_NAME: Mapping[str, Series] = {s.name: s for s in SERIES}
 DERIVED_BY_NAME: Mapping[str, Derived] = {s.name: s for s in DERIVED}
 
 
+def declared(name: str) -> Derived:
+    """The derived series declared as ``name`` (its id, not its metric name)."""
+    try:
+        return DERIVED_BY_NAME[name]
+    except KeyError:
+        raise KeyError(
+            f"no derived series {name!r} is declared in c12exporter/catalogue.py"
+        ) from None
+
+
 def mib_columns(name: str) -> tuple[MibColumn, ...]:
     """The C12-PDU-MIB columns that carry series ``name`` to SNMP: a measurement's
     column, or the columns that name a derived series (:attr:`MibColumn.series`); none

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from .catalogue import declared
 from .model import ModelError, UnitModel
 from .reading import ChannelSettings, Identity, Reading, Settings, UnitSettings, build_reading
 from .resolve import printable
@@ -227,12 +228,7 @@ class Poller:
         self._probes: dict[str, asyncio.Task[None]] = {}
         self._started = False
         telemetry = telemetry or Telemetry()
-        self._writes = telemetry.counter(
-            "c12_setting_writes",
-            "Channel settings writes to units, from any exposer, by result "
-            "(written, invalid, unknown_unit, unreachable, failed, not_read_back)",
-            ["result"],
-        )
+        self._writes = telemetry.counter_of(declared("setting_writes"))
 
     def _reader(self, unit: UnitConfig) -> UnitReader:
         return UnitReader(unit, self.resolver, self.poll.timeout_s, _max_backoff(self.poll))

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from .catalogue import Derived, declared
+
 
 class Telemetry:
     """Get-or-create counters and gauges on a private registry.
@@ -42,9 +44,17 @@ class Telemetry:
             self._gauges[name] = gauge
         return gauge
 
+    def counter_of(self, series: Derived) -> Counter:
+        """The counter a catalogue declaration describes: its name, help and labels."""
+        return self.counter(series.metric_name, series.metric_help, series.label_names)
+
+    def gauge_of(self, series: Derived) -> Gauge:
+        """The gauge a catalogue declaration describes: its name, help and labels."""
+        return self.gauge(series.metric_name, series.metric_help, series.label_names)
+
     def count_tasks(self, loop: asyncio.AbstractEventLoop) -> None:
         """Serve ``c12_exporter_asyncio_tasks``: the tasks alive on ``loop``, counted at
         each scrape (a count that keeps growing is a leak)."""
-        self.gauge(
-            "c12_exporter_asyncio_tasks", "asyncio tasks alive in the exporter"
-        ).set_function(lambda: len(asyncio.all_tasks(loop)))
+        self.gauge_of(declared("exporter_asyncio_tasks")).set_function(
+            lambda: len(asyncio.all_tasks(loop))
+        )

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..catalogue import declared
 from ..resolve import printable
 from ..settings import DiscoveryConfig, UnitConfig
 from ..telemetry import Telemetry
@@ -68,21 +69,10 @@ class Discovery:
         self.resolver = resolver
         self.path = state_dir / STATE_FILE
         self.known: dict[str, Known] = self._load()
-        self._scans = telemetry.counter(
-            "c12_discovery_scans", "Discovery scans completed while serving"
-        )
-        self._units = telemetry.gauge(
-            "c12_discovery_units",
-            "Units discovery knows, by state: seen (in the fleet), gone (unseen for "
-            "gone_after, still in the fleet), forgotten (unseen for forget_after)",
-            ["state"],
-        )
-        self._last = telemetry.gauge(
-            "c12_discovery_last_scan_timestamp_seconds", "Unix time of the last scan's end"
-        )
-        self._duration = telemetry.gauge(
-            "c12_discovery_last_scan_duration_seconds", "How long the last scan took"
-        )
+        self._scans = telemetry.counter_of(declared("discovery_scans"))
+        self._units = telemetry.gauge_of(declared("discovery_units"))
+        self._last = telemetry.gauge_of(declared("discovery_last_scan"))
+        self._duration = telemetry.gauge_of(declared("discovery_last_scan_duration"))
 
     # --- scanning ---------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..catalogue import declared
 from ..telemetry import Telemetry
 
 DROP_COUNTERS: Sequence[tuple[str, str, str]] = (
@@ -47,39 +48,13 @@ class SnmpStats:
 
     def __init__(self, telemetry: Telemetry) -> None:
         self.telemetry = telemetry
-        self.requests = telemetry.counter(
-            "c12_snmp_requests", "SNMP responses sent, by outcome", ("outcome",)
-        )
-        self.dropped = telemetry.counter(
-            "c12_snmp_requests_dropped",
-            "SNMP datagrams that got no data: undecodable, wrong version, community or "
-            "user, no access, ...",
-            ("reason",),
-        )
-        self.notifications_sent = telemetry.counter(
-            "c12_snmp_notifications_sent", "SNMP notifications sent", ("notification",)
-        )
-        self.notifications_failed = telemetry.counter(
-            "c12_snmp_notifications_failed",
-            "SNMP notifications not sent or not acknowledged",
-            ("notification", "reason"),
-        )
-        self.writes = telemetry.counter(
-            "c12_snmp_writes",
-            "SNMP Set requests: written, or the error-status that refused them",
-            ("outcome",),
-        )
-        self.cells_dropped = telemetry.counter(
-            "c12_snmp_cells_dropped",
-            "Cells left out of SNMP because the value is outside the column's MIB SYNTAX",
-            ("column",),
-        )
-        self.values_truncated = telemetry.counter(
-            "c12_snmp_values_truncated",
-            "Texts longer than their MIB column's SIZE, served cut to fit (on a UTF-8 "
-            "character boundary)",
-            ("column",),
-        )
+        self.requests = telemetry.counter_of(declared("snmp_requests"))
+        self.dropped = telemetry.counter_of(declared("snmp_requests_dropped"))
+        self.notifications_sent = telemetry.counter_of(declared("snmp_notifications_sent"))
+        self.notifications_failed = telemetry.counter_of(declared("snmp_notifications_failed"))
+        self.writes = telemetry.counter_of(declared("snmp_writes"))
+        self.cells_dropped = telemetry.counter_of(declared("snmp_cells_dropped"))
+        self.values_truncated = telemetry.counter_of(declared("snmp_values_truncated"))
         self._answered = self.requests.labels("answered")
 
     def answered(self) -> None:
