@@ -22,8 +22,13 @@ another process, ``c12exporter serve`` polls every unit every 5 s; once all are 
 gzip body is decompressed and gzipped whole at level 6 to compare sizes; the units whose
 reading changed since the previous scrape are counted from their poll timestamps.
 
-Every body is checked against generate_latest's (in process byte for byte; over HTTP the
-decompressed body must equal the plain one in its families).
+In process every body is checked byte for byte against generate_latest's; over HTTP each
+gzip body is decompressed with its CRC-32 and length checked, and every unit must be up
+in it.
+
+``--against DIR`` scrapes the exporter of another checkout (``git worktree add DIR
+COMMIT``) the same way after this one's, ``--rounds`` times, for a before and after
+measured in the same run, at the same load.
 """
 
 from __future__ import annotations
@@ -230,7 +235,8 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def over_http(units: int, scrapes: int, interval: float) -> None:
+def over_http(units: int, scrapes: int, interval: float, checkout: Path | None = None) -> None:
+    """The scrapes over HTTP, from this checkout's exporter or ``checkout``'s."""
     with tempfile.TemporaryDirectory() as tmp:
         units_file = Path(tmp) / "sim-units.yml"
         sim = start_simulator(units_file, "--units", str(units), "--speed", "1")
@@ -244,7 +250,7 @@ def over_http(units: int, scrapes: int, interval: float) -> None:
         exporter = subprocess.Popen(
             [sys.executable, "-m", "c12exporter.cli", "serve", "--config.file", str(config),
              f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=log, stderr=log, start_new_session=True,
+            stdout=log, stderr=log, start_new_session=True, cwd=checkout,
         )  # fmt: skip
         try:
             deadline = time.monotonic() + 300
@@ -270,7 +276,10 @@ def over_http(units: int, scrapes: int, interval: float) -> None:
             for _ in range(scrapes):
                 time.sleep(interval)
                 seconds, body = get(port, True)
-                text = gzip.decompress(body)
+                text = gzip.decompress(body)  # checks the CRC-32 and the length
+                up = [line for line in text.splitlines() if line.startswith(b"c12_up{")]
+                if len(up) != units or not all(line.endswith(b"} 1.0") for line in up):
+                    raise SystemExit("a gzip scrape did not have every unit up")
                 polls = last_polls(text)
                 changed = sum(1 for k, v in polls.items() if previous.get(k) != v)
                 previous = polls
@@ -285,7 +294,8 @@ def over_http(units: int, scrapes: int, interval: float) -> None:
             log.close()
             sim.terminate()
             sim.wait()
-    print(f"Over HTTP: `c12exporter serve` polling {units} simulated units (the simulator in "
+    code = f"the exporter of {checkout}" if checkout else "`c12exporter serve`"
+    print(f"Over HTTP: {code} polling {units} simulated units (the simulator in "
           f"another process) every 5 s, scraped with gzip every {interval:g} s; load average "
           f"{load:.2f} when the scrapes began.\n")  # fmt: skip
     print("| scrape | units with a new reading | answered in | gzip body | "
@@ -306,7 +316,12 @@ def main(args: argparse.Namespace) -> None:
     if args.in_process:
         in_process(args.units, args.repetitions)
     if args.http:
-        over_http(args.units, args.scrapes, args.interval)
+        for _ in range(args.rounds):
+            over_http(args.units, args.scrapes, args.interval)
+            if args.against:
+                print()
+                over_http(args.units, args.scrapes, args.interval, args.against)
+                print()
 
 
 if __name__ == "__main__":
@@ -316,6 +331,13 @@ if __name__ == "__main__":
     parser.add_argument("--scrapes", type=int, default=6, help="gzip scrapes over HTTP")
     parser.add_argument("--interval", type=float, default=15.0, help="seconds between scrapes")
     parser.add_argument("--http", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="a checkout of another commit (git worktree add DIR COMMIT): its exporter is "
+        "scraped the same way right after this one's, for figures of the same run",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="over HTTP, one after the other")
     parser.add_argument(
         "--in-process",
         action=argparse.BooleanOptionalAction,

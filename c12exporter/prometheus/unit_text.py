@@ -42,8 +42,8 @@ from ..measurements import OF_SCOPE, Scope
 from ..reading import Reading
 from ..store import UnitState
 from .collector import (
+    BEST_MOVE,
     SUPERVISION_POSITIONS,
-    _balance,
     _Families,
     _health,
     _sample,
@@ -202,9 +202,11 @@ class Layout:
         self.order = _picker([laid[k, p] for p, k in zip(positions, kinds, strict=True)])
 
     def resorted(self, flat: list[Any]) -> Layout:
-        """This layout with its numbers sorted into small and large again, by ``flat``."""
+        """This layout with the small numbers that are no longer small (by ``flat``) made
+        large; a large one stays large (its text is right whatever its size), so a number
+        that moves about a million does not sort the layout again and again."""
         kinds = [
-            _kind(flat[p]) if k in ("small", "large") else k
+            _kind(flat[p]) if k == "small" else k
             for p, k in zip(self.positions, self.kinds, strict=True)
         ]
         template = _reslotted(self.template, kinds)
@@ -548,8 +550,16 @@ def build_plan(
         return samples_text(families[key])
 
     @functools.cache
+    def kinds_of(key: str) -> list[str]:
+        # A counter only grows: written as a large number from the start, its layout is
+        # not sorted again when it passes a million (the simulator's fresh energy meters).
+        counter = families[key].type == "counter"
+        kinds = [_kind(flat[p]) for p in slots[key]]
+        return ["large" if counter and k == "small" else k for k in kinds]
+
+    @functools.cache
     def template_of(key: str) -> bytes:
-        return _template(_prefixes(families[key]), [_kind(flat[p]) for p in slots[key]])
+        return _template(_prefixes(families[key]), kinds_of(key))
 
     joined: dict[bytes, bytes] = {}
 
@@ -588,7 +598,7 @@ def build_plan(
                 alone.append(0)
                 templates.append(template_of(key))
                 positions += where
-                kinds += [_kind(flat[p]) for p in where]
+                kinds += kinds_of(key)
         if any(_FAMILY_END in t for t in templates):
             return None
         template = _FAMILY_END.join(templates)
@@ -626,10 +636,14 @@ def build_plan(
         pair = (move.channel.number, move.to_channel.number)
         prefix = move_prefixes.get(pair)
         if prefix is None:
-            f = _Families(extra)
-            _balance(f, r, ext)
-            metric = _recorded(f.families)["c12_phase_unbalance_best_move_ratio"]
-            (prefix,) = _prefixes(metric)
+            # The series as the collector's _balance labels it (a plan whose first render
+            # has a move is checked against it), without working the move out again.
+            family = _Families(extra).of(BEST_MOVE)
+            family.add_metric(
+                [r.unit, str(pair[0]), move.phase, str(pair[1]), move.to_phase, *ext],
+                move.unbalance_after,
+            )
+            (prefix,) = _prefixes(family)
             move_prefixes[pair] = prefix
         return prefix + (_float(move.unbalance_after) + "\n").encode()
 
