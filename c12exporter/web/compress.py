@@ -4,7 +4,7 @@
 JavaScript, CSS, JSON, plain text) when the client accepts gzip (``Accept-Encoding``,
 q-values respected), and marks every such response ``Vary: Accept-Encoding`` whether
 compressed or not. It leaves alone a response that already has a ``Content-Encoding``
-(``/metrics`` assembles its own gzip from pieces compressed once per reading), bodies
+(``/metrics`` makes its own gzip family by family), bodies
 under :data:`MIN_BYTES` (gzip would make them larger), and streams a handler prepares
 itself (the middleware only sees them when they are over).
 
