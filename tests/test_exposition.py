@@ -7,8 +7,10 @@ import dataclasses
 import gzip
 import time
 import zlib
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from c12exporter.config import UnitConfig
@@ -239,16 +241,34 @@ def test_a_number_that_grows_past_a_million_is_written_as_go_writes_it() -> None
     now = time.time()
     store = Store((UP,), staleness_s=15)
     cached = CachedExposition(store)
-    small = reading(now, UP.name).with_values(active_energy_import=999_000.0, temperature=-0.0)
+    small = reading(now, UP.name).with_values(
+        active_energy_import=999_000.0, uptime=999_000.0, temperature=-0.0
+    )
     store.record_success(UP.name, small, 0.01)
     cached.render(now)
-    large = reading(now, UP.name).with_values(active_energy_import=1_234_567.0)
+    large = small.with_values(active_energy_import=1_234_567.0, uptime=1_000_001.0)
     store.record_success(UP.name, large, 0.01)
     planned = cached.planned
     text = cached.render(now)
     assert cached.planned == planned + 1  # through the plan, its numbers sorted again
     assert b'c12_active_energy_import_joules_total{pdu="stage-left",rack="A3"} 1.234567e+06' in text
+    assert b'c12_uptime_seconds{pdu="stage-left",rack="A3"} 1.000001e+06' in text
     assert text == collector_text(store)
+
+    def templates() -> list[bytes]:
+        plan = cached._units[UP.name].plan
+        assert plan is not None
+        return [layout.template for layout in plan.layouts]
+
+    # A restart (uptime small again) while another number passes a million: the layout is
+    # sorted again for that one, and uptime stays written as a large number, so that the
+    # next long run does not sort it again.
+    store.record_success(UP.name, large.with_values(uptime=5.0, active_power=1.5e6), 0.01)
+    assert cached.render(now) == collector_text(store)
+    before = templates()
+    store.record_success(UP.name, large.with_values(uptime=2e6, active_power=1.5e6), 0.01)
+    assert cached.render(now) == collector_text(store)
+    assert all(a is b for a, b in zip(templates(), before, strict=True))
     store.record_success(UP.name, small.with_values(temperature=float("nan")), 0.01)
     text = cached.render(now)
     assert b'c12_temperature_celsius{pdu="stage-left",rack="A3"} NaN' in text
@@ -341,3 +361,37 @@ def test_a_reading_replaced_during_the_scrape_is_rendered_from_the_newer_one() -
     assert forecast.newer is None  # the poll landed during the scrape
     assert text == collector_text(store, forecast=forecast)
     assert text.count(b"c12_channel_breaker_heat_ratio{") == 24  # none lost to the old one
+
+
+class KeptFamily(Collector):
+    """Yields the same metric object at every scrape until it is replaced, as the
+    history's RCBO test log does."""
+
+    def __init__(self) -> None:
+        self.metric = GaugeMetricFamily(
+            "c12_test_kept", "A family kept between scrapes", labels=["pdu"]
+        )
+        self.metric.add_metric(["a"], 1.0)
+
+    def collect(self) -> Iterator[Metric]:
+        yield self.metric
+
+
+def test_own_metrics_yielded_again_keep_their_text_and_every_change_is_served() -> None:
+    now = time.time()
+    store = fleet(now)
+    kept, own = KeptFamily(), ExporterCollector()
+    cached = CachedExposition(store, [kept, own])
+    assert cached.render(now) == collector_text(store, kept, own)
+    text = cached._own._kept[id(kept.metric)][2]
+    assert cached.render(now) == collector_text(store, kept, own)
+    assert cached._own._kept[id(kept.metric)][2] is text  # not written again
+    kept.metric.add_metric(["b"], 2.0)  # the same object, one sample more
+    assert b'c12_test_kept{pdu="b"} 2.0' in cached.render(now)
+    kept.metric = GaugeMetricFamily(
+        "c12_test_kept", "A family kept between scrapes", labels=["pdu"]
+    )
+    kept.metric.add_metric(["a"], 3.0)
+    body = cached.render_gzip(now)
+    assert gzip.decompress(body) == collector_text(store, kept, own)
+    assert b'c12_test_kept{pdu="a"} 3.0' in gzip.decompress(body)
