@@ -55,9 +55,11 @@ from .unit_text import (
 )
 
 GZIP_LEVEL = LEVEL
+"""zlib's level for the gzip body (:data:`.gzip_segments.LEVEL`)."""
 _RENDER_TRIES = 3
-"""Renders of a unit whose reading polls keep replacing while it is rendered (a poll
-takes longer than a render: one retry is the rule, a third try is served whatever)."""
+"""Tries at rendering a unit from its latest reading while polls replace it: a unit is
+polled every few seconds and rendered in well under a millisecond, so a second try is
+rare and a third is served even if a poll replaced its reading again."""
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
@@ -160,10 +162,11 @@ class _OwnText:
 class CachedExposition:
     """The fleet's ``/metrics`` body, each unit rendered at most once per reading.
 
-    ``collectors`` (the exporter's own registries) are rendered at every scrape and
-    appended; they are small. ``forecast`` gives the trip forecast series.
-    ``renders`` counts unit renders (through a plan or the collector), ``planned`` those
-    through a plan, for tests and the benchmark.
+    ``collectors`` (the exporter's own registries) are collected at every scrape and
+    appended, a metric yielded again unchanged with the text it had. ``forecast`` gives
+    the trip forecast series. ``renders`` counts unit renders (through a plan or the
+    collector), ``planned`` those through a plan, and ``gzip.compressed`` the families
+    compressed, for tests and the benchmark.
     """
 
     def __init__(
