@@ -161,13 +161,16 @@ class UnitReader:
 
     async def _read(self) -> Reading:
         connection = self._connection or await self._connect()
+        # The reading's time is when it was asked for: the measurements (the uptime among
+        # them) come in the first answer, before the settings blocks, however slow those.
+        asked_at = time.time()
         values = await connection.transport.read()
         self._failures = 0
         return build_reading(
             self.unit.name,
             connection.identity,
             connection.model,
-            time.time(),
+            asked_at,
             values,
             self.unit.supervision,
         )
