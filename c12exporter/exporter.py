@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .catalogue import declared
 from .discovery.service import Discovery
 from .exposer import ExposerContext, RunningExposer
 from .forecast import TripForecast
@@ -193,21 +194,13 @@ def fleet_units(config: Config, discovery: Discovery | None) -> tuple[UnitConfig
 
 def _reload_result(telemetry: Telemetry, *, ok: bool) -> None:
     _load_result(telemetry, ok=ok)
-    telemetry.counter(
-        "c12_config_reloads", "Attempts to reload the config file, by result", ["result"]
-    ).labels("success" if ok else "failure").inc()
+    telemetry.counter_of(declared("config_reloads")).labels("success" if ok else "failure").inc()
 
 
 def _load_result(telemetry: Telemetry, *, ok: bool) -> None:
-    telemetry.gauge(
-        "c12_config_last_reload_successful",
-        "1 if the last attempt to load the config file succeeded, else 0",
-    ).set(1 if ok else 0)
+    telemetry.gauge_of(declared("config_last_reload_successful")).set(1 if ok else 0)
     if ok:
-        telemetry.gauge(
-            "c12_config_last_reload_success_timestamp_seconds",
-            "Unix time of the last successful load of the config file",
-        ).set(time.time())
+        telemetry.gauge_of(declared("config_last_reload_success")).set(time.time())
 
 
 async def start_exporter(

@@ -5,10 +5,12 @@ the ``C12RcboTestOverdue`` alert."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..catalogue import declared
 from .recorder import History
 
 
@@ -28,18 +30,20 @@ class HistoryCollector(Collector):
         if self._rcbo is None or self._rcbo[0] != made_of:
             self._rcbo = (made_of, _rcbo_families(*made_of))
         yield from self._rcbo[1]
-        period = GaugeMetricFamily(
-            "c12_rcbo_test_period_seconds",
-            "Every RCBO should be tested at least this often (history: rcbo_test_period)",
-        )
+        period = _family(GaugeMetricFamily, "rcbo_test_period")
         period.add_metric([], self.history.rcbo_test_period_s)
-        errors = CounterMetricFamily(
-            "c12_history_write_errors",
-            "Batches of history rows the database refused, or polls the history could not "
-            "record (each logged with the reason)",
-        )
+        errors = _family(CounterMetricFamily, "history_write_errors")
         errors.add_metric([], self.history.write_errors)
         yield from (period, errors)
+
+
+_F = TypeVar("_F", GaugeMetricFamily, CounterMetricFamily)
+
+
+def _family(kind: type[_F], name: str) -> _F:
+    """An empty family as the catalogue declares series ``name``."""
+    series = declared(name)
+    return kind(series.metric_name, series.metric_help, labels=list(series.label_names))
 
 
 def _rcbo_families(
@@ -47,20 +51,11 @@ def _rcbo_families(
     last_test: dict[tuple[str, int], float],
     watched_since: dict[tuple[str, int], float],
 ) -> tuple[Metric, ...]:
-    last = GaugeMetricFamily(
-        "c12_channel_rcbo_last_test_timestamp_seconds",
-        "Unix time the channel's RCBO last passed a T-button test in a test session "
-        "(an overcurrent trip or a hand switch-off is not a test); absent if never",
-        labels=["pdu", "channel"],
-    )
+    last = _family(GaugeMetricFamily, "channel_rcbo_last_test")
     for (unit, channel), at in sorted(last_test.items()):
         if unit in fleet:
             last.add_metric([unit, str(channel)], at)
-    since = GaugeMetricFamily(
-        "c12_channel_rcbo_watched_since_timestamp_seconds",
-        "Unix time the history first recorded the channel's RCBO (the test log's start)",
-        labels=["pdu", "channel"],
-    )
+    since = _family(GaugeMetricFamily, "channel_rcbo_watched_since")
     for (unit, channel), at in sorted(watched_since.items()):
         if unit in fleet:
             since.add_metric([unit, str(channel)], at)

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from .. import __version__
 from ..addresses import split_host_port
+from ..catalogue import declared
 from ..exposer import Exposer, ExposerContext
 from ..plugins import fill, hookimpl
 from ..registry import Registry
@@ -133,13 +134,7 @@ class WebServerExposer:
         await runner.setup()
         tls = settings.web_config.ssl_context
         limits = settings.limits
-        closed = context.telemetry.counter(
-            "c12_http_connections_closed",
-            "HTTP connections closed or refused to protect the server, by reason "
-            "(evicted, refused, header_timeout, body_timeout, body_too_large, body_refused, "
-            "stream_refused, out_of_descriptors)",
-            ["reason"],
-        )
+        closed = context.telemetry.counter_of(declared("http_connections_closed"))
         cap = connection_cap(limits.max_connections, len(context.store))
         guard = ConnectionGuard(limits, cap, lambda reason: closed.labels(reason).inc())
         try:
