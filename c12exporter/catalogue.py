@@ -39,7 +39,6 @@ from .measurements import (
     Scope,
     ZabbixHints,
 )
-from .snmp import mibgen
 from .snmp.columns import COLUMNS, MibColumn
 
 if TYPE_CHECKING:
@@ -678,6 +677,8 @@ def mib_columns(name: str) -> tuple[MibColumn, ...]:
     """The C12-PDU-MIB columns that carry series ``name`` to SNMP: a measurement's
     column, or the columns that name a derived series (:attr:`MibColumn.series`); none
     for a series SNMP does not carry."""
+    from .snmp import mibgen  # the MIB writer, run as a command of its own: not at import
+
     series = BY_NAME[name]
     if isinstance(series, Measurement):
         if series.column is None:

@@ -9,6 +9,7 @@ import subprocess
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -291,40 +292,21 @@ def test_phase_and_neutral_limits_default_to_the_units_own_input_rating() -> Non
     the check reads the rating from /metrics (``c12_input_rating_amperes``) or from the
     reading's model; limits given on the command line still win."""
     import dataclasses
-    import time
 
-    from prometheus_client import CollectorRegistry, generate_latest
-
-    from c12exporter.check import Thresholds, check_unit, parse_units, unit_from_reading
-    from c12exporter.config import UnitConfig
-    from c12exporter.modbus.registermap import MEASUREMENTS, SETTINGS
+    from c12exporter.check import Thresholds, check_unit
     from c12exporter.plugins import load_plugins
-    from c12exporter.prometheus.collector import FleetCollector
-    from c12exporter.reading import Identity, build_reading
-    from c12exporter.store import Store
     from tests.test_registermap import sample_measurements
 
     model = load_plugins(entry_points=False).model("C12B-24")
     small = dataclasses.replace(model, input_rating_a=10.0)
     values = {**sample_measurements(), "emergency_stop": "released",
               "switch_disconnector": "on", "neutral": "ok"}  # fmt: skip
-    registers = {**MEASUREMENTS.decode(MEASUREMENTS.encode(values)),
-                 **SETTINGS.decode(SETTINGS.encode({"supervision_min": [None] * 12,
-                                                     "supervision_max": [None] * 12,
-                                                     "channel_name": [""] * 12}))}  # fmt: skip
-    reading = build_reading(
-        "u", Identity("StageSmarts", "C12B-24", "1.0", "SN1"), small, time.time(), registers
-    )
-    store = Store((UnitConfig("u", "127.0.0.1:1502"),), staleness_s=15)
-    store.record_success("u", reading, 0.01)
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(FleetCollector(store))
-    served = parse_units(generate_latest(registry).decode())["u"]
+    served, read = _served_and_read(small, values)
     assert served.input_rating_a == 10.0
 
     defaults = Thresholds(40.0, 45.0, None, None, 0.8, 1.0)
     state, line = check_unit(served, defaults)
-    assert (state, line) == check_unit(unit_from_reading("u", reading), defaults)
+    assert (state, line) == check_unit(read, defaults)
     assert state == 2 and "L1 12.34 A > 10 (CRITICAL)" in line, line
     assert "'L1'=12.34A;8;10;0;10" in line and "'N'=7.25A;8;10;0;10" in line, line
 
@@ -337,40 +319,47 @@ def test_the_aux_channel_is_judged_by_its_sockets_own_rating() -> None:
     """A C12B-13's channel 12 feeds a UK 13 A socket: 13.5 A is over that rating (as the
     problem board and the alerts say), from /metrics and from the reading alike, while
     13.5 A on channel 11 is only near its 16 A RCBO's."""
+    from c12exporter.check import Thresholds, check_unit
+    from c12exporter.plugins import load_plugins
+    from tests.test_registermap import sample_measurements
+
+    values = {**sample_measurements(), "emergency_stop": "released",
+              "switch_disconnector": "on", "neutral": "ok",
+              "channel_current": [1.0] * 10 + [13.5, 13.5],
+              "channel_load": ["normal"] * 12, "channel_breaker": ["closed"] * 12}  # fmt: skip
+    served, read = _served_and_read(load_plugins(entry_points=False).model("C12B-13"), values)
+
+    thresholds = Thresholds(40.0, 45.0, 100.0, 120.0, 0.8, 1.0)
+    state, line = check_unit(served, thresholds)
+    assert (state, line) == check_unit(read, thresholds)
+    assert state == 2 and "channel 12 13.5 A over its rating" in line, line
+    assert "channel 11 13.5 A near its rating" in line, line
+    assert "'ch12'=13.5A;10.4;13;0;13" in line, line
+
+
+def _served_and_read(model: Any, values: dict[str, Any]) -> tuple[Any, Any]:
+    """A unit of ``model`` with these measurement values (no supervision, no names): what
+    the check reads of it from /metrics (the collector's output) and straight from the
+    reading."""
     import time
 
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from c12exporter.check import Thresholds, check_unit, parse_units, unit_from_reading
+    from c12exporter.check import parse_units, unit_from_reading
     from c12exporter.config import UnitConfig
     from c12exporter.modbus.registermap import MEASUREMENTS, SETTINGS
-    from c12exporter.plugins import load_plugins
     from c12exporter.prometheus.collector import FleetCollector
     from c12exporter.reading import Identity, build_reading
     from c12exporter.store import Store
-    from tests.test_registermap import sample_measurements
 
-    currents = [1.0] * 10 + [13.5, 13.5]
-    values = {**sample_measurements(), "emergency_stop": "released",
-              "switch_disconnector": "on", "neutral": "ok", "channel_current": currents,
-              "channel_load": ["normal"] * 12, "channel_breaker": ["closed"] * 12}  # fmt: skip
     registers = {**MEASUREMENTS.decode(MEASUREMENTS.encode(values)),
                  **SETTINGS.decode(SETTINGS.encode({"supervision_min": [None] * 12,
                                                      "supervision_max": [None] * 12,
                                                      "channel_name": [""] * 12}))}  # fmt: skip
-    model = load_plugins(entry_points=False).model("C12B-13")
-    reading = build_reading(
-        "u", Identity("StageSmarts", "C12B-13", "1.0", "SN1"), model, time.time(), registers
-    )
+    identity = Identity("StageSmarts", model.name, "1.0", "SN1")
+    reading = build_reading("u", identity, model, time.time(), registers)
     store = Store((UnitConfig("u", "127.0.0.1:1502"),), staleness_s=15)
     store.record_success("u", reading, 0.01)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FleetCollector(store))
-    served = parse_units(generate_latest(registry).decode())["u"]
-
-    thresholds = Thresholds(40.0, 45.0, 100.0, 120.0, 0.8, 1.0)
-    state, line = check_unit(served, thresholds)
-    assert (state, line) == check_unit(unit_from_reading("u", reading), thresholds)
-    assert state == 2 and "channel 12 13.5 A over its rating" in line, line
-    assert "channel 11 13.5 A near its rating" in line, line
-    assert "'ch12'=13.5A;10.4;13;0;13" in line, line
+    return parse_units(generate_latest(registry).decode())["u"], unit_from_reading("u", reading)

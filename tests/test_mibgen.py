@@ -27,7 +27,7 @@ from tests.servers import REPO, require_tool
 
 def test_the_committed_mib_is_what_the_declarations_write() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "c12exporter.snmp.mibgen", "--check"],
+        [sys.executable, "-W", "error", "-m", "c12exporter.snmp.mibgen", "--check"],
         cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr

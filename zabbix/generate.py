@@ -268,6 +268,23 @@ SCOPE_KEYS: Mapping[m.Scope, str] = {
 COMPONENT_OF_PANE: Mapping[m.Pane, str] = {m.Pane.STATUS: "safety", m.Pane.CHANNELS: "channel"}
 
 
+def _instance(
+    scope: m.Scope, key: str, name: str, phase: str
+) -> tuple[str, str, dict[str, str], str]:
+    """An item's key, name, metric labels and SNMP instance suffix for its scope: a
+    phase's (``[L1]``, "L1: ...", ``.1``) or a discovered channel's."""
+    if scope is m.Scope.PHASE:
+        return (
+            f"{key}[{phase}]",
+            f"{phase}: {name}",
+            {**UNIT_SEL, "phase": phase},
+            f".{PHASE_ARC[phase]}",
+        )
+    if scope is m.Scope.CHANNEL:
+        return f"{key}[{CH}]", f"{CHANNEL_LABEL}: {name}", {**UNIT_SEL, "channel": CH}, f".{CH}"
+    return key, name, dict(UNIT_SEL), ""
+
+
 def measured_item(decl: m.Measurement, instance: str = "") -> Item:
     """A measurement's item as its declaration says (:class:`measurements.ZabbixHints`):
     read from its MIB column and from its metric, scaled to the units Zabbix shows.
@@ -277,17 +294,9 @@ def measured_item(decl: m.Measurement, instance: str = "") -> Item:
     units, si_per_unit = m.ZABBIX_UNITS.get(decl.unit, (decl.unit, 1.0))
     units = units if hints.units is None else hints.units
     key = hints.key or f"c12.{SCOPE_KEYS[decl.scope]}.{decl.name.removeprefix('channel_')}"
-    name = hints.name or decl.label
-    labels = dict(UNIT_SEL)
-    snmp_instance = ""
-    if decl.scope is m.Scope.PHASE:
-        labels["phase"] = instance
-        snmp_instance = f".{PHASE_ARC[instance]}"
-        key, name = f"{key}[{instance}]", f"{instance}: {name}"
-    elif decl.scope is m.Scope.CHANNEL:
-        labels["channel"] = CH
-        snmp_instance = f".{CH}"
-        key, name = f"{key}[{CH}]", f"{CHANNEL_LABEL}: {name}"
+    key, name, labels, snmp_instance = _instance(
+        decl.scope, key, hints.name or decl.label, instance
+    )
     labels.update(decl.metric.labels)
     step = column.step / si_per_unit
     state = bool(decl.states)
@@ -321,22 +330,11 @@ def derived_item(series: cat.Derived, hints: m.ZabbixHints, instance: str = "") 
     columns = {c.name: c for c in cat.mib_columns(series.name)}
     column = columns[hints.column] if hints.column else next(iter(columns.values()))
     units = m.ZABBIX_UNITS.get(series.unit, (series.unit, 1.0))[0]
-    labels = dict(UNIT_SEL)
-    key, name, snmp_instance = hints.key, hints.name, ""
-    if series.scope is m.Scope.PHASE:
-        labels["phase"] = instance
-        snmp_instance = f".{PHASE_ARC[instance]}"
-        key, name = f"{key}[{instance}]", f"{instance}: {name}"
-    elif series.scope is m.Scope.CHANNEL:
-        labels["channel"] = CH
-        snmp_instance = f".{CH}"
-        key, name = f"{key}[{CH}]", f"{CHANNEL_LABEL}: {name}"
+    key, name, labels, snmp_instance = _instance(series.scope, hints.key, hints.name, instance)
     scaled = column.step != 1 and hints.not_set is None
     script = ""
     if hints.not_set is not None:
-        script = (
-            f"return value == {hints.not_set} ? {hints.not_set} : value / {1 / column.step:g};"
-        )
+        script = f"return value == {hints.not_set} ? {hints.not_set} : value / {1 / column.step:g};"
     default_type = "CHAR" if hints.label else "UNSIGNED" if hints.value_map else "FLOAT"
     return Item(
         key,

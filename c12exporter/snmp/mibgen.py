@@ -285,15 +285,18 @@ def _marker(what: str) -> tuple[str, str]:
     return f"-- begin {what}: written by python -m c12exporter.snmp.mibgen\n", f"-- end {what}\n"
 
 
-def _replace(text: str, what: str, body: str) -> str:
-    begin, end = _marker(what)
+def _between(text: str, markers: tuple[str, str], body: str, where: str) -> str:
+    """``text`` with what stands between the two marker lines replaced by ``body``."""
+    begin, end = markers
     start = text.find(begin)
     stop = text.find(end, start)
     if start < 0 or stop < 0:
-        raise MibGenerationError(
-            f"{MIB_FILE.name}: the marker {begin.strip()!r} or its end is missing"
-        )
-    return text[: start + len(begin)] + "\n" + body + "\n\n" + text[stop:]
+        raise MibGenerationError(f"{where}: the marker {begin.strip()!r} or its end is missing")
+    return text[: start + len(begin)] + body + text[stop:]
+
+
+def _replace(text: str, what: str, body: str) -> str:
+    return _between(text, _marker(what), "\n" + body + "\n\n", MIB_FILE.name)
 
 
 def render(
@@ -340,17 +343,12 @@ def render_docs(
     """``text`` (docs/mib.md) with each table of columns rewritten from the declarations."""
     measurements, others = tuple(measurements), tuple(others)
     for table in TABLES:
-        begin, end = (
+        markers = (
             f"<!-- begin {table.entry} columns: written by c12exporter docs -->\n",
             f"<!-- end {table.entry} columns -->\n",
         )
-        start, stop = text.find(begin), text.find(end)
-        if start < 0 or stop < start:
-            raise MibGenerationError(
-                f"docs/mib.md: the marker {begin.strip()!r} or its end is missing"
-            )
         body = doc_table(table, columns_of(table, measurements, others))
-        text = text[: start + len(begin)] + body + "\n" + text[stop:]
+        text = _between(text, markers, body + "\n", "docs/mib.md")
     return text
 
 
