@@ -159,7 +159,7 @@ class Discovery:
             log.warning(
                 "discovery: %d new serials not added: %d units are in the fleet already, as "
                 "many as the addresses scanned; a device that changes its serial would add one "
-                "per scan (see c12_discovery_units)", refused, cap,
+                "per scan (see %s)", refused, cap, declared("discovery_units").metric_name,
             )  # fmt: skip
         for known in self.known.values():
             unseen = now - known.last_seen

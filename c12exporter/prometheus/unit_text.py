@@ -37,6 +37,7 @@ from prometheus_client.core import Metric
 from prometheus_client.utils import floatToGoString as _untyped_float_to_go_string
 
 from .. import balance, supply
+from .. import catalogue as cat
 from ..forecast import TripForecast
 from ..measurements import OF_SCOPE, Scope
 from ..reading import Reading
@@ -50,6 +51,10 @@ from .collector import (
     measured,
     trip_forecast,
 )
+
+POLLS_FAMILY = cat.declared("polls").metric_name
+POLL_ERRORS_FAMILY = cat.declared("poll_errors").metric_name
+"""The two counters' family names (their samples end in ``_total``)."""
 
 _float = cast(Callable[[float], str], _untyped_float_to_go_string)
 """Sample values as ``generate_latest`` writes them."""
@@ -503,45 +508,45 @@ def build_plan(
     try:
         # In the collector's order: _health, then measured(): _unit, _input, _phases,
         # _channels, _balance, trip_forecast.
-        keep("c12_up")
-        slot("c12_poll_duration_seconds", derived + _DURATION)
-        slot("c12_polls", derived + _POLLS)
-        slots["c12_poll_errors"] = []
-        dynamic["c12_poll_errors"] = errors_at
-        slot("c12_last_poll_success_timestamp_seconds", derived + _LAST_SUCCESS)
-        keep("c12_unit_info")
+        keep(cat.UP)
+        slot(cat.POLL_DURATION, derived + _DURATION)
+        slot(POLLS_FAMILY, derived + _POLLS)
+        slots[POLL_ERRORS_FAMILY] = []
+        dynamic[POLL_ERRORS_FAMILY] = errors_at
+        slot(cat.LAST_POLL_SUCCESS, derived + _LAST_SUCCESS)
+        keep(cat.UNIT_INFO)
         scoped(Scope.UNIT, 0)
-        slot("c12_supervision_warning", derived + _WARNING)
-        keep("c12_input_rating_amperes")
-        slot("c12_power_up_time_seconds", derived + _POWER_UP)
-        keep("c12_supply_frequency_band_ratio")
-        slot("c12_voltage_unbalance_ratio", derived + _VOLTAGE_UNBALANCE)
-        keep("c12_voltage_missing")
+        slot(cat.SUPERVISION_WARNING, derived + _WARNING)
+        keep(cat.INPUT_RATING)
+        slot(cat.POWER_UP_TIME, derived + _POWER_UP)
+        keep(cat.SUPPLY_FREQUENCY_BAND)
+        slot(cat.VOLTAGE_UNBALANCE, derived + _VOLTAGE_UNBALANCE)
+        keep(cat.VOLTAGE_MISSING)
         for i in range(len(r.phases)):
             scoped(Scope.PHASE, width[Scope.UNIT] + i * width[Scope.PHASE])
         for key in (
-            "c12_channel_info",
-            "c12_channel_rating_amperes",
-            "c12_channel_supervision_min_amperes",
-            "c12_channel_supervision_max_amperes",
+            cat.CHANNEL_INFO,
+            cat.CHANNEL_RATING,
+            cat.CHANNEL_SUPERVISION_MIN,
+            cat.CHANNEL_SUPERVISION_MAX,
         ):
             keep(key)  # fmt: skip
-        slots["c12_channel_supervision_position"] = []
+        slots[cat.CHANNEL_SUPERVISION_POSITION] = []
         channel_offset = width[Scope.UNIT] + len(r.phases) * width[Scope.PHASE]
         for i in range(len(channels)):
             scoped(Scope.CHANNEL, channel_offset + i * width[Scope.CHANNEL])
             if i in banded:
-                slot("c12_channel_supervision_position", derived + _DERIVED + banded.index(i))
-        keep("c12_aux_socket_info")
-        keep("c12_aux_socket_rating_amperes")
-        slot("c12_phase_unbalance_ratio", derived + _UNBALANCE)
-        slots["c12_phase_unbalance_best_move_ratio"] = []
-        dynamic["c12_phase_unbalance_best_move_ratio"] = move_at
-        slots["c12_channel_trip_forecast_seconds"] = []
-        dynamic["c12_channel_trip_forecast_seconds"] = trip_at
-        slots["c12_channel_breaker_heat_ratio"] = []
+                slot(cat.CHANNEL_SUPERVISION_POSITION, derived + _DERIVED + banded.index(i))
+        keep(cat.AUX_SOCKET_INFO)
+        keep(cat.AUX_SOCKET_RATING)
+        slot(cat.PHASE_UNBALANCE, derived + _UNBALANCE)
+        slots[cat.PHASE_UNBALANCE_BEST_MOVE] = []
+        dynamic[cat.PHASE_UNBALANCE_BEST_MOVE] = move_at
+        slots[cat.CHANNEL_TRIP_FORECAST] = []
+        dynamic[cat.CHANNEL_TRIP_FORECAST] = trip_at
+        slots[cat.CHANNEL_BREAKER_HEAT] = []
         for i in range(len(heat_channels)):
-            slot("c12_channel_breaker_heat_ratio", derived + _DERIVED + len(banded) + i)
+            slot(cat.CHANNEL_BREAKER_HEAT, derived + _DERIVED + len(banded) + i)
     except PlanMismatch:
         return None
 
@@ -574,9 +579,9 @@ def build_plan(
 
         for key, where in slots.items():
             if key in dynamic:
-                if key == "c12_phase_unbalance_best_move_ratio" and not with_move:
+                if key == cat.PHASE_UNBALANCE_BEST_MOVE and not with_move:
                     continue
-                names.append("c12_poll_errors_total" if key == "c12_poll_errors" else key)
+                names.append(cat.POLL_ERRORS if key == POLL_ERRORS_FAMILY else key)
                 alone.append(2)
                 made.append(dynamic[key])
                 continue
@@ -619,7 +624,7 @@ def build_plan(
         if text is None:
             f = _Families(extra)
             _health(f, state, True, ext)
-            text = samples_text(_recorded(f.families)["c12_poll_errors"])
+            text = samples_text(_recorded(f.families)[POLL_ERRORS_FAMILY])
             errors_text.clear()
             errors_text[counts] = text
         return text
@@ -656,7 +661,7 @@ def build_plan(
         if not trip_prefixes.keys() >= seconds.keys():
             f = _Families(extra)
             trip_forecast(f, r, forecast, ext)
-            metric = _recorded(f.families)["c12_channel_trip_forecast_seconds"]
+            metric = _recorded(f.families)[cat.CHANNEL_TRIP_FORECAST]
             for sample, prefix in zip(metric.samples, _prefixes(metric), strict=True):
                 trip_prefixes[int(sample.labels["channel"])] = prefix
         # In the collector's order: by channel number.
