@@ -92,14 +92,6 @@ def reading_unbalance(reading: Reading) -> float | None:
     return None if currents is None else unbalance(list(currents.values()))
 
 
-def carrying_capacity_a(channel: ChannelReading, reading: Reading) -> float:
-    """What a channel can carry: its RCBO's rating, and the aux socket's on the model's aux
-    channel."""
-    if channel.number == reading.model.aux_channel:
-        return min(channel.rating_a, reading.model.aux_socket.rating_a)
-    return channel.rating_a
-
-
 def moves(reading: Reading) -> Iterator[Move]:
     """Every possible move that lowers the unbalance, in the order of the loads, then of
     the free channels."""
@@ -114,7 +106,7 @@ def moves(reading: Reading) -> Iterator[Move]:
         for target in free:
             if target.phase == source.phase or target.phase not in currents:
                 continue
-            if amps > carrying_capacity_a(target, reading):
+            if amps > reading.load_rating_a(target):
                 continue
             after = dict(currents)
             after[source.phase] = max(0.0, after[source.phase] - amps)
@@ -167,7 +159,7 @@ def best_move(reading: Reading) -> Move | None:
     lines = list(currents.values())
     takers: dict[str, list[tuple[float, ChannelReading]]] = {}  # by phase, lowest number first
     for c in free:
-        takers.setdefault(c.phase, []).append((carrying_capacity_a(c, reading), c))
+        takers.setdefault(c.phase, []).append((reading.load_rating_a(c), c))
     to_phases = [(i, takers[phase]) for i, phase in enumerate(phases) if phase in takers]
     best: tuple[tuple[float, float, int, int], ChannelReading, ChannelReading] | None = None
     for source, amps in closed:

@@ -59,7 +59,6 @@ from .measurements import (
     Measurement,
 )
 from .model import CHANNEL_RATING_A
-from .problems import load_rating
 from .reading import Reading, SupervisionState
 from .resolve import printable
 
@@ -372,7 +371,7 @@ def parse_units(text: str) -> dict[str, Unit]:
 def _load_rating(row: dict[str, Any]) -> float:
     """The rating a channel's load is judged by: its RCBO's, or the aux socket's own
     where the channel feeds one with a lower rating (as the problem board and the alerts
-    judge it; :func:`c12exporter.problems.load_rating`)."""
+    judge it; :meth:`c12exporter.reading.Reading.load_rating_a`)."""
     rating = float(row.get(CHANNEL_RATING, CHANNEL_RATING_A))
     socket = float(row.get(AUX_SOCKET_RATING, 0.0))
     return socket if 0.0 < socket < rating else rating
@@ -400,7 +399,7 @@ def unit_from_reading(name: str, reading: Reading) -> Unit:
                 number=c.number,
                 name=c.name,
                 current_a=c.current_a,
-                rating_a=load_rating(c, reading)[0],
+                rating_a=reading.load_rating_a(c),
                 breaker=str(c.values["channel_breaker"]),
                 load=c.load_state,
                 supervision=c.supervision_state,

@@ -219,10 +219,9 @@ def trip_forecasts(facts: Facts) -> Iterator[Finding]:
 def load_rating(channel: ChannelReading, reading: Reading) -> tuple[float, str]:
     """The rating a channel's load is judged by, and what it is: the model's aux channel
     (12 on a C12B) also feeds the aux socket, whose own rating may be lower than the RCBO's."""
-    aux = reading.model.aux_socket
-    if channel.number == reading.model.aux_channel and aux.rating_a < channel.rating_a:
-        return aux.rating_a, f" ({aux.name} socket)"
-    return channel.rating_a, ""
+    rating = reading.load_rating_a(channel)
+    socket = f" ({reading.model.aux_socket.name} socket)" if rating < channel.rating_a else ""
+    return rating, socket
 
 
 def _above(current_a: float, threshold_a: float, held: bool, margin_a: float) -> bool:

@@ -232,6 +232,14 @@ class Reading:
     def aux_channel(self) -> ChannelReading:
         return self.channels[self.model.aux_channel - 1]
 
+    def load_rating_a(self, channel: ChannelReading) -> float:
+        """What a channel's load is judged by and what it can carry: its RCBO's rating,
+        or on the model's aux channel the aux socket's own where that is lower (the
+        socket and the channel's connector share the RCBO)."""
+        if channel.number == self.model.aux_channel:
+            return min(channel.rating_a, self.model.aux_socket.rating_a)
+        return channel.rating_a
+
 
 @functools.lru_cache(maxsize=1024)
 def _band(min_a: float | None, max_a: float | None) -> SupervisionBand:
@@ -296,10 +304,13 @@ def build_reading(
     for i in range(len(model.channel_phases)):
         number = i + 1
         connector = model.layout.connector_of(number)
-        stored = _band(
-            _optional(setting("supervision_min", i)), _optional(setting("supervision_max", i))
+        band = (
+            overrides[number]
+            if number in overrides
+            else _band(
+                _optional(setting("supervision_min", i)), _optional(setting("supervision_max", i))
+            )
         )
-        band = overrides.get(number, stored)
         channels.append(
             ChannelReading(
                 number=number,

@@ -594,7 +594,7 @@ def channels(
         for number in connector.channels:
             c = by_number[number]
             k = f"c.{number}."
-            rating = view.bar_rating_a(c, reading)
+            rating = reading.load_rating_a(c)
             aux = (
                 f'<span class="aux">+ {e(reading.model.aux_socket.name)} socket</span>'
                 if number == reading.model.aux_channel

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from .. import balance, catalogue
 from ..forecast import TripForecast
 from ..measurements import BY_NAME, OF_SCOPE, PHASES, Measurement, Pane, Scope
-from ..problems import Problem, Severity, down_detail, load_rating
+from ..problems import Problem, Severity, down_detail
 from ..reading import ChannelReading, Identity, Reading
 from ..store import Store, UnitState
 
@@ -162,12 +162,6 @@ def balance_advice(reading: Reading) -> str:
         return "none (under 1 A)"
     move = balance.best_move(reading)
     return "none: no single move reduces the unbalance" if move is None else move.describe()
-
-
-def bar_rating_a(channel: ChannelReading, reading: Reading) -> float:
-    """What a channel's bar is against: the rating its load is judged by (the aux
-    socket's own on the channel that feeds it, where lower; :func:`load_rating`)."""
-    return load_rating(channel, reading)[0]
 
 
 def trips(forecast: TripForecast | None, reading: Reading | None) -> Mapping[int, float]:
@@ -321,7 +315,7 @@ def _channel(
     mine = [p for p in problems if p.channel == c.number]
     t[k + "name"] = c.name or f"Channel {c.number}"
     t[k + "current"] = CHANNEL_CURRENT.show(c.current_a)
-    w[k + "current"] = pct(c.current_a, bar_rating_a(c, reading))
+    w[k + "current"] = pct(c.current_a, reading.load_rating_a(c))
     s[k + "current"] = about(mine, f"overload.{c.number}", f"trip.{c.number}")
     s[k] = worst(mine)
     t[k + "problem"] = "; ".join(p.text for p in mine)
@@ -332,7 +326,7 @@ def _channel(
     for m in CHANNEL_MORE:
         t[k + m.name] = m.show(c.values[m.name])
     band = c.supervision
-    rating = bar_rating_a(c, reading)
+    rating = reading.load_rating_a(c)
     # the band drawn on the bar: marks at its minimum and maximum (0 when not set)
     w[k + "lo"] = pct(band.min_a or 0.0, rating)
     w[k + "hi"] = 0.0 if band.max_a is None else pct(band.max_a, rating)
