@@ -17,7 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from .. import __version__, balance, supply
-from ..catalogue import DERIVED_BY_NAME, Derived
+from ..catalogue import Derived, declared
 from ..forecast import TripForecast
 from ..measurements import OF_SCOPE, Measurement, Quantity, Scope, metric_labels
 from ..reading import Reading, SupervisionState
@@ -60,34 +60,30 @@ class _Families:
         return family(series.metric_name, series.metric_help, series.label_names)
 
 
-def _declared(name: str) -> Derived:
-    return DERIVED_BY_NAME[name]
-
-
-UP = _declared("up")
-POLL_DURATION = _declared("poll_duration")
-POLLS = _declared("polls")
-POLL_ERRORS = _declared("poll_errors")
-LAST_POLL_SUCCESS = _declared("last_poll_success")
-BUILD_INFO = _declared("exporter_build_info")
-UNIT_INFO = _declared("unit_info")
-SUPERVISION_WARNING = _declared("supervision_warning")
-INPUT_RATING = _declared("input_rating")
-POWER_UP_TIME = _declared("power_up_time")
-FREQUENCY_BAND = _declared("supply_frequency_band")
-VOLTAGE_UNBALANCE = _declared("voltage_unbalance")
-VOLTAGE_MISSING = _declared("voltage_missing")
-CHANNEL_INFO = _declared("channel_info")
-CHANNEL_RATING = _declared("channel_rating")
-SUPERVISION_MIN = _declared("channel_supervision_min")
-SUPERVISION_MAX = _declared("channel_supervision_max")
-SUPERVISION_POSITION = _declared("channel_supervision_position")
-AUX_SOCKET_INFO = _declared("aux_socket_info")
-AUX_SOCKET_RATING = _declared("aux_socket_rating")
-PHASE_UNBALANCE = _declared("phase_unbalance")
-BEST_MOVE = _declared("phase_unbalance_best_move")
-TRIP_FORECAST = _declared("channel_trip_forecast")
-BREAKER_HEAT = _declared("channel_breaker_heat")
+UP = declared("up")
+POLL_DURATION = declared("poll_duration")
+POLLS = declared("polls")
+POLL_ERRORS = declared("poll_errors")
+LAST_POLL_SUCCESS = declared("last_poll_success")
+BUILD_INFO = declared("exporter_build_info")
+UNIT_INFO = declared("unit_info")
+SUPERVISION_WARNING = declared("supervision_warning")
+INPUT_RATING = declared("input_rating")
+POWER_UP_TIME = declared("power_up_time")
+FREQUENCY_BAND = declared("supply_frequency_band")
+VOLTAGE_UNBALANCE = declared("voltage_unbalance")
+VOLTAGE_MISSING = declared("voltage_missing")
+CHANNEL_INFO = declared("channel_info")
+CHANNEL_RATING = declared("channel_rating")
+SUPERVISION_MIN = declared("channel_supervision_min")
+SUPERVISION_MAX = declared("channel_supervision_max")
+SUPERVISION_POSITION = declared("channel_supervision_position")
+AUX_SOCKET_INFO = declared("aux_socket_info")
+AUX_SOCKET_RATING = declared("aux_socket_rating")
+PHASE_UNBALANCE = declared("phase_unbalance")
+BEST_MOVE = declared("phase_unbalance_best_move")
+TRIP_FORECAST = declared("channel_trip_forecast")
+BREAKER_HEAT = declared("channel_breaker_heat")
 
 
 class FleetCollector(Collector):
