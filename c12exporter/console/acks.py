@@ -18,7 +18,7 @@ import logging
 import sqlite3
 from pathlib import Path
 
-from ..history.db import rollback
+from ..history.db import BUSY_TIMEOUT_S, rollback, use_wal
 from ..problems import Occurrence, Problem, Severity
 from ..reading import Identity
 
@@ -73,11 +73,13 @@ class SqliteProblemLog:
         self.write_errors = 0
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._conn = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
         except (OSError, sqlite3.Error) as error:
             raise AckStoreError(f"{path}: cannot open the acknowledgements file: {error}") from None
         try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            use_wal(self._conn)
             self._conn.execute("PRAGMA synchronous=NORMAL")
             _migrate(self._conn, path)
         except sqlite3.Error as error:

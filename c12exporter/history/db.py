@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from pathlib import Path
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -182,6 +183,26 @@ def rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
+BUSY_TIMEOUT_S = 10.0
+"""How long a connection waits for another process's lock on the file."""
+
+
+def use_wal(conn: sqlite3.Connection, timeout_s: float = BUSY_TIMEOUT_S) -> None:
+    """Put the file in WAL mode. SQLite answers "database is locked" at once, without
+    waiting its busy timeout, while another process is switching the same new file (two
+    shards of one fleet starting together with one state directory): try again until
+    ``timeout_s`` has passed."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
     """Open (and create or migrate) the database; WAL so readers never wait for the writer.
 
@@ -198,11 +219,13 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
     try:
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
     except (sqlite3.Error, OSError) as error:
         raise problem(path, error, "cannot open the history database") from None
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
+        use_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         migrate(conn)
