@@ -556,6 +556,16 @@ DERIVED: tuple[Derived, ...] = (
         "(docs/configuration.md)", table=EXPORTER_TABLE,
     ),
     Derived(
+        "metrics_unit_renders", EXPORTER, "Units rendered for /metrics, by when", "",
+        _counter("c12_metrics_unit_renders",
+                 "Units rendered for /metrics, by when: ahead (just before a scrape on a "
+                 "schedule was due) or scrape (while a scrape waited)"),
+        ("when",),
+        note="units rendered for `/metrics`: `ahead` (just before a scrape on a schedule was "
+        "due, docs/performance.md) or `scrape` (while a scrape waited); a unit is rendered "
+        "at most once per reading", table=EXPORTER_TABLE,
+    ),
+    Derived(
         "config_reloads", EXPORTER, "Config reload attempts by result", "",
         _counter("c12_config_reloads", "Attempts to reload the config file, by result"),
         ("result",),

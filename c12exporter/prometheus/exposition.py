@@ -35,7 +35,7 @@ import time
 import weakref
 from collections.abc import Iterator, Sequence
 
-from prometheus_client import generate_latest
+from prometheus_client import Counter, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
@@ -166,7 +166,8 @@ class CachedExposition:
     appended, a metric yielded again unchanged with the text it had. ``forecast`` gives
     the trip forecast series. ``renders`` counts unit renders (through a plan or the
     collector), ``planned`` those through a plan, and ``gzip.compressed`` the families
-    compressed, for tests and the benchmark.
+    compressed, for tests and the benchmark; ``counted`` (labelled ``when``), if given,
+    counts the renders ahead of a scrape and while one waits.
     """
 
     def __init__(
@@ -175,8 +176,10 @@ class CachedExposition:
         collectors: Sequence[Collector] = (),
         level: int = GZIP_LEVEL,
         forecast: TripForecast | None = None,
+        counted: Counter | None = None,
     ) -> None:
         self.store = store
+        self.counted = counted
         self.forecast = forecast
         self.collectors = list(collectors)
         self.gzip = SegmentedGzip(level)
@@ -231,6 +234,12 @@ class CachedExposition:
     def _fleet(self, now: float | None) -> dict[str, tuple[bytes, ...]]:
         """The fleet's families and their lines (each with its header first), rendering
         the units whose state moved."""
+        return _grouped(self._rendered(now, "scrape"))
+
+    def _rendered(self, now: float | None, when: str) -> list[_Unit]:
+        """Every unit's latest render, rendering the units whose state moved; the renders
+        are counted under ``when``."""
+        renders = self.renders
         now = time.time() if now is None else now
         store = self.store
         extra = tuple(sorted({k for u in store for k in u.config.labels}))
@@ -251,7 +260,14 @@ class CachedExposition:
                 unit = self._render_unit(state, fresh, extra, unit)
             units[name] = unit
         self._units = units  # removed units go
-        return _grouped(list(units.values()))
+        if self.counted is not None and self.renders > renders:
+            self.counted.labels(when).inc(self.renders - renders)
+        return list(units.values())
+
+    def prepare(self, now: float | None = None) -> None:
+        """Render the units whose state moved, ahead of a scrape (:mod:`.cadence`)."""
+        with self._lock:
+            self._rendered(now, "ahead")
 
     def render(self, now: float | None = None) -> bytes:
         """The exposition as text."""

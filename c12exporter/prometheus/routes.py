@@ -10,6 +10,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from ..addresses import split_host_port
+from ..catalogue import declared
 from ..exposer import ExposerContext
 from ..history.metrics import HistoryCollector
 from ..poller import Poller
@@ -17,6 +18,7 @@ from ..resolve import DEFAULT_RESOLVER, Resolver
 from ..routes import Routes
 from ..store import Store
 from ..telemetry import Telemetry
+from .cadence import RenderAhead
 from .collector import ExporterCollector, FleetCollector
 from .exposition import CachedExposition, accepts_gzip
 from .probe_targets import REFUSED, admitted_address, find_unit
@@ -26,6 +28,7 @@ POLLER_KEY = web.AppKey("poller", Poller)
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
 TELEMETRY_KEY = web.AppKey("telemetry", Telemetry)
 EXPOSITION_KEY = web.AppKey("exposition", CachedExposition)
+RENDER_AHEAD_KEY = web.AppKey("render_ahead", RenderAhead)
 CONTEXT_KEY = web.AppKey("context", ExposerContext)
 RESOLVER_KEY = web.AppKey("resolver", Resolver)
 RENDER_POOL = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="metrics-render")
@@ -42,8 +45,20 @@ def add_routes(routes: Routes, context: ExposerContext) -> None:
     registry.register(context.telemetry.registry)
     if context.history is not None:
         registry.register(HistoryCollector(context.history))
-    exposition = CachedExposition(context.store, [registry], forecast=context.forecast)
+    exposition = CachedExposition(
+        context.store,
+        [registry],
+        forecast=context.forecast,
+        counted=context.telemetry.counter_of(declared("metrics_unit_renders")),
+    )
     routes.state(EXPOSITION_KEY, exposition)
+    render_ahead = RenderAhead(exposition, RENDER_POOL)
+    routes.state(RENDER_AHEAD_KEY, render_ahead)
+
+    async def stop_rendering_ahead(app: web.Application) -> None:
+        render_ahead.cancel()
+
+    routes.on_shutdown(stop_rendering_ahead)
     routes.state(CONTEXT_KEY, context)
     routes.state(STORE_KEY, context.store)
     routes.state(POLLER_KEY, context.poller)
@@ -78,14 +93,17 @@ async def metrics(request: web.Request) -> web.Response:
     """The whole fleet, each unit rendered again only if its reading changed; gzip when
     the scraper accepts it (Prometheus does)."""
     exposition = request.app[EXPOSITION_KEY]
+    loop = asyncio.get_running_loop()
+    request.app[RENDER_AHEAD_KEY].scraped(loop)
     headers = {"Content-Type": CONTENT_TYPE_LATEST, "Vary": "Accept-Encoding"}
     if accepts_gzip(request.headers.get("Accept-Encoding", "")):
         render = exposition.render_gzip
         headers["Content-Encoding"] = "gzip"
     else:
         render = exposition.render
-    # Units polled since their last render are rendered here, off the poll loop.
-    body = await asyncio.get_running_loop().run_in_executor(RENDER_POOL, render)
+    # Units polled since their last render (here or just before the scrape was due) are
+    # rendered here, off the poll loop.
+    body = await loop.run_in_executor(RENDER_POOL, render)
     return web.Response(body=body, headers=headers)
 
 

@@ -1,0 +1,122 @@
+"""When the next scrape will come, from when the last ones came, and the units rendered just
+before it.
+
+Prometheus scrapes a target on a fixed schedule (its interval, at an offset of its own),
+an HA pair of Prometheus servers on two such schedules. A scrape at 1,000 units finds
+nearly every unit with a new reading (polls every few seconds, scrapes every 15 s or
+more), and rendering them all while Prometheus waits costs most of the scrape's time.
+:class:`RenderAhead` watches when scrapes arrive and, once they come on a schedule, renders
+the units whose reading changed a little before the next one is due
+(:meth:`.CachedExposition.prepare`); the scrape itself then renders only the units polled
+since. A unit is still rendered at most once per reading: a reading replaced before the
+scrape was rendered for nothing (about the lead over the poll interval, a few per cent).
+Without a schedule (scrapes by hand, a scraper that keeps changing its pace) nothing is
+rendered ahead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import statistics
+import time
+from collections import deque
+from typing import Protocol
+
+KEPT = 9
+"""Scrape arrivals remembered: enough to see the schedules of up to :data:`SCRAPERS`."""
+SCRAPERS = 3
+"""Scrapers on schedules of their own that :class:`ScrapeCadence` tells apart (an HA pair
+of Prometheus servers, and one more)."""
+TOLERANCE = 0.05
+"""How far apart two periods of one schedule may be, as a share of the period."""
+MIN_PERIOD_S = 1.0
+"""Shorter periods are not scheduled: rendering ahead saves nothing there."""
+MIN_LEAD_S = 0.1
+LEAD_PER_RENDER = 1.5
+"""How far ahead of the scrape the units are rendered: this many times the last render
+ahead took (the machine's load shows in it), at least :data:`MIN_LEAD_S`, at most a
+quarter of the period."""
+
+
+class ScrapeCadence:
+    """Scrape arrivals and the schedule they follow, if any."""
+
+    def __init__(self) -> None:
+        self._arrivals: deque[float] = deque(maxlen=KEPT)
+
+    def scraped(self, at: float) -> None:
+        """A scrape arrived at ``at`` (monotonic seconds)."""
+        self._arrivals.append(at)
+
+    def period(self) -> tuple[int, float] | None:
+        """``(scrapers, period)``: the fewest scrapers on one period that explain the
+        latest arrivals (each scraper's last two periods agree), or ``None``."""
+        t = list(self._arrivals)
+        for scrapers in range(1, SCRAPERS + 1):
+            if len(t) < 2 * scrapers + 1:
+                return None
+            # Each scraper's latest period, and the one before for the latest scraper.
+            periods = [t[-1 - i] - t[-1 - i - scrapers] for i in range(scrapers + 1)]
+            period = statistics.median(periods)
+            if period >= MIN_PERIOD_S and all(
+                abs(p - period) <= TOLERANCE * period for p in periods
+            ):
+                return scrapers, period
+        return None
+
+    def next_at(self) -> float | None:
+        """When the next scrape is due (monotonic seconds), or ``None`` without a schedule."""
+        found = self.period()
+        if found is None:
+            return None
+        scrapers, period = found
+        # The scraper after the latest one came `scrapers - 1` arrivals ago.
+        return self._arrivals[-scrapers] + period
+
+
+class Preparable(Protocol):
+    def prepare(self) -> None: ...
+
+
+class RenderAhead:
+    """Calls ``exposition.prepare()`` on ``pool`` a little before each scrape is due,
+    once scrapes come on a schedule (:class:`ScrapeCadence`). ``prepared`` counts the
+    renders ahead, for tests and the benchmark."""
+
+    def __init__(self, exposition: Preparable, pool: concurrent.futures.Executor) -> None:
+        self.exposition = exposition
+        self.pool = pool
+        self.cadence = ScrapeCadence()
+        self.lead_s = MIN_LEAD_S
+        self.prepared = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def scraped(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A scrape arrived: plan the render ahead of the next one (called on ``loop``)."""
+        now = time.monotonic()
+        self.cadence.scraped(now)
+        self.cancel()
+        due = self.cadence.next_at()
+        if due is None:
+            return
+        found = self.cadence.period()
+        assert found is not None
+        lead = min(self.lead_s, found[1] / 4)
+        self._timer = loop.call_later(max(0.0, due - lead - now), self._start, loop)
+
+    def cancel(self) -> None:
+        """Drop the planned render (a scrape came first, or the server stops)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        loop.run_in_executor(self.pool, self._prepare)
+
+    def _prepare(self) -> None:
+        started = time.monotonic()
+        self.exposition.prepare()
+        self.prepared += 1
+        self.lead_s = max(MIN_LEAD_S, LEAD_PER_RENDER * (time.monotonic() - started))
