@@ -217,6 +217,26 @@ def test_plans_follow_readings_of_every_shape_byte_for_byte() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_units_of_one_shape_share_one_template_whatever_their_names_and_labels() -> None:
+    now = time.time()
+    configs = [
+        UnitConfig("stage-left", "127.0.0.1:1502", labels={"rack": "A3"}),
+        UnitConfig('foh "main"', "127.0.0.1:1503", labels={"rack": "50% \\ B"}),
+    ]
+    store = Store(configs, staleness_s=15)
+    cached = CachedExposition(store)
+    for config in configs:
+        store.record_success(config.name, reading(now, config.name), 0.01)
+    cached.render(now)
+    for config in configs:
+        store.record_success(config.name, reading(now + 1, config.name), 0.01)
+    assert cached.render(now + 1) == collector_text(store)
+    plans = [cached._units[config.name].plan for config in configs]
+    assert plans[0] is not None and plans[1] is not None and plans[0] is not plans[1]
+    assert plans[0].layouts[0].template is plans[1].layouts[0].template
+    assert b"stage-left" not in plans[0].layouts[0].template
+
+
 def test_a_unit_whose_reading_changes_shape_gets_a_new_plan() -> None:
     now = time.time()
     store = Store((UP,), staleness_s=15)

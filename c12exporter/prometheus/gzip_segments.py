@@ -130,7 +130,8 @@ class SegmentedGzip:
         for name, parts in segments:
             old = kept.get(name)
             if old is not None and old.made_of == parts:
-                pending.append(old)
+                # Kept with the texts just given: equal, and the older ones can go.
+                pending.append(old._replace(made_of=parts))
             else:
                 pending.append(_POOL.submit(deflate, parts, self.level))
                 self.compressed += 1

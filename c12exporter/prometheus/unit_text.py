@@ -122,13 +122,15 @@ def _recorded(families: dict[str, Metric]) -> dict[str, Metric]:
     return families
 
 
-def _prefixes(metric: Metric) -> list[bytes]:
+def _prefixes(metric: Metric, slotted: Mapping[str, str] = {}) -> list[bytes]:
     """``name{labels} `` of each sample of ``metric``, labels sorted as ``generate_latest``
-    sorts them."""
+    sorts them; a label in ``slotted`` (name -> marker) has the marker for its value."""
     out = []
     for sample in metric.samples:
         labels = sample.labels
-        text = ",".join([f'{k}="{_escape(labels[k])}"' for k in sorted(labels)])
+        text = ",".join(
+            [f'{k}="{slotted[k] if k in slotted else _escape(labels[k])}"' for k in sorted(labels)]
+        )
         out.append((f"{sample.name}{{{text}}} " if text else f"{sample.name} ").encode())
     return out
 
@@ -159,13 +161,16 @@ class Layout:
     """How a unit's values become its lines, one text per family in the collector's order.
 
     The families of values (``alone`` 0) have one template: their lines with a ``%r``
-    for each number under a million and a ``%b`` for each other value (its text), families
+    for each number under a million, a ``%b`` for each other value (its text) and a
+    ``%b`` for each value of the unit's own labels (``pdu`` and the config's), families
     apart by a NUL (``template``: one string for the unit
-    rather than one per series, written with one ``%`` and cut with one ``split``). A
+    rather than one per series, written with one ``%`` and cut with one ``split``; units
+    of one shape share it, their names not in it). A
     render picks from its gathered list the numbers under a million (``small``, written
     with ``repr``), the others (``large``: times, energy) and the state names
-    (``states``); ``order`` puts their texts, laid end to end in that order, in the
-    template's order.
+    (``states``); ``order`` puts their texts, laid end to end in that order and followed
+    by the unit's label values (kind ``label``, position: which label), in the template's
+    order.
     A family whose text cannot change under the plan (``alone`` 1) is kept whole
     (``fixed``); one made at each render (``alone`` 2: poll errors, the best move, the
     trip forecast) is picked from the gathered list by ``texts``. ``merge`` puts the
@@ -200,11 +205,14 @@ class Layout:
         self.merge = _column_picker(self.families, families_laid, len(self.alone))
         by_kind: dict[str, list[int]] = {kind: [] for kind in _KINDS}
         for position, kind in zip(positions, kinds, strict=True):
-            by_kind[kind].append(position)
+            if kind != _LABEL:
+                by_kind[kind].append(position)
         self.small, self.large, self.states = (_picker(by_kind[kind]) for kind in _KINDS)
         laid = {(kind, p): i for i, (kind, p) in enumerate(
             (kind, p) for kind in _KINDS for p in by_kind[kind])}  # fmt: skip
-        self.order = _picker([laid[k, p] for p, k in zip(positions, kinds, strict=True)])
+        labels_at = sum(map(len, by_kind.values()))
+        self.order = _picker([labels_at + p if k == _LABEL else laid[k, p]
+                              for p, k in zip(positions, kinds, strict=True)])  # fmt: skip
 
     def resorted(self, flat: list[Any]) -> Layout:
         """This layout with the small numbers that are no longer small (by ``flat``) made
@@ -218,10 +226,10 @@ class Layout:
         return Layout(self.families, self.alone, template, self.fixed, self.dynamic,
                       self.positions, kinds)  # fmt: skip
 
-    def chunks(self, flat: list[Any]) -> tuple[bytes, ...] | None:
-        """Each family's lines by column (:data:`COLUMNS`), from the gathered values and
-        the texts made for this render (at the end of ``flat``); ``None`` if a "small"
-        number is not small."""
+    def chunks(self, flat: list[Any], labels: tuple[bytes, ...]) -> tuple[bytes, ...] | None:
+        """Each family's lines by column (:data:`COLUMNS`), from the gathered values, the
+        texts made for this render (at the end of ``flat``) and the unit's label values;
+        ``None`` if a "small" number is not small."""
         small = list(map(float, self.small(flat)))
         if small and not (max(small) < 1e6 and math.isfinite(sum(small))):
             return None
@@ -230,6 +238,7 @@ class Layout:
             *small,
             *[_float(x).encode() for x in map(float, self.large(flat))],
             *map(_STATE_TEXTS.__getitem__, self.states(flat)),
+            *labels,
         ))  # fmt: skip
         templated = (self.template % values).split(_FAMILY_END) if self.templated else []
         return self.merge((*templated, *self.fixed, *self.texts(flat), b""))
@@ -238,8 +247,11 @@ class Layout:
 _FAMILY_END = b"\0"
 """Between two families in a template: no text ``generate_latest`` writes for a planned unit
 has it (a prefix that does is not planned)."""
-_SLOT = {"small": b"%r\n", "large": b"%b\n", "state": b"%b\n"}
-"""A value's place in a template, by its kind."""
+_LABEL = "label"
+_SLOT = {"small": b"%r\n", "large": b"%b\n", "state": b"%b\n", _LABEL: b"%b"}
+"""A value's place in a template, by its kind (a unit's label value's: ``label``)."""
+_LABEL_MARK = re.compile(rb"\x01(\d+)\x01")
+"""Where a unit's label value goes in a prefix (:func:`_label_marks`) before it is a slot."""
 
 
 def _reslotted(template: bytes, kinds: Sequence[str]) -> bytes:
@@ -252,12 +264,35 @@ def _reslotted(template: bytes, kinds: Sequence[str]) -> bytes:
     )
 
 
-def _template(prefixes: Sequence[bytes], kinds: Sequence[str]) -> bytes:
-    """A family's lines with a slot for each value, from its series' prefixes and its
-    values' kinds."""
-    return b"".join(
-        [p.replace(b"%", b"%%") + _SLOT[k] for p, k in zip(prefixes, kinds, strict=True)]
-    )
+def _label_marks(keys: Sequence[str]) -> dict[str, str]:
+    """A marker for the value of each of the unit's labels ``keys`` in :func:`_prefixes`."""
+    return {key: f"\x01{i}\x01" for i, key in enumerate(keys)}
+
+
+def _template(
+    prefixes: Sequence[bytes], kinds: Sequence[str]
+) -> tuple[bytes, list[tuple[int, ...]]]:
+    """A family's lines with a slot for each value and for each of the unit's label values
+    (marked in ``prefixes``), and which labels each line's slots take, in order."""
+    lines, labels = [], []
+    for prefix, kind in zip(prefixes, kinds, strict=True):
+        prefix = prefix.replace(b"%", b"%%")
+        labels.append(tuple(map(int, _LABEL_MARK.findall(prefix))))
+        lines.append(_LABEL_MARK.sub(b"%b", prefix) + _SLOT[kind])
+    return b"".join(lines), labels
+
+
+_TEMPLATES: dict[bytes, bytes] = {}
+"""One object for each template: units of one shape share it."""
+_MAX_TEMPLATES = 4096
+"""Shapes remembered (then forgotten all at once): the heat series' channels make shapes
+come and go."""
+
+
+def _shared_template(template: bytes) -> bytes:
+    if len(_TEMPLATES) >= _MAX_TEMPLATES:
+        _TEMPLATES.clear()
+    return _TEMPLATES.setdefault(template, template)
 
 
 _FAMILIES: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -416,8 +451,10 @@ class UnitPlan:
         forecast: TripForecast | None,
         dynamic: Sequence[_Dynamic],
         layouts: tuple[Layout, Layout],
+        labels: tuple[bytes, ...],
     ) -> None:
         self.key = key
+        self.labels = labels  # the unit's label values, escaped, for the templates' slots
         self.gathered = gathered
         self.present = present
         self.absent = absent
@@ -449,11 +486,11 @@ class UnitPlan:
         layout = self.layouts[which]
         flat += texts
         try:
-            chunks = layout.chunks(flat)
+            chunks = layout.chunks(flat, self.labels)
             if chunks is None:  # a number grew past a million (an energy counter, uptime)
                 layout = layout.resorted(flat)
                 self.layouts = (layout, self.layouts[1]) if not which else (self.layouts[0], layout)
-                chunks = layout.chunks(flat)
+                chunks = layout.chunks(flat, self.labels)
         except (TypeError, ValueError, KeyError) as e:  # a number became a state or back
             raise PlanMismatch from e
         if chunks is None:
@@ -562,11 +599,21 @@ def build_plan(
         kinds = [_kind(flat[p]) for p in slots[key]]
         return ["large" if counter and k == "small" else k for k in kinds]
 
-    @functools.cache
-    def template_of(key: str) -> bytes:
-        return _template(_prefixes(families[key]), kinds_of(key))
+    unit_keys = ("pdu", *extra)
+    marks = _label_marks(unit_keys)
+    unit_values: dict[int, str] = {}  # each of the unit's labels -> its value
 
-    joined: dict[bytes, bytes] = {}
+    @functools.cache
+    def template_of(key: str) -> tuple[bytes, list[tuple[int, ...]]]:
+        metric = families[key]
+        for sample in metric.samples:
+            for i, k in enumerate(unit_keys):
+                if (
+                    k in sample.labels
+                    and unit_values.setdefault(i, sample.labels[k]) != (sample.labels[k])
+                ):
+                    raise PlanMismatch  # not one value for the whole unit
+        return _template(_prefixes(metric, marks), kinds_of(key))
 
     def layout(with_move: bool) -> Layout | None:
         names: list[str] = []
@@ -601,17 +648,24 @@ def build_plan(
                 fixed.append(b"")
             else:
                 alone.append(0)
-                templates.append(template_of(key))
-                positions += where
-                kinds += kinds_of(key)
+                template, line_labels = template_of(key)
+                templates.append(template)
+                for labels, position, kind in zip(line_labels, where, kinds_of(key), strict=True):
+                    positions += [*labels, position]
+                    kinds += [*[_LABEL] * len(labels), kind]
         if any(_FAMILY_END in t for t in templates):
             return None
-        template = _FAMILY_END.join(templates)
-        template = joined.setdefault(template, template)  # both layouts share it
+        template = _shared_template(_FAMILY_END.join(templates))
         return Layout(names, alone, template, fixed, made, positions, kinds)
 
-    without_move, with_move = layout(False), layout(True)
+    try:
+        without_move, with_move = layout(False), layout(True)
+    except PlanMismatch:
+        return None
     if without_move is None or with_move is None:
+        return None
+    labels = tuple(_escape(unit_values.get(i, "")).encode() for i in range(len(unit_keys)))
+    if any(_FAMILY_END in label for label in labels):
         return None
 
     errors_text: dict[tuple[tuple[str, int], ...], bytes] = {}  # the latest counts' text
@@ -682,6 +736,7 @@ def build_plan(
         forecast,
         (errors, best_move, trip),
         (without_move, with_move),
+        labels,
     )
     try:
         names, chunks = plan.render(state, r)
