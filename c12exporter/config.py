@@ -90,7 +90,7 @@ RESERVED_LABELS = frozenset({
     # the exporter's own series (a test compares this with every label on /metrics)
     "pdu", "vendor", "model", "serial", "firmware", "layout", "aux_socket", "address", "name",
     "phase", "channel", "connector", "connector_type", "pins", "socket", "standard",
-    "to_channel", "to_phase", "state", "reason", "version",
+    "to_channel", "to_phase", "state", "reason", "version", "when",
     # what Prometheus sets on every target (``/sd`` hands ``labels:`` to it)
     "job", "instance",
 })  # fmt: skip

@@ -193,6 +193,7 @@ def test_a_hash_no_password_can_match_is_refused_at_load(tmp_path: Path, value: 
         ("basic_auth_users: {alice: !!python/object:os.system [ls]}\n", r"line 1, column 27"),
         (f"basic_auth_users: {{alice: [{GOOD}]}}\n", r"basic_auth_users\.alice: not a bcrypt"),
     ],
+    ids=["int", "binary", "python object", "list"],  # the hash is new at each run
 )
 def test_a_hash_under_a_tag_is_refused_without_quoting_it(
     tmp_path: Path, text: str, message: str

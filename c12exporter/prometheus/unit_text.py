@@ -222,7 +222,7 @@ class Layout:
             _kind(flat[p]) if k == "small" else k
             for p, k in zip(self.positions, self.kinds, strict=True)
         ]
-        template = _reslotted(self.template, kinds)
+        template = _shared_template(_reslotted(self.template, kinds))
         return Layout(self.families, self.alone, template, self.fixed, self.dynamic,
                       self.positions, kinds)  # fmt: skip
 
