@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -192,6 +193,31 @@ def in_process(units: int, reps: int) -> None:
     )
 
 
+def traced(units: int) -> None:
+    """What the exposition keeps between scrapes, as tracemalloc counts it: readings
+    recorded first, then the exposition made and scraped (gzip) after three rounds of new
+    readings."""
+    configs, readings = simulated_readings(units)
+    store = Store(configs, staleness_s=3600)
+    for reading in readings[0]:
+        store.record_success(reading.unit, reading, 0.01)
+    gc.collect()
+    tracemalloc.start()
+    exposition = CachedExposition(store)
+    exposition.render_gzip()
+    for turn in range(1, 4):
+        now = time.time()
+        for reading in readings[turn % 2]:
+            store.record_success(reading.unit, dataclasses.replace(reading, taken_at=now), 0.01)
+        exposition.render_gzip()
+    gc.collect()
+    kept, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(f"Kept by the exposition between scrapes (tracemalloc, after four gzip scrapes of "
+          f"{units} units; the readings recorded before it started are not counted): "
+          f"{kept / 2**20:.1f} MiB.\n")  # fmt: skip
+
+
 # ---------------------------------------------------------------------- over HTTP
 
 
@@ -224,6 +250,16 @@ def last_polls(text: bytes) -> dict[bytes, bytes]:
     prefix = b"c12_last_poll_success_timestamp_seconds{"
     return {
         line.rsplit(b" ", 1)[0]: line.rsplit(b" ", 1)[1]
+        for line in text.splitlines()
+        if line.startswith(prefix)
+    }
+
+
+def unit_renders(text: bytes) -> dict[str, float]:
+    """``c12_metrics_unit_renders_total`` by ``when`` (none from an exporter without it)."""
+    prefix = b'c12_metrics_unit_renders_total{when="'
+    return {
+        line[len(prefix) :].split(b'"')[0].decode(): float(line.rsplit(b" ", 1)[1])
         for line in text.splitlines()
         if line.startswith(prefix)
     }
@@ -283,10 +319,11 @@ def over_http(units: int, scrapes: int, interval: float, checkout: Path | None =
             for k in range(1, WARM_UP + scrapes + 1):
                 time.sleep(max(0.0, start + k * interval - time.monotonic()))
                 seconds, body = get(port, True)
-                if k <= WARM_UP:
-                    previous = last_polls(gzip.decompress(body))
-                    continue
                 text = gzip.decompress(body)  # checks the CRC-32 and the length
+                rendered = unit_renders(text)
+                if k <= WARM_UP:
+                    previous, previous_rendered = last_polls(text), rendered
+                    continue
                 up = [line for line in text.splitlines() if line.startswith(b"c12_up{")]
                 if len(up) != units or not all(line.endswith(b"} 1.0") for line in up):
                     raise SystemExit("a gzip scrape did not have every unit up")
@@ -294,7 +331,9 @@ def over_http(units: int, scrapes: int, interval: float, checkout: Path | None =
                 changed = sum(1 for k, v in polls.items() if previous.get(k) != v)
                 previous = polls
                 whole6 = len(gzip.compress(text, 6))
-                rows.append((seconds, len(body), whole6, changed, len(text)))
+                renders = {when: n - previous_rendered.get(when, 0) for when, n in rendered.items()}
+                previous_rendered = rendered
+                rows.append((seconds, len(body), whole6, changed, renders))
             time.sleep(max(0.0, start + (WARM_UP + scrapes + 1) * interval - time.monotonic()))
             plain_s, plain = get(port, False)
             rss = rss_mib(exporter.pid)
@@ -309,12 +348,14 @@ def over_http(units: int, scrapes: int, interval: float, checkout: Path | None =
           f"another process) every 5 s, scraped with gzip every {interval:g} s on a fixed "
           f"schedule (after {WARM_UP} not measured); load average {load:.2f} when the "
           f"scrapes began.\n")  # fmt: skip
-    print("| scrape | units with a new reading | answered in | gzip body | "
-          "whole-body level-6 gzip of the same text | ratio |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|")
-    for i, (seconds, size, whole6, changed, _) in enumerate(rows, 1):
-        print(f"| {i} | {changed} | {seconds * 1e3:.0f} ms | {size / 1e6:.3f} MB | "
-              f"{whole6 / 1e6:.3f} MB | {size / whole6:.2f} |")  # fmt: skip
+    print("| scrape | units with a new reading | rendered ahead | rendered while it waited "
+          "| answered in | gzip body | whole-body level-6 gzip of the same text "
+          "| ratio |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for i, (seconds, size, whole6, changed, renders) in enumerate(rows, 1):
+        ahead, waited = (f"{renders[w]:.0f}" if w in renders else "-" for w in ("ahead", "scrape"))
+        print(f"| {i} | {changed} | {ahead} | {waited} | {seconds * 1e3:.0f} ms | "
+              f"{size / 1e6:.3f} MB | {whole6 / 1e6:.3f} MB | {size / whole6:.2f} |")  # fmt: skip
     times = sorted(r[0] for r in rows)
     print()
     print(f"Gzip scrapes: median {statistics.median(times) * 1e3:.0f} ms, slowest "
@@ -326,6 +367,7 @@ def over_http(units: int, scrapes: int, interval: float, checkout: Path | None =
 def main(args: argparse.Namespace) -> None:
     if args.in_process:
         in_process(args.units, args.repetitions)
+        traced(args.units)
     if args.http:
         for _ in range(args.rounds):
             over_http(args.units, args.scrapes, args.interval)

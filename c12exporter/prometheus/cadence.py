@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import statistics
 import time
 from collections import deque
 from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 KEPT = 9
 """Scrape arrivals remembered: enough to see the schedules of up to :data:`SCRAPERS`."""
@@ -35,8 +38,8 @@ MIN_PERIOD_S = 1.0
 MIN_LEAD_S = 0.1
 LEAD_PER_RENDER = 1.5
 """How far ahead of the scrape the units are rendered: this many times the last render
-ahead took (the machine's load shows in it), at least :data:`MIN_LEAD_S`, at most a
-quarter of the period."""
+ahead took (the machine's load shows in it; before the first, the last scrape's render),
+at least :data:`MIN_LEAD_S`, at most a quarter of the period."""
 
 
 class ScrapeCadence:
@@ -76,6 +79,9 @@ class ScrapeCadence:
 
 
 class Preparable(Protocol):
+    last_render_s: float
+    """How long the latest render of the units whose state moved took (wall seconds)."""
+
     def prepare(self) -> None: ...
 
 
@@ -88,22 +94,28 @@ class RenderAhead:
         self.exposition = exposition
         self.pool = pool
         self.cadence = ScrapeCadence()
-        self.lead_s = MIN_LEAD_S
+        self.lead_s: float | None = None  # from the latest render ahead
         self.prepared = 0
+        self._due: float | None = None
         self._timer: asyncio.TimerHandle | None = None
 
     def scraped(self, loop: asyncio.AbstractEventLoop) -> None:
         """A scrape arrived: plan the render ahead of the next one (called on ``loop``)."""
-        now = time.monotonic()
-        self.cadence.scraped(now)
+        self.cadence.scraped(time.monotonic())
         self.cancel()
-        due = self.cadence.next_at()
-        if due is None:
-            return
+        self._due = self.cadence.next_at()
+        self._schedule(loop)
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
         found = self.cadence.period()
-        assert found is not None
-        lead = min(self.lead_s, found[1] / 4)
-        self._timer = loop.call_later(max(0.0, due - lead - now), self._start, loop)
+        if self._due is None or found is None:
+            return
+        lead = self.lead_s
+        if lead is None:
+            lead = LEAD_PER_RENDER * self.exposition.last_render_s
+        lead = min(max(lead, MIN_LEAD_S), found[1] / 4)
+        delay = max(0.0, self._due - lead - time.monotonic())
+        self._timer = loop.call_later(delay, self._start, loop)
 
     def cancel(self) -> None:
         """Drop the planned render (a scrape came first, or the server stops)."""
@@ -112,11 +124,21 @@ class RenderAhead:
             self._timer = None
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._timer = None
-        loop.run_in_executor(self.pool, self._prepare)
+        self._timer = self._due = None
+        done = loop.run_in_executor(self.pool, self._prepare)
+        done.add_done_callback(lambda future: self._prepared(future, loop))
 
     def _prepare(self) -> None:
         started = time.monotonic()
         self.exposition.prepare()
         self.prepared += 1
-        self.lead_s = max(MIN_LEAD_S, LEAD_PER_RENDER * (time.monotonic() - started))
+        self.lead_s = LEAD_PER_RENDER * (time.monotonic() - started)
+
+    def _prepared(self, future: asyncio.Future[None], loop: asyncio.AbstractEventLoop) -> None:
+        """Back on ``loop``: a scrape that came while the units were rendered planned the
+        next render ahead with the lead of the one before; plan it again with this one's."""
+        if not future.cancelled() and future.exception() is not None:
+            log.error("rendering /metrics ahead of a scrape failed", exc_info=future.exception())
+        if self._timer is not None:
+            self.cancel()
+            self._schedule(loop)

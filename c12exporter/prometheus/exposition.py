@@ -185,6 +185,7 @@ class CachedExposition:
         self.gzip = SegmentedGzip(level)
         self.renders = 0
         self.planned = 0
+        self.last_render_s = 0.0  # how long the latest _rendered took, wall time
         self._lock = threading.Lock()  # one scrape renders at a time; the next reuses it
         self._units: dict[str, _Unit] = {}
         self._extra: tuple[str, ...] = ()
@@ -239,7 +240,7 @@ class CachedExposition:
     def _rendered(self, now: float | None, when: str) -> list[_Unit]:
         """Every unit's latest render, rendering the units whose state moved; the renders
         are counted under ``when``."""
-        renders = self.renders
+        renders, started = self.renders, time.monotonic()
         now = time.time() if now is None else now
         store = self.store
         extra = tuple(sorted({k for u in store for k in u.config.labels}))
@@ -262,6 +263,7 @@ class CachedExposition:
         self._units = units  # removed units go
         if self.counted is not None and self.renders > renders:
             self.counted.labels(when).inc(self.renders - renders)
+        self.last_render_s = time.monotonic() - started
         return list(units.values())
 
     def prepare(self, now: float | None = None) -> None:
