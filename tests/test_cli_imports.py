@@ -4,8 +4,10 @@ modules stay out of a long-running process (a few MiB of memory for nothing)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +61,59 @@ def test_the_full_command_line_is_still_there_for_the_other_commands() -> None:
     assert done.returncode == 0, done.stderr
     for command in ("serve", "simulate", "demo", "discover", "check", "mib", "register-map"):
         assert f"    {command} " in done.stdout or f"    {command}\n" in done.stdout, command
+
+
+SERVING = """
+import asyncio, subprocess, sys
+from pathlib import Path
+from c12exporter.config import load_config
+from c12exporter.exporter import start_exporter
+from c12exporter.plugins import load_plugins
+
+async def main() -> None:
+    plugins = load_plugins()
+    running = await start_exporter(load_config(Path(sys.argv[1]), plugins), plugins)
+    try:
+        walked = await asyncio.to_thread(subprocess.run, sys.argv[2:], capture_output=True,
+                                         text=True, timeout=30)
+        print(walked.stdout.count("c12UnitName"))
+        print(" ".join(sorted(sys.modules)))
+    finally:
+        await running.stop()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.integration
+def test_a_serving_agent_holds_no_mib_compiler_once_its_mib_is_compiled(tmp_path: Path) -> None:
+    """pysmi's compiler (with requests, jinja2 and lark) is imported only to compile the
+    MIB into its cache; a process that finds it compiled serves SNMP without them."""
+    from c12exporter.snmp.mibcompile import compile_mib
+    from tests.servers import LOOPBACK, free_port, require_tool
+
+    cache = tmp_path / "cache"
+    compiled = compile_mib(cache / "c12exporter" / "mibs")  # as a first start would
+    port = free_port()
+    config = tmp_path / "c12.yml"
+    config.write_text(
+        "units: [{name: stage-left, address: '127.0.0.1:1'}]\n"
+        f"state_dir: {tmp_path}/state\n"
+        f"web: {{listen_address: '{LOOPBACK}:{free_port()}'}}\n"
+        f"snmp: {{listen_address: '{LOOPBACK}:{port}', community: public}}\n",
+        encoding="utf-8",
+    )
+    walk = [require_tool("snmpwalk", "snmp"), "-v2c", "-c", "public", "-M",
+            f"+{compiled.source_dir}", "-m", "+C12-PDU-MIB", f"{LOOPBACK}:{port}",
+            "C12-PDU-MIB::c12UnitName"]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", SERVING, str(config), *walk],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "XDG_CACHE_HOME": str(cache)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows, modules = done.stdout.splitlines()[-2:]
+    assert rows == "1", done.stdout  # the agent answered for its unit
+    loaded = set(modules.split())
+    assert "pysnmp.smi.compiler" in loaded and "c12exporter.snmp.agent" in loaded
+    assert not {"pysmi.compiler", "pysmi.reader", "requests", "jinja2", "lark"} & loaded

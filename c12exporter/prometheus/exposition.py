@@ -5,7 +5,9 @@ often than units are polled; an HA pair scrapes twice). Rendering the whole flee
 ``generate_latest`` costs about two seconds at 1,000 units. Here nothing is rendered when
 a poll is recorded: a scrape renders each unit whose state changed since its cached
 render (once per reading at most, and only when asked for), through the unit's plan
-(:mod:`.unit_text`), and joins the cached texts of the others.
+(:mod:`.unit_text`), and joins the cached texts of the others. Once scrapes come on a
+schedule, :meth:`CachedExposition.prepare` renders them a little before the next is due
+(:mod:`.cadence`), so the scrape renders only the units polled since.
 
 The text format wants every family in one group (``# HELP``/``# TYPE`` once, then all its
 samples), so a scrape walks the units in store order and puts each unit's lines under
