@@ -131,6 +131,20 @@ def test_gzip_metrics_are_what_prometheus_scrapes(stack) -> None:  # type: ignor
     assert stored == unit_series, (stored, unit_series)
 
 
+def test_the_exporter_serves_its_own_process_figures(stack) -> None:  # type: ignore[no-untyped-def]
+    """prometheus-client's standard process and Python series, as Prometheus stores them."""
+    _, server, _ = stack
+    wait_until(
+        lambda: server.value('process_resident_memory_bytes{job="c12"}') or None,
+        30,
+        "the exporter's resident memory in Prometheus",
+    )
+    assert server.value('process_resident_memory_bytes{job="c12"}') > 20 * 2**20
+    assert server.value('process_open_fds{job="c12"}') > UNITS  # a connection per unit
+    assert server.value('count(python_gc_collections_total{job="c12"})') == 3  # generations
+    assert server.value('count(python_info{job="c12"})') == 1
+
+
 def test_probe_returns_only_that_unit(stack) -> None:  # type: ignore[no-untyped-def]
     control, _, url = stack
     name = names(control)[1]

@@ -7,7 +7,14 @@ import concurrent.futures
 import logging
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 from ..addresses import split_host_port
 from ..catalogue import declared
@@ -42,6 +49,10 @@ def add_routes(routes: Routes, context: ExposerContext) -> None:
     """``/metrics``, ``/probe`` and ``/sd`` on the shared web server."""
     registry = CollectorRegistry(auto_describe=False)  # the exporter's own metrics
     registry.register(ExporterCollector())
+    # prometheus-client's standard process_* and python_* series: the exporter's memory,
+    # CPU, open files and garbage collections, as every Python exporter serves them.
+    for standard in (ProcessCollector, PlatformCollector, GCCollector):
+        standard(registry=registry)  # each registers itself
     registry.register(context.telemetry.registry)
     if context.history is not None:
         registry.register(HistoryCollector(context.history))
