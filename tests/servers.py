@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -250,6 +250,13 @@ def exporter(tmp: Path, config: str) -> Iterator[str]:
         wait_until(lambda: http_get(f"{url}/-/healthy"), 30, "exporter ready")
         yield url
         assert proc.poll() is None, (tmp / "exporter.log").read_text()
+
+
+def units_yaml(addresses: Iterable[str]) -> str:
+    """A config's ``units:`` list naming the units at ``addresses`` u1, u2, ..."""
+    return "units:\n" + "".join(
+        f"  - {{name: u{i + 1}, address: '{address}'}}\n" for i, address in enumerate(addresses)
+    )
 
 
 def simulated_reading(model: str) -> Reading:

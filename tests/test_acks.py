@@ -36,6 +36,7 @@ from tests.servers import (
     free_port,
     process,
     simulator,
+    units_yaml,
     wait_until,
 )
 
@@ -98,12 +99,7 @@ def test_acknowledgements_need_an_editor_and_outlive_a_restart(tmp_path: Path) -
         async with await Fleet.start(2, plugins=PLUGINS, models=("C12B-12",)) as fleet:
             config_file = tmp_path / "c12.yml"
             config_file.write_text(
-                "units:\n"
-                + "".join(
-                    f"  - {{name: u{i + 1}, address: '{u.address}'}}\n"
-                    for i, u in enumerate(fleet.units)
-                )
-                + "poll: {interval: 1s, timeout: 0.5s}\n"
+                units_yaml(u.address for u in fleet.units) + "poll: {interval: 1s, timeout: 0.5s}\n"
                 f"state_dir: {tmp_path}/state\n"
                 f"web: {{listen_address: '{LOOPBACK}:{port}', config_file: {tmp_path}/web.yml}}\n"
                 "console: {writes_enabled: true, editors: [ed]}\n"

@@ -21,7 +21,7 @@ from c12exporter.exporter import start_exporter
 from c12exporter.plugins import load_plugins
 from c12exporter.simulator.server import Fleet
 from c12exporter.web.compress import MIN_BYTES, EventStream, gzip_middleware
-from tests.servers import LOOPBACK, free_port, require_tool
+from tests.servers import LOOPBACK, free_port, require_tool, units_yaml
 
 PLUGINS = load_plugins(entry_points=False)
 
@@ -56,12 +56,7 @@ def test_text_responses_are_gzipped_when_the_client_accepts_it(tmp_path: Path) -
         async with await Fleet.start(6, plugins=PLUGINS) as fleet:
             config_file = tmp_path / "c12.yml"
             config_file.write_text(
-                "units:\n"
-                + "".join(
-                    f"  - {{name: u{i + 1}, address: '{u.address}'}}\n"
-                    for i, u in enumerate(fleet.units)
-                )
-                + f"state_dir: {tmp_path}/state\n"
+                units_yaml(u.address for u in fleet.units) + f"state_dir: {tmp_path}/state\n"
                 f"web: {{listen_address: '{LOOPBACK}:{port}'}}\n"
             )
             running = await start_exporter(load_config(config_file, PLUGINS), PLUGINS)

@@ -19,7 +19,7 @@ from c12exporter.exporter import start_exporter
 from c12exporter.plugins import load_plugins
 from c12exporter.prometheus.cadence import ScrapeCadence
 from c12exporter.simulator.server import Fleet
-from tests.servers import LOOPBACK, free_port
+from tests.servers import LOOPBACK, free_port, units_yaml
 
 PLUGINS = load_plugins(entry_points=False)
 UNITS = 4
@@ -87,11 +87,7 @@ def scraped(tmp_path: Path, gaps: Sequence[float]) -> str:
             config_file = tmp_path / "c12.yml"
             config_file.write_text(
                 "poll: {interval: 1s, timeout: 1s}\n"
-                "units:\n"
-                + "".join(
-                    f"  - {{name: u{i + 1}, address: '{u.address}'}}\n"
-                    for i, u in enumerate(fleet.units)
-                )
+                + units_yaml(u.address for u in fleet.units)
                 + f"state_dir: {tmp_path}/state\n"
                 f"web: {{listen_address: '{LOOPBACK}:{port}'}}\n"
             )

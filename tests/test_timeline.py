@@ -19,7 +19,7 @@ from c12exporter.exporter import start_exporter
 from c12exporter.plugins import load_plugins
 from c12exporter.simulator import apply_action
 from c12exporter.simulator.server import Fleet
-from tests.servers import LOOPBACK, free_port
+from tests.servers import LOOPBACK, free_port, units_yaml
 from tests.test_acks import fetch
 
 PLUGINS = load_plugins(entry_points=False)
@@ -91,12 +91,7 @@ def test_the_timeline_over_http(tmp_path: Path) -> None:
         async with await Fleet.start(2, plugins=PLUGINS, models=("C12B-12",)) as fleet:
             config_file = tmp_path / "c12.yml"
             config_file.write_text(
-                "units:\n"
-                + "".join(
-                    f"  - {{name: u{i + 1}, address: '{u.address}'}}\n"
-                    for i, u in enumerate(fleet.units)
-                )
-                + "poll: {interval: 1s, timeout: 0.5s}\n"
+                units_yaml(u.address for u in fleet.units) + "poll: {interval: 1s, timeout: 0.5s}\n"
                 f"state_dir: {tmp_path}/state\n"
                 f"web: {{listen_address: '{LOOPBACK}:{port}'}}\n"
             )
