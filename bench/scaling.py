@@ -22,10 +22,11 @@ For each fleet size, one after the other:
    waits until every unit is up, then one more interval so the first round of polls is
    over.
 3. Over the window (``--intervals`` poll intervals) it scrapes ``/metrics`` with gzip
-   every ``--scrape-every``, as Prometheus would, timing each scrape, and walks one
-   column of the SNMP unit table (``snmpbulkwalk``) at its start and its end, as a
-   manager would; at the start and the end it reads the exporter's CPU time and the
-   fleet's polls and failed polls (``c12_polls_total``, ``c12_poll_errors_total``).
+   every ``--scrape-every`` on a fixed schedule, as Prometheus would, timing each
+   scrape, and walks one column of the SNMP unit table (``snmpbulkwalk``) at its start
+   and its end, as a manager would; at the start and the end it reads the exporter's
+   CPU time and the fleet's polls and failed polls (``c12_polls_total``,
+   ``c12_poll_errors_total``).
 4. It prints, per fleet size: resident memory at the end of the window and at its peak
    (``VmHWM``), cores used, CPU per unit-poll, polls done against polls due (units x
    window / interval: fewer means the poller skipped rounds it had fallen behind on),
@@ -354,11 +355,13 @@ def _window(
     scrapes = [took]
     if snmp_port is not None:
         walk_units(snmp_port)
-    while True:
-        left = started + window_s - time.monotonic()
-        if left <= 0:
+    # On a fixed schedule from the first, as Prometheus scrapes (the exporter renders the
+    # units ahead of a scrape once it has seen three on one period).
+    for k in itertools.count(1):
+        due = first_asked + k * scrape_every_s
+        if due > started + window_s:
             break
-        time.sleep(min(scrape_every_s, left))
+        time.sleep(max(0.0, due - time.monotonic()))
         last_asked = time.monotonic()
         took, text = scrape(url)
         scrapes.append(took)
