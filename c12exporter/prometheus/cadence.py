@@ -87,15 +87,13 @@ class Preparable(Protocol):
 
 class RenderAhead:
     """Calls ``exposition.prepare()`` on ``pool`` a little before each scrape is due,
-    once scrapes come on a schedule (:class:`ScrapeCadence`). ``prepared`` counts the
-    renders ahead, for tests and the benchmark."""
+    once scrapes come on a schedule (:class:`ScrapeCadence`)."""
 
     def __init__(self, exposition: Preparable, pool: concurrent.futures.Executor) -> None:
         self.exposition = exposition
         self.pool = pool
         self.cadence = ScrapeCadence()
         self.lead_s: float | None = None  # from the latest render ahead
-        self.prepared = 0
         self._due: float | None = None
         self._timer: asyncio.TimerHandle | None = None
 
@@ -131,7 +129,6 @@ class RenderAhead:
     def _prepare(self) -> None:
         started = time.monotonic()
         self.exposition.prepare()
-        self.prepared += 1
         self.lead_s = LEAD_PER_RENDER * (time.monotonic() - started)
 
     def _prepared(self, future: asyncio.Future[None], loop: asyncio.AbstractEventLoop) -> None:
