@@ -68,14 +68,20 @@ class ScrapeCadence:
                 return scrapers, period
         return None
 
-    def next_at(self) -> float | None:
-        """When the next scrape is due (monotonic seconds), or ``None`` without a schedule."""
+    def next_scrape(self) -> tuple[float, float] | None:
+        """When the next scrape is due (monotonic seconds) and the period, or ``None``
+        without a schedule."""
         found = self.period()
         if found is None:
             return None
         scrapers, period = found
         # The scraper after the latest one came `scrapers - 1` arrivals ago.
-        return self._arrivals[-scrapers] + period
+        return self._arrivals[-scrapers] + period, period
+
+    def next_at(self) -> float | None:
+        """When the next scrape is due (monotonic seconds), or ``None`` without a schedule."""
+        found = self.next_scrape()
+        return None if found is None else found[0]
 
 
 class Preparable(Protocol):
@@ -94,25 +100,25 @@ class RenderAhead:
         self.pool = pool
         self.cadence = ScrapeCadence()
         self.lead_s: float | None = None  # from the latest render ahead
-        self._due: float | None = None
+        self._due: tuple[float, float] | None = None  # the next scrape's time, the period
         self._timer: asyncio.TimerHandle | None = None
 
     def scraped(self, loop: asyncio.AbstractEventLoop) -> None:
         """A scrape arrived: plan the render ahead of the next one (called on ``loop``)."""
         self.cadence.scraped(time.monotonic())
         self.cancel()
-        self._due = self.cadence.next_at()
+        self._due = self.cadence.next_scrape()
         self._schedule(loop)
 
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
-        found = self.cadence.period()
-        if self._due is None or found is None:
+        if self._due is None:
             return
+        due, period = self._due
         lead = self.lead_s
         if lead is None:
             lead = LEAD_PER_RENDER * self.exposition.last_render_s
-        lead = min(max(lead, MIN_LEAD_S), found[1] / 4)
-        delay = max(0.0, self._due - lead - time.monotonic())
+        lead = min(max(lead, MIN_LEAD_S), period / 4)
+        delay = max(0.0, due - lead - time.monotonic())
         self._timer = loop.call_later(delay, self._start, loop)
 
     def cancel(self) -> None:
