@@ -93,7 +93,8 @@ def test_a_show_report_with_a_power_loss_and_an_estop_renders_in_chromium(
             await until(
                 lambda: history.states[name].get((0, "reachable")) == "down", "the unit down"
             )
-            await asyncio.sleep(1.5)
+            # down for over two buckets, so at least one whole bucket has no reading
+            await asyncio.sleep(2.5)
             await s.act("power_restore")
             await until(lambda: history.states[name].get((0, "reachable")) == "up", "it is back")
             await asyncio.sleep(3)
