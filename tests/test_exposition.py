@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import sys
 import time
 import zlib
 from collections.abc import Iterator
@@ -80,14 +81,15 @@ def test_segments_join_into_one_member_and_unchanged_ones_are_not_compressed_aga
     lines = [b'c12_x{pdu="u%d"} %d.0\n' % (i, i * 7919 % 1000) for i in range(20000)]
     first, second = tuple(lines[:12000]), tuple(lines[12000:])
     gz = SegmentedGzip()
-    for segments in ([], [("a", (b"x\n",))], [("a", first), ("b", (b"",)), ("c", second)]):
+    bodies = ([], [("a", 0, (b"x\n",))], [("a", 1, first), ("b", 0, (b"",)), ("c", 0, second)])
+    for segments in bodies:
         body = gz.body(segments)
         decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)  # checks CRC and length
-        assert decompressor.decompress(body) == b"".join(p for _, t in segments for p in t)
+        assert decompressor.decompress(body) == b"".join(p for _, _, t in segments for p in t)
         assert decompressor.eof and not decompressor.unused_data
     compressed = gz.compressed
     changed = (*second[:-1], b'c12_x{pdu="u19999"} 1.0\n')
-    body = gz.body([("a", first), ("b", (b"",)), ("c", changed)])
+    body = gz.body([("a", 1, first), ("b", 0, (b"",)), ("c", 1, changed)])
     assert gz.compressed == compressed + 1  # only "c" again
     assert gzip.decompress(body) == b"".join(first + changed)
 
@@ -139,6 +141,39 @@ def test_fleet_changes_and_label_union() -> None:
     text = cached.render(now)
     assert b'pdu="stage-right"' not in text
     assert text == collector_text(store)
+
+
+def test_gzip_compresses_again_only_the_families_that_changed_and_keeps_no_older_text() -> None:
+    now = time.time()
+    store = Store((DOWN,), staleness_s=15)
+    cached = CachedExposition(store)
+    store.record_success(DOWN.name, reading(now, DOWN.name), 0.01)
+
+    def scrape() -> int:
+        """Families compressed by a gzip scrape, its text checked against the collector's;
+        -1 for all of them."""
+        compressed = cached.gzip.compressed
+        text = gzip.decompress(cached.render_gzip(now))
+        assert text == collector_text(store)
+        compressed = cached.gzip.compressed - compressed
+        return -1 if compressed == text.count(b"# TYPE ") else compressed
+
+    assert scrape() == -1
+    assert scrape() == 0
+    store.record_success(DOWN.name, reading(now, DOWN.name), 0.01)  # the same values again
+    assert scrape() == 1  # c12_polls_total
+    store.record_success(DOWN.name, reading(now, DOWN.name).with_values(temperature=41.5), 0.01)
+    (old,) = [t for t in cached._units[DOWN.name].chunks if b"c12_temperature_celsius{" in t]
+    cached.prepare(now)  # rendered ahead of the scrape: the older text is needed no more
+    assert sys.getrefcount(old) == 2  # this test's name and the call's argument
+    assert scrape() == 2  # and the temperature
+    store.reconcile((DOWN, UP))  # a unit more, and a label on every series
+    store.record_success(UP.name, reading(now, UP.name), 0.01)
+    assert scrape() == -1
+    store.reconcile((UP, DOWN))  # the same units in another order
+    assert scrape() == -1
+    store.reconcile((UP,))
+    assert scrape() == -1
 
 
 def test_a_unit_is_rendered_at_most_once_per_reading_and_only_when_scraped() -> None:

@@ -6,7 +6,8 @@ breaker states, the RCBO test log) while others are new at every poll (currents,
 voltages). Each segment (a family) is deflated on its own, raw deflate at zlib level 1
 ended by a full flush: byte-aligned and with no reference to what came before, so the
 segments laid end to end are one deflate stream. A segment is kept with its CRC-32 and
-length; at the next body a segment made of the same texts is not compressed again. The
+length; at the next body a segment of the same name and version (the caller's word that
+its texts are the same) is not compressed again, so no older copy of a text is kept. The
 segments to compress are shared by two threads (zlib lets go of the GIL while it
 compresses), and the member's CRC-32 is combined from the segments' (zlib's
 ``crc32_combine``, which Python's zlib does not offer).
@@ -21,7 +22,7 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import zlib
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import NamedTuple
 
 LEVEL = 1
@@ -92,30 +93,32 @@ def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
 
 
 class Deflated(NamedTuple):
-    """One segment: the texts it was made of, their raw deflate, CRC-32 and length."""
+    """One segment: the version its texts were given with, their raw deflate, CRC-32 and
+    length."""
 
-    made_of: tuple[bytes, ...]
+    version: Hashable
     data: bytes
     crc: int
     length: int
 
 
-def deflate(parts: tuple[bytes, ...], level: int = LEVEL) -> Deflated:
+def deflate(version: Hashable, parts: tuple[bytes, ...], level: int = LEVEL) -> Deflated:
     """``parts`` joined, deflated and ended by a full flush."""
     text = b"".join(parts)
     compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
     data = compressor.compress(text) + compressor.flush(zlib.Z_FULL_FLUSH)
-    return Deflated(parts, data, zlib.crc32(text), len(text))
+    return Deflated(version, data, zlib.crc32(text), len(text))
 
 
-Segment = tuple[str, tuple[bytes, ...]]
-"""A name that stays from one body to the next (a family's) and the texts, in order."""
+Segment = tuple[str, Hashable, tuple[bytes, ...]]
+"""A name that stays from one body to the next (a family's), a version that is another
+whenever the texts may differ from the last body's, and the texts, in order."""
 
 
 class SegmentedGzip:
-    """Gzip bodies of named segments, each segment compressed again only when its texts
-    changed (compared with the previous body's: the same objects, or equal bytes).
-    ``compressed`` counts the segments compressed, for tests and the benchmark."""
+    """Gzip bodies of named segments, each segment compressed again only when its version
+    moved (or it is new). Only the compressed segments are kept between bodies, not their
+    texts. ``compressed`` counts the segments compressed, for tests and the benchmark."""
 
     def __init__(self, level: int = LEVEL) -> None:
         self.level = level
@@ -127,16 +130,15 @@ class SegmentedGzip:
         at a time."""
         kept = self._kept
         pending: list[Deflated | concurrent.futures.Future[Deflated]] = []
-        for name, parts in segments:
+        for name, version, parts in segments:
             old = kept.get(name)
-            if old is not None and old.made_of == parts:
-                # Kept with the texts just given: equal, and the older ones can go.
-                pending.append(old._replace(made_of=parts))
+            if old is not None and old.version == version:
+                pending.append(old)
             else:
-                pending.append(_POOL.submit(deflate, parts, self.level))
+                pending.append(_POOL.submit(deflate, version, parts, self.level))
                 self.compressed += 1
         done = [p if isinstance(p, Deflated) else p.result() for p in pending]
-        self._kept = {name: d for (name, _), d in zip(segments, done, strict=True)}
+        self._kept = {name: d for (name, _, _), d in zip(segments, done, strict=True)}
         crc = length = 0
         for d in done:
             crc = crc32_combine(crc, d.crc, d.length)
