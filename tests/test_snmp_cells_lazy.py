@@ -4,7 +4,9 @@ poll, before the unit went down, or before its reading went stale is never answe
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,6 +76,18 @@ def test_a_new_reading_replaces_every_column_built_from_the_old_one(stack: Stack
     assert isinstance(after, Hit) and after.raw != before.raw
     assert after.raw == round(stack.reading(name).channels[2].current_a * 1000)
     assert built(stack, 1) == {"c12ChannelCurrent"}
+
+
+def test_a_poll_lets_go_of_what_was_built_from_the_older_reading(stack: Stack) -> None:
+    name = stack.names[0]
+    assert isinstance(get(stack, "c12ChannelCurrent", 1, 3), Hit)
+    assert isinstance(get(stack, "c12UnitReachability", 1), Hit)
+    older = weakref.ref(stack.reading(name))
+    stack.poll(name)
+    assert built(stack, 1) == set()
+    gc.collect()
+    assert older() is None  # nothing of the SNMP table holds it until the next request
+    assert isinstance(get(stack, "c12ChannelCurrent", 1, 3), Hit)
 
 
 def test_a_unit_that_goes_down_answers_as_down_whatever_was_built(stack: Stack) -> None:

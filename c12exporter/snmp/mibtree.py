@@ -317,10 +317,13 @@ class MibTree:
         return ticks(time.monotonic() - self.started)
 
     def on_change(self, change: Change) -> None:
-        """Store listener: the unit's cells are rebuilt at the next request."""
+        """Store listener: the unit's cells are rebuilt at the next request; what was built
+        from the older reading goes now (a walk's cells of every unit would otherwise stay
+        until each unit is asked for again)."""
         slot = self._by_name.get(change.unit.config.name)
         if slot is not None:
             slot.dirty = True
+            slot.facts, slot.rows, slot.view = None, {}, {}
             if change.after is not None:
                 slot.last_good = change.after
 
