@@ -895,6 +895,54 @@ def test_a_disk_that_fills_while_serving_logs_the_cause_and_writes_again_once_fr
     assert "written again, after" in caplog.text
 
 
+def test_the_rcbo_log_of_1000_units_is_kept_as_text_and_times_not_as_samples(
+    tmp_path: Path,
+) -> None:
+    import gc
+    import gzip
+    import tracemalloc
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from c12exporter.history.metrics import HistoryCollector
+    from c12exporter.prometheus.exposition import CachedExposition
+    from c12exporter.settings import UnitConfig
+    from c12exporter.store import Store
+
+    async def scrapes() -> None:
+        units = [UnitConfig(f"sim-{i:04d}", f"127.0.0.1:{2000 + i}") for i in range(1000)]
+        store = Store(tuple(units), 15.0)
+        history = await History.open(tmp_path / "h.sqlite3", store, 86400.0)
+        try:
+            history.watched_since.update(
+                {(u.name, c): 1.7e9 + i for i, u in enumerate(units) for c in range(1, 13)}
+            )
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(HistoryCollector(history))
+            cached = CachedExposition(store, [registry])
+            gc.collect()
+            tracemalloc.start()
+            try:
+                before = tracemalloc.get_traced_memory()[0]
+                bodies = [gzip.decompress(cached.render_gzip()) for _ in range(2)]
+                gc.collect()
+                held = tracemalloc.get_traced_memory()[0] - before - sum(map(len, bodies))
+            finally:
+                tracemalloc.stop()
+            # 12,000 series: their text, the times and the compressed family (2.3 MB);
+            # kept as prometheus-client samples with a label dict each, 6.4 MB
+            assert held < 3.5e6, held
+            text = generate_latest(registry)  # samples made when asked for
+            assert bodies[0] == bodies[1] and bodies[0].endswith(text)
+            line = b'c12_channel_rcbo_watched_since_timestamp_seconds{channel="12",pdu="sim-0999"}'
+            assert text.count(b"\nc12_channel_rcbo_watched_since_timestamp_seconds{") == 12000
+            assert line + b" 1.700000999e+09\n" in text
+        finally:
+            await history.close()
+
+    asyncio.run(scrapes())
+
+
 def test_the_rcbo_metrics_are_built_again_only_when_a_test_a_channel_or_the_fleet_changes(
     tmp_path: Path,
 ) -> None:

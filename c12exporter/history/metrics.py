@@ -4,11 +4,12 @@ the ``C12RcboTestOverdue`` alert."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from ..catalogue import declared
 from .recorder import History
@@ -28,7 +29,11 @@ class HistoryCollector(Collector):
         fleet = frozenset(state.config.name for state in self.history.store)
         made_of = (fleet, dict(self.history.last_test), dict(self.history.watched_since))
         if self._rcbo is None or self._rcbo[0] != made_of:
-            self._rcbo = (made_of, _rcbo_families(*made_of))
+            families = (
+                ChannelTimes("channel_rcbo_last_test", fleet, made_of[1]),
+                ChannelTimes("channel_rcbo_watched_since", fleet, made_of[2]),
+            )
+            self._rcbo = (made_of, families)
         yield from self._rcbo[1]
         period = _family(GaugeMetricFamily, "rcbo_test_period")
         period.add_metric([], self.history.rcbo_test_period_s)
@@ -46,17 +51,35 @@ def _family(kind: type[_F], name: str) -> _F:
     return kind(series.metric_name, series.metric_help, labels=list(series.label_names))
 
 
-def _rcbo_families(
-    fleet: frozenset[str],
-    last_test: dict[tuple[str, int], float],
-    watched_since: dict[tuple[str, int], float],
-) -> tuple[Metric, ...]:
-    last = _family(GaugeMetricFamily, "channel_rcbo_last_test")
-    for (unit, channel), at in sorted(last_test.items()):
-        if unit in fleet:
-            last.add_metric([unit, str(channel)], at)
-    since = _family(GaugeMetricFamily, "channel_rcbo_watched_since")
-    for (unit, channel), at in sorted(watched_since.items()):
-        if unit in fleet:
-            since.add_metric([unit, str(channel)], at)
-    return (last, since)
+class ChannelTimes(Metric):
+    """A gauge of one time per channel of the fleet's units (the RCBO test log), declared
+    as series ``name`` in the catalogue.
+
+    It keeps ``(unit, channel) -> time`` and makes its samples each time they are asked
+    for, so that 12,000 series at 1,000 units are not kept as prometheus-client samples
+    with a label dict each (about 4 MB) between scrapes. Its samples never change once it
+    is made (``samples_fixed``): the exposition writes its text once and keeps that.
+    """
+
+    samples_fixed = True
+
+    def __init__(self, name: str, fleet: frozenset[str], times: Mapping[tuple[str, int], float]):
+        series = declared(name)
+        super().__init__(series.metric_name, series.metric_help, "gauge")
+        self._labels = series.label_names  # the unit's, the channel's
+        self._fleet = fleet
+        self._times = times
+
+    @property
+    def samples(self) -> list[Sample]:
+        """By unit name, then channel; only the units in the fleet."""
+        return [
+            Sample(self.name, dict(zip(self._labels, (unit, str(channel)), strict=True)), at)
+            for (unit, channel), at in sorted(self._times.items())
+            if unit in self._fleet
+        ]
+
+    @samples.setter
+    def samples(self, value: list[Sample]) -> None:
+        if value:  # Metric.__init__ sets an empty list; samples come from the times only
+            raise TypeError("ChannelTimes makes its samples from its times")

@@ -143,7 +143,10 @@ class _OneMetric(Collector):
 class _OwnText:
     """The text of each metric the exporter's own collectors yield; a metric yielded
     again as the same object with the same samples keeps its text (the object is held,
-    so its id is not reused)."""
+    so its id is not reused). A metric with a true ``samples_fixed`` attribute promises
+    its samples never change once yielded (:class:`.history.metrics.ChannelTimes`, whose
+    samples are made each time they are asked for): the same object keeps its text
+    without its samples being looked at."""
 
     def __init__(self) -> None:
         self._kept: dict[int, tuple[Metric, tuple[object, ...], bytes]] = {}
@@ -153,9 +156,12 @@ class _OwnText:
         out = []
         for collector in collectors:
             for metric in collector.collect():
-                made_of = (metric.name, metric.documentation, metric.type, metric.unit,
-                           tuple(metric.samples))  # fmt: skip
                 entry = self._kept.get(id(metric))
+                if getattr(metric, "samples_fixed", False):
+                    made_of: tuple[object, ...] = ()
+                else:
+                    made_of = (metric.name, metric.documentation, metric.type, metric.unit,
+                               tuple(metric.samples))  # fmt: skip
                 if entry is None or entry[0] is not metric or entry[1] != made_of:
                     entry = (metric, made_of, generate_latest(_OneMetric(metric)))
                 kept[id(metric)] = entry
