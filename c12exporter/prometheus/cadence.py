@@ -78,11 +78,6 @@ class ScrapeCadence:
         # The scraper after the latest one came `scrapers - 1` arrivals ago.
         return self._arrivals[-scrapers] + period, period
 
-    def next_at(self) -> float | None:
-        """When the next scrape is due (monotonic seconds), or ``None`` without a schedule."""
-        found = self.next_scrape()
-        return None if found is None else found[0]
-
 
 class Preparable(Protocol):
     last_render_s: float
