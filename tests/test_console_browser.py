@@ -180,7 +180,10 @@ def stack() -> Iterator[Stack]:
 
         start()
         stack.callback(lambda: running[-1].close())
-        driver = new_browser(str(tmp / "profile"))
+        # Chromium's helpers may still write the profile after quit() returns: a directory
+        # of its own, removed after quit() as far as it can be.
+        profile = stack.enter_context(tempfile.TemporaryDirectory(ignore_cleanup_errors=True))
+        driver = new_browser(profile)
         stack.callback(driver.quit)
         yield Stack(tmp, control, url, snmp_port, driver, stop, start)
 
