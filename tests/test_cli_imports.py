@@ -117,3 +117,74 @@ def test_a_serving_agent_holds_no_mib_compiler_once_its_mib_is_compiled(tmp_path
     loaded = set(modules.split())
     assert "pysnmp.smi.compiler" in loaded and "c12exporter.snmp.agent" in loaded
     assert not {"pysmi.compiler", "pysmi.reader", "requests", "jinja2", "lark"} & loaded
+    assert "cryptography" not in loaded  # no SNMPv3 user: no privacy
+
+
+GAINING_A_USER = """
+import asyncio, subprocess, sys
+from pathlib import Path
+from c12exporter.config import load_config
+from c12exporter.exporter import start_exporter
+from c12exporter.plugins import load_plugins
+
+config, later, get, set_ = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+
+async def run(command: str) -> str:
+    done = await asyncio.to_thread(subprocess.run, command.split("|"), capture_output=True,
+                                   text=True, timeout=30)
+    return (done.stdout + done.stderr).replace("\\n", " ")
+
+async def main() -> None:
+    plugins = load_plugins()
+    running = await start_exporter(load_config(config, plugins), plugins,
+                                   lambda: load_config(config, plugins))
+    try:
+        print("cryptography" in sys.modules)
+        config.write_text(later, encoding="utf-8")
+        print(await running.reload())
+        print(await run(get))
+        print(await run(set_))
+    finally:
+        await running.stop()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.integration
+def test_an_snmpv3_user_added_by_a_reload_brings_privacy_to_both_paths(tmp_path: Path) -> None:
+    """An agent serving SNMPv2c alone holds no ``cryptography``; a reload that adds an
+    SNMPv3 user loads it into pysnmp's privacy services (a Set, which pysnmp decrypts and
+    answers) and the read fast path (a Get)."""
+    from tests.servers import LOOPBACK, free_port, require_tool
+
+    port = free_port()
+    head = (
+        "units: [{name: stage-left, address: '127.0.0.1:1'}]\n"
+        f"state_dir: {tmp_path}/state\n"
+        f"web: {{listen_address: '{LOOPBACK}:{free_port()}'}}\n"
+    )
+    config = tmp_path / "c12.yml"
+    config.write_text(
+        head + f"snmp: {{listen_address: '{LOOPBACK}:{port}', community: public}}\n",
+        encoding="utf-8",
+    )
+    later = head + (
+        f"snmp: {{listen_address: '{LOOPBACK}:{port}', community: public, users: "
+        "[{name: monitor, auth_key: correct horse, priv_key: battery staple}]}\n"
+    )
+    v3 = ["-v3", "-l", "authPriv", "-u", "monitor", "-a", "SHA-256", "-A", "correct horse",
+          "-x", "AES", "-X", "battery staple", "-On", f"{LOOPBACK}:{port}"]  # fmt: skip
+    get = [require_tool("snmpget", "snmp"), *v3, "1.3.6.1.2.1.1.5.0"]
+    set_ = [require_tool("snmpset", "snmp"), *v3, "1.3.6.1.2.1.1.5.0", "s", "renamed"]
+    done = subprocess.run(
+        [sys.executable, "-c", GAINING_A_USER, str(config), later, "|".join(get), "|".join(set_)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    before, refused, got, answered = done.stdout.splitlines()[-4:]
+    assert before == "False"  # SNMPv2c only: cryptography not imported
+    assert refused == "None"
+    assert ".1.3.6.1.2.1.1.5.0 = STRING:" in got, got  # sysName, through the fast path
+    # pysnmp decrypted the Set and refused it in an encrypted response net-snmp read:
+    assert "notWritable" in answered or "noAccess" in answered, answered

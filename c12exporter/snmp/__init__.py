@@ -1,5 +1,7 @@
 """The SNMP agent: serves C12-PDU-MIB from the store, sends its notifications.
 
+* :mod:`.imports` - pysnmp imported without its MIB compiler, and without ``cryptography``
+  until an SNMPv3 user is configured.
 * :mod:`.config` - the ``snmp:`` config section, validated.
 * :mod:`.mibcompile` - C12-PDU-MIB compiled by pysmi into a cache and loaded by name.
 * :mod:`.ber` - the few BER encodings the agent writes itself (pre-encoded cells).
@@ -18,27 +20,6 @@
 The exposer plugin that starts it is :mod:`c12exporter.snmp.plugin`.
 """
 
-import sys
+from .imports import import_pysnmp_lean
 
-
-def _pysnmp_without_its_mib_compiler() -> None:
-    """Import ``pysnmp.smi.compiler`` with pysmi's readers hidden.
-
-    When pysmi is installed, pysnmp's ``smi.compiler`` imports pysmi's whole compiler
-    (with requests, jinja2 and lark: about 9 MiB resident) to compile MIBs on demand,
-    which the agent never asks of it: :mod:`.mibcompile` compiles C12-PDU-MIB into its
-    cache (importing pysmi then, only when the cache lacks it) and pysnmp loads it
-    compiled. Hidden while pysnmp looks, pysmi counts as not installed to pysnmp, which
-    then adds no compiler where one is optional and refuses where one is asked for.
-    """
-    hidden = "pysmi.reader"
-    if "pysnmp.smi.compiler" in sys.modules or hidden in sys.modules:
-        return
-    sys.modules[hidden] = None  # type: ignore[assignment]
-    try:
-        import pysnmp.smi.compiler  # type: ignore[import-untyped]  # noqa: F401
-    finally:
-        del sys.modules[hidden]
-
-
-_pysnmp_without_its_mib_compiler()
+import_pysnmp_lean()

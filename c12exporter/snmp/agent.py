@@ -48,6 +48,7 @@ from . import limits
 from .config import ReceiverSettings, SnmpSettings, UserSettings
 from .fastpath import FastPath, FastPaths, FastV2c
 from .fastv3 import EngineClock, FastV3, user_keys
+from .imports import with_privacy
 from .mib import SNMPV2_MIB, LoadedMib
 from .mibcompile import MODULE, CompiledMib, compile_mib, load_mib
 from .mibtree import Allowed, Column, MibTree
@@ -457,6 +458,8 @@ def _security(engine: Any, settings: SnmpSettings, mib: LoadedMib) -> None:
             engine, READ_COMMUNITY, settings.community, securityName=READ_COMMUNITY
         )
         engine_config.add_vacm_group(engine, READ_ONLY, V2C_MODEL, READ_COMMUNITY)
+    if settings.users:
+        with_privacy()  # every SNMPv3 user is authPriv
     for user in settings.users:
         engine_config.add_v3_user(
             engine,

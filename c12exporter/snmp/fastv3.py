@@ -26,10 +26,8 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.decrepit.ciphers.modes import CFB
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from pysnmp.entity import config as engine_config  # type: ignore[import-untyped]
 from pysnmp.proto import rfc1902  # type: ignore[import-untyped]
 
@@ -39,6 +37,9 @@ from .fastpath import FastPath, Request, answer_request, read_pdu, response_pdu
 from .mibtree import Allowed, MibTree
 from .responders import RESPONSE_OVERHEAD
 from .stats import SnmpStats
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers import Cipher
 
 SNMPV3 = 3
 USM = 3
@@ -276,6 +277,10 @@ def _integer(value: int) -> bytes:
 
 
 def _aes(key: bytes, iv: bytes) -> Cipher[Any]:
+    # Imported here: an agent without SNMPv3 users never loads cryptography (.imports).
+    from cryptography.hazmat.decrepit.ciphers.modes import CFB
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+
     return Cipher(algorithms.AES(key), CFB(iv))
 
 
