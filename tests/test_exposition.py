@@ -270,6 +270,9 @@ def test_units_of_one_shape_share_one_template_whatever_their_names_and_labels()
     assert plans[0] is not None and plans[1] is not None and plans[0] is not plans[1]
     assert plans[0].layouts[0].template is plans[1].layouts[0].template
     assert b"stage-left" not in plans[0].layouts[0].template
+    channels = [plan.key[6] for plan in plans]  # what each plan keeps of the channels
+    assert channels[0] == channels[1] and channels[0] is not channels[1]
+    assert all(a is b for a, b in zip(*channels, strict=True))  # each channel's kept once
 
 
 def test_a_unit_whose_reading_changes_shape_gets_a_new_plan() -> None:

@@ -40,7 +40,7 @@ from .. import balance, supply
 from .. import catalogue as cat
 from ..forecast import TripForecast
 from ..measurements import OF_SCOPE, Scope
-from ..reading import Reading
+from ..reading import ChannelReading, Reading
 from ..store import UnitState
 from .collector import (
     BEST_MOVE,
@@ -369,8 +369,14 @@ _STATIC = operator.attrgetter(
 )  # fmt: skip
 
 
-def _static_key(state: UnitState, r: Reading, forecast: TripForecast | None) -> tuple[object, ...]:
-    """Everything a plan's prefixes and kept texts depend on, besides the value shape."""
+def _static_key(
+    state: UnitState,
+    r: Reading,
+    forecast: TripForecast | None,
+    channel: Callable[[ChannelReading], tuple[object, ...]] = _STATIC,
+) -> tuple[object, ...]:
+    """Everything a plan's prefixes and kept texts depend on, besides the value shape;
+    ``channel`` gives a channel's part."""
     return (
         state.config,
         r.unit,
@@ -378,9 +384,23 @@ def _static_key(state: UnitState, r: Reading, forecast: TripForecast | None) -> 
         r.model,
         r.stored_name,
         tuple([p.phase for p in r.phases]),
-        tuple(map(_STATIC, r.channels)),
+        tuple(map(channel, r.channels)),
         forecast is not None,
     )
+
+
+_CHANNEL_KEYS: dict[tuple[object, ...], tuple[object, ...]] = {}
+"""One tuple object for each channel's part of a kept plan key: channels of one name,
+phase, rating, connector and band share it (a dozen per unit)."""
+_MAX_CHANNEL_KEYS = 65536
+"""Channel keys remembered (then forgotten all at once)."""
+
+
+def _shared_channel_key(channel: ChannelReading) -> tuple[object, ...]:
+    key = _STATIC(channel)
+    if len(_CHANNEL_KEYS) >= _MAX_CHANNEL_KEYS:
+        _CHANNEL_KEYS.clear()
+    return _CHANNEL_KEYS.setdefault(key, key)
 
 
 _POSITIONS = {id(state): position for state, position in SUPERVISION_POSITIONS.items()}
@@ -726,7 +746,7 @@ def build_plan(
     used = [p for where in slots.values() for p in where]
     absent = [i for i, value in enumerate(flat) if value is None]
     plan = UnitPlan(
-        _static_key(state, r, forecast),
+        _static_key(state, r, forecast, _shared_channel_key),  # kept: channels shared
         len(flat),
         _picker(used),
         _picker(absent),
