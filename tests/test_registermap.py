@@ -71,6 +71,24 @@ def test_measurements_round_trip() -> None:
     assert decoded["channel_load"] == values["channel_load"]
 
 
+def test_scaled_counts_decode_to_the_decimals_the_unit_shows() -> None:
+    """2301 counts of 0.1 V are 230.1 V, as the unit's display and a scrape show them, not
+    the 230.10000000000002 that multiplying by 0.1 gives; so for every count of the
+    hundredths and thousandths fields (by the whole field and count by count)."""
+    values = sample_measurements()
+    values["voltage"] = [230.1, 229.9, 0.3]
+    values["current"] = [12.34, 0.07, 1.1]
+    values["phase_power_factor"] = [0.951, 0.3, -0.7]
+    values["temperature"] = 31.7
+    decoded = MEASUREMENTS.decode(MEASUREMENTS.encode(values))
+    for name in ("voltage", "current", "phase_power_factor"):
+        assert list(map(repr, decoded[name])) == list(map(repr, values[name])), name
+    assert repr(decoded["temperature"]) == "31.7"
+    values["voltage"] = [230.1, None, 0.3]  # "not available": decoded count by count
+    decoded = MEASUREMENTS.decode(MEASUREMENTS.encode(values))
+    assert list(map(repr, decoded["voltage"])) == ["230.1", "None", "0.3"]
+
+
 def test_energy_is_carried_in_wh_and_decoded_in_joules() -> None:
     values = sample_measurements()
     registers = MEASUREMENTS.encode(values)

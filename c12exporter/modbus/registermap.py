@@ -104,6 +104,15 @@ class Field:
     writable: bool = False
     labels: tuple[str, ...] = ()
     to_si: float = 1.0
+    divisor: int = field(init=False, repr=False, compare=False)
+    """Counts per ``unit`` when ``scale`` is the reciprocal of a whole number (0.1, 0.01,
+    0.001), else 1: a count divided by it is the decimal the unit shows (``2301 / 10`` is
+    230.1, ``2301 * 0.1`` is 230.10000000000002); any other scale multiplies."""
+
+    def __post_init__(self) -> None:
+        counts = 1 / self.scale if self.scale else 0.0
+        whole = 0.0 < self.scale < 1.0 and counts == round(counts)
+        object.__setattr__(self, "divisor", round(counts) if whole else 1)
 
     @classmethod
     def declared(cls, m: Measurement, channel_count: int = CHANNEL_COUNT) -> Field:
@@ -242,7 +251,11 @@ def _decode_field(f: Field, raws: Sequence[int | bytes], unit: str) -> list[Valu
         if min(numbers) >= 0 and max(numbers) < len(f.states):
             return [f.states[n] for n in numbers]
     else:
-        values: list[float] = [n * f.scale for n in numbers] if f.scale != 1.0 else [*numbers]
+        values: list[float] = (
+            [n / f.divisor for n in numbers] if f.divisor != 1
+            else [n * f.scale for n in numbers] if f.scale != 1.0
+            else [*numbers]
+        )  # fmt: skip
         if f.valid is None or (f.valid[0] <= min(values) and max(values) <= f.valid[1]):
             return [v * f.to_si for v in values] if f.to_si != 1.0 else [*values]
     return [_decode_one(f, raw, i, unit) for i, raw in enumerate(raws)]
@@ -267,7 +280,7 @@ def _decode_one(f: Field, raw: int | bytes, index: int, unit: str) -> Value:
                 f"{_where(f, index, unit)} = {raw} is not one of 0..{len(f.states) - 1}",
             )
         return f.states[raw]
-    value = raw * f.scale if f.scale != 1.0 else raw
+    value = raw / f.divisor if f.divisor != 1 else raw * f.scale if f.scale != 1.0 else raw
     if f.valid is not None and not f.valid[0] <= value <= f.valid[1]:
         raise MapError(
             "out_of_range",
