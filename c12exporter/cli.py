@@ -232,10 +232,12 @@ def option_overrides(args: argparse.Namespace) -> dict[str, dict[str, object]]:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .allocator import map_large_blocks_apart
     from .exporter import start_exporter
     from .fdlimit import raise_open_file_limit
 
     raise_open_file_limit()
+    map_large_blocks_apart()
     plugins = args.plugins
     overrides = option_overrides(args)
 
