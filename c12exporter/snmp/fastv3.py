@@ -26,7 +26,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pysnmp.entity import config as engine_config  # type: ignore[import-untyped]
 from pysnmp.proto import rfc1902  # type: ignore[import-untyped]
@@ -37,9 +37,6 @@ from .fastpath import FastPath, Request, answer_request, read_pdu, response_pdu
 from .mibtree import Allowed, MibTree
 from .responders import RESPONSE_OVERHEAD
 from .stats import SnmpStats
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.ciphers import Cipher
 
 SNMPV3 = 3
 USM = 3
@@ -121,6 +118,14 @@ class FastV3(FastPath):
         self.clock = clock
         self.stats = stats
         self._salts = itertools.count(int.from_bytes(os.urandom(SALT_OCTETS), "big"))
+        # Imported here, once: an agent without SNMPv3 users never loads cryptography (.imports).
+        from cryptography.hazmat.decrepit.ciphers.modes import CFB
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+
+        def aes(key: bytes, iv: bytes) -> Cipher[Any]:
+            return Cipher(algorithms.AES(key), CFB(iv))
+
+        self._aes = aes
 
     version = SNMPV3
 
@@ -160,7 +165,7 @@ class FastV3(FastPath):
         if not hmac.compare_digest(mac, data[mac_start:mac_end]):
             return None  # pysnmp counts usmStatsWrongDigests and reports it
         iv = boots.to_bytes(4, "big") + engine_time.to_bytes(4, "big") + salt
-        plain = _aes(user.priv_key, iv).decryptor().update(data[start:after])
+        plain = self._aes(user.priv_key, iv).decryptor().update(data[start:after])
         request = self._scoped_pdu(plain)
         if request is None:
             return None
@@ -246,7 +251,7 @@ class FastV3(FastPath):
             ber.tlv(ber.OCTET_STRING, self.engine_id) + ber.tlv(ber.OCTET_STRING, b"") + pdu,
         )
         iv = boots.to_bytes(4, "big") + now.to_bytes(4, "big") + salt
-        encrypted = _aes(user.priv_key, iv).encryptor().update(scoped)
+        encrypted = self._aes(user.priv_key, iv).encryptor().update(scoped)
         header = ber.tlv(
             ber.SEQUENCE,
             _integer(msg_id) + _integer(MAX_DATAGRAM) + ber.tlv(ber.OCTET_STRING, b"\x03")
@@ -274,14 +279,6 @@ class FastV3(FastPath):
 
 def _integer(value: int) -> bytes:
     return ber.tlv(ber.INTEGER, ber.integer_body(value))
-
-
-def _aes(key: bytes, iv: bytes) -> Cipher[Any]:
-    # Imported here: an agent without SNMPv3 users never loads cryptography (.imports).
-    from cryptography.hazmat.decrepit.ciphers.modes import CFB
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
-
-    return Cipher(algorithms.AES(key), CFB(iv))
 
 
 def user_keys(

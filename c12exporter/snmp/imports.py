@@ -42,14 +42,10 @@ def import_pysnmp_lean() -> None:
     if "pysnmp.smi.compiler" not in sys.modules and "pysmi.reader" not in sys.modules:
         with _hidden("pysmi.reader"):
             importlib.import_module("pysnmp.smi.compiler")
-    if "cryptography" not in sys.modules and not _privacy_imported():
+    if "cryptography" not in sys.modules and not set(PRIVACY_MODULES) & sys.modules.keys():
         with _hidden("cryptography"):
             for name in PRIVACY_MODULES:
                 importlib.import_module(name)
-
-
-def _privacy_imported() -> bool:
-    return any(name in sys.modules for name in PRIVACY_MODULES)
 
 
 def with_privacy() -> None:
