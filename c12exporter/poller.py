@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -230,6 +230,8 @@ class Poller:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._probes: dict[str, asyncio.Task[None]] = {}
         self._started = False
+        self._epoch = time.monotonic()
+        self._places: dict[str, float] = {}
         telemetry = telemetry or Telemetry()
         self._writes = telemetry.counter_of(declared("setting_writes"))
 
@@ -240,8 +242,18 @@ class Poller:
         """Start polling: every unit is read at once (within the concurrency cap), then
         on the interval, spread over it."""
         self._started = True
+        self._epoch = time.monotonic()
+        self._places = self._spread()
         for name in self.readers:
             self._start_task(name)
+
+    def _spread(self) -> dict[str, float]:
+        """Each unit's place in the interval, as a share of it: the units are polled in
+        the store's order, evenly spread, so the units polled in any short while are
+        neighbours in ``/metrics`` (what a scrape then renders again is a few blocks of the
+        fleet's text, :mod:`.prometheus.fleet_text`, not a few lines of every block)."""
+        names = [state.config.name for state in self.store]
+        return {name: i / len(names) for i, name in enumerate(names)}
 
     async def stop(self) -> None:
         self._started = False
@@ -275,6 +287,7 @@ class Poller:
                 self.readers[unit.name] = self._reader(unit)
                 restart.add(unit.name)
         if self._started:
+            self._places = self._spread()
             for name in restart & set(self.readers):
                 await self._stop_task(name)
                 self._start_task(name)
@@ -400,9 +413,9 @@ class Poller:
         interval = self.poll.interval_s
         reader = self.readers[name]
         await self.poll_unit(name)  # at once: no reachable unit shows down for an interval
-        # Then spread units over the interval so a large fleet is not read in one burst.
-        offset = (zlib.crc32(name.encode()) % 1000) / 1000 * interval
-        next_at = time.monotonic() + offset
+        # Then at the unit's place in the interval, so a large fleet is not read in one burst.
+        place = self._epoch + self._places.get(name, 0.0) * interval
+        next_at = place + math.ceil((time.monotonic() - place) / interval) * interval
         while True:
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
             next_at += interval

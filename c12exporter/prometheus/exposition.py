@@ -24,21 +24,18 @@ rendered from the newer one (the trip forecast follows only the latest reading).
 
 The exporter's own collectors are rendered at every scrape, but a metric a collector
 yields again as the same object with the same samples (the RCBO test log: 12,000 series
-at 1,000 units) keeps its text. Gzip is made family by family (:mod:`.gzip_segments`):
-a family whose text did not change since the previous gzip scrape is not compressed
-again. A unit rendered again keeps its earlier text of each family that reads the same,
-and the families whose text it changed are counted, so what changed is known without
-keeping the texts the previous gzip scrape was made of (a second copy of the fleet's
-text, at 1,000 units some 10 MB).
+at 1,000 units) keeps its text. The units' texts are not kept as text: each render folds
+them, batch by batch as units are rendered, into the fleet's deflated blocks
+(:mod:`.fleet_text`), which a gzip scrape joins as they are (a block whose text did not
+change is not compressed again) and a plain one inflates.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client import Counter, generate_latest
 from prometheus_client.core import Metric
@@ -47,7 +44,8 @@ from prometheus_client.registry import Collector
 from ..forecast import TripForecast
 from ..reading import Reading
 from ..store import Store, UnitState
-from .gzip_segments import LEVEL, Segment, SegmentedGzip
+from .fleet_text import FleetText, Texts
+from .gzip_segments import LEVEL, KeptDeflates, member
 from .unit_text import (
     COLUMNS,
     HEADERS,
@@ -81,22 +79,21 @@ def accepts_gzip(accept_encoding: str) -> bool:
 
 
 class _Unit:
-    """One unit's latest render and the state it was rendered from."""
+    """The state a unit's latest render was made from (its lines are in the fleet's
+    text), its families and its plan."""
 
-    __slots__ = ("chunks", "families", "fresh", "key", "plan")
+    __slots__ = ("families", "fresh", "key", "plan")
 
     def __init__(
         self,
         key: tuple[object, ...],
         fresh: bool,
         families: tuple[str, ...],
-        chunks: tuple[bytes, ...],
         plan: UnitPlan | None,
     ) -> None:
         self.key = key
         self.fresh = fresh
         self.families = families  # interned: units of one shape share the tuple
-        self.chunks = chunks  # the unit's lines of each family, by column
         self.plan = plan  # kept across readings of the same shape
 
 
@@ -115,19 +112,17 @@ def _state_key(
     )
 
 
-def _grouped(units: Sequence[_Unit]) -> dict[str, tuple[bytes, ...]]:
-    """The units' lines family by family under each family's header, families in the
-    order first seen: what ``generate_latest`` writes for them. Units of one shape share
-    their tuple of families, so the order comes from each shape's first unit; the texts
-    are turned into families all at once, by column (:data:`.unit_text.COLUMNS`)."""
+def _family_order(units: Iterable[_Unit]) -> list[str]:
+    """The families in the order first seen, as ``generate_latest`` writes them. Units of
+    one shape share their tuple of families, so the order comes from each shape's first
+    unit."""
     order: dict[str, None] = {}
     shapes: set[int] = set()
     for unit in units:
         if id(unit.families) not in shapes:
             shapes.add(id(unit.families))
             order.update(dict.fromkeys(unit.families))
-    columns = list(itertools.zip_longest(*[unit.chunks for unit in units], fillvalue=b""))
-    return {family: (HEADERS[family], *columns[COLUMNS[family]]) for family in order}
+    return list(order)
 
 
 class _OneMetric(Collector):
@@ -176,9 +171,9 @@ class CachedExposition:
     ``collectors`` (the exporter's own registries) are collected at every scrape and
     appended, a metric yielded again unchanged with the text it had. ``forecast`` gives
     the trip forecast series. ``renders`` counts unit renders (through a plan or the
-    collector), ``planned`` those through a plan, and ``gzip.compressed`` the families
-    compressed, for tests and the benchmark; ``counted`` (labelled ``when``), if given,
-    counts the renders ahead of a scrape and while one waits.
+    collector), ``planned`` those through a plan, and ``compressed`` the blocks and own
+    metrics compressed, for tests and the benchmark; ``counted`` (labelled ``when``), if
+    given, counts the renders ahead of a scrape and while one waits.
     """
 
     def __init__(
@@ -193,54 +188,31 @@ class CachedExposition:
         self.counted = counted
         self.forecast = forecast
         self.collectors = list(collectors)
-        self.gzip = SegmentedGzip(level)
         self.renders = 0
         self.planned = 0
         self.last_render_s = 0.0  # how long the latest _rendered took, wall time
         self._lock = threading.Lock()  # one scrape renders at a time; the next reuses it
         self._units: dict[str, _Unit] = {}
         self._extra: tuple[str, ...] = ()
+        self._text = FleetText(level)
+        self._headers = KeptDeflates(level)
         self._own = _OwnText()
-        self._changes: dict[int, int] = {}
-        """Column -> how many times a unit's text of that family changed."""
-        self._fleet_changes = 0
-        """How many times the units, their order or a unit's first render came about."""
+        self._own_deflated = KeptDeflates(level)
 
-    def _kept_where_same(self, old: _Unit | None, new: _Unit) -> _Unit:
-        """``new`` with ``old``'s text of each family that reads the same; counts the
-        families whose text changed (and a new unit as a change of the fleet)."""
-        if old is None:
-            self._fleet_changes += 1
-            return new
-        if old.chunks == new.chunks:
-            new.chunks = old.chunks
-            return new
-        chunks = []
-        for column, (before, after) in enumerate(
-            itertools.zip_longest(old.chunks, new.chunks, fillvalue=b"")
-        ):
-            if before == after:
-                chunks.append(before)
-            else:
-                chunks.append(after)
-                self._changes[column] = self._changes.get(column, 0) + 1
-        new.chunks = tuple(chunks)
-        return new
-
-    def _version(self, family: str) -> tuple[int, int]:
-        """A family's texts are the same as long as this is."""
-        return self._fleet_changes, self._changes.get(COLUMNS[family], 0)
+    @property
+    def compressed(self) -> int:
+        return self._text.compressed + self._own_deflated.compressed
 
     def _render_unit(
         self, state: UnitState, fresh: bool, extra: tuple[str, ...], old: _Unit | None
-    ) -> _Unit:
+    ) -> tuple[_Unit, Texts]:
         """The unit rendered from its latest reading: one that a poll replaced meanwhile
         (the forecast has moved on from it) is left for the newer one."""
         for _ in range(_RENDER_TRIES - 1):
             reading = state.reading
-            unit = self._render_reading(state, reading, fresh, extra, old)
+            rendered = self._render_reading(state, reading, fresh, extra, old)
             if state.reading is reading:
-                return unit
+                return rendered
         return self._render_reading(state, state.reading, fresh, extra, old)
 
     def _render_reading(
@@ -250,7 +222,8 @@ class CachedExposition:
         fresh: bool,
         extra: tuple[str, ...],
         old: _Unit | None,
-    ) -> _Unit:
+    ) -> tuple[_Unit, Texts]:
+        """The unit's render and its lines by column."""
         self.renders += 1
         key = _state_key(state, reading, extra)
         if not fresh:
@@ -262,51 +235,52 @@ class CachedExposition:
             and plan.key == plan_key(state, reading, self.forecast)
         ):
             try:
-                unit = _Unit(key, fresh, *plan.render(state, reading), plan)
+                families, texts = plan.render(state, reading)
                 self.planned += 1
-                return unit
+                return _Unit(key, fresh, families, plan), texts
             except PlanMismatch:
                 pass
-        families = collector_families(state, reading, extra, self.forecast)
+        by_family = collector_families(state, reading, extra, self.forecast)
         if reading is not None:
-            plan = build_plan(state, reading, extra, self.forecast, families)
-        return _Unit(key, fresh, *through_collector(families), plan)
+            plan = build_plan(state, reading, extra, self.forecast, by_family)
+        families, texts = through_collector(by_family)
+        return _Unit(key, fresh, families, plan), texts
 
-    def _fleet(self, now: float | None) -> dict[str, tuple[bytes, ...]]:
-        """The fleet's families and their lines (each with its header first), rendering
-        the units whose state moved."""
-        return _grouped(self._rendered(now, "scrape"))
-
-    def _rendered(self, now: float | None, when: str) -> list[_Unit]:
-        """Every unit's latest render, rendering the units whose state moved; the renders
-        are counted under ``when``."""
+    def _rendered(self, now: float | None, when: str) -> list[str]:
+        """Renders the units whose state moved and folds them into the fleet's text;
+        the renders are counted under ``when``. The families, in order."""
         renders, started = self.renders, time.monotonic()
         now = time.time() if now is None else now
         store = self.store
         extra = tuple(sorted({k for u in store for k in u.config.labels}))
-        if extra != self._extra:
+        if extra != self._extra:  # every unit's lines change
             self._extra = extra
             self._units.clear()
+            self._text.clear()
         cached = self._units
         units: dict[str, _Unit] = {}
-        for state in store:
-            name = state.config.name
-            fresh = store.fresh_reading(state, now) is not None
-            unit = cached.get(name)
-            if (
-                unit is None
-                or unit.fresh != fresh
-                or unit.key != _state_key(state, state.reading, extra)
-            ):
-                unit = self._kept_where_same(unit, self._render_unit(state, fresh, extra, unit))
-            units[name] = unit
-        if list(units) != list(cached):
-            self._fleet_changes += 1  # a unit gone, or the order changed
+
+        def walked() -> Iterator[tuple[str, Texts | None]]:
+            for state in store:
+                name = state.config.name
+                fresh = store.fresh_reading(state, now) is not None
+                unit = cached.get(name)
+                texts = None
+                if (
+                    unit is None
+                    or unit.fresh != fresh
+                    or unit.key != _state_key(state, state.reading, extra)
+                ):
+                    unit, texts = self._render_unit(state, fresh, extra, unit)
+                units[name] = unit
+                yield name, texts
+
+        self._text.update(walked())  # if it fails, the texts and units kept stay together
         self._units = units  # removed units go
         if self.counted is not None and self.renders > renders:
             self.counted.labels(when).inc(self.renders - renders)
         self.last_render_s = time.monotonic() - started
-        return list(units.values())
+        return _family_order(units.values())
 
     def prepare(self, now: float | None = None) -> None:
         """Render the units whose state moved, ahead of a scrape (:mod:`.cadence`)."""
@@ -316,18 +290,19 @@ class CachedExposition:
     def render(self, now: float | None = None) -> bytes:
         """The exposition as text."""
         with self._lock:
-            groups = self._fleet(now)
-            own = self._own.texts(self.collectors)
-        return b"".join([part for texts in groups.values() for part in texts] + own)
+            parts = []
+            for family in self._rendered(now, "scrape"):
+                parts += [HEADERS[family], self._text.text(COLUMNS[family])]
+            parts += self._own.texts(self.collectors)
+        return b"".join(parts)
 
     def render_gzip(self, now: float | None = None) -> bytes:
         """The exposition as one gzip member."""
         with self._lock:
-            segments: list[Segment] = [
-                (family, self._version(family), texts) for family, texts in self._fleet(now).items()
-            ]
-            segments += [
-                (f"own {i}", text, (text,))
-                for i, text in enumerate(self._own.texts(self.collectors))
-            ]
-            return self.gzip.body(segments)
+            order = self._rendered(now, "scrape")
+            headers = self._headers.deflated([HEADERS[family] for family in order])
+            segments = []
+            for family, header in zip(order, headers, strict=True):
+                segments += [header, *self._text.blocks(COLUMNS[family])]
+            segments += self._own_deflated.deflated(self._own.texts(self.collectors))
+            return member(segments)

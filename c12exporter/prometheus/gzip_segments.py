@@ -1,35 +1,30 @@
-"""One gzip member made of separately deflated segments, each kept while its text stays.
+"""One gzip member made of separately deflated segments.
 
 Most of a ``/metrics`` body comes in families (every unit's lines of one metric), and
 many families read the same from one scrape to the next (channel names, ratings, bands,
 breaker states, the RCBO test log) while others are new at every poll (currents,
-voltages). Each segment (a family) is deflated on its own, raw deflate at zlib level 1
-ended by a full flush: byte-aligned and with no reference to what came before, so the
-segments laid end to end are one deflate stream. A segment is kept with its CRC-32 and
-length; at the next body a segment of the same name and version (the caller's word that
-its texts are the same) is not compressed again, so no older copy of a text is kept. The
-segments to compress are shared by two threads (zlib lets go of the GIL while it
-compresses), and the member's CRC-32 is combined from the segments' (zlib's
-``crc32_combine``, which Python's zlib does not offer).
+voltages). Each segment (a family's header, a block of a family's lines:
+:mod:`.fleet_text`) is deflated on its own, raw deflate at zlib level 1 ended by a full
+flush: byte-aligned and with no reference to what came before, so segments laid end to
+end in any order are one deflate stream. A segment is kept with its CRC-32 and length,
+and the member's CRC-32 is combined from the segments' (zlib's ``crc32_combine``, which
+Python's zlib does not offer), so a segment whose text did not change is neither
+compressed again nor kept as text.
 
 On this text, families deflated apart come to about the size of the whole body deflated
 at once (a family's lines repeat within it, rarely across families): see
-docs/performance.md.
-"""
+docs/performance.md."""
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 import zlib
-from collections.abc import Hashable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 LEVEL = 1
 """zlib's fastest level: about a third of level 6's time for about 1.3x its size on this
 text (docs/performance.md)."""
-_POOL = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="metrics-gzip")
-"""Compresses the segments that changed, two at a time (one per core)."""
 
 _HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, mtime 0, OS unknown
 _LAST_BLOCK = zlib.compressobj(LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS).flush(zlib.Z_FINISH)
@@ -78,70 +73,78 @@ def _shift(byte: int, value: int) -> int:
     return p
 
 
+@functools.lru_cache(maxsize=16384)
+def _zeros(length: int) -> int:
+    """x to the 8 * length, modulo the polynomial: what appending ``length`` zero bytes
+    multiplies a CRC by (cached: segments keep their lengths from one body to the next)."""
+    p, byte = 1 << 31, 0  # x^0
+    while length:
+        if length & 0xFF:
+            p = _multiply(_shift(byte, length & 0xFF), p)
+        length >>= 8
+        byte += 1
+    return p
+
+
 def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
     """The CRC-32 of ``a + b`` from ``crc1`` of ``a``, ``crc2`` of ``b`` and ``b``'s length."""
-    byte = 0
-    while length2:
-        if length2 & 0xFF:
-            crc1 = _multiply(_shift(byte, length2 & 0xFF), crc1)
-        length2 >>= 8
-        byte += 1
-    return crc1 ^ crc2
+    return _multiply(_zeros(length2), crc1) ^ crc2 if length2 else crc1 ^ crc2
 
 
 # ------------------------------------------------------------------------- segments
 
 
 class Deflated(NamedTuple):
-    """One segment: the version its texts were given with, their raw deflate, CRC-32 and
-    length."""
+    """One segment: its text's raw deflate (ended by a full flush), CRC-32 and length."""
 
-    version: Hashable
     data: bytes
     crc: int
     length: int
 
 
-def deflate(version: Hashable, parts: tuple[bytes, ...], level: int = LEVEL) -> Deflated:
-    """``parts`` joined, deflated and ended by a full flush."""
-    text = b"".join(parts)
+def deflate(text: bytes, level: int = LEVEL) -> Deflated:
+    """``text`` deflated and ended by a full flush."""
     compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
     data = compressor.compress(text) + compressor.flush(zlib.Z_FULL_FLUSH)
-    return Deflated(version, data, zlib.crc32(text), len(text))
+    return Deflated(data, zlib.crc32(text), len(text))
 
 
-Segment = tuple[str, Hashable, tuple[bytes, ...]]
-"""A name that stays from one body to the next (a family's), a version that is another
-whenever the texts may differ from the last body's, and the texts, in order."""
+def inflate(segment: Deflated) -> bytes:
+    """The text ``segment`` was deflated from (a stream without its end, which
+    ``zlib.decompress`` refuses)."""
+    return zlib.decompressobj(-zlib.MAX_WBITS).decompress(segment.data)
 
 
-class SegmentedGzip:
-    """Gzip bodies of named segments, each segment compressed again only when its version
-    moved (or it is new). Only the compressed segments are kept between bodies, not their
-    texts. ``compressed`` counts the segments compressed, for tests and the benchmark."""
+def member(segments: Iterable[Deflated]) -> bytes:
+    """The segments' texts in order, as one gzip member."""
+    crc = length = 0
+    data = [_HEADER]
+    for segment in segments:
+        crc = crc32_combine(crc, segment.crc, segment.length)
+        length += segment.length
+        data.append(segment.data)
+    trailer = crc.to_bytes(4, "little") + (length & 0xFFFFFFFF).to_bytes(4, "little")
+    return b"".join([*data, _LAST_BLOCK, trailer])
+
+
+class KeptDeflates:
+    """Texts deflated once and kept while they come again from one body to the next (the
+    exporter's own metrics, the families' headers): a text given again, equal or the same
+    object, is not compressed again. ``compressed`` counts the texts compressed."""
 
     def __init__(self, level: int = LEVEL) -> None:
         self.level = level
         self.compressed = 0
-        self._kept: dict[str, Deflated] = {}
+        self._kept: dict[bytes, Deflated] = {}
 
-    def body(self, segments: Sequence[Segment]) -> bytes:
-        """The segments' texts in order, as one gzip member. Not thread-safe: one body
-        at a time."""
-        kept = self._kept
-        pending: list[Deflated | concurrent.futures.Future[Deflated]] = []
-        for name, version, parts in segments:
-            old = kept.get(name)
-            if old is not None and old.version == version:
-                pending.append(old)
-            else:
-                pending.append(_POOL.submit(deflate, version, parts, self.level))
+    def deflated(self, texts: Sequence[bytes]) -> list[Deflated]:
+        """Each text deflated; only these are kept for the next call."""
+        kept = {}
+        for text in texts:
+            segment = self._kept.get(text)
+            if segment is None:
+                segment = deflate(text, self.level)
                 self.compressed += 1
-        done = [p if isinstance(p, Deflated) else p.result() for p in pending]
-        self._kept = {name: d for (name, _, _), d in zip(segments, done, strict=True)}
-        crc = length = 0
-        for d in done:
-            crc = crc32_combine(crc, d.crc, d.length)
-            length += d.length
-        trailer = crc.to_bytes(4, "little") + (length & 0xFFFFFFFF).to_bytes(4, "little")
-        return b"".join([_HEADER, *[d.data for d in done], _LAST_BLOCK, trailer])
+            kept[text] = segment
+        self._kept = kept
+        return [kept[text] for text in texts]
