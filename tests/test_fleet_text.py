@@ -94,3 +94,21 @@ def test_a_failed_update_keeps_the_texts_it_had() -> None:
     else:
         raise AssertionError("the failure was swallowed")
     check(text, units)
+
+
+def test_a_family_given_as_none_keeps_its_lines_in_place_and_when_the_unit_moves() -> None:
+    names = [f"u{i:03d}" for i in range(BATCH + 5)]
+    units = {n: lines(n, 0) for n in names}
+    text = FleetText()
+    text.update(units.items())
+    polled = names[3]
+    units[polled] = (units[polled][0], *lines(polled, 1)[1:])
+    compressed = text.compressed
+    text.update((n, (None, *units[n][1:]) if n == polled else None) for n in names)
+    check(text, units)
+    assert text.compressed == compressed + 2  # column 0 kept as it was
+    units = {"new": lines("new", 0), **units}  # every unit moves
+    units[polled] = (units[polled][0], *lines(polled, 2)[1:])
+    text.update((n, (None, *units[n][1:]) if n == polled else units[n] if n == "new" else None)
+                for n in units)  # fmt: skip
+    check(text, units)

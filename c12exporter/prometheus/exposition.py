@@ -94,7 +94,7 @@ class _Unit:
         self.key = key
         self.fresh = fresh
         self.families = families  # interned: units of one shape share the tuple
-        self.plan = plan  # kept across readings of the same shape
+        self.plan = plan  # kept across readings of the same shape while the unit is up
 
 
 def _state_key(
@@ -241,8 +241,9 @@ class CachedExposition:
             except PlanMismatch:
                 pass
         by_family = collector_families(state, reading, extra, self.forecast)
-        if reading is not None:
-            plan = build_plan(state, reading, extra, self.forecast, by_family)
+        # A plan leaves out the lines it cannot change, which the fleet's text keeps from
+        # the render it was built from: a unit keeps a plan only while they are there.
+        plan = build_plan(state, reading, extra, self.forecast, by_family) if reading else None
         families, texts = through_collector(by_family)
         return _Unit(key, fresh, families, plan), texts
 

@@ -41,8 +41,9 @@ _IN_FLIGHT = 2
 _POOL = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="metrics-gzip")
 """Folds batches, two at a time (zlib lets go of the GIL while it compresses)."""
 
-Texts = tuple[bytes, ...]
-"""A unit's lines of each family, by column (a column past the end: no lines)."""
+Texts = tuple[bytes | None, ...]
+"""A unit's lines of each family, by column (a column past the end: no lines; ``None``:
+the lines kept for the unit, unchanged)."""
 
 
 class Block(NamedTuple):
@@ -66,15 +67,28 @@ def _split(block: Block) -> list[bytes]:
     return [text[start:end] for start, end in zip([0, *ends], ends, strict=False)]
 
 
-def _column(texts: Texts, column: int) -> bytes:
-    return texts[column] if column < len(texts) else b""
+def _lines(unit: Texts | None, column: int, kept: bytes) -> bytes:
+    """A unit's lines of one family: those given, or ``kept``."""
+    if unit is None:
+        return kept
+    text = unit[column] if column < len(unit) else b""
+    return kept if text is None else text
+
+
+def _merged(unit: Texts | None, kept: Texts) -> Texts:
+    """``unit``'s lines, ``kept``'s where it has ``None`` (or for all if it is ``None``)."""
+    if unit is None:
+        return kept
+    columns = range(max(len(unit), len(kept)))
+    return tuple(_lines(unit, c, kept[c] or b"" if c < len(kept) else b"") for c in columns)
 
 
 def fold(
     old: Batch | None, names: tuple[str, ...], texts: Sequence[Texts | None], level: int
 ) -> tuple[Batch, int]:
-    """The batch of ``names`` whose units' lines are ``texts`` (``None``: the unit's lines
-    in ``old``, which then has the same names), and how many blocks were deflated."""
+    """The batch of ``names`` whose units' lines are ``texts`` (``None``, for a unit or a
+    family: its lines in ``old``, which then has the same names), and how many blocks were
+    deflated."""
     columns = set(old.blocks) if old is not None else set()
     for unit in texts:
         if unit is not None:
@@ -85,7 +99,7 @@ def fold(
         before = old.blocks.get(column) if old is not None else None
         kept = _split(before) if before is not None else None
         parts = [
-            _column(unit, column) if unit is not None else kept[i] if kept is not None else b""
+            _lines(unit, column, kept[i] if kept is not None else b"")
             for i, unit in enumerate(texts)
         ]
         lengths = array("I", map(len, parts))
@@ -155,7 +169,8 @@ class FleetText:
             if old is not None and old.names != names:
                 old = None
                 texts = [
-                    moved.texts(n) if t is None else t for n, t in zip(names, texts, strict=True)
+                    t if t is not None and None not in t else _merged(t, moved.texts(n))
+                    for n, t in zip(names, texts, strict=True)
                 ]
             if old is not None and all(t is None for t in texts):
                 future: concurrent.futures.Future[tuple[Batch, int]] = concurrent.futures.Future()

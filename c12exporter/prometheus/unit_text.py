@@ -171,13 +171,15 @@ class Layout:
     (``states``); ``order`` puts their texts, laid end to end in that order and followed
     by the unit's label values (kind ``label``, position: which label), in the template's
     order.
-    A family whose text cannot change under the plan (``alone`` 1) is kept whole
-    (``fixed``); one made at each render (``alone`` 2: poll errors, the best move, the
-    trip forecast) is picked from the gathered list by ``texts``. ``merge`` puts the
-    templated, fixed and made texts, laid end to end, in the families' columns
-    (:data:`COLUMNS`; the empty text, last, in the columns of families not there)."""
+    A family whose text cannot change under the plan (``alone`` 1: identity, ratings,
+    bands) is not rendered: ``None`` takes its place (``kept``), the lines the plan was
+    built from being kept by the caller. One made at each render (``alone`` 2: poll
+    errors, the best move, the trip forecast) is picked from the gathered list by
+    ``texts``. ``merge`` puts the templated, kept and made texts, laid end to end, in the
+    families' columns (:data:`COLUMNS`; the empty text, last, in the columns of families
+    not there)."""
 
-    __slots__ = ("alone", "dynamic", "families", "fixed", "kinds", "large", "merge", "order",
+    __slots__ = ("alone", "dynamic", "families", "kept", "kinds", "large", "merge", "order",
                  "positions", "small", "states", "template", "templated", "texts")  # fmt: skip
 
     def __init__(
@@ -185,7 +187,7 @@ class Layout:
         families: Sequence[str],
         alone: Sequence[int],
         template: bytes,
-        fixed: Sequence[bytes],
+        kept: int,
         dynamic: Sequence[int],
         positions: Sequence[int],
         kinds: Sequence[str],
@@ -197,10 +199,10 @@ class Layout:
         )
         self.template = template
         self.templated = self.alone.count(0)
-        self.fixed = tuple(fixed)
+        self.kept = (None,) * kept
         self.texts = _picker(dynamic)
         laid_end_to_end = {0: itertools.count(), 1: itertools.count(self.templated),
-                           2: itertools.count(self.templated + len(self.fixed))}  # fmt: skip
+                           2: itertools.count(self.templated + kept)}  # fmt: skip
         families_laid = [next(laid_end_to_end[which]) for which in self.alone]
         self.merge = _column_picker(self.families, families_laid, len(self.alone))
         by_kind: dict[str, list[int]] = {kind: [] for kind in _KINDS}
@@ -223,13 +225,13 @@ class Layout:
             for p, k in zip(self.positions, self.kinds, strict=True)
         ]
         template = _shared_template(_reslotted(self.template, kinds))
-        return Layout(self.families, self.alone, template, self.fixed, self.dynamic,
+        return Layout(self.families, self.alone, template, len(self.kept), self.dynamic,
                       self.positions, kinds)  # fmt: skip
 
-    def chunks(self, flat: list[Any], labels: tuple[bytes, ...]) -> tuple[bytes, ...] | None:
-        """Each family's lines by column (:data:`COLUMNS`), from the gathered values, the
-        texts made for this render (at the end of ``flat``) and the unit's label values;
-        ``None`` if a "small" number is not small."""
+    def chunks(self, flat: list[Any], labels: tuple[bytes, ...]) -> tuple[bytes | None, ...] | None:
+        """Each family's lines by column (:data:`COLUMNS`; ``None``: kept), from the
+        gathered values, the texts made for this render (at the end of ``flat``) and the
+        unit's label values; ``None`` if a "small" number is not small."""
         small = list(map(float, self.small(flat)))
         if small and not (max(small) < 1e6 and math.isfinite(sum(small))):
             return None
@@ -241,7 +243,7 @@ class Layout:
             *labels,
         ))  # fmt: skip
         templated = (self.template % values).split(_FAMILY_END) if self.templated else []
-        return self.merge((*templated, *self.fixed, *self.texts(flat), b""))
+        return self.merge((*templated, *self.kept, *self.texts(flat), b""))
 
 
 _FAMILY_END = b"\0"
@@ -303,14 +305,15 @@ share them."""
 
 COLUMNS: dict[str, int] = {}
 """Exposed family name -> its column: a unit's texts are laid out by column, ``b""`` for a
-family it has not, so that a scrape turns every unit's texts into families at once
-(``zip``) whatever each unit's families. Numbered in the order first met; the order of
-the families in the text is another matter (:func:`.exposition._grouped`)."""
+family it has not, so that the fleet's text (:mod:`.fleet_text`) keeps each family's lines
+of every unit together whatever each unit's families. Numbered in the order first met;
+the order of the families in the text is another matter
+(:func:`.exposition._family_order`)."""
 
 
 def _column_picker(
     families: Sequence[str], laid: Sequence[int], empty: int
-) -> Callable[[Sequence[bytes]], tuple[bytes, ...]]:
+) -> Callable[[Sequence[bytes | None]], tuple[bytes | None, ...]]:
     """Picks the texts of ``families`` (at ``laid``, one a family) by column, and the
     empty text at ``empty`` for the columns of the families not there."""
     by_column = {
@@ -346,7 +349,7 @@ def through_collector(families: Mapping[str, Metric]) -> tuple[tuple[str, ...], 
     names = interned(tuple(exposed_name(m) for m in families.values()))
     texts = [samples_text(m) for m in families.values()]
     picker = _column_picker(names, range(len(names)), len(names))
-    return names, picker((*texts, b""))
+    return names, cast(tuple[bytes, ...], picker((*texts, b"")))
 
 
 # ---------------------------------------------------------------------- gathering
@@ -485,9 +488,13 @@ class UnitPlan:
         self.dynamic = dynamic
         self.layouts = layouts  # without and with the best balancing move
 
-    def render(self, state: UnitState, r: Reading) -> tuple[tuple[str, ...], tuple[bytes, ...]]:
-        """``r``'s families and the lines of each; :class:`PlanMismatch` if ``r`` is not
-        of this plan's shape."""
+    def render(
+        self, state: UnitState, r: Reading
+    ) -> tuple[tuple[str, ...], tuple[bytes | None, ...]]:
+        """``r``'s families and the lines of each, ``None`` for the families whose lines
+        cannot change under the plan: the caller keeps the lines of the render the plan
+        was built from (the collector's). :class:`PlanMismatch` if ``r`` is not of this
+        plan's shape."""
         try:
             flat = _gather(state, r, self.banded, self.heat_channels, self.forecast)
         except (KeyError, IndexError, TypeError, ValueError) as e:
@@ -608,10 +615,6 @@ def build_plan(
         return None
 
     @functools.cache
-    def kept_text(key: str) -> bytes:
-        return samples_text(families[key])
-
-    @functools.cache
     def kinds_of(key: str) -> list[str]:
         # A counter only grows: written as a large number from the start, its layout is
         # not sorted again when it passes a million (the simulator's fresh energy meters).
@@ -639,7 +642,7 @@ def build_plan(
         names: list[str] = []
         alone: list[int] = []  # of each family: see Layout
         templates: list[bytes] = []
-        fixed: list[bytes] = []
+        kept_families = 0  # the families whose lines the caller keeps
         made: list[int] = []
         positions: list[int] = []
         kinds: list[str] = []  # of each value (_KINDS)
@@ -658,14 +661,11 @@ def build_plan(
                     return None
                 continue  # a family that has no value now is absent, as in the collector
             names.append(exposed_name(metric))
-            if key in kept:
+            if key in kept or (not where and not metric.samples):
                 alone.append(1)
-                fixed.append(kept_text(key))
+                kept_families += 1
             elif len(metric.samples) != len(where):
                 return None
-            elif not where:
-                alone.append(1)
-                fixed.append(b"")
             else:
                 alone.append(0)
                 template, line_labels = template_of(key)
@@ -676,7 +676,7 @@ def build_plan(
         if any(_FAMILY_END in t for t in templates):
             return None
         template = _shared_template(_FAMILY_END.join(templates))
-        return Layout(names, alone, template, fixed, made, positions, kinds)
+        return Layout(names, alone, template, kept_families, made, positions, kinds)
 
     try:
         without_move, with_move = layout(False), layout(True)
@@ -762,7 +762,10 @@ def build_plan(
         names, chunks = plan.render(state, r)
     except PlanMismatch:
         return None
-    if (names, chunks) != through_collector(families):
+    collected_names, collected = through_collector(families)  # what the caller keeps
+    if names != collected_names or len(chunks) != len(collected):
+        return None
+    if any(text is not None and text != want for text, want in zip(chunks, collected, strict=True)):
         return None
     return plan
 
