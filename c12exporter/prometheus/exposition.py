@@ -24,10 +24,11 @@ rendered from the newer one (the trip forecast follows only the latest reading).
 
 The exporter's own collectors are rendered at every scrape, but a metric a collector
 yields again as the same object with the same samples (the RCBO test log: 12,000 series
-at 1,000 units) keeps its text. The units' texts are not kept as text: each render folds
-them, batch by batch as units are rendered, into the fleet's deflated blocks
-(:mod:`.fleet_text`), which a gzip scrape joins as they are (a block whose text did not
-change is not compressed again) and a plain one inflates.
+at 1,000 units) keeps its text. No text is kept as text: each render folds the units'
+lines, batch by batch as units are rendered, into the fleet's deflated blocks
+(:mod:`.fleet_text`), and the own metrics' texts are kept deflated; a gzip scrape joins
+them as they are (a block whose text did not change is not compressed again), a plain
+one inflates them.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from ..forecast import TripForecast
 from ..reading import Reading
 from ..store import Store, UnitState
 from .fleet_text import FleetText, Texts
-from .gzip_segments import LEVEL, KeptDeflates, member
+from .gzip_segments import LEVEL, Deflated, KeptDeflates, deflate, inflate, member
 from .unit_text import (
     COLUMNS,
     HEADERS,
@@ -136,18 +137,20 @@ class _OneMetric(Collector):
 
 
 class _OwnText:
-    """The text of each metric the exporter's own collectors yield; a metric yielded
-    again as the same object with the same samples keeps its text (the object is held,
-    so its id is not reused). A metric with a true ``samples_fixed`` attribute promises
-    its samples never change once yielded (:class:`.history.metrics.ChannelTimes`, whose
-    samples are made each time they are asked for): the same object keeps its text
-    without its samples being looked at."""
+    """The text of each metric the exporter's own collectors yield, kept deflated; a
+    metric yielded again as the same object with the same samples keeps it (the object is
+    held, so its id is not reused). A metric with a true ``samples_fixed`` attribute
+    promises its samples never change once yielded (:class:`.history.metrics.ChannelTimes`,
+    whose samples are made each time they are asked for): the same object keeps its text
+    without its samples being looked at. ``compressed`` counts the texts deflated."""
 
-    def __init__(self) -> None:
-        self._kept: dict[int, tuple[Metric, tuple[object, ...], bytes]] = {}
+    def __init__(self, level: int) -> None:
+        self.level = level
+        self.compressed = 0
+        self._kept: dict[int, tuple[Metric, tuple[object, ...], Deflated]] = {}
 
-    def texts(self, collectors: Sequence[Collector]) -> list[bytes]:
-        kept: dict[int, tuple[Metric, tuple[object, ...], bytes]] = {}
+    def deflated(self, collectors: Sequence[Collector]) -> list[Deflated]:
+        kept: dict[int, tuple[Metric, tuple[object, ...], Deflated]] = {}
         out = []
         for collector in collectors:
             for metric in collector.collect():
@@ -158,7 +161,9 @@ class _OwnText:
                     made_of = (metric.name, metric.documentation, metric.type, metric.unit,
                                tuple(metric.samples))  # fmt: skip
                 if entry is None or entry[0] is not metric or entry[1] != made_of:
-                    entry = (metric, made_of, generate_latest(_OneMetric(metric)))
+                    text = generate_latest(_OneMetric(metric))
+                    entry = (metric, made_of, deflate(text, self.level))
+                    self.compressed += 1
                 kept[id(metric)] = entry
                 out.append(entry[2])
         self._kept = kept
@@ -196,12 +201,11 @@ class CachedExposition:
         self._extra: tuple[str, ...] = ()
         self._text = FleetText(level)
         self._headers = KeptDeflates(level)
-        self._own = _OwnText()
-        self._own_deflated = KeptDeflates(level)
+        self._own = _OwnText(level)
 
     @property
     def compressed(self) -> int:
-        return self._text.compressed + self._own_deflated.compressed
+        return self._text.compressed + self._own.compressed
 
     def _render_unit(
         self, state: UnitState, fresh: bool, extra: tuple[str, ...], old: _Unit | None
@@ -294,7 +298,7 @@ class CachedExposition:
             parts = []
             for family in self._rendered(now, "scrape"):
                 parts += [HEADERS[family], self._text.text(COLUMNS[family])]
-            parts += self._own.texts(self.collectors)
+            parts += map(inflate, self._own.deflated(self.collectors))
         return b"".join(parts)
 
     def render_gzip(self, now: float | None = None) -> bytes:
@@ -305,5 +309,5 @@ class CachedExposition:
             segments = []
             for family, header in zip(order, headers, strict=True):
                 segments += [header, *self._text.blocks(COLUMNS[family])]
-            segments += self._own_deflated.deflated(self._own.texts(self.collectors))
+            segments += self._own.deflated(self.collectors)
             return member(segments)
