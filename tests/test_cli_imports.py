@@ -118,6 +118,8 @@ def test_a_serving_agent_holds_no_mib_compiler_once_its_mib_is_compiled(tmp_path
     assert "pysnmp.smi.compiler" in loaded and "c12exporter.snmp.agent" in loaded
     assert not {"pysmi.compiler", "pysmi.reader", "requests", "jinja2", "lark"} & loaded
     assert "cryptography" not in loaded  # no SNMPv3 user: no privacy
+    assert "bcrypt" not in loaded  # no basic auth
+    assert "statistics" not in loaded  # with decimal and fractions, for one median
 
 
 GAINING_A_USER = """

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import statistics
 import time
 from collections import deque
 from typing import Protocol
@@ -61,7 +60,7 @@ class ScrapeCadence:
                 return None
             # Each scraper's latest period, and the one before for the latest scraper.
             periods = [t[-1 - i] - t[-1 - i - scrapers] for i in range(scrapers + 1)]
-            period = statistics.median(periods)
+            period = _median(periods)
             if period >= MIN_PERIOD_S and all(
                 abs(p - period) <= TOLERANCE * period for p in periods
             ):
@@ -140,3 +139,11 @@ class RenderAhead:
         if self._timer is not None:
             self.cancel()
             self._schedule(loop)
+
+
+def _median(values: list[float]) -> float:
+    """``statistics.median`` (whose import, with decimal and fractions, would cost the
+    serving process over half a MiB for this one call)."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import bcrypt
 from aiohttp import web
 
 from ..settings import ConfigError
@@ -207,6 +206,8 @@ def _users(data: Any, where: str) -> dict[str, bytes]:
 
 def _valid_salt(hashed: str) -> bool:
     """Whether bcrypt reads the salt of ``hashed`` (checked at the lowest cost, so at once)."""
+    import bcrypt  # only with basic auth: most exporters never load it
+
     try:
         bcrypt.hashpw(b"", f"$2b${MIN_COST:02d}${hashed[7:29]}".encode())
     except ValueError:
@@ -297,6 +298,8 @@ def _unauthorized() -> web.HTTPUnauthorized:
 
 def _dummy_hash(users: Mapping[str, bytes]) -> bytes:
     """A hash nobody's password matches, at the highest cost of the configured ones."""
+    import bcrypt
+
     salt = bcrypt.gensalt(rounds=max(map(_cost, users.values()), default=DEFAULT_COST))
     return bcrypt.hashpw(os.urandom(16).hex().encode(), salt)
 
@@ -329,6 +332,8 @@ def _check(
     is cheaper than that checks ``dummy`` too after the wrong password, so a refusal never
     tells which users exist or which have a cheap hash (exporter-toolkit's fixed dummy
     hash of cost 10 hides the first, not the second)."""
+    import bcrypt
+
     user, password = credentials
     password = password[:MAX_PASSWORD_BYTES]
     hashed = users.get(user)
