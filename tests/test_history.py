@@ -31,7 +31,7 @@ from c12exporter.history.db import HistoryError
 from c12exporter.history.events import changes
 from c12exporter.history.jobs import UnitTotals
 from c12exporter.history.query import parse_time
-from c12exporter.history.recorder import History
+from c12exporter.history.recorder import CACHE_KIB, History
 from c12exporter.plugins import load_plugins
 from c12exporter.settings import ConfigError, HistoryConfig
 from c12exporter.simulator.physics import Load
@@ -975,3 +975,19 @@ def test_the_rcbo_metrics_are_built_again_only_when_a_test_a_channel_or_the_flee
             await history.close()
 
     asyncio.run(scrapes())
+
+
+def test_the_exporters_connection_keeps_a_small_page_cache(tmp_path: Path) -> None:
+    """SQLite's default page cache (2,000 KiB) would fill within the hour of appending."""
+    from c12exporter.store import Store
+
+    async def cache_size() -> int:
+        history = await History.open(tmp_path / "h.sqlite3", Store((), 15.0), 86400.0)
+        try:
+            conn = history._conn
+            assert conn is not None
+            return int(conn.execute("PRAGMA cache_size").fetchone()[0])
+        finally:
+            await history.close()
+
+    assert asyncio.run(cache_size()) == -CACHE_KIB

@@ -56,6 +56,10 @@ WRITE_ERROR_LOG_S = 60.0
 """While writes keep failing (a full disk), the error is logged at most this often."""
 Heat = Callable[[str, int], float]
 """``(unit, channel)`` -> the breaker's heat, 0 cold to 1 trips (``TripForecast.progress``)."""
+CACHE_KIB = 256
+"""SQLite's page cache of the exporter's connection (its default is 2,000 KiB, which an
+exporter that appends events fills within the hour and never needs: what it reads back,
+the show reports and timelines, the kernel's file cache holds as well)."""
 
 
 class HistoryUnwritable(ConfigError):
@@ -147,6 +151,7 @@ class History:
         conn = self._conn = connect(self.path)
         try:
             self._remembered(conn)
+            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         except sqlite3.Error as error:
             self._close()
             raise problem(self.path, error, "cannot load the history") from None
