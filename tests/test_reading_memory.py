@@ -1,7 +1,7 @@
 """What one poll keeps in memory: a reading's channels in slots with their bands shared,
 its dicts of values sharing their keys, the history's state keys and the forecast's heat
-shared or slotted, so a thousand units cost what docs/performance.md says. The values are read from a simulated unit over Modbus
-on loopback, as a poll reads them."""
+shared or slotted, so a thousand units cost what docs/performance.md says. The values
+are read from a simulated unit over Modbus on loopback, as a poll reads them."""
 
 from __future__ import annotations
 
