@@ -9,9 +9,10 @@ sits in the list gathered from a reading. A render gathers a reading's values
 ``%`` (``%r``: ``repr``, what ``generate_latest`` writes for a number, but for the
 exponent Go puts on numbers from a million up, infinities and NaN: those few are written
 by prometheus-client's own function; states from a table) and cuts it into one text per
-family, laid out by the family's column (:data:`COLUMNS`), for the scrape to join
-(:mod:`.exposition`). Families whose text cannot change
-under a plan (identity, ratings, bands) are kept whole.
+family, laid out by the family's column (:data:`COLUMNS`), for the exposition to fold into
+the fleet's text (:mod:`.fleet_text`). Families whose text cannot change under a plan
+(identity, ratings, bands) are not rendered: the fleet's text keeps the lines the plan was
+built from.
 
 A plan is built from the collector's own families for a reading and must reproduce them
 byte for byte; a unit whose plan does not is rendered through the collector every time
