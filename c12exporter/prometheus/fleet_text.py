@@ -33,9 +33,9 @@ from .gzip_segments import LEVEL, Deflated, deflate, inflate
 
 BATCH = 64
 """Units per batch. Blocks of fewer units deflate worse (each starts with no history): at
-1,000 units a body of 64-unit blocks is 1.38x the whole text gzipped at level 6, of 32-unit
-blocks 1.48x (docs/performance.md); larger batches hold more text while they are folded
-and make a scrape that renders a few units inflate and deflate more."""
+1,000 units a body of 64-unit blocks is 1.39x the whole text gzipped at level 6, against
+1.30x for whole families (docs/performance.md); larger batches hold more text while they
+are folded and make a scrape that renders a few units inflate and deflate more."""
 _IN_FLIGHT = 2
 """Batches being folded at once, besides the one being rendered."""
 _POOL = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="metrics-gzip")
